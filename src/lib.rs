@@ -1,0 +1,4 @@
+//! keeplite: a keepalived-compatible failover daemon (VRRP v2/v3, virtual IPs, IPVS, checks).
+//!
+//! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
+//! inputs and returns actions plus the next deadline; only `sys` touches the operating system.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("keeplite {}", env!("CARGO_PKG_VERSION"));
+}
