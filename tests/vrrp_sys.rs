@@ -1,0 +1,113 @@
+//! The OS primitives under src/sys, exercised for real in namespaces the tests create (root).
+
+mod common;
+
+use common::{has_addr, wait_until, Lan, Netns};
+use keeplite::sys::if_index;
+use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
+use std::net::IpAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn address_lease_expires_unless_refreshed() {
+    let ns = Netns::new("lease");
+    ns.sh("ip link add d0 type veth peer name d1 && ip link set d1 up && ip link set d0 up");
+    ns.enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        let idx = if_index("d0").unwrap();
+        let expiring: IpAddr = "198.51.100.1".parse().unwrap();
+        let kept: IpAddr = "198.51.100.2".parse().unwrap();
+        for a in [expiring, kept] {
+            let mut spec = AddrSpec::new(idx, a, 32);
+            spec.lifetime = Some(Duration::from_secs(2));
+            spec.label = Some("d0:vip".into());
+            nl.add_address(&spec).unwrap();
+        }
+        let listed = nl.addresses(Some(idx)).unwrap();
+        let info = listed.iter().find(|x| x.addr == kept).unwrap();
+        assert_eq!(info.label.as_deref(), Some("d0:vip"));
+        assert!(info.valid_left.is_some_and(|s| s <= 2), "{info:?}");
+        // Refresh `kept` every 500 ms for 4 s; `expiring` is left alone.
+        for _ in 0..8 {
+            std::thread::sleep(Duration::from_millis(500));
+            let mut spec = AddrSpec::new(idx, kept, 32);
+            spec.lifetime = Some(Duration::from_secs(2));
+            spec.label = Some("d0:vip".into());
+            nl.add_address(&spec).unwrap();
+        }
+        let now: Vec<IpAddr> = nl
+            .addresses(Some(idx))
+            .unwrap()
+            .iter()
+            .map(|a| a.addr)
+            .collect();
+        assert!(now.contains(&kept), "{now:?}");
+        assert!(!now.contains(&expiring), "{now:?}");
+        nl.del_address(idx, kept, 32).unwrap();
+        let err = nl.del_address(idx, kept, 32).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL));
+    });
+    assert!(!has_addr(&ns, "d0", "198.51.100.2"));
+}
+
+#[test]
+fn refresh_never_removes_the_address() {
+    let ns = Netns::new("refr");
+    ns.sh("ip link add d0 type veth peer name d1 && ip link set d1 up && ip link set d0 up");
+    let mut watch = ns
+        .command("ip")
+        .args(["-o", "monitor", "address"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // let the monitor subscribe
+    ns.enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        let idx = if_index("d0").unwrap();
+        let a: IpAddr = "2001:db8:1::7".parse().unwrap();
+        let mut spec = AddrSpec::new(idx, a, 128);
+        spec.lifetime = Some(Duration::from_secs(30));
+        for _ in 0..5 {
+            nl.add_address(&spec).unwrap();
+        }
+        let n = nl
+            .addresses(Some(idx))
+            .unwrap()
+            .iter()
+            .filter(|x| x.addr == a)
+            .count();
+        assert_eq!(n, 1);
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    watch.kill().unwrap();
+    let out = watch.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("2001:db8:1::7"), "monitor saw nothing: {log}");
+    assert!(
+        !log.contains("Deleted"),
+        "refresh removed the address: {log}"
+    );
+}
+
+#[test]
+fn link_state_changes_are_reported() {
+    let lan = Lan::new(1);
+    let h = &lan.hosts[0];
+    let (mut mon, mut nl) = h.enter(|| (LinkMonitor::new().unwrap(), Rtnl::new().unwrap()));
+    let eth0 = nl.link("eth0").unwrap();
+    assert!(eth0.up);
+    assert_eq!(eth0.mac.map(|m| m[0] & 1), Some(0), "unicast MAC expected");
+    lan.set_port(0, false);
+    assert!(wait_until(Duration::from_secs(5), || mon
+        .recv()
+        .unwrap()
+        .iter()
+        .any(|l| l.name == "eth0" && !l.up)));
+    lan.set_port(0, true);
+    assert!(wait_until(Duration::from_secs(5), || mon
+        .recv()
+        .unwrap()
+        .iter()
+        .any(|l| l.name == "eth0" && l.up)));
+}
