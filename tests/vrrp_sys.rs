@@ -5,6 +5,7 @@ mod common;
 use common::{has_addr, wait_until, Lan, Netns};
 use keeplite::sys::if_index;
 use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
+use keeplite::sys::vrrp_sock::{Received, VrrpSocket, MCAST4, MCAST6};
 use std::net::IpAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -110,4 +111,78 @@ fn link_state_changes_are_reported() {
         .unwrap()
         .iter()
         .any(|l| l.name == "eth0" && l.up)));
+}
+
+/// Opens a VRRP socket on `eth0` of `ns` (on a thread inside it) with the groups joined.
+fn vrrp_socket(ns: &Netns, v6: bool, groups: Vec<IpAddr>) -> VrrpSocket {
+    ns.enter(move || {
+        let s = VrrpSocket::open("eth0", if_index("eth0").unwrap(), v6).unwrap();
+        for g in groups {
+            s.join(g).unwrap();
+        }
+        s
+    })
+}
+
+fn recv_wait(s: &VrrpSocket, buf: &mut [u8]) -> Received {
+    let mut got = None;
+    assert!(wait_until(Duration::from_secs(5), || {
+        got = s.recv(buf).unwrap();
+        got.is_some()
+    }));
+    got.unwrap()
+}
+
+#[test]
+fn vrrp_multicast_and_unicast_ipv4() {
+    let lan = Lan::new(3);
+    let a = vrrp_socket(&lan.hosts[0], false, vec![IpAddr::V4(MCAST4)]);
+    let b = vrrp_socket(&lan.hosts[1], false, vec![IpAddr::V4(MCAST4)]);
+    // Host 2 joins nothing: it must still get unicast, and no multicast.
+    let c = vrrp_socket(&lan.hosts[2], false, vec![]);
+    let b_addr: IpAddr = "192.0.2.2".parse().unwrap();
+    b.send(b_addr, IpAddr::V4(MCAST4), b"\x31\x07multicast")
+        .unwrap();
+    let mut buf = [0u8; 1500];
+    let r = recv_wait(&a, &mut buf);
+    assert_eq!((r.src, r.dst, r.ttl), (b_addr, IpAddr::V4(MCAST4), 255));
+    assert_eq!(&buf[r.payload], b"\x31\x07multicast");
+    // Multicast loop is off: the sender does not hear itself.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.recv(&mut buf).unwrap(), None);
+    assert_eq!(c.recv(&mut buf).unwrap(), None);
+    let c_addr: IpAddr = "192.0.2.3".parse().unwrap();
+    b.send(b_addr, c_addr, b"unicast").unwrap();
+    let r = recv_wait(&c, &mut buf);
+    assert_eq!((r.src, r.dst, r.ttl), (b_addr, c_addr, 255));
+    assert_eq!(&buf[r.payload], b"unicast");
+}
+
+#[test]
+fn vrrp_multicast_ipv6_reports_hop_limit_and_destination() {
+    let lan = Lan::new(2);
+    let a = vrrp_socket(&lan.hosts[0], true, vec![IpAddr::V6(MCAST6)]);
+    let b = vrrp_socket(&lan.hosts[1], true, vec![IpAddr::V6(MCAST6)]);
+    let ll = lan.hosts[1].enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        nl.primary_address(if_index("eth0").unwrap(), true)
+            .unwrap()
+            .unwrap()
+    });
+    b.send(ll, IpAddr::V6(MCAST6), b"\x31\x01v6").unwrap();
+    let mut buf = [0u8; 1500];
+    let r = recv_wait(&a, &mut buf);
+    assert_eq!((r.src, r.dst, r.ttl), (ll, IpAddr::V6(MCAST6), 255));
+    assert_eq!(&buf[r.payload], b"\x31\x01v6");
+    // A hop limit other than 255 is reported as such (the codec rejects it).
+    lan.hosts[1].sh("python3 -c \"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth0')
+s.sendto(b'hop1', ('ff02::12', 0, 0, socket.if_nametoindex('eth0')))
+\"");
+    let r = recv_wait(&a, &mut buf);
+    assert_eq!(r.ttl, 1);
+    assert_eq!(&buf[r.payload], b"hop1");
 }

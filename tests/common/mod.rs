@@ -170,6 +170,8 @@ impl Lan {
         let mut hosts = Vec::new();
         for i in 0..n {
             let h = Netns::new(&format!("h{i}"));
+            // No DAD: link-local sources are usable at once, as on a settled LAN.
+            h.sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
             let port = format!("p{i}");
             veth(&switch, &port, &h, "eth0");
             switch.sh(&format!("ip link set {port} master br0"));
