@@ -3,6 +3,7 @@
 mod common;
 
 use common::{has_addr, wait_until, Lan, Netns};
+use keeplite::sys::garp::FrameSocket;
 use keeplite::sys::if_index;
 use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use keeplite::sys::vrrp_sock::{Received, VrrpSocket, MCAST4, MCAST6};
@@ -185,4 +186,59 @@ s.sendto(b'hop1', ('ff02::12', 0, 0, socket.if_nametoindex('eth0')))
     let r = recv_wait(&a, &mut buf);
     assert_eq!(r.ttl, 1);
     assert_eq!(&buf[r.payload], b"hop1");
+}
+
+#[test]
+fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
+    use keeplite::proto::{arp, ndisc};
+    let lan = Lan::new(2);
+    // The peer learns from gratuitous ARP only with arp_accept; NA updates existing entries
+    // only, so capture both on the wire instead.
+    let mut dump = lan.hosts[1]
+        .command("tcpdump")
+        .args([
+            "-l",
+            "-n",
+            "-vv",
+            "-i",
+            "eth0",
+            "-c",
+            "2",
+            "arp or icmp6[0] == 136",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700)); // tcpdump attaches its filter
+    lan.hosts[0].enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        let link = nl.link("eth0").unwrap();
+        let mac = link.mac.unwrap();
+        let s = FrameSocket::open(link.index).unwrap();
+        let garp = arp::Repr {
+            mac,
+            ip: "192.0.2.100".parse().unwrap(),
+        };
+        s.send(&garp.to_bytes()).unwrap();
+        let na = ndisc::Repr {
+            mac,
+            target: "2001:db8::100".parse().unwrap(),
+            router: false,
+        };
+        s.send(&na.to_bytes()).unwrap();
+    });
+    let ok = common::wait_until(Duration::from_secs(5), || {
+        dump.try_wait().unwrap().is_some()
+    });
+    if !ok {
+        dump.kill().unwrap();
+    }
+    let out = dump.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Request who-has 192.0.2.100"), "{text}");
+    assert!(text.contains("tell 192.0.2.100"), "{text}");
+    assert!(text.contains("hlim 255"), "{text}");
+    assert!(text.contains("icmp6 sum ok"), "{text}");
+    assert!(text.contains("tgt is 2001:db8::100"), "{text}");
 }
