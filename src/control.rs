@@ -35,6 +35,8 @@ pub struct StatusReport {
     pub pid: u32,
     pub config: String,
     pub instances: Vec<InstanceStatus>,
+    /// Received packets no instance could be blamed for (unknown VRID, unreadable header).
+    pub unattributed_rx_errors: Vec<(String, u64)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +184,15 @@ pub fn render_human(r: &StatusReport) -> String {
         if !errs.is_empty() {
             wrap(&mut out, "rx errors:", &errs);
         }
+    }
+    let other: Vec<String> = r
+        .unattributed_rx_errors
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !other.is_empty() {
+        out.push_str("other VRRP traffic dropped:\n");
+        wrap(&mut out, "", &other);
     }
     out
 }

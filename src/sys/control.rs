@@ -20,6 +20,8 @@ struct Conn {
     stream: UnixStream,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
+    /// The peer finished sending: close once the answers are out.
+    eof: bool,
 }
 
 /// The daemon side. Owns the epoll tokens `base` (listener) and `base + 1 ..` (connections).
@@ -56,14 +58,10 @@ impl ControlServer {
         token == self.base || self.conns.iter().any(|c| c.token == token)
     }
 
-    /// Handles readiness of `token`: accepts, reads requests, answers them with `handler`,
-    /// writes what the socket takes. Errors on one connection close only that connection.
-    pub fn ready(
-        &mut self,
-        token: u64,
-        poller: &Poller,
-        mut handler: impl FnMut(Request) -> Response,
-    ) -> io::Result<()> {
+    /// Handles readiness of `token`: accepts, reads, flushes pending output. Returns the
+    /// complete requests received, each with the connection to [`ControlServer::respond`] to.
+    /// Errors on one connection close only that connection.
+    pub fn ready(&mut self, token: u64, poller: &Poller) -> io::Result<Vec<(u64, Request)>> {
         if token == self.base {
             loop {
                 match self.listener.accept() {
@@ -77,36 +75,70 @@ impl ControlServer {
                             stream,
                             inbuf: Vec::new(),
                             outbuf: Vec::new(),
+                            eof: false,
                         });
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Vec::new()),
                     Err(e) => return Err(e),
                 }
             }
         }
         let Some(i) = self.conns.iter().position(|c| c.token == token) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        if service(&mut self.conns[i], poller, &mut handler).is_err() {
-            let c = self.conns.swap_remove(i);
-            let _ = poller.delete(c.stream.as_raw_fd());
+        let reqs = match read_requests(&mut self.conns[i]) {
+            Ok(r) => r,
+            Err(_) => {
+                self.close(i, poller);
+                return Ok(Vec::new());
+            }
+        };
+        self.flush(token, poller);
+        Ok(reqs.into_iter().map(|r| (token, r)).collect())
+    }
+
+    /// Queues the answer to a request from connection `conn` and writes what the socket takes.
+    pub fn respond(&mut self, conn: u64, resp: &Response, poller: &Poller) {
+        if let Some(c) = self.conns.iter_mut().find(|c| c.token == conn) {
+            c.outbuf.extend(encode(resp));
+            self.flush(conn, poller);
         }
-        Ok(())
+    }
+
+    fn flush(&mut self, token: u64, poller: &Poller) {
+        let Some(i) = self.conns.iter().position(|c| c.token == token) else {
+            return;
+        };
+        let c = &mut self.conns[i];
+        let done = write_out(c).and_then(|()| {
+            if c.outbuf.is_empty() {
+                if c.eof {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                poller.modify(c.stream.as_raw_fd(), Interest::Read, c.token)
+            } else {
+                // A slow reader: wait for room instead of blocking the loop.
+                poller.modify(c.stream.as_raw_fd(), Interest::ReadWrite, c.token)
+            }
+        });
+        if done.is_err() {
+            self.close(i, poller);
+        }
+    }
+
+    fn close(&mut self, i: usize, poller: &Poller) {
+        let c = self.conns.swap_remove(i);
+        let _ = poller.delete(c.stream.as_raw_fd());
     }
 }
 
-/// Reads, answers and writes for one connection; `Err` means close it.
-fn service(
-    c: &mut Conn,
-    poller: &Poller,
-    handler: &mut impl FnMut(Request) -> Response,
-) -> io::Result<()> {
-    let mut eof = false;
+/// Reads what is available; a malformed frame queues an error answer and ends the connection.
+fn read_requests(c: &mut Conn) -> io::Result<Vec<Request>> {
     let mut chunk = [0u8; 4096];
     loop {
         match c.stream.read(&mut chunk) {
             Ok(0) => {
-                eof = true;
+                c.eof = true;
                 break;
             }
             Ok(n) => c.inbuf.extend_from_slice(&chunk[..n]),
@@ -114,21 +146,26 @@ fn service(
             Err(e) => return Err(e),
         }
     }
+    let mut reqs = Vec::new();
     loop {
         match decode::<Request>(&c.inbuf) {
             Ok(Some((req, used))) => {
                 c.inbuf.drain(..used);
-                c.outbuf.extend(encode(&handler(req)));
+                reqs.push(req);
             }
             Ok(None) => break,
             Err(msg) => {
                 c.outbuf.extend(encode(&Response::Error(msg)));
                 c.inbuf.clear();
-                eof = true;
+                c.eof = true;
                 break;
             }
         }
     }
+    Ok(reqs)
+}
+
+fn write_out(c: &mut Conn) -> io::Result<()> {
     while !c.outbuf.is_empty() {
         match c.stream.write(&c.outbuf) {
             Ok(n) => {
@@ -138,15 +175,7 @@ fn service(
             Err(e) => return Err(e),
         }
     }
-    if c.outbuf.is_empty() {
-        if eof {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        poller.modify(c.stream.as_raw_fd(), Interest::Read, c.token)
-    } else {
-        // A slow reader: wait for room instead of blocking the loop.
-        poller.modify(c.stream.as_raw_fd(), Interest::ReadWrite, c.token)
-    }
+    Ok(())
 }
 
 impl Drop for ControlServer {
@@ -211,20 +240,19 @@ mod tests {
                 .unwrap()
             {
                 assert!(server.owns(t));
-                server
-                    .ready(t, &poller, |req| {
-                        served += 1;
-                        match req {
-                            Request::Status => Response::Status(StatusReport {
-                                pid: 7,
-                                ..Default::default()
-                            }),
-                            Request::Reload => Response::Reload {
-                                errors: vec!["x.conf:3: expected '{'".into()],
-                            },
-                        }
-                    })
-                    .unwrap();
+                for (conn, req) in server.ready(t, &poller).unwrap() {
+                    served += 1;
+                    let resp = match req {
+                        Request::Status => Response::Status(StatusReport {
+                            pid: 7,
+                            ..Default::default()
+                        }),
+                        Request::Reload => Response::Reload {
+                            errors: vec!["x.conf:3: expected '{'".into()],
+                        },
+                    };
+                    server.respond(conn, &resp, &poller);
+                }
             }
         }
         let (a, b) = client.join().unwrap();
