@@ -3,6 +3,8 @@
 //! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
 //! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
 
+pub mod cli;
+pub mod config;
 pub mod control;
 pub mod proto;
 pub mod sys;
