@@ -4,3 +4,4 @@
 //! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
 
 pub mod proto;
+pub mod vrrp;
