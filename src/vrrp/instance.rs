@@ -114,6 +114,14 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    pub fn new(name: &str, weight: i32, up: bool) -> Tracker {
+        Tracker {
+            name: name.to_string(),
+            weight,
+            up,
+        }
+    }
+
     fn contribution(&self) -> i32 {
         match (self.weight > 0, self.up) {
             (true, true) => self.weight,
@@ -431,7 +439,11 @@ impl Instance {
 
     /// Processes an advertisement that [`Repr::parse`] accepted, from IP source `src`.
     /// Errors are counted in [`Stats::rx_errors`] and the advert is dropped.
+    /// Our own adverts (looped back multicast) are ignored.
     pub fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Repr) -> Result<(), Error> {
+        if src == self.p.primary_addr {
+            return Ok(());
+        }
         let expect = Expect {
             version: self.p.version,
             vrid: self.p.vrid,

@@ -174,6 +174,16 @@ impl Wire {
         self.routers[r].vrrp.instance(i).state()
     }
 
+    /// States of instances 0 and 1 on router `r`.
+    fn members(&self, r: usize) -> (State, State) {
+        (self.state(r, 0), self.state(r, 1))
+    }
+
+    /// States of instance 0 on routers `a` and `b`.
+    fn pair(&self, a: usize, b: usize) -> (State, State) {
+        (self.state(a, 0), self.state(b, 0))
+    }
+
     fn tracker(&mut self, r: usize, i: usize, t: usize, up: bool) {
         let now = self.now;
         self.routers[r].vrrp.set_tracker(now, i, t, up);
@@ -293,10 +303,7 @@ fn higher_priority_wins_and_backup_takes_over_when_master_dies() {
     let a = w.add(vec![params(1, 1, 150)], vec![]);
     let b = w.add(vec![params(2, 1, 100)], vec![]);
     w.run_until(Duration::from_secs(10));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Master, State::Backup)
-    );
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
     // Master adverts every second (RFC 5798 §6.4.3 Adver_Timer).
     let sent = w.adverts(a, 0);
     assert!(sent
@@ -317,32 +324,45 @@ fn higher_priority_wins_and_backup_takes_over_when_master_dies() {
     );
 }
 
-#[test]
-fn priority_zero_shutdown_hands_over_after_skew_time() {
+/// Router 10.0.0.1 with `a` and router 10.0.0.2 at priority 100 on VRID 1, run for 10 s
+/// (`a` is Master), logs cleared.
+fn master_and_backup(a: Params) -> (Wire, usize, usize) {
     let mut w = Wire::new();
-    let a = w.add(vec![params(1, 1, 150)], vec![]);
+    let a = w.add(vec![a], vec![]);
     let b = w.add(vec![params(2, 1, 100)], vec![]);
     w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
     w.clear_logs();
-    w.shutdown(a);
-    // RFC 5798 §6.4.3 shutdown: priority 0 advert, then VIPs removed, then STOP.
-    let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
-    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 0));
+    (w, a, b)
+}
+
+/// A master leaving (shutdown or fault): priority-0 advert, VIPs removed, then notify.
+fn assert_goodbye(w: &Wire, r: usize, to: State, reason: Reason) {
+    let acts: Vec<Action> = w.actions(r, 0).into_iter().map(|(_, a)| a).collect();
+    assert!(matches!(&acts[0], Action::SendAdvert(adv) if adv.priority == 0));
     assert_eq!(acts[1], Action::RemoveVips);
-    assert!(matches!(
-        acts[2],
-        Action::Notify(Transition {
-            to: State::Initialize,
-            ..
-        })
-    ));
-    assert_eq!(w.routers[a].vrrp.poll_timeout(), None);
-    w.run_until(Duration::from_secs(20));
-    // RFC 5798 §6.4.2: Master_Down_Timer = Skew_Time = 156/256 s.
+    assert!(matches!(acts[2], Action::Notify(t) if t.to == to && t.reason == reason));
+    assert_eq!(w.state(r, 0), to);
+}
+
+/// RFC 5798 §6.4.2: after a priority-0 advert at 10 s, the priority-100 backup's
+/// Master_Down_Timer is Skew_Time = 156/256 s.
+fn assert_skew_takeover(w: &Wire, b: usize) {
     assert_eq!(
         w.entered(b, 0, State::Master),
         Some(Duration::from_secs(10) + Duration::from_secs(1) * 156 / 256)
     );
+}
+
+#[test]
+fn priority_zero_shutdown_hands_over_after_skew_time() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.shutdown(a);
+    // RFC 5798 §6.4.3 shutdown: priority 0 advert, then VIPs removed, then STOP.
+    assert_goodbye(&w, a, State::Initialize, Reason::Shutdown);
+    assert_eq!(w.routers[a].vrrp.poll_timeout(), None);
+    w.run_until(Duration::from_secs(20));
+    assert_skew_takeover(&w, b);
     assert_eq!(
         w.transitions(b, 0).last().unwrap().1.reason,
         Reason::MasterStepDown
@@ -363,17 +383,11 @@ fn equal_priority_tie_breaks_on_higher_address() {
     w.routers[a].muted = true;
     w.routers[b].muted = true;
     w.run_until(Duration::from_secs(10));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.pair(a, b), (State::Master, State::Master));
     w.routers[a].muted = false;
     w.routers[b].muted = false;
     w.run_until(Duration::from_secs(20));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Backup, State::Master)
-    );
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
     assert_eq!(
         w.transitions(a, 0).last().unwrap().1.reason,
         Reason::HigherPriority
@@ -397,11 +411,7 @@ fn preempt_takes_over_and_nopreempt_does_not() {
         } else {
             (State::Master, State::Backup)
         };
-        assert_eq!(
-            (w.state(low, 0), w.state(high, 0)),
-            want,
-            "preempt={preempt}"
-        );
+        assert_eq!(w.pair(low, high), want, "preempt={preempt}");
         if preempt {
             // RFC 5798 §6.4.2: lower adverts are discarded, so the high router waits out
             // its Master_Down_Interval from start.
@@ -427,10 +437,7 @@ fn preempt_delay_holds_off_takeover() {
     w.run_until(Duration::from_secs(24));
     assert_eq!(w.state(high, 0), State::Backup);
     w.run_until(Duration::from_secs(40));
-    assert_eq!(
-        (w.state(low, 0), w.state(high, 0)),
-        (State::Backup, State::Master)
-    );
+    assert_eq!(w.pair(low, high), (State::Backup, State::Master));
     // The first lower advert heard starts the delay; adverts before its end are accepted,
     // then the down timer runs out from the last accepted one.
     let sent: Vec<Duration> = w.adverts(low, 0).into_iter().map(|(at, _)| at).collect();
@@ -486,10 +493,7 @@ fn initial_state_master_shortens_first_timer_only() {
     p.initial_master = true;
     let a = w.add(vec![p], vec![]);
     w.run_until(Duration::from_secs(20));
-    assert_eq!(
-        (w.state(m, 0), w.state(a, 0)),
-        (State::Master, State::Backup)
-    );
+    assert_eq!(w.pair(m, a), (State::Master, State::Backup));
     assert_eq!(w.transitions(a, 0).len(), 1);
 }
 
@@ -524,10 +528,7 @@ fn v2_interval_mismatch_is_dropped_and_counted() {
     let b = w.add(vec![params(2, 1, 100)], vec![]);
     w.run_until(Duration::from_secs(20));
     // RFC 3768 §7.1: mismatch -> discard; the backup never hears a master.
-    assert_eq!(
-        (w.state(m, 0), w.state(b, 0)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.pair(m, b), (State::Master, State::Master));
     let st = w.routers[b].vrrp.instance(0).stats();
     assert!(st.rx_error(Error::AdvertInterval) >= 4);
     assert_eq!(st.adverts_received, 0);
@@ -569,10 +570,7 @@ fn master_reasserts_against_lower_priority_master() {
     // Partition: B does not hear A and becomes Master too (split brain).
     w.routers[a].muted = true;
     w.run_until(Duration::from_secs(10));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.pair(a, b), (State::Master, State::Master));
     // Every lower advert from B made A answer at once: advert, then a GARP burst.
     let became = w.entered(a, 0, State::Master).unwrap();
     let acts = w.actions(a, 0);
@@ -609,10 +607,7 @@ fn paused_master_resumes_into_split_brain_and_resolves() {
     assert_eq!(w.state(b, 0), State::Master);
     w.routers[a].running = true; // SIGCONT: overdue timers fire now
     w.run_until(Duration::from_secs(20));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Master, State::Backup)
-    );
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
 }
 
 #[test]
@@ -635,36 +630,14 @@ fn lossy_link_keeps_master_while_some_adverts_arrive() {
 
 #[test]
 fn fault_tracker_as_master_sends_priority_zero_and_recovers_to_backup() {
-    let mut w = Wire::new();
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker {
-        name: "eth1".into(),
-        weight: 0,
-        up: true,
-    }];
-    let a = w.add(vec![p], vec![]);
-    let b = w.add(vec![params(2, 1, 100)], vec![]);
-    w.run_until(Duration::from_secs(10));
-    w.clear_logs();
+    p.trackers = vec![Tracker::new("eth1", 0, true)];
+    let (mut w, a, b) = master_and_backup(p);
     w.tracker(a, 0, 0, false);
-    let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
-    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 0));
-    assert_eq!(acts[1], Action::RemoveVips);
-    assert!(matches!(
-        acts[2],
-        Action::Notify(Transition {
-            to: State::Fault,
-            reason: Reason::Fault,
-            ..
-        })
-    ));
-    assert_eq!(w.state(a, 0), State::Fault);
+    assert_goodbye(&w, a, State::Fault, Reason::Fault);
     w.run_for(Duration::from_secs(1));
     // B took over after Skew_Time thanks to the priority-0 advert.
-    assert_eq!(
-        w.entered(b, 0, State::Master),
-        Some(Duration::from_secs(10) + Duration::from_secs(1) * 156 / 256)
-    );
+    assert_skew_takeover(&w, b);
     // In Fault: no adverts, and no timers.
     assert!(w.adverts(a, 0).len() == 1);
     w.tracker(a, 0, 0, true);
@@ -675,10 +648,7 @@ fn fault_tracker_as_master_sends_priority_zero_and_recovers_to_backup() {
     );
     // Preempts back (higher priority) after a Master_Down_Interval.
     w.run_for(Duration::from_secs(5));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Master, State::Backup)
-    );
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
 }
 
 #[test]
@@ -686,16 +656,8 @@ fn tracker_weights_move_priority_and_trigger_preemption() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 150);
     p.trackers = vec![
-        Tracker {
-            name: "chk_up".into(),
-            weight: 20,
-            up: true,
-        },
-        Tracker {
-            name: "chk_down".into(),
-            weight: -100,
-            up: true,
-        },
+        Tracker::new("chk_up", 20, true),
+        Tracker::new("chk_down", -100, true),
     ];
     let a = w.add(vec![p], vec![]);
     let b = w.add(vec![params(2, 1, 160)], vec![]);
@@ -709,34 +671,19 @@ fn tracker_weights_move_priority_and_trigger_preemption() {
     assert_eq!(w.routers[a].vrrp.instance(0).priority(), 70);
     assert_eq!(w.adverts(a, 0)[0], (Duration::from_secs(10), 70));
     w.run_for(Duration::from_secs(5));
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Backup, State::Master)
-    );
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
     // Clamped to 1..=254.
     w.tracker(a, 0, 0, false);
     assert_eq!(w.routers[a].vrrp.instance(0).priority(), 50);
     let mut p = params(3, 2, 250);
-    p.trackers = vec![Tracker {
-        name: "big".into(),
-        weight: 100,
-        up: true,
-    }];
+    p.trackers = vec![Tracker::new("big", 100, true)];
     assert_eq!(Instance::new(p).unwrap().priority(), 254);
     let mut p = params(3, 2, 10);
-    p.trackers = vec![Tracker {
-        name: "neg".into(),
-        weight: -100,
-        up: false,
-    }];
+    p.trackers = vec![Tracker::new("neg", -100, false)];
     assert_eq!(Instance::new(p).unwrap().priority(), 1);
     // An owner's priority never moves.
     let mut p = params(3, 2, 255);
-    p.trackers = vec![Tracker {
-        name: "neg".into(),
-        weight: -100,
-        up: false,
-    }];
+    p.trackers = vec![Tracker::new("neg", -100, false)];
     assert_eq!(Instance::new(p).unwrap().priority(), 255);
 }
 
@@ -852,29 +799,30 @@ fn group_events(w: &Wire, r: usize) -> Vec<Transition> {
         .collect()
 }
 
+/// Router A with sync group G = {VRID 1, VRID 2} at priority 150, Master since ~3.6 s.
+fn group_master_a() -> (Wire, usize) {
+    let mut w = Wire::new();
+    let a = w.add(
+        vec![params(1, 1, 150), params(1, 2, 150)],
+        vec![group("G", vec![0, 1])],
+    );
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    (w, a)
+}
+
 #[test]
 fn sync_group_members_move_together() {
-    let mut w = Wire::new();
+    let (mut w, a) = group_master_a();
     let g = || vec![group("G", vec![0, 1])];
-    let a = w.add(vec![params(1, 1, 150), params(1, 2, 150)], g());
-    w.run_until(Duration::from_secs(10));
-    assert_eq!(
-        (w.state(a, 0), w.state(a, 1)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.members(a), (State::Master, State::Master));
     assert_eq!(w.routers[a].vrrp.group_state(0), State::Master);
     // B outranks A on both VRIDs: both of its timers fire, the group goes Master; A's
     // first member to hear B drags the other to Backup.
     let b = w.add(vec![params(2, 1, 200), params(2, 2, 200)], g());
     w.run_until(Duration::from_secs(20));
-    assert_eq!(
-        (w.state(b, 0), w.state(b, 1)),
-        (State::Master, State::Master)
-    );
-    assert_eq!(
-        (w.state(a, 0), w.state(a, 1)),
-        (State::Backup, State::Backup)
-    );
+    assert_eq!(w.members(b), (State::Master, State::Master));
+    assert_eq!(w.members(a), (State::Backup, State::Backup));
     let a_ev: Vec<State> = group_events(&w, a).iter().map(|t| t.to).collect();
     assert_eq!(a_ev, vec![State::Backup, State::Master, State::Backup]);
     assert_eq!(group_events(&w, a)[2].reason, Reason::HigherPriority);
@@ -887,32 +835,21 @@ fn sync_group_members_move_together() {
 
 #[test]
 fn sync_group_prefers_backup_over_thrashing() {
-    let mut w = Wire::new();
+    let (mut w, a) = group_master_a();
     let g = || vec![group("G", vec![0, 1])];
-    let a = w.add(vec![params(1, 1, 150), params(1, 2, 150)], g());
-    w.run_until(Duration::from_secs(10));
     // B outranks A on VRID 2 only: its VRID 1 keeps accepting A, so B never takes over
     // and nobody flaps.
     let b = w.add(vec![params(2, 1, 100), params(2, 2, 200)], g());
     w.run_until(Duration::from_secs(60));
-    assert_eq!(
-        (w.state(a, 0), w.state(a, 1)),
-        (State::Master, State::Master)
-    );
-    assert_eq!(
-        (w.state(b, 0), w.state(b, 1)),
-        (State::Backup, State::Backup)
-    );
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert_eq!(w.members(b), (State::Backup, State::Backup));
     assert!(w.routers[b].vrrp.instance(1).wants_master());
     assert_eq!(group_events(&w, a).len(), 2);
     assert_eq!(group_events(&w, b).len(), 1);
     // A's master dies: B's VRID 1 times out too, and the group goes Master together.
     w.routers[a].running = false;
     w.run_for(Duration::from_secs(5));
-    assert_eq!(
-        (w.state(b, 0), w.state(b, 1)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.members(b), (State::Master, State::Master));
     assert_eq!(
         w.entered(b, 0, State::Master),
         w.entered(b, 1, State::Master)
@@ -923,11 +860,7 @@ fn sync_group_prefers_backup_over_thrashing() {
 fn sync_group_fault_spreads_and_clears() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker {
-        name: "eth1".into(),
-        weight: 0,
-        up: true,
-    }];
+    p.trackers = vec![Tracker::new("eth1", 0, true)];
     let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
     let b = w.add(
         vec![params(2, 1, 100), params(2, 2, 100)],
@@ -935,42 +868,26 @@ fn sync_group_fault_spreads_and_clears() {
     );
     w.run_until(Duration::from_secs(10));
     w.tracker(a, 0, 0, false);
-    assert_eq!((w.state(a, 0), w.state(a, 1)), (State::Fault, State::Fault));
+    assert_eq!(w.members(a), (State::Fault, State::Fault));
     assert_eq!(w.routers[a].vrrp.group_state(0), State::Fault);
     // Both members said goodbye with priority 0.
     assert_eq!(w.adverts(a, 1).last().unwrap().1, 0);
     w.run_for(Duration::from_secs(2));
-    assert_eq!(
-        (w.state(b, 0), w.state(b, 1)),
-        (State::Master, State::Master)
-    );
+    assert_eq!(w.members(b), (State::Master, State::Master));
     w.tracker(a, 0, 0, true);
-    assert_eq!(
-        (w.state(a, 0), w.state(a, 1)),
-        (State::Backup, State::Backup)
-    );
+    assert_eq!(w.members(a), (State::Backup, State::Backup));
     w.run_for(Duration::from_secs(10));
-    assert_eq!(
-        (w.state(a, 0), w.state(a, 1)),
-        (State::Master, State::Master)
-    );
-    assert_eq!(
-        (w.state(b, 0), w.state(b, 1)),
-        (State::Backup, State::Backup)
-    );
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert_eq!(w.members(b), (State::Backup, State::Backup));
 }
 
 #[test]
 fn sync_group_faulted_at_start() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker {
-        name: "eth1".into(),
-        weight: 0,
-        up: false,
-    }];
+    p.trackers = vec![Tracker::new("eth1", 0, false)];
     let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
-    assert_eq!((w.state(a, 0), w.state(a, 1)), (State::Fault, State::Fault));
+    assert_eq!(w.members(a), (State::Fault, State::Fault));
     w.run_until(Duration::from_secs(10));
     assert!(w.adverts(a, 0).is_empty() && w.adverts(a, 1).is_empty());
 }
@@ -989,10 +906,7 @@ fn ipv6_v3_pair() {
     w.routers[a].muted = false;
     w.run_until(Duration::from_secs(20));
     // Same priority: the higher link-local address wins.
-    assert_eq!(
-        (w.state(a, 0), w.state(b, 0)),
-        (State::Backup, State::Master)
-    );
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
 }
 
 #[test]
@@ -1031,4 +945,45 @@ fn invalid_params_are_refused() {
     );
     assert!(e.to_string().contains("sync group B"));
     assert!(Vrrp::new(vec![i()], vec![group("A", vec![3])]).is_err());
+}
+
+#[test]
+fn own_looped_back_advert_is_ignored() {
+    let mut i = Instance::new(params(1, 1, 255)).unwrap();
+    let now = Instant::now();
+    i.start(now);
+    while i.poll_action().is_some() {}
+    let adv = i.advert(255);
+    assert_eq!(i.handle_advert(now, ip(1), &adv), Ok(()));
+    assert_eq!(i.poll_action(), None);
+    assert_eq!(i.stats().adverts_received, 0);
+    // The same advert from a peer address is a tie the higher address wins.
+    assert_eq!(i.handle_advert(now, ip(2), &adv), Ok(()));
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn stats_follow_the_wire() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.run_for(Duration::from_secs(5));
+    let sa = w.routers[a].vrrp.instance(0).stats().clone();
+    let sb = w.routers[b].vrrp.instance(0).stats().clone();
+    // Every advert A sent reached B and was accepted.
+    assert_eq!(sa.adverts_sent, sb.adverts_received);
+    // Master at 3.414 s, one advert a second until 15 s.
+    assert_eq!(sa.adverts_sent, 12);
+    assert_eq!((sa.became_master, sa.released_master), (1, 0));
+    assert_eq!(sa.transitions, 2);
+    let (at, t) = sa.last_transition.unwrap();
+    assert_eq!(
+        at - w.t0,
+        Duration::from_secs(1) * 3 + Duration::from_secs(1) * 106 / 256
+    );
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::Backup, State::Master, Reason::MasterDown)
+    );
+    assert_eq!(sb.master_seen, Some((ip(1), 150)));
+    assert_eq!(sb.rx_errors.iter().sum::<u64>(), 0);
+    assert_eq!(sb.last_transition.unwrap().1.to, State::Backup);
 }
