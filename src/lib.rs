@@ -8,3 +8,4 @@ pub mod config;
 pub mod control;
 pub mod proto;
 pub mod sys;
+pub mod vrrp;

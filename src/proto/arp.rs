@@ -7,6 +7,8 @@
 
 use std::net::Ipv4Addr;
 
+use super::mac;
+
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 /// Ethernet header (14) + ARP for IPv4 over Ethernet (28). Drivers pad to 60.
@@ -60,12 +62,6 @@ pub struct Packet<T: AsRef<[u8]>> {
 
 fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
-}
-
-fn mac(b: &[u8]) -> [u8; 6] {
-    let mut m = [0; 6];
-    m.copy_from_slice(b);
-    m
 }
 
 fn ip(b: &[u8]) -> Ipv4Addr {

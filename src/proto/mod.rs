@@ -7,6 +7,23 @@ pub mod vrrp;
 
 use std::net::IpAddr;
 
+/// Copies a 6-byte MAC address out of `b` (which must hold exactly 6 bytes).
+pub(crate) fn mac(b: &[u8]) -> [u8; 6] {
+    let mut m = [0; 6];
+    m.copy_from_slice(b);
+    m
+}
+
+/// Test vectors are written as tcpdump prints them: hex digits, any spacing.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 /// Internet checksum (RFC 1071) accumulation helpers shared by VRRP v3 and ICMPv6.
 pub(crate) mod checksum {
     use super::IpAddr;

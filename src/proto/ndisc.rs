@@ -120,9 +120,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.b()[field::FLAGS]
     }
     pub fn option_mac(&self) -> [u8; 6] {
-        let mut m = [0; 6];
-        m.copy_from_slice(&self.b()[field::OPT_MAC]);
-        m
+        super::mac(&self.b()[field::OPT_MAC])
     }
 
     /// RFC 4443 §2.3: checksum over the IPv6 pseudo-header and the ICMPv6 message.
@@ -214,14 +212,7 @@ impl Repr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::proto::hex;
 
     // keepalived 2.2.7 announcing fd77::100, captured on the peer of a veth pair.
     const KA_NA: &str = "3333 0000 0001 8a68 18f5 88aa 86dd 6000
