@@ -235,6 +235,7 @@ mod tests {
                 adverts_received: 3,
                 rx_errors: vec![("ttl".into(), 1), ("auth".into(), 2)],
             }],
+            unattributed_rx_errors: vec![("vrid".into(), 4)],
         }
     }
 
@@ -260,6 +261,10 @@ mod tests {
         assert!(text.contains("192.0.2.109/24 (2.3s left)"), "{text}");
         assert!(text.contains("BACKUP -> MASTER 1m15s ago: higher priority than 192.0.2.2"));
         assert!(text.contains("rx errors: ttl 1, auth 2"), "{text}");
+        assert!(
+            text.contains("other VRRP traffic dropped:\n   vrid 4"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -216,3 +216,107 @@ pub fn has_addr(ns: &Netns, dev: &str, addr: &str) -> bool {
     out.split_whitespace()
         .any(|w| w.split('/').next() == Some(addr))
 }
+
+static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+/// A keeplite daemon running in a namespace, with its own config, log and control socket in a
+/// private directory (removed on drop, after the daemon is killed).
+pub struct Keeplite {
+    pub child: ChildGuard,
+    pub dir: std::path::PathBuf,
+}
+
+impl Keeplite {
+    pub fn conf_path(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("keeplite.conf")
+    }
+
+    pub fn start(ns: &Netns, conf: &str) -> Keeplite {
+        let n = DIRS.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("kl{}_{}d", std::process::id(), n));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf_path = Self::conf_path(&dir);
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = File::create(dir.join("log")).unwrap();
+        let child = ns
+            .command(env!("CARGO_BIN_EXE_keeplite"))
+            .arg("-f")
+            .arg(&conf_path)
+            .args(["-n", "-l", "--control"])
+            .arg(dir.join("ctl.sock"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Keeplite {
+            child: ChildGuard(child),
+            dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Rewrites the configuration file (for reload tests).
+    pub fn write_conf(&self, conf: &str) {
+        std::fs::write(Self::conf_path(&self.dir), conf).unwrap();
+    }
+
+    /// Runs `keeplite ARGS --control SOCK` and returns (success, stdout+stderr).
+    pub fn client(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_keeplite"))
+            .args(args)
+            .arg("--control")
+            .arg(self.dir.join("ctl.sock"))
+            .output()
+            .unwrap();
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    }
+
+    /// `keeplite status --json`, or `None` while the daemon does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let (ok, text) = self.client(&["status", "--json"]);
+        ok.then(|| serde_json::from_str(&text).unwrap())
+    }
+
+    /// The state of instance `name` (`MASTER`, `BACKUP`, ...), or "" if unknown.
+    pub fn state(&self, name: &str) -> String {
+        self.status()
+            .and_then(|s| {
+                s["instances"]
+                    .as_array()?
+                    .iter()
+                    .find(|i| i["name"] == name)
+                    .map(|i| i["state"].as_str().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn wait_state(&self, name: &str, state: &str, limit: Duration) -> bool {
+        wait_until(limit, || self.state(name) == state)
+    }
+}
+
+impl Drop for Keeplite {
+    fn drop(&mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if std::thread::panicking() {
+            eprintln!("--- keeplite log ({}):\n{}", self.dir.display(), self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A minimal one-instance configuration: `extra` goes inside the vrrp_instance block.
+pub fn vrrp_conf(name: &str, vrid: u8, prio: u8, vips: &[&str], extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  interface eth0\n  virtual_router_id {vrid}\n  priority {prio}\n  \
+         advert_int 1\n  {extra}\n  virtual_ipaddress {{\n    {}\n  }}\n}}\n",
+        vips.join("\n    ")
+    )
+}
