@@ -320,3 +320,63 @@ pub fn vrrp_conf(name: &str, vrid: u8, prio: u8, vips: &[&str], extra: &str) -> 
         vips.join("\n    ")
     )
 }
+
+/// Debian's keepalived running in a namespace (`-n -l -D`), with private pid files.
+pub struct Keepalived {
+    pub child: ChildGuard,
+    pub dir: std::path::PathBuf,
+}
+
+impl Keepalived {
+    pub fn start(ns: &Netns, conf: &str) -> Keepalived {
+        let n = DIRS.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("kl{}_{}k", std::process::id(), n));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf_path = dir.join("keepalived.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = File::create(dir.join("log")).unwrap();
+        let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        let child = ns
+            .command("keepalived")
+            .args(["-n", "-l", "-D", "-f", &p("keepalived.conf")])
+            .args(["-p", &p("k.pid"), "-r", &p("v.pid"), "-c", &p("c.pid")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Keepalived {
+            child: ChildGuard(child),
+            dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait for a clean exit (keepalived sends priority-0 adverts on the way).
+    pub fn stop(&mut self) {
+        self.child.signal("TERM");
+        assert!(
+            self.child.wait_timeout(Duration::from_secs(10)).is_some(),
+            "keepalived did not stop"
+        );
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        // Its VRRP child is in the namespace too and dies with it (Netns drop kills all).
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- keepalived log ({}):\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
