@@ -196,6 +196,16 @@ impl Lan {
     }
 }
 
+impl Lan {
+    /// Cuts host `i` off from the others at the switch while its link stays up (a partition,
+    /// not a cable pull): bridge ports marked isolated do not forward to each other.
+    pub fn isolate(&self, i: usize, on: bool) {
+        let v = if on { "on" } else { "off" };
+        self.switch
+            .sh(&format!("bridge link set dev p{i} isolated {v}"));
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

@@ -1,0 +1,103 @@
+//! Reload (SIGHUP and `keeplite reload`) applies only the difference; status and dumps (root).
+
+mod common;
+
+use common::{has_addr, vrrp_conf, wait_until, Keeplite, Lan};
+use std::process::Stdio;
+use std::time::Duration;
+
+fn two_instances(vi2_vips: &[&str]) -> String {
+    let mut c = vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], "state MASTER");
+    c.push_str(&vrrp_conf("VI_2", 52, 150, vi2_vips, "state MASTER"));
+    c
+}
+
+#[test]
+fn reload_keeps_unchanged_instances_untouched() {
+    let lan = Lan::new(1);
+    let h = &lan.hosts[0];
+    let kl = Keeplite::start(h, &two_instances(&["192.0.2.200/24"]));
+    assert!(
+        kl.wait_state("VI_1", "MASTER", Duration::from_secs(10)),
+        "{}",
+        kl.log()
+    );
+    assert!(
+        kl.wait_state("VI_2", "MASTER", Duration::from_secs(10)),
+        "{}",
+        kl.log()
+    );
+    let mut watch = h
+        .command("ip")
+        .args(["-o", "monitor", "address"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Unchanged configuration, both ways of asking.
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+    kl.child.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    // VI_2 gains an address; VI_1 must not notice.
+    kl.write_conf(&two_instances(&["192.0.2.200/24", "192.0.2.201/24"]));
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+    assert!(
+        kl.wait_state("VI_2", "MASTER", Duration::from_secs(10)),
+        "{}",
+        kl.log()
+    );
+    assert!(wait_until(Duration::from_secs(5), || has_addr(
+        h,
+        "eth0",
+        "192.0.2.201"
+    )));
+    assert_eq!(kl.state("VI_1"), "MASTER");
+
+    // An invalid configuration is refused with file:line, and nothing changes.
+    kl.write_conf("vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 300\n}\n");
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("keeplite.conf:3"), "{out}");
+    assert_eq!(kl.state("VI_1"), "MASTER");
+    assert_eq!(kl.state("VI_2"), "MASTER");
+
+    watch.kill().unwrap();
+    let events = String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned();
+    let vi1_deleted = events
+        .lines()
+        .any(|l| l.starts_with("Deleted") && l.contains("192.0.2.100"));
+    assert!(!vi1_deleted, "VI_1's VIP flapped:\n{events}");
+    let log = kl.log();
+    assert_eq!(log.matches("VI_1: BACKUP -> MASTER").count(), 1, "{log}");
+    assert!(has_addr(h, "eth0", "192.0.2.100"));
+}
+
+#[test]
+fn status_text_and_sigusr1_dump() {
+    let lan = Lan::new(1);
+    let kl = Keeplite::start(
+        &lan.hosts[0],
+        &vrrp_conf("VI_1", 51, 120, &["192.0.2.100/24"], "state MASTER"),
+    );
+    assert!(
+        kl.wait_state("VI_1", "MASTER", Duration::from_secs(10)),
+        "{}",
+        kl.log()
+    );
+    let (ok, text) = kl.client(&["status"]);
+    assert!(ok, "{text}");
+    assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+    assert!(
+        text.contains("VI_1 eth0 vrid 51: MASTER prio 120/120 master 192.0.2.1"),
+        "{text}"
+    );
+    assert!(text.contains("192.0.2.100/24 ("), "{text}");
+    assert!(text.contains("BACKUP -> MASTER"), "{text}");
+    kl.child.signal("USR1");
+    assert!(wait_until(Duration::from_secs(5), || kl
+        .log()
+        .contains("VI_1 eth0 vrid 51: MASTER")));
+}
