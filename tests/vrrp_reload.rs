@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::{has_addr, vrrp_conf, wait_until, Keeplite, Lan};
-use std::process::Stdio;
+use common::{has_addr, vrrp_conf, wait_until, AddrWatch, Keeplite, Lan};
 use std::time::Duration;
 
 fn two_instances(vi2_vips: &[&str]) -> String {
@@ -27,13 +26,7 @@ fn reload_keeps_unchanged_instances_untouched() {
         "{}",
         kl.log()
     );
-    let mut watch = h
-        .command("ip")
-        .args(["-o", "monitor", "address"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let watch = AddrWatch::start(h);
 
     // Unchanged configuration, both ways of asking.
     let (ok, out) = kl.client(&["reload"]);
@@ -64,8 +57,7 @@ fn reload_keeps_unchanged_instances_untouched() {
     assert_eq!(kl.state("VI_1"), "MASTER");
     assert_eq!(kl.state("VI_2"), "MASTER");
 
-    watch.kill().unwrap();
-    let events = String::from_utf8_lossy(&watch.wait_with_output().unwrap().stdout).into_owned();
+    let events = watch.finish();
     let vi1_deleted = events
         .lines()
         .any(|l| l.starts_with("Deleted") && l.contains("192.0.2.100"));

@@ -229,6 +229,59 @@ pub fn has_addr(ns: &Netns, dev: &str, addr: &str) -> bool {
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
+/// A fresh directory `kl<pid>_<n><tag>` under the temp dir for one daemon's files.
+fn private_dir(tag: &str) -> std::path::PathBuf {
+    let n = DIRS.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("kl{}_{}{}", std::process::id(), n, tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Spawns `cmd` with stdout and stderr going to `dir/log`.
+fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
+    let log = File::create(dir.join("log")).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    ChildGuard(child)
+}
+
+/// `ip -o monitor address` in a namespace, for asserting that addresses never flapped.
+pub struct AddrWatch(Option<Child>);
+
+impl AddrWatch {
+    pub fn start(ns: &Netns) -> AddrWatch {
+        let child = ns
+            .command("ip")
+            .args(["-o", "monitor", "address"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300)); // let it subscribe
+        AddrWatch(Some(child))
+    }
+
+    /// Stops watching and returns the events seen.
+    pub fn finish(mut self) -> String {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+    }
+}
+
+impl Drop for AddrWatch {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A keeplite daemon running in a namespace, with its own config, log and control socket in a
 /// private directory (removed on drop, after the daemon is killed).
 pub struct Keeplite {
@@ -242,27 +295,16 @@ impl Keeplite {
     }
 
     pub fn start(ns: &Netns, conf: &str) -> Keeplite {
-        let n = DIRS.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("kl{}_{}d", std::process::id(), n));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = private_dir("d");
         let conf_path = Self::conf_path(&dir);
         std::fs::write(&conf_path, conf).unwrap();
-        let log = File::create(dir.join("log")).unwrap();
-        let child = ns
-            .command(env!("CARGO_BIN_EXE_keeplite"))
-            .arg("-f")
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_keeplite"));
+        cmd.arg("-f")
             .arg(&conf_path)
             .args(["-n", "-l", "--control"])
-            .arg(dir.join("ctl.sock"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Keeplite {
-            child: ChildGuard(child),
-            dir,
-        }
+            .arg(dir.join("ctl.sock"));
+        let child = spawn_logged(cmd, &dir);
+        Keeplite { child, dir }
     }
 
     pub fn log(&self) -> String {
@@ -309,6 +351,12 @@ impl Keeplite {
     pub fn wait_state(&self, name: &str, state: &str, limit: Duration) -> bool {
         wait_until(limit, || self.state(name) == state)
     }
+
+    /// Asserts that instance `name` reaches `state` within `secs` seconds (log on failure).
+    pub fn expect_state(&self, name: &str, state: &str, secs: u64) {
+        let ok = self.wait_state(name, state, Duration::from_secs(secs));
+        assert!(ok, "{name} never reached {state}:\n{}", self.log());
+    }
 }
 
 impl Drop for Keeplite {
@@ -339,26 +387,14 @@ pub struct Keepalived {
 
 impl Keepalived {
     pub fn start(ns: &Netns, conf: &str) -> Keepalived {
-        let n = DIRS.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("kl{}_{}k", std::process::id(), n));
-        std::fs::create_dir_all(&dir).unwrap();
-        let conf_path = dir.join("keepalived.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let log = File::create(dir.join("log")).unwrap();
+        let dir = private_dir("k");
+        std::fs::write(dir.join("keepalived.conf"), conf).unwrap();
         let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
-        let child = ns
-            .command("keepalived")
-            .args(["-n", "-l", "-D", "-f", &p("keepalived.conf")])
-            .args(["-p", &p("k.pid"), "-r", &p("v.pid"), "-c", &p("c.pid")])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Keepalived {
-            child: ChildGuard(child),
-            dir,
-        }
+        let mut cmd = ns.command("keepalived");
+        cmd.args(["-n", "-l", "-D", "-f", &p("keepalived.conf")])
+            .args(["-p", &p("k.pid"), "-r", &p("v.pid"), "-c", &p("c.pid")]);
+        let child = spawn_logged(cmd, &dir);
+        Keepalived { child, dir }
     }
 
     pub fn log(&self) -> String {
