@@ -93,3 +93,38 @@ fn status_text_and_sigusr1_dump() {
         .log()
         .contains("VI_1 eth0 vrid 51: MASTER")));
 }
+
+#[test]
+fn notify_scripts_run_with_keepalived_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let lan = Lan::new(1);
+    let dir = std::env::temp_dir().join(format!("kl{}_notify", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("notify.sh");
+    let out = dir.join("calls");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!(
+        "state MASTER\n  notify {s}\n  notify_master \"{s} only-master\"",
+        s = script.display()
+    );
+    let kl = Keeplite::start(
+        &lan.hosts[0],
+        &vrrp_conf("VI_1", 51, 120, &["192.0.2.100/24"], &extra),
+    );
+    kl.expect_state("VI_1", "MASTER", 10);
+    let calls = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || calls().contains("INSTANCE VI_1 MASTER 120")
+            && calls().contains("only-master")),
+        "{}\n{}",
+        calls(),
+        kl.log()
+    );
+    assert!(calls().contains("INSTANCE VI_1 BACKUP 120"), "{}", calls());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

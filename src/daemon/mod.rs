@@ -370,10 +370,13 @@ impl Daemon {
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
             .partition(|u| keys.contains(&u.key));
-        // Scripts whose configuration changed restart from scratch.
-        self.shell
-            .scripts
-            .retain(|s| cfg.vrrp_scripts.iter().any(|c| c.name == s.name) && s.running().is_none());
+        // Unchanged scripts keep their state (trackers of kept units rely on it); changed
+        // ones restart from scratch.
+        let old = &self.cfg.vrrp_scripts;
+        self.shell.scripts.retain(|s| {
+            let find = |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
+            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+        });
         self.units = kept;
         for mut u in gone {
             u.vrrp.shutdown(now);
@@ -701,8 +704,18 @@ impl Daemon {
                         .to_bytes(&m.src, dst)
                         .map_err(|e| io::Error::other(e.to_string()))
                         .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
-                    if let Err(e) = sent {
-                        log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+                    // One line when sending starts failing, one when it recovers: at 10 ms
+                    // adverts a line per failure would flood the console.
+                    match sent {
+                        Err(e) if !m.send_failing => {
+                            m.send_failing = true;
+                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+                        }
+                        Ok(()) if m.send_failing => {
+                            m.send_failing = false;
+                            log::info(&format!("{}: adverts are going out again", m.name));
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -40,6 +40,8 @@ pub struct Member {
     pub tracker_up: Vec<bool>,
     /// Receive-error kinds already logged (one line per kind, not per packet).
     pub logged_errors: u32,
+    /// The last advert could not be sent (logged once until one goes out again).
+    pub send_failing: bool,
     pub cfg: VrrpInstance,
 }
 
@@ -294,6 +296,7 @@ fn member(
         trackers: trackers.into_iter().map(|(s, _)| s).collect(),
         tracker_up,
         logged_errors: 0,
+        send_failing: false,
         cfg: inst.clone(),
     };
     Ok((m, p))
