@@ -119,7 +119,8 @@ fn notify_scripts_run_with_keepalived_arguments() {
     kl.expect_state("VI_1", "MASTER", 10);
     let calls = || std::fs::read_to_string(&out).unwrap_or_default();
     assert!(
-        wait_until(Duration::from_secs(5), || calls().contains("INSTANCE VI_1 MASTER 120")
+        wait_until(Duration::from_secs(5), || calls()
+            .contains("INSTANCE VI_1 MASTER 120")
             && calls().contains("only-master")),
         "{}\n{}",
         calls(),

@@ -374,7 +374,8 @@ impl Daemon {
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
         self.shell.scripts.retain(|s| {
-            let find = |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
+            let find =
+                |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
             find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
         });
         self.units = kept;
