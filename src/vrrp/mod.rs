@@ -296,4 +296,6 @@ impl Vrrp {
 }
 
 #[cfg(test)]
+mod interop;
+#[cfg(test)]
 mod tests;
