@@ -1043,3 +1043,63 @@ fn lower_and_higher_priority_options() {
     assert_eq!(acts[1], Action::RemoveVips);
     assert_eq!(i.current_master(), Some((peer, 200)));
 }
+
+/// Deterministic xorshift64 for the randomized scenario below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn random_loss_pauses_and_priority_changes_converge_to_one_master() {
+    for seed in 1..=30u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut w = Wire::new();
+        let routers: Vec<usize> = [(1, 100), (2, 150), (3, 200)]
+            .into_iter()
+            .map(|(last, prio)| {
+                let mut p = v3(params(last, 1, prio), ms(100 * (1 + rng.below(10))));
+                p.trackers = vec![Tracker::new("chk", -120, true)];
+                w.add(vec![p], vec![])
+            })
+            .collect();
+        for _ in 0..80 {
+            let r = routers[rng.below(3) as usize];
+            match rng.below(4) {
+                0 => w.routers[r].muted = !w.routers[r].muted,
+                1 => w.routers[r].running = !w.routers[r].running,
+                2 => {
+                    let up = rng.below(2) == 0;
+                    if w.routers[r].running {
+                        w.tracker(r, 0, 0, up);
+                    }
+                }
+                _ => {}
+            }
+            w.run_for(ms(100 * (1 + rng.below(30))));
+        }
+        // Heal everything; after a few down intervals the network must agree.
+        for &r in &routers {
+            w.routers[r].muted = false;
+            w.routers[r].running = true;
+            w.tracker(r, 0, 0, true);
+        }
+        w.run_for(Duration::from_secs(10));
+        let masters: Vec<usize> = routers
+            .iter()
+            .copied()
+            .filter(|&r| w.state(r, 0) == State::Master)
+            .collect();
+        assert_eq!(masters, vec![routers[2]], "seed {seed}");
+        for &r in &routers[..2] {
+            let seen = w.routers[r].vrrp.instance(0).current_master();
+            assert_eq!(seen, Some((ip(3), 200)), "seed {seed}");
+        }
+    }
+}
