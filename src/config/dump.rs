@@ -81,7 +81,7 @@ impl W {
 /// Quotes a value when it would not survive as one bare word.
 fn q(s: &str) -> String {
     let bare = !s.is_empty()
-        && !s.starts_with(['!', '#', '"', '@'])
+        && !s.starts_with(['!', '#', '"', '@', '$'])
         && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'));
     if bare {
         s.to_owned()
