@@ -268,12 +268,14 @@ fn unknown<T>(ctx: &mut Ctx, block: &str, tables: &[&[Kw<T>]], n: &Node) {
         );
         return;
     }
-    let help = suggest(name, tables.iter().flat_map(|t| t.iter()).map(|k| k.name))
-        .map(|s| format!("did you mean `{s}`?"));
+    let help = match suggest(name, tables.iter().flat_map(|t| t.iter()).map(|k| k.name)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "if this is a comment, start it with `#` or `!`".into(),
+    };
     ctx.warn(
         &n.kw,
         format!("unknown keyword `{name}` in {block}; line ignored"),
-        help,
+        Some(help),
     );
 }
 
