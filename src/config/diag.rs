@@ -170,7 +170,7 @@ mod tests {
             d.to_string(),
             "k.conf:12:9: warning: unknown keyword `uth_pass`\n   |\n12 |  auth_type uth_pass 1\n   |         ^^^^^^^^\n  = help: did you mean `auth_pass`?"
         );
-        assert_eq!(exit_status(&[d.clone()]), 4);
+        assert_eq!(exit_status(std::slice::from_ref(&d)), 4);
         let wide = Diagnostic {
             location: Some(Location {
                 col: 4,

@@ -78,16 +78,40 @@ impl W {
     }
 }
 
-/// Quotes a value when it would not survive as one bare word.
-fn q(s: &str) -> String {
-    let bare = !s.is_empty()
+/// Whether `s` survives as one bare word.
+fn bare(s: &str) -> bool {
+    !s.is_empty()
         && !s.starts_with(['!', '#', '"', '@', '$'])
-        && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'));
-    if bare {
-        s.to_owned()
-    } else {
-        format!("\"{s}\"")
+        && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'))
+}
+
+/// Writes a value so that it lexes back to the same text: bare, quoted, or — for text with a
+/// `"`, which quoted strings cannot hold — as bare words for the pieces containing `"` and
+/// quoted runs for the rest (multi-word values are re-joined with single spaces).
+fn q(s: &str) -> String {
+    if bare(s) {
+        return s.to_owned();
     }
+    if !s.contains('"') {
+        return format!("\"{s}\"");
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for piece in s.split(' ') {
+        if piece.contains('"') {
+            if !run.is_empty() {
+                out.push(format!("\"{}\"", run.join(" ")));
+                run.clear();
+            }
+            out.push(piece.to_owned());
+        } else {
+            run.push(piece);
+        }
+    }
+    if !run.is_empty() {
+        out.push(format!("\"{}\"", run.join(" ")));
+    }
+    out.join(" ")
 }
 
 fn secs(d: Duration) -> String {
@@ -379,4 +403,19 @@ fn checker(w: &mut W, c: &Checker) {
     w.kv("delay_before_retry", secs(c.delay_before_retry));
     w.opt("delay_loop", c.delay_loop.map(secs));
     w.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::q;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("eth0"), "eth0");
+        assert_eq!(q("a  b"), "\"a  b\"");
+        assert_eq!(q(""), "\"\"");
+        assert_eq!(q("#x"), "\"#x\"");
+        assert_eq!(q("a  b c\"d"), "\"a  b\" c\"d");
+        assert_eq!(q("x\"  y"), "x\" \" y\"");
+    }
 }
