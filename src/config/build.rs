@@ -662,12 +662,7 @@ const INSTANCE: &[Kw<InstB>] = &[
         arity: N(1),
         doc: "`state MASTER|BACKUP`: initial state (default BACKUP)",
         set: |c, i, n| {
-            if let Some(s) = c.choice(
-                n,
-                &[("MASTER", InitialState::Master), ("BACKUP", InitialState::Backup)],
-            ) {
-                i.v.state = s;
-            }
+            i.v.state = c.choice(n, InitialState::CHOICES).unwrap_or(i.v.state);
         },
     },
     Kw {
@@ -1232,8 +1227,7 @@ const VS: &[Kw<VirtualServer>] = &[
         arity: N(1),
         doc: "`protocol TCP|UDP|SCTP` (default UDP, as keepalived)",
         set: |c, v, n| {
-            let p = [("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("SCTP", Protocol::Sctp)];
-            v.protocol = c.choice(n, &p).unwrap_or(v.protocol);
+            v.protocol = c.choice(n, Protocol::CHOICES).unwrap_or(v.protocol);
         },
     },
     Kw {
@@ -1318,12 +1312,7 @@ fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
 }
 
 fn set_kind(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
-    let k = [
-        ("DR", LbKind::Dr),
-        ("NAT", LbKind::Nat),
-        ("TUN", LbKind::Tun),
-    ];
-    v.lb_kind = c.choice(n, &k).unwrap_or(v.lb_kind);
+    v.lb_kind = c.choice(n, LbKind::CHOICES).unwrap_or(v.lb_kind);
 }
 
 /// `inhibit_on_failure` is not inherited from the virtual server here: consumers OR the two.

@@ -241,11 +241,7 @@ fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
 
 fn instance(w: &mut W, i: &VrrpInstance) {
     w.open(&format!("vrrp_instance {}", q(&i.name)));
-    let state = match i.state {
-        InitialState::Master => "MASTER",
-        InitialState::Backup => "BACKUP",
-    };
-    w.kv("state", state);
+    w.kv("state", i.state.keyword());
     w.kv("interface", q(&i.interface));
     w.kv("virtual_router_id", i.virtual_router_id);
     w.kv("priority", i.priority);
@@ -306,20 +302,10 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.open(&format!("virtual_server {head}"));
     w.kv("delay_loop", secs(vs.delay_loop));
     w.kv("lb_algo", &vs.lb_algo);
-    let kind = match vs.lb_kind {
-        LbKind::Dr => "DR",
-        LbKind::Nat => "NAT",
-        LbKind::Tun => "TUN",
-    };
-    w.kv("lb_kind", kind);
+    w.kv("lb_kind", vs.lb_kind.keyword());
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
-    let proto = match vs.protocol {
-        Protocol::Tcp => "TCP",
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
-    };
-    w.kv("protocol", proto);
+    w.kv("protocol", vs.protocol.keyword());
     w.flag("ha_suspend", vs.ha_suspend);
     w.opt("virtualhost", vs.virtualhost.as_deref().map(q));
     w.opt(

@@ -293,6 +293,41 @@ pub enum Protocol {
     Sctp,
 }
 
+/// Config-file spelling of enum values, one table per enum (parsing and dumping share it).
+pub trait Keyword: Copy + PartialEq + 'static {
+    const CHOICES: &'static [(&'static str, Self)];
+
+    fn keyword(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(k, _)| k)
+    }
+}
+
+impl Keyword for LbKind {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("DR", LbKind::Dr),
+        ("NAT", LbKind::Nat),
+        ("TUN", LbKind::Tun),
+    ];
+}
+
+impl Keyword for Protocol {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("TCP", Protocol::Tcp),
+        ("UDP", Protocol::Udp),
+        ("SCTP", Protocol::Sctp),
+    ];
+}
+
+impl Keyword for InitialState {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("MASTER", InitialState::Master),
+        ("BACKUP", InitialState::Backup),
+    ];
+}
+
 /// IPVS scheduler names accepted by `lb_algo`.
 pub const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",

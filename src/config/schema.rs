@@ -380,3 +380,23 @@ mod tests {
         assert_eq!(parse_secs(""), None);
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    use super::reference_table;
+
+    #[test]
+    fn reference_lists_every_block_and_keyword() {
+        let r = reference_table();
+        for needle in [
+            "## vrrp_instance",
+            "| `virtual_router_id` |",
+            "| `nb_get_retry` | old name of `retry` |",
+            "| `vip_lease` | keeplite:",
+            "## MISC_CHECK",
+            "`SMTP_CHECK`",
+        ] {
+            assert!(r.contains(needle), "missing {needle}");
+        }
+    }
+}
