@@ -189,6 +189,8 @@ impl Pre<'_> {
     }
 
     fn file(&mut self, path: &Path, text: &str) {
+        // Editors on other systems may leave a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let file = self.out.sources.add(path.display().to_string(), text);
         for (n, raw) in text.lines().enumerate() {
             let line = n as u32 + 1;
@@ -572,7 +574,7 @@ mod tests {
                 vec!["w", "10", "20"],
             ]
         );
-        let pre = preprocess(&fs, Path::new("k.conf"), text, "low");
+        let pre = preprocess(&fs, Path::new("k.conf"), &format!("\u{feff}{text}"), "low");
         assert_eq!(words(&pre)[0], ["priority", "85"]);
     }
 
