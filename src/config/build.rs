@@ -899,7 +899,7 @@ fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         &mut i,
         block(n),
     );
-    check_instance(c, &mut i, &seen, n);
+    check_instance(c, &b.cfg.global, &mut i, &seen, n);
     if b.cfg.instances.iter().any(|x| x.name == i.v.name) {
         c.error(
             &n.args[0],
@@ -913,7 +913,13 @@ fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
 }
 
 /// Checks that only need this instance.
-fn check_instance(c: &mut Ctx, i: &mut InstB, seen: &super::schema::Seen, n: &Node) {
+fn check_instance(
+    c: &mut Ctx,
+    global: &GlobalDefs,
+    i: &mut InstB,
+    seen: &super::schema::Seen,
+    n: &Node,
+) {
     let name = i.v.name.clone();
     let v = &mut i.v;
     if v.interface.is_empty() {
@@ -985,6 +991,18 @@ fn check_instance(c: &mut Ctx, i: &mut InstB, seen: &super::schema::Seen, n: &No
                 None,
             );
             v.advert_int = Duration::from_millis(cs * 10);
+        }
+    }
+    // The live master refreshes the lease every advert: it must outlive a few lost adverts.
+    if let VipLease::Seconds(secs) = v.effective_vip_lease(global) {
+        let min = (v.advert_int * 3).as_secs_f64().ceil() as u64;
+        if u64::from(secs) < min {
+            let t = seen.get("vip_lease").unwrap_or(&n.kw);
+            c.error(
+                t,
+                format!("vip_lease {secs} s is shorter than 3 advert intervals; VIPs would expire while the master is alive"),
+                Some(format!("use `vip_lease {}` or more", min.max(1))),
+            );
         }
     }
     match (&i.auth_type, &i.auth_pass) {
@@ -1882,6 +1900,8 @@ mod tests {
         assert!(
             err(&format!("{BASE} state SLAVE\n}}")).contains("invalid value `SLAVE` for `state`")
         );
+        assert!(err(&format!("{BASE} advert_int 2\n vip_lease 5\n}}"))
+            .contains("t.conf:5:2: error: vip_lease 5 s is shorter than 3 advert intervals"));
     }
 
     #[test]
