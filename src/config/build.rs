@@ -57,12 +57,10 @@ struct Builder {
 /// instance defaults derive from it.
 pub fn build(ctx: &mut Ctx, nodes: &[Node]) -> Config {
     let mut b = Builder::default();
-    let (globals, others): (Vec<Node>, Vec<Node>) = nodes
-        .iter()
-        .cloned()
-        .partition(|n| n.kw.text == "global_defs");
-    apply(ctx, "the top level", &[TOP], &mut b, &globals);
-    apply(ctx, "the top level", &[TOP], &mut b, &others);
+    let (globals, others): (Vec<&Node>, Vec<&Node>) =
+        nodes.iter().partition(|n| n.kw.text == "global_defs");
+    apply(ctx, "the top level", &[TOP], &mut b, globals);
+    apply(ctx, "the top level", &[TOP], &mut b, others);
     cross_check(ctx, &mut b);
     b.cfg
 }
@@ -521,15 +519,14 @@ fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
         SYNC.iter().chain(&SYNC_NOTIFY).any(|x| x.name == k)
             || super::schema::UNSUPPORTED.contains(&k)
     };
-    let (stmts, bare): (Vec<Node>, Vec<Node>) = block(n)
+    let (stmts, bare): (Vec<&Node>, Vec<&Node>) = block(n)
         .iter()
-        .cloned()
         .partition(|m| known(&m.kw.text) || !m.args.is_empty() || m.block.is_some());
     for m in bare {
         s.g.group.push(m.kw.text.clone());
-        s.members.push(m.kw);
+        s.members.push(m.kw.clone());
     }
-    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, &stmts);
+    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, stmts);
     b.cfg.sync_groups.push(s.g);
     b.groups.push((s.members, s.scripts));
 }

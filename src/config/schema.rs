@@ -227,12 +227,12 @@ pub fn parse_secs(s: &str) -> Option<Duration> {
 pub type Seen = HashMap<&'static str, Token>;
 
 /// Applies `tables` (searched in order) to the statements of one block.
-pub fn apply<T>(
+pub fn apply<'n, T>(
     ctx: &mut Ctx,
     block: &str,
     tables: &[&[Kw<T>]],
     target: &mut T,
-    nodes: &[Node],
+    nodes: impl IntoIterator<Item = &'n Node>,
 ) -> Seen {
     let mut seen = Seen::new();
     for n in nodes {
