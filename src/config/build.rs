@@ -23,6 +23,9 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("authentication", || rows(AUTH)),
     ("virtual_server", || rows(VS)),
     ("real_server", || rows(RS)),
+    ("virtual_server and real_server: checker defaults", || {
+        rows(&VS_CHECK_DEFAULTS)
+    }),
     ("TCP_CHECK, HTTP_GET, SSL_GET", || rows(CONNECT)),
     ("all checkers", || rows(RETRY)),
     ("HTTP_GET, SSL_GET", || rows(HTTP)),
@@ -1139,6 +1142,44 @@ fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     b.cfg.server_groups.push(g);
 }
 
+/// Checker settings given at virtual_server / real_server level (keepalived 2.x), inherited by
+/// the checkers below unless they set their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckDefaults {
+    connect_timeout: Option<Duration>,
+    retry: Option<u32>,
+    delay_before_retry: Option<Duration>,
+    delay_loop: Option<Duration>,
+}
+
+macro_rules! check_default_kws {
+    ($t:ty) => {
+        [
+            Kw::<$t> {
+                name: "connect_timeout",
+                arity: N(1),
+                doc: "`connect_timeout SECS`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.connect_timeout = c.secs(n),
+            },
+            Kw::<$t> {
+                name: "retry",
+                arity: N(1),
+                doc: "`retry N`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.retry = c.int(n, 0, 1_000_000).map(|v| v as u32),
+            },
+            Kw::<$t> {
+                name: "delay_before_retry",
+                arity: N(1),
+                doc: "`delay_before_retry SECS`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.delay_before_retry = c.secs(n),
+            },
+        ]
+    };
+}
+
+const VS_CHECK_DEFAULTS: [Kw<VirtualServer>; 3] = check_default_kws!(VirtualServer);
+const RS_CHECK_DEFAULTS: [Kw<RealServer>; 3] = check_default_kws!(RealServer);
+
 fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let (a0, a1) = (&n.args[0], &n.args[1]);
     let addr = match a0.text.as_str() {
@@ -1171,7 +1212,19 @@ fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         omega: false,
         real_servers: Vec::new(),
     };
-    let seen = apply(c, "virtual_server", &[VS], &mut vs, block(n));
+    // Checker defaults apply wherever they appear in the block: real servers come last.
+    let (rss, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.kw.text == "real_server");
+    c.check_defaults = CheckDefaults::default();
+    let tables: &[&[Kw<VirtualServer>]] = &[VS, &VS_CHECK_DEFAULTS];
+    let seen = apply(
+        c,
+        "virtual_server",
+        tables,
+        &mut vs,
+        others.into_iter().chain(rss),
+    );
+    c.check_defaults = CheckDefaults::default();
     let Some(addr) = addr else { return };
     if !seen.contains_key("protocol") && !matches!(addr, VsAddr::Fwmark(_)) {
         c.warn(
@@ -1346,7 +1399,18 @@ fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
         notify_down: None,
         checkers: Vec::new(),
     };
-    apply(c, "real_server", &[RS], &mut rs, block(n));
+    let saved = c.check_defaults;
+    let (checks, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.block.is_some());
+    let tables: &[&[Kw<RealServer>]] = &[RS, &RS_CHECK_DEFAULTS];
+    apply(
+        c,
+        "real_server",
+        tables,
+        &mut rs,
+        others.into_iter().chain(checks),
+    );
+    c.check_defaults = saved;
     if let (Some(addr), Some(port)) = (addr, port) {
         rs.addr = addr;
         rs.port = port;
@@ -1374,16 +1438,25 @@ fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             &[MISC, RETRY],
         ),
     };
+    // keepalived: delay_before_retry defaults to 3 s for HTTP_GET / SSL_GET, 1 s otherwise.
+    let before_retry = if matches!(kind, CheckKind::Http(_) | CheckKind::Ssl(_)) {
+        3
+    } else {
+        1
+    };
+    let d = c.check_defaults;
     let mut ck = Checker {
         kind,
         connect_ip: None,
         connect_port: None,
         bindto: None,
         bind_port: None,
-        connect_timeout: Duration::from_secs(5),
-        retry: 1,
-        delay_before_retry: Duration::from_secs(1),
-        delay_loop: None,
+        connect_timeout: d.connect_timeout.unwrap_or(Duration::from_secs(5)),
+        retry: d.retry.unwrap_or(1),
+        delay_before_retry: d
+            .delay_before_retry
+            .unwrap_or(Duration::from_secs(before_retry)),
+        delay_loop: d.delay_loop,
     };
     apply(c, &n.kw.text, tables, &mut ck, block(n));
     if matches!(&ck.kind, CheckKind::Misc(m) if m.path.is_empty()) {
@@ -1421,6 +1494,12 @@ const RS: &[Kw<RealServer>] = &[
         arity: Rest,
         doc: "`notify_down CMD`: run when the server goes down",
         set: |_, r, n| r.notify_down = Some(rest(n)),
+    },
+    Kw {
+        name: "delay_loop",
+        arity: N(1),
+        doc: "`delay_loop SECS`: default checker interval for this real server",
+        set: |c, _, n| c.check_defaults.delay_loop = c.secs(n),
     },
     Kw {
         name: "TCP_CHECK",
@@ -1954,6 +2033,26 @@ mod tests {
             })
         );
         assert_eq!(rs.checkers[2].connect_port, Some(81));
+    }
+
+    #[test]
+    fn checker_settings_inherit_from_server_levels() {
+        let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n\
+            real_server 192.0.2.2 80 {\n HTTP_GET {\n url {\n path /\n }\n }\n delay_loop 9\n retry 7\n }\n\
+            real_server 192.0.2.3 80 {\n TCP_CHECK {\n retry 2\n }\n }\n\
+            connect_timeout 2\n retry 4\n}";
+        let (c, d) = ok(text);
+        assert!(d.is_empty(), "{d:?}");
+        let rs = &c.virtual_servers[0].real_servers;
+        let (h, t) = (&rs[0].checkers[0], &rs[1].checkers[0]);
+        assert_eq!((h.connect_timeout, h.retry), (Duration::from_secs(2), 7));
+        assert_eq!(h.delay_before_retry, Duration::from_secs(3));
+        assert_eq!(h.delay_loop, Some(Duration::from_secs(9)));
+        assert_eq!((t.connect_timeout, t.retry), (Duration::from_secs(2), 2));
+        assert_eq!(
+            (t.delay_before_retry, t.delay_loop),
+            (Duration::from_secs(1), None)
+        );
     }
 
     #[test]

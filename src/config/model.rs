@@ -384,11 +384,12 @@ pub struct Checker {
     pub connect_port: Option<u16>,
     pub bindto: Option<IpAddr>,
     pub bind_port: Option<u16>,
-    /// Default 5 s.
+    /// Default 5 s. connect_timeout, retry and delay_before_retry may also be given at
+    /// virtual_server / real_server level; the parser resolves them into each checker.
     pub connect_timeout: Duration,
     /// Retries before declaring failure (`nb_get_retry` is the old name). Default 1.
     pub retry: u32,
-    /// Default 1 s.
+    /// Default 3 s for HTTP_GET / SSL_GET, 1 s otherwise (as keepalived).
     pub delay_before_retry: Duration,
     /// Overrides the virtual server's delay_loop.
     pub delay_loop: Option<Duration>,

@@ -123,6 +123,8 @@ pub struct Ctx<'s> {
     pub diags: Vec<Diagnostic>,
     /// Every interface name the config mentions, for the existence check.
     pub interfaces: Vec<(String, Pos)>,
+    /// Checker settings inherited from the enclosing virtual_server / real_server.
+    pub check_defaults: super::build::CheckDefaults,
 }
 
 impl<'s> Ctx<'s> {
@@ -131,6 +133,7 @@ impl<'s> Ctx<'s> {
             src,
             diags: Vec::new(),
             interfaces: Vec::new(),
+            check_defaults: Default::default(),
         }
     }
 
