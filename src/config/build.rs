@@ -1312,12 +1312,11 @@ const VS: &[Kw<VirtualServer>] = &[
     },
     Kw {
         name: "sorry_server",
-        arity: N(2),
-        doc: "`sorry_server IP PORT`: used when every real server is down",
+        arity: Range(1, 2),
+        doc: "`sorry_server IP [PORT]`: used when the quorum is lost (port 0 = the service's)",
         set: |c, v, n| {
-            if let (Some(ip), Some(port)) =
-                (c.ip(&n.kw.text, &n.args[0]), c.port(&n.kw.text, &n.args[1]))
-            {
+            let port = opt_port(c, &n.kw.text, n.args.get(1));
+            if let (Some(ip), Some(port)) = (c.ip(&n.kw.text, &n.args[0]), port) {
                 v.sorry_server = Some((ip, port));
             }
         },
@@ -1372,6 +1371,11 @@ const VS: &[Kw<VirtualServer>] = &[
     },
 ];
 
+/// An optional port: absent = 0 (the service's port, or none with fwmark services).
+fn opt_port(c: &mut Ctx, kw: &str, t: Option<&Token>) -> Option<u16> {
+    t.map_or(Some(0), |t| c.port(kw, t))
+}
+
 fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
     let choices: Vec<(&str, &str)> = SCHEDULERS.iter().map(|s| (*s, *s)).collect();
     if let Some(s) = c.choice(n, &choices) {
@@ -1386,10 +1390,7 @@ fn set_kind(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
 /// `inhibit_on_failure` is not inherited from the virtual server here: consumers OR the two.
 fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
     let addr = c.ip("real_server", &n.args[0]);
-    let port = match n.args.get(1) {
-        Some(t) => c.port("real_server", t),
-        None => Some(0),
-    };
+    let port = opt_port(c, "real_server", n.args.get(1));
     let mut rs = RealServer {
         addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         port: 0,

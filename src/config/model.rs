@@ -350,6 +350,7 @@ pub struct VirtualServer {
     pub protocol: Protocol,
     pub ha_suspend: bool,
     pub virtualhost: Option<String>,
+    /// Port 0: the service's port.
     pub sorry_server: Option<(IpAddr, u16)>,
     pub inhibit_on_failure: bool,
     /// Default 1.
@@ -366,6 +367,7 @@ pub struct VirtualServer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealServer {
     pub addr: IpAddr,
+    /// 0 when omitted (fwmark services).
     pub port: u16,
     /// Default 1.
     pub weight: i32,
