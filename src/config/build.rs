@@ -17,9 +17,16 @@ pub type TableRows = fn() -> Vec<(&'static str, &'static str)>;
 pub const TABLES: &[(&str, TableRows)] = &[
     ("top level", || rows(TOP)),
     ("global_defs", || rows(GLOBAL)),
+    ("global_defs: gratuitous ARP defaults", || {
+        rows(&GLOBAL_GARP)
+    }),
     ("vrrp_script", || rows(SCRIPT)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
+    ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
+    ("vrrp_instance and vrrp_sync_group: notify scripts", || {
+        rows(&INST_NOTIFY)
+    }),
     ("authentication", || rows(AUTH)),
     ("virtual_server", || rows(VS)),
     ("real_server", || rows(RS)),
@@ -74,7 +81,7 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(0, 0),
         doc: "`global_defs { ... }`: settings for the whole file",
         set: |c, b, n| {
-            apply(c, "global_defs", &[GLOBAL], &mut b.cfg.global, block(n));
+            apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
         },
     },
     Kw {
@@ -139,6 +146,84 @@ const TOP: &[Kw<Builder>] = &[
     },
 ];
 
+/// Gratuitous ARP keywords: `vrrp_garp_master_*` in global_defs (defaults), `garp_master_*`
+/// in instances.
+trait HasGarp {
+    fn garp(&mut self) -> &mut Garp;
+}
+
+impl HasGarp for GlobalDefs {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.garp
+    }
+}
+
+fn garp_secs<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.secs(n) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("delay") {
+        g.master_delay = v;
+    } else {
+        g.master_refresh = v;
+    }
+}
+
+fn garp_count<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.int(n, 1, 255) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("refresh_repeat") {
+        g.master_refresh_repeat = v as u32;
+    } else {
+        g.master_repeat = v as u32;
+    }
+}
+
+macro_rules! garp_kws {
+    ($t:ty, $delay:literal, $repeat:literal, $refresh:literal, $refresh_repeat:literal) => {
+        [
+            Kw::<$t> {
+                name: $delay,
+                arity: N(1),
+                doc: "`SECS`: delay of the second gratuitous ARP / NA burst after becoming master (default 5)",
+                set: garp_secs,
+            },
+            Kw::<$t> {
+                name: $repeat,
+                arity: N(1),
+                doc: "`N`: gratuitous ARPs / NAs per burst (default 5)",
+                set: garp_count,
+            },
+            Kw::<$t> {
+                name: $refresh,
+                arity: N(1),
+                doc: "`SECS`: re-announce period while master (default 0 = never)",
+                set: garp_secs,
+            },
+            Kw::<$t> {
+                name: $refresh_repeat,
+                arity: N(1),
+                doc: "`N`: messages per refresh (default 1)",
+                set: garp_count,
+            },
+        ]
+    };
+}
+
+const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
+    GlobalDefs,
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat"
+);
+const INST_GARP: [Kw<InstB>; 4] = garp_kws!(
+    InstB,
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat"
+);
+
 fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
     c.warn(
         &n.kw,
@@ -200,38 +285,6 @@ const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(1),
         doc: "`vrrp_version 2|3`: default VRRP version (default 2)",
         set: |c, g, n| g.vrrp_version = version(c, n).unwrap_or(g.vrrp_version),
-    },
-    Kw {
-        name: "vrrp_garp_master_delay",
-        arity: N(1),
-        doc: "`vrrp_garp_master_delay SECS`: default delay of the second gratuitous ARP burst (5)",
-        set: |c, g, n| g.garp.master_delay = c.secs(n).unwrap_or(g.garp.master_delay),
-    },
-    Kw {
-        name: "vrrp_garp_master_repeat",
-        arity: N(1),
-        doc: "`vrrp_garp_master_repeat N`: default gratuitous ARPs per burst (5)",
-        set: |c, g, n| {
-            if let Some(v) = c.int(n, 1, 255) {
-                g.garp.master_repeat = v as u32;
-            }
-        },
-    },
-    Kw {
-        name: "vrrp_garp_master_refresh",
-        arity: N(1),
-        doc: "`vrrp_garp_master_refresh SECS`: default re-announce period while master (0 = never)",
-        set: |c, g, n| g.garp.master_refresh = c.secs(n).unwrap_or(g.garp.master_refresh),
-    },
-    Kw {
-        name: "vrrp_garp_master_refresh_repeat",
-        arity: N(1),
-        doc: "`vrrp_garp_master_refresh_repeat N`: default messages per refresh (1)",
-        set: |c, g, n| {
-            if let Some(v) = c.int(n, 1, 255) {
-                g.garp.master_refresh_repeat = v as u32;
-            }
-        },
     },
     Kw {
         name: "vrrp_garp_interval",
@@ -553,6 +606,12 @@ struct InstB {
     auth_pass: Option<Token>,
 }
 
+impl HasGarp for InstB {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.v.garp
+    }
+}
+
 impl HasNotify for InstB {
     fn notify(&mut self) -> &mut Notify {
         &mut self.v.notify
@@ -649,10 +708,6 @@ fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
         i += 2;
     }
     Some(v)
-}
-
-fn garp_count(c: &mut Ctx, n: &Node) -> Option<u32> {
-    c.int(n, 1, 255).map(|v| v as u32)
 }
 
 const INST_NOTIFY: [Kw<InstB>; 5] = notify_kws!(InstB);
@@ -789,30 +844,6 @@ const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.preempt_delay = c.secs(n).unwrap_or_default(),
     },
     Kw {
-        name: "garp_master_delay",
-        arity: N(1),
-        doc: "`garp_master_delay SECS`: delay of the second gratuitous ARP burst (default 5)",
-        set: |c, i, n| i.v.garp.master_delay = c.secs(n).unwrap_or(i.v.garp.master_delay),
-    },
-    Kw {
-        name: "garp_master_repeat",
-        arity: N(1),
-        doc: "`garp_master_repeat N`: gratuitous ARPs per burst (default 5)",
-        set: |c, i, n| i.v.garp.master_repeat = garp_count(c, n).unwrap_or(5),
-    },
-    Kw {
-        name: "garp_master_refresh",
-        arity: N(1),
-        doc: "`garp_master_refresh SECS`: re-announce period while master (0 = never)",
-        set: |c, i, n| i.v.garp.master_refresh = c.secs(n).unwrap_or_default(),
-    },
-    Kw {
-        name: "garp_master_refresh_repeat",
-        arity: N(1),
-        doc: "`garp_master_refresh_repeat N`: messages per refresh (default 1)",
-        set: |c, i, n| i.v.garp.master_refresh_repeat = garp_count(c, n).unwrap_or(1),
-    },
-    Kw {
         name: "dont_track_primary",
         arity: N(0),
         doc: "`dont_track_primary`: ignore faults of `interface`",
@@ -895,7 +926,7 @@ fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let seen = apply(
         c,
         "vrrp_instance",
-        &[INSTANCE, &INST_NOTIFY],
+        &[INSTANCE, &INST_NOTIFY, &INST_GARP],
         &mut i,
         block(n),
     );
