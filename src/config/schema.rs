@@ -313,9 +313,10 @@ impl<'s> Ctx<'s> {
             return Some(*v);
         }
         let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+        let expected = format!("expected one of: {}", names.join(", "));
         let help = match suggest(&t.text, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("expected one of: {}", names.join(", ")),
+            Some(s) => format!("did you mean `{s}`? ({expected})"),
+            None => expected,
         };
         self.error(
             t,
