@@ -1024,6 +1024,32 @@ fn check_instance(
             v.advert_int = Duration::from_millis(cs * 10);
         }
     }
+    if global.vrrp_strict && v.state == InitialState::Master && v.priority != 255 {
+        c.warn(
+            &seen["state"],
+            format!("vrrp_strict: state MASTER needs priority 255 (address owner); `{name}` starts as BACKUP"),
+            Some("use `state BACKUP`, or `priority 255` on the address owner".into()),
+        );
+        v.state = InitialState::Backup;
+    }
+    if global.vrrp_strict && !v.unicast_peer.is_empty() {
+        c.error(
+            &seen["unicast_peer"],
+            "unicast_peer is not allowed with vrrp_strict (RFC 5798 §5.1.1.2 multicast only)"
+                .into(),
+            Some("remove `vrrp_strict` from global_defs or use multicast".into()),
+        );
+    }
+    if global.vrrp_strict && i.auth_pass.is_some() {
+        let t = &seen["authentication"];
+        c.warn(
+            t,
+            "vrrp_strict: authentication is not allowed (RFC 5798 §9); ignored".into(),
+            Some("remove the authentication block".into()),
+        );
+        i.auth_type = None;
+        i.auth_pass = None;
+    }
     // The live master refreshes the lease every advert: it must outlive a few lost adverts.
     if let VipLease::Seconds(secs) = v.effective_vip_lease(global) {
         let min = (v.advert_int * 3).as_secs_f64().ceil() as u64;
@@ -2008,6 +2034,11 @@ mod tests {
         assert!(
             err(&format!("{BASE} state SLAVE\n}}")).contains("invalid value `SLAVE` for `state`")
         );
+        let strict = "global_defs {\n vrrp_strict\n}\n";
+        assert!(err(&format!(
+            "{strict}{BASE} unicast_peer {{\n 192.0.2.2\n }}\n}}"
+        ))
+        .contains("not allowed with vrrp_strict"));
         assert!(err(&format!("{BASE} advert_int 2\n vip_lease 5\n}}"))
             .contains("t.conf:5:2: error: vip_lease 5 s is shorter than 3 advert intervals"));
     }
