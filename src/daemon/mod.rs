@@ -842,11 +842,7 @@ impl Daemon {
             for (i, m) in u.members.iter().enumerate() {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
-                let master = if inst.state() == State::Master {
-                    Some(m.src)
-                } else {
-                    st.master_seen.map(|(a, _)| a)
-                };
+                let master = inst.current_master().map(|(a, _)| a);
                 let lease_left = m
                     .lease_until
                     .map(|t| t.saturating_duration_since(now).as_millis() as u64);
