@@ -129,3 +129,38 @@ fn notify_scripts_run_with_keepalived_arguments() {
     assert!(calls().contains("INSTANCE VI_1 BACKUP 120"), "{}", calls());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn without_dash_n_it_detaches_and_writes_its_pid_file() {
+    let lan = Lan::new(1);
+    let pid_file = std::env::temp_dir().join(format!("kl{}_fork.pid", std::process::id()));
+    let conf = vrrp_conf("VI_1", 51, 120, &["192.0.2.100/24"], "state MASTER");
+    let mut kl = Keeplite::start_args(&lan.hosts[0], &conf, &["-p", pid_file.to_str().unwrap()]);
+    // The launcher returns at once with success, as init systems expect of a forking daemon.
+    let launched = kl
+        .child
+        .wait_timeout(Duration::from_secs(5))
+        .expect("parent exits");
+    assert!(launched.success());
+    // The pid file is complete by then (init systems read it right away).
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    kl.expect_state("VI_1", "MASTER", 10);
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid file names no live process"
+    );
+    // Signals go to the pid in the file, as with keepalived.
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(3), || !has_addr(
+        &lan.hosts[0],
+        "eth0",
+        "192.0.2.100"
+    )));
+    assert!(wait_until(Duration::from_secs(3), || !pid_file.exists()));
+}

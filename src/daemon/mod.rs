@@ -19,7 +19,7 @@ use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
 use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
-use crate::sys::process::{lookup_user, Processes, ScriptSpec};
+use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
@@ -160,7 +160,8 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
-/// `keeplite [-f conf] [-n] [-l]`: runs until SIGTERM/SIGINT. Returns the exit status.
+/// `keeplite [-f conf] [-n] [-l] [-p pidfile]`: runs until SIGTERM/SIGINT (in the background
+/// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
     let cfg = match load(opts) {
@@ -179,7 +180,13 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     };
-    if let Some(p) = &opts.pid_file {
+    // Startup errors above went to the terminal with a non-zero exit; detach only now.
+    if !opts.dont_fork {
+        if let Err(e) = daemonize(opts.log_console, opts.pid_file.as_deref()) {
+            log::error(&format!("keeplite: cannot detach: {e}"));
+            return 1;
+        }
+    } else if let Some(p) = &opts.pid_file {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             log::warn(&format!("pid file {}: {e}", p.display()));
         }

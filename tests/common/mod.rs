@@ -294,14 +294,21 @@ impl Keeplite {
         dir.join("keeplite.conf")
     }
 
+    /// Starts `keeplite -n -l` (foreground, log to the console).
     pub fn start(ns: &Netns, conf: &str) -> Keeplite {
+        Self::start_args(ns, conf, &["-n", "-l"])
+    }
+
+    /// Starts keeplite with `args` besides its config and control socket.
+    pub fn start_args(ns: &Netns, conf: &str, args: &[&str]) -> Keeplite {
         let dir = private_dir("d");
         let conf_path = Self::conf_path(&dir);
         std::fs::write(&conf_path, conf).unwrap();
         let mut cmd = ns.command(env!("CARGO_BIN_EXE_keeplite"));
         cmd.arg("-f")
             .arg(&conf_path)
-            .args(["-n", "-l", "--control"])
+            .args(args)
+            .arg("--control")
             .arg(dir.join("ctl.sock"));
         let child = spawn_logged(cmd, &dir);
         Keeplite { child, dir }
