@@ -127,6 +127,165 @@ impl Env for Shell {
     }
 }
 
+impl Shell {
+    /// Executes a unit's pending events in order.
+    fn drain(&mut self, unit: &mut Unit, now: Instant) {
+        while let Some(ev) = unit.vrrp.poll_event() {
+            match ev {
+                Event::Instance(i, a) => self.execute(unit, i, a, now),
+                Event::Group(_, t) => {
+                    let Some(g) = unit.group.clone() else {
+                        continue;
+                    };
+                    log::info(&transition_line(&format!("group {}", g.name), &t, None));
+                    self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
+        let m = &mut unit.members[i];
+        let sh = &mut *self;
+        match a {
+            Action::SendAdvert(repr) => {
+                for dst in &m.dsts {
+                    let sent = repr
+                        .to_bytes(&m.src, dst)
+                        .map_err(|e| io::Error::other(e.to_string()))
+                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
+                    // One line when sending starts failing, one when it recovers: at 10 ms
+                    // adverts a line per failure would flood the console.
+                    match sent {
+                        Err(e) if !m.send_failing => {
+                            m.send_failing = true;
+                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+                        }
+                        Ok(()) if m.send_failing => {
+                            m.send_failing = false;
+                            log::info(&format!("{}: adverts are going out again", m.name));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Action::InstallVips { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = lease;
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.held = true;
+                m.lease_until = lease.map(|l| now + l);
+            }
+            Action::RefreshVipLease { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = Some(lease);
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.lease_until = Some(now + lease);
+            }
+            Action::RemoveVips => {
+                for (spec, _) in &m.vips {
+                    match sh
+                        .rtnl
+                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
+                    {
+                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
+                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
+                        }
+                        _ => {}
+                    }
+                }
+                m.held = false;
+                m.lease_until = None;
+            }
+            Action::SendGarp { count } => {
+                for (spec, mac) in &m.vips {
+                    let frame: Vec<u8> = match spec.addr {
+                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
+                        IpAddr::V6(target) => ndisc::Repr {
+                            mac: *mac,
+                            target,
+                            router: false,
+                        }
+                        .to_bytes()
+                        .to_vec(),
+                    };
+                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
+                        Some(p) => &sh.frames[p].1,
+                        None => match FrameSocket::open(spec.ifindex) {
+                            Ok(f) => {
+                                sh.frames.push((spec.ifindex, f));
+                                &sh.frames.last().expect("just pushed").1
+                            }
+                            Err(e) => {
+                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
+                                continue;
+                            }
+                        },
+                    };
+                    for _ in 0..count {
+                        if let Err(e) = fs.send(&frame) {
+                            log::warn(&format!(
+                                "{}: gratuitous ARP/NA for {}: {e}",
+                                m.name, spec.addr
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            Action::Notify(t) => {
+                let inst = unit.vrrp.instance(i);
+                let master = inst.stats().master_seen.map(|(a, _)| a);
+                let prio = inst.priority();
+                let m = &unit.members[i];
+                log::info(&transition_line(&m.name, &t, master));
+                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+            }
+        }
+    }
+
+    /// Runs keepalived's notify scripts for a transition to `to`.
+    fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let specific = match to {
+            State::Master => &n.master,
+            State::Backup => &n.backup,
+            State::Fault => &n.fault,
+            State::Initialize => &n.stop,
+        };
+        let mut run = |command: &str, args: Vec<String>| {
+            let spec = ScriptSpec {
+                command: command.to_owned(),
+                args,
+                user: self.script_user,
+                timeout: Some(NOTIFY_TIMEOUT),
+            };
+            if let Err(e) = self.procs.spawn(&spec, now) {
+                log::warn(&format!("{name}: notify {command}: {e}"));
+            }
+        };
+        if let Some(c) = specific {
+            run(c, Vec::new());
+        }
+        if let Some(c) = &n.any {
+            let state = match to {
+                State::Initialize => "STOP".to_owned(),
+                s => state_name(s).to_owned(),
+            };
+            run(
+                c,
+                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
+            );
+        }
+    }
+}
+
 struct Daemon {
     config_path: PathBuf,
     opts: Options,
@@ -388,10 +547,7 @@ impl Daemon {
         self.units = kept;
         for mut u in gone {
             u.vrrp.shutdown(now);
-            self.units.push(u);
-            let last = self.units.len() - 1;
-            self.drain(last, now);
-            self.units.pop();
+            self.shell.drain(&mut u, now);
         }
         let mut errors = Vec::new();
         for key in keys {
@@ -399,12 +555,11 @@ impl Daemon {
                 continue;
             }
             match unit::build(&mut self.shell, key) {
-                Ok(u) => {
+                Ok(mut u) => {
                     self.remove_stale(&u);
+                    u.vrrp.start(now);
+                    self.shell.drain(&mut u, now);
                     self.units.push(u);
-                    let last = self.units.len() - 1;
-                    self.units[last].vrrp.start(now);
-                    self.drain(last, now);
                 }
                 Err(e) => errors.push(e),
             }
@@ -533,7 +688,7 @@ impl Daemon {
         log::info("stopping: releasing VIPs");
         for u in 0..self.units.len() {
             self.units[u].vrrp.shutdown(now);
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
     }
 
@@ -541,7 +696,7 @@ impl Daemon {
         for u in 0..self.units.len() {
             if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
                 self.units[u].vrrp.handle_timeout(now);
-                self.drain(u, now);
+                self.shell.drain(&mut self.units[u], now);
             }
         }
         self.shell.procs.handle_timeout(now);
@@ -623,7 +778,7 @@ impl Daemon {
             for (i, t, up) in changes {
                 self.units[u].vrrp.set_tracker(now, i, t, up);
             }
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
     }
 
@@ -681,166 +836,9 @@ impl Daemon {
                     log::warn(&format!("{}: advert from {} dropped: {e}", m.name, r.src));
                 }
             }
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
         self.buf = buf;
-    }
-
-    /// Executes a unit's pending events in order.
-    fn drain(&mut self, u: usize, now: Instant) {
-        while let Some(ev) = self.units[u].vrrp.poll_event() {
-            match ev {
-                Event::Instance(i, a) => self.execute(u, i, a, now),
-                Event::Group(_, t) => {
-                    let Some(g) = self.units[u].group.clone() else {
-                        continue;
-                    };
-                    log::info(&transition_line(&format!("group {}", g.name), &t, None));
-                    self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
-                }
-            }
-        }
-    }
-
-    fn execute(&mut self, u: usize, i: usize, a: Action, now: Instant) {
-        let m = &mut self.units[u].members[i];
-        let sh = &mut self.shell;
-        match a {
-            Action::SendAdvert(repr) => {
-                for dst in &m.dsts {
-                    let sent = repr
-                        .to_bytes(&m.src, dst)
-                        .map_err(|e| io::Error::other(e.to_string()))
-                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
-                    // One line when sending starts failing, one when it recovers: at 10 ms
-                    // adverts a line per failure would flood the console.
-                    match sent {
-                        Err(e) if !m.send_failing => {
-                            m.send_failing = true;
-                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
-                        }
-                        Ok(()) if m.send_failing => {
-                            m.send_failing = false;
-                            log::info(&format!("{}: adverts are going out again", m.name));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Action::InstallVips { lease } => {
-                for (spec, _) in &mut m.vips {
-                    spec.lifetime = lease;
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
-                    }
-                }
-                m.held = true;
-                m.lease_until = lease.map(|l| now + l);
-            }
-            Action::RefreshVipLease { lease } => {
-                for (spec, _) in &mut m.vips {
-                    spec.lifetime = Some(lease);
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
-                    }
-                }
-                m.lease_until = Some(now + lease);
-            }
-            Action::RemoveVips => {
-                for (spec, _) in &m.vips {
-                    match sh
-                        .rtnl
-                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
-                    {
-                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
-                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
-                        }
-                        _ => {}
-                    }
-                }
-                m.held = false;
-                m.lease_until = None;
-            }
-            Action::SendGarp { count } => {
-                for (spec, mac) in &m.vips {
-                    let frame: Vec<u8> = match spec.addr {
-                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
-                        IpAddr::V6(target) => ndisc::Repr {
-                            mac: *mac,
-                            target,
-                            router: false,
-                        }
-                        .to_bytes()
-                        .to_vec(),
-                    };
-                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
-                        Some(p) => &sh.frames[p].1,
-                        None => match FrameSocket::open(spec.ifindex) {
-                            Ok(f) => {
-                                sh.frames.push((spec.ifindex, f));
-                                &sh.frames.last().expect("just pushed").1
-                            }
-                            Err(e) => {
-                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
-                                continue;
-                            }
-                        },
-                    };
-                    for _ in 0..count {
-                        if let Err(e) = fs.send(&frame) {
-                            log::warn(&format!(
-                                "{}: gratuitous ARP/NA for {}: {e}",
-                                m.name, spec.addr
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
-            Action::Notify(t) => {
-                let inst = self.units[u].vrrp.instance(i);
-                let master = inst.stats().master_seen.map(|(a, _)| a);
-                let prio = inst.priority();
-                let m = &self.units[u].members[i];
-                log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
-                self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
-            }
-        }
-    }
-
-    /// Runs keepalived's notify scripts for a transition to `to`.
-    fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
-        let specific = match to {
-            State::Master => &n.master,
-            State::Backup => &n.backup,
-            State::Fault => &n.fault,
-            State::Initialize => &n.stop,
-        };
-        let mut run = |command: &str, args: Vec<String>| {
-            let spec = ScriptSpec {
-                command: command.to_owned(),
-                args,
-                user: self.shell.script_user,
-                timeout: Some(NOTIFY_TIMEOUT),
-            };
-            if let Err(e) = self.shell.procs.spawn(&spec, now) {
-                log::warn(&format!("{name}: notify {command}: {e}"));
-            }
-        };
-        if let Some(c) = specific {
-            run(c, Vec::new());
-        }
-        if let Some(c) = &n.any {
-            let state = match to {
-                State::Initialize => "STOP".to_owned(),
-                s => state_name(s).to_owned(),
-            };
-            run(
-                c,
-                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
-            );
-        }
     }
 
     fn report(&self, now: Instant) -> StatusReport {
