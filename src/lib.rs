@@ -5,3 +5,5 @@
 
 pub mod cli;
 pub mod config;
+pub mod proto;
+pub mod vrrp;
