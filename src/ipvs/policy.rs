@@ -1,0 +1,1 @@
+//! Health -> destinations policy (placeholder until written below).

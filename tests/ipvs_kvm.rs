@@ -1,0 +1,473 @@
+//! IPVS against a real kernel: `kernel_ipvs_suite` boots one qemu VM (Debian's kernel with the
+//! ip_vs modules) and runs the `vm_*` tests below inside it. The `vm_*` tests are `#[ignore]`d
+//! on the host, where the kernel has no IPVS; they need KEEPLITE_IN_VM (set by the harness).
+
+mod kvm;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use keeplite::ipvs::model::*;
+use keeplite::ipvs::plan::{plan, teardown, Op};
+use keeplite::ipvs::wire::Request;
+use keeplite::sys::ipvs::IpvsSocket;
+
+const VM_TESTS: &[&str] = &[
+    "vm_every_scheduler",
+    "vm_missing_scheduler_is_explained",
+    "vm_forwarding_persistence_fwmark_ipv6",
+    "vm_reload_applies_only_the_difference",
+    "vm_start_adopts_and_shutdown_cleans_only_own_services",
+    "vm_seed_config_virtual_servers",
+    "vm_thousands_of_destinations_in_batches",
+    "vm_capture_kernel_replies",
+];
+
+/// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
+/// (an ip_vs dependency) needs a crc32c implementation: a soft dependency modinfo only names
+/// by alias, so it is listed here.
+const MODULES: &[&str] = &[
+    "crc32c_generic",
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_wrr",
+    "ip_vs_lc",
+    "ip_vs_wlc",
+    "ip_vs_lblc",
+    "ip_vs_lblcr",
+    "ip_vs_dh",
+    "ip_vs_sh",
+    "ip_vs_sed",
+    "ip_vs_nq",
+    "ip_vs_mh",
+    "ip_vs_fo",
+    "ip_vs_ovf",
+];
+
+#[test]
+fn kernel_ipvs_suite() {
+    let kernel = kvm::kernel();
+    kvm::VmRun {
+        kernel: &kernel,
+        modules: MODULES,
+        programs: &["/usr/sbin/ipvsadm"],
+        tests: VM_TESTS,
+        timeout: Duration::from_secs(300),
+    }
+    .run();
+}
+
+fn vm() -> IpvsSocket {
+    assert!(
+        kvm::in_vm(),
+        "runs inside the qemu VM only: cargo test --test ipvs_kvm kernel_ipvs_suite"
+    );
+    let mut s = IpvsSocket::open().expect("IPVS family");
+    // Each test starts from an empty table (tests run one at a time in the VM).
+    let all = s.state().unwrap();
+    assert_eq!(s.apply(&teardown(&all, |_| true)).unwrap(), vec![]);
+    s
+}
+
+fn tcp(addr: &str) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+fn params(scheduler: Scheduler) -> ServiceParams {
+    ServiceParams {
+        scheduler,
+        persistence: None,
+        flags: 0,
+    }
+}
+
+fn dest(addr: &str, forward: Forward, weight: u32) -> Dest {
+    let a: SocketAddr = addr.parse().unwrap();
+    Dest {
+        key: DestKey {
+            addr: a.ip(),
+            port: a.port(),
+        },
+        params: DestParams {
+            forward,
+            weight,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        },
+    }
+}
+
+/// Programs `want` from scratch, reads it back, and checks a second plan is empty.
+fn program(s: &mut IpvsSocket, want: &State) {
+    let have = s.state().unwrap();
+    let errors = s.apply(&plan(want, &have, |_| true)).unwrap();
+    assert!(errors.is_empty(), "{}", errors[0]);
+    let back = s.state().unwrap();
+    assert_eq!(&back, want);
+    assert_eq!(plan(want, &back, |_| true), vec![]);
+}
+
+fn ipvsadm_ln() -> String {
+    let out = Command::new("/usr/sbin/ipvsadm")
+        .arg("-Ln")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whitespace-normalised lines, for comparing with ipvsadm / /proc output.
+fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_every_scheduler() {
+    let mut s = vm();
+    let mut want = State::default();
+    for (i, sched) in Scheduler::ALL
+        .iter()
+        .filter(|s| **s != Scheduler::Twos)
+        .enumerate()
+    {
+        let e = want.add_service(Service {
+            key: tcp(&format!("10.1.0.1:{}", 1000 + i)),
+            params: params(*sched),
+        });
+        e.add_dest(dest("10.2.0.1:80", Forward::Direct, 1));
+    }
+    program(&mut s, &want);
+    let listed = lines(&ipvsadm_ln());
+    for (key, e) in &want.services {
+        let line = format!("{key} {}", e.params.scheduler);
+        assert!(listed.contains(&line), "ipvsadm -Ln lacks `{line}`");
+    }
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_missing_scheduler_is_explained() {
+    let mut s = vm();
+    let op = Op::AddService(Service {
+        key: tcp("10.1.0.1:80"),
+        params: params(Scheduler::Twos),
+    });
+    let errors = s.apply(&[op]).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].errno, libc::ENOENT);
+    assert!(errors[0].to_string().contains("modprobe ip_vs_twos"));
+    assert!(s.services().unwrap().is_empty());
+}
+
+/// Services of every kind: forwarding methods, persistence, fwmark, IPv6, SCTP/UDP, flags.
+fn assorted() -> State {
+    let mut want = State::default();
+    let udp = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: "10.1.0.2:53".parse().unwrap(),
+    };
+    let sctp = ServiceKey::Addr {
+        protocol: Protocol::Sctp,
+        addr: "10.1.0.3:3868".parse().unwrap(),
+    };
+    let e = want.add_service(Service {
+        key: tcp("10.1.0.1:80"),
+        params: params(Scheduler::Wlc),
+    });
+    e.add_dest(dest("10.2.0.1:80", Forward::Direct, 1));
+    let mut thresholds = dest("10.2.0.2:8080", Forward::Masq, 100);
+    thresholds.params.upper_threshold = 500;
+    thresholds.params.lower_threshold = 100;
+    e.add_dest(thresholds);
+    e.add_dest(dest("10.2.0.3:80", Forward::Tunnel, 0));
+    let e = want.add_service(Service {
+        key: udp,
+        params: ServiceParams {
+            flags: SVC_F_ONEPACKET,
+            ..params(Scheduler::Rr)
+        },
+    });
+    e.add_dest(dest("10.2.0.1:53", Forward::Masq, 2));
+    let e = want.add_service(Service {
+        key: sctp,
+        params: params(Scheduler::Sh),
+    });
+    e.add_dest(dest("10.2.0.1:3868", Forward::Direct, 3));
+    let e = want.add_service(Service {
+        key: ServiceKey::Fwmark {
+            family: Family::V4,
+            mark: 7,
+        },
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 600,
+                prefix: 24,
+            }),
+            ..params(Scheduler::Wrr)
+        },
+    });
+    e.add_dest(dest("10.2.0.4:0", Forward::Direct, 5));
+    let e = want.add_service(Service {
+        key: ServiceKey::Fwmark {
+            family: Family::V6,
+            mark: 8,
+        },
+        params: params(Scheduler::Mh),
+    });
+    e.add_dest(dest("[2001:db8::4]:0", Forward::Direct, 1));
+    let e = want.add_service(Service {
+        key: tcp("[2001:db8::1]:443"),
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 50,
+                prefix: 64,
+            }),
+            flags: SVC_F_SCHED1,
+            ..params(Scheduler::Sh)
+        },
+    });
+    e.add_dest(dest("[2001:db8::10]:443", Forward::Masq, 10));
+    e.add_dest(dest("[2001:db8::11]:443", Forward::Direct, 20));
+    want
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_forwarding_persistence_fwmark_ipv6() {
+    let mut s = vm();
+    program(&mut s, &assorted());
+    let listed = lines(&ipvsadm_ln());
+    for want in [
+        "TCP 10.1.0.1:80 wlc",
+        "-> 10.2.0.1:80 Route 1 0 0",
+        "-> 10.2.0.2:8080 Masq 100 0 0",
+        "-> 10.2.0.3:80 Tunnel 0 0 0",
+        "UDP 10.1.0.2:53 rr ops",
+        "SCTP 10.1.0.3:3868 sh",
+        "FWM 7 wrr persistent 600 mask 255.255.255.0",
+        "FWM 8 IPv6 mh",
+        "TCP [2001:db8::1]:443 sh (sh-fallback) persistent 50 mask 64",
+        "-> [2001:db8::11]:443 Route 20 0 0",
+    ] {
+        assert!(
+            listed.iter().any(|l| l.starts_with(want)),
+            "ipvsadm -Ln lacks `{want}`:\n{}",
+            listed.join("\n")
+        );
+    }
+    // The kernel's own listing: services in hex (0A010001:0050 = 10.1.0.1:80).
+    let proc = lines(&std::fs::read_to_string("/proc/net/ip_vs").unwrap());
+    for want in [
+        "TCP 0A010001:0050 wlc",
+        "-> 0A020002:1F90 Masq 100 0 0",
+        "FWM 00000007 wrr persistent 600 FFFFFF00",
+        "UDP 0A010002:0035 rr ops",
+    ] {
+        assert!(
+            proc.iter().any(|l| l.starts_with(want)),
+            "/proc/net/ip_vs lacks `{want}`:\n{}",
+            proc.join("\n")
+        );
+    }
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_reload_applies_only_the_difference() {
+    let mut s = vm();
+    let old = assorted();
+    program(&mut s, &old);
+    let mut new = old.clone();
+    let web = tcp("10.1.0.1:80");
+    let e = new.services.get_mut(&web).unwrap();
+    e.dests.remove(&dest("10.2.0.3:80", Forward::Tunnel, 0).key);
+    e.add_dest(dest("10.2.0.9:80", Forward::Direct, 4));
+    new.services.remove(&tcp("[2001:db8::1]:443"));
+    let ops = plan(&new, &s.state().unwrap(), |_| true);
+    assert_eq!(
+        ops,
+        vec![
+            Op::AddDest(web, dest("10.2.0.9:80", Forward::Direct, 4)),
+            Op::DelDest(web, dest("10.2.0.3:80", Forward::Tunnel, 0).key),
+            Op::DelService(tcp("[2001:db8::1]:443")),
+        ]
+    );
+    assert_eq!(s.apply(&ops).unwrap(), vec![]);
+    assert_eq!(s.state().unwrap(), new);
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_start_adopts_and_shutdown_cleans_only_own_services() {
+    let mut s = vm();
+    // Left over from a previous run: our web service with a stale real server and scheduler,
+    // and somebody else's service added with ipvsadm.
+    let mut leftover = State::default();
+    let web = tcp("10.1.0.1:80");
+    leftover
+        .add_service(Service {
+            key: web,
+            params: params(Scheduler::Rr),
+        })
+        .add_dest(dest("10.2.0.7:80", Forward::Direct, 1));
+    program(&mut s, &leftover);
+    let ok = Command::new("/usr/sbin/ipvsadm")
+        .args(["-A", "-t", "10.9.9.9:25", "-s", "lc"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+
+    let mut want = State::default();
+    want.add_service(Service {
+        key: web,
+        params: params(Scheduler::Wlc),
+    })
+    .add_dest(dest("10.2.0.1:80", Forward::Direct, 1));
+    let config: BTreeSet<ServiceKey> = want.services.keys().copied().collect();
+    let owned = |k: &ServiceKey| config.contains(k);
+    let kernel = s.state().unwrap();
+    let errors = s.apply(&plan(&want, &kernel, owned)).unwrap();
+    assert_eq!(errors, vec![]);
+    let foreign = tcp("10.9.9.9:25");
+    let mut expected = want.clone();
+    expected.add_service(Service {
+        key: foreign,
+        params: params(Scheduler::Lc),
+    });
+    assert_eq!(s.state().unwrap(), expected);
+
+    let kernel = s.state().unwrap();
+    let errors = s.apply(&teardown(&kernel, owned)).unwrap();
+    assert_eq!(errors, vec![]);
+    let left = s.services().unwrap();
+    assert_eq!(
+        left.iter().map(|s| s.key).collect::<Vec<_>>(),
+        vec![foreign]
+    );
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_seed_config_virtual_servers() {
+    let mut s = vm();
+    // /work/shared/seed-configs, mapped by hand: lvs-dr-http-master (rr, DR, persistence 0),
+    // unicast-wlc-director1 (wlc, DR, persistence 600), tcp-check-master (rr, DR, 50).
+    let mut want = State::default();
+    let seeds: [(&str, Scheduler, u32, &[(&str, u32)]); 3] = [
+        (
+            "192.168.235.100:80",
+            Scheduler::Rr,
+            0,
+            &[("192.168.235.12:80", 1), ("192.168.235.13:80", 1)],
+        ),
+        (
+            "200.222.0.113:80",
+            Scheduler::Wlc,
+            600,
+            &[("200.222.0.87:80", 100), ("200.222.0.89:80", 100)],
+        ),
+        (
+            "192.168.216.250:80",
+            Scheduler::Rr,
+            50,
+            &[("192.168.216.204:80", 1), ("192.168.216.205:80", 1)],
+        ),
+    ];
+    for (vip, sched, timeout, reals) in seeds {
+        let e = want.add_service(Service {
+            key: tcp(vip),
+            params: ServiceParams {
+                persistence: (timeout > 0).then_some(Persistence {
+                    timeout,
+                    prefix: 32,
+                }),
+                ..params(sched)
+            },
+        });
+        for (rip, w) in reals {
+            e.add_dest(dest(rip, Forward::Direct, *w));
+        }
+    }
+    program(&mut s, &want);
+    let listed = lines(&ipvsadm_ln());
+    for line in [
+        "TCP 192.168.235.100:80 rr",
+        "-> 192.168.235.12:80 Route 1 0 0",
+        "TCP 200.222.0.113:80 wlc persistent 600",
+        "-> 200.222.0.89:80 Route 100 0 0",
+        "TCP 192.168.216.250:80 rr persistent 50",
+    ] {
+        assert!(
+            listed.contains(&line.to_string()),
+            "ipvsadm -Ln lacks `{line}`"
+        );
+    }
+}
+
+/// `n` services with `per` destinations each (the benchmark's set).
+pub fn many(n: u32, per: u32) -> State {
+    let mut want = State::default();
+    for i in 0..n {
+        let e = want.add_service(Service {
+            key: tcp(&format!("10.{}.{}.1:80", 100 + i / 256, i % 256)),
+            params: params(Scheduler::Wlc),
+        });
+        for j in 0..per {
+            e.add_dest(dest(
+                &format!("172.16.{}.{}:80", i % 256, j + 1),
+                Forward::Masq,
+                1,
+            ));
+        }
+    }
+    want
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_thousands_of_destinations_in_batches() {
+    let mut s = vm();
+    program(&mut s, &many(1000, 10));
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_capture_kernel_replies() {
+    let mut s = vm();
+    let mut want = State::default();
+    let v6 = tcp("[2001:db8::1]:443");
+    want.add_service(Service {
+        key: tcp("10.1.0.1:80"),
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 600,
+                prefix: 24,
+            }),
+            ..params(Scheduler::Wlc)
+        },
+    })
+    .add_dest(dest("10.2.0.2:8080", Forward::Direct, 100));
+    want.add_service(Service {
+        key: v6,
+        params: params(Scheduler::Rr),
+    })
+    .add_dest(dest("[2001:db8::10]:443", Forward::Masq, 3));
+    program(&mut s, &want);
+    let hex = |m: &[u8]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    for m in s.dump_raw(Request::dump_services()).unwrap() {
+        println!("KL-CAPTURE service {}", hex(&m));
+    }
+    for key in [tcp("10.1.0.1:80"), v6] {
+        for m in s.dump_raw(Request::dump_dests(&key)).unwrap() {
+            println!("KL-CAPTURE dest {}", hex(&m));
+        }
+    }
+}
