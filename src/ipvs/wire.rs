@@ -409,3 +409,198 @@ fn parse_dest(buf: &[u8]) -> Result<Dest, DecodeError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+    use netlink_packet_generic::GenlMessage;
+
+    // Kernel replies captured in the qemu VM (Debian 6.1 kernel) by tests/ipvs_kvm.rs
+    // `vm_capture_kernel_replies`: nlmsghdr + genlmsghdr + attributes, stats included.
+    const SERVICE_V4_PERSISTENT: &str = concat!(
+        "40010000200002000b00000068000000010100002c0101000600010002000000060002000600000014000300",
+        "0a010001000000000000000000000000060004000050000008000600776c63000c00070003000000ffffffff",
+        "080008005802000008000900ffffff005c000a00080001000000000008000200000000000800030000000000",
+        "0c00040000000000000000000c00050000000000000000000800060000000000080007000000000008000800",
+        "00000000080009000000000008000a00000000007c000c000c00010000000000000000000c00020000000000",
+        "000000000c00030000000000000000000c00040000000000000000000c00050000000000000000000c000600",
+        "00000000000000000c00070000000000000000000c00080000000000000000000c0009000000000000000000",
+        "0c000a000000000000000000",
+    );
+
+    const SERVICE_V6: &str = concat!(
+        "40010000200002000b00000068000000010100002c010100060001000a000000060002000600000014000300",
+        "20010db80000000000000000000000010600040001bb000007000600727200000c00070002000000ffffffff",
+        "080008000000000008000900800000005c000a00080001000000000008000200000000000800030000000000",
+        "0c00040000000000000000000c00050000000000000000000800060000000000080007000000000008000800",
+        "00000000080009000000000008000a00000000007c000c000c00010000000000000000000c00020000000000",
+        "000000000c00030000000000000000000c00040000000000000000000c00050000000000000000000c000600",
+        "00000000000000000c00070000000000000000000c00080000000000000000000c0009000000000000000000",
+        "0c000a000000000000000000",
+    );
+
+    const DEST_V4_DR: &str = concat!(
+        "64010000200002000c000000680000000501000050010200140001000a020002000000000000000000000000",
+        "060002001f9000000800030003000000080004006400000005000d000000000006000e000000000006000f00",
+        "0000000008000500000000000800060000000000080007000000000008000800000000000800090000000000",
+        "06000b00020000005c000a000800010000000000080002000000000008000300000000000c00040000000000",
+        "000000000c000500000000000000000008000600000000000800070000000000080008000000000008000900",
+        "0000000008000a00000000007c000c000c00010000000000000000000c00020000000000000000000c000300",
+        "00000000000000000c00040000000000000000000c00050000000000000000000c0006000000000000000000",
+        "0c00070000000000000000000c00080000000000000000000c00090000000000000000000c000a0000000000",
+        "00000000",
+    );
+
+    const DEST_V6_MASQ: &str = concat!(
+        "64010000200002000d0000006800000005010000500102001400010020010db8000000000000000000000010",
+        "0600020001bb00000800030000000000080004000300000005000d000000000006000e000000000006000f00",
+        "0000000008000500000000000800060000000000080007000000000008000800000000000800090000000000",
+        "06000b000a0000005c000a000800010000000000080002000000000008000300000000000c00040000000000",
+        "000000000c000500000000000000000008000600000000000800070000000000080008000000000008000900",
+        "0000000008000a00000000007c000c000c00010000000000000000000c00020000000000000000000c000300",
+        "00000000000000000c00040000000000000000000c00050000000000000000000c0006000000000000000000",
+        "0c00070000000000000000000c00080000000000000000000c00090000000000000000000c000a0000000000",
+        "00000000",
+    );
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn decode(hex: &str) -> Reply {
+        let bytes = unhex(hex);
+        match NetlinkMessage::<GenlMessage<Reply>>::deserialize(&bytes)
+            .unwrap()
+            .payload
+        {
+            NetlinkPayload::InnerMessage(m) => m.payload,
+            other => panic!("not an IPVS message: {other:?}"),
+        }
+    }
+
+    fn web_v4() -> Service {
+        Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "10.1.0.1:80".parse().unwrap(),
+            },
+            params: ServiceParams {
+                scheduler: Scheduler::Wlc,
+                persistence: Some(Persistence {
+                    timeout: 600,
+                    prefix: 24,
+                }),
+                flags: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn decodes_captured_kernel_service_replies() {
+        assert_eq!(decode(SERVICE_V4_PERSISTENT), Reply::Service(web_v4()));
+        let v6 = Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "[2001:db8::1]:443".parse().unwrap(),
+            },
+            params: ServiceParams {
+                scheduler: Scheduler::Rr,
+                persistence: None,
+                flags: 0,
+            },
+        };
+        assert_eq!(decode(SERVICE_V6), Reply::Service(v6));
+    }
+
+    #[test]
+    fn decodes_captured_kernel_dest_replies() {
+        let dest = |addr: &str, forward, weight| {
+            let a: SocketAddr = addr.parse().unwrap();
+            Reply::Dest(Dest {
+                key: DestKey {
+                    addr: a.ip(),
+                    port: a.port(),
+                },
+                params: DestParams {
+                    forward,
+                    weight,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            })
+        };
+        assert_eq!(
+            decode(DEST_V4_DR),
+            dest("10.2.0.2:8080", Forward::Direct, 100)
+        );
+        assert_eq!(
+            decode(DEST_V6_MASQ),
+            dest("[2001:db8::10]:443", Forward::Masq, 3)
+        );
+    }
+
+    #[test]
+    fn service_request_attributes_match_the_kernel_layout() {
+        // The attributes keeplite sends for NEW_SERVICE are the ones the kernel dumps back,
+        // byte for byte, up to the statistics (the reply's ADDR..NETMASK run).
+        let req = Request::op(&Op::AddService(web_v4()));
+        assert_eq!(req.cmd, IPVS_CMD_NEW_SERVICE);
+        let reply = unhex(SERVICE_V4_PERSISTENT);
+        // nlmsghdr (16) + genlmsghdr (4) + nest header (4) = 24; keeplite's nest holds no stats.
+        let sent = &req.attrs[4..];
+        let mut kernel = reply[24..24 + sent.len()].to_vec();
+        // SVC_ATTR_FLAGS value (after AF, PROTOCOL, ADDR, PORT, SCHED_NAME, FLAGS header):
+        // the kernel adds IP_VS_SVC_F_HASHED to the PERSISTENT keeplite set.
+        assert_eq!(kernel[56], 0x03);
+        kernel[56] &= !0x02;
+        assert_eq!(sent, &kernel[..]);
+    }
+
+    #[test]
+    fn del_dest_request_bytes() {
+        let key = ServiceKey::Fwmark {
+            family: Family::V4,
+            mark: 7,
+        };
+        let dest = DestKey {
+            addr: "10.2.0.4".parse().unwrap(),
+            port: 0,
+        };
+        let req = Request::op(&Op::DelDest(key, dest));
+        assert_eq!(req.cmd, IPVS_CMD_DEL_DEST);
+        let want = concat!(
+            "14000100",                                 // CMD_ATTR_SERVICE, 20 bytes
+            "0600010002000000",                         // SVC_ATTR_AF = AF_INET, padded
+            "0800050007000000",                         // SVC_ATTR_FWMARK = 7
+            "20000200",                                 // CMD_ATTR_DEST, 32 bytes
+            "140001000a020004000000000000000000000000", // DEST_ATTR_ADDR (nf_inet_addr)
+            "0600020000000000",                         // DEST_ATTR_PORT = 0 (be16), padded
+        );
+        assert_eq!(req.attrs, unhex(want));
+    }
+
+    #[test]
+    fn truncated_or_garbled_replies_are_errors() {
+        let full = unhex(SERVICE_V4_PERSISTENT);
+        let genl = GenlHeader {
+            cmd: IPVS_CMD_NEW_SERVICE,
+            version: 1,
+        };
+        let attrs = &full[20..];
+        for cut in [0, 3, 8, 30, 60] {
+            assert!(
+                Reply::parse_with_param(&attrs[..cut], genl).is_err(),
+                "cut {cut}"
+            );
+        }
+        let wrong = GenlHeader {
+            cmd: 99,
+            version: 1,
+        };
+        assert!(Reply::parse_with_param(attrs, wrong).is_err());
+    }
+}
