@@ -268,7 +268,8 @@ fn vm_forwarding_persistence_fwmark_ipv6() {
     for want in [
         "TCP 0A010001:0050 wlc",
         "-> 0A020002:1F90 Masq 100 0 0",
-        "FWM 00000007 wrr persistent 600 FFFFFF00",
+        // Timeout in jiffies here (600 s * CONFIG_HZ), then the netmask.
+        "FWM 00000007 wrr persistent 150000 FFFFFF00",
         "UDP 0A010002:0035 rr ops",
     ] {
         assert!(
@@ -354,6 +355,9 @@ fn vm_start_adopts_and_shutdown_cleans_only_own_services() {
     );
 }
 
+/// VIP, scheduler, persistence timeout, real servers with weights.
+type Seed = (&'static str, Scheduler, u32, &'static [(&'static str, u32)]);
+
 #[test]
 #[ignore = "runs in the VM"]
 fn vm_seed_config_virtual_servers() {
@@ -361,7 +365,7 @@ fn vm_seed_config_virtual_servers() {
     // /work/shared/seed-configs, mapped by hand: lvs-dr-http-master (rr, DR, persistence 0),
     // unicast-wlc-director1 (wlc, DR, persistence 600), tcp-check-master (rr, DR, 50).
     let mut want = State::default();
-    let seeds: [(&str, Scheduler, u32, &[(&str, u32)]); 3] = [
+    let seeds: [Seed; 3] = [
         (
             "192.168.235.100:80",
             Scheduler::Rr,

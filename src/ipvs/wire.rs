@@ -23,9 +23,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use netlink_packet_core::{
-    DecodeError, Emitable, NlaBuffer, NlasIterator, ParseableParametrized, NLA_TYPE_MASK,
+    DecodeError, Emitable, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator,
+    ParseableParametrized, NLA_TYPE_MASK,
 };
-use netlink_packet_generic::{GenlFamily, GenlHeader};
+use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
 use super::model::*;
 use super::plan::Op;
@@ -129,6 +130,21 @@ impl Request {
             cmd: IPVS_CMD_GET_DEST,
             attrs: a,
         }
+    }
+}
+
+impl Request {
+    /// Appends this request as a complete netlink message (family id resolved by the caller).
+    pub fn write_message(self, family: u16, flags: u16, seq: u32, out: &mut Vec<u8>) {
+        let mut genl = GenlMessage::from_payload(self);
+        genl.set_resolved_family_id(family);
+        let mut msg = NetlinkMessage::from(genl);
+        msg.header.flags = flags;
+        msg.header.sequence_number = seq;
+        msg.finalize();
+        let start = out.len();
+        out.resize(start + msg.buffer_len(), 0);
+        msg.serialize(&mut out[start..]);
     }
 }
 
@@ -259,6 +275,16 @@ fn put_dest(a: &mut Vec<u8>, d: &Dest) {
 pub enum Reply {
     Service(Service),
     Dest(Dest),
+}
+
+impl Reply {
+    /// Decodes one complete netlink message of an IPVS dump.
+    pub fn decode(message: &[u8]) -> Result<Self, DecodeError> {
+        match NetlinkMessage::<GenlMessage<Reply>>::deserialize(message)?.payload {
+            NetlinkPayload::InnerMessage(m) => Ok(m.payload),
+            other => Err(format!("not an IPVS reply: {other:?}").into()),
+        }
+    }
 }
 
 impl ParseableParametrized<[u8], GenlHeader> for Reply {
@@ -413,8 +439,6 @@ fn parse_dest(buf: &[u8]) -> Result<Dest, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-    use netlink_packet_generic::GenlMessage;
 
     // Kernel replies captured in the qemu VM (Debian 6.1 kernel) by tests/ipvs_kvm.rs
     // `vm_capture_kernel_replies`: nlmsghdr + genlmsghdr + attributes, stats included.
@@ -472,14 +496,7 @@ mod tests {
     }
 
     fn decode(hex: &str) -> Reply {
-        let bytes = unhex(hex);
-        match NetlinkMessage::<GenlMessage<Reply>>::deserialize(&bytes)
-            .unwrap()
-            .payload
-        {
-            NetlinkPayload::InnerMessage(m) => m.payload,
-            other => panic!("not an IPVS message: {other:?}"),
-        }
+        Reply::decode(&unhex(hex)).unwrap()
     }
 
     fn web_v4() -> Service {

@@ -104,15 +104,7 @@ impl IpvsSocket {
     /// Appends one request to the transmit buffer; returns its sequence number.
     fn push(&mut self, req: Request, flags: u16) -> u32 {
         let seq = self.next_seq();
-        let mut genl = GenlMessage::from_payload(req);
-        genl.set_resolved_family_id(self.family);
-        let mut msg = NetlinkMessage::from(genl);
-        msg.header.flags = flags;
-        msg.header.sequence_number = seq;
-        msg.finalize();
-        let start = self.tx.len();
-        self.tx.resize(start + msg.buffer_len(), 0);
-        msg.serialize(&mut self.tx[start..]);
+        req.write_message(self.family, flags, seq, &mut self.tx);
         seq
     }
 
@@ -181,14 +173,9 @@ impl IpvsSocket {
         self.dump_raw(req)?
             .iter()
             .map(|m| {
-                let msg = NetlinkMessage::<GenlMessage<Reply>>::deserialize(m)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                match msg.payload {
-                    NetlinkPayload::InnerMessage(g) => {
-                        pick(g.payload).ok_or_else(|| bad("IPVS dump answered the wrong kind"))
-                    }
-                    _ => Err(bad("unexpected netlink message in IPVS dump")),
-                }
+                let reply =
+                    Reply::decode(m).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                pick(reply).ok_or_else(|| bad("IPVS dump answered the wrong kind"))
             })
             .collect()
     }
