@@ -475,3 +475,118 @@ fn vm_capture_kernel_replies() {
         }
     }
 }
+
+/// Benchmark (bench/ipvs-bench.sh): programming 1,000 services x 10 destinations into an empty
+/// table, keeplite's batched client vs `ipvsadm -R`, in the same VM. Not part of the suite.
+#[test]
+#[ignore = "benchmark: bench/ipvs-bench.sh"]
+fn bench_ipvs_program_in_vm() {
+    let kernel = kvm::kernel();
+    let out = kvm::VmRun {
+        kernel: &kernel,
+        modules: MODULES,
+        programs: &["/usr/sbin/ipvsadm"],
+        tests: &["vm_bench_program_1000x10"],
+        timeout: Duration::from_secs(600),
+    }
+    .run();
+    for line in out.lines().filter(|l| l.contains("KL-BENCH")) {
+        println!("{}", line.trim());
+    }
+}
+
+/// The same set as an `ipvsadm -R` script.
+fn ipvsadm_rules(state: &State) -> String {
+    let mut rules = String::new();
+    for (key, e) in &state.services {
+        let ServiceKey::Addr { addr, .. } = key else {
+            unreachable!("the benchmark set has TCP services only")
+        };
+        rules += &format!("-A -t {addr} -s {}\n", e.params.scheduler);
+        for (d, p) in &e.dests {
+            let r = SocketAddr::new(d.addr, d.port);
+            rules += &format!("-a -t {addr} -r {r} -m -w {}\n", p.weight);
+        }
+    }
+    rules
+}
+
+/// Each run happens in a fresh network namespace (IPVS state is per namespace): after a
+/// teardown the kernel keeps deleted destinations in a trash list that every later add scans,
+/// which would penalise whichever tool runs second.
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_bench_program_1000x10() {
+    assert!(kvm::in_vm(), "runs inside the qemu VM only");
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut runs = [Vec::new(), Vec::new()];
+    for _ in 0..5 {
+        for (tool, times) in ["keeplite", "ipvsadm"].iter().zip(runs.iter_mut()) {
+            let out = Command::new("unshare")
+                .args([
+                    "-n",
+                    "/t",
+                    "--ignored",
+                    "--exact",
+                    "vm_bench_one_run",
+                    "--nocapture",
+                ])
+                .env("KL_BENCH_TOOL", tool)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            let ms = text
+                .lines()
+                .find_map(|l| l.split_once("KL-RUN-MS ").map(|(_, ms)| ms))
+                .expect("run time")
+                .trim()
+                .parse::<f64>()
+                .unwrap();
+            times.push(ms);
+        }
+    }
+    let [ours, theirs] = runs;
+    println!(
+        "KL-BENCH 1000x10 keeplite_median_ms={:.1} ipvsadm_R_median_ms={:.1} \
+         keeplite_runs={ours:.1?} ipvsadm_runs={theirs:.1?}",
+        median(ours.clone()),
+        median(theirs.clone()),
+    );
+}
+
+/// One timed run in the current (fresh) network namespace, tool from KL_BENCH_TOOL.
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_bench_one_run() {
+    use std::time::Instant;
+    let lo = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status();
+    assert!(lo.unwrap().success());
+    let mut s = vm();
+    let want = many(1000, 10);
+    let tool = std::env::var("KL_BENCH_TOOL").unwrap();
+    let ms = if tool == "keeplite" {
+        let ops = plan(&want, &State::default(), |_| true);
+        let t = Instant::now();
+        assert_eq!(s.apply(&ops).unwrap(), vec![]);
+        t.elapsed().as_secs_f64() * 1e3
+    } else {
+        let rules = ipvsadm_rules(&want);
+        let mut child = Command::new("/usr/sbin/ipvsadm")
+            .arg("-R")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), rules.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    assert_eq!(s.state().unwrap(), want);
+    println!("KL-RUN-MS {ms}");
+}
