@@ -87,19 +87,7 @@ fn params(scheduler: Scheduler) -> ServiceParams {
 }
 
 fn dest(addr: &str, forward: Forward, weight: u32) -> Dest {
-    let a: SocketAddr = addr.parse().unwrap();
-    Dest {
-        key: DestKey {
-            addr: a.ip(),
-            port: a.port(),
-        },
-        params: DestParams {
-            forward,
-            weight,
-            upper_threshold: 0,
-            lower_threshold: 0,
-        },
-    }
+    Dest::new(addr.parse().unwrap(), forward, weight)
 }
 
 /// Programs `want` from scratch, reads it back, and checks a second plan is empty.
@@ -121,11 +109,18 @@ fn ipvsadm_ln() -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Whitespace-normalised lines, for comparing with ipvsadm / /proc output.
-fn lines(text: &str) -> Vec<String> {
-    text.lines()
+/// Asserts each of `wants` starts a line of `listing` (whitespace-normalised).
+fn assert_listed(what: &str, listing: &str, wants: &[&str]) {
+    let lines: Vec<String> = listing
+        .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect()
+        .collect();
+    for want in wants {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "{what} lacks `{want}`:\n{listing}"
+        );
+    }
 }
 
 #[test]
@@ -145,11 +140,11 @@ fn vm_every_scheduler() {
         e.add_dest(dest("10.2.0.1:80", Forward::Direct, 1));
     }
     program(&mut s, &want);
-    let listed = lines(&ipvsadm_ln());
-    for (key, e) in &want.services {
-        let line = format!("{key} {}", e.params.scheduler);
-        assert!(listed.contains(&line), "ipvsadm -Ln lacks `{line}`");
-    }
+    let wants: Vec<String> = (want.services.iter())
+        .map(|(key, e)| format!("{key} {}", e.params.scheduler))
+        .collect();
+    let wants: Vec<&str> = wants.iter().map(String::as_str).collect();
+    assert_listed("ipvsadm -Ln", &ipvsadm_ln(), &wants);
 }
 
 #[test]
@@ -244,40 +239,35 @@ fn assorted() -> State {
 fn vm_forwarding_persistence_fwmark_ipv6() {
     let mut s = vm();
     program(&mut s, &assorted());
-    let listed = lines(&ipvsadm_ln());
-    for want in [
-        "TCP 10.1.0.1:80 wlc",
-        "-> 10.2.0.1:80 Route 1 0 0",
-        "-> 10.2.0.2:8080 Masq 100 0 0",
-        "-> 10.2.0.3:80 Tunnel 0 0 0",
-        "UDP 10.1.0.2:53 rr ops",
-        "SCTP 10.1.0.3:3868 sh",
-        "FWM 7 wrr persistent 600 mask 255.255.255.0",
-        "FWM 8 IPv6 mh",
-        "TCP [2001:db8::1]:443 sh (sh-fallback) persistent 50 mask 64",
-        "-> [2001:db8::11]:443 Route 20 0 0",
-    ] {
-        assert!(
-            listed.iter().any(|l| l.starts_with(want)),
-            "ipvsadm -Ln lacks `{want}`:\n{}",
-            listed.join("\n")
-        );
-    }
+    assert_listed(
+        "ipvsadm -Ln",
+        &ipvsadm_ln(),
+        &[
+            "TCP 10.1.0.1:80 wlc",
+            "-> 10.2.0.1:80 Route 1 0 0",
+            "-> 10.2.0.2:8080 Masq 100 0 0",
+            "-> 10.2.0.3:80 Tunnel 0 0 0",
+            "UDP 10.1.0.2:53 rr ops",
+            "SCTP 10.1.0.3:3868 sh",
+            "FWM 7 wrr persistent 600 mask 255.255.255.0",
+            "FWM 8 IPv6 mh",
+            "TCP [2001:db8::1]:443 sh (sh-fallback) persistent 50 mask 64",
+            "-> [2001:db8::11]:443 Route 20 0 0",
+        ],
+    );
     // The kernel's own listing: services in hex (0A010001:0050 = 10.1.0.1:80).
-    let proc = lines(&std::fs::read_to_string("/proc/net/ip_vs").unwrap());
-    for want in [
-        "TCP 0A010001:0050 wlc",
-        "-> 0A020002:1F90 Masq 100 0 0",
-        // Timeout in jiffies here (600 s * CONFIG_HZ), then the netmask.
-        "FWM 00000007 wrr persistent 150000 FFFFFF00",
-        "UDP 0A010002:0035 rr ops",
-    ] {
-        assert!(
-            proc.iter().any(|l| l.starts_with(want)),
-            "/proc/net/ip_vs lacks `{want}`:\n{}",
-            proc.join("\n")
-        );
-    }
+    let proc = std::fs::read_to_string("/proc/net/ip_vs").unwrap();
+    assert_listed(
+        "/proc/net/ip_vs",
+        &proc,
+        &[
+            "TCP 0A010001:0050 wlc",
+            "-> 0A020002:1F90 Masq 100 0 0",
+            // Timeout in jiffies here (600 s * CONFIG_HZ), then the netmask.
+            "FWM 00000007 wrr persistent 150000 FFFFFF00",
+            "UDP 0A010002:0035 rr ops",
+        ],
+    );
 }
 
 #[test]
@@ -401,19 +391,17 @@ fn vm_seed_config_virtual_servers() {
         }
     }
     program(&mut s, &want);
-    let listed = lines(&ipvsadm_ln());
-    for line in [
-        "TCP 192.168.235.100:80 rr",
-        "-> 192.168.235.12:80 Route 1 0 0",
-        "TCP 200.222.0.113:80 wlc persistent 600",
-        "-> 200.222.0.89:80 Route 100 0 0",
-        "TCP 192.168.216.250:80 rr persistent 50",
-    ] {
-        assert!(
-            listed.contains(&line.to_string()),
-            "ipvsadm -Ln lacks `{line}`"
-        );
-    }
+    assert_listed(
+        "ipvsadm -Ln",
+        &ipvsadm_ln(),
+        &[
+            "TCP 192.168.235.100:80 rr",
+            "-> 192.168.235.12:80 Route 1 0 0",
+            "TCP 200.222.0.113:80 wlc persistent 600",
+            "-> 200.222.0.89:80 Route 100 0 0",
+            "TCP 192.168.216.250:80 rr persistent 50",
+        ],
+    );
 }
 
 /// `n` services with `per` destinations each (the benchmark's set).

@@ -205,6 +205,24 @@ pub struct Dest {
     pub params: DestParams,
 }
 
+impl Dest {
+    /// A real server without connection thresholds.
+    pub fn new(addr: SocketAddr, forward: Forward, weight: u32) -> Self {
+        Dest {
+            key: DestKey {
+                addr: addr.ip(),
+                port: addr.port(),
+            },
+            params: DestParams {
+                forward,
+                weight,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            },
+        }
+    }
+}
+
 /// One service with its destinations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceEntry {

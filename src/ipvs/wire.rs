@@ -536,19 +536,7 @@ mod tests {
     #[test]
     fn decodes_captured_kernel_dest_replies() {
         let dest = |addr: &str, forward, weight| {
-            let a: SocketAddr = addr.parse().unwrap();
-            Reply::Dest(Dest {
-                key: DestKey {
-                    addr: a.ip(),
-                    port: a.port(),
-                },
-                params: DestParams {
-                    forward,
-                    weight,
-                    upper_threshold: 0,
-                    lower_threshold: 0,
-                },
-            })
+            Reply::Dest(Dest::new(addr.parse().unwrap(), forward, weight))
         };
         assert_eq!(
             decode(DEST_V4_DR),
