@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use keeplite::ipvs::model::*;
 use keeplite::ipvs::plan::{plan, teardown, Op};
-use keeplite::ipvs::wire::Request;
+use keeplite::ipvs::wire::{Reply, Request};
 use keeplite::sys::ipvs::IpvsSocket;
 
 const VM_TESTS: &[&str] = &[
@@ -23,6 +23,7 @@ const VM_TESTS: &[&str] = &[
     "vm_seed_config_virtual_servers",
     "vm_thousands_of_destinations_in_batches",
     "vm_capture_kernel_replies",
+    "vm_requests_match_ipvsadm",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -44,6 +45,8 @@ const MODULES: &[&str] = &[
     "ip_vs_mh",
     "ip_vs_fo",
     "ip_vs_ovf",
+    // Netlink monitor device, to capture the requests ipvsadm sends.
+    "nlmon",
 ];
 
 #[test]
@@ -52,7 +55,8 @@ fn kernel_ipvs_suite() {
     kvm::VmRun {
         kernel: &kernel,
         modules: MODULES,
-        programs: &["/usr/sbin/ipvsadm"],
+        // iproute2's ip: busybox's cannot create nlmon devices.
+        programs: &["/usr/sbin/ipvsadm", "/usr/bin/tcpdump", "/usr/bin/ip"],
         tests: VM_TESTS,
         timeout: Duration::from_secs(300),
     }
@@ -577,4 +581,108 @@ fn vm_bench_one_run() {
     };
     assert_eq!(s.state().unwrap(), want);
     println!("KL-RUN-MS {ms}");
+}
+
+/// Netlink messages in a pcap file captured on an nlmon device: each packet is a 16-byte
+/// Linux cooked header (LINKTYPE_LINUX_SLL, ARPHRD_NETLINK) and one netlink message.
+fn pcap_messages(pcap: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(&pcap[..4], &0xa1b2c3d4u32.to_ne_bytes(), "pcap magic");
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= pcap.len() {
+        let caplen = u32::from_ne_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        out.push(pcap[off + 32..off + 16 + caplen].to_vec());
+        off += 16 + caplen;
+    }
+    out
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_requests_match_ipvsadm() {
+    let _s = vm();
+    let run = |cmd: &str, args: &[&str]| {
+        let ok = Command::new(cmd).args(args).status().unwrap();
+        assert!(ok.success(), "{cmd} {args:?}");
+    };
+    run("/usr/bin/ip", &["link", "add", "nlmon0", "type", "nlmon"]);
+    run("/usr/bin/ip", &["link", "set", "nlmon0", "up"]);
+    let mut dump = Command::new("/usr/bin/tcpdump")
+        .args([
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-i",
+            "nlmon0",
+            "-U",
+            "-w",
+            "/tmp/nl.pcap",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // tcpdump reports "listening on nlmon0" once capturing.
+    let mut err = std::io::BufReader::new(dump.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    let vip = "10.1.0.1:80";
+    run(
+        "/usr/sbin/ipvsadm",
+        &[
+            "-A",
+            "-t",
+            vip,
+            "-s",
+            "wlc",
+            "-p",
+            "600",
+            "-M",
+            "255.255.255.0",
+        ],
+    );
+    run(
+        "/usr/sbin/ipvsadm",
+        &["-a", "-t", vip, "-r", "10.2.0.2:8080", "-g", "-w", "100"],
+    );
+    run("kill", &["-INT", &dump.id().to_string()]);
+    dump.wait().unwrap();
+    let theirs: Vec<Vec<u8>> = pcap_messages(&std::fs::read("/tmp/nl.pcap").unwrap())
+        .into_iter()
+        // Requests (NLM_F_REQUEST) to a dynamic genl family (not nlctrl 0x10, not acks) that
+        // add a service or destination (ipvsadm also asks for IPVS_CMD_GET_INFO first).
+        .filter(|m| {
+            let cmd = m[16];
+            m[6] & 1 == 1 && u16::from_ne_bytes([m[4], m[5]]) > 0x10 && (cmd == 1 || cmd == 5)
+        })
+        .collect();
+    assert_eq!(theirs.len(), 2, "ipvsadm sent NEW_SERVICE and NEW_DEST");
+
+    let service = Service {
+        key: tcp(vip),
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 600,
+                prefix: 24,
+            }),
+            ..params(Scheduler::Wlc)
+        },
+    };
+    // ipvsadm gives DR real servers the virtual port.
+    let real = dest("10.2.0.2:80", Forward::Direct, 100);
+    let family = u16::from_ne_bytes([theirs[0][4], theirs[0][5]]);
+    let mut mine = Vec::new();
+    Request::op(&Op::AddService(service)).write_message(family, 0, 0, &mut mine);
+    let hex = |m: &[u8]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    println!("KL-CAPTURE ipvsadm-new-service {}", hex(&theirs[0]));
+    println!("KL-CAPTURE ipvsadm-new-dest {}", hex(&theirs[1]));
+    // NEW_SERVICE: same genl header and attributes, byte for byte (only the nlmsghdr's
+    // flags/seq/pid differ).
+    assert_eq!(hex(&mine[16..]), hex(&theirs[0][16..]));
+    // NEW_DEST: ipvsadm also sends an empty full service and the tunnel attributes, so
+    // compare what the destination attributes say.
+    mine.clear();
+    Request::op(&Op::AddDest(service.key, real)).write_message(family, 0, 0, &mut mine);
+    assert_eq!(Reply::decode(&theirs[1]).unwrap(), Reply::Dest(real));
+    assert_eq!(Reply::decode(&mine).unwrap(), Reply::Dest(real));
 }

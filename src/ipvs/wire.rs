@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use netlink_packet_core::{
     DecodeError, Emitable, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator,
-    ParseableParametrized, NLA_TYPE_MASK,
+    ParseableParametrized, NLA_F_NESTED, NLA_TYPE_MASK,
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
@@ -177,13 +177,14 @@ fn put(a: &mut Vec<u8>, kind: u16, value: &[u8]) {
     a.resize(a.len() + (4 - len % 4) % 4, 0);
 }
 
+/// A nested attribute, flagged NLA_F_NESTED like libnl (and so ipvsadm) does.
 fn nest(a: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
     let start = a.len();
     a.extend_from_slice(&[0; 4]);
     body(a);
     let len = (a.len() - start) as u16;
     a[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-    a[start + 2..start + 4].copy_from_slice(&kind.to_ne_bytes());
+    a[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
 }
 
 fn inet_addr(ip: IpAddr) -> [u8; 16] {
@@ -488,6 +489,14 @@ mod tests {
         "00000000",
     );
 
+    // `ipvsadm -A -t 10.1.0.1:80 -s wlc -p 600 -M 255.255.255.0` (ipvsadm 1.31, libnl), captured
+    // on an nlmon device in the VM (tests/ipvs_kvm.rs `vm_requests_match_ipvsadm`).
+    const IPVSADM_NEW_SERVICE: &str = concat!(
+        "68000000200005004e54026b7600c06a01010000540001800600010002000000060002000600000014000300",
+        "0a010001000000000000000000000000060004000050000008000600776c63000c00070001000000ffffffff",
+        "080008005802000008000900ffffff00",
+    );
+
     fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
@@ -566,6 +575,18 @@ mod tests {
     }
 
     #[test]
+    fn new_service_request_is_what_ipvsadm_sends() {
+        let theirs = unhex(IPVSADM_NEW_SERVICE);
+        let family = u16::from_ne_bytes([theirs[4], theirs[5]]);
+        let mut mine = Vec::new();
+        Request::op(&Op::AddService(web_v4())).write_message(family, 0, 0, &mut mine);
+        assert_eq!(mine.len(), theirs.len());
+        // nlmsghdr flags, sequence number and port id are per-client.
+        assert_eq!(&mine[..6], &theirs[..6]);
+        assert_eq!(&mine[16..], &theirs[16..]);
+    }
+
+    #[test]
     fn del_dest_request_bytes() {
         let key = ServiceKey::Fwmark {
             family: Family::V4,
@@ -578,10 +599,10 @@ mod tests {
         let req = Request::op(&Op::DelDest(key, dest));
         assert_eq!(req.cmd, IPVS_CMD_DEL_DEST);
         let want = concat!(
-            "14000100",                                 // CMD_ATTR_SERVICE, 20 bytes
+            "14000180",                                 // CMD_ATTR_SERVICE | NLA_F_NESTED, 20 bytes
             "0600010002000000",                         // SVC_ATTR_AF = AF_INET, padded
             "0800050007000000",                         // SVC_ATTR_FWMARK = 7
-            "20000200",                                 // CMD_ATTR_DEST, 32 bytes
+            "20000280",                                 // CMD_ATTR_DEST | NLA_F_NESTED, 32 bytes
             "140001000a020004000000000000000000000000", // DEST_ATTR_ADDR (nf_inet_addr)
             "0600020000000000",                         // DEST_ATTR_PORT = 0 (be16), padded
         );

@@ -191,9 +191,12 @@ impl VmRun<'_> {
         let _ = fs::remove_dir_all(&stage);
         let _rm = RmOnDrop(stage.clone());
         let root = stage.join("root");
-        for d in ["bin", "proc", "sys", "dev", "mods", "tmp"] {
+        for d in ["bin", "proc", "sys", "dev", "mods", "tmp", "etc"] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
+        // Programs like tcpdump look their user up.
+        fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
+        fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
         fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static installed");
         copy_with_libs(&root, &std::env::current_exe().unwrap(), "/t");
         for p in self.programs {
