@@ -20,10 +20,15 @@ use crate::ipvs::model::{Dest, Service, ServiceKey, State};
 use crate::ipvs::plan::Op;
 use crate::ipvs::wire::{Reply, Request, IPVS_GENL_NAME};
 
-/// Requests per `sendmsg`. Each success ack is 36 bytes (NETLINK_CAP_ACK), so a full batch of
-/// acks stays far below the receive buffer and none is dropped.
+/// Requests per `sendmsg` (~36 KiB). The kernel queues all their acks (one small skb each,
+/// NETLINK_CAP_ACK) before `sendmsg` returns; 256 of them fit the socket's receive buffer
+/// with room to spare, so none is dropped.
 const BATCH: usize = 256;
+/// SO_RCVBUF asked for (the kernel caps it at net.core.rmem_max, 208 KiB by default, and
+/// doubles it).
 const RX_BUF: usize = 1 << 20;
+/// Largest datagram the kernel sends: dump skbs are capped at 32 KiB.
+const RX_DATAGRAM: usize = 64 * 1024;
 
 pub struct IpvsSocket {
     sock: Socket,
@@ -47,7 +52,7 @@ impl IpvsSocket {
             family: 0,
             seq: 0,
             tx: Vec::with_capacity(64 * 1024),
-            rx: Vec::with_capacity(RX_BUF),
+            rx: Vec::with_capacity(RX_DATAGRAM),
         };
         s.family = s.resolve_family()?;
         Ok(s)

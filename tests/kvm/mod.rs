@@ -7,8 +7,6 @@
 //! `/t --ignored --exact <tests> --nocapture --test-threads=1` with KEEPLITE_IN_VM=1, then
 //! reboots, which ends qemu (-no-reboot). The VM has no network device at all.
 
-#![allow(dead_code)] // each test binary uses the part of the harness it needs
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
