@@ -54,15 +54,17 @@ pub struct Health {
 }
 
 impl Health {
-    /// Initial health: every real server up, or down with `alpha`.
-    pub fn new(vs: &VirtualServer) -> Self {
+    /// Initial health: every real server up, or down with `alpha`. Starting without quorum
+    /// reports `QuorumDown` (keepalived runs quorum_down then too).
+    pub fn new(vs: &VirtualServer) -> (Self, Option<Event>) {
         let mut h = Health {
             up: vec![!vs.alpha; vs.reals.len()],
             weight: vec![None; vs.reals.len()],
             quorum_up: false,
         };
         h.quorum_up = h.live_weight(vs) >= vs.quorum.max(1);
-        h
+        let event = (!h.quorum_up).then_some(Event::QuorumDown);
+        (h, event)
     }
 
     pub fn quorum_up(&self) -> bool {
@@ -274,7 +276,8 @@ mod tests {
     #[test]
     fn failure_removes_or_inhibits_and_recovery_restores_weight() {
         let v = vs(vec![real(1, 3, false), real(2, 5, true), real(3, 1, false)]);
-        let mut h = Health::new(&v);
+        let (mut h, event) = Health::new(&v);
+        assert_eq!(event, None);
         assert_eq!(weights(&h, &v), vec![(1, 3), (2, 5), (3, 1)]);
         h.set_up(&v, 0, false);
         h.set_up(&v, 1, false);
@@ -291,12 +294,28 @@ mod tests {
     fn sorry_server_replaces_reals_while_none_is_up() {
         let mut v = vs(vec![real(1, 1, false), real(2, 1, false)]);
         v.sorry = Some(real(99, 1, false).dest);
-        let mut h = Health::new(&v);
+        let (mut h, _) = Health::new(&v);
         assert_eq!(h.set_up(&v, 0, false), None);
         assert_eq!(h.set_up(&v, 1, false), Some(Event::QuorumDown));
         assert_eq!(weights(&h, &v), vec![(99, 1)]);
         assert_eq!(h.set_up(&v, 1, true), Some(Event::QuorumUp));
         assert_eq!(weights(&h, &v), vec![(2, 1)]);
+    }
+
+    #[test]
+    fn alpha_with_sorry_server_starts_on_the_sorry_server() {
+        // Quorum 3 of two weight-2 reals; one inhibited real stays in at weight 0 meanwhile.
+        let mut v = vs(vec![real(1, 2, true), real(2, 2, false)]);
+        v.sorry = Some(real(99, 1, false).dest);
+        v.quorum = 3;
+        v.alpha = true;
+        let (mut h, event) = Health::new(&v);
+        assert_eq!(event, Some(Event::QuorumDown));
+        assert_eq!(weights(&h, &v), vec![(1, 0), (99, 1)]);
+        assert_eq!(h.set_up(&v, 0, true), None);
+        assert_eq!(weights(&h, &v), vec![(1, 0), (99, 1)]);
+        assert_eq!(h.set_up(&v, 1, true), Some(Event::QuorumUp));
+        assert_eq!(weights(&h, &v), vec![(1, 2), (2, 2)]);
     }
 
     #[test]
@@ -307,7 +326,8 @@ mod tests {
         v.hysteresis = 2;
         v.alpha = true;
         v.omega = true;
-        let mut h = Health::new(&v);
+        let (mut h, event) = Health::new(&v);
+        assert_eq!(event, Some(Event::QuorumDown));
         assert!(!h.quorum_up());
         assert_eq!(weights(&h, &v), vec![]);
         let ups: Vec<_> = (0..5).map(|i| h.set_up(&v, i, true)).collect();
@@ -352,7 +372,7 @@ mod tests {
         assert_eq!(v.services[7].to_string(), "TCP 192.168.200.10:80");
         assert_eq!(v.services[8].to_string(), "FWM 1");
         let mut state = State::default();
-        Health::new(&v).install(&v, &mut state);
+        Health::new(&v).0.install(&v, &mut state);
         assert_eq!(state.services.len(), 9);
         assert!(state.services.values().all(|e| e.dests.len() == 1));
     }
