@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use keeplite::ipvs::model::*;
 use keeplite::ipvs::plan::{plan, teardown, Op};
+use keeplite::ipvs::policy::{Event, Health, RealServer, VirtualServer};
 use keeplite::ipvs::wire::{Reply, Request};
 use keeplite::sys::ipvs::IpvsSocket;
 
@@ -24,6 +25,7 @@ const VM_TESTS: &[&str] = &[
     "vm_thousands_of_destinations_in_batches",
     "vm_capture_kernel_replies",
     "vm_requests_match_ipvsadm",
+    "vm_health_changes_reach_the_kernel",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -685,4 +687,48 @@ fn vm_requests_match_ipvsadm() {
     Request::op(&Op::AddDest(service.key, real)).write_message(family, 0, 0, &mut mine);
     assert_eq!(Reply::decode(&theirs[1]).unwrap(), Reply::Dest(real));
     assert_eq!(Reply::decode(&mine).unwrap(), Reply::Dest(real));
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_health_changes_reach_the_kernel() {
+    let mut s = vm();
+    let real = |addr: &str, inhibit| RealServer {
+        dest: dest(addr, Forward::Masq, 5),
+        inhibit_on_failure: inhibit,
+    };
+    let vs = VirtualServer {
+        services: vec![tcp("10.1.0.1:80"), tcp("10.1.0.2:80")],
+        params: params(Scheduler::Wrr),
+        reals: vec![real("10.2.0.1:8080", true), real("10.2.0.2:8080", false)],
+        sorry: Some(dest("10.2.0.99:8080", Forward::Masq, 1)),
+        quorum: 1,
+        hysteresis: 0,
+        alpha: false,
+        omega: false,
+    };
+    let (mut health, event) = Health::new(&vs);
+    assert_eq!(event, None);
+    // Applies the policy's current view and returns the number of kernel operations.
+    let mut sync = |h: &Health| {
+        let mut want = State::default();
+        h.install(&vs, &mut want);
+        let kernel = s.state().unwrap();
+        let ops = plan(&want, &kernel, |k| vs.services.contains(k));
+        assert_eq!(s.apply(&ops).unwrap(), vec![]);
+        assert_eq!(s.state().unwrap(), want);
+        ops.len()
+    };
+    assert_eq!(sync(&health), 2 + 2 * 2);
+    health.set_up(&vs, 0, false); // inhibited: weight 0 on both services
+    assert_eq!(sync(&health), 2);
+    assert_eq!(health.set_up(&vs, 1, false), Some(Event::QuorumDown));
+    // Real 2 removed and the sorry server added, on both services.
+    assert_eq!(sync(&health), 4);
+    assert_eq!(health.set_up(&vs, 0, true), Some(Event::QuorumUp));
+    // Real 1 back to weight 5, sorry server removed.
+    assert_eq!(sync(&health), 4);
+    health.set_weight(&vs, 0, Some(9)); // MISC_CHECK dynamic weight
+    assert_eq!(sync(&health), 2);
+    assert_eq!(sync(&health), 0);
 }
