@@ -46,13 +46,25 @@ pub fn kernel() -> Kernel {
         .expect("target dir")
         .join("kvm-cache");
     fs::create_dir_all(&cache).unwrap();
-    let deps = sh(Command::new("apt-cache").args(["depends", "linux-image-amd64"]));
-    let pkg = deps
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends: "))
-        .find(|p| p.starts_with("linux-image-"))
-        .expect("linux-image-amd64 depends on a versioned kernel (run apt-get update)")
-        .to_string();
+    let resolve = || {
+        // Fails ("No packages found") until the package lists exist.
+        let out = Command::new("apt-cache")
+            .args(["depends", "linux-image-amd64"])
+            .output()
+            .expect("apt-cache");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends: "))
+            .find(|p| p.starts_with("linux-image-"))
+            .map(str::to_string)
+    };
+    // A fresh machine has no package lists yet.
+    let pkg = resolve()
+        .or_else(|| {
+            sh(Command::new("apt-get").args(["update", "-qq"]));
+            resolve()
+        })
+        .expect("linux-image-amd64 depends on a versioned kernel package");
     let version = pkg.trim_start_matches("linux-image-").to_string();
     let root = cache.join(&pkg);
     let vmlinuz = root.join(format!("boot/vmlinuz-{version}"));
