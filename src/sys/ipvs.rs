@@ -131,10 +131,11 @@ impl IpvsSocket {
                     if m.kind != NLMSG_ERROR {
                         return Ok(());
                     }
+                    // Acks left over from an earlier call that failed midway are not ours.
                     let idx = m.seq.wrapping_sub(first) as usize;
-                    let op = chunk
-                        .get(idx)
-                        .ok_or_else(|| bad("ack for an unknown request"))?;
+                    let Some(op) = chunk.get(idx) else {
+                        return Ok(());
+                    };
                     let code = m.error_code()?;
                     if code != 0 {
                         failed.push(OpError {
@@ -154,13 +155,16 @@ impl IpvsSocket {
     /// final NLMSG_DONE), e.g. to capture kernel replies for tests.
     pub fn dump_raw(&mut self, req: Request) -> io::Result<Vec<Vec<u8>>> {
         self.tx.clear();
-        self.push(req, NLM_F_REQUEST | NLM_F_DUMP);
+        let seq = self.push(req, NLM_F_REQUEST | NLM_F_DUMP);
         self.sock.send(&self.tx, 0)?;
         let mut out = Vec::new();
         loop {
             self.recv()?;
             let mut done = false;
             for_each_message(&self.rx, |m| {
+                if m.seq != seq {
+                    return Ok(()); // left over from an earlier call that failed midway
+                }
                 match m.kind {
                     NLMSG_DONE => done = true,
                     NLMSG_ERROR => return Err(io::Error::from_raw_os_error(-m.error_code()?)),
