@@ -168,6 +168,94 @@ mod tests {
         );
     }
 
+    /// What the kernel does with a plan (refusing what it would refuse).
+    fn simulate(state: &mut State, ops: &[Op]) {
+        for op in ops {
+            match *op {
+                Op::AddService(s) => {
+                    assert!(!state.services.contains_key(&s.key), "{op:?}: EEXIST");
+                    state.add_service(s);
+                }
+                Op::EditService(s) => {
+                    state.services.get_mut(&s.key).expect("ESRCH").params = s.params
+                }
+                Op::DelService(k) => assert!(state.services.remove(&k).is_some(), "ESRCH"),
+                Op::AddDest(k, d) => {
+                    let e = state.services.get_mut(&k).expect("ESRCH");
+                    assert!(e.dests.insert(d.key, d.params).is_none(), "{op:?}: EEXIST");
+                }
+                Op::EditDest(k, d) => {
+                    let e = state.services.get_mut(&k).expect("ESRCH");
+                    *e.dests.get_mut(&d.key).expect("ENOENT") = d.params;
+                }
+                Op::DelDest(k, d) => {
+                    let e = state.services.get_mut(&k).expect("ESRCH");
+                    assert!(e.dests.remove(&d).is_some(), "ENOENT");
+                }
+            }
+        }
+    }
+
+    /// Small pseudo-random states over few keys, so they overlap a lot.
+    fn random_state(seed: &mut u64) -> State {
+        let mut next = |n: u64| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (*seed >> 33) % n
+        };
+        let mut s = State::default();
+        for port in 0..6u16 {
+            if next(2) == 0 {
+                continue;
+            }
+            let sched = [Scheduler::Rr, Scheduler::Wlc][next(2) as usize];
+            let e = s.add_service(svc(80 + port, sched));
+            for last in 1..6u8 {
+                if next(2) == 1 {
+                    e.add_dest(dest(last, next(3) as u32));
+                }
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn plans_reach_the_desired_state_and_spare_foreign_services() {
+        let mut seed = 7;
+        for _ in 0..500 {
+            let desired = random_state(&mut seed);
+            let current = random_state(&mut seed);
+            // Odd ports are foreign unless configured.
+            let owned = |k: &ServiceKey| {
+                desired.services.contains_key(k)
+                    || matches!(k, ServiceKey::Addr { addr, .. } if addr.port() % 2 == 0)
+            };
+            let ops = plan(&desired, &current, owned);
+            let mut kernel = current.clone();
+            simulate(&mut kernel, &ops);
+            for (k, e) in &kernel.services {
+                match desired.services.get(k) {
+                    Some(want) => assert_eq!(e, want),
+                    None => assert_eq!(Some(e), current.services.get(k).filter(|_| !owned(k))),
+                }
+            }
+            for k in desired.services.keys() {
+                assert!(kernel.services.contains_key(k));
+            }
+            for (k, e) in &current.services {
+                if !owned(k) {
+                    assert_eq!(kernel.services.get(k), Some(e), "foreign service touched");
+                }
+            }
+            // Nothing left to do, and nothing done twice.
+            assert_eq!(plan(&desired, &kernel, owned), vec![]);
+            let unique: std::collections::BTreeSet<_> =
+                ops.iter().map(|o| format!("{o:?}")).collect();
+            assert_eq!(unique.len(), ops.len());
+        }
+    }
+
     #[test]
     fn foreign_services_are_never_touched() {
         let kernel = state(&[
