@@ -7,3 +7,5 @@ pub mod cli;
 pub mod config;
 pub mod proto;
 pub mod vrrp;
+pub mod ipvs;
+pub mod sys;
