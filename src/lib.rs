@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod ipvs;
 pub mod proto;
 pub mod sys;
 pub mod vrrp;

@@ -75,6 +75,9 @@ impl W {
     fn close(&mut self) {
         self.1 -= 1;
         self.line("}");
+        if self.1 == 0 {
+            self.0.push('\n');
+        }
     }
 }
 
