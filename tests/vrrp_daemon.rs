@@ -217,3 +217,21 @@ fn vrrp_script_fall_and_rise_move_the_master() {
     a.expect_state("VI_1", "MASTER", 10);
     assert!(a.log().contains("vrrp_script chk: up"), "{}", a.log());
 }
+
+#[test]
+fn ipv6_vip_with_v3() {
+    let lan = Lan::new(2);
+    let v6 = |prio| vrrp_conf("VI_6", 61, prio, &["2001:db8::100/64"], "version 3");
+    let a = Keeplite::start(&lan.hosts[0], &v6(150));
+    let b = Keeplite::start(&lan.hosts[1], &v6(100));
+    a.expect_state("VI_6", "MASTER", 10);
+    b.expect_state("VI_6", "BACKUP", 5);
+    let vip6_on = |h: usize| has_addr(&lan.hosts[h], "eth0", "2001:db8::100");
+    assert!(vip6_on(0) && !vip6_on(1));
+    let master = b.status().unwrap()["instances"][0]["master"].clone();
+    assert!(master.as_str().unwrap().starts_with("fe80:"), "{master}");
+    a.child.signal("KILL");
+    b.expect_state("VI_6", "MASTER", 8);
+    assert!(vip6_on(1));
+    assert!(wait_until(Duration::from_secs(8), || !vip6_on(0)));
+}
