@@ -164,3 +164,27 @@ fn without_dash_n_it_detaches_and_writes_its_pid_file() {
     )));
     assert!(wait_until(Duration::from_secs(3), || !pid_file.exists()));
 }
+
+#[test]
+fn stale_vips_are_removed_before_anything_is_sent() {
+    let lan = Lan::new(2);
+    // A master is already there; h0 carries the VIP left over from an earlier life.
+    let master = Keeplite::start(
+        &lan.hosts[1],
+        &vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], ""),
+    );
+    master.expect_state("VI_1", "MASTER", 10);
+    lan.hosts[0].sh("ip addr add 192.0.2.100/24 dev eth0");
+    let kl = Keeplite::start(
+        &lan.hosts[0],
+        &vrrp_conf("VI_1", 51, 100, &["192.0.2.100/24"], ""),
+    );
+    kl.expect_state("VI_1", "BACKUP", 5);
+    assert!(
+        kl.log().contains("VI_1: removed stale VIP 192.0.2.100"),
+        "{}",
+        kl.log()
+    );
+    assert!(!has_addr(&lan.hosts[0], "eth0", "192.0.2.100"));
+    assert!(has_addr(&lan.hosts[1], "eth0", "192.0.2.100"));
+}
