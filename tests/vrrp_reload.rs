@@ -188,3 +188,22 @@ fn stale_vips_are_removed_before_anything_is_sent() {
     assert!(!has_addr(&lan.hosts[0], "eth0", "192.0.2.100"));
     assert!(has_addr(&lan.hosts[1], "eth0", "192.0.2.100"));
 }
+
+#[test]
+fn an_instance_waits_for_its_interface() {
+    let lan = Lan::new(1);
+    let h = &lan.hosts[0];
+    let conf = vrrp_conf("VI_9", 59, 120, &["198.51.100.100/24"], "state MASTER")
+        .replace("interface eth0", "interface late0");
+    let kl = Keeplite::start(h, &conf);
+    assert!(wait_until(Duration::from_secs(5), || kl
+        .log()
+        .contains("waiting for it")));
+    assert!(kl.status().is_some(), "the daemon keeps running");
+    h.sh(
+        "ip link add late0 type veth peer name late1 && ip addr add 198.51.100.1/24 dev late0 \
+          && ip link set late1 up && ip link set late0 up",
+    );
+    kl.expect_state("VI_9", "MASTER", 10);
+    assert!(has_addr(h, "late0", "198.51.100.100"));
+}

@@ -294,6 +294,8 @@ struct Daemon {
     links: LinkMonitor,
     control: Option<ControlServer>,
     units: Vec<Unit>,
+    /// Units that could not start yet (see [`Daemon::apply`]).
+    waiting: Vec<unit::UnitKey>,
     cfg: Config,
     unattributed: [u64; RxError::COUNT],
     buf: Vec<u8>,
@@ -505,14 +507,12 @@ impl Daemon {
             links,
             control: Some(control),
             units: Vec::new(),
+            waiting: Vec::new(),
             cfg: Config::default(),
             unattributed: [0; RxError::COUNT],
             buf: vec![0; 65536],
         };
-        let errors = d.apply(cfg, Instant::now());
-        if let Some(e) = errors.into_iter().next() {
-            return Err(io::Error::other(e));
-        }
+        d.apply(cfg, Instant::now());
         log::info(&format!(
             "keeplite {} started: {} ({} VRRP instances)",
             env!("CARGO_PKG_VERSION"),
@@ -523,8 +523,9 @@ impl Daemon {
     }
 
     /// Replaces the running configuration by `cfg`, touching only units whose configuration
-    /// changed. Returns errors (the units concerned are not started).
-    fn apply(&mut self, cfg: Config, now: Instant) -> Vec<String> {
+    /// changed. Units that cannot start yet (interface missing or without address) wait and
+    /// are retried on every link change, as keepalived waits for its interfaces.
+    fn apply(&mut self, cfg: Config, now: Instant) {
         self.shell.now = now;
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
         self.shell.script_user = cfg
@@ -549,23 +550,32 @@ impl Daemon {
             u.vrrp.shutdown(now);
             self.shell.drain(&mut u, now);
         }
-        let mut errors = Vec::new();
-        for key in keys {
-            if self.units.iter().any(|u| u.key == key) {
-                continue;
-            }
-            match unit::build(&mut self.shell, key) {
+        self.waiting = keys
+            .into_iter()
+            .filter(|k| !self.units.iter().any(|u| &u.key == k))
+            .collect();
+        self.cfg = cfg;
+        self.start_waiting(now, true);
+    }
+
+    /// Tries to start the waiting units; `report` logs why the others still wait.
+    fn start_waiting(&mut self, now: Instant, report: bool) {
+        for key in std::mem::take(&mut self.waiting) {
+            match unit::build(&mut self.shell, key.clone()) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
                     u.vrrp.start(now);
                     self.shell.drain(&mut u, now);
                     self.units.push(u);
                 }
-                Err(e) => errors.push(e),
+                Err(e) => {
+                    if report {
+                        log::warn(&format!("{e}; waiting for it"));
+                    }
+                    self.waiting.push(key);
+                }
             }
         }
-        self.cfg = cfg;
-        errors
     }
 
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
@@ -671,17 +681,14 @@ impl Daemon {
             }
         };
         let before = self.units.len();
-        let errors = self.apply(cfg, now);
-        for e in &errors {
-            log::error(e);
-        }
+        self.apply(cfg, now);
         log::info(&format!(
-            "reload done: {} units ({} before), {} errors",
+            "reload done: {} units running ({} before), {} waiting",
             self.units.len(),
             before,
-            errors.len()
+            self.waiting.len()
         ));
-        errors
+        Vec::new()
     }
 
     fn shutdown(&mut self, now: Instant) {
@@ -753,6 +760,9 @@ impl Daemon {
                 return;
             }
         };
+        if !events.is_empty() && !self.waiting.is_empty() {
+            self.start_waiting(now, false);
+        }
         for l in events {
             self.set_trackers(now, |src| match src {
                 TrackerSrc::Link { name, reverse } if *name == l.name => Some(l.up ^ reverse),
