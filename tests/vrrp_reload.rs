@@ -199,7 +199,11 @@ fn an_instance_waits_for_its_interface() {
     assert!(wait_until(Duration::from_secs(5), || kl
         .log()
         .contains("waiting for it")));
-    assert!(kl.status().is_some(), "the daemon keeps running");
+    assert_eq!(
+        kl.state("VI_9"),
+        "WAITING",
+        "the daemon keeps running and says why"
+    );
     h.sh(
         "ip link add late0 type veth peer name late1 && ip addr add 198.51.100.1/24 dev late0 \
           && ip link set late1 up && ip link set late0 up",

@@ -892,6 +892,17 @@ impl Daemon {
                 });
             }
         }
+        // Instances that wait for their interface show up too, so none silently vanishes.
+        for inst in self.waiting.iter().flat_map(|k| &k.instances) {
+            instances.push(InstanceStatus {
+                name: inst.name.clone(),
+                interface: inst.interface.clone(),
+                vrid: inst.virtual_router_id,
+                state: "WAITING".to_owned(),
+                configured_priority: inst.priority,
+                ..InstanceStatus::default()
+            });
+        }
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
