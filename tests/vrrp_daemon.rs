@@ -125,7 +125,8 @@ fn v3_with_10ms_adverts() {
     let sent = a.status().unwrap()["instances"][0]["adverts_sent"]
         .as_u64()
         .unwrap();
-    assert!(sent >= 50, "only {sent} adverts in over a second");
+    // About 100 expected; the bound only proves a sub-second cadence on a loaded machine.
+    assert!(sent >= 20, "only {sent} adverts in over a second");
     assert_eq!(
         b.state("VI_1"),
         "BACKUP",
