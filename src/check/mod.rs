@@ -235,7 +235,8 @@ pub struct Checker {
     retry_it: u32,
     url_it: usize,
     failed_url: Option<usize>,
-    misc_last_exit: Option<u8>,
+    /// keepalived starts this at 0, so a first exit 0 changes no weight.
+    misc_last_exit: u8,
     phase: Phase,
     deadline: Instant,
     actions: VecDeque<Action>,
@@ -252,7 +253,7 @@ impl Checker {
             retry_it: 0,
             url_it: 0,
             failed_url: None,
-            misc_last_exit: None,
+            misc_last_exit: 0,
             phase: Phase::Idle,
             deadline,
             actions: VecDeque::new(),
@@ -350,11 +351,12 @@ impl Checker {
         }
     }
 
-    /// The connect failed (errno); the driver has already closed the socket.
+    /// The connect failed (errno).
     pub fn on_connect_failed(&mut self, now: Instant, errno: i32) {
         if !matches!(self.phase, Phase::Connecting { .. }) {
             return;
         }
+        self.actions.push_back(Action::Close);
         let reason = if errno == libc::ECONNREFUSED {
             Reason::ConnectRefused
         } else {
@@ -435,9 +437,9 @@ impl Checker {
         self.record(now, success, reason.clone());
         match verdict {
             MiscVerdict::Up { weight } => {
-                if dynamic && exit_code != self.misc_last_exit {
+                if let Some(c) = exit_code.filter(|c| dynamic && *c != self.misc_last_exit) {
                     self.report(Event::Weight(weight));
-                    self.misc_last_exit = exit_code;
+                    self.misc_last_exit = c;
                 }
                 if !self.up || !self.has_run {
                     self.set_state(true, reason);
@@ -449,7 +451,9 @@ impl Checker {
                     self.retry_it += 1;
                 } else {
                     self.retry_it = 0;
-                    self.misc_last_exit = exit_code;
+                    if let Some(c) = exit_code {
+                        self.misc_last_exit = c;
+                    }
                     self.set_state(false, reason);
                 }
             }
