@@ -145,7 +145,7 @@ pub enum ParseError {
 pub struct Response {
     pub status: u16,
     pub digest: [u8; 16],
-    /// Body bytes received (raw, before any Content-Length cut).
+    /// Body bytes received, up to Content-Length when one is given.
     pub body_len: u64,
 }
 
@@ -224,11 +224,22 @@ impl ResponseParser {
         };
         // `hashed <= data.len()`, so the cast cannot truncate.
         body.md5.update(&data[..hashed as usize]);
-        body.received = body.received.saturating_add(len);
+        // Past Content-Length nothing counts, so the result does not depend on read sizes.
+        let counted = if body.content_length.is_some() {
+            hashed
+        } else {
+            len
+        };
+        body.received = body.received.saturating_add(counted);
         match body.content_length {
             Some(cl) if body.received >= cl => Progress::Complete(self.finish_body()),
             _ => Progress::Partial,
         }
+    }
+
+    /// Bytes held in memory (the partial header block); never above [`MAX_HEADER_BYTES`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.head.len()
     }
 
     /// The peer closed the connection: the response ends here.
@@ -394,7 +405,7 @@ mod tests {
             Progress::Complete(Response {
                 status: 500,
                 digest: md5_of(b"abc"),
-                body_len: 6
+                body_len: 3
             })
         );
     }
@@ -435,6 +446,6 @@ mod tests {
             p.feed(b"\r\n\r\n"),
             Progress::Failed(ParseError::HeaderTooLarge)
         );
-        assert!(p.head.capacity() == 0);
+        assert_eq!(p.buffered_bytes(), 0);
     }
 }
