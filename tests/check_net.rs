@@ -56,6 +56,12 @@ import socket, sys, threading, time, os
 BODY = b"hello from the real server\n"
 def reply(c, mode):
     c.settimeout(30)
+    if mode.startswith("tls"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["KLCERT"], os.environ["KLKEY"])
+        c = ctx.wrap_socket(c, server_side=True)
+        mode = mode[3:]
     req = b""
     while b"\r\n\r\n" not in req:
         d = c.recv(4096)
@@ -81,6 +87,9 @@ def reply(c, mode):
         for part in (BODY[:5], BODY[5:]):
             c.sendall(b"%x\r\n%s\r\n" % (len(part), part)); time.sleep(0.05)
         c.sendall(b"0\r\n\r\n")
+    elif mode == "tls":
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
+        c.unwrap()
     elif mode == "garbage":
         c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
 def serve(port, mode):
@@ -319,14 +328,14 @@ fn params(kind: CheckKind, retry: u32, alpha: bool) -> CheckParams {
 }
 
 fn http(port: u16, urls: Vec<UrlParams>) -> CheckKind {
-    CheckKind::Http(HttpParams {
+    CheckKind::Http(Box::new(HttpParams {
         conn: conn(port, 500 * MS),
         urls,
         virtualhost: None,
         protocol: HttpProtocol::Http10,
         exchange_timeout: 1500 * MS,
         tls: false,
-    })
+    }))
 }
 
 fn url(path: &str, digest: Option<[u8; 16]>) -> UrlParams {
@@ -555,4 +564,86 @@ fn misc_check_exit_codes_and_timeout() {
         d.run_until(Duration::from_secs(10), |d| d.has(dynamic, 3));
         assert_eq!(d.events_of(dynamic)[2], Event::Down(Reason::MiscExit(1)));
     });
+}
+
+fn ssl_get(port: u16, digest: Option<[u8; 16]>) -> CheckKind {
+    let CheckKind::Http(mut h) = http(port, vec![url("/", digest)]) else {
+        unreachable!()
+    };
+    h.tls = true;
+    CheckKind::Http(h)
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn ssl_get_against_python_tls_server() {
+    in_netns(|| {
+        let dir = tmpdir("tls");
+        let _tmp = TmpDir(dir.clone());
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let st = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=klcheck", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let body = dir.join("body");
+        std::fs::write(&body, BODY).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.env("KLCERT", &cert).env("KLKEY", &key);
+        cmd.arg("-c").arg(SERVER).arg(dir.join("none"));
+        cmd.args(["8201:tls", "8202:ok"]);
+        let _srv = spawn(&mut cmd, &[8201, 8202]);
+        let mut d = Driver::new();
+        let good = d.add(params(ssl_get(8201, Some(md5sum(&body))), 0, true));
+        let wrong = d.add(params(ssl_get(8201, Some([1; 16])), 0, false));
+        // Plain HTTP behind an SSL_GET: the handshake fails.
+        let plain = d.add(params(ssl_get(8202, None), 0, false));
+        d.run_until(Duration::from_secs(10), |d| {
+            d.has(good, 1) && d.has(wrong, 1) && d.has(plain, 1)
+        });
+        assert_eq!(d.events_of(good), vec![Event::Up(Reason::HttpOk(200))]);
+        assert_eq!(
+            d.events_of(wrong),
+            vec![Event::Down(Reason::DigestMismatch)]
+        );
+        assert!(
+            matches!(
+                d.events_of(plain)[..],
+                [Event::Down(Reason::SocketError(_))]
+            ),
+            "{:?}",
+            d.events_of(plain)
+        );
+    });
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn ssl_get_unsupported_without_tls_feature() {
+    in_netns(|| {
+        let mut d = Driver::new();
+        let id = d.add(params(ssl_get(8301, None), 0, false));
+        d.run_until(Duration::from_secs(10), |d| d.has(id, 1));
+        assert_eq!(
+            d.events_of(id),
+            vec![Event::Down(Reason::SocketError(libc_eprotonosupport()))]
+        );
+    });
+}
+
+#[cfg(not(feature = "tls"))]
+fn libc_eprotonosupport() -> i32 {
+    nix::errno::Errno::EPROTONOSUPPORT as i32
 }

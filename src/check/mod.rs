@@ -74,7 +74,8 @@ pub struct MiscParams {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckKind {
     Tcp(ConnParams),
-    Http(HttpParams),
+    /// Boxed: most real servers use TCP_CHECK, keep the common case small.
+    Http(Box<HttpParams>),
     Misc(MiscParams),
 }
 
@@ -280,7 +281,12 @@ impl Checker {
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let a = self.actions.pop_front();
+        if a.is_none() && self.actions.capacity() > 0 {
+            // Idle checkers hold no queue memory (10,000 of them add up).
+            self.actions = VecDeque::new();
+        }
+        a
     }
 
     /// Call when `now >= poll_timeout()`; does nothing earlier.

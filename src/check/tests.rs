@@ -170,14 +170,14 @@ fn url(path: &str, digest: Option<[u8; 16]>) -> UrlParams {
 }
 
 fn http(urls: Vec<UrlParams>) -> CheckKind {
-    CheckKind::Http(HttpParams {
+    CheckKind::Http(Box::new(HttpParams {
         conn: conn(),
         urls,
         virtualhost: Some("example.org".into()),
         protocol: HttpProtocol::Http10,
         exchange_timeout: 9 * S,
         tls: false,
-    })
+    }))
 }
 
 /// One full HTTP attempt: connect, check the request, feed the response, close.

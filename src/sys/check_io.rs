@@ -51,6 +51,25 @@ struct Conn {
     connecting: bool,
     out: Vec<u8>,
     interest: Interest,
+    /// SSL_GET: the TLS session over `fd` (handshake runs before the checker hears
+    /// "connected", so connect_timeout covers it, as in keepalived).
+    #[cfg(feature = "tls")]
+    tls: Option<Box<rustls::ClientConnection>>,
+}
+
+impl Conn {
+    #[cfg(feature = "tls")]
+    fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn wants_write(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(t) = &self.tls {
+            return t.wants_write();
+        }
+        !self.out.is_empty()
+    }
 }
 
 struct Slot {
@@ -72,6 +91,8 @@ pub struct CheckIo {
     changes: VecDeque<FdChange>,
     outputs: VecDeque<Output>,
     buf: Box<[u8; READ_BUF]>,
+    #[cfg(feature = "tls")]
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Default for CheckIo {
@@ -89,6 +110,8 @@ impl CheckIo {
             changes: VecDeque::new(),
             outputs: VecDeque::new(),
             buf: Box::new([0; READ_BUF]),
+            #[cfg(feature = "tls")]
+            tls_config: None,
         }
     }
 
@@ -153,7 +176,8 @@ impl CheckIo {
         }
     }
 
-    /// Readiness on `fd` (error/hang-up conditions count as readable and writable).
+    /// Readiness on `fd`. Error/hang-up conditions (EPOLLERR/EPOLLHUP) must be reported as
+    /// readable and writable.
     pub fn handle_ready(&mut self, fd: RawFd, readable: bool, writable: bool, now: Instant) {
         let Some(&id) = self.by_fd.get(&fd) else {
             return;
@@ -167,10 +191,27 @@ impl CheckIo {
                 return;
             }
             conn.connecting = false;
-            match socket_error(fd) {
-                0 => slot.checker.on_connected(now),
-                e => slot.checker.on_connect_failed(now, e),
+            // A failed connect always raises an error condition, which callers report as
+            // readable: plain writability means connected and saves a getsockopt per check.
+            let err = if writable && !readable {
+                0
+            } else {
+                socket_error(fd)
+            };
+            match err {
+                0 => self.established(id, now),
+                e => self.slots[id].checker.on_connect_failed(now, e),
             }
+            return self.run_actions(id, now);
+        }
+        #[cfg(feature = "tls")]
+        if conn.is_tls() {
+            let CheckIo { slots, buf, .. } = self;
+            let slot = &mut slots[id];
+            if let Some(conn) = slot.conn.as_mut() {
+                tls::ready(conn, &mut slot.checker, &mut buf[..], readable, now);
+            }
+            self.update_interest(id);
             return self.run_actions(id, now);
         }
         if writable && !conn.out.is_empty() {
@@ -219,6 +260,7 @@ impl CheckIo {
         while let Some(a) = self.slots[id].checker.poll_action() {
             match a {
                 Action::Connect { dst, bind, tls } => {
+                    #[cfg(not(feature = "tls"))]
                     if tls {
                         // SSL_GET needs the `tls` feature; config rejects it without.
                         self.slots[id]
@@ -226,6 +268,15 @@ impl CheckIo {
                             .on_connect_failed(now, libc::EPROTONOSUPPORT);
                         continue;
                     }
+                    #[cfg(feature = "tls")]
+                    let session = match tls.then(|| tls::session(&mut self.tls_config, dst)) {
+                        Some(Err(e)) => {
+                            self.slots[id].checker.on_connect_failed(now, e);
+                            continue;
+                        }
+                        Some(Ok(s)) => Some(s),
+                        None => None,
+                    };
                     match connect(dst, bind) {
                         Ok((fd, done)) => {
                             let raw = fd.as_raw_fd();
@@ -238,11 +289,13 @@ impl CheckIo {
                                 connecting: !done,
                                 out: Vec::new(),
                                 interest,
+                                #[cfg(feature = "tls")]
+                                tls: session,
                             });
                             self.by_fd.insert(raw, id);
                             self.changes.push_back(FdChange::Add(raw, interest));
                             if done {
-                                self.slots[id].checker.on_connected(now);
+                                self.established(id, now);
                             }
                         }
                         Err(e) => self.slots[id].checker.on_connect_failed(now, e),
@@ -253,6 +306,14 @@ impl CheckIo {
                     let Some(conn) = slot.conn.as_mut() else {
                         continue;
                     };
+                    #[cfg(feature = "tls")]
+                    if let Some(t) = conn.tls.as_mut() {
+                        if let Err(e) = tls::send(t, conn.fd.as_raw_fd(), &bytes) {
+                            slot.checker.on_io_error(now, e);
+                        }
+                        self.update_interest(id);
+                        continue;
+                    }
                     conn.out = bytes;
                     if let Err(e) = flush(conn) {
                         slot.checker.on_io_error(now, e);
@@ -283,13 +344,27 @@ impl CheckIo {
         }
     }
 
+    /// TCP connected: plain checks go on; TLS ones start the handshake first.
+    fn established(&mut self, id: CheckId, now: Instant) {
+        let slot = &mut self.slots[id];
+        #[cfg(feature = "tls")]
+        if let Some(conn) = slot.conn.as_mut().filter(|c| c.is_tls()) {
+            let fd = conn.fd.as_raw_fd();
+            if let Err(e) = tls::flush(conn.tls.as_mut().expect("tls conn"), fd) {
+                slot.checker.on_connect_failed(now, e);
+            }
+            return self.update_interest(id);
+        }
+        slot.checker.on_connected(now);
+    }
+
     fn update_interest(&mut self, id: CheckId) {
         let Some(conn) = self.slots[id].conn.as_mut() else {
             return;
         };
         let want = Interest {
             readable: true,
-            writable: !conn.out.is_empty(),
+            writable: conn.wants_write(),
         };
         if want != conn.interest {
             conn.interest = want;
@@ -414,26 +489,209 @@ fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     }
 }
 
+fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    loop {
+        // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL avoids SIGPIPE.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            libc::EWOULDBLOCK => return Err(libc::EAGAIN),
+            e => return Err(e),
+        }
+    }
+}
+
 /// Writes as much of `conn.out` as the socket takes.
 fn flush(conn: &mut Conn) -> Result<(), i32> {
     while !conn.out.is_empty() {
-        // SAFETY: `out` is valid for reads of its length; MSG_NOSIGNAL avoids SIGPIPE.
-        let n = unsafe {
-            libc::send(
-                conn.fd.as_raw_fd(),
-                conn.out.as_ptr().cast(),
-                conn.out.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if n < 0 {
-            return match errno() {
-                libc::EINTR => continue,
-                libc::EAGAIN => Ok(()),
-                e => Err(e),
-            };
+        match send(conn.fd.as_raw_fd(), &conn.out) {
+            Ok(n) => drop(conn.out.drain(..n)),
+            Err(libc::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
         }
-        conn.out.drain(..n as usize);
     }
     Ok(())
+}
+
+/// SSL_GET over rustls. Like keepalived without a `ca`, the server certificate is not
+/// verified (health checks target self-signed backends); handshake signatures are.
+#[cfg(feature = "tls")]
+mod tls {
+    use super::{read, send, RawFd};
+    use crate::check::Checker;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+    use std::io::{self, Read, Write};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[derive(Debug)]
+    struct NoCertCheck(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for NoCertCheck {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            msg: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(msg, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            msg: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(msg, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// A client session to `dst`; the shared config is built on first use.
+    pub(super) fn session(
+        config: &mut Option<Arc<ClientConfig>>,
+        dst: SocketAddr,
+    ) -> Result<Box<ClientConnection>, i32> {
+        let cfg = match config {
+            Some(c) => c.clone(),
+            None => {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let c = ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|_| libc::EPROTONOSUPPORT)?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoCertCheck(provider)))
+                    .with_no_client_auth();
+                config.insert(Arc::new(c)).clone()
+            }
+        };
+        // An IP server name sends no SNI, like keepalived without enable_sni.
+        let name = ServerName::IpAddress(dst.ip().into());
+        ClientConnection::new(cfg, name)
+            .map(Box::new)
+            .map_err(|_| libc::EPROTO)
+    }
+
+    /// rustls's I/O over the raw non-blocking socket.
+    struct Fd(RawFd);
+
+    impl Read for Fd {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            read(self.0, buf).map_err(io::Error::from_raw_os_error)
+        }
+    }
+
+    impl Write for Fd {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            send(self.0, buf).map_err(io::Error::from_raw_os_error)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn errno_of(e: &io::Error) -> i32 {
+        e.raw_os_error().unwrap_or(libc::EPROTO)
+    }
+
+    /// Sends pending TLS records until the socket would block.
+    pub(super) fn flush(t: &mut ClientConnection, fd: RawFd) -> Result<(), i32> {
+        while t.wants_write() {
+            match t.write_tls(&mut Fd(fd)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(errno_of(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn send(t: &mut ClientConnection, fd: RawFd, data: &[u8]) -> Result<(), i32> {
+        t.writer().write_all(data).map_err(|e| errno_of(&e))?;
+        flush(t, fd)
+    }
+
+    /// Readiness on a TLS connection: advance the handshake or deliver plaintext.
+    pub(super) fn ready(
+        conn: &mut super::Conn,
+        checker: &mut Checker,
+        buf: &mut [u8],
+        readable: bool,
+        now: Instant,
+    ) {
+        let fd = super::AsRawFd::as_raw_fd(&conn.fd);
+        let Some(t) = conn.tls.as_mut() else {
+            return;
+        };
+        let handshaking = t.is_handshaking();
+        let fail = |checker: &mut Checker, e: i32| {
+            if handshaking {
+                checker.on_connect_failed(now, e)
+            } else {
+                checker.on_io_error(now, e)
+            }
+        };
+        let mut eof = false;
+        if readable {
+            match t.read_tls(&mut Fd(fd)) {
+                Ok(0) => eof = true,
+                Ok(_) => {
+                    if t.process_new_packets().is_err() {
+                        // Still send the alert rustls queued.
+                        let _ = flush(t, fd);
+                        return fail(checker, libc::EPROTO);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return fail(checker, errno_of(&e)),
+            }
+        }
+        if let Err(e) = flush(t, fd) {
+            return fail(checker, e);
+        }
+        if t.is_handshaking() {
+            if eof {
+                checker.on_connect_failed(now, libc::ECONNRESET);
+            }
+            return;
+        }
+        if handshaking {
+            checker.on_connected(now);
+        }
+        loop {
+            match t.reader().read(buf) {
+                Ok(0) => return checker.on_eof(now),
+                Ok(n) => checker.on_data(now, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Closed without close_notify: the body ends there, as for keepalived.
+                Err(_) => return checker.on_eof(now),
+            }
+        }
+        if eof {
+            checker.on_eof(now);
+        }
+    }
 }
