@@ -308,7 +308,7 @@ impl CheckIo {
                     };
                     #[cfg(feature = "tls")]
                     if let Some(t) = conn.tls.as_mut() {
-                        if let Err(e) = tls::send(t, conn.fd.as_raw_fd(), &bytes) {
+                        if let Err(e) = tls::write(t, conn.fd.as_raw_fd(), &bytes) {
                             slot.checker.on_io_error(now, e);
                         }
                         self.update_interest(id);
@@ -520,7 +520,7 @@ fn flush(conn: &mut Conn) -> Result<(), i32> {
 /// verified (health checks target self-signed backends); handshake signatures are.
 #[cfg(feature = "tls")]
 mod tls {
-    use super::{read, send, RawFd};
+    use super::RawFd;
     use crate::check::Checker;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -599,13 +599,13 @@ mod tls {
 
     impl Read for Fd {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            read(self.0, buf).map_err(io::Error::from_raw_os_error)
+            super::read(self.0, buf).map_err(io::Error::from_raw_os_error)
         }
     }
 
     impl Write for Fd {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            send(self.0, buf).map_err(io::Error::from_raw_os_error)
+            super::send(self.0, buf).map_err(io::Error::from_raw_os_error)
         }
 
         fn flush(&mut self) -> io::Result<()> {
@@ -629,7 +629,7 @@ mod tls {
         Ok(())
     }
 
-    pub(super) fn send(t: &mut ClientConnection, fd: RawFd, data: &[u8]) -> Result<(), i32> {
+    pub(super) fn write(t: &mut ClientConnection, fd: RawFd, data: &[u8]) -> Result<(), i32> {
         t.writer().write_all(data).map_err(|e| errno_of(&e))?;
         flush(t, fd)
     }
