@@ -2,7 +2,7 @@
 //! python3, iproute2, md5sum). Only loopback and a dummy interface inside that namespace are
 //! ever contacted.
 
-use keeplite::check::http::{HttpProtocol, StatusSet};
+use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
 use keeplite::check::{
     CheckKind, CheckParams, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
@@ -18,6 +18,8 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use Event::{Down, Up};
+use Reason::*;
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -290,6 +292,17 @@ impl Driver {
         }
     }
 
+    /// Drives the checks until each listed one has reported as many events as listed, then
+    /// asserts they are exactly those (events accumulate over a test).
+    fn expect(&mut self, want: &[(CheckId, &[Event])]) {
+        self.run_until(Duration::from_secs(10), |d| {
+            want.iter().all(|(id, w)| d.has(*id, w.len()))
+        });
+        for (id, w) in want {
+            assert_eq!(self.events_of(*id), *w, "check {id}");
+        }
+    }
+
     fn events_of(&self, id: CheckId) -> Vec<Event> {
         self.events
             .iter()
@@ -339,10 +352,8 @@ fn http(port: u16, urls: Vec<UrlParams>) -> CheckKind {
 
 fn url(path: &str, digest: Option<[u8; 16]>) -> UrlParams {
     UrlParams {
-        path: path.into(),
         digest,
-        status: StatusSet::default_2xx(),
-        virtualhost: None,
+        ..UrlParams::new(path)
     }
 }
 
@@ -366,25 +377,16 @@ fn tcp_check_up_refused_timeout_and_recovery() {
         // 8003: a full accept queue drops SYNs, so connect times out.
         let _full = servers(&flag.join("none"), &[(8003, "full")]);
         let server = servers(&flag.join("none"), &[(8001, "ok")]);
-        d.run_until(Duration::from_secs(10), |d| {
-            d.has(up, 1) && d.has(refused, 1) && d.has(timeout, 1)
-        });
-        assert_eq!(d.events_of(up), vec![Event::Up(Reason::Connected)]);
-        assert_eq!(
-            d.events_of(refused),
-            vec![Event::Down(Reason::ConnectRefused)]
-        );
-        assert_eq!(
-            d.events_of(timeout),
-            vec![Event::Down(Reason::ConnectTimeout(300 * MS))]
-        );
+        d.expect(&[
+            (up, &[Up(Connected)]),
+            (refused, &[Down(ConnectRefused)]),
+            (timeout, &[Down(ConnectTimeout(300 * MS))]),
+        ]);
         // Server dies: up -> down after the retry; back up when it returns.
         drop(server);
-        d.run_until(Duration::from_secs(10), |d| d.has(up, 2));
-        assert_eq!(d.events_of(up)[1], Event::Down(Reason::ConnectRefused));
+        d.expect(&[(up, &[Up(Connected), Down(ConnectRefused)])]);
         let _server = servers(&flag.join("none"), &[(8001, "ok")]);
-        d.run_until(Duration::from_secs(10), |d| d.has(up, 3));
-        assert_eq!(d.events_of(up)[2], Event::Up(Reason::Connected));
+        d.expect(&[(up, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
         assert!(d.io.checker(up).is_up());
         assert!(!d.io.checker(refused).is_up());
     });
@@ -430,18 +432,11 @@ fn http_get_against_python_http_server_with_md5sum_digest() {
             false,
         ));
         let missing = d.add(params(http(8080, vec![url("/nope", None)]), 0, false));
-        d.run_until(Duration::from_secs(10), |d| {
-            d.has(good, 1) && d.has(wrong, 1) && d.has(missing, 1)
-        });
-        assert_eq!(d.events_of(good), vec![Event::Up(Reason::HttpOk(200))]);
-        assert_eq!(
-            d.events_of(wrong),
-            vec![Event::Down(Reason::DigestMismatch)]
-        );
-        assert_eq!(
-            d.events_of(missing),
-            vec![Event::Down(Reason::HttpStatus(404))]
-        );
+        d.expect(&[
+            (good, &[Up(HttpOk(200))]),
+            (wrong, &[Down(DigestMismatch)]),
+            (missing, &[Down(HttpStatus(404))]),
+        ]);
     });
 }
 
@@ -487,40 +482,25 @@ fn http_get_failures_are_bounded_and_transitions_follow_the_server() {
         ));
         let garbage = d.add(params(http(8106, vec![url("/", None)]), 0, false));
         let err500 = d.add(params(http(8107, vec![url("/", None)]), 0, false));
-        let all = [flip, silent, drip, endless, chunked, garbage, err500];
-        d.run_until(Duration::from_secs(10), |d| {
-            all.iter().all(|id| d.has(*id, 1))
-        });
-        assert_eq!(d.events_of(flip), vec![Event::Up(Reason::HttpOk(200))]);
-        assert_eq!(
-            d.events_of(silent),
-            vec![Event::Down(Reason::ReadTimeout(500 * MS))]
-        );
-        assert_eq!(
-            d.events_of(drip),
-            vec![Event::Down(Reason::ExchangeTimeout(1500 * MS))]
-        );
-        assert_eq!(
-            d.events_of(endless),
-            vec![Event::Down(Reason::ExchangeTimeout(1500 * MS))]
-        );
-        assert_eq!(d.events_of(chunked), vec![Event::Up(Reason::HttpOk(200))]);
-        assert_eq!(d.events_of(garbage), vec![Event::Down(Reason::Malformed)]);
-        assert_eq!(
-            d.events_of(err500),
-            vec![Event::Down(Reason::HttpStatus(500))]
-        );
+        d.expect(&[
+            (flip, &[Up(HttpOk(200))]),
+            (silent, &[Down(ReadTimeout(500 * MS))]),
+            (drip, &[Down(ExchangeTimeout(1500 * MS))]),
+            (endless, &[Down(ExchangeTimeout(1500 * MS))]),
+            (chunked, &[Up(HttpOk(200))]),
+            (garbage, &[Down(Malformed)]),
+            (err500, &[Down(HttpStatus(500))]),
+        ]);
         // up -> down after the retry, then down -> up on recovery.
         std::fs::write(&flag, b"").unwrap();
         let t = d.start.elapsed();
-        d.run_until(Duration::from_secs(10), |d| d.has(flip, 2));
-        assert_eq!(d.events_of(flip)[1], Event::Down(Reason::HttpStatus(500)));
+        d.expect(&[(flip, &[Up(HttpOk(200)), Down(HttpStatus(500))])]);
         let down_at = d.events.iter().rev().find(|e| e.1 == flip).unwrap().0;
         // Two failed attempts (retry 1) spaced by delay_before_retry.
         assert!(down_at - t >= 100 * MS, "{:?}", down_at - t);
         std::fs::remove_file(&flag).unwrap();
-        d.run_until(Duration::from_secs(10), |d| d.has(flip, 3));
-        assert_eq!(d.events_of(flip)[2], Event::Up(Reason::HttpOk(200)));
+        let flips = [Up(HttpOk(200)), Down(HttpStatus(500)), Up(HttpOk(200))];
+        d.expect(&[(flip, &flips)]);
         d.sync_fds();
         assert_eq!(d.io.open_sockets(), d.fds.len());
     });
@@ -548,20 +528,15 @@ fn misc_check_exit_codes_and_timeout() {
             0,
             false,
         ));
-        d.run_until(Duration::from_secs(10), |d| {
-            d.has(dynamic, 1) && d.has(hang, 1)
-        });
-        assert_eq!(d.events_of(dynamic), vec![Event::Up(Reason::MiscExit(0))]);
-        assert_eq!(
-            d.events_of(hang),
-            vec![Event::Down(Reason::MiscTimeout(300 * MS))]
-        );
+        d.expect(&[
+            (dynamic, &[Up(MiscExit(0))]),
+            (hang, &[Down(MiscTimeout(300 * MS))]),
+        ]);
         std::fs::write(&code, "7").unwrap();
-        d.run_until(Duration::from_secs(10), |d| d.has(dynamic, 2));
-        assert_eq!(d.events_of(dynamic)[1], Event::Weight(Some(5)));
+        d.expect(&[(dynamic, &[Up(MiscExit(0)), Event::Weight(Some(5))])]);
         std::fs::write(&code, "1").unwrap();
-        d.run_until(Duration::from_secs(10), |d| d.has(dynamic, 3));
-        assert_eq!(d.events_of(dynamic)[2], Event::Down(Reason::MiscExit(1)));
+        let all = [Up(MiscExit(0)), Event::Weight(Some(5)), Down(MiscExit(1))];
+        d.expect(&[(dynamic, &all)]);
     });
 }
 
@@ -609,18 +584,11 @@ fn ssl_get_against_python_tls_server() {
         let wrong = d.add(params(ssl_get(8201, Some([1; 16])), 0, false));
         // Plain HTTP behind an SSL_GET: the handshake never completes.
         let plain = d.add(params(ssl_get(8202, None), 0, false));
-        d.run_until(Duration::from_secs(10), |d| {
-            d.has(good, 1) && d.has(wrong, 1) && d.has(plain, 1)
-        });
-        assert_eq!(d.events_of(good), vec![Event::Up(Reason::HttpOk(200))]);
-        assert_eq!(
-            d.events_of(wrong),
-            vec![Event::Down(Reason::DigestMismatch)]
-        );
-        assert_eq!(
-            d.events_of(plain),
-            vec![Event::Down(Reason::ConnectTimeout(500 * MS))]
-        );
+        d.expect(&[
+            (good, &[Up(HttpOk(200))]),
+            (wrong, &[Down(DigestMismatch)]),
+            (plain, &[Down(ConnectTimeout(500 * MS))]),
+        ]);
     });
 }
 
@@ -630,11 +598,7 @@ fn ssl_get_unsupported_without_tls_feature() {
     in_netns(|| {
         let mut d = Driver::new();
         let id = d.add(params(ssl_get(8301, None), 0, false));
-        d.run_until(Duration::from_secs(10), |d| d.has(id, 1));
-        assert_eq!(
-            d.events_of(id),
-            vec![Event::Down(Reason::SocketError(libc_eprotonosupport()))]
-        );
+        d.expect(&[(id, &[Down(SocketError(libc_eprotonosupport()))])]);
     });
 }
 

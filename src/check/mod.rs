@@ -48,6 +48,18 @@ pub struct UrlParams {
     pub virtualhost: Option<String>,
 }
 
+impl UrlParams {
+    /// A url block with keepalived's defaults: no digest, status 200-299, no virtualhost.
+    pub fn new(path: impl Into<String>) -> Self {
+        UrlParams {
+            path: path.into(),
+            digest: None,
+            status: StatusSet::default_2xx(),
+            virtualhost: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpParams {
     pub conn: ConnParams,

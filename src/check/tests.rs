@@ -162,10 +162,8 @@ fn alpha_starts_down_and_failures_report_nothing() {
 
 fn url(path: &str, digest: Option<[u8; 16]>) -> UrlParams {
     UrlParams {
-        path: path.into(),
         digest,
-        status: StatusSet::default_2xx(),
-        virtualhost: None,
+        ..UrlParams::new(path)
     }
 }
 

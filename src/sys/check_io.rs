@@ -474,34 +474,28 @@ fn socket_error(fd: RawFd) -> i32 {
     }
 }
 
-fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+/// Runs a byte-count syscall, retrying on EINTR; errors come back as errno.
+fn retry_eintr(mut call: impl FnMut() -> isize) -> Result<usize, i32> {
     loop {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        let n = call();
         if n >= 0 {
             return Ok(n as usize);
         }
         match errno() {
             libc::EINTR => continue,
-            libc::EWOULDBLOCK => return Err(libc::EAGAIN),
             e => return Err(e),
         }
     }
 }
 
+fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    retry_eintr(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
 fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
-    loop {
-        // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL avoids SIGPIPE.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match errno() {
-            libc::EINTR => continue,
-            libc::EWOULDBLOCK => return Err(libc::EAGAIN),
-            e => return Err(e),
-        }
-    }
+    // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL avoids SIGPIPE.
+    retry_eintr(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 /// Writes as much of `conn.out` as the socket takes.
