@@ -149,7 +149,17 @@ fn servers(flag: &std::path::Path, modes: &[(u16, &str)]) -> Proc {
 
 fn wait_listening(port: u16) {
     let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if let Ok(probe) = TcpStream::connect(("127.0.0.1", port)) {
+            // Reset, not FIN: the probe must not leave a TIME_WAIT the tests could mistake.
+            let linger = nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            nix::sys::socket::setsockopt(&probe, nix::sys::socket::sockopt::Linger, &linger)
+                .unwrap();
+            return;
+        }
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "port {port} never listened"
@@ -382,6 +392,13 @@ fn tcp_check_up_refused_timeout_and_recovery() {
             (refused, &[Down(ConnectRefused)]),
             (timeout, &[Down(ConnectTimeout(300 * MS))]),
         ]);
+        // Successful TCP checks end with a reset: no TIME_WAIT piles up on the director.
+        let ss = Command::new("ss")
+            .args(["-tanH", "state", "time-wait", "( dport = :8001 )"])
+            .output()
+            .unwrap();
+        assert!(ss.status.success());
+        assert_eq!(String::from_utf8_lossy(&ss.stdout), "");
         // Server dies: up -> down after the retry; back up when it returns.
         drop(server);
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused)])]);

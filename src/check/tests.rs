@@ -65,7 +65,7 @@ fn tcp_first_success_reports_up_then_waits_delay_loop() {
     assert_eq!(c.poll_timeout(), t + 3 * S);
     c.on_connected(t + S / 10);
     let a = drain(&mut c);
-    assert_eq!(a[0], Action::Close);
+    assert_eq!(a[0], Action::Reset);
     // First result is always reported, even though the server started up.
     assert_eq!(reports(&a), vec![Event::Up(Reason::Connected)]);
     assert_eq!(c.poll_timeout(), t + S / 10 + 6 * S);

@@ -320,9 +320,12 @@ impl CheckIo {
                     }
                     self.update_interest(id);
                 }
-                Action::Close => {
+                Action::Close | Action::Reset => {
                     if let Some(conn) = self.slots[id].conn.take() {
                         let raw = conn.fd.as_raw_fd();
+                        if matches!(a, Action::Reset) {
+                            set_linger_zero(raw);
+                        }
                         self.by_fd.remove(&raw);
                         self.changes.push_back(FdChange::Remove(raw));
                     }
@@ -451,6 +454,25 @@ fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool),
         libc::EINPROGRESS => Ok((fd, false)),
         e => Err(e),
     }
+}
+
+/// Makes the coming close(2) send a reset instead of a FIN (best effort: a failure only
+/// means a normal close).
+fn set_linger_zero(fd: RawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a valid linger struct for the duration of the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(l).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
 }
 
 /// Pending error of a socket after a non-blocking connect (0 = connected).
