@@ -13,7 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Index of a checker in its [`CheckIo`].
 pub type CheckId = usize;
@@ -75,8 +75,9 @@ impl Conn {
 struct Slot {
     checker: Checker,
     conn: Option<Conn>,
-    /// Deadline currently queued in the heap (older heap entries are stale).
-    armed: Instant,
+    /// Deadline currently queued in the heap, as a [`CheckIo::tick`] (older heap entries
+    /// are stale).
+    armed: u64,
 }
 
 /// Reads per readiness event before yielding back to the loop, so a fast sender cannot
@@ -86,7 +87,9 @@ const READ_BUF: usize = 4096;
 
 pub struct CheckIo {
     slots: Vec<Slot>,
-    timers: BinaryHeap<Reverse<(Instant, CheckId)>>,
+    /// (deadline tick, checker): 16-byte entries that compare as plain integers.
+    timers: BinaryHeap<Reverse<(u64, u32)>>,
+    epoch: Instant,
     by_fd: HashMap<RawFd, CheckId>,
     changes: VecDeque<FdChange>,
     outputs: VecDeque<Output>,
@@ -106,6 +109,7 @@ impl CheckIo {
         CheckIo {
             slots: Vec::new(),
             timers: BinaryHeap::new(),
+            epoch: Instant::now(),
             by_fd: HashMap::new(),
             changes: VecDeque::new(),
             outputs: VecDeque::new(),
@@ -117,14 +121,14 @@ impl CheckIo {
 
     pub fn add(&mut self, params: CheckParams, now: Instant) -> CheckId {
         let checker = Checker::new(params, now);
-        let armed = checker.poll_timeout();
+        let armed = self.tick(checker.poll_timeout());
         let id = self.slots.len();
         self.slots.push(Slot {
             checker,
             conn: None,
             armed,
         });
-        self.timers.push(Reverse((armed, id)));
+        self.timers.push(Reverse((armed, id as u32)));
         id
     }
 
@@ -154,8 +158,8 @@ impl CheckIo {
     /// Earliest deadline of any checker.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if self.slots[id].armed == t {
-                return Some(t);
+            if self.slots[id as usize].armed == t {
+                return Some(self.epoch + Duration::from_nanos(t));
             }
             self.timers.pop();
         }
@@ -163,11 +167,13 @@ impl CheckIo {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        let now_tick = self.tick(now);
         while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if t > now {
+            if t > now_tick {
                 break;
             }
             self.timers.pop();
+            let id = id as usize;
             if self.slots[id].armed != t {
                 continue;
             }
@@ -339,11 +345,11 @@ impl CheckIo {
                 Action::Report(e) => self.outputs.push_back(Output::Event(id, e)),
             }
         }
+        let t = self.tick(self.slots[id].checker.poll_timeout());
         let slot = &mut self.slots[id];
-        let t = slot.checker.poll_timeout();
         if t != slot.armed {
             slot.armed = t;
-            self.timers.push(Reverse((t, id)));
+            self.timers.push(Reverse((t, id as u32)));
         }
     }
 
@@ -359,6 +365,11 @@ impl CheckIo {
             return self.update_interest(id);
         }
         slot.checker.on_connected(now);
+    }
+
+    /// Nanoseconds since this driver was created (deadlines before that fire at once).
+    fn tick(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     fn update_interest(&mut self, id: CheckId) {
