@@ -8,4 +8,5 @@ pub mod config;
 pub mod proto;
 pub mod vrrp;
 pub mod ipvs;
+pub mod check;
 pub mod sys;

@@ -1,1 +1,2 @@
 pub mod ipvs;
+pub mod check_io;
