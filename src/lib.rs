@@ -3,6 +3,7 @@
 //! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
 //! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod control;
