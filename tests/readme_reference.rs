@@ -9,14 +9,16 @@ const END: &str = "<!-- END config reference -->\n";
 fn readme_reference_matches_keyword_tables() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
     let readme = std::fs::read_to_string(path).unwrap();
-    let start = readme.find(BEGIN).expect("README lacks the reference BEGIN marker") + BEGIN.len();
-    let end = readme.find(END).expect("README lacks the reference END marker");
+    let start = readme
+        .find(BEGIN)
+        .expect("README lacks the reference BEGIN marker")
+        + BEGIN.len();
+    let end = readme
+        .find(END)
+        .expect("README lacks the reference END marker");
     // The table's own title becomes a README subsection.
-    let table = keeplite::config::reference_table().replacen(
-        "# keeplite configuration reference\n",
-        "",
-        1,
-    );
+    let table =
+        keeplite::config::reference_table().replacen("# keeplite configuration reference\n", "", 1);
     let table = table.replace("\n## ", "\n#### ");
     if std::env::var_os("KEEPLITE_BLESS").is_some() {
         let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
