@@ -805,7 +805,9 @@ impl Daemon {
             let meta = RxMeta {
                 src: r.src,
                 dst: r.dst,
-                ttl: Some(r.ttl),
+                // RFC 5798 §5.1.1.3 requires TTL 255 of multicast adverts; unicast peers may sit
+                // behind a router, and keepalived checks their TTL only when asked (min_ttl).
+                ttl: r.dst.is_multicast().then_some(r.ttl),
             };
             let parsed = Packet::new_checked(payload).and_then(|p| Repr::parse(&p, &meta));
             let Some((u, i)) = payload.get(1).and_then(|&v| self.find(sock, v)) else {
