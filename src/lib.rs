@@ -2,3 +2,4 @@
 //!
 //! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
 //! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
+pub mod sys;

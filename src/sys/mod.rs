@@ -1,0 +1,2 @@
+pub mod persist;
+pub mod watchdog;
