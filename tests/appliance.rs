@@ -113,3 +113,76 @@ fn appliance_single_vm() {
     let conf = vm.ok("cat /config/keepalived.conf");
     assert!(conf.contains("edited-by-test 4711"), "{conf}");
 }
+
+const NODE_A: (&str, &str) = ("52:54:00:4b:4c:0a", "a");
+const NODE_B: (&str, &str) = ("52:54:00:4b:4c:0b", "b");
+
+/// The MAC address that answers ARP for `ip` in `ns`, if any.
+fn arp_owner(ns: &Netns, ip: &str) -> Option<String> {
+    let (_, out) = ns.exec(&["arping", "-c", "1", "-w", "2", "-I", "br0", ip]);
+    let start = out.find('[')?;
+    let end = out[start..].find(']')? + start;
+    Some(out[start + 1..end].to_ascii_lowercase())
+}
+
+fn wait_arp_owner(ns: &Netns, ip: &str, mac: &str, timeout: Duration) -> Duration {
+    let t0 = std::time::Instant::now();
+    loop {
+        let owner = arp_owner(ns, ip);
+        if owner.as_deref() == Some(mac) {
+            return t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < timeout,
+            "{ip} is answered by {owner:?}, expected {mac} within {timeout:?}"
+        );
+    }
+}
+
+#[test]
+fn appliance_two_vms_failover() {
+    image();
+    if !daemon_validates() {
+        eprintln!(
+            "appliance: NOT CHECKED: two-VM failover ({} is not the VRRP daemon yet)",
+            image_keeplite().display()
+        );
+        return;
+    }
+    let _lock = vm_lock();
+    let ns = Netns::new("10.77.2.1/24");
+    let mut vms: Vec<Vm> = [NODE_A, NODE_B]
+        .iter()
+        .map(|(mac, _)| Vm::boot(VmOptions { netns: &ns, mac }))
+        .collect();
+    for (vm, (_, node)) in vms.iter_mut().zip([NODE_A, NODE_B]) {
+        vm.wait_console(BOOT);
+        let dir = format!("{}/board/pc-x86_64/demo-nodes/{node}", harness::TOP);
+        for f in ["keepalived.conf", "interfaces"] {
+            let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+            vm.write_file(&format!("/config/{f}"), &content);
+        }
+        vm.ok("sync");
+    }
+    // Boot both with the stored configuration: a (priority 150) becomes MASTER.
+    for vm in &mut vms {
+        vm.send("reboot");
+    }
+    let t0 = std::time::Instant::now();
+    vms[0].expect("SYSLINUX", BOOT);
+    vms[0].expect("MASTER", BOOT);
+    eprintln!(
+        "appliance: reboot -> MASTER {:.1}s (TCG)",
+        t0.elapsed().as_secs_f64()
+    );
+    wait_arp_owner(&ns, "10.77.2.100", NODE_A.0, Duration::from_secs(30));
+
+    // Kill the master VM: b takes the VIP over.
+    vms[0].kill();
+    let moved = wait_arp_owner(&ns, "10.77.2.100", NODE_B.0, Duration::from_secs(60));
+    eprintln!(
+        "appliance: master killed -> VIP on b {:.1}s",
+        moved.as_secs_f64()
+    );
+    vms[1].expect("MASTER", Duration::from_secs(30));
+}

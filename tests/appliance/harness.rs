@@ -263,6 +263,15 @@ impl Vm {
         t
     }
 
+    /// Write `content` to `path` on the appliance (one shell line: printf with quoted lines).
+    pub fn write_file(&mut self, path: &str, content: &str) {
+        let lines: Vec<String> = content
+            .lines()
+            .map(|l| format!("'{}'", l.replace('\'', "'\\''")))
+            .collect();
+        self.ok(&format!("printf '%s\\n' {} > {path}", lines.join(" ")));
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
