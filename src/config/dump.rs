@@ -1,0 +1,382 @@
+//! Prints a [`Config`] back in keepalived syntax, every value explicit, so that parsing the
+//! output gives an equal model (`keeplite -d | keeplite -t -f /dev/stdin`).
+
+use super::model::*;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// The normalised configuration in keepalived syntax.
+pub fn dump(cfg: &Config) -> String {
+    let mut w = W(String::new(), 0);
+    global(&mut w, &cfg.global);
+    for s in &cfg.vrrp_scripts {
+        script(&mut w, s);
+    }
+    for g in &cfg.sync_groups {
+        w.open(&format!("vrrp_sync_group {}", q(&g.name)));
+        w.open("group");
+        for m in &g.group {
+            w.line(&q(m));
+        }
+        w.close();
+        notify(&mut w, &g.notify);
+        track_scripts(&mut w, &g.track_script);
+        w.close();
+    }
+    for i in &cfg.instances {
+        instance(&mut w, i);
+    }
+    for g in &cfg.server_groups {
+        w.open(&format!("virtual_server_group {}", q(&g.name)));
+        for e in &g.entries {
+            match e {
+                GroupEntry::Fwmark(m) => w.line(&format!("fwmark {m}")),
+                GroupEntry::Range { addr, last, port } => {
+                    let range = match (last, addr) {
+                        (None, _) => String::new(),
+                        (Some(l), std::net::IpAddr::V4(_)) => format!("-{l}"),
+                        (Some(l), std::net::IpAddr::V6(_)) => format!("-{l:x}"),
+                    };
+                    w.line(&format!("{addr}{range} {port}"));
+                }
+            }
+        }
+        w.close();
+    }
+    for vs in &cfg.virtual_servers {
+        virtual_server(&mut w, vs);
+    }
+    w.0
+}
+
+struct W(String, usize);
+
+impl W {
+    fn line(&mut self, s: &str) {
+        let _ = writeln!(self.0, "{}{s}", "    ".repeat(self.1));
+    }
+    fn kv(&mut self, k: &str, v: impl std::fmt::Display) {
+        self.line(&format!("{k} {v}"));
+    }
+    fn opt(&mut self, k: &str, v: Option<impl std::fmt::Display>) {
+        if let Some(v) = v {
+            self.kv(k, v);
+        }
+    }
+    fn flag(&mut self, k: &str, on: bool) {
+        if on {
+            self.line(k);
+        }
+    }
+    fn open(&mut self, s: &str) {
+        self.line(&format!("{s} {{"));
+        self.1 += 1;
+    }
+    fn close(&mut self) {
+        self.1 -= 1;
+        self.line("}");
+    }
+}
+
+/// Quotes a value when it would not survive as one bare word.
+fn q(s: &str) -> String {
+    let bare = !s.is_empty()
+        && !s.starts_with(['!', '#', '"', '@'])
+        && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'));
+    if bare {
+        s.to_owned()
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+fn secs(d: Duration) -> String {
+    if d.subsec_micros() == 0 {
+        return d.as_secs().to_string();
+    }
+    let s = format!("{}.{:06}", d.as_secs(), d.subsec_micros());
+    s.trim_end_matches('0').to_owned()
+}
+
+fn lease(l: VipLease) -> Option<String> {
+    match l {
+        VipLease::Auto => None,
+        VipLease::Off => Some("off".into()),
+        VipLease::Seconds(s) => Some(s.to_string()),
+    }
+}
+
+fn user(u: &ScriptUser) -> String {
+    match &u.group {
+        Some(g) => format!("{} {}", q(&u.user), q(g)),
+        None => q(&u.user),
+    }
+}
+
+fn global(w: &mut W, g: &GlobalDefs) {
+    w.open("global_defs");
+    w.opt("router_id", g.router_id.as_deref().map(q));
+    w.kv("vrrp_mcast_group4", g.vrrp_mcast_group4);
+    w.kv("vrrp_mcast_group6", g.vrrp_mcast_group6);
+    w.kv("vrrp_version", g.vrrp_version);
+    w.kv("vrrp_garp_master_delay", secs(g.garp.master_delay));
+    w.kv("vrrp_garp_master_repeat", g.garp.master_repeat);
+    w.kv("vrrp_garp_master_refresh", secs(g.garp.master_refresh));
+    w.kv(
+        "vrrp_garp_master_refresh_repeat",
+        g.garp.master_refresh_repeat,
+    );
+    w.kv("vrrp_garp_interval", secs(g.vrrp_garp_interval));
+    w.kv("vrrp_gna_interval", secs(g.vrrp_gna_interval));
+    w.flag("vrrp_strict", g.vrrp_strict);
+    w.flag("vrrp_skip_check_adv_addr", g.vrrp_skip_check_adv_addr);
+    w.kv("vrrp_startup_delay", secs(g.vrrp_startup_delay));
+    w.opt("script_user", g.script_user.as_ref().map(user));
+    w.flag("enable_script_security", g.enable_script_security);
+    w.opt("vip_lease", lease(g.vip_lease));
+    w.opt(
+        "watchdog_device",
+        g.watchdog_device.as_ref().map(|p| q(&p.to_string_lossy())),
+    );
+    w.kv("watchdog_timeout", g.watchdog_timeout);
+    w.kv("control_socket", q(&g.control_socket.to_string_lossy()));
+    w.close();
+}
+
+fn script(w: &mut W, s: &VrrpScript) {
+    w.open(&format!("vrrp_script {}", q(&s.name)));
+    w.kv("script", q(&s.script));
+    w.kv("interval", secs(s.interval));
+    w.kv("timeout", secs(s.timeout));
+    let rev = if s.weight_reverse { " reverse" } else { "" };
+    w.kv("weight", format!("{}{rev}", s.weight));
+    w.kv("rise", s.rise);
+    w.kv("fall", s.fall);
+    w.flag("init_fail", s.init_fail);
+    w.opt("user", s.user.as_ref().map(user));
+    w.close();
+}
+
+fn notify(w: &mut W, n: &Notify) {
+    for (k, v) in [
+        ("notify_master", &n.master),
+        ("notify_backup", &n.backup),
+        ("notify_fault", &n.fault),
+        ("notify_stop", &n.stop),
+        ("notify", &n.any),
+    ] {
+        w.opt(k, v.as_deref().map(q));
+    }
+}
+
+fn weight_rev(weight: Option<i32>, reverse: bool) -> String {
+    let mut s = String::new();
+    if let Some(wt) = weight {
+        s += &format!(" weight {wt}");
+    }
+    if reverse {
+        s += " reverse";
+    }
+    s
+}
+
+fn track_scripts(w: &mut W, list: &[TrackScript]) {
+    if list.is_empty() {
+        return;
+    }
+    w.open("track_script");
+    for t in list {
+        w.line(&format!(
+            "{}{}",
+            q(&t.name),
+            weight_rev(t.weight, t.reverse)
+        ));
+    }
+    w.close();
+}
+
+fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
+    if list.is_empty() {
+        return;
+    }
+    w.open(key);
+    for v in list {
+        let mut s = format!("{}/{}", v.addr, v.prefix_len);
+        if let Some(b) = v.brd {
+            s += &format!(" brd {b}");
+        }
+        for (k, val) in [("dev", &v.dev), ("scope", &v.scope), ("label", &v.label)] {
+            if let Some(val) = val {
+                s += &format!(" {k} {}", q(val));
+            }
+        }
+        w.line(&s);
+    }
+    w.close();
+}
+
+fn instance(w: &mut W, i: &VrrpInstance) {
+    w.open(&format!("vrrp_instance {}", q(&i.name)));
+    let state = match i.state {
+        InitialState::Master => "MASTER",
+        InitialState::Backup => "BACKUP",
+    };
+    w.kv("state", state);
+    w.kv("interface", q(&i.interface));
+    w.kv("virtual_router_id", i.virtual_router_id);
+    w.kv("priority", i.priority);
+    w.kv("advert_int", secs(i.advert_int));
+    w.kv("version", i.version);
+    if let Some(p) = &i.auth_pass {
+        w.open("authentication");
+        w.kv("auth_type", "PASS");
+        w.kv("auth_pass", q(p));
+        w.close();
+    }
+    vips(w, "virtual_ipaddress", &i.virtual_ipaddress);
+    vips(
+        w,
+        "virtual_ipaddress_excluded",
+        &i.virtual_ipaddress_excluded,
+    );
+    if !i.track_interface.is_empty() {
+        w.open("track_interface");
+        for t in &i.track_interface {
+            w.line(&format!(
+                "{}{}",
+                q(&t.name),
+                weight_rev(Some(t.weight), t.reverse)
+            ));
+        }
+        w.close();
+    }
+    track_scripts(w, &i.track_script);
+    w.opt("unicast_src_ip", i.unicast_src_ip);
+    if !i.unicast_peer.is_empty() {
+        w.open("unicast_peer");
+        for p in &i.unicast_peer {
+            w.line(&p.to_string());
+        }
+        w.close();
+    }
+    w.opt("mcast_src_ip", i.mcast_src_ip);
+    w.flag("nopreempt", i.nopreempt);
+    w.kv("preempt_delay", secs(i.preempt_delay));
+    w.kv("garp_master_delay", secs(i.garp.master_delay));
+    w.kv("garp_master_repeat", i.garp.master_repeat);
+    w.kv("garp_master_refresh", secs(i.garp.master_refresh));
+    w.kv("garp_master_refresh_repeat", i.garp.master_refresh_repeat);
+    notify(w, &i.notify);
+    w.flag("dont_track_primary", i.dont_track_primary);
+    w.line(if i.accept { "accept" } else { "no_accept" });
+    w.opt("vip_lease", i.vip_lease.and_then(lease));
+    w.close();
+}
+
+fn virtual_server(w: &mut W, vs: &VirtualServer) {
+    let head = match &vs.addr {
+        VsAddr::Ip(ip, port) => format!("{ip} {port}"),
+        VsAddr::Fwmark(m) => format!("fwmark {m}"),
+        VsAddr::Group(g) => format!("group {}", q(g)),
+    };
+    w.open(&format!("virtual_server {head}"));
+    w.kv("delay_loop", secs(vs.delay_loop));
+    w.kv("lb_algo", &vs.lb_algo);
+    let kind = match vs.lb_kind {
+        LbKind::Dr => "DR",
+        LbKind::Nat => "NAT",
+        LbKind::Tun => "TUN",
+    };
+    w.kv("lb_kind", kind);
+    w.opt("persistence_timeout", vs.persistence_timeout);
+    w.opt("persistence_granularity", vs.persistence_granularity);
+    let proto = match vs.protocol {
+        Protocol::Tcp => "TCP",
+        Protocol::Udp => "UDP",
+        Protocol::Sctp => "SCTP",
+    };
+    w.kv("protocol", proto);
+    w.flag("ha_suspend", vs.ha_suspend);
+    w.opt("virtualhost", vs.virtualhost.as_deref().map(q));
+    w.opt(
+        "sorry_server",
+        vs.sorry_server.map(|(a, p)| format!("{a} {p}")),
+    );
+    w.flag("inhibit_on_failure", vs.inhibit_on_failure);
+    w.kv("quorum", vs.quorum);
+    w.kv("hysteresis", vs.hysteresis);
+    w.opt("quorum_up", vs.quorum_up.as_deref().map(q));
+    w.opt("quorum_down", vs.quorum_down.as_deref().map(q));
+    w.flag("alpha", vs.alpha);
+    w.flag("omega", vs.omega);
+    for rs in &vs.real_servers {
+        let port = if rs.port == 0 {
+            String::new()
+        } else {
+            format!(" {}", rs.port)
+        };
+        w.open(&format!("real_server {}{port}", rs.addr));
+        w.kv("weight", rs.weight);
+        w.flag("inhibit_on_failure", rs.inhibit_on_failure);
+        w.opt("notify_up", rs.notify_up.as_deref().map(q));
+        w.opt("notify_down", rs.notify_down.as_deref().map(q));
+        for c in &rs.checkers {
+            checker(w, c);
+        }
+        w.close();
+    }
+    w.close();
+}
+
+fn checker(w: &mut W, c: &Checker) {
+    let name = match c.kind {
+        CheckKind::Tcp => "TCP_CHECK",
+        CheckKind::Http(_) => "HTTP_GET",
+        CheckKind::Ssl(_) => "SSL_GET",
+        CheckKind::Misc(_) => "MISC_CHECK",
+    };
+    w.open(name);
+    match &c.kind {
+        CheckKind::Misc(m) => {
+            w.kv("misc_path", q(&m.path));
+            w.opt("misc_timeout", m.timeout.map(secs));
+            w.flag("misc_dynamic", m.dynamic);
+        }
+        CheckKind::Http(h) | CheckKind::Ssl(h) => {
+            for u in &h.urls {
+                w.open("url");
+                w.kv("path", q(&u.path));
+                w.opt("digest", u.digest.as_deref());
+                if !u.status_code.is_empty() {
+                    let codes: Vec<String> = u
+                        .status_code
+                        .iter()
+                        .map(|&(lo, hi)| {
+                            if lo == hi {
+                                lo.to_string()
+                            } else {
+                                format!("{lo}-{hi}")
+                            }
+                        })
+                        .collect();
+                    w.kv("status_code", codes.join(" "));
+                }
+                w.opt("virtualhost", u.virtualhost.as_deref().map(q));
+                w.close();
+            }
+            w.opt("virtualhost", h.virtualhost.as_deref().map(q));
+        }
+        CheckKind::Tcp => {}
+    }
+    if !matches!(c.kind, CheckKind::Misc(_)) {
+        w.opt("connect_ip", c.connect_ip);
+        w.opt("connect_port", c.connect_port);
+        w.opt("bindto", c.bindto);
+        w.opt("bind_port", c.bind_port);
+        w.kv("connect_timeout", secs(c.connect_timeout));
+    }
+    w.kv("retry", c.retry);
+    w.kv("delay_before_retry", secs(c.delay_before_retry));
+    w.opt("delay_loop", c.delay_loop.map(secs));
+    w.close();
+}

@@ -1,0 +1,610 @@
+//! Lexer and preprocessor: comments, quoted strings, braces, `include` with globs,
+//! `@ID` / `@^ID` conditional lines and `$NAME=value` definitions. Produces logical lines of
+//! tokens, each token knowing its file:line:col.
+
+use super::diag::{Diagnostic, Location, Severity};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where configuration text comes from. [`OsFiles`] reads the file system; [`MemFiles`] serves
+/// an in-memory map (tests, fuzzing).
+pub trait FileSource {
+    fn read(&self, path: &Path) -> io::Result<String>;
+    /// Names of the entries of `dir`.
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// A stable identity for loop detection.
+    fn identity(&self, path: &Path) -> PathBuf;
+}
+
+/// The real file system.
+pub struct OsFiles;
+
+impl FileSource for OsFiles {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        let bytes = std::fs::read(path)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            names.push(e?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+    fn identity(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// Files held in memory, keyed by path.
+#[derive(Default)]
+pub struct MemFiles(pub HashMap<PathBuf, String>);
+
+impl FileSource for MemFiles {
+    fn read(&self, path: &Path) -> io::Result<String> {
+        self.0
+            .get(&normalize(path))
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+    }
+    fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
+        Ok(self
+            .0
+            .keys()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect())
+    }
+    fn identity(&self, path: &Path) -> PathBuf {
+        normalize(path)
+    }
+}
+
+/// Resolves `.` and `..` lexically (memory files have no symlinks).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokKind {
+    Word,
+    /// A `"quoted string"` (text without the quotes).
+    Quoted,
+    Open,
+    Close,
+}
+
+/// A position: index into [`Sources`], 1-based line and column (chars), width in chars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub file: u32,
+    pub line: u32,
+    pub col: u32,
+    pub width: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub kind: TokKind,
+    pub text: String,
+    pub pos: Pos,
+}
+
+/// The text of every file read, for diagnostics.
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<(String, Vec<String>)>,
+}
+
+impl Sources {
+    fn add(&mut self, name: String, text: &str) -> u32 {
+        self.files
+            .push((name, text.lines().map(str::to_owned).collect()));
+        (self.files.len() - 1) as u32
+    }
+
+    pub fn location(&self, pos: Pos) -> Location {
+        let (file, lines) = &self.files[pos.file as usize];
+        Location {
+            file: file.clone(),
+            line: pos.line,
+            col: pos.col,
+            width: pos.width,
+            source: lines
+                .get(pos.line as usize - 1)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn diag(
+        &self,
+        severity: Severity,
+        pos: Pos,
+        message: String,
+        help: Option<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            severity,
+            location: Some(self.location(pos)),
+            message,
+            help,
+        }
+    }
+}
+
+/// Nesting limit for `include` (keepalived's is lower); protects against runaway globs.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Output of preprocessing: the logical lines (never empty) and everything needed for messages.
+pub struct Preprocessed {
+    pub sources: Sources,
+    pub lines: Vec<Vec<Token>>,
+    pub diags: Vec<Diagnostic>,
+}
+
+/// Reads `path` (shown as `display`) and everything it includes.
+pub fn preprocess(fs: &dyn FileSource, path: &Path, text: &str, config_id: &str) -> Preprocessed {
+    let mut pre = Pre {
+        fs,
+        config_id,
+        defs: HashMap::new(),
+        stack: vec![fs.identity(path)],
+        out: Preprocessed {
+            sources: Sources::default(),
+            lines: Vec::new(),
+            diags: Vec::new(),
+        },
+    };
+    pre.file(path, text);
+    pre.out
+}
+
+struct Pre<'a> {
+    fs: &'a dyn FileSource,
+    config_id: &'a str,
+    defs: HashMap<String, String>,
+    /// Identities of the files being read, outermost first (include loop detection).
+    stack: Vec<PathBuf>,
+    out: Preprocessed,
+}
+
+impl Pre<'_> {
+    fn error(&mut self, pos: Pos, msg: String, help: Option<String>) {
+        let d = self.out.sources.diag(Severity::Error, pos, msg, help);
+        self.out.diags.push(d);
+    }
+
+    fn file(&mut self, path: &Path, text: &str) {
+        let file = self.out.sources.add(path.display().to_string(), text);
+        for (n, raw) in text.lines().enumerate() {
+            let line = n as u32 + 1;
+            let mut toks = match tokenize(raw, file, line) {
+                Ok(t) => t,
+                Err(pos) => {
+                    self.error(
+                        pos,
+                        "unterminated quoted string".into(),
+                        Some("close the string with `\"` on the same line".into()),
+                    );
+                    continue;
+                }
+            };
+            let Some(first) = toks.first() else { continue };
+            // `@ID line` keeps the line only with `-i ID`; `@^ID line` only without it.
+            if first.kind == TokKind::Word && first.text.starts_with('@') {
+                let id = &first.text[1..];
+                let (neg, id) = match id.strip_prefix('^') {
+                    Some(rest) => (true, rest),
+                    None => (false, id),
+                };
+                if (id == self.config_id) == neg {
+                    continue;
+                }
+                toks.remove(0);
+                if toks.is_empty() {
+                    continue;
+                }
+            }
+            let first = &toks[0];
+            if first.kind == TokKind::Word && first.text.starts_with('$') {
+                if let Some((name, value)) = first.text[1..].split_once('=') {
+                    let mut value = value.to_owned();
+                    for t in &toks[1..] {
+                        if !value.is_empty() {
+                            value.push(' ');
+                        }
+                        value.push_str(&t.text);
+                    }
+                    let value = self.substitute_str(&value);
+                    self.defs.insert(name.to_owned(), value);
+                    continue;
+                }
+            }
+            let toks = self.substitute(toks);
+            if toks.is_empty() {
+                continue;
+            }
+            if toks[0].kind == TokKind::Word && toks[0].text == "include" {
+                self.include(path, &toks);
+                continue;
+            }
+            self.out.lines.push(toks);
+        }
+    }
+
+    fn substitute_str(&self, s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (name, len) = if let Some(inner) = after.strip_prefix('{') {
+                match inner.find('}') {
+                    Some(end) => (&inner[..end], end + 2),
+                    None => ("", 0),
+                }
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            match self.defs.get(name) {
+                Some(v) if !name.is_empty() => {
+                    out.push_str(v);
+                    rest = &after[len..];
+                }
+                _ => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Expands `$NAME` / `${NAME}` in words; a value with spaces becomes several tokens.
+    fn substitute(&self, toks: Vec<Token>) -> Vec<Token> {
+        let mut out = Vec::with_capacity(toks.len());
+        for t in toks {
+            if t.kind != TokKind::Word || !t.text.contains('$') || self.defs.is_empty() {
+                out.push(t);
+                continue;
+            }
+            let expanded = self.substitute_str(&t.text);
+            out.extend(expanded.split_whitespace().map(|w| Token {
+                kind: match w {
+                    "{" => TokKind::Open,
+                    "}" => TokKind::Close,
+                    _ => TokKind::Word,
+                },
+                text: w.to_owned(),
+                pos: t.pos,
+            }));
+        }
+        out
+    }
+
+    fn include(&mut self, from: &Path, toks: &[Token]) {
+        if toks.len() < 2 {
+            self.error(
+                toks[0].pos,
+                "`include` needs a file name or glob".into(),
+                Some("write `include /etc/keepalived/conf.d/*.conf`".into()),
+            );
+            return;
+        }
+        let base = from.parent().unwrap_or(Path::new(""));
+        for pat in &toks[1..] {
+            let pattern = base.join(&pat.text);
+            let mut matches = glob(self.fs, &pattern);
+            matches.sort();
+            if matches.is_empty() {
+                self.error(
+                    pat.pos,
+                    format!("included file `{}` not found", pattern.display()),
+                    Some("include paths are relative to the including file".into()),
+                );
+                continue;
+            }
+            for m in matches {
+                let id = self.fs.identity(&m);
+                if self.stack.contains(&id) {
+                    self.error(
+                        pat.pos,
+                        format!("include loop: `{}` is already being read", m.display()),
+                        Some("remove one of the `include` lines forming the cycle".into()),
+                    );
+                    continue;
+                }
+                if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                    self.error(pat.pos, "includes nested too deeply".into(), None);
+                    continue;
+                }
+                match self.fs.read(&m) {
+                    Ok(text) => {
+                        self.stack.push(id);
+                        self.file(&m, &text);
+                        self.stack.pop();
+                    }
+                    Err(e) => self.error(
+                        pat.pos,
+                        format!("cannot read included file `{}`: {e}", m.display()),
+                        None,
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Paths matching `pattern` (`*`, `?`, `[...]` in any component).
+fn glob(fs: &dyn FileSource, pattern: &Path) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::new()];
+    for comp in pattern.components() {
+        let c = comp.as_os_str().to_string_lossy();
+        let wild = c.contains(['*', '?', '[']);
+        let mut next = Vec::new();
+        for dir in found {
+            if !wild {
+                next.push(dir.join(comp));
+                continue;
+            }
+            let list_from = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &dir
+            };
+            for name in fs.list_dir(list_from).unwrap_or_default() {
+                if (!name.starts_with('.') || c.starts_with('.')) && glob_match(&c, &name) {
+                    next.push(dir.join(name));
+                }
+            }
+        }
+        found = next;
+    }
+    found.into_iter().filter(|p| fs.read(p).is_ok()).collect()
+}
+
+/// Shell-style wildcard match.
+fn glob_match(pat: &str, name: &str) -> bool {
+    let p: Vec<char> = pat.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    // Iterative matcher with single-star backtracking.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() {
+            match p[pi] {
+                '*' => {
+                    star = Some((pi, ni));
+                    pi += 1;
+                    continue;
+                }
+                '?' => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                '[' => {
+                    if let Some((ok, len)) = class_match(&p[pi..], n[ni]) {
+                        if ok {
+                            pi += len;
+                            ni += 1;
+                            continue;
+                        }
+                    } else if n[ni] == '[' {
+                        pi += 1;
+                        ni += 1;
+                        continue;
+                    }
+                }
+                c if c == n[ni] => {
+                    pi += 1;
+                    ni += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, sn)) => {
+                pi = sp + 1;
+                ni = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Matches `[abc]`, `[a-z]`, `[!x]`; returns (matched, pattern length) or None if unclosed.
+fn class_match(p: &[char], c: char) -> Option<(bool, usize)> {
+    let end = p.iter().skip(2).position(|&x| x == ']')? + 2;
+    let mut body = &p[1..end];
+    let neg = matches!(body.first(), Some('!' | '^'));
+    if neg {
+        body = &body[1..];
+    }
+    let mut hit = false;
+    let mut i = 0;
+    while i < body.len() {
+        if i + 2 < body.len() && body[i + 1] == '-' {
+            hit |= body[i] <= c && c <= body[i + 2];
+            i += 3;
+        } else {
+            hit |= body[i] == c;
+            i += 1;
+        }
+    }
+    Some((hit != neg, end + 1))
+}
+
+/// Splits one physical line into tokens. `!` or `#` starting a token begins a comment.
+/// Returns the position of an unterminated quote as error.
+fn tokenize(raw: &str, file: u32, line: u32) -> Result<Vec<Token>, Pos> {
+    let chars: Vec<char> = raw.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    let pos = |start: usize, end: usize| Pos {
+        file,
+        line,
+        col: start as u32 + 1,
+        width: (end - start) as u32,
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        if c == '!' || c == '#' {
+            break;
+        }
+        let start = i;
+        let (kind, text) = match c {
+            '{' | '}' => {
+                i += 1;
+                let kind = if c == '{' {
+                    TokKind::Open
+                } else {
+                    TokKind::Close
+                };
+                (kind, c.to_string())
+            }
+            '"' => {
+                let Some(len) = chars[i + 1..].iter().position(|&x| x == '"') else {
+                    return Err(pos(start, chars.len()));
+                };
+                i += len + 2;
+                (TokKind::Quoted, chars[start + 1..i - 1].iter().collect())
+            }
+            _ => {
+                while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '{' | '}')
+                {
+                    // `${NAME}` stays inside the word.
+                    if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                        if let Some(end) = chars[i..].iter().position(|&x| x == '}') {
+                            i += end;
+                        }
+                    }
+                    i += 1;
+                }
+                (TokKind::Word, chars[start..i].iter().collect())
+            }
+        };
+        toks.push(Token {
+            kind,
+            text,
+            pos: pos(start, i),
+        });
+    }
+    Ok(toks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(pre: &Preprocessed) -> Vec<Vec<String>> {
+        pre.lines
+            .iter()
+            .map(|l| l.iter().map(|t| t.text.clone()).collect())
+            .collect()
+    }
+
+    fn mem(files: &[(&str, &str)]) -> MemFiles {
+        MemFiles(
+            files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn comments_quotes_braces_positions() {
+        let t = tokenize("  a{b \"x y\" # c", 0, 3).unwrap();
+        let got: Vec<_> = t
+            .iter()
+            .map(|t| (t.kind, t.text.as_str(), t.pos.col))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (TokKind::Word, "a", 3),
+                (TokKind::Open, "{", 4),
+                (TokKind::Word, "b", 5),
+                (TokKind::Quoted, "x y", 7),
+            ]
+        );
+        assert_eq!(t[3].pos.width, 5);
+        assert!(tokenize("x \"open", 0, 1).is_err());
+        assert!(tokenize("!全部 comment", 0, 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn conditionals_and_definitions() {
+        let fs = MemFiles::default();
+        let text = "@high priority 170\n@^high priority 85\n$IF=eth0\n$V=10 20\ninterface $IF ${IF}x\nw $V";
+        let pre = preprocess(&fs, Path::new("k.conf"), text, "high");
+        assert_eq!(
+            words(&pre),
+            [
+                vec!["priority", "170"],
+                vec!["interface", "eth0", "eth0x"],
+                vec!["w", "10", "20"],
+            ]
+        );
+        let pre = preprocess(&fs, Path::new("k.conf"), text, "low");
+        assert_eq!(words(&pre)[0], ["priority", "85"]);
+    }
+
+    #[test]
+    fn include_glob_loop_missing() {
+        let fs = mem(&[
+            ("/c/main.conf", "include conf.d/*.conf\na"),
+            ("/c/conf.d/b.conf", "b"),
+            ("/c/conf.d/a.conf", "x\ninclude ../main.conf"),
+            ("/c/conf.d/skip.txt", "no"),
+        ]);
+        let pre = preprocess(
+            &fs,
+            Path::new("/c/main.conf"),
+            &fs.read(Path::new("/c/main.conf")).unwrap(),
+            "",
+        );
+        assert_eq!(words(&pre), [vec!["x"], vec!["b"], vec!["a"]]);
+        assert_eq!(pre.diags.len(), 1);
+        assert!(pre.diags[0].to_string().starts_with(
+            "/c/conf.d/a.conf:2:9: error: include loop: `/c/conf.d/../main.conf` is already being read"
+        ));
+        let pre = preprocess(&fs, Path::new("/c/x.conf"), "include nope.conf", "");
+        assert!(pre.diags[0].message.contains("not found"));
+    }
+
+    #[test]
+    fn glob_patterns() {
+        assert!(glob_match("*.conf", "a.conf"));
+        assert!(!glob_match("*.conf", "a.conf.bak"));
+        assert!(glob_match("a?[0-9]*", "ab7xyz"));
+        assert!(!glob_match("[!a]x", "ax"));
+        assert!(glob_match("*a*b", "xaxxb"));
+    }
+}

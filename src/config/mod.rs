@@ -1,0 +1,89 @@
+//! keepalived.conf parsing, the typed model, validation, diagnostics and dumping.
+//!
+//! Pipeline: [`lexer`] (comments, quotes, includes, `@ID` lines, `$VAR`s) -> [`parser`]
+//! (statement tree) -> [`build`] (keyword tables, defaults, semantic checks) -> [`Config`].
+//! Pure: the only OS access is reading the config files (through [`FileSource`]); whether an
+//! interface exists is asked of a callback the caller provides.
+
+pub mod build;
+pub mod diag;
+pub mod dump;
+pub mod lexer;
+pub mod model;
+pub mod parser;
+pub mod schema;
+
+pub use diag::{exit_status, Diagnostic, Location, Severity};
+pub use dump::dump;
+pub use lexer::{FileSource, MemFiles, OsFiles};
+pub use model::*;
+pub use schema::reference_table;
+
+use std::path::Path;
+
+/// keepalived's default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+/// Options for [`load`].
+#[derive(Default)]
+pub struct LoadOptions<'a> {
+    /// Selects `@ID` lines (keepalived's `-i`; default: the short host name).
+    pub config_id: String,
+    /// Whether a network interface exists. `None` skips the check.
+    pub interface_exists: Option<&'a dyn Fn(&str) -> bool>,
+}
+
+/// The outcome of a load: `Ok` with warnings, or `Err` with every diagnostic (at least one
+/// error).
+pub type LoadResult = Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+/// Reads, parses and validates the configuration at `path` (and what it includes).
+pub fn load(path: &Path, opts: &LoadOptions) -> LoadResult {
+    load_from(&OsFiles, path, opts)
+}
+
+/// Like [`load`], for text already in memory: `name` is used in messages and includes resolve
+/// against its directory, read through `fs` (use [`MemFiles`] to stay off the file system).
+pub fn load_str(fs: &dyn FileSource, name: &Path, text: &str, opts: &LoadOptions) -> LoadResult {
+    let pre = lexer::preprocess(fs, name, text, &opts.config_id);
+    let mut diags = pre.diags;
+    let nodes = parser::parse(&pre.lines, &pre.sources, &mut diags);
+    let mut ctx = schema::Ctx::new(&pre.sources);
+    let cfg = build::build(&mut ctx, &nodes);
+    diags.append(&mut ctx.diags);
+    if let Some(exists) = opts.interface_exists {
+        let mut checked: Vec<&str> = Vec::new();
+        for (name, pos) in &ctx.interfaces {
+            if checked.contains(&name.as_str()) {
+                continue;
+            }
+            checked.push(name);
+            if !exists(name) {
+                diags.push(pre.sources.diag(
+                    Severity::Warning,
+                    *pos,
+                    format!("interface `{name}` does not exist"),
+                    Some("keeplite waits for it to appear; check the name with `ip link`".into()),
+                ));
+            }
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((cfg, diags))
+    }
+}
+
+/// Reads `path` through `fs` and loads it.
+pub fn load_from(fs: &dyn FileSource, path: &Path, opts: &LoadOptions) -> LoadResult {
+    match fs.read(path) {
+        Ok(text) => load_str(fs, path, &text, opts),
+        Err(e) => Err(vec![Diagnostic {
+            severity: Severity::Error,
+            location: None,
+            message: format!("cannot read configuration file `{}`: {e}", path.display()),
+            help: Some("give the file with `-f FILE`".into()),
+        }]),
+    }
+}

@@ -1,0 +1,397 @@
+//! The typed configuration model. Everything here is validated and has keepalived's defaults
+//! filled in, so consumers (VRRP daemon, IPVS, checkers) never see a half-specified value.
+//!
+//! Durations are `std::time::Duration`; VRRP v3 intervals keep centisecond resolution.
+
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole keepalived.conf.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Config {
+    pub global: GlobalDefs,
+    pub vrrp_scripts: Vec<VrrpScript>,
+    pub sync_groups: Vec<SyncGroup>,
+    pub instances: Vec<VrrpInstance>,
+    pub server_groups: Vec<VirtualServerGroup>,
+    pub virtual_servers: Vec<VirtualServer>,
+}
+
+/// `global_defs { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+    /// Default 224.0.0.18 (RFC 5798 §5.1.1.2).
+    pub vrrp_mcast_group4: Ipv4Addr,
+    /// Default ff02::12 (RFC 5798 §5.1.2.2).
+    pub vrrp_mcast_group6: Ipv6Addr,
+    /// Default VRRP version for instances without `version` (2 or 3; default 2).
+    pub vrrp_version: u8,
+    /// Gratuitous ARP / NA bursts after becoming master (instance defaults).
+    pub garp: Garp,
+    /// Delay between gratuitous ARPs sent on one interface; zero = no delay.
+    pub vrrp_garp_interval: Duration,
+    /// Delay between unsolicited neighbour advertisements on one interface; zero = no delay.
+    pub vrrp_gna_interval: Duration,
+    pub vrrp_strict: bool,
+    pub vrrp_skip_check_adv_addr: bool,
+    /// Wait this long after start before running the VRRP state machines.
+    pub vrrp_startup_delay: Duration,
+    /// `script_user USER [GROUP]`.
+    pub script_user: Option<ScriptUser>,
+    pub enable_script_security: bool,
+    /// keeplite: kernel lifetime given to installed VIPs, refreshed by the live master.
+    pub vip_lease: VipLease,
+    /// keeplite: hardware watchdog device (e.g. /dev/watchdog), none = no watchdog.
+    pub watchdog_device: Option<PathBuf>,
+    /// keeplite: watchdog timeout in seconds (default 10).
+    pub watchdog_timeout: u32,
+    /// keeplite: unix socket for `keeplite status` / `keeplite reload`.
+    pub control_socket: PathBuf,
+}
+
+/// Default control socket path.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/keeplite.sock";
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        GlobalDefs {
+            router_id: None,
+            vrrp_mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            vrrp_version: 2,
+            garp: Garp::default(),
+            vrrp_garp_interval: Duration::ZERO,
+            vrrp_gna_interval: Duration::ZERO,
+            vrrp_strict: false,
+            vrrp_skip_check_adv_addr: false,
+            vrrp_startup_delay: Duration::ZERO,
+            script_user: None,
+            enable_script_security: false,
+            vip_lease: VipLease::Auto,
+            watchdog_device: None,
+            watchdog_timeout: 10,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        }
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA timing after a transition to master.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Garp {
+    /// Delay before the second burst (default 5 s; zero = no second burst).
+    pub master_delay: Duration,
+    /// Messages per burst (default 5).
+    pub master_repeat: u32,
+    /// Re-announce periodically while master (zero = never, the default).
+    pub master_refresh: Duration,
+    /// Messages per refresh (default 1).
+    pub master_refresh_repeat: u32,
+}
+
+impl Default for Garp {
+    fn default() -> Self {
+        Garp {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: Duration::ZERO,
+            master_refresh_repeat: 1,
+        }
+    }
+}
+
+/// keeplite's VIP lease: VIPs get a kernel valid/preferred lifetime so a crashed master's
+/// addresses expire instead of lingering on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VipLease {
+    /// The daemon derives the lease from the instance's master-down interval.
+    Auto,
+    /// VIPs are installed permanent, as keepalived does.
+    Off,
+    /// Fixed lease in seconds.
+    Seconds(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// `vrrp_script NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpScript {
+    pub name: String,
+    /// Command line, run without a shell (split on whitespace by the checker).
+    pub script: String,
+    /// Default 1 s.
+    pub interval: Duration,
+    /// Default: the interval.
+    pub timeout: Duration,
+    /// Priority change while the script succeeds (>0) or fails (<0); 0 = fault on failure.
+    pub weight: i32,
+    /// `weight N reverse`: apply the weight in the opposite direction.
+    pub weight_reverse: bool,
+    /// Successes needed to count as up (default 1).
+    pub rise: u32,
+    /// Failures needed to count as down (default 1).
+    pub fall: u32,
+    /// Start in the failed state (`init_fail`).
+    pub init_fail: bool,
+    pub user: Option<ScriptUser>,
+}
+
+/// Notify scripts shared by instances and sync groups.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Notify {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    /// Called on every transition with `GROUP|INSTANCE NAME STATE PRIORITY`.
+    pub any: Option<String>,
+}
+
+/// `vrrp_sync_group NAME { group { ... } ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncGroup {
+    pub name: String,
+    /// Names of member `vrrp_instance`s (all exist; unknown ones are dropped with a warning).
+    pub group: Vec<String>,
+    pub notify: Notify,
+    pub track_script: Vec<TrackScript>,
+}
+
+/// Initial state requested by `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+/// `vrrp_instance NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpInstance {
+    pub name: String,
+    /// Default BACKUP.
+    pub state: InitialState,
+    pub interface: String,
+    pub virtual_router_id: u8,
+    /// 1..=255. Default 100, or 255 for `state MASTER` without `priority` (as keepalived).
+    pub priority: u8,
+    /// Default 1 s; centisecond resolution; whole seconds for VRRPv2.
+    pub advert_int: Duration,
+    /// 2 or 3 (default `global_defs vrrp_version`).
+    pub version: u8,
+    /// Simple password (first 8 bytes, VRRPv2 only). AH is not supported (dropped with a warning).
+    pub auth_pass: Option<String>,
+    pub virtual_ipaddress: Vec<VirtualIp>,
+    /// VIPs handled like the others but not carried in adverts.
+    pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    pub track_interface: Vec<TrackInterface>,
+    pub track_script: Vec<TrackScript>,
+    pub unicast_src_ip: Option<IpAddr>,
+    /// Non-empty = unicast mode.
+    pub unicast_peer: Vec<IpAddr>,
+    pub mcast_src_ip: Option<IpAddr>,
+    pub nopreempt: bool,
+    pub preempt_delay: Duration,
+    pub garp: Garp,
+    pub notify: Notify,
+    pub dont_track_primary: bool,
+    /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
+    pub accept: bool,
+    /// keeplite: per-instance override of `global_defs vip_lease`.
+    pub vip_lease: Option<VipLease>,
+}
+
+impl VrrpInstance {
+    /// The address family of this instance's VIPs (all VIPs share it; validated).
+    pub fn is_ipv6(&self) -> bool {
+        self.virtual_ipaddress
+            .first()
+            .or(self.virtual_ipaddress_excluded.first())
+            .is_some_and(|v| v.addr.is_ipv6())
+    }
+
+    /// The lease to use for this instance's VIPs.
+    pub fn effective_vip_lease(&self, global: &GlobalDefs) -> VipLease {
+        self.vip_lease.unwrap_or(global.vip_lease)
+    }
+}
+
+/// One `virtual_ipaddress` entry: `ADDR[/LEN] [brd X] [dev IF] [scope S] [label L]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualIp {
+    pub addr: IpAddr,
+    /// Default 32 (IPv4) / 128 (IPv6).
+    pub prefix_len: u8,
+    pub brd: Option<Ipv4Addr>,
+    /// Default: the instance's interface.
+    pub dev: Option<String>,
+    pub scope: Option<String>,
+    pub label: Option<String>,
+}
+
+/// `track_interface` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInterface {
+    pub name: String,
+    /// 0 = go to FAULT when down; otherwise priority change when down (negated with reverse).
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+/// `track_script` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackScript {
+    pub name: String,
+    /// Overrides the script's own weight.
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+/// `virtual_server_group NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualServerGroup {
+    pub name: String,
+    pub entries: Vec<GroupEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupEntry {
+    /// `ADDR[-LAST] PORT`: `LAST` replaces the last octet (IPv4) or last group (IPv6, hex).
+    Range {
+        addr: IpAddr,
+        last: Option<u16>,
+        port: u16,
+    },
+    Fwmark(u32),
+}
+
+/// How a virtual server is addressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VsAddr {
+    Ip(IpAddr, u16),
+    Fwmark(u32),
+    Group(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LbKind {
+    Dr,
+    Nat,
+    Tun,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+/// IPVS scheduler names accepted by `lb_algo`.
+pub const SCHEDULERS: &[&str] = &[
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
+];
+
+/// `virtual_server ... { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VirtualServer {
+    pub addr: VsAddr,
+    /// Default 60 s; checker interval unless the checker overrides it.
+    pub delay_loop: Duration,
+    /// One of [`SCHEDULERS`]; default "wlc".
+    pub lb_algo: String,
+    /// Default NAT.
+    pub lb_kind: LbKind,
+    /// Seconds; None = not persistent.
+    pub persistence_timeout: Option<u32>,
+    pub persistence_granularity: Option<Ipv4Addr>,
+    /// Default UDP, as keepalived 2.2 (with a warning when absent).
+    pub protocol: Protocol,
+    pub ha_suspend: bool,
+    pub virtualhost: Option<String>,
+    pub sorry_server: Option<(IpAddr, u16)>,
+    pub inhibit_on_failure: bool,
+    /// Default 1.
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    pub alpha: bool,
+    pub omega: bool,
+    pub real_servers: Vec<RealServer>,
+}
+
+/// `real_server IP PORT { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RealServer {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// Default 1.
+    pub weight: i32,
+    pub inhibit_on_failure: bool,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    pub checkers: Vec<Checker>,
+}
+
+/// One health checker of a real server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checker {
+    pub kind: CheckKind,
+    /// Where to connect (default: the real server's address and port).
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    /// Default 5 s.
+    pub connect_timeout: Duration,
+    /// Retries before declaring failure (`nb_get_retry` is the old name). Default 1.
+    pub retry: u32,
+    /// Default 1 s.
+    pub delay_before_retry: Duration,
+    /// Overrides the virtual server's delay_loop.
+    pub delay_loop: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CheckKind {
+    Tcp,
+    Http(HttpCheck),
+    /// HTTP over TLS (SSL_GET).
+    Ssl(HttpCheck),
+    Misc(MiscCheck),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HttpCheck {
+    pub urls: Vec<Url>,
+    /// Host header for every url without its own.
+    pub virtualhost: Option<String>,
+}
+
+/// `url { path P; digest D; status_code ...; virtualhost V }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Url {
+    pub path: String,
+    /// MD5 of the body, lowercase hex.
+    pub digest: Option<String>,
+    /// Accepted status ranges (inclusive). Default 200-299.
+    pub status_code: Vec<(u16, u16)>,
+    pub virtualhost: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiscCheck {
+    /// Command line (split on whitespace, no shell).
+    pub path: String,
+    /// Default: the virtual server's delay_loop.
+    pub timeout: Option<Duration>,
+    /// Exit status 2..=255 sets the weight to status-2.
+    pub dynamic: bool,
+}

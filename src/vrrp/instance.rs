@@ -1,0 +1,811 @@
+//! One VRRP instance: the RFC 5798 §6 state machine plus keepalived's extensions
+//! (Fault state for tracking, preempt_delay, GARP bursts, VIP lease refresh).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::proto::vrrp::{Auth, Error, Expect, Repr, Version, MAX_ADVER_INT_V3};
+
+/// Priority of the router owning the virtual addresses (RFC 5798 §5.2.4).
+pub const PRIORITY_OWNER: u8 = 255;
+/// Priority a stepping-down master advertises (RFC 5798 §5.2.4).
+pub const PRIORITY_STOP: u8 = 0;
+
+/// RFC 5798 §6 states, plus keepalived's Fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not started yet, or shut down (keepalived's "STOP" notify).
+    Initialize,
+    Backup,
+    Master,
+    /// A weight-0 tracker is down: no adverts, no VIPs, adverts ignored.
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // keepalived's notify script argument spelling.
+        f.write_str(match self {
+            State::Initialize => "STOP",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// Why a transition happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Initial state at start.
+    Startup,
+    /// Priority 255: owner goes Master at once (RFC 5798 §6.4.1).
+    AddressOwner,
+    /// Master_Down_Timer fired: no advert from a master (RFC 5798 §6.4.2).
+    MasterDown,
+    /// The master advertised priority 0 and Skew_Time passed (RFC 5798 §6.4.2).
+    MasterStepDown,
+    /// A higher priority (or equal priority, higher address) master was seen (§6.4.3).
+    HigherPriority,
+    /// A weight-0 tracker (or a sync group member) went down.
+    Fault,
+    /// All weight-0 trackers are back up.
+    FaultCleared,
+    /// Dragged along by a sync group member.
+    SyncGroup,
+    Shutdown,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Startup => "startup",
+            Reason::AddressOwner => "address owner",
+            Reason::MasterDown => "master down timer expired",
+            Reason::MasterStepDown => "master sent priority 0",
+            Reason::HigherPriority => "higher priority advert received",
+            Reason::Fault => "tracked object down",
+            Reason::FaultCleared => "tracked objects up",
+            Reason::SyncGroup => "sync group",
+            Reason::Shutdown => "shutdown",
+        })
+    }
+}
+
+/// A state change, as reported to notify scripts and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Emit this advertisement (`Repr::to_bytes(src, dst)`) with TTL/hop limit 255.
+    SendAdvert(Repr),
+    /// Add the virtual addresses: with this valid/preferred lifetime, or permanent (`None`).
+    InstallVips {
+        lease: Option<Duration>,
+    },
+    /// Re-add (replace) the virtual addresses with a fresh lifetime. No GARP, no notify.
+    RefreshVipLease {
+        lease: Duration,
+    },
+    RemoveVips,
+    /// Send `count` gratuitous ARPs / unsolicited NAs for every virtual address.
+    SendGarp {
+        count: u32,
+    },
+    Notify(Transition),
+}
+
+/// A tracked object (interface, script, ...) feeding priority or fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracker {
+    pub name: String,
+    /// keepalived semantics: 0 = fault when down; > 0 added while up; < 0 added while down.
+    pub weight: i32,
+    /// State before the first report.
+    pub up: bool,
+}
+
+impl Tracker {
+    pub fn new(name: &str, weight: i32, up: bool) -> Tracker {
+        Tracker {
+            name: name.to_string(),
+            weight,
+            up,
+        }
+    }
+
+    fn contribution(&self) -> i32 {
+        match (self.weight > 0, self.up) {
+            (true, true) => self.weight,
+            (false, false) => self.weight,
+            _ => 0,
+        }
+    }
+
+    fn faulted(&self) -> bool {
+        self.weight == 0 && !self.up
+    }
+}
+
+/// Per-instance configuration. [`Params::new`] fills keepalived's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub name: String,
+    pub version: Version,
+    pub vrid: u8,
+    /// Base priority 1..=255; 255 = address owner.
+    pub priority: u8,
+    /// Advertisement_Interval: whole seconds for v2, 10 ms steps up to 40.95 s for v3.
+    pub advert_int: Duration,
+    /// keepalived `state MASTER`: first Master_Down_Interval shortened to one interval.
+    pub initial_master: bool,
+    /// `false` = keepalived `nopreempt`.
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: lower-priority adverts are accepted this long first.
+    pub preempt_delay: Duration,
+    /// RFC 5798 Accept_Mode; only the shell acts on it.
+    pub accept: bool,
+    /// Our primary address: advert source and tie-breaker (RFC 5798 §6.4.3).
+    pub primary_addr: IpAddr,
+    pub vips: Vec<IpAddr>,
+    /// v2 only.
+    pub auth: Auth,
+    /// `false` = keepalived `vrrp_skip_check_adv_addr`.
+    pub check_addr_list: bool,
+    /// Second GARP burst this long after becoming master (`garp_master_delay`, 0 = none).
+    pub garp_master_delay: Duration,
+    /// GARPs per burst (`garp_master_repeat`).
+    pub garp_master_repeat: u32,
+    /// Periodic GARP while master (`garp_master_refresh`, 0 = off).
+    pub garp_master_refresh: Duration,
+    pub garp_master_refresh_repeat: u32,
+    /// Lifetime of installed VIPs; `None` = permanent. See [`default_vip_lease`].
+    pub vip_lease: Option<Duration>,
+    pub trackers: Vec<Tracker>,
+}
+
+impl Params {
+    /// keepalived's defaults: v2, 1 s, preempt, GARP 5 x 5 s later, no refresh, and the
+    /// default VIP lease.
+    pub fn new(
+        name: &str,
+        vrid: u8,
+        priority: u8,
+        primary_addr: IpAddr,
+        vips: Vec<IpAddr>,
+    ) -> Params {
+        let version = if primary_addr.is_ipv6() {
+            Version::V3
+        } else {
+            Version::V2
+        };
+        let advert_int = Duration::from_secs(1);
+        Params {
+            name: name.to_string(),
+            version,
+            vrid,
+            priority,
+            advert_int,
+            initial_master: false,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept: false,
+            primary_addr,
+            vips,
+            auth: Auth::NONE,
+            check_addr_list: true,
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: Duration::ZERO,
+            garp_master_refresh_repeat: 1,
+            vip_lease: Some(default_vip_lease(version, advert_int, priority)),
+            trackers: Vec::new(),
+        }
+    }
+}
+
+/// max(2 s, Master_Down_Interval for our own interval and priority), rounded up to whole
+/// seconds (kernel address lifetimes are in seconds): a dead master's VIPs vanish about when
+/// a backup takes over.
+pub fn default_vip_lease(version: Version, advert_int: Duration, priority: u8) -> Duration {
+    let down = master_down_interval(version, advert_int, priority);
+    let secs = down.as_secs() + u64::from(down.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(2))
+}
+
+/// Skew_Time: RFC 3768 §6.1 `(256 - Priority) / 256` s for v2; RFC 5798 §6.1
+/// `((256 - priority) * Master_Adver_Interval) / 256` for v3.
+fn skew_time(version: Version, master_adver_int: Duration, priority: u8) -> Duration {
+    let base = match version {
+        Version::V2 => Duration::from_secs(1),
+        Version::V3 => master_adver_int,
+    };
+    base * (256 - u32::from(priority)) / 256
+}
+
+/// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (RFC 5798 §6.1).
+fn master_down_interval(version: Version, master_adver_int: Duration, priority: u8) -> Duration {
+    master_adver_int * 3 + skew_time(version, master_adver_int, priority)
+}
+
+/// A parameter that cannot be used; the config layer turns these into file:line errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    Vrid,
+    Priority,
+    AdvertInt,
+    NoVips,
+    Family,
+    SyncGroupMember { group: String, member: usize },
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::Vrid => f.write_str("virtual_router_id must be 1..255"),
+            ParamError::Priority => f.write_str("priority must be 1..255"),
+            ParamError::AdvertInt => f.write_str(
+                "advert_int must be 1..255 whole seconds (VRRPv2) or 0.01..40.95 s in 10 ms steps (VRRPv3)",
+            ),
+            ParamError::NoVips => f.write_str("virtual_ipaddress needs at least one address"),
+            ParamError::Family => f.write_str(
+                "virtual addresses and the instance address must share one family; IPv6 needs VRRPv3",
+            ),
+            ParamError::SyncGroupMember { group, member } => {
+                write!(f, "sync group {group}: instance {member} is unknown or already in a group")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// Counters and last-seen facts, for SNMP-like status output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    pub became_master: u64,
+    pub released_master: u64,
+    pub transitions: u64,
+    pub last_transition: Option<(Instant, Transition)>,
+    /// Indexed by [`Error::index`].
+    pub rx_errors: [u64; Error::COUNT],
+    /// Source and priority of the last accepted advert from another router.
+    pub master_seen: Option<(IpAddr, u8)>,
+}
+
+impl Stats {
+    pub fn rx_error(&self, e: Error) -> u64 {
+        self.rx_errors[e.index()]
+    }
+}
+
+/// One VRRP instance. See the module documentation of [`crate::vrrp`] for the call sequence.
+#[derive(Debug)]
+pub struct Instance {
+    p: Params,
+    /// Advertisement_Interval in wire units.
+    advert_units: u16,
+    state: State,
+    priority: u8,
+    own_fault: bool,
+    group_fault: bool,
+    /// Master_Adver_Interval (RFC 5798 §6.1): learnt from the master in v3.
+    master_adver_int: Duration,
+    /// Adver_Timer when Master, Master_Down_Timer when Backup.
+    timer: Option<Instant>,
+    /// Why the Master_Down_Timer will fire, if it does.
+    down_reason: Reason,
+    garp_delay_at: Option<Instant>,
+    garp_refresh_at: Option<Instant>,
+    lease_refresh_at: Option<Instant>,
+    /// preempt_delay: lower-priority adverts accepted until then.
+    preempt_at: Option<Instant>,
+    /// Member of a sync group: the group decides when a Backup goes Master.
+    pub(crate) in_group: bool,
+    /// Master_Down_Timer fired while in a sync group: ready to go Master with the group
+    /// (keepalived's wantstate MASTER).
+    wants_master: bool,
+    actions: VecDeque<Action>,
+    stats: Stats,
+}
+
+impl Instance {
+    pub fn new(p: Params) -> Result<Instance, ParamError> {
+        if p.vrid == 0 {
+            return Err(ParamError::Vrid);
+        }
+        if p.priority == 0 {
+            return Err(ParamError::Priority);
+        }
+        let advert_units = advert_units(p.version, p.advert_int).ok_or(ParamError::AdvertInt)?;
+        if p.vips.is_empty() {
+            return Err(ParamError::NoVips);
+        }
+        let v4 = p.primary_addr.is_ipv4();
+        if p.vips.iter().any(|a| a.is_ipv4() != v4) || (!v4 && p.version == Version::V2) {
+            return Err(ParamError::Family);
+        }
+        let mut i = Instance {
+            advert_units,
+            state: State::Initialize,
+            priority: p.priority,
+            own_fault: false,
+            group_fault: false,
+            master_adver_int: p.advert_int,
+            timer: None,
+            down_reason: Reason::MasterDown,
+            garp_delay_at: None,
+            garp_refresh_at: None,
+            lease_refresh_at: None,
+            preempt_at: None,
+            in_group: false,
+            wants_master: false,
+            actions: VecDeque::new(),
+            stats: Stats::default(),
+            p,
+        };
+        i.recompute_tracking();
+        Ok(i)
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.p
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Effective priority: base plus tracker weights, clamped to 1..=254; an owner stays 255.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Master_Adver_Interval currently in use.
+    pub fn master_adver_int(&self) -> Duration {
+        self.master_adver_int
+    }
+
+    /// Counts a receive error found before the advert reached [`Instance::handle_advert`]
+    /// (parse errors the shell could still attribute to this instance).
+    pub fn record_rx_error(&mut self, e: Error) {
+        self.stats.rx_errors[e.index()] += 1;
+    }
+
+    /// The advertisement this instance sends with `priority`.
+    pub fn advert(&self, priority: u8) -> Repr {
+        Repr {
+            version: self.p.version,
+            vrid: self.p.vrid,
+            priority,
+            advert_int: self.advert_units,
+            auth: match self.p.version {
+                Version::V2 => self.p.auth,
+                Version::V3 => Auth::NONE,
+            },
+            addresses: self.p.vips.clone(),
+        }
+    }
+
+    fn skew(&self) -> Duration {
+        skew_time(self.p.version, self.master_adver_int, self.priority)
+    }
+
+    fn down_interval(&self) -> Duration {
+        master_down_interval(self.p.version, self.master_adver_int, self.priority)
+    }
+
+    /// Leaves Initialize (RFC 5798 §6.4.1).
+    pub fn start(&mut self, now: Instant) {
+        if self.state != State::Initialize {
+            return;
+        }
+        self.master_adver_int = self.p.advert_int;
+        if self.faulted() {
+            self.transition(now, State::Fault, Reason::Startup);
+        } else if self.p.priority == PRIORITY_OWNER {
+            // RFC 5798 §6.4.1: priority 255 sends an advert and becomes Master at once.
+            // (keepalived refuses `state BACKUP` for an owner and does the same.)
+            self.become_master(now, Reason::AddressOwner);
+        } else {
+            // RFC 5798 §6.4.1: otherwise Backup with Master_Down_Timer. keepalived's
+            // `state MASTER` only shortens this first timer to one interval plus the
+            // minimal skew (vrrp_init_state: master_adver_int + VRRP_TIMER_SKEW_MIN), so
+            // a running master with a higher priority is still heard first.
+            let first = if self.p.initial_master {
+                self.master_adver_int + skew_time(self.p.version, self.master_adver_int, 255)
+            } else {
+                self.down_interval()
+            };
+            self.enter_backup(now, first, Reason::Startup);
+        }
+    }
+
+    /// Processes an advertisement that [`Repr::parse`] accepted, from IP source `src`.
+    /// Errors are counted in [`Stats::rx_errors`] and the advert is dropped.
+    /// Our own adverts (looped back multicast) are ignored.
+    pub fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Repr) -> Result<(), Error> {
+        if src == self.p.primary_addr {
+            return Ok(());
+        }
+        let expect = Expect {
+            version: self.p.version,
+            vrid: self.p.vrid,
+            auth: self.p.auth,
+            advert_int: self.advert_units,
+            addresses: self.p.check_addr_list.then_some(&self.p.vips[..]),
+        };
+        if let Err(e) = adv.check(&expect) {
+            self.record_rx_error(e);
+            return Err(e);
+        }
+        if src.is_ipv4() != self.p.primary_addr.is_ipv4() {
+            self.record_rx_error(Error::Family);
+            return Err(Error::Family);
+        }
+        self.stats.adverts_received += 1;
+        if adv.priority == PRIORITY_STOP {
+            self.stats.priority_zero_received += 1;
+        }
+        match self.state {
+            State::Initialize | State::Fault => {}
+            State::Backup => self.backup_rx(now, src, adv),
+            State::Master => self.master_rx(now, src, adv),
+        }
+        Ok(())
+    }
+
+    fn backup_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
+        if adv.priority == PRIORITY_STOP {
+            // RFC 5798 §6.4.2: priority 0 -> Master_Down_Timer = Skew_Time.
+            self.timer = Some(now + self.skew());
+            self.down_reason = Reason::MasterStepDown;
+            return;
+        }
+        let lower = adv.priority < self.priority;
+        let delaying = lower && self.preempt_delaying(now);
+        if !self.p.preempt || !lower || delaying {
+            // RFC 5798 §6.4.2: Preempt_Mode False or priority >= ours: accept the master.
+            if self.p.version == Version::V3 {
+                // RFC 5798 §6.4.2: Master_Adver_Interval = the advert's Max Adver Int.
+                self.master_adver_int = adv.advert_interval();
+            }
+            // RFC 5798 §6.4.2: reset Master_Down_Timer to Master_Down_Interval.
+            self.timer = Some(now + self.down_interval());
+            self.down_reason = Reason::MasterDown;
+            self.stats.master_seen = Some((src, adv.priority));
+            self.wants_master = false;
+            if !lower {
+                self.preempt_at = None;
+            }
+        }
+        // else RFC 5798 §6.4.2: Preempt_Mode True and lower priority: discard, so the
+        // Master_Down_Timer runs out and we take over.
+    }
+
+    /// keepalived preempt_delay: the first lower-priority advert starts the delay; until
+    /// it passes, such adverts still reset the down timer.
+    fn preempt_delaying(&mut self, now: Instant) -> bool {
+        if self.p.preempt_delay.is_zero() {
+            return false;
+        }
+        let at = *self.preempt_at.get_or_insert(now + self.p.preempt_delay);
+        now < at
+    }
+
+    fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
+        if adv.priority == PRIORITY_STOP {
+            // RFC 5798 §6.4.3: priority 0 -> send an advert, reset the Adver_Timer.
+            self.send_advert(now);
+            return;
+        }
+        let higher = adv.priority > self.priority
+            || (adv.priority == self.priority && addr_key(&src) > addr_key(&self.p.primary_addr));
+        if higher {
+            // RFC 5798 §6.4.3: higher priority, or equal and higher primary address:
+            // learn the interval (v3), set Master_Down_Timer, go Backup.
+            if self.p.version == Version::V3 {
+                self.master_adver_int = adv.advert_interval();
+            }
+            self.stats.master_seen = Some((src, adv.priority));
+            self.leave_master(now, Reason::HigherPriority);
+        } else {
+            // RFC 5798 §6.4.3 says discard; keepalived instead re-asserts at once (advert
+            // plus a GARP burst) so a split brain heals without waiting an interval.
+            self.send_advert(now);
+            self.push(Action::SendGarp {
+                count: self.p.garp_master_repeat,
+            });
+        }
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        match self.state {
+            State::Backup if due(self.timer) && self.in_group => {
+                // keepalived vrrp_sync_can_goto_master: only when every member wants to,
+                // "prefer backup state to avoid thrashing". The group calls take_over().
+                self.timer = None;
+                self.wants_master = true;
+            }
+            State::Backup if due(self.timer) => {
+                // RFC 5798 §6.4.2: Master_Down_Timer fired -> Master.
+                let reason = self.down_reason;
+                self.become_master(now, reason);
+            }
+            State::Master => {
+                if due(self.timer) {
+                    // RFC 5798 §6.4.3: Adver_Timer fired -> advert, timer reset.
+                    self.send_advert(now);
+                }
+                if due(self.garp_delay_at) {
+                    self.garp_delay_at = None;
+                    self.push(Action::SendGarp {
+                        count: self.p.garp_master_repeat,
+                    });
+                }
+                if due(self.garp_refresh_at) {
+                    self.garp_refresh_at = Some(now + self.p.garp_master_refresh);
+                    self.push(Action::SendGarp {
+                        count: self.p.garp_master_refresh_repeat,
+                    });
+                }
+                if let (true, Some(lease)) = (due(self.lease_refresh_at), self.p.vip_lease) {
+                    self.lease_refresh_at = Some(now + lease / 3);
+                    self.push(Action::RefreshVipLease { lease });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Earliest instant [`Instance::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.timer,
+            self.garp_delay_at,
+            self.garp_refresh_at,
+            self.lease_refresh_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Reports the state of tracker `index` (in [`Params::trackers`] order).
+    pub fn set_tracker(&mut self, now: Instant, index: usize, up: bool) {
+        let Some(t) = self.p.trackers.get_mut(index) else {
+            return;
+        };
+        if t.up == up {
+            return;
+        }
+        t.up = up;
+        self.apply_tracking(now);
+    }
+
+    /// Whether an own tracker (not the sync group) holds this instance in Fault.
+    pub fn own_fault(&self) -> bool {
+        self.own_fault
+    }
+
+    /// Set by the sync group while another member is faulted.
+    pub(crate) fn set_group_fault(&mut self, now: Instant, fault: bool) {
+        if self.group_fault != fault {
+            self.group_fault = fault;
+            self.apply_fault(now, Reason::SyncGroup);
+        }
+    }
+
+    fn faulted(&self) -> bool {
+        self.own_fault || self.group_fault
+    }
+
+    fn recompute_tracking(&mut self) {
+        self.own_fault = self.p.trackers.iter().any(Tracker::faulted);
+        self.priority = if self.p.priority == PRIORITY_OWNER {
+            PRIORITY_OWNER
+        } else {
+            let sum: i32 = self.p.trackers.iter().map(Tracker::contribution).sum();
+            (i32::from(self.p.priority) + sum).clamp(1, 254) as u8
+        };
+    }
+
+    fn apply_tracking(&mut self, now: Instant) {
+        let old = self.priority;
+        self.recompute_tracking();
+        self.apply_fault(now, Reason::Fault);
+        if self.state == State::Master && self.priority != old {
+            // Tell backups at once rather than up to an interval later, so a preempting
+            // backup starts its down timer early.
+            self.send_advert(now);
+        }
+    }
+
+    fn apply_fault(&mut self, now: Instant, reason: Reason) {
+        match (self.faulted(), self.state) {
+            (true, State::Master) => {
+                // keepalived vrrp_state_leave_master with wantstate FAULT: priority 0
+                // advert so a backup takes over after Skew_Time, then drop the VIPs.
+                self.send_stop_advert();
+                self.drop_master_duties();
+                self.push(Action::RemoveVips);
+                self.stats.released_master += 1;
+                self.transition(now, State::Fault, reason);
+            }
+            (true, State::Backup) => {
+                self.timer = None;
+                self.transition(now, State::Fault, reason);
+            }
+            (false, State::Fault) => {
+                // keepalived try_up_instance: back to Backup with a full down interval
+                // (an owner only waits one interval plus skew).
+                self.master_adver_int = self.p.advert_int;
+                let wait = if self.p.priority == PRIORITY_OWNER {
+                    self.master_adver_int + self.skew()
+                } else {
+                    self.down_interval()
+                };
+                let why = if reason == Reason::Fault {
+                    Reason::FaultCleared
+                } else {
+                    reason
+                };
+                self.enter_backup(now, wait, why);
+            }
+            _ => {}
+        }
+    }
+
+    /// Shutdown event (RFC 5798 §6.4.2 / §6.4.3): a master sends priority 0 then removes
+    /// its VIPs; every state goes to Initialize.
+    pub fn shutdown(&mut self, now: Instant) {
+        if self.state == State::Master {
+            self.send_stop_advert();
+            self.drop_master_duties();
+            self.push(Action::RemoveVips);
+        }
+        self.timer = None;
+        self.preempt_at = None;
+        if self.state != State::Initialize {
+            self.transition(now, State::Initialize, Reason::Shutdown);
+        }
+    }
+
+    /// Whether this member's Master_Down_Timer fired and it waits for its sync group.
+    pub fn wants_master(&self) -> bool {
+        self.state == State::Backup && self.wants_master
+    }
+
+    /// Sync group: every member wants Master.
+    pub(crate) fn take_over(&mut self, now: Instant) {
+        if self.wants_master() {
+            let reason = self.down_reason;
+            self.become_master(now, reason);
+        }
+    }
+
+    /// Sync group: another member went Master.
+    pub(crate) fn force_master(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.become_master(now, Reason::SyncGroup);
+        }
+    }
+
+    /// Sync group: another member left Master for Backup.
+    pub(crate) fn force_backup(&mut self, now: Instant) {
+        if self.state == State::Master {
+            self.leave_master(now, Reason::SyncGroup);
+        }
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason) {
+        self.preempt_at = None;
+        // Own interval from now on (RFC 5798 §6.4.3 Adver_Timer uses Advertisement_Interval).
+        self.master_adver_int = self.p.advert_int;
+        self.push(Action::InstallVips {
+            lease: self.p.vip_lease,
+        });
+        // RFC 5798 §6.4.2: send an ADVERTISEMENT, broadcast gratuitous ARP, set Adver_Timer.
+        self.send_advert(now);
+        self.push(Action::SendGarp {
+            count: self.p.garp_master_repeat,
+        });
+        let later = |d: Duration| (!d.is_zero()).then(|| now + d);
+        self.garp_delay_at = later(self.p.garp_master_delay);
+        self.garp_refresh_at = later(self.p.garp_master_refresh);
+        self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
+        self.stats.became_master += 1;
+        self.transition(now, State::Master, reason);
+    }
+
+    fn leave_master(&mut self, now: Instant, reason: Reason) {
+        self.drop_master_duties();
+        self.push(Action::RemoveVips);
+        self.stats.released_master += 1;
+        let wait = self.down_interval();
+        self.enter_backup(now, wait, reason);
+    }
+
+    fn drop_master_duties(&mut self) {
+        self.timer = None;
+        self.garp_delay_at = None;
+        self.garp_refresh_at = None;
+        self.lease_refresh_at = None;
+    }
+
+    fn enter_backup(&mut self, now: Instant, wait: Duration, reason: Reason) {
+        self.timer = Some(now + wait);
+        self.down_reason = Reason::MasterDown;
+        self.transition(now, State::Backup, reason);
+    }
+
+    fn send_advert(&mut self, now: Instant) {
+        self.stats.adverts_sent += 1;
+        self.push(Action::SendAdvert(self.advert(self.priority)));
+        self.timer = Some(now + self.p.advert_int);
+    }
+
+    fn send_stop_advert(&mut self) {
+        self.stats.adverts_sent += 1;
+        self.stats.priority_zero_sent += 1;
+        self.push(Action::SendAdvert(self.advert(PRIORITY_STOP)));
+    }
+
+    fn transition(&mut self, now: Instant, to: State, reason: Reason) {
+        let t = Transition {
+            from: self.state,
+            to,
+            reason,
+        };
+        self.state = to;
+        self.wants_master = false;
+        self.stats.transitions += 1;
+        self.stats.last_transition = Some((now, t));
+        self.push(Action::Notify(t));
+    }
+
+    fn push(&mut self, a: Action) {
+        self.actions.push_back(a);
+    }
+}
+
+/// Interval in wire units, if representable: v2 whole seconds 1..=255, v3 centiseconds
+/// 1..=4095 (RFC 5798 §5.2.7).
+fn advert_units(version: Version, d: Duration) -> Option<u16> {
+    let (unit, max) = match version {
+        Version::V2 => (1_000_000_000u128, 255u128),
+        Version::V3 => (10_000_000, u128::from(MAX_ADVER_INT_V3)),
+    };
+    let n = d.as_nanos();
+    (n % unit == 0 && (1..=max).contains(&(n / unit))).then(|| (n / unit) as u16)
+}
+
+/// Addresses compared as unsigned integers in network byte order (RFC 5798 §6.4.3).
+fn addr_key(a: &IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u128::from(u32::from(*v4)),
+        IpAddr::V6(v6) => u128::from(*v6),
+    }
+}

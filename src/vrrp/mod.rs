@@ -1,0 +1,299 @@
+//! VRRP protocol core: per-instance state machines (RFC 5798 §6 / RFC 3768 §6, plus
+//! keepalived's Fault, preempt_delay, GARP bursts) and sync groups. Pure and sans-IO:
+//! time comes in as `now`, work goes out as [`Action`]s, the next deadline as
+//! `poll_timeout()`.
+//!
+//! # Driving it from the shell
+//!
+//! Build one [`Params`] per `vrrp_instance` (the daemon maps its config; [`Params::new`]
+//! gives keepalived's defaults), wrap each in [`Instance::new`], group them with
+//! [`Vrrp::new`] (sync groups name member indices). Then, on the single event loop:
+//!
+//! 1. **Startup**: `vrrp.start(now)`, then drain `vrrp.poll_event()` until `None`.
+//! 2. **Per packet**: parse with [`crate::proto::vrrp::Repr::parse`] (the shell supplies
+//!    IP src/dst and the received TTL). Find the instance by (interface, family, VRID):
+//!    none -> count [`crate::proto::vrrp::Error::Vrid`] globally; parse failed but the
+//!    VRID is readable -> `vrrp.record_rx_error(idx, e)`; parsed ->
+//!    `vrrp.handle_advert(now, idx, src, &repr)` (it checks auth, interval, address list
+//!    and counts errors itself). Drain events.
+//! 3. **Per timeout**: sleep until `vrrp.poll_timeout()` (or a packet); call
+//!    `vrrp.handle_timeout(now)` whenever `now >= deadline`; drain events.
+//! 4. **Tracking**: `vrrp.set_tracker(now, idx, tracker_index, up)`; drain events.
+//! 5. **Shutdown** (SIGTERM): `vrrp.shutdown(now)`, drain events (priority-0 adverts,
+//!    VIP removal, STOP notifies), then exit.
+//!
+//! Events are executed in order. [`Action::SendAdvert`] carries the [`Repr`] to emit with
+//! the instance's primary address as source (TTL 255). [`Action::InstallVips`] /
+//! [`Action::RefreshVipLease`] add or replace the VIPs with the given valid/preferred
+//! lifetime (the **VIP lease**: a crashed master's addresses expire in the kernel instead of
+//! staying on the wire); refreshes come every lease/3 while Master and never come with a
+//! GARP or notify. [`Action::SendGarp`] asks for `count` gratuitous ARPs / unsolicited NAs
+//! per VIP ([`crate::proto::arp`], [`crate::proto::ndisc`] build the frames).
+//!
+//! # keepalived behaviours matched (and why)
+//!
+//! * `state MASTER` (non-owner) starts in Backup with a first Master_Down_Interval of one
+//!   advert interval plus minimal skew (keepalived 2.x `vrrp_init_state`), not straight to
+//!   Master: a live higher-priority master is heard first, no VIP flap at start.
+//!   Priority 255 (owner) goes Master at once (RFC 5798 §6.4.1).
+//! * nopreempt (`preempt = false`): a backup accepts any live master.
+//! * A master seeing a lower priority advert re-asserts at once: advert + GARP burst.
+//! * Entering Fault as Master sends a priority-0 advert (vrrp_state_leave_master) and
+//!   removes the VIPs; leaving Fault goes Backup with a full Master_Down_Interval.
+//! * A Master whose effective priority changes sends an advert at once.
+//! * Sync groups (vrrp_sync.c): a member whose Master_Down_Timer fires waits until every
+//!   member's has (vrrp_sync_can_goto_master: "prefer backup state to avoid thrashing"),
+//!   then all go Master together; a member going Master on its own (address owner) drags
+//!   the Backup members along; one member leaving Master for Backup drags every Master
+//!   member to Backup; one member faulted holds all members in Fault until no member has a
+//!   fault of its own. Group transitions are reported as [`Event::Group`].
+
+pub mod instance;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use crate::proto::vrrp::{Error, Repr};
+
+pub use instance::{
+    default_vip_lease, Action, Instance, ParamError, Params, Reason, State, Stats, Tracker,
+    Transition, PRIORITY_OWNER, PRIORITY_STOP,
+};
+
+/// A `vrrp_sync_group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupParams {
+    pub name: String,
+    /// Indices into the instance list given to [`Vrrp::new`].
+    pub members: Vec<usize>,
+}
+
+/// What the shell must do, tagged with who asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Instance index and its action.
+    Instance(usize, Action),
+    /// Sync group index and its group-level transition (notify for the group).
+    Group(usize, Transition),
+}
+
+#[derive(Debug)]
+struct Group {
+    p: GroupParams,
+    state: State,
+}
+
+/// All instances of the daemon and their sync groups.
+#[derive(Debug)]
+pub struct Vrrp {
+    instances: Vec<Instance>,
+    groups: Vec<Group>,
+    /// Group index of each instance, if any.
+    group_of: Vec<Option<usize>>,
+    events: VecDeque<Event>,
+}
+
+impl Vrrp {
+    pub fn new(instances: Vec<Instance>, groups: Vec<GroupParams>) -> Result<Vrrp, ParamError> {
+        let mut instances = instances;
+        let mut group_of = vec![None; instances.len()];
+        for (g, gp) in groups.iter().enumerate() {
+            for &m in &gp.members {
+                match group_of.get_mut(m) {
+                    Some(slot @ None) => {
+                        *slot = Some(g);
+                        instances[m].in_group = true;
+                    }
+                    _ => {
+                        return Err(ParamError::SyncGroupMember {
+                            group: gp.name.clone(),
+                            member: m,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(Vrrp {
+            instances,
+            groups: groups
+                .into_iter()
+                .map(|p| Group {
+                    p,
+                    state: State::Initialize,
+                })
+                .collect(),
+            group_of,
+            events: VecDeque::new(),
+        })
+    }
+
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    pub fn instance(&self, idx: usize) -> &Instance {
+        &self.instances[idx]
+    }
+
+    pub fn group_params(&self, g: usize) -> &GroupParams {
+        &self.groups[g].p
+    }
+
+    pub fn group_state(&self, g: usize) -> State {
+        self.groups[g].state
+    }
+
+    pub fn start(&mut self, now: Instant) {
+        // A member faulted at start holds its whole group in Fault from the beginning.
+        self.update_group_faults(now);
+        for i in &mut self.instances {
+            i.start(now);
+        }
+        self.settle(now);
+    }
+
+    pub fn handle_advert(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        src: IpAddr,
+        adv: &Repr,
+    ) -> Result<(), Error> {
+        let r = self.instances[idx].handle_advert(now, src, adv);
+        self.settle(now);
+        r
+    }
+
+    pub fn record_rx_error(&mut self, idx: usize, e: Error) {
+        self.instances[idx].record_rx_error(e);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for i in &mut self.instances {
+            i.handle_timeout(now);
+        }
+        self.settle(now);
+    }
+
+    pub fn set_tracker(&mut self, now: Instant, idx: usize, tracker: usize, up: bool) {
+        self.instances[idx].set_tracker(now, tracker, up);
+        self.update_group_faults(now);
+        self.settle(now);
+    }
+
+    pub fn shutdown(&mut self, now: Instant) {
+        for i in &mut self.instances {
+            i.shutdown(now);
+        }
+        self.settle(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.instances
+            .iter()
+            .filter_map(Instance::poll_timeout)
+            .min()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Each member is group-faulted while another member has a fault of its own.
+    fn update_group_faults(&mut self, now: Instant) {
+        for g in &self.groups {
+            for &m in &g.p.members {
+                let other_fault =
+                    g.p.members
+                        .iter()
+                        .any(|&o| o != m && self.instances[o].own_fault());
+                self.instances[m].set_group_fault(now, other_fault);
+            }
+        }
+    }
+
+    /// Moves instance actions to the event queue, dragging sync group members along with
+    /// every Master/Backup transition until nothing changes.
+    fn settle(&mut self, now: Instant) {
+        let mut changed = Vec::new();
+        loop {
+            self.group_take_over(now);
+            for (idx, inst) in self.instances.iter_mut().enumerate() {
+                while let Some(a) = inst.poll_action() {
+                    if let (Action::Notify(t), Some(g)) = (&a, self.group_of[idx]) {
+                        changed.push((g, idx, t.to));
+                    }
+                    self.events.push_back(Event::Instance(idx, a));
+                }
+            }
+            if changed.is_empty() {
+                break;
+            }
+            for (g, from, to) in changed.drain(..) {
+                for &m in &self.groups[g].p.members {
+                    if m == from {
+                        continue;
+                    }
+                    match to {
+                        // vrrp_sync_master: the others follow to Master.
+                        State::Master => self.instances[m].force_master(now),
+                        // vrrp_sync_backup: Masters follow to Backup.
+                        State::Backup => self.instances[m].force_backup(now),
+                        // Fault is spread by update_group_faults; shutdown is global.
+                        State::Fault | State::Initialize => {}
+                    }
+                }
+                self.update_group_state(g, from);
+            }
+        }
+    }
+
+    /// A group goes Master once every Backup member's Master_Down_Timer has fired.
+    fn group_take_over(&mut self, now: Instant) {
+        for g in &self.groups {
+            let members = || g.p.members.iter().map(|&m| &self.instances[m]);
+            let ready = members().all(|i| i.state() == State::Master || i.wants_master());
+            if ready && members().any(Instance::wants_master) {
+                for &m in &g.p.members {
+                    self.instances[m].take_over(now);
+                }
+            }
+        }
+    }
+
+    fn update_group_state(&mut self, g: usize, by: usize) {
+        let states = self.groups[g]
+            .p
+            .members
+            .iter()
+            .map(|&m| self.instances[m].state());
+        let new = states.fold(None, |acc: Option<State>, s| {
+            Some(match (acc, s) {
+                (None, s) => s,
+                (Some(State::Fault), _) | (_, State::Fault) => State::Fault,
+                (Some(a), b) if a == b => a,
+                (Some(State::Initialize), _) | (_, State::Initialize) => State::Initialize,
+                _ => State::Backup,
+            })
+        });
+        let Some(new) = new else { return };
+        let group = &mut self.groups[g];
+        if new != group.state {
+            let reason = self.instances[by]
+                .stats()
+                .last_transition
+                .map_or(Reason::SyncGroup, |(_, t)| t.reason);
+            let t = Transition {
+                from: group.state,
+                to: new,
+                reason,
+            };
+            group.state = new;
+            self.events.push_back(Event::Group(g, t));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

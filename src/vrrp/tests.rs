@@ -1,0 +1,989 @@
+//! Virtual-time tests: instances on simulated routers exchange adverts through a tiny
+//! in-memory wire (each advert goes through the real codec), with loss, kill and pause.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::proto::vrrp::{Auth, Packet, RxMeta, Version, MCAST_V4, MCAST_V6};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn vip(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, n))
+}
+
+/// Instance params on router `last` (address 10.0.0.last) for VRID `vrid`.
+fn params(last: u8, vrid: u8, priority: u8) -> Params {
+    Params::new(
+        &format!("VI_{vrid}"),
+        vrid,
+        priority,
+        ip(last),
+        vec![vip(vrid)],
+    )
+}
+
+fn v3(mut p: Params, advert: Duration) -> Params {
+    p.version = Version::V3;
+    p.advert_int = advert;
+    p
+}
+
+struct Router {
+    vrrp: Vrrp,
+    addr: IpAddr,
+    /// Receives packets and runs timers.
+    running: bool,
+    /// Its adverts reach nobody.
+    muted: bool,
+    log: Vec<(Duration, Event)>,
+}
+
+struct Wire {
+    t0: Instant,
+    now: Instant,
+    routers: Vec<Router>,
+}
+
+impl Wire {
+    fn new() -> Wire {
+        let t0 = Instant::now();
+        Wire {
+            t0,
+            now: t0,
+            routers: Vec::new(),
+        }
+    }
+
+    /// Adds and starts a router at the current time; returns its index.
+    fn add(&mut self, instances: Vec<Params>, groups: Vec<GroupParams>) -> usize {
+        let addr = instances[0].primary_addr;
+        let insts = instances
+            .into_iter()
+            .map(|p| Instance::new(p).unwrap())
+            .collect();
+        let mut vrrp = Vrrp::new(insts, groups).unwrap();
+        vrrp.start(self.now);
+        self.routers.push(Router {
+            vrrp,
+            addr,
+            running: true,
+            muted: false,
+            log: Vec::new(),
+        });
+        let r = self.routers.len() - 1;
+        self.pump(r);
+        r
+    }
+
+    fn at(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    /// Runs every router's timers up to t0 + `until`.
+    fn run_until(&mut self, until: Duration) {
+        let end = self.t0 + until;
+        loop {
+            let next = self
+                .routers
+                .iter()
+                .filter(|r| r.running)
+                .filter_map(|r| r.vrrp.poll_timeout())
+                .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    for r in 0..self.routers.len() {
+                        let due = self.routers[r]
+                            .vrrp
+                            .poll_timeout()
+                            .is_some_and(|d| d <= self.now);
+                        if self.routers[r].running && due {
+                            self.routers[r].vrrp.handle_timeout(self.now);
+                            self.pump(r);
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.at() + d;
+        self.run_until(until);
+    }
+
+    /// Logs router `r`'s events and delivers its adverts (through the codec) to the others.
+    fn pump(&mut self, r: usize) {
+        let mut pending = vec![r];
+        while let Some(r) = pending.pop() {
+            let mut out = Vec::new();
+            while let Some(e) = self.routers[r].vrrp.poll_event() {
+                if let Event::Instance(_, Action::SendAdvert(repr)) = &e {
+                    out.push(repr.clone());
+                }
+                let at = self.at();
+                self.routers[r].log.push((at, e));
+            }
+            if self.routers[r].muted {
+                continue;
+            }
+            let src = self.routers[r].addr;
+            for repr in out {
+                let dst = if src.is_ipv4() {
+                    IpAddr::V4(MCAST_V4)
+                } else {
+                    IpAddr::V6(MCAST_V6)
+                };
+                let bytes = repr.to_bytes(&src, &dst).unwrap();
+                let meta = RxMeta {
+                    src,
+                    dst,
+                    ttl: Some(255),
+                };
+                let parsed = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta).unwrap();
+                for o in 0..self.routers.len() {
+                    if o == r || !self.routers[o].running {
+                        continue;
+                    }
+                    let idx = self.routers[o]
+                        .vrrp
+                        .instances()
+                        .iter()
+                        .position(|i| i.params().vrid == parsed.vrid);
+                    if let Some(idx) = idx {
+                        let now = self.now;
+                        let _ = self.routers[o].vrrp.handle_advert(now, idx, src, &parsed);
+                        pending.push(o);
+                    }
+                }
+            }
+        }
+    }
+
+    fn state(&self, r: usize, i: usize) -> State {
+        self.routers[r].vrrp.instance(i).state()
+    }
+
+    /// States of instances 0 and 1 on router `r`.
+    fn members(&self, r: usize) -> (State, State) {
+        (self.state(r, 0), self.state(r, 1))
+    }
+
+    /// States of instance 0 on routers `a` and `b`.
+    fn pair(&self, a: usize, b: usize) -> (State, State) {
+        (self.state(a, 0), self.state(b, 0))
+    }
+
+    fn tracker(&mut self, r: usize, i: usize, t: usize, up: bool) {
+        let now = self.now;
+        self.routers[r].vrrp.set_tracker(now, i, t, up);
+        self.pump(r);
+    }
+
+    fn shutdown(&mut self, r: usize) {
+        let now = self.now;
+        self.routers[r].vrrp.shutdown(now);
+        self.pump(r);
+        self.routers[r].running = false;
+    }
+
+    /// Time router `r` instance `i` last entered `state`.
+    fn entered(&self, r: usize, i: usize, state: State) -> Option<Duration> {
+        self.transitions(r, i)
+            .into_iter()
+            .rev()
+            .find(|(_, t)| t.to == state)
+            .map(|(at, _)| at)
+    }
+
+    fn transitions(&self, r: usize, i: usize) -> Vec<(Duration, Transition)> {
+        self.actions(r, i)
+            .into_iter()
+            .filter_map(|(at, a)| match a {
+                Action::Notify(t) => Some((at, t)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn actions(&self, r: usize, i: usize) -> Vec<(Duration, Action)> {
+        self.routers[r]
+            .log
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::Instance(x, a) if *x == i => Some((*at, a.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn adverts(&self, r: usize, i: usize) -> Vec<(Duration, u8)> {
+        self.actions(r, i)
+            .into_iter()
+            .filter_map(|(at, a)| match a {
+                Action::SendAdvert(repr) => Some((at, repr.priority)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn clear_logs(&mut self) {
+        for r in &mut self.routers {
+            r.log.clear();
+        }
+    }
+}
+
+/// Nanosecond-exact expected Master_Down_Interval.
+fn down(adv: Duration, skew_base: Duration, prio: u32) -> Duration {
+    adv * 3 + skew_base * (256 - prio) / 256
+}
+
+#[test]
+fn lone_backup_takes_over_after_master_down_interval_v2() {
+    let mut w = Wire::new();
+    let a = w.add(vec![params(1, 1, 100)], vec![]);
+    assert_eq!(w.state(a, 0), State::Backup);
+    // RFC 3768 §6.1: 3 * 1 s + (256 - 100) / 256 s = 3.609375 s.
+    let want = down(Duration::from_secs(1), Duration::from_secs(1), 100);
+    assert_eq!(want, ms(3609) + Duration::from_micros(375));
+    w.run_until(want - Duration::from_nanos(1));
+    assert_eq!(w.state(a, 0), State::Backup);
+    w.run_until(want);
+    assert_eq!(w.state(a, 0), State::Master);
+    let t = w.transitions(a, 0);
+    assert_eq!(t[1].1.reason, Reason::MasterDown);
+    // RFC 5798 §6.4.2 order: VIPs, advert, GARP burst, notify.
+    let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
+    assert!(matches!(acts[1], Action::InstallVips { .. }));
+    assert!(matches!(&acts[2], Action::SendAdvert(r) if r.priority == 100));
+    assert_eq!(acts[3], Action::SendGarp { count: 5 });
+    assert!(matches!(acts[4], Action::Notify(_)));
+}
+
+#[test]
+fn v3_skew_scales_with_interval_and_10ms_adverts_work() {
+    let mut w = Wire::new();
+    let p = v3(params(1, 1, 200), ms(500));
+    let a = w.add(vec![p], vec![]);
+    // RFC 5798 §6.1: 3 * 0.5 s + (56 * 0.5 s) / 256.
+    let want = down(ms(500), ms(500), 200);
+    w.run_until(want - Duration::from_nanos(1));
+    assert_eq!(w.state(a, 0), State::Backup);
+    w.run_until(want);
+    assert_eq!(w.state(a, 0), State::Master);
+
+    let mut w = Wire::new();
+    let a = w.add(vec![v3(params(1, 1, 100), ms(10))], vec![]);
+    w.run_until(Duration::from_secs(1));
+    let sent = w.adverts(a, 0);
+    // Master after ~36 ms, then one advert per 10 ms.
+    let first = sent[0].0;
+    assert_eq!(first, down(ms(10), ms(10), 100));
+    assert_eq!(
+        sent.len() as u128,
+        (Duration::from_secs(1) - first).as_nanos() / ms(10).as_nanos() + 1
+    );
+    assert!(sent.windows(2).all(|p| p[1].0 - p[0].0 == ms(10)));
+}
+
+#[test]
+fn higher_priority_wins_and_backup_takes_over_when_master_dies() {
+    let mut w = Wire::new();
+    let a = w.add(vec![params(1, 1, 150)], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+    // Master adverts every second (RFC 5798 §6.4.3 Adver_Timer).
+    let sent = w.adverts(a, 0);
+    assert!(sent
+        .windows(2)
+        .all(|p| p[1].0 - p[0].0 == Duration::from_secs(1)));
+    assert_eq!(
+        w.routers[b].vrrp.instance(0).stats().master_seen,
+        Some((ip(1), 150))
+    );
+    // Kill A without a goodbye: B waits its Master_Down_Interval after the last advert.
+    let last = sent.last().unwrap().0;
+    w.routers[a].running = false;
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(w.state(b, 0), State::Master);
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        Some(last + down(Duration::from_secs(1), Duration::from_secs(1), 100))
+    );
+}
+
+/// Router 10.0.0.1 with `a` and router 10.0.0.2 at priority 100 on VRID 1, run for 10 s
+/// (`a` is Master), logs cleared.
+fn master_and_backup(a: Params) -> (Wire, usize, usize) {
+    let mut w = Wire::new();
+    let a = w.add(vec![a], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+    w.clear_logs();
+    (w, a, b)
+}
+
+/// A master leaving (shutdown or fault): priority-0 advert, VIPs removed, then notify.
+fn assert_goodbye(w: &Wire, r: usize, to: State, reason: Reason) {
+    let acts: Vec<Action> = w.actions(r, 0).into_iter().map(|(_, a)| a).collect();
+    assert!(matches!(&acts[0], Action::SendAdvert(adv) if adv.priority == 0));
+    assert_eq!(acts[1], Action::RemoveVips);
+    assert!(matches!(acts[2], Action::Notify(t) if t.to == to && t.reason == reason));
+    assert_eq!(w.state(r, 0), to);
+}
+
+/// RFC 5798 §6.4.2: after a priority-0 advert at 10 s, the priority-100 backup's
+/// Master_Down_Timer is Skew_Time = 156/256 s.
+fn assert_skew_takeover(w: &Wire, b: usize) {
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        Some(Duration::from_secs(10) + Duration::from_secs(1) * 156 / 256)
+    );
+}
+
+#[test]
+fn priority_zero_shutdown_hands_over_after_skew_time() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.shutdown(a);
+    // RFC 5798 §6.4.3 shutdown: priority 0 advert, then VIPs removed, then STOP.
+    assert_goodbye(&w, a, State::Initialize, Reason::Shutdown);
+    assert_eq!(w.routers[a].vrrp.poll_timeout(), None);
+    w.run_until(Duration::from_secs(20));
+    assert_skew_takeover(&w, b);
+    assert_eq!(
+        w.transitions(b, 0).last().unwrap().1.reason,
+        Reason::MasterStepDown
+    );
+    assert_eq!(
+        w.routers[b].vrrp.instance(0).stats().priority_zero_received,
+        1
+    );
+    assert_eq!(w.routers[a].vrrp.instance(0).stats().priority_zero_sent, 1);
+}
+
+#[test]
+fn equal_priority_tie_breaks_on_higher_address() {
+    let mut w = Wire::new();
+    // Partitioned, both go Master; when they hear each other §6.4.3 sorts it out.
+    let a = w.add(vec![params(1, 1, 100)], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.routers[a].muted = true;
+    w.routers[b].muted = true;
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Master));
+    w.routers[a].muted = false;
+    w.routers[b].muted = false;
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+    assert_eq!(
+        w.transitions(a, 0).last().unwrap().1.reason,
+        Reason::HigherPriority
+    );
+    assert_eq!(w.routers[a].vrrp.instance(0).stats().released_master, 1);
+}
+
+#[test]
+fn preempt_takes_over_and_nopreempt_does_not() {
+    for preempt in [true, false] {
+        let mut w = Wire::new();
+        let low = w.add(vec![params(1, 1, 100)], vec![]);
+        w.run_until(Duration::from_secs(10));
+        assert_eq!(w.state(low, 0), State::Master);
+        let mut p = params(2, 1, 200);
+        p.preempt = preempt;
+        let high = w.add(vec![p], vec![]);
+        w.run_until(Duration::from_secs(30));
+        let want = if preempt {
+            (State::Backup, State::Master)
+        } else {
+            (State::Master, State::Backup)
+        };
+        assert_eq!(w.pair(low, high), want, "preempt={preempt}");
+        if preempt {
+            // RFC 5798 §6.4.2: lower adverts are discarded, so the high router waits out
+            // its Master_Down_Interval from start.
+            assert_eq!(
+                w.entered(high, 0, State::Master),
+                Some(
+                    Duration::from_secs(10)
+                        + down(Duration::from_secs(1), Duration::from_secs(1), 200)
+                )
+            );
+        }
+    }
+}
+
+#[test]
+fn preempt_delay_holds_off_takeover() {
+    let mut w = Wire::new();
+    let low = w.add(vec![params(1, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    let mut p = params(2, 1, 200);
+    p.preempt_delay = Duration::from_secs(15);
+    let high = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(24));
+    assert_eq!(w.state(high, 0), State::Backup);
+    w.run_until(Duration::from_secs(40));
+    assert_eq!(w.pair(low, high), (State::Backup, State::Master));
+    // The first lower advert heard starts the delay; adverts before its end are accepted,
+    // then the down timer runs out from the last accepted one.
+    let sent: Vec<Duration> = w.adverts(low, 0).into_iter().map(|(at, _)| at).collect();
+    let first = *sent
+        .iter()
+        .find(|&&at| at >= Duration::from_secs(10))
+        .unwrap();
+    let last_ok = *sent
+        .iter()
+        .rev()
+        .find(|&&at| at < first + Duration::from_secs(15))
+        .unwrap();
+    let one = Duration::from_secs(1);
+    assert_eq!(
+        w.entered(high, 0, State::Master),
+        Some(last_ok + down(one, one, 200))
+    );
+}
+
+#[test]
+fn owner_goes_master_immediately() {
+    let mut w = Wire::new();
+    let low = w.add(vec![params(1, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    let owner = w.add(vec![params(2, 1, 255)], vec![]);
+    assert_eq!(w.state(owner, 0), State::Master);
+    assert_eq!(w.transitions(owner, 0)[0].1.reason, Reason::AddressOwner);
+    assert_eq!(w.state(low, 0), State::Backup);
+    assert_eq!(
+        w.entered(low, 0, State::Backup),
+        Some(Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn initial_state_master_shortens_first_timer_only() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 100);
+    p.initial_master = true;
+    let a = w.add(vec![p], vec![]);
+    assert_eq!(w.state(a, 0), State::Backup);
+    w.run_until(Duration::from_secs(5));
+    // keepalived: master_adver_int + VRRP_TIMER_SKEW_MIN (1/256 s for v2).
+    assert_eq!(
+        w.entered(a, 0, State::Master),
+        Some(Duration::from_secs(1) + Duration::from_secs(1) / 256)
+    );
+    // With a live higher priority master it stays Backup.
+    let mut w = Wire::new();
+    let m = w.add(vec![params(2, 1, 200)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    let mut p = params(1, 1, 100);
+    p.initial_master = true;
+    let a = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(w.pair(m, a), (State::Master, State::Backup));
+    assert_eq!(w.transitions(a, 0).len(), 1);
+}
+
+#[test]
+fn v3_backup_learns_master_interval() {
+    let mut w = Wire::new();
+    let m = w.add(vec![v3(params(1, 1, 200), ms(200))], vec![]);
+    w.run_until(Duration::from_secs(5));
+    // The backup is configured with 1 s but follows the master's 200 ms (RFC 5798 §6.4.2).
+    let b = w.add(vec![v3(params(2, 1, 100), Duration::from_secs(1))], vec![]);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.routers[b].vrrp.instance(0).master_adver_int(), ms(200));
+    let last = w.adverts(m, 0).last().unwrap().0;
+    w.routers[m].running = false;
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        Some(last + down(ms(200), ms(200), 100))
+    );
+    // As master it sends at its own interval again.
+    let sent = w.adverts(b, 0);
+    assert_eq!(sent[1].0 - sent[0].0, Duration::from_secs(1));
+}
+
+#[test]
+fn v2_interval_mismatch_is_dropped_and_counted() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 200);
+    p.advert_int = Duration::from_secs(2);
+    let m = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(10));
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(20));
+    // RFC 3768 §7.1: mismatch -> discard; the backup never hears a master.
+    assert_eq!(w.pair(m, b), (State::Master, State::Master));
+    let st = w.routers[b].vrrp.instance(0).stats();
+    assert!(st.rx_error(Error::AdvertInterval) >= 4);
+    assert_eq!(st.adverts_received, 0);
+}
+
+#[test]
+fn auth_and_address_list_mismatch_are_dropped() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 200);
+    p.auth = Auth::password(b"secret");
+    let m = w.add(vec![p], vec![]);
+    let mut p = params(2, 1, 100);
+    p.auth = Auth::password(b"other");
+    let b = w.add(vec![p], vec![]);
+    let mut p = params(3, 1, 100);
+    p.auth = Auth::password(b"secret");
+    p.vips = vec![vip(1), vip(9)];
+    let c = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(5));
+    assert_eq!(w.state(m, 0), State::Master);
+    assert!(w.routers[b].vrrp.instance(0).stats().rx_error(Error::Auth) >= 1);
+    assert!(
+        w.routers[c]
+            .vrrp
+            .instance(0)
+            .stats()
+            .rx_error(Error::AddrList)
+            >= 1
+    );
+}
+
+#[test]
+fn master_reasserts_against_lower_priority_master() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 200);
+    p.garp_master_delay = Duration::ZERO;
+    let a = w.add(vec![p], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    // Partition: B does not hear A and becomes Master too (split brain).
+    w.routers[a].muted = true;
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Master));
+    // Every lower advert from B made A answer at once: advert, then a GARP burst.
+    let became = w.entered(a, 0, State::Master).unwrap();
+    let acts = w.actions(a, 0);
+    let heals: Vec<usize> = (0..acts.len())
+        .filter(|&k| acts[k].0 > became && acts[k].1 == Action::SendGarp { count: 5 })
+        .collect();
+    let b_adverts = w.adverts(b, 0);
+    assert_eq!(heals.len(), b_adverts.len());
+    for (k, (at, prio)) in heals.into_iter().zip(b_adverts) {
+        assert_eq!((acts[k].0, prio), (at, 100));
+        assert!(
+            matches!(&acts[k - 1], (t, Action::SendAdvert(r)) if *t == at && r.priority == 200)
+        );
+    }
+    // Partition heals: B hears A's next advert and yields.
+    w.routers[a].muted = false;
+    w.clear_logs();
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.state(b, 0), State::Backup);
+    assert!(w
+        .actions(b, 0)
+        .iter()
+        .any(|(_, a)| *a == Action::RemoveVips));
+}
+
+#[test]
+fn paused_master_resumes_into_split_brain_and_resolves() {
+    let mut w = Wire::new();
+    let a = w.add(vec![params(1, 1, 200)], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(5));
+    w.routers[a].running = false; // SIGSTOP
+    w.run_until(Duration::from_secs(15));
+    assert_eq!(w.state(b, 0), State::Master);
+    w.routers[a].running = true; // SIGCONT: overdue timers fire now
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+}
+
+#[test]
+fn lossy_link_keeps_master_while_some_adverts_arrive() {
+    let mut w = Wire::new();
+    let a = w.add(vec![params(1, 1, 200)], vec![]);
+    let b = w.add(vec![params(2, 1, 100)], vec![]);
+    w.run_until(Duration::from_secs(5));
+    // Drop two adverts out of three: 3 s of silence is still under 3.6 s.
+    for s in 5..20u64 {
+        w.routers[a].muted = s % 3 != 0;
+        w.run_until(Duration::from_secs(s + 1) - ms(1));
+    }
+    assert_eq!(w.transitions(b, 0).len(), 1);
+    // Three in a row lost: B takes over.
+    w.routers[a].muted = true;
+    w.run_for(Duration::from_secs(4));
+    assert_eq!(w.state(b, 0), State::Master);
+}
+
+#[test]
+fn fault_tracker_as_master_sends_priority_zero_and_recovers_to_backup() {
+    let mut p = params(1, 1, 200);
+    p.trackers = vec![Tracker::new("eth1", 0, true)];
+    let (mut w, a, b) = master_and_backup(p);
+    w.tracker(a, 0, 0, false);
+    assert_goodbye(&w, a, State::Fault, Reason::Fault);
+    w.run_for(Duration::from_secs(1));
+    // B took over after Skew_Time thanks to the priority-0 advert.
+    assert_skew_takeover(&w, b);
+    // In Fault: no adverts, and no timers.
+    assert!(w.adverts(a, 0).len() == 1);
+    w.tracker(a, 0, 0, true);
+    assert_eq!(w.state(a, 0), State::Backup);
+    assert_eq!(
+        w.transitions(a, 0).last().unwrap().1.reason,
+        Reason::FaultCleared
+    );
+    // Preempts back (higher priority) after a Master_Down_Interval.
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+}
+
+#[test]
+fn tracker_weights_move_priority_and_trigger_preemption() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 150);
+    p.trackers = vec![
+        Tracker::new("chk_up", 20, true),
+        Tracker::new("chk_down", -100, true),
+    ];
+    let a = w.add(vec![p], vec![]);
+    let b = w.add(vec![params(2, 1, 160)], vec![]);
+    // 150 + 20 = 170 > 160.
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 170);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.state(a, 0), State::Master);
+    w.clear_logs();
+    w.tracker(a, 0, 1, false);
+    // 170 - 100 = 70: advertised at once, B preempts after its down interval.
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 70);
+    assert_eq!(w.adverts(a, 0)[0], (Duration::from_secs(10), 70));
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+    // Clamped to 1..=254.
+    w.tracker(a, 0, 0, false);
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 50);
+    let mut p = params(3, 2, 250);
+    p.trackers = vec![Tracker::new("big", 100, true)];
+    assert_eq!(Instance::new(p).unwrap().priority(), 254);
+    let mut p = params(3, 2, 10);
+    p.trackers = vec![Tracker::new("neg", -100, false)];
+    assert_eq!(Instance::new(p).unwrap().priority(), 1);
+    // An owner's priority never moves.
+    let mut p = params(3, 2, 255);
+    p.trackers = vec![Tracker::new("neg", -100, false)];
+    assert_eq!(Instance::new(p).unwrap().priority(), 255);
+}
+
+#[test]
+fn vip_lease_refresh_cadence_without_garp_or_notify() {
+    let mut w = Wire::new();
+    let p = params(1, 1, 100);
+    // Default: max(2 s, 3.609375 s) rounded up = 4 s.
+    assert_eq!(p.vip_lease, Some(Duration::from_secs(4)));
+    let mut p = p;
+    p.garp_master_delay = Duration::ZERO;
+    let a = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(60));
+    let became = w.entered(a, 0, State::Master).unwrap();
+    let acts = w.actions(a, 0);
+    assert!(acts.contains(&(
+        became,
+        Action::InstallVips {
+            lease: Some(Duration::from_secs(4))
+        }
+    )));
+    let refreshes: Vec<Duration> = acts
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::RefreshVipLease { lease } if *lease == Duration::from_secs(4)))
+        .map(|(at, _)| *at)
+        .collect();
+    let period = Duration::from_secs(4) / 3;
+    assert_eq!(refreshes[0], became + period);
+    assert!(refreshes.windows(2).all(|p| p[1] - p[0] == period));
+    assert_eq!(
+        refreshes.len() as u128,
+        (Duration::from_secs(60) - became).as_nanos() / period.as_nanos()
+    );
+    // After becoming master: only adverts and refreshes; no GARP, no notify.
+    for (at, act) in acts.iter().filter(|(at, _)| *at > became) {
+        assert!(
+            matches!(act, Action::SendAdvert(_) | Action::RefreshVipLease { .. }),
+            "unexpected {act:?} at {at:?}"
+        );
+    }
+}
+
+#[test]
+fn lease_defaults_and_off() {
+    // Never below 2 s, rounded up to whole seconds.
+    assert_eq!(
+        default_vip_lease(Version::V3, ms(10), 100),
+        Duration::from_secs(2)
+    );
+    assert_eq!(
+        default_vip_lease(Version::V3, Duration::from_secs(3), 1),
+        Duration::from_secs(12)
+    );
+    assert_eq!(
+        default_vip_lease(Version::V2, Duration::from_secs(1), 255),
+        Duration::from_secs(4)
+    );
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 255);
+    p.vip_lease = None;
+    let a = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(20));
+    let acts = w.actions(a, 0);
+    assert!(acts
+        .iter()
+        .any(|(_, a)| *a == Action::InstallVips { lease: None }));
+    assert!(!acts
+        .iter()
+        .any(|(_, a)| matches!(a, Action::RefreshVipLease { .. })));
+}
+
+#[test]
+fn garp_delay_and_refresh_bursts() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 255);
+    p.vip_lease = None;
+    p.garp_master_delay = Duration::from_secs(5);
+    p.garp_master_repeat = 3;
+    p.garp_master_refresh = Duration::from_secs(60);
+    p.garp_master_refresh_repeat = 2;
+    let a = w.add(vec![p], vec![]);
+    w.run_until(Duration::from_secs(200));
+    let garps: Vec<(Duration, u32)> = w
+        .actions(a, 0)
+        .into_iter()
+        .filter_map(|(at, a)| match a {
+            Action::SendGarp { count } => Some((at, count)),
+            _ => None,
+        })
+        .collect();
+    let s = Duration::from_secs;
+    assert_eq!(
+        garps,
+        vec![(s(0), 3), (s(5), 3), (s(60), 2), (s(120), 2), (s(180), 2)]
+    );
+}
+
+fn group(name: &str, members: Vec<usize>) -> GroupParams {
+    GroupParams {
+        name: name.into(),
+        members,
+    }
+}
+
+fn group_events(w: &Wire, r: usize) -> Vec<Transition> {
+    w.routers[r]
+        .log
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Group(0, t) => Some(*t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Router A with sync group G = {VRID 1, VRID 2} at priority 150, Master since ~3.6 s.
+fn group_master_a() -> (Wire, usize) {
+    let mut w = Wire::new();
+    let a = w.add(
+        vec![params(1, 1, 150), params(1, 2, 150)],
+        vec![group("G", vec![0, 1])],
+    );
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    (w, a)
+}
+
+#[test]
+fn sync_group_members_move_together() {
+    let (mut w, a) = group_master_a();
+    let g = || vec![group("G", vec![0, 1])];
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert_eq!(w.routers[a].vrrp.group_state(0), State::Master);
+    // B outranks A on both VRIDs: both of its timers fire, the group goes Master; A's
+    // first member to hear B drags the other to Backup.
+    let b = w.add(vec![params(2, 1, 200), params(2, 2, 200)], g());
+    w.run_until(Duration::from_secs(20));
+    assert_eq!(w.members(b), (State::Master, State::Master));
+    assert_eq!(w.members(a), (State::Backup, State::Backup));
+    let a_ev: Vec<State> = group_events(&w, a).iter().map(|t| t.to).collect();
+    assert_eq!(a_ev, vec![State::Backup, State::Master, State::Backup]);
+    assert_eq!(group_events(&w, a)[2].reason, Reason::HigherPriority);
+    let dragged = w.transitions(a, 0).last().unwrap().1.reason;
+    let own = w.transitions(a, 1).last().unwrap().1.reason;
+    let mut reasons = [dragged, own];
+    reasons.sort_by_key(|r| *r == Reason::SyncGroup);
+    assert_eq!(reasons, [Reason::HigherPriority, Reason::SyncGroup]);
+}
+
+#[test]
+fn sync_group_prefers_backup_over_thrashing() {
+    let (mut w, a) = group_master_a();
+    let g = || vec![group("G", vec![0, 1])];
+    // B outranks A on VRID 2 only: its VRID 1 keeps accepting A, so B never takes over
+    // and nobody flaps.
+    let b = w.add(vec![params(2, 1, 100), params(2, 2, 200)], g());
+    w.run_until(Duration::from_secs(60));
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert_eq!(w.members(b), (State::Backup, State::Backup));
+    assert!(w.routers[b].vrrp.instance(1).wants_master());
+    assert_eq!(group_events(&w, a).len(), 2);
+    assert_eq!(group_events(&w, b).len(), 1);
+    // A's master dies: B's VRID 1 times out too, and the group goes Master together.
+    w.routers[a].running = false;
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.members(b), (State::Master, State::Master));
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        w.entered(b, 1, State::Master)
+    );
+}
+
+#[test]
+fn sync_group_fault_spreads_and_clears() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 200);
+    p.trackers = vec![Tracker::new("eth1", 0, true)];
+    let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
+    let b = w.add(
+        vec![params(2, 1, 100), params(2, 2, 100)],
+        vec![group("G", vec![0, 1])],
+    );
+    w.run_until(Duration::from_secs(10));
+    w.tracker(a, 0, 0, false);
+    assert_eq!(w.members(a), (State::Fault, State::Fault));
+    assert_eq!(w.routers[a].vrrp.group_state(0), State::Fault);
+    // Both members said goodbye with priority 0.
+    assert_eq!(w.adverts(a, 1).last().unwrap().1, 0);
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(w.members(b), (State::Master, State::Master));
+    w.tracker(a, 0, 0, true);
+    assert_eq!(w.members(a), (State::Backup, State::Backup));
+    w.run_for(Duration::from_secs(10));
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert_eq!(w.members(b), (State::Backup, State::Backup));
+}
+
+#[test]
+fn sync_group_faulted_at_start() {
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 200);
+    p.trackers = vec![Tracker::new("eth1", 0, false)];
+    let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
+    assert_eq!(w.members(a), (State::Fault, State::Fault));
+    w.run_until(Duration::from_secs(10));
+    assert!(w.adverts(a, 0).is_empty() && w.adverts(a, 1).is_empty());
+}
+
+#[test]
+fn ipv6_v3_pair() {
+    let mut w = Wire::new();
+    let p = |last: u16, prio| {
+        let addr: IpAddr = format!("fe80::{last}").parse().unwrap();
+        Params::new("V6", 7, prio, addr, vec!["fd00::7".parse().unwrap()])
+    };
+    let a = w.add(vec![p(1, 100)], vec![]);
+    let b = w.add(vec![p(2, 100)], vec![]);
+    w.routers[a].muted = true;
+    w.run_until(Duration::from_secs(10));
+    w.routers[a].muted = false;
+    w.run_until(Duration::from_secs(20));
+    // Same priority: the higher link-local address wins.
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+}
+
+#[test]
+fn invalid_params_are_refused() {
+    let mut p = params(1, 0, 100);
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::Vrid);
+    p.vrid = 1;
+    p.priority = 0;
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::Priority);
+    p.priority = 100;
+    p.advert_int = ms(1500);
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::AdvertInt);
+    p.version = Version::V3;
+    assert!(Instance::new(p.clone()).is_ok());
+    p.advert_int = ms(5);
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::AdvertInt);
+    p.advert_int = ms(41_000);
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::AdvertInt);
+    p.advert_int = ms(1000);
+    p.vips = vec![];
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::NoVips);
+    p.vips = vec!["fd00::1".parse().unwrap()];
+    assert_eq!(Instance::new(p.clone()).unwrap_err(), ParamError::Family);
+    let i = || Instance::new(params(1, 1, 100)).unwrap();
+    let e = Vrrp::new(
+        vec![i(), i()],
+        vec![group("A", vec![0]), group("B", vec![0, 1])],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        ParamError::SyncGroupMember {
+            group: "B".into(),
+            member: 0
+        }
+    );
+    assert!(e.to_string().contains("sync group B"));
+    assert!(Vrrp::new(vec![i()], vec![group("A", vec![3])]).is_err());
+}
+
+#[test]
+fn own_looped_back_advert_is_ignored() {
+    let mut i = Instance::new(params(1, 1, 255)).unwrap();
+    let now = Instant::now();
+    i.start(now);
+    while i.poll_action().is_some() {}
+    let adv = i.advert(255);
+    assert_eq!(i.handle_advert(now, ip(1), &adv), Ok(()));
+    assert_eq!(i.poll_action(), None);
+    assert_eq!(i.stats().adverts_received, 0);
+    // The same advert from a peer address is a tie the higher address wins.
+    assert_eq!(i.handle_advert(now, ip(2), &adv), Ok(()));
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn stats_follow_the_wire() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.run_for(Duration::from_secs(5));
+    let sa = w.routers[a].vrrp.instance(0).stats().clone();
+    let sb = w.routers[b].vrrp.instance(0).stats().clone();
+    // Every advert A sent reached B and was accepted.
+    assert_eq!(sa.adverts_sent, sb.adverts_received);
+    // Master at 3.414 s, one advert a second until 15 s.
+    assert_eq!(sa.adverts_sent, 12);
+    assert_eq!((sa.became_master, sa.released_master), (1, 0));
+    assert_eq!(sa.transitions, 2);
+    let (at, t) = sa.last_transition.unwrap();
+    assert_eq!(
+        at - w.t0,
+        Duration::from_secs(1) * 3 + Duration::from_secs(1) * 106 / 256
+    );
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::Backup, State::Master, Reason::MasterDown)
+    );
+    assert_eq!(sb.master_seen, Some((ip(1), 150)));
+    assert_eq!(sb.rx_errors.iter().sum::<u64>(), 0);
+    assert_eq!(sb.last_transition.unwrap().1.to, State::Backup);
+}
