@@ -41,6 +41,14 @@ fn appliance_single_vm() {
     let t = vm.wait_console(BOOT);
     eprintln!("appliance: boot to console {:.1}s (TCG)", t.as_secs_f64());
     assert!(vm.text().contains("rcS: first boot: installed the default"));
+    if daemon_validates() {
+        // The default configuration is a lone MASTER: its transition is a console line.
+        vm.expect("-> MASTER", Duration::from_secs(60));
+        eprintln!(
+            "appliance: boot to MASTER {:.1}s (TCG)",
+            vm.booted_at.elapsed().as_secs_f64()
+        );
+    }
 
     // Root is read-only squashfs; /config is the writable ext4 partition.
     let mounts = vm.ok("cat /proc/mounts");
@@ -70,13 +78,14 @@ fn appliance_single_vm() {
 
     // A broken config at boot: the last-known-good copy serves, the console shows the error.
     if daemon_validates() {
-        vm.ok("cp /config/keepalived.conf /config/keepalived.conf.good");
+        // keeplite saved the accepted configuration (with the edit) as last-known-good.
+        vm.ok("grep -q edited-by-test /config/keepalived.conf.good");
         vm.ok("printf 'vrrp_instance VI_1 {\\n    bogus_keyword\\n' > /config/keepalived.conf");
         vm.send("reboot");
         vm.wait_console(BOOT);
         let console = vm.text();
         assert!(
-            console.contains("keepalived.conf:2"),
+            console.contains("/config/keepalived.conf:1:20: error: unclosed"),
             "no file:line on the console:\n{console}"
         );
         assert!(console.contains("serving the last-known-good"), "{console}");
@@ -110,6 +119,13 @@ fn appliance_single_vm() {
         reset.as_secs_f64(),
         before.elapsed().as_secs_f64()
     );
+    if holder.trim() != "0" {
+        vm.expect("-> MASTER", Duration::from_secs(60));
+        eprintln!(
+            "appliance: hang -> MASTER again {:.1}s",
+            before.elapsed().as_secs_f64()
+        );
+    }
     let conf = vm.ok("cat /config/keepalived.conf");
     assert!(conf.contains("edited-by-test 4711"), "{conf}");
 }

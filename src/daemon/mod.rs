@@ -19,8 +19,10 @@ use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
 use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
+use crate::sys::persist;
 use crate::sys::process::{lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
+use crate::sys::watchdog::Watchdog;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
 use unit::{Env, TrackerSrc, Unit};
@@ -138,6 +140,8 @@ struct Daemon {
     cfg: Config,
     unattributed: [u64; RxError::COUNT],
     buf: Vec<u8>,
+    /// `watchdog_device`, petted while the loop keeps its schedule.
+    watchdog: Option<Watchdog>,
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
@@ -342,10 +346,26 @@ impl Daemon {
             cfg: Config::default(),
             unattributed: [0; RxError::COUNT],
             buf: vec![0; 65536],
+            watchdog: None,
         };
         let errors = d.apply(cfg, Instant::now());
         if let Some(e) = errors.into_iter().next() {
             return Err(io::Error::other(e));
+        }
+        d.remember_good();
+        if let Some(dev) = d.cfg.global.watchdog_device.clone() {
+            let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
+            match Watchdog::open(&dev, timeout, Instant::now()) {
+                Ok(w) => {
+                    log::info(&format!(
+                        "watchdog {} armed: {}s",
+                        dev.display(),
+                        w.timeout().as_secs()
+                    ));
+                    d.watchdog = Some(w);
+                }
+                Err(e) => log::error(&format!("watchdog_device {e}: running without it")),
+            }
         }
         log::info(&format!(
             "keeplite {} started: {} ({} VRRP instances)",
@@ -434,6 +454,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout()])
+                    .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
             let tokens = self.shell.poller.wait(now, deadline)?;
@@ -509,6 +530,9 @@ impl Daemon {
         for e in &errors {
             log::error(e);
         }
+        if errors.is_empty() {
+            self.remember_good();
+        }
         log::info(&format!(
             "reload done: {} units ({} before), {} errors",
             self.units.len(),
@@ -524,9 +548,39 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.drain(u, now);
         }
+        if let Some(w) = self.watchdog.take() {
+            if let Err(e) = w.close() {
+                log::warn(&format!("watchdog: magic close: {e}"));
+            }
+        }
+    }
+
+    /// The configuration was accepted: keep it as the last-known-good copy the appliance
+    /// falls back to at boot (rootfs/etc/init.d/keeplite).
+    fn remember_good(&self) {
+        let stored = std::fs::read(&self.config_path)
+            .and_then(|bytes| persist::remember_good(&self.config_path, &bytes));
+        match stored {
+            Ok(true) => log::info(&format!(
+                "saved last-known-good {}",
+                persist::good_path(&self.config_path).display()
+            )),
+            Ok(false) => {}
+            Err(e) => log::warn(&format!("last-known-good copy: {e}")),
+        }
     }
 
     fn timers(&mut self, now: Instant) {
+        if let Some(w) = self.watchdog.as_mut() {
+            let due = w.next_pet();
+            if now >= due {
+                match w.pet(due, now) {
+                    Ok(true) => {}
+                    Ok(false) => log::warn("watchdog: event loop late, not petting"),
+                    Err(e) => log::error(&format!("watchdog: {e}")),
+                }
+            }
+        }
         for u in 0..self.units.len() {
             if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
                 self.units[u].vrrp.handle_timeout(now);
