@@ -40,7 +40,9 @@ fn appliance_single_vm() {
     // Boot to console: the login banner and `keeplite status` come up on ttyS0.
     let t = vm.wait_console(BOOT);
     eprintln!("appliance: boot to console {:.1}s (TCG)", t.as_secs_f64());
-    assert!(vm.text().contains("rcS: first boot: installed the default"));
+    assert!(vm
+        .text()
+        .contains("rcS: first boot: installed the default /config/keepalived.conf"));
     if daemon_validates() {
         // The default configuration is a lone MASTER: its transition is a console line.
         vm.expect("-> MASTER", Duration::from_secs(60));
@@ -74,7 +76,12 @@ fn appliance_single_vm() {
     let conf = vm.ok("cat /config/keepalived.conf");
     assert!(conf.contains("edited-by-test 4711"), "{conf}");
     // Not a first boot any more: the edited file was kept, not replaced by the default.
-    assert_eq!(vm.text().matches("rcS: first boot").count(), 1);
+    assert_eq!(
+        vm.text()
+            .matches("rcS: first boot: installed the default /config/keepalived.conf")
+            .count(),
+        1
+    );
 
     // A broken config at boot: the last-known-good copy serves, the console shows the error.
     if daemon_validates() {
@@ -83,12 +90,12 @@ fn appliance_single_vm() {
         vm.ok("printf 'vrrp_instance VI_1 {\\n    bogus_keyword\\n' > /config/keepalived.conf");
         vm.send("reboot");
         vm.wait_console(BOOT);
+        vm.expect("serving the last-known-good", Duration::from_secs(60));
         let console = vm.text();
         assert!(
             console.contains("/config/keepalived.conf:1:20: error: unclosed"),
             "no file:line on the console:\n{console}"
         );
-        assert!(console.contains("serving the last-known-good"), "{console}");
         let conf = vm.ok("cat /config/keepalived.conf");
         assert!(conf.contains("edited-by-test 4711"), "{conf}");
         vm.ok("grep bogus_keyword /config/keepalived.conf.rejected");

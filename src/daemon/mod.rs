@@ -556,7 +556,7 @@ impl Daemon {
     }
 
     /// The configuration was accepted: keep it as the last-known-good copy the appliance
-    /// falls back to at boot (rootfs/etc/init.d/keeplite).
+    /// falls back to at boot (rootfs/etc/init.d/run-keeplite).
     fn remember_good(&self) {
         let stored = std::fs::read(&self.config_path)
             .and_then(|bytes| persist::remember_good(&self.config_path, &bytes));

@@ -1,7 +1,7 @@
 //! Last-known-good configuration: after keeplite accepts a configuration it keeps a copy next
 //! to it (`/config/keepalived.conf.good`), written atomically so that a power cut leaves either
 //! the old copy or the new one, never a torn file. At boot an invalid configuration falls back
-//! to this copy (rootfs/etc/init.d/keeplite).
+//! to this copy (rootfs/etc/init.d/run-keeplite).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

@@ -281,6 +281,16 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            // The whole console, for the post-mortem (expect() only shows its tail).
+            let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "console-{}.log",
+                self.dir.file_name().unwrap().to_string_lossy()
+            ));
+            if std::fs::write(&p, &self.log).is_ok() {
+                eprintln!("appliance: full console in {}", p.display());
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
