@@ -2,12 +2,12 @@
 //! overlays of one image) inside test-owned network namespaces, and drive their serial
 //! consoles expect-style. Everything is torn down by Drop guards, also when a test fails.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const TOP: &str = env!("CARGO_MANIFEST_DIR");
@@ -106,8 +106,10 @@ pub struct Vm {
     child: Child,
     dir: PathBuf,
     console: UnixStream,
-    /// Everything read from the console so far, and how much of it expect() has consumed.
-    pub log: Vec<u8>,
+    /// Everything read from the console so far (by a thread that drains it all the time: a
+    /// console nobody reads stalls the guest's serial port, and with it keeplite's logging),
+    /// and how much of it expect() has consumed.
+    log: Arc<Mutex<Vec<u8>>>,
     seen: usize,
     marker: usize,
     pub booted_at: Instant,
@@ -147,45 +149,27 @@ impl Vm {
                 Err(e) => panic!("{}: {e}", serial.display()),
             }
         };
-        console
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (mut reader, sink) = (console.try_clone().unwrap(), Arc::clone(&log));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
         Vm {
             child,
             dir,
             console,
-            log: Vec::new(),
+            log,
             seen: 0,
             marker: 0,
             booted_at,
         }
     }
 
-    fn fill(&mut self) -> io::Result<()> {
-        let mut buf = [0u8; 4096];
-        match self.console.read(&mut buf) {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "console closed",
-            )),
-            Ok(n) => {
-                self.log.extend_from_slice(&buf[..n]);
-                Ok(())
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.log).into_owned()
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }
 
     /// Wait for `needle` in the console output after what earlier expects consumed; returns
@@ -193,11 +177,14 @@ impl Vm {
     pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(pos) = find(&self.log[self.seen..], needle.as_bytes()) {
-                let end = self.seen + pos + needle.len();
-                let out = String::from_utf8_lossy(&self.log[self.seen..end]).into_owned();
-                self.seen = end;
-                return out;
+            {
+                let log = self.log.lock().unwrap();
+                if let Some(pos) = find(&log[self.seen..], needle.as_bytes()) {
+                    let end = self.seen + pos + needle.len();
+                    let out = String::from_utf8_lossy(&log[self.seen..end]).into_owned();
+                    self.seen = end;
+                    return out;
+                }
             }
             if Instant::now() >= deadline {
                 panic!(
@@ -205,12 +192,7 @@ impl Vm {
                     self.tail()
                 );
             }
-            if let Err(e) = self.fill() {
-                panic!(
-                    "console: {e} while waiting for {needle:?}:\n{}",
-                    self.tail()
-                );
-            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -275,6 +257,8 @@ impl Vm {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Ends the reader thread.
+        let _ = self.console.shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -287,7 +271,7 @@ impl Drop for Vm {
                 "console-{}.log",
                 self.dir.file_name().unwrap().to_string_lossy()
             ));
-            if std::fs::write(&p, &self.log).is_ok() {
+            if std::fs::write(&p, self.text()).is_ok() {
                 eprintln!("appliance: full console in {}", p.display());
             }
         }
