@@ -5,27 +5,10 @@
 #[path = "appliance/harness.rs"]
 mod harness;
 
-use harness::{image, image_keeplite, vm_lock, Netns, Vm, VmOptions};
-use std::process::Command;
+use harness::{image, vm_lock, Netns, Vm, VmOptions};
 use std::time::Duration;
 
 const BOOT: Duration = Duration::from_secs(180);
-
-/// Whether the keeplite in the image validates configurations (`-t` rejects a broken one).
-fn daemon_validates() -> bool {
-    let dir = std::env::temp_dir().join(format!("klapp-t-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let f = dir.join("broken.conf");
-    std::fs::write(&f, "vrrp_instance VI_1 {\n    bogus_keyword\n").unwrap();
-    let st = Command::new(image_keeplite())
-        .arg("-t")
-        .arg("-f")
-        .arg(&f)
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
-    !st.status.success()
-}
 
 #[test]
 fn appliance_single_vm() {
@@ -43,14 +26,12 @@ fn appliance_single_vm() {
     assert!(vm
         .text()
         .contains("rcS: first boot: installed the default /config/keepalived.conf"));
-    if daemon_validates() {
-        // The default configuration is a lone MASTER: its transition is a console line.
-        vm.expect("-> MASTER", Duration::from_secs(60));
-        eprintln!(
-            "appliance: boot to MASTER {:.1}s (TCG)",
-            vm.booted_at.elapsed().as_secs_f64()
-        );
-    }
+    // The default configuration is a lone MASTER: its transition is a console line.
+    vm.wait_after(0, "-> MASTER", Duration::from_secs(60));
+    eprintln!(
+        "appliance: boot to MASTER {:.1}s (TCG)",
+        vm.booted_at.elapsed().as_secs_f64()
+    );
 
     // Root is read-only squashfs; /config is the writable ext4 partition.
     let mounts = vm.ok("cat /proc/mounts");
@@ -84,55 +65,41 @@ fn appliance_single_vm() {
     );
 
     // A broken config at boot: the last-known-good copy serves, the console shows the error.
-    if daemon_validates() {
-        // keeplite saved the accepted configuration (with the edit) as last-known-good.
-        vm.ok("grep -q edited-by-test /config/keepalived.conf.good");
-        vm.ok("printf 'vrrp_instance VI_1 {\\n    bogus_keyword\\n' > /config/keepalived.conf");
-        vm.send("reboot");
-        vm.wait_console(BOOT);
-        vm.expect("serving the last-known-good", Duration::from_secs(60));
-        let console = vm.text();
-        assert!(
-            console.contains("/config/keepalived.conf:1:20: error: unclosed"),
-            "no file:line on the console:\n{console}"
-        );
-        let conf = vm.ok("cat /config/keepalived.conf");
-        assert!(conf.contains("edited-by-test 4711"), "{conf}");
-        vm.ok("grep bogus_keyword /config/keepalived.conf.rejected");
-    } else {
-        eprintln!(
-            "appliance: NOT CHECKED: last-known-good fallback ({} does not validate with -t yet)",
-            image_keeplite().display()
-        );
-    }
-
-    // Hang -> watchdog reset -> back in service. keeplite pets /dev/watchdog once the daemon
-    // does; until then BusyBox's watchdog applet proves the hardware path (i6300esb, reset).
-    let holder = vm.ok("ls -l /proc/$(pidof keeplite)/fd 2>/dev/null | grep -c watchdog || true");
-    let stop = if holder.trim() != "0" {
-        "kill -STOP $(pidof keeplite)".to_string()
-    } else {
-        eprintln!("appliance: keeplite does not hold /dev/watchdog: checking the reset with busybox watchdog");
-        vm.ok("watchdog -T 5 -t 1 /dev/watchdog");
-        "sleep 1; kill -STOP $(pidof watchdog)".to_string()
-    };
-    let before = std::time::Instant::now();
-    vm.send(&stop);
-    vm.expect("SYSLINUX", Duration::from_secs(5 + 60));
-    let reset = before.elapsed();
+    // keeplite saved the accepted configuration (with the edit) as last-known-good.
+    vm.ok("grep -q edited-by-test /config/keepalived.conf.good");
+    vm.ok("printf 'vrrp_instance VI_1 {\\n    bogus_keyword\\n' > /config/keepalived.conf");
+    let mark = vm.mark();
+    vm.send("reboot");
     vm.wait_console(BOOT);
+    vm.wait_after(mark, "serving the last-known-good", Duration::from_secs(60));
+    let console = vm.text();
+    assert!(
+        console[mark..].contains("/config/keepalived.conf:1:20: error: unclosed"),
+        "no file:line on the console:\n{console}"
+    );
+    let conf = vm.ok("cat /config/keepalived.conf");
+    assert!(conf.contains("edited-by-test 4711"), "{conf}");
+    vm.ok("grep bogus_keyword /config/keepalived.conf.rejected");
+
+    // Hang -> watchdog reset -> back in service: keeplite holds /dev/watchdog and pets it
+    // only while its loop runs; SIGSTOP stops the loop.
+    vm.ok("ls -l /proc/$(pidof keeplite)/fd | grep -q /dev/watchdog");
+    let mark = vm.mark();
+    let before = std::time::Instant::now();
+    vm.send("kill -STOP $(pidof keeplite)");
+    vm.wait_after(mark, "SYSLINUX", Duration::from_secs(10 + 60));
+    let reset = before.elapsed();
+    vm.wait_after(mark, "keeplite appliance", BOOT);
+    let console = before.elapsed();
+    vm.wait_after(mark, "-> MASTER", Duration::from_secs(60));
     eprintln!(
-        "appliance: hang -> reset {:.1}s, -> console {:.1}s",
+        "appliance: hang -> reset {:.1}s, -> console {:.1}s, -> MASTER again {:.1}s",
         reset.as_secs_f64(),
+        console.as_secs_f64(),
         before.elapsed().as_secs_f64()
     );
-    if holder.trim() != "0" {
-        vm.expect("-> MASTER", Duration::from_secs(60));
-        eprintln!(
-            "appliance: hang -> MASTER again {:.1}s",
-            before.elapsed().as_secs_f64()
-        );
-    }
+    vm.expect("keeplite appliance", BOOT);
+    vm.expect("# ", Duration::from_secs(30));
     let conf = vm.ok("cat /config/keepalived.conf");
     assert!(conf.contains("edited-by-test 4711"), "{conf}");
 }
@@ -165,13 +132,6 @@ fn wait_arp_owner(ns: &Netns, ip: &str, mac: &str, timeout: Duration) -> Duratio
 #[test]
 fn appliance_two_vms_failover() {
     image();
-    if !daemon_validates() {
-        eprintln!(
-            "appliance: NOT CHECKED: two-VM failover ({} is not the VRRP daemon yet)",
-            image_keeplite().display()
-        );
-        return;
-    }
     let _lock = vm_lock();
     let ns = Netns::new("10.77.2.1/24");
     let mut vms: Vec<Vm> = [NODE_A, NODE_B]
@@ -188,12 +148,12 @@ fn appliance_two_vms_failover() {
         vm.ok("sync");
     }
     // Boot both with the stored configuration: a (priority 150) becomes MASTER.
+    let mark = vms[0].mark();
     for vm in &mut vms {
         vm.send("reboot");
     }
     let t0 = std::time::Instant::now();
-    vms[0].expect("SYSLINUX", BOOT);
-    vms[0].expect("MASTER", BOOT);
+    vms[0].wait_after(mark, "-> MASTER", BOOT);
     eprintln!(
         "appliance: reboot -> MASTER {:.1}s (TCG)",
         t0.elapsed().as_secs_f64()
@@ -201,11 +161,12 @@ fn appliance_two_vms_failover() {
     wait_arp_owner(&ns, "10.77.2.100", NODE_A.0, Duration::from_secs(30));
 
     // Kill the master VM: b takes the VIP over.
+    let mark_b = vms[1].mark();
     vms[0].kill();
     let moved = wait_arp_owner(&ns, "10.77.2.100", NODE_B.0, Duration::from_secs(60));
     eprintln!(
         "appliance: master killed -> VIP on b {:.1}s",
         moved.as_secs_f64()
     );
-    vms[1].expect("MASTER", Duration::from_secs(30));
+    vms[1].wait_after(mark_b, "BACKUP -> MASTER", Duration::from_secs(30));
 }

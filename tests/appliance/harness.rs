@@ -46,13 +46,6 @@ pub fn image() -> &'static Path {
     })
 }
 
-/// The keeplite binary that goes into the image (build-image has built it).
-pub fn image_keeplite() -> PathBuf {
-    PathBuf::from(format!(
-        "{TOP}/target/x86_64-unknown-linux-gnu/release/keeplite"
-    ))
-}
-
 /// A network namespace with a bridge `br0` the VMs' taps join.
 pub struct Netns {
     pub name: String,
@@ -186,6 +179,26 @@ impl Vm {
                     return out;
                 }
             }
+            if Instant::now() >= deadline {
+                panic!(
+                    "console: no {needle:?} within {timeout:?}; console so far:\n{}",
+                    self.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Where the console output ends now, for `wait_after`.
+    pub fn mark(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// Wait for `needle` anywhere after `mark`, independently of what expect() consumed
+    /// (a state line may come before or after the prompt).
+    pub fn wait_after(&self, mark: usize, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while find(&self.log.lock().unwrap()[mark..], needle.as_bytes()).is_none() {
             if Instant::now() >= deadline {
                 panic!(
                     "console: no {needle:?} within {timeout:?}; console so far:\n{}",
