@@ -44,7 +44,7 @@ pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
     pub vrid: u8,
-    /// INIT, BACKUP, MASTER or FAULT.
+    /// INIT, BACKUP, MASTER, FAULT, or WAITING (its interface is missing).
     pub state: String,
     pub priority: u8,
     pub configured_priority: u8,

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{has_addr, wait_until, Lan, Netns};
+use common::{has_addr, wait_until, AddrWatch, Lan, Netns};
 use keeplite::sys::garp::FrameSocket;
 use keeplite::sys::if_index;
 use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
@@ -57,13 +57,7 @@ fn address_lease_expires_unless_refreshed() {
 fn refresh_never_removes_the_address() {
     let ns = Netns::new("refr");
     ns.sh("ip link add d0 type veth peer name d1 && ip link set d1 up && ip link set d0 up");
-    let mut watch = ns
-        .command("ip")
-        .args(["-o", "monitor", "address"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(200)); // let the monitor subscribe
+    let watch = AddrWatch::start(&ns);
     ns.enter(|| {
         let mut nl = Rtnl::new().unwrap();
         let idx = if_index("d0").unwrap();
@@ -82,9 +76,7 @@ fn refresh_never_removes_the_address() {
         assert_eq!(n, 1);
     });
     std::thread::sleep(Duration::from_millis(200));
-    watch.kill().unwrap();
-    let out = watch.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout);
+    let log = watch.finish();
     assert!(log.contains("2001:db8:1::7"), "monitor saw nothing: {log}");
     assert!(
         !log.contains("Deleted"),

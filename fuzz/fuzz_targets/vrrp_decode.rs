@@ -1,10 +1,12 @@
 //! Arbitrary bytes + IP addresses + TTL -> VRRP parse must not panic; whatever parses must
-//! emit back to bytes that parse to the same Repr.
+//! emit back to bytes that parse to the same Repr. The payload also goes through the
+//! gratuitous ARP and unsolicited NA frame parsers, with the same round trip.
 #![no_main]
 
 use std::net::IpAddr;
 
 use keeplite::proto::vrrp::{Packet, Repr, RxMeta};
+use keeplite::proto::{arp, ndisc};
 use libfuzzer_sys::fuzz_target;
 
 fn addr(v6: bool, b: &[u8]) -> IpAddr {
@@ -32,13 +34,29 @@ fuzz_target!(|data: &[u8]| {
         ttl: (flags & 4 == 0).then_some(ttl),
     };
     let payload = &data[34..];
+    if let Ok(garp) = arp::Packet::new_checked(payload).and_then(|p| arp::Repr::parse(&p)) {
+        let bytes = garp.to_bytes();
+        assert_eq!(
+            arp::Repr::parse(&arp::Packet::new_unchecked(&bytes[..])),
+            Ok(garp)
+        );
+    }
+    if let Ok(na) = ndisc::Packet::new_checked(payload).and_then(|p| ndisc::Repr::parse(&p)) {
+        let bytes = na.to_bytes();
+        assert_eq!(
+            ndisc::Repr::parse(&ndisc::Packet::new_unchecked(&bytes[..])),
+            Ok(na)
+        );
+    }
     let Ok(packet) = Packet::new_checked(payload) else {
         return;
     };
     let Ok(repr) = Repr::parse(&packet, &meta) else {
         return;
     };
-    let bytes = repr.to_bytes(&src, &dst).expect("a parsed advert can be emitted");
+    let bytes = repr
+        .to_bytes(&src, &dst)
+        .expect("a parsed advert can be emitted");
     let again = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta)
         .expect("an emitted advert parses");
     assert_eq!(again, repr);

@@ -17,12 +17,22 @@ pub type TableRows = fn() -> Vec<(&'static str, &'static str)>;
 pub const TABLES: &[(&str, TableRows)] = &[
     ("top level", || rows(TOP)),
     ("global_defs", || rows(GLOBAL)),
+    ("global_defs: gratuitous ARP defaults", || {
+        rows(&GLOBAL_GARP)
+    }),
     ("vrrp_script", || rows(SCRIPT)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
+    ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
+    ("vrrp_instance and vrrp_sync_group: notify scripts", || {
+        rows(&INST_NOTIFY)
+    }),
     ("authentication", || rows(AUTH)),
     ("virtual_server", || rows(VS)),
     ("real_server", || rows(RS)),
+    ("virtual_server and real_server: checker defaults", || {
+        rows(&VS_CHECK_DEFAULTS)
+    }),
     ("TCP_CHECK, HTTP_GET, SSL_GET", || rows(CONNECT)),
     ("all checkers", || rows(RETRY)),
     ("HTTP_GET, SSL_GET", || rows(HTTP)),
@@ -57,12 +67,10 @@ struct Builder {
 /// instance defaults derive from it.
 pub fn build(ctx: &mut Ctx, nodes: &[Node]) -> Config {
     let mut b = Builder::default();
-    let (globals, others): (Vec<Node>, Vec<Node>) = nodes
-        .iter()
-        .cloned()
-        .partition(|n| n.kw.text == "global_defs");
-    apply(ctx, "the top level", &[TOP], &mut b, &globals);
-    apply(ctx, "the top level", &[TOP], &mut b, &others);
+    let (globals, others): (Vec<&Node>, Vec<&Node>) =
+        nodes.iter().partition(|n| n.kw.text == "global_defs");
+    apply(ctx, "the top level", &[TOP], &mut b, globals);
+    apply(ctx, "the top level", &[TOP], &mut b, others);
     cross_check(ctx, &mut b);
     b.cfg
 }
@@ -73,7 +81,7 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(0, 0),
         doc: "`global_defs { ... }`: settings for the whole file",
         set: |c, b, n| {
-            apply(c, "global_defs", &[GLOBAL], &mut b.cfg.global, block(n));
+            apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
         },
     },
     Kw {
@@ -138,6 +146,84 @@ const TOP: &[Kw<Builder>] = &[
     },
 ];
 
+/// Gratuitous ARP keywords: `vrrp_garp_master_*` in global_defs (defaults), `garp_master_*`
+/// in instances.
+trait HasGarp {
+    fn garp(&mut self) -> &mut Garp;
+}
+
+impl HasGarp for GlobalDefs {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.garp
+    }
+}
+
+fn garp_secs<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.secs(n) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("delay") {
+        g.master_delay = v;
+    } else {
+        g.master_refresh = v;
+    }
+}
+
+fn garp_count<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.int(n, 1, 255) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("refresh_repeat") {
+        g.master_refresh_repeat = v as u32;
+    } else {
+        g.master_repeat = v as u32;
+    }
+}
+
+macro_rules! garp_kws {
+    ($t:ty, $delay:literal, $repeat:literal, $refresh:literal, $refresh_repeat:literal) => {
+        [
+            Kw::<$t> {
+                name: $delay,
+                arity: N(1),
+                doc: "`SECS`: delay of the second gratuitous ARP / NA burst after becoming master (default 5)",
+                set: garp_secs,
+            },
+            Kw::<$t> {
+                name: $repeat,
+                arity: N(1),
+                doc: "`N`: gratuitous ARPs / NAs per burst (default 5)",
+                set: garp_count,
+            },
+            Kw::<$t> {
+                name: $refresh,
+                arity: N(1),
+                doc: "`SECS`: re-announce period while master (default 0 = never)",
+                set: garp_secs,
+            },
+            Kw::<$t> {
+                name: $refresh_repeat,
+                arity: N(1),
+                doc: "`N`: messages per refresh (default 1)",
+                set: garp_count,
+            },
+        ]
+    };
+}
+
+const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
+    GlobalDefs,
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat"
+);
+const INST_GARP: [Kw<InstB>; 4] = garp_kws!(
+    InstB,
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat"
+);
+
 fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
     c.warn(
         &n.kw,
@@ -199,38 +285,6 @@ const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(1),
         doc: "`vrrp_version 2|3`: default VRRP version (default 2)",
         set: |c, g, n| g.vrrp_version = version(c, n).unwrap_or(g.vrrp_version),
-    },
-    Kw {
-        name: "vrrp_garp_master_delay",
-        arity: N(1),
-        doc: "`vrrp_garp_master_delay SECS`: default delay of the second gratuitous ARP burst (5)",
-        set: |c, g, n| g.garp.master_delay = c.secs(n).unwrap_or(g.garp.master_delay),
-    },
-    Kw {
-        name: "vrrp_garp_master_repeat",
-        arity: N(1),
-        doc: "`vrrp_garp_master_repeat N`: default gratuitous ARPs per burst (5)",
-        set: |c, g, n| {
-            if let Some(v) = c.int(n, 1, 255) {
-                g.garp.master_repeat = v as u32;
-            }
-        },
-    },
-    Kw {
-        name: "vrrp_garp_master_refresh",
-        arity: N(1),
-        doc: "`vrrp_garp_master_refresh SECS`: default re-announce period while master (0 = never)",
-        set: |c, g, n| g.garp.master_refresh = c.secs(n).unwrap_or(g.garp.master_refresh),
-    },
-    Kw {
-        name: "vrrp_garp_master_refresh_repeat",
-        arity: N(1),
-        doc: "`vrrp_garp_master_refresh_repeat N`: default messages per refresh (1)",
-        set: |c, g, n| {
-            if let Some(v) = c.int(n, 1, 255) {
-                g.garp.master_refresh_repeat = v as u32;
-            }
-        },
     },
     Kw {
         name: "vrrp_garp_interval",
@@ -521,15 +575,14 @@ fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
         SYNC.iter().chain(&SYNC_NOTIFY).any(|x| x.name == k)
             || super::schema::UNSUPPORTED.contains(&k)
     };
-    let (stmts, bare): (Vec<Node>, Vec<Node>) = block(n)
+    let (stmts, bare): (Vec<&Node>, Vec<&Node>) = block(n)
         .iter()
-        .cloned()
         .partition(|m| known(&m.kw.text) || !m.args.is_empty() || m.block.is_some());
     for m in bare {
         s.g.group.push(m.kw.text.clone());
-        s.members.push(m.kw);
+        s.members.push(m.kw.clone());
     }
-    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, &stmts);
+    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, stmts);
     b.cfg.sync_groups.push(s.g);
     b.groups.push((s.members, s.scripts));
 }
@@ -551,6 +604,12 @@ struct InstB {
     at: InstanceAt,
     auth_type: Option<Token>,
     auth_pass: Option<Token>,
+}
+
+impl HasGarp for InstB {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.v.garp
+    }
 }
 
 impl HasNotify for InstB {
@@ -651,10 +710,6 @@ fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
     Some(v)
 }
 
-fn garp_count(c: &mut Ctx, n: &Node) -> Option<u32> {
-    c.int(n, 1, 255).map(|v| v as u32)
-}
-
 const INST_NOTIFY: [Kw<InstB>; 5] = notify_kws!(InstB);
 const INSTANCE: &[Kw<InstB>] = &[
     Kw {
@@ -662,12 +717,7 @@ const INSTANCE: &[Kw<InstB>] = &[
         arity: N(1),
         doc: "`state MASTER|BACKUP`: initial state (default BACKUP)",
         set: |c, i, n| {
-            if let Some(s) = c.choice(
-                n,
-                &[("MASTER", InitialState::Master), ("BACKUP", InitialState::Backup)],
-            ) {
-                i.v.state = s;
-            }
+            i.v.state = c.choice(n, InitialState::CHOICES).unwrap_or(i.v.state);
         },
     },
     Kw {
@@ -794,30 +844,6 @@ const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.preempt_delay = c.secs(n).unwrap_or_default(),
     },
     Kw {
-        name: "garp_master_delay",
-        arity: N(1),
-        doc: "`garp_master_delay SECS`: delay of the second gratuitous ARP burst (default 5)",
-        set: |c, i, n| i.v.garp.master_delay = c.secs(n).unwrap_or(i.v.garp.master_delay),
-    },
-    Kw {
-        name: "garp_master_repeat",
-        arity: N(1),
-        doc: "`garp_master_repeat N`: gratuitous ARPs per burst (default 5)",
-        set: |c, i, n| i.v.garp.master_repeat = garp_count(c, n).unwrap_or(5),
-    },
-    Kw {
-        name: "garp_master_refresh",
-        arity: N(1),
-        doc: "`garp_master_refresh SECS`: re-announce period while master (0 = never)",
-        set: |c, i, n| i.v.garp.master_refresh = c.secs(n).unwrap_or_default(),
-    },
-    Kw {
-        name: "garp_master_refresh_repeat",
-        arity: N(1),
-        doc: "`garp_master_refresh_repeat N`: messages per refresh (default 1)",
-        set: |c, i, n| i.v.garp.master_refresh_repeat = garp_count(c, n).unwrap_or(1),
-    },
-    Kw {
         name: "dont_track_primary",
         arity: N(0),
         doc: "`dont_track_primary`: ignore faults of `interface`",
@@ -900,11 +926,11 @@ fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let seen = apply(
         c,
         "vrrp_instance",
-        &[INSTANCE, &INST_NOTIFY],
+        &[INSTANCE, &INST_NOTIFY, &INST_GARP],
         &mut i,
         block(n),
     );
-    check_instance(c, &mut i, &seen, n);
+    check_instance(c, &b.cfg.global, &mut i, &seen, n);
     if b.cfg.instances.iter().any(|x| x.name == i.v.name) {
         c.error(
             &n.args[0],
@@ -918,7 +944,13 @@ fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
 }
 
 /// Checks that only need this instance.
-fn check_instance(c: &mut Ctx, i: &mut InstB, seen: &super::schema::Seen, n: &Node) {
+fn check_instance(
+    c: &mut Ctx,
+    global: &GlobalDefs,
+    i: &mut InstB,
+    seen: &super::schema::Seen,
+    n: &Node,
+) {
     let name = i.v.name.clone();
     let v = &mut i.v;
     if v.interface.is_empty() {
@@ -990,6 +1022,44 @@ fn check_instance(c: &mut Ctx, i: &mut InstB, seen: &super::schema::Seen, n: &No
                 None,
             );
             v.advert_int = Duration::from_millis(cs * 10);
+        }
+    }
+    if global.vrrp_strict && v.state == InitialState::Master && v.priority != 255 {
+        c.warn(
+            &seen["state"],
+            format!("vrrp_strict: state MASTER needs priority 255 (address owner); `{name}` starts as BACKUP"),
+            Some("use `state BACKUP`, or `priority 255` on the address owner".into()),
+        );
+        v.state = InitialState::Backup;
+    }
+    if global.vrrp_strict && !v.unicast_peer.is_empty() {
+        c.error(
+            &seen["unicast_peer"],
+            "unicast_peer is not allowed with vrrp_strict (RFC 5798 §5.1.1.2 multicast only)"
+                .into(),
+            Some("remove `vrrp_strict` from global_defs or use multicast".into()),
+        );
+    }
+    if global.vrrp_strict && i.auth_pass.is_some() {
+        let t = &seen["authentication"];
+        c.warn(
+            t,
+            "vrrp_strict: authentication is not allowed (RFC 5798 §9); ignored".into(),
+            Some("remove the authentication block".into()),
+        );
+        i.auth_type = None;
+        i.auth_pass = None;
+    }
+    // The live master refreshes the lease every advert: it must outlive a few lost adverts.
+    if let VipLease::Seconds(secs) = v.effective_vip_lease(global) {
+        let min = (v.advert_int * 3).as_secs_f64().ceil() as u64;
+        if u64::from(secs) < min {
+            let t = seen.get("vip_lease").unwrap_or(&n.kw);
+            c.error(
+                t,
+                format!("vip_lease {secs} s is shorter than 3 advert intervals; VIPs would expire while the master is alive"),
+                Some(format!("use `vip_lease {}` or more", min.max(1))),
+            );
         }
     }
     match (&i.auth_type, &i.auth_pass) {
@@ -1129,6 +1199,44 @@ fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     b.cfg.server_groups.push(g);
 }
 
+/// Checker settings given at virtual_server / real_server level (keepalived 2.x), inherited by
+/// the checkers below unless they set their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckDefaults {
+    connect_timeout: Option<Duration>,
+    retry: Option<u32>,
+    delay_before_retry: Option<Duration>,
+    delay_loop: Option<Duration>,
+}
+
+macro_rules! check_default_kws {
+    ($t:ty) => {
+        [
+            Kw::<$t> {
+                name: "connect_timeout",
+                arity: N(1),
+                doc: "`connect_timeout SECS`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.connect_timeout = c.secs(n),
+            },
+            Kw::<$t> {
+                name: "retry",
+                arity: N(1),
+                doc: "`retry N`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.retry = c.int(n, 0, 1_000_000).map(|v| v as u32),
+            },
+            Kw::<$t> {
+                name: "delay_before_retry",
+                arity: N(1),
+                doc: "`delay_before_retry SECS`: default for the checkers below",
+                set: |c, _, n| c.check_defaults.delay_before_retry = c.secs(n),
+            },
+        ]
+    };
+}
+
+const VS_CHECK_DEFAULTS: [Kw<VirtualServer>; 3] = check_default_kws!(VirtualServer);
+const RS_CHECK_DEFAULTS: [Kw<RealServer>; 3] = check_default_kws!(RealServer);
+
 fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let (a0, a1) = (&n.args[0], &n.args[1]);
     let addr = match a0.text.as_str() {
@@ -1161,7 +1269,19 @@ fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         omega: false,
         real_servers: Vec::new(),
     };
-    let seen = apply(c, "virtual_server", &[VS], &mut vs, block(n));
+    // Checker defaults apply wherever they appear in the block: real servers come last.
+    let (rss, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.kw.text == "real_server");
+    c.check_defaults = CheckDefaults::default();
+    let tables: &[&[Kw<VirtualServer>]] = &[VS, &VS_CHECK_DEFAULTS];
+    let seen = apply(
+        c,
+        "virtual_server",
+        tables,
+        &mut vs,
+        others.into_iter().chain(rss),
+    );
+    c.check_defaults = CheckDefaults::default();
     let Some(addr) = addr else { return };
     if !seen.contains_key("protocol") && !matches!(addr, VsAddr::Fwmark(_)) {
         c.warn(
@@ -1232,8 +1352,7 @@ const VS: &[Kw<VirtualServer>] = &[
         arity: N(1),
         doc: "`protocol TCP|UDP|SCTP` (default UDP, as keepalived)",
         set: |c, v, n| {
-            let p = [("TCP", Protocol::Tcp), ("UDP", Protocol::Udp), ("SCTP", Protocol::Sctp)];
-            v.protocol = c.choice(n, &p).unwrap_or(v.protocol);
+            v.protocol = c.choice(n, Protocol::CHOICES).unwrap_or(v.protocol);
         },
     },
     Kw {
@@ -1250,12 +1369,11 @@ const VS: &[Kw<VirtualServer>] = &[
     },
     Kw {
         name: "sorry_server",
-        arity: N(2),
-        doc: "`sorry_server IP PORT`: used when every real server is down",
+        arity: Range(1, 2),
+        doc: "`sorry_server IP [PORT]`: used when the quorum is lost (port 0 = the service's)",
         set: |c, v, n| {
-            if let (Some(ip), Some(port)) =
-                (c.ip(&n.kw.text, &n.args[0]), c.port(&n.kw.text, &n.args[1]))
-            {
+            let port = opt_port(c, &n.kw.text, n.args.get(1));
+            if let (Some(ip), Some(port)) = (c.ip(&n.kw.text, &n.args[0]), port) {
                 v.sorry_server = Some((ip, port));
             }
         },
@@ -1310,6 +1428,11 @@ const VS: &[Kw<VirtualServer>] = &[
     },
 ];
 
+/// An optional port: absent = 0 (the service's port, or none with fwmark services).
+fn opt_port(c: &mut Ctx, kw: &str, t: Option<&Token>) -> Option<u16> {
+    t.map_or(Some(0), |t| c.port(kw, t))
+}
+
 fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
     let choices: Vec<(&str, &str)> = SCHEDULERS.iter().map(|s| (*s, *s)).collect();
     if let Some(s) = c.choice(n, &choices) {
@@ -1318,21 +1441,13 @@ fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
 }
 
 fn set_kind(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
-    let k = [
-        ("DR", LbKind::Dr),
-        ("NAT", LbKind::Nat),
-        ("TUN", LbKind::Tun),
-    ];
-    v.lb_kind = c.choice(n, &k).unwrap_or(v.lb_kind);
+    v.lb_kind = c.choice(n, LbKind::CHOICES).unwrap_or(v.lb_kind);
 }
 
 /// `inhibit_on_failure` is not inherited from the virtual server here: consumers OR the two.
 fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
     let addr = c.ip("real_server", &n.args[0]);
-    let port = match n.args.get(1) {
-        Some(t) => c.port("real_server", t),
-        None => Some(0),
-    };
+    let port = opt_port(c, "real_server", n.args.get(1));
     let mut rs = RealServer {
         addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         port: 0,
@@ -1342,7 +1457,18 @@ fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
         notify_down: None,
         checkers: Vec::new(),
     };
-    apply(c, "real_server", &[RS], &mut rs, block(n));
+    let saved = c.check_defaults;
+    let (checks, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.block.is_some());
+    let tables: &[&[Kw<RealServer>]] = &[RS, &RS_CHECK_DEFAULTS];
+    apply(
+        c,
+        "real_server",
+        tables,
+        &mut rs,
+        others.into_iter().chain(checks),
+    );
+    c.check_defaults = saved;
     if let (Some(addr), Some(port)) = (addr, port) {
         rs.addr = addr;
         rs.port = port;
@@ -1370,16 +1496,25 @@ fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             &[MISC, RETRY],
         ),
     };
+    // keepalived: delay_before_retry defaults to 3 s for HTTP_GET / SSL_GET, 1 s otherwise.
+    let before_retry = if matches!(kind, CheckKind::Http(_) | CheckKind::Ssl(_)) {
+        3
+    } else {
+        1
+    };
+    let d = c.check_defaults;
     let mut ck = Checker {
         kind,
         connect_ip: None,
         connect_port: None,
         bindto: None,
         bind_port: None,
-        connect_timeout: Duration::from_secs(5),
-        retry: 1,
-        delay_before_retry: Duration::from_secs(1),
-        delay_loop: None,
+        connect_timeout: d.connect_timeout.unwrap_or(Duration::from_secs(5)),
+        retry: d.retry.unwrap_or(1),
+        delay_before_retry: d
+            .delay_before_retry
+            .unwrap_or(Duration::from_secs(before_retry)),
+        delay_loop: d.delay_loop,
     };
     apply(c, &n.kw.text, tables, &mut ck, block(n));
     if matches!(&ck.kind, CheckKind::Misc(m) if m.path.is_empty()) {
@@ -1417,6 +1552,12 @@ const RS: &[Kw<RealServer>] = &[
         arity: Rest,
         doc: "`notify_down CMD`: run when the server goes down",
         set: |_, r, n| r.notify_down = Some(rest(n)),
+    },
+    Kw {
+        name: "delay_loop",
+        arity: N(1),
+        doc: "`delay_loop SECS`: default checker interval for this real server",
+        set: |c, _, n| c.check_defaults.delay_loop = c.secs(n),
     },
     Kw {
         name: "TCP_CHECK",
@@ -1725,4 +1866,265 @@ fn retain_known<T>(
         }
         ok
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::model::*;
+    use crate::config::{load_str, Config, Diagnostic, LoadOptions, MemFiles, Severity};
+    use std::net::IpAddr;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn load(text: &str) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+        load_str(
+            &MemFiles::default(),
+            Path::new("t.conf"),
+            text,
+            &LoadOptions::default(),
+        )
+    }
+
+    fn ok(text: &str) -> (Config, Vec<String>) {
+        let (c, d) = load(text).unwrap_or_else(|d| panic!("{d:#?}"));
+        (c, d.iter().map(|d| d.to_string()).collect())
+    }
+
+    fn err(text: &str) -> String {
+        load(text)
+            .expect_err("should fail")
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    const BASE: &str = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n";
+
+    #[test]
+    fn instance_defaults() {
+        let (c, d) = ok(&format!("{BASE}}}"));
+        assert!(d.is_empty(), "{d:?}");
+        let i = &c.instances[0];
+        assert_eq!(i.state, InitialState::Backup);
+        assert_eq!(i.priority, 100);
+        assert_eq!(i.advert_int, Duration::from_secs(1));
+        assert_eq!(i.version, 2);
+        assert_eq!(i.garp, Garp::default());
+        assert!(i.accept && !i.nopreempt);
+        assert_eq!(i.effective_vip_lease(&c.global), VipLease::Auto);
+    }
+
+    #[test]
+    fn master_without_priority_owns_the_address_and_clears_nopreempt() {
+        let (c, d) = ok(&format!("{BASE} state MASTER\n nopreempt\n}}"));
+        assert_eq!(c.instances[0].priority, 255);
+        assert!(!c.instances[0].nopreempt);
+        assert!(d[0].contains(
+            "t.conf:5:2: warning: (`V`) nopreempt will not work with initial state MASTER"
+        ));
+        let (c, _) = ok(&format!("{BASE} state MASTER\n priority 90\n}}"));
+        assert_eq!(c.instances[0].priority, 90);
+    }
+
+    #[test]
+    fn global_defaults_flow_into_instances() {
+        let g = "global_defs {\n vrrp_version 3\n vrrp_strict\n vrrp_garp_master_delay 2\n vip_lease 30\n}\n";
+        let (c, d) = ok(&format!("{BASE} advert_int 0.25\n vip_lease off\n}}\n{g}"));
+        assert!(d.is_empty(), "{d:?}");
+        let i = &c.instances[0];
+        assert_eq!((i.version, i.accept), (3, false));
+        assert_eq!(i.advert_int, Duration::from_millis(250));
+        assert_eq!(i.garp.master_delay, Duration::from_secs(2));
+        assert_eq!(c.global.vip_lease, VipLease::Seconds(30));
+        assert_eq!(i.effective_vip_lease(&c.global), VipLease::Off);
+    }
+
+    #[test]
+    fn v2_fractional_advert_rounds_with_warning() {
+        let (c, d) = ok(&format!("{BASE} advert_int 1.5\n}}"));
+        assert_eq!(c.instances[0].advert_int, Duration::from_secs(2));
+        assert!(d[0].contains("whole number of seconds; rounded to 2"));
+    }
+
+    #[test]
+    fn authentication_rules() {
+        let (c, d) = ok(&format!(
+            "{BASE} authentication {{\n auth_type PASS\n auth_pass 0123456789\n }}\n}}"
+        ));
+        assert_eq!(c.instances[0].auth_pass.as_deref(), Some("01234567"));
+        assert!(d[0].contains("only `01234567` is used"));
+        let (c, d) = ok(&format!(
+            "{BASE} authentication {{\n auth_type AH\n auth_pass x\n }}\n}}"
+        ));
+        assert_eq!(c.instances[0].auth_pass, None);
+        assert!(d[0].contains("does not support AH"));
+        let (_, d) = ok(&format!("{BASE} authentication {{\n uth_pass x\n }}\n}}"));
+        assert!(d[0].contains("did you mean `auth_pass`?"), "{d:?}");
+    }
+
+    #[test]
+    fn vip_options_and_tracking() {
+        let (c, d) = ok(&format!(
+            "vrrp_script chk {{\n script \"/bin/true x\"\n weight -20\n}}\n{BASE} virtual_ipaddress {{\n 192.0.2.1/24 brd 192.0.2.255 dev eth1 scope global label eth1:1\n 192.0.2.2\n }}\n track_interface {{\n eth2 weight 20 reverse\n eth3\n }}\n track_script {{\n chk weight 5\n nope\n }}\n}}"
+        ));
+        let i = &c.instances[0];
+        let v = &i.virtual_ipaddress[0];
+        assert_eq!(v.prefix_len, 24);
+        assert_eq!(v.brd, Some("192.0.2.255".parse().unwrap()));
+        assert_eq!(
+            (v.dev.as_deref(), v.scope.as_deref(), v.label.as_deref()),
+            (Some("eth1"), Some("global"), Some("eth1:1"))
+        );
+        assert_eq!(i.virtual_ipaddress[1].prefix_len, 32);
+        assert_eq!(
+            i.track_interface[0],
+            TrackInterface {
+                name: "eth2".into(),
+                weight: 20,
+                reverse: true
+            }
+        );
+        assert_eq!(i.track_interface[1].weight, 0);
+        assert_eq!(i.track_script.len(), 1);
+        assert_eq!(i.track_script[0].weight, Some(5));
+        assert_eq!(c.vrrp_scripts[0].script, "/bin/true x");
+        assert_eq!(c.vrrp_scripts[0].weight, -20);
+        assert!(
+            d.iter().any(|d| d.contains("unknown vrrp_script `nope`")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn sync_group_both_forms() {
+        let inst = |n: &str, id: u8| {
+            format!("vrrp_instance {n} {{\n interface eth0\n virtual_router_id {id}\n}}\n")
+        };
+        let text = format!(
+            "vrrp_sync_group A {{\n group {{\n I1\n }}\n notify_master \"/x m\"\n}}\nvrrp_sync_group B {{\n I2\n GHOST\n}}\n{}{}",
+            inst("I1", 1),
+            inst("I2", 2)
+        );
+        let (c, d) = ok(&text);
+        assert_eq!(c.sync_groups[0].group, ["I1"]);
+        assert_eq!(c.sync_groups[0].notify.master.as_deref(), Some("/x m"));
+        assert_eq!(c.sync_groups[1].group, ["I2"]);
+        assert!(
+            d[0].contains("t.conf:9:2: warning: unknown vrrp_instance `GHOST`"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn semantic_errors() {
+        assert!(err(&format!("{BASE} priority 0\n}}")).contains("out of range"));
+        let dup =
+            format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 7\n}}");
+        assert!(err(&dup).contains("t.conf:7:20: error: virtual_router_id 7 on `eth0` is already used by vrrp_instance `V`"));
+        // Same VRID on another family is fine.
+        let v6 = format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n version 3\n virtual_router_id 7\n virtual_ipaddress {{\n fe80::1\n }}\n}}");
+        ok(&v6);
+        assert!(err(&format!(
+            "{BASE} virtual_ipaddress {{\n 2001:db8::1\n }}\n}}"
+        ))
+        .contains("need VRRP version 3"));
+        assert!(err("vrrp_instance V {\n}").contains("has no `interface`"));
+        assert!(
+            err(&format!("{BASE} state SLAVE\n}}")).contains("invalid value `SLAVE` for `state`")
+        );
+        let strict = "global_defs {\n vrrp_strict\n}\n";
+        assert!(err(&format!(
+            "{strict}{BASE} unicast_peer {{\n 192.0.2.2\n }}\n}}"
+        ))
+        .contains("not allowed with vrrp_strict"));
+        assert!(err(&format!("{BASE} advert_int 2\n vip_lease 5\n}}"))
+            .contains("t.conf:5:2: error: vip_lease 5 s is shorter than 3 advert intervals"));
+    }
+
+    #[test]
+    fn virtual_server_and_checkers() {
+        let text = "virtual_server_group G {\n 192.0.2.3-10 80\n ae00::2-f 80\n fwmark 4\n}\n\
+            virtual_server group G {\n lvs_sched sh\n lvs_method TUN\n protocol SCTP\n persistence_timeout 600\n quorum 3\n sorry_server 192.0.2.9 8080\n\
+            real_server 192.0.2.21 80 {\n weight 3\n HTTP_GET {\n url {\n path /h\n status_code 200-299 404\n }\n nb_get_retry 4\n }\n\
+            MISC_CHECK {\n misc_path \"/bin/chk a\"\n misc_dynamic\n }\n TCP_CHECK {\n connect_port 81\n }\n }\n}";
+        let (c, d) = ok(text);
+        assert!(d.is_empty(), "{d:?}");
+        let g = &c.server_groups[0];
+        assert_eq!(
+            g.entries[0],
+            GroupEntry::Range {
+                addr: "192.0.2.3".parse().unwrap(),
+                last: Some(10),
+                port: 80
+            }
+        );
+        assert_eq!(
+            g.entries[1],
+            GroupEntry::Range {
+                addr: "ae00::2".parse().unwrap(),
+                last: Some(15),
+                port: 80
+            }
+        );
+        assert_eq!(g.entries[2], GroupEntry::Fwmark(4));
+        let vs = &c.virtual_servers[0];
+        assert_eq!(vs.addr, VsAddr::Group("G".into()));
+        assert_eq!(
+            (vs.lb_algo.as_str(), vs.lb_kind, vs.protocol),
+            ("sh", LbKind::Tun, Protocol::Sctp)
+        );
+        assert_eq!((vs.persistence_timeout, vs.quorum), (Some(600), 3));
+        assert_eq!(vs.delay_loop, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        assert_eq!(vs.sorry_server, Some((ip, 8080)));
+        let rs = &vs.real_servers[0];
+        assert_eq!(rs.weight, 3);
+        let CheckKind::Http(h) = &rs.checkers[0].kind else {
+            panic!()
+        };
+        assert_eq!(h.urls[0].status_code, [(200, 299), (404, 404)]);
+        assert_eq!(rs.checkers[0].retry, 4);
+        assert_eq!(rs.checkers[0].connect_timeout, Duration::from_secs(5));
+        assert_eq!(
+            rs.checkers[1].kind,
+            CheckKind::Misc(MiscCheck {
+                path: "/bin/chk a".into(),
+                timeout: None,
+                dynamic: true
+            })
+        );
+        assert_eq!(rs.checkers[2].connect_port, Some(81));
+    }
+
+    #[test]
+    fn checker_settings_inherit_from_server_levels() {
+        let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n\
+            real_server 192.0.2.2 80 {\n HTTP_GET {\n url {\n path /\n }\n }\n delay_loop 9\n retry 7\n }\n\
+            real_server 192.0.2.3 80 {\n TCP_CHECK {\n retry 2\n }\n }\n\
+            connect_timeout 2\n retry 4\n}";
+        let (c, d) = ok(text);
+        assert!(d.is_empty(), "{d:?}");
+        let rs = &c.virtual_servers[0].real_servers;
+        let (h, t) = (&rs[0].checkers[0], &rs[1].checkers[0]);
+        assert_eq!((h.connect_timeout, h.retry), (Duration::from_secs(2), 7));
+        assert_eq!(h.delay_before_retry, Duration::from_secs(3));
+        assert_eq!(h.delay_loop, Some(Duration::from_secs(9)));
+        assert_eq!((t.connect_timeout, t.retry), (Duration::from_secs(2), 2));
+        assert_eq!(
+            (t.delay_before_retry, t.delay_loop),
+            (Duration::from_secs(1), None)
+        );
+    }
+
+    #[test]
+    fn unsupported_keywords_warn_and_skip_blocks() {
+        let (c, d) = ok(&format!(
+            "{BASE} use_vmac\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+        ));
+        assert_eq!(c.instances.len(), 1);
+        assert_eq!(d.len(), 3);
+        assert!(d.iter().all(|d| d.contains("not supported by keeplite")));
+    }
 }

@@ -58,14 +58,18 @@ impl fmt::Display for Diagnostic {
                 let num = loc.line.to_string();
                 let pad = " ".repeat(num.len());
                 // Tabs would misalign the caret; show them as one space each.
-                let src: String = loc
+                let src: Vec<char> = loc
                     .source
                     .chars()
                     .map(|c| if c == '\t' { ' ' } else { c })
                     .collect();
-                write!(f, "\n{pad} |\n{num} | {}", src.trim_end())?;
-                let lead = " ".repeat(loc.col.saturating_sub(1) as usize);
-                let carets = "^".repeat(loc.width.max(1) as usize);
+                let line: String = src.iter().collect();
+                write!(f, "\n{pad} |\n{num} | {}", line.trim_end())?;
+                let start = (loc.col.saturating_sub(1) as usize).min(src.len());
+                let end = (start + loc.width as usize).min(src.len());
+                let lead: usize = src[..start].iter().map(|&c| columns(c)).sum();
+                let width: usize = src[start..end].iter().map(|&c| columns(c)).sum();
+                let (lead, carets) = (" ".repeat(lead), "^".repeat(width.max(1)));
                 write!(f, "\n{pad} | {lead}{carets}")?;
             }
         }
@@ -73,6 +77,23 @@ impl fmt::Display for Diagnostic {
             write!(f, "\n  = help: {help}")?;
         }
         Ok(())
+    }
+}
+
+/// Terminal columns of a char: 2 for East Asian wide characters (CJK comments are common in
+/// real configs), else 1.
+fn columns(c: char) -> usize {
+    match c as u32 {
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
     }
 }
 
@@ -149,7 +170,20 @@ mod tests {
             d.to_string(),
             "k.conf:12:9: warning: unknown keyword `uth_pass`\n   |\n12 |  auth_type uth_pass 1\n   |         ^^^^^^^^\n  = help: did you mean `auth_pass`?"
         );
-        assert_eq!(exit_status(&[d]), 4);
+        assert_eq!(exit_status(std::slice::from_ref(&d)), 4);
+        let wide = Diagnostic {
+            location: Some(Location {
+                col: 4,
+                width: 2,
+                source: "名字 主机".into(),
+                ..d.location.clone().unwrap()
+            }),
+            help: None,
+            ..d
+        };
+        assert!(wide
+            .to_string()
+            .ends_with("\n12 | 名字 主机\n   |      ^^^^"));
         assert_eq!(exit_status(&[]), 0);
     }
 }

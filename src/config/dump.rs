@@ -75,19 +75,46 @@ impl W {
     fn close(&mut self) {
         self.1 -= 1;
         self.line("}");
+        if self.1 == 0 {
+            self.0.push('\n');
+        }
     }
 }
 
-/// Quotes a value when it would not survive as one bare word.
+/// Whether `s` survives as one bare word.
+fn bare(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(['!', '#', '"', '@', '$'])
+        && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'))
+}
+
+/// Writes a value so that it lexes back to the same text: bare, quoted, or — for text with a
+/// `"`, which quoted strings cannot hold — as bare words for the pieces containing `"` and
+/// quoted runs for the rest (multi-word values are re-joined with single spaces).
 fn q(s: &str) -> String {
-    let bare = !s.is_empty()
-        && !s.starts_with(['!', '#', '"', '@'])
-        && !s.contains(|c: char| c.is_whitespace() || matches!(c, '{' | '}'));
-    if bare {
-        s.to_owned()
-    } else {
-        format!("\"{s}\"")
+    if bare(s) {
+        return s.to_owned();
     }
+    if !s.contains('"') {
+        return format!("\"{s}\"");
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<&str> = Vec::new();
+    for piece in s.split(' ') {
+        if piece.contains('"') {
+            if !run.is_empty() {
+                out.push(format!("\"{}\"", run.join(" ")));
+                run.clear();
+            }
+            out.push(piece.to_owned());
+        } else {
+            run.push(piece);
+        }
+    }
+    if !run.is_empty() {
+        out.push(format!("\"{}\"", run.join(" ")));
+    }
+    out.join(" ")
 }
 
 fn secs(d: Duration) -> String {
@@ -217,11 +244,7 @@ fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
 
 fn instance(w: &mut W, i: &VrrpInstance) {
     w.open(&format!("vrrp_instance {}", q(&i.name)));
-    let state = match i.state {
-        InitialState::Master => "MASTER",
-        InitialState::Backup => "BACKUP",
-    };
-    w.kv("state", state);
+    w.kv("state", i.state.keyword());
     w.kv("interface", q(&i.interface));
     w.kv("virtual_router_id", i.virtual_router_id);
     w.kv("priority", i.priority);
@@ -282,20 +305,10 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.open(&format!("virtual_server {head}"));
     w.kv("delay_loop", secs(vs.delay_loop));
     w.kv("lb_algo", &vs.lb_algo);
-    let kind = match vs.lb_kind {
-        LbKind::Dr => "DR",
-        LbKind::Nat => "NAT",
-        LbKind::Tun => "TUN",
-    };
-    w.kv("lb_kind", kind);
+    w.kv("lb_kind", vs.lb_kind.keyword());
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
-    let proto = match vs.protocol {
-        Protocol::Tcp => "TCP",
-        Protocol::Udp => "UDP",
-        Protocol::Sctp => "SCTP",
-    };
-    w.kv("protocol", proto);
+    w.kv("protocol", vs.protocol.keyword());
     w.flag("ha_suspend", vs.ha_suspend);
     w.opt("virtualhost", vs.virtualhost.as_deref().map(q));
     w.opt(
@@ -379,4 +392,19 @@ fn checker(w: &mut W, c: &Checker) {
     w.kv("delay_before_retry", secs(c.delay_before_retry));
     w.opt("delay_loop", c.delay_loop.map(secs));
     w.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::q;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("eth0"), "eth0");
+        assert_eq!(q("a  b"), "\"a  b\"");
+        assert_eq!(q(""), "\"\"");
+        assert_eq!(q("#x"), "\"#x\"");
+        assert_eq!(q("a  b c\"d"), "\"a  b\" c\"d");
+        assert_eq!(q("x\"  y"), "x\" \" y\"");
+    }
 }

@@ -149,6 +149,9 @@ impl Sources {
 /// Nesting limit for `include` (keepalived's is lower); protects against runaway globs.
 const MAX_INCLUDE_DEPTH: usize = 16;
 
+/// Total bytes `$` substitution may produce in one load.
+const MAX_EXPANSION: usize = 1 << 20;
+
 /// Output of preprocessing: the logical lines (never empty) and everything needed for messages.
 pub struct Preprocessed {
     pub sources: Sources,
@@ -162,6 +165,7 @@ pub fn preprocess(fs: &dyn FileSource, path: &Path, text: &str, config_id: &str)
         fs,
         config_id,
         defs: HashMap::new(),
+        budget: MAX_EXPANSION,
         stack: vec![fs.identity(path)],
         out: Preprocessed {
             sources: Sources::default(),
@@ -177,6 +181,8 @@ struct Pre<'a> {
     fs: &'a dyn FileSource,
     config_id: &'a str,
     defs: HashMap<String, String>,
+    /// Bytes `$` expansion may still produce (bounds self-doubling definitions).
+    budget: usize,
     /// Identities of the files being read, outermost first (include loop detection).
     stack: Vec<PathBuf>,
     out: Preprocessed,
@@ -189,6 +195,8 @@ impl Pre<'_> {
     }
 
     fn file(&mut self, path: &Path, text: &str) {
+        // Editors on other systems may leave a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let file = self.out.sources.add(path.display().to_string(), text);
         for (n, raw) in text.lines().enumerate() {
             let line = n as u32 + 1;
@@ -229,8 +237,12 @@ impl Pre<'_> {
                         }
                         value.push_str(&t.text);
                     }
-                    let value = self.substitute_str(&value);
-                    self.defs.insert(name.to_owned(), value);
+                    match self.substitute_str(&value) {
+                        Some(value) => {
+                            self.defs.insert(name.to_owned(), value);
+                        }
+                        None => self.expansion_error(first.pos),
+                    }
                     continue;
                 }
             }
@@ -246,7 +258,16 @@ impl Pre<'_> {
         }
     }
 
-    fn substitute_str(&self, s: &str) -> String {
+    fn expansion_error(&mut self, pos: Pos) {
+        self.error(
+            pos,
+            format!("`$` definitions expand to more than {MAX_EXPANSION} bytes"),
+            Some("definitions that refer to themselves grow exponentially".into()),
+        );
+    }
+
+    /// Expands `$NAME` / `${NAME}`; None once the expansion budget is spent.
+    fn substitute_str(&mut self, s: &str) -> Option<String> {
         let mut out = String::new();
         let mut rest = s;
         while let Some(i) = rest.find('$') {
@@ -265,6 +286,9 @@ impl Pre<'_> {
             };
             match self.defs.get(name) {
                 Some(v) if !name.is_empty() => {
+                    if out.len() + v.len() > self.budget {
+                        return None;
+                    }
                     out.push_str(v);
                     rest = &after[len..];
                 }
@@ -275,18 +299,23 @@ impl Pre<'_> {
             }
         }
         out.push_str(rest);
-        out
+        self.budget = self.budget.saturating_sub(out.len());
+        Some(out)
     }
 
     /// Expands `$NAME` / `${NAME}` in words; a value with spaces becomes several tokens.
-    fn substitute(&self, toks: Vec<Token>) -> Vec<Token> {
+    fn substitute(&mut self, toks: Vec<Token>) -> Vec<Token> {
         let mut out = Vec::with_capacity(toks.len());
         for t in toks {
             if t.kind != TokKind::Word || !t.text.contains('$') || self.defs.is_empty() {
                 out.push(t);
                 continue;
             }
-            let expanded = self.substitute_str(&t.text);
+            let Some(expanded) = self.substitute_str(&t.text) else {
+                self.expansion_error(t.pos);
+                out.push(t);
+                continue;
+            };
             out.extend(expanded.split_whitespace().map(|w| Token {
                 kind: match w {
                     "{" => TokKind::Open,
@@ -572,8 +601,23 @@ mod tests {
                 vec!["w", "10", "20"],
             ]
         );
-        let pre = preprocess(&fs, Path::new("k.conf"), text, "low");
+        let pre = preprocess(&fs, Path::new("k.conf"), &format!("\u{feff}{text}"), "low");
         assert_eq!(words(&pre)[0], ["priority", "85"]);
+    }
+
+    #[test]
+    fn self_doubling_definitions_are_bounded() {
+        let text = "$A=xx\n".to_owned() + &"$A=$A$A\n".repeat(40) + "v $A";
+        let pre = preprocess(&MemFiles::default(), Path::new("k.conf"), &text, "");
+        assert!(pre.diags[0].message.contains("expand to more than"));
+        assert!(
+            pre.lines
+                .iter()
+                .flatten()
+                .map(|t| t.text.len())
+                .sum::<usize>()
+                <= MAX_EXPANSION
+        );
     }
 
     #[test]

@@ -293,6 +293,41 @@ pub enum Protocol {
     Sctp,
 }
 
+/// Config-file spelling of enum values, one table per enum (parsing and dumping share it).
+pub trait Keyword: Copy + PartialEq + 'static {
+    const CHOICES: &'static [(&'static str, Self)];
+
+    fn keyword(self) -> &'static str {
+        Self::CHOICES
+            .iter()
+            .find(|(_, v)| *v == self)
+            .map_or("", |(k, _)| k)
+    }
+}
+
+impl Keyword for LbKind {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("DR", LbKind::Dr),
+        ("NAT", LbKind::Nat),
+        ("TUN", LbKind::Tun),
+    ];
+}
+
+impl Keyword for Protocol {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("TCP", Protocol::Tcp),
+        ("UDP", Protocol::Udp),
+        ("SCTP", Protocol::Sctp),
+    ];
+}
+
+impl Keyword for InitialState {
+    const CHOICES: &'static [(&'static str, Self)] = &[
+        ("MASTER", InitialState::Master),
+        ("BACKUP", InitialState::Backup),
+    ];
+}
+
 /// IPVS scheduler names accepted by `lb_algo`.
 pub const SCHEDULERS: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
@@ -315,6 +350,7 @@ pub struct VirtualServer {
     pub protocol: Protocol,
     pub ha_suspend: bool,
     pub virtualhost: Option<String>,
+    /// Port 0: the service's port.
     pub sorry_server: Option<(IpAddr, u16)>,
     pub inhibit_on_failure: bool,
     /// Default 1.
@@ -331,6 +367,7 @@ pub struct VirtualServer {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RealServer {
     pub addr: IpAddr,
+    /// 0 when omitted (fwmark services).
     pub port: u16,
     /// Default 1.
     pub weight: i32,
@@ -349,11 +386,12 @@ pub struct Checker {
     pub connect_port: Option<u16>,
     pub bindto: Option<IpAddr>,
     pub bind_port: Option<u16>,
-    /// Default 5 s.
+    /// Default 5 s. connect_timeout, retry and delay_before_retry may also be given at
+    /// virtual_server / real_server level; the parser resolves them into each checker.
     pub connect_timeout: Duration,
     /// Retries before declaring failure (`nb_get_retry` is the old name). Default 1.
     pub retry: u32,
-    /// Default 1 s.
+    /// Default 3 s for HTTP_GET / SSL_GET, 1 s otherwise (as keepalived).
     pub delay_before_retry: Duration,
     /// Overrides the virtual server's delay_loop.
     pub delay_loop: Option<Duration>,

@@ -80,6 +80,134 @@ pub const UNSUPPORTED: &[&str] = &[
     "vrrp_garp_lower_prio_repeat",
     "lvs_flush",
     "warmup",
+    "SSL",
+    "default_interface",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "nftables",
+    "nftables_priority",
+    "process_names",
+    "snmp_socket",
+    "vrrp_check_unicast_src",
+    "check_unicast_src",
+    "unicast_ttl",
+    "native_ipv6",
+    "strict_mode",
+    "skip_check_adv_addr",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "notify_master_rx_lower_pri",
+    "unicast_fault_no_peer",
+    "lvs_timeouts",
+    "ip_family",
+    "ops",
+    "vrrp_rx_bufs_policy",
+    "vrrp_rx_bufs_multiplier",
+    "track_src_ip",
+    "http_protocol",
+    "enable_sni",
+    "bfd_cpu_affinity",
+    "bfd_no_swap",
+    "bfd_priority",
+    "bfd_process_name",
+    "bfd_rlimit_rttime",
+    "bfd_rt_priority",
+    "bind_if",
+    "checker_cpu_affinity",
+    "checker_log_all_failures",
+    "checker_process_name",
+    "checker_rlimit_rttime",
+    "checker_rt_priority",
+    "child_wait_time",
+    "config_save_dir",
+    "data_use_instance",
+    "dbus_service_name",
+    "disable_local_igmp",
+    "down_timer_adverts",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "fast_recovery",
+    "fifo_write_vrrp_states_on_reload",
+    "fork_delay",
+    "garp_extra_if",
+    "garp_interval",
+    "global_tracking",
+    "gna_interval",
+    "idle_tx",
+    "include_check",
+    "interface_up_down_delays",
+    "log_all_failures",
+    "log_unknown_vrids",
+    "lvs_flush_on_stop",
+    "lvs_netlink_cmd_rcv_bufs",
+    "lvs_netlink_cmd_rcv_bufs_force",
+    "lvs_netlink_monitor_rcv_bufs",
+    "lvs_netlink_monitor_rcv_bufs_force",
+    "mcast_dst_ip",
+    "min_auto_priority_delay",
+    "namespace_with_ipsets",
+    "net_namespace_ipvs",
+    "nftables_counters",
+    "nftables_ifindex",
+    "nftables_ipvs",
+    "nftables_ipvs_priority",
+    "nftables_ipvs_start_fwmark",
+    "no_checker_emails",
+    "no_email_faults",
+    "notify_deleted",
+    "notify_priority_changes",
+    "old_unicast_checksum",
+    "persistence_engine",
+    "process_monitor_rcv_bufs",
+    "process_monitor_rcv_bufs_force",
+    "promote_secondaries",
+    "quorum_max",
+    "random_seed",
+    "reload_check_config",
+    "reload_file",
+    "reload_repeat",
+    "reload_time_file",
+    "rs_init_notifies",
+    "shutdown_script",
+    "shutdown_script_timeout",
+    "smtp_alert_checker",
+    "smtp_alert_vrrp",
+    "snmp_name",
+    "sorry_server_inhibit",
+    "sorry_server_lvs_method",
+    "startup_script",
+    "startup_script_timeout",
+    "sync_group_tracking_weight",
+    "terminate_delay",
+    "tmp_config_directory",
+    "track_group",
+    "use_pid_dir",
+    "use_vmac_addr",
+    "vmac_addr_prefix",
+    "vmac_prefix",
+    "vrrp_cpu_affinity",
+    "vrrp_down_timer_adverts",
+    "vrrp_garp_extra_if",
+    "vrrp_min_garp",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_cmd_rcv_bufs_force",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs_force",
+    "vrrp_notify_priority_changes",
+    "vrrp_process_name",
+    "vrrp_rlimit_rttime",
+    "vrrp_rt_priority",
+    "uthreshold",
+    "lthreshold",
+    "regex",
+    "helo_name",
     "kernel_rx_buf_size",
     "higher_prio_send_advert",
     "lower_prio_no_advert",
@@ -91,6 +219,8 @@ pub struct Ctx<'s> {
     pub diags: Vec<Diagnostic>,
     /// Every interface name the config mentions, for the existence check.
     pub interfaces: Vec<(String, Pos)>,
+    /// Checker settings inherited from the enclosing virtual_server / real_server.
+    pub check_defaults: super::build::CheckDefaults,
 }
 
 impl<'s> Ctx<'s> {
@@ -99,6 +229,7 @@ impl<'s> Ctx<'s> {
             src,
             diags: Vec::new(),
             interfaces: Vec::new(),
+            check_defaults: Default::default(),
         }
     }
 
@@ -182,9 +313,10 @@ impl<'s> Ctx<'s> {
             return Some(*v);
         }
         let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+        let expected = format!("expected one of: {}", names.join(", "));
         let help = match suggest(&t.text, names.iter().copied()) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("expected one of: {}", names.join(", ")),
+            Some(s) => format!("did you mean `{s}`? ({expected})"),
+            None => expected,
         };
         self.error(
             t,
@@ -227,12 +359,12 @@ pub fn parse_secs(s: &str) -> Option<Duration> {
 pub type Seen = HashMap<&'static str, Token>;
 
 /// Applies `tables` (searched in order) to the statements of one block.
-pub fn apply<T>(
+pub fn apply<'n, T>(
     ctx: &mut Ctx,
     block: &str,
     tables: &[&[Kw<T>]],
     target: &mut T,
-    nodes: &[Node],
+    nodes: impl IntoIterator<Item = &'n Node>,
 ) -> Seen {
     let mut seen = Seen::new();
     for n in nodes {
@@ -268,12 +400,14 @@ fn unknown<T>(ctx: &mut Ctx, block: &str, tables: &[&[Kw<T>]], n: &Node) {
         );
         return;
     }
-    let help = suggest(name, tables.iter().flat_map(|t| t.iter()).map(|k| k.name))
-        .map(|s| format!("did you mean `{s}`?"));
+    let help = match suggest(name, tables.iter().flat_map(|t| t.iter()).map(|k| k.name)) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "if this is a comment, start it with `#` or `!`".into(),
+    };
     ctx.warn(
         &n.kw,
         format!("unknown keyword `{name}` in {block}; line ignored"),
-        help,
+        Some(help),
     );
 }
 
@@ -376,5 +510,25 @@ mod tests {
         assert_eq!(parse_secs("."), None);
         assert_eq!(parse_secs("1e3"), None);
         assert_eq!(parse_secs(""), None);
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::reference_table;
+
+    #[test]
+    fn reference_lists_every_block_and_keyword() {
+        let r = reference_table();
+        for needle in [
+            "## vrrp_instance",
+            "| `virtual_router_id` |",
+            "| `nb_get_retry` | old name of `retry` |",
+            "| `vip_lease` | keeplite:",
+            "## MISC_CHECK",
+            "`SMTP_CHECK`",
+        ] {
+            assert!(r.contains(needle), "missing {needle}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
 use crate::sys::persist;
-use crate::sys::process::{lookup_user, Processes, ScriptSpec};
+use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
@@ -129,14 +129,175 @@ impl Env for Shell {
     }
 }
 
+impl Shell {
+    /// Executes a unit's pending events in order.
+    fn drain(&mut self, unit: &mut Unit, now: Instant) {
+        while let Some(ev) = unit.vrrp.poll_event() {
+            match ev {
+                Event::Instance(i, a) => self.execute(unit, i, a, now),
+                Event::Group(_, t) => {
+                    let Some(g) = unit.group.clone() else {
+                        continue;
+                    };
+                    log::info(&transition_line(&format!("group {}", g.name), &t, None));
+                    self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
+        let m = &mut unit.members[i];
+        let sh = &mut *self;
+        match a {
+            Action::SendAdvert(repr) => {
+                for dst in &m.dsts {
+                    let sent = repr
+                        .to_bytes(&m.src, dst)
+                        .map_err(|e| io::Error::other(e.to_string()))
+                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
+                    // One line when sending starts failing, one when it recovers: at 10 ms
+                    // adverts a line per failure would flood the console.
+                    match sent {
+                        Err(e) if !m.send_failing => {
+                            m.send_failing = true;
+                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+                        }
+                        Ok(()) if m.send_failing => {
+                            m.send_failing = false;
+                            log::info(&format!("{}: adverts are going out again", m.name));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Action::InstallVips { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = lease;
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.held = true;
+                m.lease_until = lease.map(|l| now + l);
+            }
+            Action::RefreshVipLease { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = Some(lease);
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.lease_until = Some(now + lease);
+            }
+            Action::RemoveVips => {
+                for (spec, _) in &m.vips {
+                    match sh
+                        .rtnl
+                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
+                    {
+                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
+                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
+                        }
+                        _ => {}
+                    }
+                }
+                m.held = false;
+                m.lease_until = None;
+            }
+            Action::SendGarp { count } => {
+                for (spec, mac) in &m.vips {
+                    let frame: Vec<u8> = match spec.addr {
+                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
+                        IpAddr::V6(target) => ndisc::Repr {
+                            mac: *mac,
+                            target,
+                            router: false,
+                        }
+                        .to_bytes()
+                        .to_vec(),
+                    };
+                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
+                        Some(p) => &sh.frames[p].1,
+                        None => match FrameSocket::open(spec.ifindex) {
+                            Ok(f) => {
+                                sh.frames.push((spec.ifindex, f));
+                                &sh.frames.last().expect("just pushed").1
+                            }
+                            Err(e) => {
+                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
+                                continue;
+                            }
+                        },
+                    };
+                    for _ in 0..count {
+                        if let Err(e) = fs.send(&frame) {
+                            log::warn(&format!(
+                                "{}: gratuitous ARP/NA for {}: {e}",
+                                m.name, spec.addr
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            Action::Notify(t) => {
+                let inst = unit.vrrp.instance(i);
+                let master = inst.stats().master_seen.map(|(a, _)| a);
+                let prio = inst.priority();
+                let m = &unit.members[i];
+                log::info(&transition_line(&m.name, &t, master));
+                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+            }
+        }
+    }
+
+    /// Runs keepalived's notify scripts for a transition to `to`.
+    fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let specific = match to {
+            State::Master => &n.master,
+            State::Backup => &n.backup,
+            State::Fault => &n.fault,
+            State::Initialize => &n.stop,
+        };
+        let mut run = |command: &str, args: Vec<String>| {
+            let spec = ScriptSpec {
+                command: command.to_owned(),
+                args,
+                user: self.script_user,
+                timeout: Some(NOTIFY_TIMEOUT),
+            };
+            if let Err(e) = self.procs.spawn(&spec, now) {
+                log::warn(&format!("{name}: notify {command}: {e}"));
+            }
+        };
+        if let Some(c) = specific {
+            run(c, Vec::new());
+        }
+        if let Some(c) = &n.any {
+            let state = match to {
+                State::Initialize => "STOP".to_owned(),
+                s => state_name(s).to_owned(),
+            };
+            run(
+                c,
+                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
+            );
+        }
+    }
+}
+
 struct Daemon {
     config_path: PathBuf,
     opts: Options,
     shell: Shell,
     signals: Signals,
     links: LinkMonitor,
-    control: Option<ControlServer>,
+    control: ControlServer,
     units: Vec<Unit>,
+    /// Units that could not start yet (see [`Daemon::apply`]).
+    waiting: Vec<unit::UnitKey>,
     cfg: Config,
     unattributed: [u64; RxError::COUNT],
     buf: Vec<u8>,
@@ -164,7 +325,8 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
-/// `keeplite [-f conf] [-n] [-l]`: runs until SIGTERM/SIGINT. Returns the exit status.
+/// `keeplite [-f conf] [-n] [-l] [-p pidfile]`: runs until SIGTERM/SIGINT (in the background
+/// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
     let cfg = match load(opts) {
@@ -183,7 +345,13 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     };
-    if let Some(p) = &opts.pid_file {
+    // Startup errors above went to the terminal with a non-zero exit; detach only now.
+    if !opts.dont_fork {
+        if let Err(e) = daemonize(opts.log_console, opts.pid_file.as_deref()) {
+            log::error(&format!("keeplite: cannot detach: {e}"));
+            return 1;
+        }
+    } else if let Some(p) = &opts.pid_file {
         if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
             log::warn(&format!("pid file {}: {e}", p.display()));
         }
@@ -310,20 +478,10 @@ impl Daemon {
         poller.add(signals.fd(), Interest::Read, TOKEN_SIGNALS)?;
         let links = LinkMonitor::new()?;
         poller.add(links.fd(), Interest::Read, TOKEN_LINKS)?;
-        let control = ControlServer::bind(&control_path(opts, Some(&cfg)), &poller, TOKEN_CONTROL)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "control socket {}: {e}",
-                        control_path(opts, Some(&cfg)).display()
-                    ),
-                )
-            })?;
-        let script_user = match &cfg.global.script_user {
-            Some(u) => Some(lookup_user(&u.user, u.group.as_deref())?),
-            None => None,
-        };
+        let path = control_path(opts, Some(&cfg));
+        let control = ControlServer::bind(&path, &poller, TOKEN_CONTROL).map_err(|e| {
+            io::Error::new(e.kind(), format!("control socket {}: {e}", path.display()))
+        })?;
         let shell = Shell {
             poller,
             rtnl: Rtnl::new()?,
@@ -331,8 +489,8 @@ impl Daemon {
             frames: Vec::new(),
             procs: Processes::new(),
             scripts: Vec::new(),
-            script_cfg: cfg.vrrp_scripts.clone(),
-            script_user,
+            script_cfg: Vec::new(),
+            script_user: None,
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -341,17 +499,15 @@ impl Daemon {
             shell,
             signals,
             links,
-            control: Some(control),
+            control,
             units: Vec::new(),
+            waiting: Vec::new(),
             cfg: Config::default(),
             unattributed: [0; RxError::COUNT],
             buf: vec![0; 65536],
             watchdog: None,
         };
-        let errors = d.apply(cfg, Instant::now());
-        if let Some(e) = errors.into_iter().next() {
-            return Err(io::Error::other(e));
-        }
+        d.apply(cfg, Instant::now());
         d.remember_good();
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
             let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
@@ -377,49 +533,59 @@ impl Daemon {
     }
 
     /// Replaces the running configuration by `cfg`, touching only units whose configuration
-    /// changed. Returns errors (the units concerned are not started).
-    fn apply(&mut self, cfg: Config, now: Instant) -> Vec<String> {
+    /// changed. Units that cannot start yet (interface missing or without address) wait and
+    /// are retried on every link change, as keepalived waits for its interfaces.
+    fn apply(&mut self, cfg: Config, now: Instant) {
         self.shell.now = now;
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
-        self.shell.script_user = cfg
-            .global
-            .script_user
-            .as_ref()
-            .and_then(|u| lookup_user(&u.user, u.group.as_deref()).ok());
+        self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
+            lookup_user(&u.user, u.group.as_deref())
+                .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
+                .ok()
+        });
         let keys = unit::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
             .partition(|u| keys.contains(&u.key));
-        // Scripts whose configuration changed restart from scratch.
-        self.shell
-            .scripts
-            .retain(|s| cfg.vrrp_scripts.iter().any(|c| c.name == s.name) && s.running().is_none());
+        // Unchanged scripts keep their state (trackers of kept units rely on it); changed
+        // ones restart from scratch.
+        let old = &self.cfg.vrrp_scripts;
+        self.shell.scripts.retain(|s| {
+            let find =
+                |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
+            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+        });
         self.units = kept;
         for mut u in gone {
             u.vrrp.shutdown(now);
-            self.units.push(u);
-            let last = self.units.len() - 1;
-            self.drain(last, now);
-            self.units.pop();
+            self.shell.drain(&mut u, now);
         }
-        let mut errors = Vec::new();
-        for key in keys {
-            if self.units.iter().any(|u| u.key == key) {
-                continue;
-            }
-            match unit::build(&mut self.shell, key) {
-                Ok(u) => {
-                    self.remove_stale(&u);
-                    self.units.push(u);
-                    let last = self.units.len() - 1;
-                    self.units[last].vrrp.start(now);
-                    self.drain(last, now);
-                }
-                Err(e) => errors.push(e),
-            }
-        }
+        self.waiting = keys
+            .into_iter()
+            .filter(|k| !self.units.iter().any(|u| &u.key == k))
+            .collect();
         self.cfg = cfg;
-        errors
+        self.start_waiting(now, true);
+    }
+
+    /// Tries to start the waiting units; `report` logs why the others still wait.
+    fn start_waiting(&mut self, now: Instant, report: bool) {
+        for key in std::mem::take(&mut self.waiting) {
+            match unit::build(&mut self.shell, key.clone()) {
+                Ok(mut u) => {
+                    self.remove_stale(&u);
+                    u.vrrp.start(now);
+                    self.shell.drain(&mut u, now);
+                    self.units.push(u);
+                }
+                Err(e) => {
+                    if report {
+                        log::warn(&format!("{e}; waiting for it"));
+                    }
+                    self.waiting.push(key);
+                }
+            }
+        }
     }
 
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
@@ -490,10 +656,7 @@ impl Daemon {
     }
 
     fn control(&mut self, token: u64, now: Instant) {
-        let Some(ctl) = self.control.as_mut() else {
-            return;
-        };
-        let reqs = match ctl.ready(token, &self.shell.poller) {
+        let reqs = match self.control.ready(token, &self.shell.poller) {
             Ok(r) => r,
             Err(e) => {
                 log::warn(&format!("control socket: {e}"));
@@ -507,9 +670,7 @@ impl Daemon {
                     errors: self.reload(now),
                 },
             };
-            if let Some(ctl) = self.control.as_mut() {
-                ctl.respond(conn, &resp, &self.shell.poller);
-            }
+            self.control.respond(conn, &resp, &self.shell.poller);
         }
     }
 
@@ -526,27 +687,22 @@ impl Daemon {
             }
         };
         let before = self.units.len();
-        let errors = self.apply(cfg, now);
-        for e in &errors {
-            log::error(e);
-        }
-        if errors.is_empty() {
-            self.remember_good();
-        }
+        self.apply(cfg, now);
+        self.remember_good();
         log::info(&format!(
-            "reload done: {} units ({} before), {} errors",
+            "reload done: {} units running ({} before), {} waiting",
             self.units.len(),
             before,
-            errors.len()
+            self.waiting.len()
         ));
-        errors
+        Vec::new()
     }
 
     fn shutdown(&mut self, now: Instant) {
         log::info("stopping: releasing VIPs");
         for u in 0..self.units.len() {
             self.units[u].vrrp.shutdown(now);
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
@@ -584,7 +740,7 @@ impl Daemon {
         for u in 0..self.units.len() {
             if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
                 self.units[u].vrrp.handle_timeout(now);
-                self.drain(u, now);
+                self.shell.drain(&mut self.units[u], now);
             }
         }
         self.shell.procs.handle_timeout(now);
@@ -641,6 +797,9 @@ impl Daemon {
                 return;
             }
         };
+        if !events.is_empty() && !self.waiting.is_empty() {
+            self.start_waiting(now, false);
+        }
         for l in events {
             self.set_trackers(now, |src| match src {
                 TrackerSrc::Link { name, reverse } if *name == l.name => Some(l.up ^ reverse),
@@ -666,7 +825,7 @@ impl Daemon {
             for (i, t, up) in changes {
                 self.units[u].vrrp.set_tracker(now, i, t, up);
             }
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
     }
 
@@ -724,156 +883,9 @@ impl Daemon {
                     log::warn(&format!("{}: advert from {} dropped: {e}", m.name, r.src));
                 }
             }
-            self.drain(u, now);
+            self.shell.drain(&mut self.units[u], now);
         }
         self.buf = buf;
-    }
-
-    /// Executes a unit's pending events in order.
-    fn drain(&mut self, u: usize, now: Instant) {
-        while let Some(ev) = self.units[u].vrrp.poll_event() {
-            match ev {
-                Event::Instance(i, a) => self.execute(u, i, a, now),
-                Event::Group(_, t) => {
-                    let Some(g) = self.units[u].group.clone() else {
-                        continue;
-                    };
-                    log::info(&transition_line(&format!("group {}", g.name), &t, None));
-                    self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
-                }
-            }
-        }
-    }
-
-    fn execute(&mut self, u: usize, i: usize, a: Action, now: Instant) {
-        let m = &mut self.units[u].members[i];
-        let sh = &mut self.shell;
-        match a {
-            Action::SendAdvert(repr) => {
-                for dst in &m.dsts {
-                    let sent = repr
-                        .to_bytes(&m.src, dst)
-                        .map_err(|e| io::Error::other(e.to_string()))
-                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
-                    if let Err(e) = sent {
-                        log::warn(&format!("{}: advert to {dst}: {e}", m.name));
-                    }
-                }
-            }
-            Action::InstallVips { lease } => {
-                for (spec, _) in &mut m.vips {
-                    spec.lifetime = lease;
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
-                    }
-                }
-                m.held = true;
-                m.lease_until = lease.map(|l| now + l);
-            }
-            Action::RefreshVipLease { lease } => {
-                for (spec, _) in &mut m.vips {
-                    spec.lifetime = Some(lease);
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
-                    }
-                }
-                m.lease_until = Some(now + lease);
-            }
-            Action::RemoveVips => {
-                for (spec, _) in &m.vips {
-                    match sh
-                        .rtnl
-                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
-                    {
-                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
-                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
-                        }
-                        _ => {}
-                    }
-                }
-                m.held = false;
-                m.lease_until = None;
-            }
-            Action::SendGarp { count } => {
-                for (spec, mac) in &m.vips {
-                    let frame: Vec<u8> = match spec.addr {
-                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
-                        IpAddr::V6(target) => ndisc::Repr {
-                            mac: *mac,
-                            target,
-                            router: false,
-                        }
-                        .to_bytes()
-                        .to_vec(),
-                    };
-                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
-                        Some(p) => &sh.frames[p].1,
-                        None => match FrameSocket::open(spec.ifindex) {
-                            Ok(f) => {
-                                sh.frames.push((spec.ifindex, f));
-                                &sh.frames.last().expect("just pushed").1
-                            }
-                            Err(e) => {
-                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
-                                continue;
-                            }
-                        },
-                    };
-                    for _ in 0..count {
-                        if let Err(e) = fs.send(&frame) {
-                            log::warn(&format!(
-                                "{}: gratuitous ARP/NA for {}: {e}",
-                                m.name, spec.addr
-                            ));
-                            break;
-                        }
-                    }
-                }
-            }
-            Action::Notify(t) => {
-                let inst = self.units[u].vrrp.instance(i);
-                let master = inst.stats().master_seen.map(|(a, _)| a);
-                let prio = inst.priority();
-                let m = &self.units[u].members[i];
-                log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
-                self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
-            }
-        }
-    }
-
-    /// Runs keepalived's notify scripts for a transition to `to`.
-    fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
-        let specific = match to {
-            State::Master => &n.master,
-            State::Backup => &n.backup,
-            State::Fault => &n.fault,
-            State::Initialize => &n.stop,
-        };
-        let mut run = |command: &str, args: Vec<String>| {
-            let spec = ScriptSpec {
-                command: command.to_owned(),
-                args,
-                user: self.shell.script_user,
-                timeout: Some(NOTIFY_TIMEOUT),
-            };
-            if let Err(e) = self.shell.procs.spawn(&spec, now) {
-                log::warn(&format!("{name}: notify {command}: {e}"));
-            }
-        };
-        if let Some(c) = specific {
-            run(c, Vec::new());
-        }
-        if let Some(c) = &n.any {
-            let state = match to {
-                State::Initialize => "STOP".to_owned(),
-                s => state_name(s).to_owned(),
-            };
-            run(
-                c,
-                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
-            );
-        }
     }
 
     fn report(&self, now: Instant) -> StatusReport {
@@ -882,11 +894,7 @@ impl Daemon {
             for (i, m) in u.members.iter().enumerate() {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
-                let master = if inst.state() == State::Master {
-                    Some(m.src)
-                } else {
-                    st.master_seen.map(|(a, _)| a)
-                };
+                let master = inst.current_master().map(|(a, _)| a);
                 let lease_left = m
                     .lease_until
                     .map(|t| t.saturating_duration_since(now).as_millis() as u64);
@@ -920,6 +928,17 @@ impl Daemon {
                     rx_errors: error_counts(&st.rx_errors),
                 });
             }
+        }
+        // Instances that wait for their interface show up too, so none silently vanishes.
+        for inst in self.waiting.iter().flat_map(|k| &k.instances) {
+            instances.push(InstanceStatus {
+                name: inst.name.clone(),
+                interface: inst.interface.clone(),
+                vrid: inst.virtual_router_id,
+                state: "WAITING".to_owned(),
+                configured_priority: inst.priority,
+                ..InstanceStatus::default()
+            });
         }
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),

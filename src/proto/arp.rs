@@ -7,7 +7,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::mac;
+use super::{ethernet, mac};
 
 /// EtherType of ARP.
 pub const ETHERTYPE_ARP: u16 = 0x0806;
@@ -25,9 +25,6 @@ pub enum Error {
 
 mod field {
     pub type Field = core::ops::Range<usize>;
-    pub const ETH_DST: Field = 0..6;
-    pub const ETH_SRC: Field = 6..12;
-    pub const ETHERTYPE: Field = 12..14;
     pub const HTYPE: Field = 14..16;
     pub const PTYPE: Field = 16..18;
     pub const HLEN: usize = 18;
@@ -89,13 +86,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn eth_dst(&self) -> [u8; 6] {
-        mac(&self.b()[field::ETH_DST])
+        ethernet::dst(self.b())
     }
     pub fn eth_src(&self) -> [u8; 6] {
-        mac(&self.b()[field::ETH_SRC])
-    }
-    pub fn ethertype(&self) -> u16 {
-        be16(&self.b()[field::ETHERTYPE])
+        ethernet::src(self.b())
     }
     pub fn operation(&self) -> u16 {
         be16(&self.b()[field::OPER])
@@ -115,7 +109,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     fn is_ether_ipv4_arp(&self) -> bool {
         let b = self.b();
-        self.ethertype() == ETHERTYPE_ARP
+        ethernet::ethertype(b) == ETHERTYPE_ARP
             && be16(&b[field::HTYPE]) == 1
             && be16(&b[field::PTYPE]) == 0x0800
             && b[field::HLEN] == 6
@@ -148,9 +142,7 @@ impl Repr {
     /// Writes the 42-byte frame into the start of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let b = buf.get_mut(..FRAME_LEN).ok_or(Error::Truncated)?;
-        b[field::ETH_DST].copy_from_slice(&BROADCAST);
-        b[field::ETH_SRC].copy_from_slice(&self.mac);
-        b[field::ETHERTYPE].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+        ethernet::emit(b, BROADCAST, self.mac, ETHERTYPE_ARP);
         b[field::HTYPE].copy_from_slice(&1u16.to_be_bytes());
         b[field::PTYPE].copy_from_slice(&0x0800u16.to_be_bytes());
         b[field::HLEN] = 6;

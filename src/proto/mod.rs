@@ -2,6 +2,7 @@
 //! `Repr` with `parse`/`emit`. Pure: no sockets here, the shell only sends the bytes.
 
 pub mod arp;
+pub mod ethernet;
 pub mod ndisc;
 pub mod vrrp;
 

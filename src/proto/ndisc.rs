@@ -8,7 +8,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::checksum;
+use super::{checksum, ethernet};
 
 pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub const ICMPV6_PROTO: u8 = 58;
@@ -20,7 +20,7 @@ pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// Ethernet destination for ff02::1 (RFC 2464 §7).
 pub const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 /// Offset of the ICMPv6 message in the frame (Ethernet 14 + IPv6 40).
-pub const ICMP_OFFSET: usize = 54;
+pub const ICMP_OFFSET: usize = ethernet::HEADER_LEN + 40;
 /// NA header (24) + Target Link-Layer Address option (8).
 pub const ICMP_LEN: usize = 32;
 pub const FRAME_LEN: usize = ICMP_OFFSET + ICMP_LEN;
@@ -39,9 +39,6 @@ pub enum Error {
 
 mod field {
     pub type Field = core::ops::Range<usize>;
-    pub const ETH_DST: Field = 0..6;
-    pub const ETH_SRC: Field = 6..12;
-    pub const ETHERTYPE: Field = 12..14;
     pub const IP_VTF: Field = 14..18;
     pub const IP_PAYLOAD_LEN: Field = 18..20;
     pub const IP_NEXT_HEADER: usize = 20;
@@ -151,7 +148,7 @@ impl Repr {
         if b.len() < FRAME_LEN {
             return Err(Error::Truncated);
         }
-        let well_formed = b[field::ETHERTYPE] == ETHERTYPE_IPV6.to_be_bytes()
+        let well_formed = ethernet::ethertype(b) == ETHERTYPE_IPV6
             && b[field::IP_VTF.start] >> 4 == 6
             && b[field::IP_PAYLOAD_LEN] == (ICMP_LEN as u16).to_be_bytes()
             && b[field::IP_NEXT_HEADER] == ICMPV6_PROTO
@@ -179,9 +176,7 @@ impl Repr {
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let b = buf.get_mut(..FRAME_LEN).ok_or(Error::Truncated)?;
         b.fill(0);
-        b[field::ETH_DST].copy_from_slice(&ALL_NODES_MAC);
-        b[field::ETH_SRC].copy_from_slice(&self.mac);
-        b[field::ETHERTYPE].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+        ethernet::emit(b, ALL_NODES_MAC, self.mac, ETHERTYPE_IPV6);
         b[field::IP_VTF].copy_from_slice(&0x6000_0000u32.to_be_bytes());
         b[field::IP_PAYLOAD_LEN].copy_from_slice(&(ICMP_LEN as u16).to_be_bytes());
         b[field::IP_NEXT_HEADER] = ICMPV6_PROTO;

@@ -4,9 +4,11 @@
 //! and these primitives. Every call here is non-blocking or kernel-local (netlink requests are
 //! answered by the kernel synchronously), so the single event-loop thread never stalls.
 
+pub mod check_io;
 pub mod control;
 pub mod event;
 pub mod garp;
+pub mod ipvs;
 pub mod netlink;
 pub mod persist;
 pub mod process;

@@ -241,6 +241,48 @@ pub fn lookup_user(user: &str, group: Option<&str>) -> io::Result<(u32, u32)> {
     Ok((pw.pw_uid, gid))
 }
 
+/// Detaches like keepalived without `-n`: fork (the parent exits 0 so an init system's
+/// `Type=forking` sees a started daemon), new session, `/` as working directory, stdin and
+/// stdout (and stderr unless `keep_stderr`) on /dev/null. The parent writes the child's pid
+/// to `pid_file` before it exits, so the file is there when the launcher returns. Call before
+/// any thread exists.
+pub fn daemonize(keep_stderr: bool, pid_file: Option<&std::path::Path>) -> io::Result<()> {
+    // SAFETY: called while the process is single-threaded, so the child is a full copy.
+    match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => {}
+        child => {
+            let status = match pid_file.map(|p| std::fs::write(p, format!("{child}\n"))) {
+                Some(Err(e)) => {
+                    eprintln!("keeplite: pid file: {e}");
+                    1
+                }
+                _ => 0,
+            };
+            // SAFETY: the parent leaves at once, without destructors that would release what
+            // the child now owns (control socket file, VIPs).
+            unsafe { libc::_exit(status) }
+        }
+    }
+    // SAFETY: plain syscalls on the child's own process and descriptors.
+    unsafe {
+        libc::setsid();
+        libc::chdir(c"/".as_ptr());
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            if !keep_stderr {
+                libc::dup2(null, 2);
+            }
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,15 @@ pub struct Params {
     /// Periodic GARP while master (`garp_master_refresh`, 0 = off).
     pub garp_master_refresh: Duration,
     pub garp_master_refresh_repeat: u32,
+    /// GARPs sent when a lower priority master shows up (`garp_lower_prio_repeat`, 0 = none).
+    pub garp_lower_prio_repeat: u32,
+    /// Second such burst this long later (`garp_lower_prio_delay`, 0 = none).
+    pub garp_lower_prio_delay: Duration,
+    /// keepalived `lower_prio_no_advert`: do not answer a lower priority advert.
+    pub lower_prio_no_advert: bool,
+    /// keepalived `higher_prio_send_advert`: send one advert before yielding to a higher
+    /// priority master.
+    pub higher_prio_send_advert: bool,
     /// Lifetime of installed VIPs; `None` = permanent. See [`default_vip_lease`].
     pub vip_lease: Option<Duration>,
     pub trackers: Vec<Tracker>,
@@ -206,6 +215,11 @@ impl Params {
             garp_master_repeat: 5,
             garp_master_refresh: Duration::ZERO,
             garp_master_refresh_repeat: 1,
+            // keepalived: unset lower_prio values default to garp_master_repeat / _delay.
+            garp_lower_prio_repeat: 5,
+            garp_lower_prio_delay: Duration::from_secs(5),
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
             vip_lease: Some(default_vip_lease(version, advert_int, priority)),
             trackers: Vec::new(),
         }
@@ -307,7 +321,8 @@ pub struct Instance {
     timer: Option<Instant>,
     /// Why the Master_Down_Timer will fire, if it does.
     down_reason: Reason,
-    garp_delay_at: Option<Instant>,
+    /// Delayed GARP burst: when, and how many.
+    garp_delay: Option<(Instant, u32)>,
     garp_refresh_at: Option<Instant>,
     lease_refresh_at: Option<Instant>,
     /// preempt_delay: lower-priority adverts accepted until then.
@@ -346,7 +361,7 @@ impl Instance {
             master_adver_int: p.advert_int,
             timer: None,
             down_reason: Reason::MasterDown,
-            garp_delay_at: None,
+            garp_delay: None,
             garp_refresh_at: None,
             lease_refresh_at: None,
             preempt_at: None,
@@ -375,6 +390,16 @@ impl Instance {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The master as this instance sees it: itself when Master, the last accepted
+    /// advertiser when Backup, nobody otherwise.
+    pub fn current_master(&self) -> Option<(IpAddr, u8)> {
+        match self.state {
+            State::Master => Some((self.p.primary_addr, self.priority)),
+            State::Backup => self.stats.master_seen,
+            State::Initialize | State::Fault => None,
+        }
     }
 
     /// Master_Adver_Interval currently in use.
@@ -524,14 +549,21 @@ impl Instance {
                 self.master_adver_int = adv.advert_interval();
             }
             self.stats.master_seen = Some((src, adv.priority));
+            if self.p.higher_prio_send_advert {
+                self.send_advert(now);
+            }
             self.leave_master(now, Reason::HigherPriority);
         } else {
-            // RFC 5798 §6.4.3 says discard; keepalived instead re-asserts at once (advert
-            // plus a GARP burst) so a split brain heals without waiting an interval.
-            self.send_advert(now);
-            self.push(Action::SendGarp {
-                count: self.p.garp_master_repeat,
-            });
+            // RFC 5798 §6.4.3 says discard; keepalived (vrrp_state_master_rx) re-asserts
+            // at once, advert plus GARP bursts, so a split brain heals without waiting.
+            if !self.p.lower_prio_no_advert {
+                self.send_advert(now);
+            }
+            let count = self.p.garp_lower_prio_repeat;
+            if count > 0 {
+                self.push(Action::SendGarp { count });
+                self.garp_delay = self.delayed_garp(now, self.p.garp_lower_prio_delay, count);
+            }
         }
     }
 
@@ -555,11 +587,9 @@ impl Instance {
                     // RFC 5798 §6.4.3: Adver_Timer fired -> advert, timer reset.
                     self.send_advert(now);
                 }
-                if due(self.garp_delay_at) {
-                    self.garp_delay_at = None;
-                    self.push(Action::SendGarp {
-                        count: self.p.garp_master_repeat,
-                    });
+                if let Some((_, count)) = self.garp_delay.filter(|(at, _)| *at <= now) {
+                    self.garp_delay = None;
+                    self.push(Action::SendGarp { count });
                 }
                 if due(self.garp_refresh_at) {
                     self.garp_refresh_at = Some(now + self.p.garp_master_refresh);
@@ -580,7 +610,7 @@ impl Instance {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.timer,
-            self.garp_delay_at,
+            self.garp_delay.map(|(at, _)| at),
             self.garp_refresh_at,
             self.lease_refresh_at,
         ]
@@ -732,12 +762,18 @@ impl Instance {
         self.push(Action::SendGarp {
             count: self.p.garp_master_repeat,
         });
-        let later = |d: Duration| (!d.is_zero()).then(|| now + d);
-        self.garp_delay_at = later(self.p.garp_master_delay);
-        self.garp_refresh_at = later(self.p.garp_master_refresh);
+        self.garp_delay =
+            self.delayed_garp(now, self.p.garp_master_delay, self.p.garp_master_repeat);
+        let p = &self.p;
+        self.garp_refresh_at =
+            (!p.garp_master_refresh.is_zero()).then(|| now + p.garp_master_refresh);
         self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
         self.stats.became_master += 1;
         self.transition(now, State::Master, reason);
+    }
+
+    fn delayed_garp(&self, now: Instant, delay: Duration, count: u32) -> Option<(Instant, u32)> {
+        (!delay.is_zero() && count > 0).then(|| (now + delay, count))
     }
 
     fn leave_master(&mut self, now: Instant, reason: Reason) {
@@ -750,7 +786,7 @@ impl Instance {
 
     fn drop_master_duties(&mut self) {
         self.timer = None;
-        self.garp_delay_at = None;
+        self.garp_delay = None;
         self.garp_refresh_at = None;
         self.lease_refresh_at = None;
     }

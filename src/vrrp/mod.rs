@@ -37,7 +37,11 @@
 //!   Master: a live higher-priority master is heard first, no VIP flap at start.
 //!   Priority 255 (owner) goes Master at once (RFC 5798 §6.4.1).
 //! * nopreempt (`preempt = false`): a backup accepts any live master.
-//! * A master seeing a lower priority advert re-asserts at once: advert + GARP burst.
+//! * A master seeing a lower priority advert re-asserts at once: advert + GARP burst, and a
+//!   second burst `garp_lower_prio_delay` later (`lower_prio_no_advert` and
+//!   `garp_lower_prio_repeat 0` turn these off); `higher_prio_send_advert` sends one last
+//!   advert before yielding to a higher priority.
+//! * Adverts from our own primary address (looped-back multicast) are ignored.
 //! * Entering Fault as Master sends a priority-0 advert (vrrp_state_leave_master) and
 //!   removes the VIPs; leaving Fault goes Backup with a full Master_Down_Interval.
 //! * A Master whose effective priority changes sends an advert at once.
@@ -295,5 +299,7 @@ impl Vrrp {
     }
 }
 
+#[cfg(test)]
+mod interop;
 #[cfg(test)]
 mod tests;

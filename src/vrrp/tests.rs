@@ -565,6 +565,7 @@ fn master_reasserts_against_lower_priority_master() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 200);
     p.garp_master_delay = Duration::ZERO;
+    p.garp_lower_prio_delay = Duration::ZERO;
     let a = w.add(vec![p], vec![]);
     let b = w.add(vec![params(2, 1, 100)], vec![]);
     // Partition: B does not hear A and becomes Master too (split brain).
@@ -949,10 +950,8 @@ fn invalid_params_are_refused() {
 
 #[test]
 fn own_looped_back_advert_is_ignored() {
-    let mut i = Instance::new(params(1, 1, 255)).unwrap();
     let now = Instant::now();
-    i.start(now);
-    while i.poll_action().is_some() {}
+    let mut i = started_owner(params(1, 1, 255), now);
     let adv = i.advert(255);
     assert_eq!(i.handle_advert(now, ip(1), &adv), Ok(()));
     assert_eq!(i.poll_action(), None);
@@ -986,4 +985,121 @@ fn stats_follow_the_wire() {
     assert_eq!(sb.master_seen, Some((ip(1), 150)));
     assert_eq!(sb.rx_errors.iter().sum::<u64>(), 0);
     assert_eq!(sb.last_transition.unwrap().1.to, State::Backup);
+}
+
+/// A lone owner instance, started and drained at `now`.
+fn started_owner(p: Params, now: Instant) -> Instance {
+    let mut i = Instance::new(p).unwrap();
+    i.start(now);
+    while i.poll_action().is_some() {}
+    i
+}
+
+fn drain(i: &mut Instance) -> Vec<Action> {
+    std::iter::from_fn(|| i.poll_action()).collect()
+}
+
+#[test]
+fn lower_and_higher_priority_options() {
+    let now = Instant::now();
+    let peer = ip(2);
+    let mut p = params(1, 1, 255);
+    p.garp_master_delay = Duration::ZERO;
+    p.garp_lower_prio_repeat = 2;
+    p.garp_lower_prio_delay = Duration::from_secs(3);
+    let mut i = started_owner(p.clone(), now);
+    let low = Instance::new(params(2, 1, 100)).unwrap().advert(100);
+    i.handle_advert(now, peer, &low).unwrap();
+    let acts = drain(&mut i);
+    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 255));
+    assert_eq!(acts[1], Action::SendGarp { count: 2 });
+    // keepalived garp_lower_prio_delay: a second burst later.
+    let later = now + Duration::from_secs(3);
+    assert!(i.poll_timeout().unwrap() <= later);
+    i.handle_timeout(later);
+    assert!(drain(&mut i).contains(&Action::SendGarp { count: 2 }));
+
+    // lower_prio_no_advert and no GARPs: the lower advert is simply ignored.
+    p.lower_prio_no_advert = true;
+    p.garp_lower_prio_repeat = 0;
+    let mut i = started_owner(p, now);
+    i.handle_advert(now, peer, &low).unwrap();
+    assert_eq!(drain(&mut i), vec![]);
+    assert_eq!(i.current_master(), Some((ip(1), 255)));
+
+    // higher_prio_send_advert: one last advert before yielding.
+    let mut p = params(1, 1, 100);
+    p.higher_prio_send_advert = true;
+    p.initial_master = true;
+    let mut i = Instance::new(p).unwrap();
+    i.start(now);
+    i.handle_timeout(i.poll_timeout().unwrap());
+    assert_eq!(i.state(), State::Master);
+    drain(&mut i);
+    let high = Instance::new(params(2, 1, 200)).unwrap().advert(200);
+    i.handle_advert(now, peer, &high).unwrap();
+    let acts = drain(&mut i);
+    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 100));
+    assert_eq!(acts[1], Action::RemoveVips);
+    assert_eq!(i.current_master(), Some((peer, 200)));
+}
+
+/// Deterministic xorshift64 for the randomized scenario below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn random_loss_pauses_and_priority_changes_converge_to_one_master() {
+    for seed in 1..=30u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut w = Wire::new();
+        let routers: Vec<usize> = [(1, 100), (2, 150), (3, 200)]
+            .into_iter()
+            .map(|(last, prio)| {
+                let mut p = v3(params(last, 1, prio), ms(100 * (1 + rng.below(10))));
+                p.trackers = vec![Tracker::new("chk", -120, true)];
+                w.add(vec![p], vec![])
+            })
+            .collect();
+        for _ in 0..80 {
+            let r = routers[rng.below(3) as usize];
+            match rng.below(4) {
+                0 => w.routers[r].muted = !w.routers[r].muted,
+                1 => w.routers[r].running = !w.routers[r].running,
+                2 => {
+                    let up = rng.below(2) == 0;
+                    if w.routers[r].running {
+                        w.tracker(r, 0, 0, up);
+                    }
+                }
+                _ => {}
+            }
+            w.run_for(ms(100 * (1 + rng.below(30))));
+        }
+        // Heal everything; after a few down intervals the network must agree.
+        for &r in &routers {
+            w.routers[r].muted = false;
+            w.routers[r].running = true;
+            w.tracker(r, 0, 0, true);
+        }
+        w.run_for(Duration::from_secs(10));
+        let masters: Vec<usize> = routers
+            .iter()
+            .copied()
+            .filter(|&r| w.state(r, 0) == State::Master)
+            .collect();
+        assert_eq!(masters, vec![routers[2]], "seed {seed}");
+        for &r in &routers[..2] {
+            let seen = w.routers[r].vrrp.instance(0).current_master();
+            assert_eq!(seen, Some((ip(3), 200)), "seed {seed}");
+        }
+    }
 }

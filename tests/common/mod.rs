@@ -196,6 +196,16 @@ impl Lan {
     }
 }
 
+impl Lan {
+    /// Cuts host `i` off from the others at the switch while its link stays up (a partition,
+    /// not a cable pull): bridge ports marked isolated do not forward to each other.
+    pub fn isolate(&self, i: usize, on: bool) {
+        let v = if on { "on" } else { "off" };
+        self.switch
+            .sh(&format!("bridge link set dev p{i} isolated {v}"));
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes; returns whether it held.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -219,6 +229,59 @@ pub fn has_addr(ns: &Netns, dev: &str, addr: &str) -> bool {
 
 static DIRS: AtomicUsize = AtomicUsize::new(0);
 
+/// A fresh directory `kl<pid>_<n><tag>` under the temp dir for one daemon's files.
+fn private_dir(tag: &str) -> std::path::PathBuf {
+    let n = DIRS.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("kl{}_{}{}", std::process::id(), n, tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Spawns `cmd` with stdout and stderr going to `dir/log`.
+fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
+    let log = File::create(dir.join("log")).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    ChildGuard(child)
+}
+
+/// `ip -o monitor address` in a namespace, for asserting that addresses never flapped.
+pub struct AddrWatch(Option<Child>);
+
+impl AddrWatch {
+    pub fn start(ns: &Netns) -> AddrWatch {
+        let child = ns
+            .command("ip")
+            .args(["-o", "monitor", "address"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300)); // let it subscribe
+        AddrWatch(Some(child))
+    }
+
+    /// Stops watching and returns the events seen.
+    pub fn finish(mut self) -> String {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+    }
+}
+
+impl Drop for AddrWatch {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A keeplite daemon running in a namespace, with its own config, log and control socket in a
 /// private directory (removed on drop, after the daemon is killed).
 pub struct Keeplite {
@@ -231,28 +294,24 @@ impl Keeplite {
         dir.join("keeplite.conf")
     }
 
+    /// Starts `keeplite -n -l` (foreground, log to the console).
     pub fn start(ns: &Netns, conf: &str) -> Keeplite {
-        let n = DIRS.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("kl{}_{}d", std::process::id(), n));
-        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_args(ns, conf, &["-n", "-l"])
+    }
+
+    /// Starts keeplite with `args` besides its config and control socket.
+    pub fn start_args(ns: &Netns, conf: &str, args: &[&str]) -> Keeplite {
+        let dir = private_dir("d");
         let conf_path = Self::conf_path(&dir);
         std::fs::write(&conf_path, conf).unwrap();
-        let log = File::create(dir.join("log")).unwrap();
-        let child = ns
-            .command(env!("CARGO_BIN_EXE_keeplite"))
-            .arg("-f")
+        let mut cmd = ns.command(env!("CARGO_BIN_EXE_keeplite"));
+        cmd.arg("-f")
             .arg(&conf_path)
-            .args(["-n", "-l", "--control"])
-            .arg(dir.join("ctl.sock"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Keeplite {
-            child: ChildGuard(child),
-            dir,
-        }
+            .args(args)
+            .arg("--control")
+            .arg(dir.join("ctl.sock"));
+        let child = spawn_logged(cmd, &dir);
+        Keeplite { child, dir }
     }
 
     pub fn log(&self) -> String {
@@ -299,6 +358,12 @@ impl Keeplite {
     pub fn wait_state(&self, name: &str, state: &str, limit: Duration) -> bool {
         wait_until(limit, || self.state(name) == state)
     }
+
+    /// Asserts that instance `name` reaches `state` within `secs` seconds (log on failure).
+    pub fn expect_state(&self, name: &str, state: &str, secs: u64) {
+        let ok = self.wait_state(name, state, Duration::from_secs(secs));
+        assert!(ok, "{name} never reached {state}:\n{}", self.log());
+    }
 }
 
 impl Drop for Keeplite {
@@ -319,4 +384,52 @@ pub fn vrrp_conf(name: &str, vrid: u8, prio: u8, vips: &[&str], extra: &str) -> 
          advert_int 1\n  {extra}\n  virtual_ipaddress {{\n    {}\n  }}\n}}\n",
         vips.join("\n    ")
     )
+}
+
+/// Debian's keepalived running in a namespace (`-n -l -D`), with private pid files.
+pub struct Keepalived {
+    pub child: ChildGuard,
+    pub dir: std::path::PathBuf,
+}
+
+impl Keepalived {
+    pub fn start(ns: &Netns, conf: &str) -> Keepalived {
+        let dir = private_dir("k");
+        std::fs::write(dir.join("keepalived.conf"), conf).unwrap();
+        let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        let mut cmd = ns.command("keepalived");
+        cmd.args(["-n", "-l", "-D", "-f", &p("keepalived.conf")])
+            .args(["-p", &p("k.pid"), "-r", &p("v.pid"), "-c", &p("c.pid")]);
+        let child = spawn_logged(cmd, &dir);
+        Keepalived { child, dir }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait for a clean exit (keepalived sends priority-0 adverts on the way).
+    pub fn stop(&mut self) {
+        self.child.signal("TERM");
+        assert!(
+            self.child.wait_timeout(Duration::from_secs(10)).is_some(),
+            "keepalived did not stop"
+        );
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        // Its VRRP child is in the namespace too and dies with it (Netns drop kills all).
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- keepalived log ({}):\n{}",
+                self.dir.display(),
+                self.log()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

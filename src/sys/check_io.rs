@@ -1,0 +1,724 @@
+//! Non-blocking socket driver for the health checkers.
+//!
+//! [`CheckIo`] owns the [`Checker`]s and their TCP sockets but no event loop: the daemon
+//! registers the fds it is told about ([`CheckIo::poll_fd_change`]) in its own epoll, calls
+//! [`CheckIo::handle_ready`] on readiness and [`CheckIo::handle_timeout`] at
+//! [`CheckIo::poll_timeout`]. Misc scripts are spawned by the daemon's spawner
+//! ([`Output::SpawnMisc`]) which reports the exit back with [`CheckIo::misc_exited`].
+//! Timers sit in a heap, so each step costs O(log n) with 10,000 checkers.
+
+use crate::check::misc::MiscExit;
+use crate::check::{Action, CheckParams, Checker, Event};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Index of a checker in its [`CheckIo`].
+pub type CheckId = usize;
+
+/// Readiness the daemon must watch for an fd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interest {
+    pub readable: bool,
+    pub writable: bool,
+}
+
+/// Keep the daemon's epoll set in step with the checkers' sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdChange {
+    Add(RawFd, Interest),
+    Modify(RawFd, Interest),
+    /// Sent just before the fd is closed.
+    Remove(RawFd),
+}
+
+/// What the daemon must act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A health transition or weight change for the real server behind `id`.
+    Event(CheckId, Event),
+    /// Run this misc script (`sh -c` semantics, own process group); report its end with
+    /// [`CheckIo::misc_exited`].
+    SpawnMisc { id: CheckId, path: String },
+    /// Signal the process group of `id`'s running misc script.
+    KillMisc { id: CheckId, signal: i32 },
+}
+
+struct Conn {
+    fd: OwnedFd,
+    connecting: bool,
+    out: Vec<u8>,
+    interest: Interest,
+    /// SSL_GET: the TLS session over `fd` (handshake runs before the checker hears
+    /// "connected", so connect_timeout covers it, as in keepalived).
+    #[cfg(feature = "tls")]
+    tls: Option<Box<rustls::ClientConnection>>,
+}
+
+impl Conn {
+    #[cfg(feature = "tls")]
+    fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    fn wants_write(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(t) = &self.tls {
+            return t.wants_write();
+        }
+        !self.out.is_empty()
+    }
+}
+
+struct Slot {
+    checker: Checker,
+    conn: Option<Conn>,
+    /// Deadline currently queued in the heap, as a [`CheckIo::tick`] (older heap entries
+    /// are stale).
+    armed: u64,
+}
+
+/// Reads per readiness event before yielding back to the loop, so a fast sender cannot
+/// starve other work.
+const READS_PER_EVENT: usize = 4;
+const READ_BUF: usize = 4096;
+
+pub struct CheckIo {
+    slots: Vec<Slot>,
+    /// (deadline tick, checker): 16-byte entries that compare as plain integers.
+    timers: BinaryHeap<Reverse<(u64, u32)>>,
+    epoch: Instant,
+    by_fd: HashMap<RawFd, CheckId>,
+    changes: VecDeque<FdChange>,
+    outputs: VecDeque<Output>,
+    buf: Box<[u8; READ_BUF]>,
+    #[cfg(feature = "tls")]
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Default for CheckIo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CheckIo {
+    pub fn new() -> Self {
+        CheckIo {
+            slots: Vec::new(),
+            timers: BinaryHeap::new(),
+            epoch: Instant::now(),
+            by_fd: HashMap::new(),
+            changes: VecDeque::new(),
+            outputs: VecDeque::new(),
+            buf: Box::new([0; READ_BUF]),
+            #[cfg(feature = "tls")]
+            tls_config: None,
+        }
+    }
+
+    pub fn add(&mut self, params: CheckParams, now: Instant) -> CheckId {
+        let checker = Checker::new(params, now);
+        let armed = self.tick(checker.poll_timeout());
+        let id = self.slots.len();
+        self.slots.push(Slot {
+            checker,
+            conn: None,
+            armed,
+        });
+        self.timers.push(Reverse((armed, id as u32)));
+        id
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    pub fn checker(&self, id: CheckId) -> &Checker {
+        &self.slots[id].checker
+    }
+
+    /// The socket behind a raw fd from [`FdChange`], for registering it (nix's epoll/poll).
+    pub fn fd(&self, raw: RawFd) -> Option<BorrowedFd<'_>> {
+        let id = *self.by_fd.get(&raw)?;
+        Some(self.slots[id].conn.as_ref()?.fd.as_fd())
+    }
+
+    /// Number of checks with an open socket right now.
+    pub fn open_sockets(&self) -> usize {
+        self.by_fd.len()
+    }
+
+    /// Earliest deadline of any checker.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if self.slots[id as usize].armed == t {
+                return Some(self.epoch + Duration::from_nanos(t));
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now_tick = self.tick(now);
+        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
+            if t > now_tick {
+                break;
+            }
+            self.timers.pop();
+            let id = id as usize;
+            if self.slots[id].armed != t {
+                continue;
+            }
+            self.slots[id].checker.handle_timeout(now);
+            self.run_actions(id, now);
+        }
+    }
+
+    /// Readiness on `fd`. Error/hang-up conditions (EPOLLERR/EPOLLHUP) must be reported as
+    /// readable and writable.
+    pub fn handle_ready(&mut self, fd: RawFd, readable: bool, writable: bool, now: Instant) {
+        let Some(&id) = self.by_fd.get(&fd) else {
+            return;
+        };
+        let slot = &mut self.slots[id];
+        let Some(conn) = slot.conn.as_mut() else {
+            return;
+        };
+        if conn.connecting {
+            if !(readable || writable) {
+                return;
+            }
+            conn.connecting = false;
+            // A failed connect always raises an error condition, which callers report as
+            // readable: plain writability means connected and saves a getsockopt per check.
+            let err = if writable && !readable {
+                0
+            } else {
+                socket_error(fd)
+            };
+            match err {
+                0 => self.established(id, now),
+                e => self.slots[id].checker.on_connect_failed(now, e),
+            }
+            return self.run_actions(id, now);
+        }
+        #[cfg(feature = "tls")]
+        if conn.is_tls() {
+            let CheckIo { slots, buf, .. } = self;
+            let slot = &mut slots[id];
+            if let Some(conn) = slot.conn.as_mut() {
+                tls::ready(conn, &mut slot.checker, &mut buf[..], readable, now);
+            }
+            self.update_interest(id);
+            return self.run_actions(id, now);
+        }
+        if writable && !conn.out.is_empty() {
+            if let Err(e) = flush(conn) {
+                slot.checker.on_io_error(now, e);
+                return self.run_actions(id, now);
+            }
+            self.update_interest(id);
+        }
+        if readable {
+            for _ in 0..READS_PER_EVENT {
+                let slot = &mut self.slots[id];
+                let Some(conn) = slot.conn.as_ref() else {
+                    break;
+                };
+                let n = read(conn.fd.as_raw_fd(), &mut self.buf[..]);
+                match n {
+                    Ok(0) => slot.checker.on_eof(now),
+                    Ok(n) => slot.checker.on_data(now, &self.buf[..n]),
+                    Err(libc::EAGAIN) => break,
+                    Err(e) => slot.checker.on_io_error(now, e),
+                }
+                self.run_actions(id, now);
+                if n.map_or(true, |n| n < READ_BUF) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The misc script started for `id` ended.
+    pub fn misc_exited(&mut self, id: CheckId, exit: MiscExit, now: Instant) {
+        self.slots[id].checker.on_misc_exit(now, exit);
+        self.run_actions(id, now);
+    }
+
+    pub fn poll_fd_change(&mut self) -> Option<FdChange> {
+        self.changes.pop_front()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn run_actions(&mut self, id: CheckId, now: Instant) {
+        while let Some(a) = self.slots[id].checker.poll_action() {
+            match a {
+                Action::Connect { dst, bind, tls } => {
+                    #[cfg(not(feature = "tls"))]
+                    if tls {
+                        // SSL_GET needs the `tls` feature; config rejects it without.
+                        self.slots[id]
+                            .checker
+                            .on_connect_failed(now, libc::EPROTONOSUPPORT);
+                        continue;
+                    }
+                    #[cfg(feature = "tls")]
+                    let session = match tls.then(|| tls::session(&mut self.tls_config, dst)) {
+                        Some(Err(e)) => {
+                            self.slots[id].checker.on_connect_failed(now, e);
+                            continue;
+                        }
+                        Some(Ok(s)) => Some(s),
+                        None => None,
+                    };
+                    match connect(dst, bind) {
+                        Ok((fd, done)) => {
+                            let raw = fd.as_raw_fd();
+                            let interest = Interest {
+                                readable: false,
+                                writable: true,
+                            };
+                            self.slots[id].conn = Some(Conn {
+                                fd,
+                                connecting: !done,
+                                out: Vec::new(),
+                                interest,
+                                #[cfg(feature = "tls")]
+                                tls: session,
+                            });
+                            self.by_fd.insert(raw, id);
+                            self.changes.push_back(FdChange::Add(raw, interest));
+                            if done {
+                                self.established(id, now);
+                            }
+                        }
+                        Err(e) => self.slots[id].checker.on_connect_failed(now, e),
+                    }
+                }
+                Action::Send(bytes) => {
+                    let slot = &mut self.slots[id];
+                    let Some(conn) = slot.conn.as_mut() else {
+                        continue;
+                    };
+                    #[cfg(feature = "tls")]
+                    if let Some(t) = conn.tls.as_mut() {
+                        if let Err(e) = tls::write(t, conn.fd.as_raw_fd(), &bytes) {
+                            slot.checker.on_io_error(now, e);
+                        }
+                        self.update_interest(id);
+                        continue;
+                    }
+                    conn.out = bytes;
+                    if let Err(e) = flush(conn) {
+                        slot.checker.on_io_error(now, e);
+                    }
+                    self.update_interest(id);
+                }
+                Action::Close | Action::Reset => {
+                    if let Some(conn) = self.slots[id].conn.take() {
+                        let raw = conn.fd.as_raw_fd();
+                        if matches!(a, Action::Reset) {
+                            set_linger_zero(raw);
+                        }
+                        self.by_fd.remove(&raw);
+                        self.changes.push_back(FdChange::Remove(raw));
+                    }
+                }
+                Action::SpawnMisc { path } => {
+                    self.outputs.push_back(Output::SpawnMisc { id, path })
+                }
+                Action::KillMisc { signal } => {
+                    self.outputs.push_back(Output::KillMisc { id, signal })
+                }
+                Action::Report(e) => self.outputs.push_back(Output::Event(id, e)),
+            }
+        }
+        let t = self.tick(self.slots[id].checker.poll_timeout());
+        let slot = &mut self.slots[id];
+        if t != slot.armed {
+            slot.armed = t;
+            self.timers.push(Reverse((t, id as u32)));
+        }
+    }
+
+    /// TCP connected: plain checks go on; TLS ones start the handshake first.
+    fn established(&mut self, id: CheckId, now: Instant) {
+        let slot = &mut self.slots[id];
+        #[cfg(feature = "tls")]
+        if let Some(conn) = slot.conn.as_mut().filter(|c| c.is_tls()) {
+            let fd = conn.fd.as_raw_fd();
+            if let Err(e) = tls::flush(conn.tls.as_mut().expect("tls conn"), fd) {
+                slot.checker.on_connect_failed(now, e);
+            }
+            return self.update_interest(id);
+        }
+        slot.checker.on_connected(now);
+    }
+
+    /// Nanoseconds since this driver was created (deadlines before that fire at once).
+    fn tick(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    fn update_interest(&mut self, id: CheckId) {
+        let Some(conn) = self.slots[id].conn.as_mut() else {
+            return;
+        };
+        let want = Interest {
+            readable: true,
+            writable: conn.wants_write(),
+        };
+        if want != conn.interest {
+            conn.interest = want;
+            self.changes
+                .push_back(FdChange::Modify(conn.fd.as_raw_fd(), want));
+        }
+    }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write(std::ptr::addr_of_mut!(ss).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write(std::ptr::addr_of_mut!(ss).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// Non-blocking connect; returns the socket and whether it is already connected.
+fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
+    let family = if dst.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        )
+    };
+    if raw < 0 {
+        return Err(errno());
+    }
+    // SAFETY: `raw` is a fresh descriptor we own; OwnedFd closes it on every return path.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Some(b) = bind {
+        let (ss, len) = sockaddr(b);
+        // SAFETY: `ss` holds a valid sockaddr of `len` bytes for the duration of the call.
+        if unsafe { libc::bind(raw, std::ptr::addr_of!(ss).cast(), len) } < 0 {
+            return Err(errno());
+        }
+    }
+    let (ss, len) = sockaddr(dst);
+    // SAFETY: as above, for connect(2).
+    if unsafe { libc::connect(raw, std::ptr::addr_of!(ss).cast(), len) } == 0 {
+        return Ok((fd, true));
+    }
+    match errno() {
+        libc::EINPROGRESS => Ok((fd, false)),
+        e => Err(e),
+    }
+}
+
+/// Makes the coming close(2) send a reset instead of a FIN (best effort: a failure only
+/// means a normal close).
+fn set_linger_zero(fd: RawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a valid linger struct for the duration of the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(l).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Pending error of a socket after a non-blocking connect (0 = connected).
+fn socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err`/`len` are valid out-pointers of the size SO_ERROR writes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            std::ptr::addr_of_mut!(err).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        errno()
+    } else {
+        err
+    }
+}
+
+/// Runs a byte-count syscall, retrying on EINTR; errors come back as errno.
+fn retry_eintr(mut call: impl FnMut() -> isize) -> Result<usize, i32> {
+    loop {
+        let n = call();
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match errno() {
+            libc::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    retry_eintr(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    // SAFETY: `buf` is valid for reads of its length; MSG_NOSIGNAL avoids SIGPIPE.
+    retry_eintr(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+}
+
+/// Writes as much of `conn.out` as the socket takes.
+fn flush(conn: &mut Conn) -> Result<(), i32> {
+    while !conn.out.is_empty() {
+        match send(conn.fd.as_raw_fd(), &conn.out) {
+            Ok(n) => drop(conn.out.drain(..n)),
+            Err(libc::EAGAIN) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// SSL_GET over rustls. Like keepalived without a `ca`, the server certificate is not
+/// verified (health checks target self-signed backends); handshake signatures are.
+#[cfg(feature = "tls")]
+mod tls {
+    use super::RawFd;
+    use crate::check::Checker;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+    use std::io::{self, Read, Write};
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[derive(Debug)]
+    struct NoCertCheck(Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for NoCertCheck {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            msg: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(msg, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            msg: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(msg, cert, dss, &self.0.signature_verification_algorithms)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+
+    /// A client session to `dst`; the shared config is built on first use.
+    pub(super) fn session(
+        config: &mut Option<Arc<ClientConfig>>,
+        dst: SocketAddr,
+    ) -> Result<Box<ClientConnection>, i32> {
+        let cfg = match config {
+            Some(c) => c.clone(),
+            None => {
+                let provider = Arc::new(rustls::crypto::ring::default_provider());
+                let c = ClientConfig::builder_with_provider(provider.clone())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|_| libc::EPROTONOSUPPORT)?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(NoCertCheck(provider)))
+                    .with_no_client_auth();
+                config.insert(Arc::new(c)).clone()
+            }
+        };
+        // An IP server name sends no SNI, like keepalived without enable_sni.
+        let name = ServerName::IpAddress(dst.ip().into());
+        ClientConnection::new(cfg, name)
+            .map(Box::new)
+            .map_err(|_| libc::EPROTO)
+    }
+
+    /// rustls's I/O over the raw non-blocking socket.
+    struct Fd(RawFd);
+
+    impl Read for Fd {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            super::read(self.0, buf).map_err(io::Error::from_raw_os_error)
+        }
+    }
+
+    impl Write for Fd {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            super::send(self.0, buf).map_err(io::Error::from_raw_os_error)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn errno_of(e: &io::Error) -> i32 {
+        e.raw_os_error().unwrap_or(libc::EPROTO)
+    }
+
+    /// Sends pending TLS records until the socket would block.
+    pub(super) fn flush(t: &mut ClientConnection, fd: RawFd) -> Result<(), i32> {
+        while t.wants_write() {
+            match t.write_tls(&mut Fd(fd)) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(errno_of(&e)),
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn write(t: &mut ClientConnection, fd: RawFd, data: &[u8]) -> Result<(), i32> {
+        t.writer().write_all(data).map_err(|e| errno_of(&e))?;
+        flush(t, fd)
+    }
+
+    /// Readiness on a TLS connection: advance the handshake or deliver plaintext.
+    pub(super) fn ready(
+        conn: &mut super::Conn,
+        checker: &mut Checker,
+        buf: &mut [u8],
+        readable: bool,
+        now: Instant,
+    ) {
+        let fd = super::AsRawFd::as_raw_fd(&conn.fd);
+        let Some(t) = conn.tls.as_mut() else {
+            return;
+        };
+        let handshaking = t.is_handshaking();
+        let fail = |checker: &mut Checker, e: i32| {
+            if handshaking {
+                checker.on_connect_failed(now, e)
+            } else {
+                checker.on_io_error(now, e)
+            }
+        };
+        let mut eof = false;
+        if readable {
+            match t.read_tls(&mut Fd(fd)) {
+                Ok(0) => eof = true,
+                Ok(_) => {
+                    if t.process_new_packets().is_err() {
+                        // Still send the alert rustls queued.
+                        let _ = flush(t, fd);
+                        return fail(checker, libc::EPROTO);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return fail(checker, errno_of(&e)),
+            }
+        }
+        if let Err(e) = flush(t, fd) {
+            return fail(checker, e);
+        }
+        if t.is_handshaking() {
+            if eof {
+                checker.on_connect_failed(now, libc::ECONNRESET);
+            }
+            return;
+        }
+        if handshaking {
+            checker.on_connected(now);
+        }
+        loop {
+            match t.reader().read(buf) {
+                Ok(0) => return checker.on_eof(now),
+                Ok(n) => checker.on_data(now, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // Closed without close_notify: the body ends there, as for keepalived.
+                Err(_) => return checker.on_eof(now),
+            }
+        }
+        if eof {
+            checker.on_eof(now);
+        }
+    }
+}

@@ -1,0 +1,625 @@
+//! Checkers against real servers inside a network namespace each test creates (needs root,
+//! python3, iproute2, md5sum). Only loopback and a dummy interface inside that namespace are
+//! ever contacted.
+
+use keeplite::check::http::HttpProtocol;
+use keeplite::check::misc::MiscExit;
+use keeplite::check::{
+    CheckKind, CheckParams, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
+};
+use keeplite::sys::check_io::{CheckId, CheckIo, FdChange, Interest, Output};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use Event::{Down, Up};
+use Reason::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Runs `f` on a fresh thread moved into a new network namespace with `lo` up. The
+/// namespace disappears with the thread and the children the test's guards kill.
+fn in_netns(f: impl FnOnce() + Send + 'static) {
+    let r = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare (root?)");
+        sh("ip link set lo up");
+        f();
+    })
+    .join();
+    if let Err(p) = r {
+        std::panic::resume_unwind(p);
+    }
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd}: {st}");
+}
+
+/// Kills a server process (group) when the test ends, pass or fail.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0.id() as i32), Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+/// Test servers: each `port:mode` argument serves one behaviour.
+const SERVER: &str = r#"
+import socket, sys, threading, time, os
+BODY = b"hello from the real server\n"
+def reply(c, mode):
+    c.settimeout(30)
+    if mode.startswith("tls"):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.environ["KLCERT"], os.environ["KLKEY"])
+        c = ctx.wrap_socket(c, server_side=True)
+    req = b""
+    while b"\r\n\r\n" not in req:
+        d = c.recv(4096)
+        if not d: return
+        req += d
+    if mode == "silent":
+        time.sleep(30); return
+    if mode == "flip":
+        mode = "500" if os.path.exists(sys.argv[1]) else "ok"
+    if mode == "ok":
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + BODY)
+    elif mode == "500":
+        c.sendall(b"HTTP/1.0 500 Internal Server Error\r\n\r\nbroken\n")
+    elif mode == "drip":
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+        while True:
+            c.sendall(b"x"); time.sleep(0.1)
+    elif mode == "endless":
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+        while True: c.sendall(b"y" * 65536)
+    elif mode == "chunked":
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (BODY[:5], BODY[5:]):
+            c.sendall(b"%x\r\n%s\r\n" % (len(part), part)); time.sleep(0.05)
+        c.sendall(b"0\r\n\r\n")
+    elif mode == "tls":
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
+        c.unwrap()
+    elif mode == "garbage":
+        c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+def serve(port, mode):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    if mode == "full":
+        s.listen(0)
+        held = [socket.socket() for _ in range(3)]
+        for h in held:
+            h.setblocking(False); h.connect_ex(("127.0.0.1", port))
+        time.sleep(0.2)
+        ready = socket.socket(); ready.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ready.bind(("127.0.0.1", port + 1000)); ready.listen(8)
+        while True: ready.accept()[0].close()
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        def run(c=c):
+            try: reply(c, mode)
+            except OSError: pass
+            finally: c.close()
+        threading.Thread(target=run, daemon=True).start()
+for a in sys.argv[2:]:
+    p, m = a.split(":")
+    threading.Thread(target=serve, args=(int(p), m), daemon=True).start()
+while True: time.sleep(3600)
+"#;
+
+fn spawn(cmd: &mut Command, ports: &[u16]) -> Proc {
+    let child = cmd
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    for port in ports {
+        wait_listening(*port);
+    }
+    p
+}
+
+fn servers(flag: &std::path::Path, modes: &[(u16, &str)]) -> Proc {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(SERVER).arg(flag);
+    for (p, m) in modes {
+        cmd.arg(format!("{p}:{m}"));
+    }
+    // A "full" listener cannot be probed; it opens port + 1000 once ready.
+    let ports: Vec<u16> = modes
+        .iter()
+        .map(|(p, m)| if *m == "full" { p + 1000 } else { *p })
+        .collect();
+    spawn(&mut cmd, &ports)
+}
+
+fn wait_listening(port: u16) {
+    let t = Instant::now();
+    loop {
+        if let Ok(probe) = TcpStream::connect(("127.0.0.1", port)) {
+            // Reset, not FIN: the probe must not leave a TIME_WAIT the tests could mistake.
+            let linger = nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            nix::sys::socket::setsockopt(&probe, nix::sys::socket::sockopt::Linger, &linger)
+                .unwrap();
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} never listened"
+        );
+        std::thread::sleep(20 * MS);
+    }
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("klcheck-{}-{tag}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Removes a temp dir at the end of the test.
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Minimal poll(2) driver around [`CheckIo`], with a misc spawner.
+struct Driver {
+    io: CheckIo,
+    fds: HashMap<RawFd, Interest>,
+    children: HashMap<CheckId, Proc>,
+    events: Vec<(Duration, CheckId, Event)>,
+    start: Instant,
+}
+
+impl Driver {
+    fn new() -> Self {
+        Driver {
+            io: CheckIo::new(),
+            fds: HashMap::new(),
+            children: HashMap::new(),
+            events: Vec::new(),
+            start: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, p: CheckParams) -> CheckId {
+        self.io.add(p, Instant::now())
+    }
+
+    /// Drives the checks until `done` says so; panics after `limit`.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let end = Instant::now() + limit;
+        while !done(self) {
+            let now = Instant::now();
+            assert!(now < end, "timed out; events so far: {:#?}", self.events);
+            self.step(now, end);
+        }
+    }
+
+    fn sync_fds(&mut self) {
+        while let Some(c) = self.io.poll_fd_change() {
+            match c {
+                FdChange::Add(fd, i) | FdChange::Modify(fd, i) => {
+                    self.fds.insert(fd, i);
+                }
+                FdChange::Remove(fd) => {
+                    self.fds.remove(&fd);
+                }
+            }
+        }
+    }
+
+    fn step(&mut self, now: Instant, end: Instant) {
+        self.sync_fds();
+        let mut wake = self.io.poll_timeout().unwrap_or(end).min(end);
+        if !self.children.is_empty() {
+            wake = wake.min(now + 20 * MS);
+        }
+        let ms = wake.saturating_duration_since(now).as_millis() as u16 + 1;
+        let ready: Vec<(RawFd, bool, bool)> = {
+            let raws: Vec<(RawFd, Interest)> = self.fds.iter().map(|(f, i)| (*f, *i)).collect();
+            let mut pfds: Vec<PollFd> = raws
+                .iter()
+                .map(|(fd, i)| {
+                    let mut fl = PollFlags::empty();
+                    fl.set(PollFlags::POLLIN, i.readable);
+                    fl.set(PollFlags::POLLOUT, i.writable);
+                    PollFd::new(self.io.fd(*fd).expect("registered fd"), fl)
+                })
+                .collect();
+            nix::poll::poll(&mut pfds, PollTimeout::from(ms)).unwrap();
+            raws.iter()
+                .zip(&pfds)
+                .filter_map(|((fd, _), p)| {
+                    let r = p.revents()?;
+                    let err = r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP);
+                    let rd = r.contains(PollFlags::POLLIN) || err;
+                    let wr = r.contains(PollFlags::POLLOUT) || err;
+                    (rd || wr).then_some((*fd, rd, wr))
+                })
+                .collect()
+        };
+        let now = Instant::now();
+        for (fd, r, w) in ready {
+            self.io.handle_ready(fd, r, w, now);
+        }
+        self.io.handle_timeout(Instant::now());
+        let exited: Vec<(CheckId, MiscExit)> = self
+            .children
+            .iter_mut()
+            .filter_map(|(id, p)| {
+                let st = p.0.try_wait().unwrap()?;
+                let exit = match (st.code(), st.signal()) {
+                    (Some(c), _) => MiscExit::Exited(c as u8),
+                    (None, Some(s)) => MiscExit::Signaled(s),
+                    _ => unreachable!(),
+                };
+                Some((*id, exit))
+            })
+            .collect();
+        for (id, exit) in exited {
+            self.children.remove(&id);
+            self.io.misc_exited(id, exit, Instant::now());
+        }
+        while let Some(o) = self.io.poll_output() {
+            match o {
+                Output::Event(id, e) => self.events.push((self.start.elapsed(), id, e)),
+                Output::SpawnMisc { id, path } => {
+                    let mut cmd = Command::new("sh");
+                    cmd.arg("-c").arg(path);
+                    self.children.insert(id, spawn(&mut cmd, &[]));
+                }
+                Output::KillMisc { id, signal } => {
+                    if let Some(p) = self.children.get(&id) {
+                        let sig = Signal::try_from(signal).unwrap();
+                        let _ = killpg(Pid::from_raw(p.0.id() as i32), sig);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drives the checks until each listed one has reported as many events as listed, then
+    /// asserts they are exactly those (events accumulate over a test).
+    fn expect(&mut self, want: &[(CheckId, &[Event])]) {
+        self.run_until(Duration::from_secs(10), |d| {
+            want.iter().all(|(id, w)| d.has(*id, w.len()))
+        });
+        for (id, w) in want {
+            assert_eq!(self.events_of(*id), *w, "check {id}");
+        }
+    }
+
+    fn events_of(&self, id: CheckId) -> Vec<Event> {
+        self.events
+            .iter()
+            .filter(|(_, i, _)| *i == id)
+            .map(|(_, _, e)| e.clone())
+            .collect()
+    }
+
+    fn has(&self, id: CheckId, n: usize) -> bool {
+        self.events_of(id).len() >= n
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+fn conn(port: u16, timeout: Duration) -> ConnParams {
+    ConnParams {
+        dst: addr(port),
+        bind: Some(addr(0)),
+        connect_timeout: timeout,
+    }
+}
+
+fn params(kind: CheckKind, retry: u32, alpha: bool) -> CheckParams {
+    CheckParams {
+        kind,
+        delay_loop: 200 * MS,
+        retry,
+        delay_before_retry: 100 * MS,
+        alpha,
+        initial_delay: Duration::ZERO,
+    }
+}
+
+fn http(port: u16, urls: Vec<UrlParams>) -> CheckKind {
+    CheckKind::Http(Box::new(HttpParams {
+        conn: conn(port, 500 * MS),
+        urls,
+        virtualhost: None,
+        protocol: HttpProtocol::Http10,
+        exchange_timeout: 1500 * MS,
+        tls: false,
+    }))
+}
+
+fn url(path: &str, digest: Option<[u8; 16]>) -> UrlParams {
+    UrlParams {
+        digest,
+        ..UrlParams::new(path)
+    }
+}
+
+fn md5sum(path: &std::path::Path) -> [u8; 16] {
+    let out = Command::new("md5sum").arg(path).output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    keeplite::check::http::parse_digest(&hex[..32]).unwrap()
+}
+
+const BODY: &[u8] = b"hello from the real server\n";
+
+#[test]
+fn tcp_check_up_refused_timeout_and_recovery() {
+    in_netns(|| {
+        let flag = tmpdir("tcp");
+        let _tmp = TmpDir(flag.clone());
+        let mut d = Driver::new();
+        let up = d.add(params(CheckKind::Tcp(conn(8001, 500 * MS)), 1, true));
+        let refused = d.add(params(CheckKind::Tcp(conn(8002, 500 * MS)), 1, false));
+        let timeout = d.add(params(CheckKind::Tcp(conn(8003, 300 * MS)), 0, false));
+        // 8003: a full accept queue drops SYNs, so connect times out.
+        let _full = servers(&flag.join("none"), &[(8003, "full")]);
+        let server = servers(&flag.join("none"), &[(8001, "ok")]);
+        d.expect(&[
+            (up, &[Up(Connected)]),
+            (refused, &[Down(ConnectRefused)]),
+            (timeout, &[Down(ConnectTimeout(300 * MS))]),
+        ]);
+        // Successful TCP checks end with a reset: no TIME_WAIT piles up on the director.
+        let ss = Command::new("ss")
+            .args(["-tanH", "state", "time-wait", "( dport = :8001 )"])
+            .output()
+            .unwrap();
+        assert!(ss.status.success());
+        assert_eq!(String::from_utf8_lossy(&ss.stdout), "");
+        // Server dies: up -> down after the retry; back up when it returns.
+        drop(server);
+        d.expect(&[(up, &[Up(Connected), Down(ConnectRefused)])]);
+        let _server = servers(&flag.join("none"), &[(8001, "ok")]);
+        d.expect(&[(up, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
+        assert!(d.io.checker(up).is_up());
+        assert!(!d.io.checker(refused).is_up());
+    });
+}
+
+#[test]
+fn http_get_against_python_http_server_with_md5sum_digest() {
+    in_netns(|| {
+        let dir = tmpdir("www");
+        let _tmp = TmpDir(dir.clone());
+        std::fs::write(dir.join("index.html"), BODY).unwrap();
+        std::fs::write(dir.join("other.txt"), b"second url\n").unwrap();
+        let right = md5sum(&dir.join("index.html"));
+        let other = md5sum(&dir.join("other.txt"));
+        let _srv = spawn(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "8080",
+                    "--directory",
+                ])
+                .arg(&dir),
+            &[8080],
+        );
+        let mut d = Driver::new();
+        let good = d.add(params(
+            http(
+                8080,
+                vec![
+                    url("/index.html", Some(right)),
+                    url("/other.txt", Some(other)),
+                ],
+            ),
+            1,
+            true,
+        ));
+        let wrong = d.add(params(
+            http(8080, vec![url("/index.html", Some([7; 16]))]),
+            0,
+            false,
+        ));
+        let missing = d.add(params(http(8080, vec![url("/nope", None)]), 0, false));
+        d.expect(&[
+            (good, &[Up(HttpOk(200))]),
+            (wrong, &[Down(DigestMismatch)]),
+            (missing, &[Down(HttpStatus(404))]),
+        ]);
+    });
+}
+
+#[test]
+fn http_get_failures_are_bounded_and_transitions_follow_the_server() {
+    in_netns(|| {
+        let dir = tmpdir("flip");
+        let _tmp = TmpDir(dir.clone());
+        let flag = dir.join("fail");
+        let _srv = servers(
+            &flag,
+            &[
+                (8101, "flip"),
+                (8102, "silent"),
+                (8103, "drip"),
+                (8104, "endless"),
+                (8105, "chunked"),
+                (8106, "garbage"),
+                (8107, "500"),
+            ],
+        );
+        let mut d = Driver::new();
+        let flip = d.add(params(http(8101, vec![url("/", None)]), 1, false));
+        let silent = d.add(params(http(8102, vec![url("/", None)]), 0, false));
+        let drip = d.add(params(http(8103, vec![url("/", None)]), 0, false));
+        let endless = d.add(params(http(8104, vec![url("/", None)]), 0, false));
+        // keepalived/genhash hash the raw chunked body, framing included.
+        let raw_chunked = format!(
+            "5\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+            std::str::from_utf8(&BODY[..5]).unwrap(),
+            BODY.len() - 5,
+            std::str::from_utf8(&BODY[5..]).unwrap()
+        );
+        let chunked_digest = {
+            let f = dir.join("chunked.raw");
+            std::fs::write(&f, &raw_chunked).unwrap();
+            md5sum(&f)
+        };
+        let chunked = d.add(params(
+            http(8105, vec![url("/", Some(chunked_digest))]),
+            0,
+            true,
+        ));
+        let garbage = d.add(params(http(8106, vec![url("/", None)]), 0, false));
+        let err500 = d.add(params(http(8107, vec![url("/", None)]), 0, false));
+        d.expect(&[
+            (flip, &[Up(HttpOk(200))]),
+            (silent, &[Down(ReadTimeout(500 * MS))]),
+            (drip, &[Down(ExchangeTimeout(1500 * MS))]),
+            (endless, &[Down(ExchangeTimeout(1500 * MS))]),
+            (chunked, &[Up(HttpOk(200))]),
+            (garbage, &[Down(Malformed)]),
+            (err500, &[Down(HttpStatus(500))]),
+        ]);
+        // up -> down after the retry, then down -> up on recovery.
+        std::fs::write(&flag, b"").unwrap();
+        let t = d.start.elapsed();
+        d.expect(&[(flip, &[Up(HttpOk(200)), Down(HttpStatus(500))])]);
+        let down_at = d.events.iter().rev().find(|e| e.1 == flip).unwrap().0;
+        // Two failed attempts (retry 1) spaced by delay_before_retry.
+        assert!(down_at - t >= 100 * MS, "{:?}", down_at - t);
+        std::fs::remove_file(&flag).unwrap();
+        let flips = [Up(HttpOk(200)), Down(HttpStatus(500)), Up(HttpOk(200))];
+        d.expect(&[(flip, &flips)]);
+        d.sync_fds();
+        assert_eq!(d.io.open_sockets(), d.fds.len());
+    });
+}
+
+#[test]
+fn misc_check_exit_codes_and_timeout() {
+    in_netns(|| {
+        let dir = tmpdir("misc");
+        let _tmp = TmpDir(dir.clone());
+        let code = dir.join("code");
+        std::fs::write(&code, "0").unwrap();
+        let misc = |path: String, timeout: Option<Duration>, dynamic: bool| {
+            CheckKind::Misc(MiscParams {
+                path,
+                timeout,
+                dynamic,
+            })
+        };
+        let mut d = Driver::new();
+        let script = format!("exit $(cat {})", code.display());
+        let dynamic = d.add(params(misc(script, None, true), 0, false));
+        let hang = d.add(params(
+            misc("sleep 30".into(), Some(300 * MS), false),
+            0,
+            false,
+        ));
+        d.expect(&[
+            (dynamic, &[Up(MiscExit(0))]),
+            (hang, &[Down(MiscTimeout(300 * MS))]),
+        ]);
+        std::fs::write(&code, "7").unwrap();
+        d.expect(&[(dynamic, &[Up(MiscExit(0)), Event::Weight(Some(5))])]);
+        std::fs::write(&code, "1").unwrap();
+        let all = [Up(MiscExit(0)), Event::Weight(Some(5)), Down(MiscExit(1))];
+        d.expect(&[(dynamic, &all)]);
+    });
+}
+
+fn ssl_get(port: u16, digest: Option<[u8; 16]>) -> CheckKind {
+    let CheckKind::Http(mut h) = http(port, vec![url("/", digest)]) else {
+        unreachable!()
+    };
+    h.tls = true;
+    CheckKind::Http(h)
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn ssl_get_against_python_tls_server() {
+    in_netns(|| {
+        let dir = tmpdir("tls");
+        let _tmp = TmpDir(dir.clone());
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let st = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=klcheck", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let body = dir.join("body");
+        std::fs::write(&body, BODY).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.env("KLCERT", &cert).env("KLKEY", &key);
+        cmd.arg("-c").arg(SERVER).arg(dir.join("none"));
+        cmd.args(["8201:tls", "8202:ok"]);
+        let _srv = spawn(&mut cmd, &[8201, 8202]);
+        let mut d = Driver::new();
+        let good = d.add(params(ssl_get(8201, Some(md5sum(&body))), 0, true));
+        let wrong = d.add(params(ssl_get(8201, Some([1; 16])), 0, false));
+        // Plain HTTP behind an SSL_GET: the handshake never completes.
+        let plain = d.add(params(ssl_get(8202, None), 0, false));
+        d.expect(&[
+            (good, &[Up(HttpOk(200))]),
+            (wrong, &[Down(DigestMismatch)]),
+            (plain, &[Down(ConnectTimeout(500 * MS))]),
+        ]);
+    });
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn ssl_get_unsupported_without_tls_feature() {
+    in_netns(|| {
+        let mut d = Driver::new();
+        let id = d.add(params(ssl_get(8301, None), 0, false));
+        d.expect(&[(id, &[Down(SocketError(libc_eprotonosupport()))])]);
+    });
+}
+
+#[cfg(not(feature = "tls"))]
+fn libc_eprotonosupport() -> i32 {
+    nix::errno::Errno::EPROTONOSUPPORT as i32
+}
