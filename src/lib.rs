@@ -3,10 +3,13 @@
 //! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
 //! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
 
+pub mod check;
 pub mod cli;
 pub mod config;
-pub mod proto;
-pub mod vrrp;
+pub mod control;
+pub mod daemon;
 pub mod ipvs;
-pub mod check;
+
+pub mod proto;
 pub mod sys;
+pub mod vrrp;

@@ -20,11 +20,9 @@ fn main() {
             0
         }
         Command::ConfigTest | Command::Dump => cli::check_config(&opts, &opts.config_file),
-        // Daemon arms: implemented by the daemon (run loop, control socket client).
-        Command::Run | Command::Status { .. } | Command::Reload => {
-            eprintln!("keeplite: this command is not available in this build");
-            1
-        }
+        Command::Run => keeplite::daemon::run(&opts),
+        Command::Status { json } => keeplite::daemon::status(&opts, *json),
+        Command::Reload => keeplite::daemon::reload(&opts),
     };
     std::process::exit(status);
 }

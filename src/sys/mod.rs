@@ -1,2 +1,47 @@
-pub mod ipvs;
+//! The OS shell: everything that touches sockets, netlink, processes and signals.
+//!
+//! The pure cores never see a file descriptor; the daemon moves bytes and events between them
+//! and these primitives. Every call here is non-blocking or kernel-local (netlink requests are
+//! answered by the kernel synchronously), so the single event-loop thread never stalls.
+
 pub mod check_io;
+pub mod control;
+pub mod event;
+pub mod garp;
+pub mod ipvs;
+
+pub mod netlink;
+pub mod process;
+pub mod vrrp_sock;
+
+use std::io;
+
+/// Turns a libc return value into `io::Result`, reading `errno` on failure.
+pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Same as [`cvt`] for calls returning `ssize_t`.
+pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// Index of the interface called `name` in the current network namespace.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(idx)
+}

@@ -1,0 +1,277 @@
+//! The control protocol between `keeplite status` / `keeplite reload` and the daemon, and the
+//! rendering of status for people (80 columns) and programs (JSON).
+//!
+//! Wire: each message is a 4-byte little-endian length, then the postcard encoding of a
+//! [`Request`] or [`Response`]. Client and daemon are the same binary, so the model grows by
+//! adding fields (virtual servers, real servers) without any version negotiation.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use std::net::IpAddr;
+
+/// Largest frame either side accepts.
+pub const MAX_FRAME: usize = 1 << 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    Status,
+    Reload,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Status(StatusReport),
+    /// Reload result: `errors` empty on success, else compiler-style `file:line: ...` lines
+    /// (the old configuration keeps running).
+    Reload {
+        errors: Vec<String>,
+    },
+    Error(String),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub pid: u32,
+    pub config: String,
+    pub instances: Vec<InstanceStatus>,
+    /// Received packets no instance could be blamed for (unknown VRID, unreadable header).
+    pub unattributed_rx_errors: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    /// INIT, BACKUP, MASTER, FAULT, or WAITING (its interface is missing).
+    pub state: String,
+    pub priority: u8,
+    pub configured_priority: u8,
+    /// The master as this node sees it (itself when MASTER).
+    pub master: Option<IpAddr>,
+    pub vips: Vec<VipStatus>,
+    pub last_transition: Option<Transition>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    /// Received packets dropped, by kind (`ttl`, `version`, `checksum`, `vrid`, `auth`,
+    /// `addresses`, `interval`, ...); kinds with a zero count are left out.
+    pub rx_errors: Vec<(String, u64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipStatus {
+    /// `ADDR/LEN`.
+    pub addr: String,
+    /// Milliseconds until the kernel drops the address unless refreshed; `None` when the
+    /// address is permanent or not held.
+    pub lease_left_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    pub from: String,
+    pub to: String,
+    /// How long ago, at the time of the report.
+    pub ago_ms: u64,
+    pub reason: String,
+}
+
+/// Encodes a message as one frame.
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    let body = postcard::to_stdvec(msg).expect("postcard encodes any owned model value");
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes the first complete frame of `buf`: `Ok(None)` when more bytes are needed,
+/// otherwise the message and the number of bytes it took.
+pub fn decode<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Result<Option<(T, usize)>, String> {
+    let Some(len) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+    if len > MAX_FRAME {
+        return Err(format!("control frame of {len} bytes exceeds {MAX_FRAME}"));
+    }
+    let Some(body) = buf.get(4..4 + len) else {
+        return Ok(None);
+    };
+    postcard::from_bytes(body)
+        .map(|m| Some((m, 4 + len)))
+        .map_err(|e| format!("bad control message: {e}"))
+}
+
+fn secs(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{}.{}s", ms / 1000, ms % 1000 / 100)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60)
+    }
+}
+
+/// Appends `items` to `out` as indented lines no wider than 80 columns.
+fn wrap(out: &mut String, head: &str, items: &[String]) {
+    let mut line = format!("  {head}");
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i == 0 { " " } else { ", " };
+        if line.len() + sep.len() + item.len() > 80 && i > 0 {
+            out.push_str(&line);
+            out.push_str(",\n");
+            line = format!("    {item}");
+        } else {
+            line.push_str(sep);
+            line.push_str(item);
+        }
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// The `keeplite status` text: one block per instance, every line within 80 columns.
+pub fn render_human(r: &StatusReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "keeplite {} pid {} ({})", r.version, r.pid, r.config);
+    if r.instances.is_empty() {
+        out.push_str("no vrrp_instance configured\n");
+    }
+    for i in &r.instances {
+        let master = i.master.map_or("none".to_owned(), |m| m.to_string());
+        let mut head = format!(
+            "{} {} vrid {}: {} prio {}/{} master {}",
+            i.name, i.interface, i.vrid, i.state, i.priority, i.configured_priority, master
+        );
+        head.truncate(80);
+        let _ = writeln!(out, "{head}");
+        let vips: Vec<String> = i
+            .vips
+            .iter()
+            .map(|v| match v.lease_left_ms {
+                Some(ms) => format!("{} ({} left)", v.addr, secs(ms)),
+                None => v.addr.clone(),
+            })
+            .collect();
+        if vips.is_empty() {
+            out.push_str("  vips: none held\n");
+        } else {
+            wrap(&mut out, "vips:", &vips);
+        }
+        if let Some(t) = &i.last_transition {
+            let mut line = format!(
+                "  {} -> {} {} ago: {}",
+                t.from,
+                t.to,
+                secs(t.ago_ms),
+                t.reason
+            );
+            line.truncate(80);
+            let _ = writeln!(out, "{line}");
+        }
+        let errs: Vec<String> = i
+            .rx_errors
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  adverts sent {} received {}",
+            i.adverts_sent, i.adverts_received
+        );
+        if !errs.is_empty() {
+            wrap(&mut out, "rx errors:", &errs);
+        }
+    }
+    let other: Vec<String> = r
+        .unattributed_rx_errors
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    if !other.is_empty() {
+        out.push_str("other VRRP traffic dropped:\n");
+        wrap(&mut out, "", &other);
+    }
+    out
+}
+
+/// The `keeplite status --json` text.
+pub fn render_json(r: &StatusReport) -> String {
+    serde_json::to_string_pretty(r).expect("the status model serialises to JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StatusReport {
+        StatusReport {
+            version: "0.1.0".into(),
+            pid: 42,
+            config: "/etc/keepalived/keepalived.conf".into(),
+            instances: vec![InstanceStatus {
+                name: "VI_1".into(),
+                interface: "eth0".into(),
+                vrid: 51,
+                state: "MASTER".into(),
+                priority: 100,
+                configured_priority: 100,
+                master: Some("192.0.2.1".parse().unwrap()),
+                vips: (100..110)
+                    .map(|n| VipStatus {
+                        addr: format!("192.0.2.{n}/24"),
+                        lease_left_ms: Some(2300),
+                    })
+                    .collect(),
+                last_transition: Some(Transition {
+                    from: "BACKUP".into(),
+                    to: "MASTER".into(),
+                    ago_ms: 75_000,
+                    reason: "higher priority than 192.0.2.2".into(),
+                }),
+                adverts_sent: 120,
+                adverts_received: 3,
+                rx_errors: vec![("ttl".into(), 1), ("auth".into(), 2)],
+            }],
+            unattributed_rx_errors: vec![("vrid".into(), 4)],
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_wait_for_more_bytes() {
+        let req = encode(&Request::Reload);
+        assert_eq!(decode::<Request>(&req[..3]), Ok(None));
+        assert_eq!(decode::<Request>(&req[..req.len() - 1]), Ok(None));
+        assert_eq!(decode(&req), Ok(Some((Request::Reload, req.len()))));
+        let resp = Response::Status(sample());
+        let bytes = encode(&resp);
+        assert_eq!(decode(&bytes), Ok(Some((resp, bytes.len()))));
+        let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
+        assert!(decode::<Request>(&huge).is_err());
+        assert!(decode::<Request>(&[1, 0, 0, 0, 9]).is_err());
+    }
+
+    #[test]
+    fn human_status_fits_80_columns() {
+        let text = render_human(&sample());
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        assert!(text.contains("VI_1 eth0 vrid 51: MASTER prio 100/100 master 192.0.2.1"));
+        assert!(text.contains("192.0.2.109/24 (2.3s left)"), "{text}");
+        assert!(text.contains("BACKUP -> MASTER 1m15s ago: higher priority than 192.0.2.2"));
+        assert!(text.contains("rx errors: ttl 1, auth 2"), "{text}");
+        assert!(
+            text.contains("other VRRP traffic dropped:\n   vrid 4"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_status_carries_the_model() {
+        let json = render_json(&sample());
+        let back: StatusReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, sample());
+        assert!(json.contains("\"lease_left_ms\": 2300"));
+    }
+}

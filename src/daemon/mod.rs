@@ -1,0 +1,914 @@
+//! The VRRP daemon: one thread, one epoll loop joining the pure cores (config, VRRP) to the
+//! OS shell (`sys`). Everything the cores ask for is done here, in the order they ask.
+
+pub mod log;
+pub mod scripts;
+pub mod unit;
+
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::cli::{self, Options};
+use crate::config::{self, Config, Notify};
+use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
+use crate::proto::vrrp::{Error as RxError, Packet, Repr, RxMeta};
+use crate::proto::{arp, ndisc};
+use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
+use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
+use crate::sys::garp::FrameSocket;
+use crate::sys::netlink::{LinkMonitor, Rtnl};
+use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
+use crate::sys::vrrp_sock::VrrpSocket;
+use crate::vrrp::{Action, Event, Reason, State, Transition};
+use scripts::TrackedScript;
+use unit::{Env, TrackerSrc, Unit};
+
+const TOKEN_SIGNALS: u64 = 1;
+const TOKEN_LINKS: u64 = 2;
+const TOKEN_SOCK: u64 = 100;
+const TOKEN_CONTROL: u64 = 1 << 32;
+/// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
+/// not accumulate forever on an appliance).
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Sock {
+    ifname: String,
+    v6: bool,
+    sock: VrrpSocket,
+}
+
+/// Everything the loop owns besides the units (split so units can be built with `&mut` to it).
+struct Shell {
+    poller: Poller,
+    rtnl: Rtnl,
+    socks: Vec<Sock>,
+    frames: Vec<(u32, FrameSocket)>,
+    procs: Processes,
+    scripts: Vec<TrackedScript>,
+    /// Scripts of the configuration being built.
+    script_cfg: Vec<config::VrrpScript>,
+    script_user: Option<(u32, u32)>,
+    now: Instant,
+}
+
+impl Env for Shell {
+    fn rtnl(&mut self) -> &mut Rtnl {
+        &mut self.rtnl
+    }
+
+    fn socket(
+        &mut self,
+        ifname: &str,
+        ifindex: u32,
+        v6: bool,
+        group: Option<IpAddr>,
+    ) -> Result<usize, String> {
+        let idx = match self
+            .socks
+            .iter()
+            .position(|s| s.ifname == ifname && s.v6 == v6)
+        {
+            Some(i) => i,
+            None => {
+                let sock = VrrpSocket::open(ifname, ifindex, v6)
+                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let i = self.socks.len();
+                self.poller
+                    .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
+                    .map_err(|e| e.to_string())?;
+                self.socks.push(Sock {
+                    ifname: ifname.to_owned(),
+                    v6,
+                    sock,
+                });
+                i
+            }
+        };
+        if let Some(g) = group {
+            self.socks[idx]
+                .sock
+                .join(g)
+                .map_err(|e| format!("joining {g} on {ifname}: {e}"))?;
+        }
+        Ok(idx)
+    }
+
+    fn script_up(&mut self, name: &str) -> bool {
+        if let Some(s) = self.scripts.iter().find(|s| s.name == name) {
+            return s.up();
+        }
+        let Some(c) = self.script_cfg.iter().find(|s| s.name == name) else {
+            return false;
+        };
+        let user = match &c.user {
+            Some(u) => lookup_user(&u.user, u.group.as_deref()).ok(),
+            None => self.script_user,
+        };
+        let spec = ScriptSpec {
+            command: c.script.clone(),
+            args: Vec::new(),
+            user,
+            timeout: Some(c.timeout),
+        };
+        let s = TrackedScript::new(
+            name,
+            spec,
+            c.interval,
+            c.rise,
+            c.fall,
+            c.init_fail,
+            self.now,
+        );
+        let up = s.up();
+        self.scripts.push(s);
+        up
+    }
+}
+
+impl Shell {
+    /// Executes a unit's pending events in order.
+    fn drain(&mut self, unit: &mut Unit, now: Instant) {
+        while let Some(ev) = unit.vrrp.poll_event() {
+            match ev {
+                Event::Instance(i, a) => self.execute(unit, i, a, now),
+                Event::Group(_, t) => {
+                    let Some(g) = unit.group.clone() else {
+                        continue;
+                    };
+                    log::info(&transition_line(&format!("group {}", g.name), &t, None));
+                    self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
+        let m = &mut unit.members[i];
+        let sh = &mut *self;
+        match a {
+            Action::SendAdvert(repr) => {
+                for dst in &m.dsts {
+                    let sent = repr
+                        .to_bytes(&m.src, dst)
+                        .map_err(|e| io::Error::other(e.to_string()))
+                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
+                    // One line when sending starts failing, one when it recovers: at 10 ms
+                    // adverts a line per failure would flood the console.
+                    match sent {
+                        Err(e) if !m.send_failing => {
+                            m.send_failing = true;
+                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+                        }
+                        Ok(()) if m.send_failing => {
+                            m.send_failing = false;
+                            log::info(&format!("{}: adverts are going out again", m.name));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Action::InstallVips { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = lease;
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.held = true;
+                m.lease_until = lease.map(|l| now + l);
+            }
+            Action::RefreshVipLease { lease } => {
+                for (spec, _) in &mut m.vips {
+                    spec.lifetime = Some(lease);
+                    if let Err(e) = sh.rtnl.add_address(spec) {
+                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
+                    }
+                }
+                m.lease_until = Some(now + lease);
+            }
+            Action::RemoveVips => {
+                for (spec, _) in &m.vips {
+                    match sh
+                        .rtnl
+                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
+                    {
+                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
+                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
+                        }
+                        _ => {}
+                    }
+                }
+                m.held = false;
+                m.lease_until = None;
+            }
+            Action::SendGarp { count } => {
+                for (spec, mac) in &m.vips {
+                    let frame: Vec<u8> = match spec.addr {
+                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
+                        IpAddr::V6(target) => ndisc::Repr {
+                            mac: *mac,
+                            target,
+                            router: false,
+                        }
+                        .to_bytes()
+                        .to_vec(),
+                    };
+                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
+                        Some(p) => &sh.frames[p].1,
+                        None => match FrameSocket::open(spec.ifindex) {
+                            Ok(f) => {
+                                sh.frames.push((spec.ifindex, f));
+                                &sh.frames.last().expect("just pushed").1
+                            }
+                            Err(e) => {
+                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
+                                continue;
+                            }
+                        },
+                    };
+                    for _ in 0..count {
+                        if let Err(e) = fs.send(&frame) {
+                            log::warn(&format!(
+                                "{}: gratuitous ARP/NA for {}: {e}",
+                                m.name, spec.addr
+                            ));
+                            break;
+                        }
+                    }
+                }
+            }
+            Action::Notify(t) => {
+                let inst = unit.vrrp.instance(i);
+                let master = inst.stats().master_seen.map(|(a, _)| a);
+                let prio = inst.priority();
+                let m = &unit.members[i];
+                log::info(&transition_line(&m.name, &t, master));
+                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+            }
+        }
+    }
+
+    /// Runs keepalived's notify scripts for a transition to `to`.
+    fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let specific = match to {
+            State::Master => &n.master,
+            State::Backup => &n.backup,
+            State::Fault => &n.fault,
+            State::Initialize => &n.stop,
+        };
+        let mut run = |command: &str, args: Vec<String>| {
+            let spec = ScriptSpec {
+                command: command.to_owned(),
+                args,
+                user: self.script_user,
+                timeout: Some(NOTIFY_TIMEOUT),
+            };
+            if let Err(e) = self.procs.spawn(&spec, now) {
+                log::warn(&format!("{name}: notify {command}: {e}"));
+            }
+        };
+        if let Some(c) = specific {
+            run(c, Vec::new());
+        }
+        if let Some(c) = &n.any {
+            let state = match to {
+                State::Initialize => "STOP".to_owned(),
+                s => state_name(s).to_owned(),
+            };
+            run(
+                c,
+                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
+            );
+        }
+    }
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    opts: Options,
+    shell: Shell,
+    signals: Signals,
+    links: LinkMonitor,
+    control: Option<ControlServer>,
+    units: Vec<Unit>,
+    /// Units that could not start yet (see [`Daemon::apply`]).
+    waiting: Vec<unit::UnitKey>,
+    cfg: Config,
+    unattributed: [u64; RxError::COUNT],
+    buf: Vec<u8>,
+}
+
+fn load(opts: &Options) -> Result<Config, Vec<String>> {
+    match config::load(&opts.config_file, &cli::load_options(opts)) {
+        Ok((cfg, warnings)) => {
+            for w in warnings {
+                log::warn(&w.to_string());
+            }
+            Ok(cfg)
+        }
+        Err(diags) => Err(diags.iter().map(ToString::to_string).collect()),
+    }
+}
+
+/// The control socket path: `--control`, else `global_defs control_socket`, else the default.
+fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
+    opts.control
+        .clone()
+        .or_else(|| cfg.map(|c| c.global.control_socket.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// `keeplite [-f conf] [-n] [-l] [-p pidfile]`: runs until SIGTERM/SIGINT (in the background
+/// unless `-n`). Returns the exit status.
+pub fn run(opts: &Options) -> i32 {
+    log::init(opts.log_console);
+    let cfg = match load(opts) {
+        Ok(c) => c,
+        Err(lines) => {
+            for l in lines {
+                log::error(&l);
+            }
+            return 1;
+        }
+    };
+    let mut d = match Daemon::new(opts, cfg) {
+        Ok(d) => d,
+        Err(e) => {
+            log::error(&format!("keeplite: {e}"));
+            return 1;
+        }
+    };
+    // Startup errors above went to the terminal with a non-zero exit; detach only now.
+    if !opts.dont_fork {
+        if let Err(e) = daemonize(opts.log_console, opts.pid_file.as_deref()) {
+            log::error(&format!("keeplite: cannot detach: {e}"));
+            return 1;
+        }
+    } else if let Some(p) = &opts.pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            log::warn(&format!("pid file {}: {e}", p.display()));
+        }
+    }
+    let code = match d.main_loop() {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error(&format!("keeplite: {e}"));
+            1
+        }
+    };
+    if let Some(p) = &opts.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    code
+}
+
+fn client_path(opts: &Options) -> PathBuf {
+    let cfg = opts.control.is_none().then(|| load(opts).ok()).flatten();
+    control_path(opts, cfg.as_ref())
+}
+
+fn ask(path: &Path, req: Request) -> Result<Response, i32> {
+    request(path, &req, Duration::from_secs(10)).map_err(|e| {
+        eprintln!(
+            "keeplite: cannot reach the daemon at {}: {e}\n  is it running? the socket is \
+             set with --control or global_defs control_socket",
+            path.display()
+        );
+        1
+    })
+}
+
+/// `keeplite status [--json]`.
+pub fn status(opts: &Options, json: bool) -> i32 {
+    match ask(&client_path(opts), Request::Status) {
+        Ok(Response::Status(r)) => {
+            if json {
+                println!("{}", control::render_json(&r));
+            } else {
+                print!("{}", control::render_human(&r));
+            }
+            0
+        }
+        Ok(other) => {
+            eprintln!("keeplite: unexpected answer: {other:?}");
+            1
+        }
+        Err(code) => code,
+    }
+}
+
+/// `keeplite reload`: prints the daemon's verdict; errors keep the old configuration.
+pub fn reload(opts: &Options) -> i32 {
+    match ask(&client_path(opts), Request::Reload) {
+        Ok(Response::Reload { errors }) if errors.is_empty() => {
+            println!("reloaded");
+            0
+        }
+        Ok(Response::Reload { errors }) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            eprintln!("keeplite: reload refused, the previous configuration keeps running");
+            1
+        }
+        Ok(other) => {
+            eprintln!("keeplite: unexpected answer: {other:?}");
+            1
+        }
+        Err(code) => code,
+    }
+}
+
+fn transition_line(name: &str, t: &Transition, master: Option<IpAddr>) -> String {
+    let reason = match (t.reason, master) {
+        (Reason::HigherPriority, Some(m)) => format!("higher priority advert from {m}"),
+        (r, _) => r.to_string(),
+    };
+    format!(
+        "{name}: {} -> {} ({reason})",
+        state_name(t.from),
+        state_name(t.to)
+    )
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+fn error_kind(e: RxError) -> &'static str {
+    match e {
+        RxError::Truncated => "truncated",
+        RxError::Version => "version",
+        RxError::Type => "type",
+        RxError::Checksum => "checksum",
+        RxError::Vrid => "vrid",
+        RxError::Ttl => "ttl",
+        RxError::AuthType => "auth_type",
+        RxError::Auth => "auth",
+        RxError::AddrList => "addresses",
+        RxError::AdvertInterval => "interval",
+        RxError::Family => "family",
+    }
+}
+
+fn error_counts(counts: &[u64; RxError::COUNT]) -> Vec<(String, u64)> {
+    RxError::ALL
+        .iter()
+        .filter(|e| counts[e.index()] > 0)
+        .map(|e| (error_kind(*e).to_owned(), counts[e.index()]))
+        .collect()
+}
+
+impl Daemon {
+    fn new(opts: &Options, cfg: Config) -> io::Result<Daemon> {
+        let poller = Poller::new()?;
+        let signals = Signals::new(&HANDLED)?;
+        poller.add(signals.fd(), Interest::Read, TOKEN_SIGNALS)?;
+        let links = LinkMonitor::new()?;
+        poller.add(links.fd(), Interest::Read, TOKEN_LINKS)?;
+        let control = ControlServer::bind(&control_path(opts, Some(&cfg)), &poller, TOKEN_CONTROL)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "control socket {}: {e}",
+                        control_path(opts, Some(&cfg)).display()
+                    ),
+                )
+            })?;
+        let script_user = match &cfg.global.script_user {
+            Some(u) => Some(lookup_user(&u.user, u.group.as_deref())?),
+            None => None,
+        };
+        let shell = Shell {
+            poller,
+            rtnl: Rtnl::new()?,
+            socks: Vec::new(),
+            frames: Vec::new(),
+            procs: Processes::new(),
+            scripts: Vec::new(),
+            script_cfg: cfg.vrrp_scripts.clone(),
+            script_user,
+            now: Instant::now(),
+        };
+        let mut d = Daemon {
+            config_path: opts.config_file.clone(),
+            opts: opts.clone(),
+            shell,
+            signals,
+            links,
+            control: Some(control),
+            units: Vec::new(),
+            waiting: Vec::new(),
+            cfg: Config::default(),
+            unattributed: [0; RxError::COUNT],
+            buf: vec![0; 65536],
+        };
+        d.apply(cfg, Instant::now());
+        log::info(&format!(
+            "keeplite {} started: {} ({} VRRP instances)",
+            env!("CARGO_PKG_VERSION"),
+            d.config_path.display(),
+            d.cfg.instances.len()
+        ));
+        Ok(d)
+    }
+
+    /// Replaces the running configuration by `cfg`, touching only units whose configuration
+    /// changed. Units that cannot start yet (interface missing or without address) wait and
+    /// are retried on every link change, as keepalived waits for its interfaces.
+    fn apply(&mut self, cfg: Config, now: Instant) {
+        self.shell.now = now;
+        self.shell.script_cfg = cfg.vrrp_scripts.clone();
+        self.shell.script_user = cfg
+            .global
+            .script_user
+            .as_ref()
+            .and_then(|u| lookup_user(&u.user, u.group.as_deref()).ok());
+        let keys = unit::unit_keys(&cfg);
+        let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
+            .into_iter()
+            .partition(|u| keys.contains(&u.key));
+        // Unchanged scripts keep their state (trackers of kept units rely on it); changed
+        // ones restart from scratch.
+        let old = &self.cfg.vrrp_scripts;
+        self.shell.scripts.retain(|s| {
+            let find =
+                |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
+            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+        });
+        self.units = kept;
+        for mut u in gone {
+            u.vrrp.shutdown(now);
+            self.shell.drain(&mut u, now);
+        }
+        self.waiting = keys
+            .into_iter()
+            .filter(|k| !self.units.iter().any(|u| &u.key == k))
+            .collect();
+        self.cfg = cfg;
+        self.start_waiting(now, true);
+    }
+
+    /// Tries to start the waiting units; `report` logs why the others still wait.
+    fn start_waiting(&mut self, now: Instant, report: bool) {
+        for key in std::mem::take(&mut self.waiting) {
+            match unit::build(&mut self.shell, key.clone()) {
+                Ok(mut u) => {
+                    self.remove_stale(&u);
+                    u.vrrp.start(now);
+                    self.shell.drain(&mut u, now);
+                    self.units.push(u);
+                }
+                Err(e) => {
+                    if report {
+                        log::warn(&format!("{e}; waiting for it"));
+                    }
+                    self.waiting.push(key);
+                }
+            }
+        }
+    }
+
+    /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
+    /// or another daemon) are removed before anything is sent.
+    fn remove_stale(&mut self, u: &Unit) {
+        for m in &u.members {
+            for (spec, _) in &m.vips {
+                let present = self
+                    .shell
+                    .rtnl
+                    .addresses(Some(spec.ifindex))
+                    .map(|a| a.iter().any(|a| a.addr == spec.addr))
+                    .unwrap_or(false);
+                if present
+                    && self
+                        .shell
+                        .rtnl
+                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
+                        .is_ok()
+                {
+                    log::info(&format!("{}: removed stale VIP {}", m.name, spec.addr));
+                }
+            }
+        }
+    }
+
+    fn main_loop(&mut self) -> io::Result<()> {
+        loop {
+            let now = Instant::now();
+            let deadline = earliest(
+                self.units
+                    .iter()
+                    .map(|u| u.vrrp.poll_timeout())
+                    .chain([self.shell.procs.poll_timeout()])
+                    .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
+            );
+            let tokens = self.shell.poller.wait(now, deadline)?;
+            let now = Instant::now();
+            for t in tokens {
+                match t {
+                    TOKEN_SIGNALS => {
+                        for sig in self.signals.take() {
+                            match sig {
+                                libc::SIGTERM | libc::SIGINT => {
+                                    self.shutdown(now);
+                                    return Ok(());
+                                }
+                                libc::SIGHUP => {
+                                    self.reload(now);
+                                }
+                                libc::SIGUSR1 => {
+                                    for line in control::render_human(&self.report(now)).lines() {
+                                        log::info(line);
+                                    }
+                                }
+                                _ => self.reap(now),
+                            }
+                        }
+                    }
+                    TOKEN_LINKS => self.link_events(now),
+                    t if t >= TOKEN_CONTROL => self.control(t, now),
+                    t => self.receive((t - TOKEN_SOCK) as usize, now),
+                }
+            }
+            self.timers(Instant::now());
+        }
+    }
+
+    fn control(&mut self, token: u64, now: Instant) {
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        let reqs = match ctl.ready(token, &self.shell.poller) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn(&format!("control socket: {e}"));
+                return;
+            }
+        };
+        for (conn, req) in reqs {
+            let resp = match req {
+                Request::Status => Response::Status(self.report(now)),
+                Request::Reload => Response::Reload {
+                    errors: self.reload(now),
+                },
+            };
+            if let Some(ctl) = self.control.as_mut() {
+                ctl.respond(conn, &resp, &self.shell.poller);
+            }
+        }
+    }
+
+    fn reload(&mut self, now: Instant) -> Vec<String> {
+        log::info(&format!("reloading {}", self.config_path.display()));
+        let cfg = match load(&self.opts) {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in &errors {
+                    log::error(e);
+                }
+                log::error("reload refused: the previous configuration keeps running");
+                return errors;
+            }
+        };
+        let before = self.units.len();
+        self.apply(cfg, now);
+        log::info(&format!(
+            "reload done: {} units running ({} before), {} waiting",
+            self.units.len(),
+            before,
+            self.waiting.len()
+        ));
+        Vec::new()
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        log::info("stopping: releasing VIPs");
+        for u in 0..self.units.len() {
+            self.units[u].vrrp.shutdown(now);
+            self.shell.drain(&mut self.units[u], now);
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        for u in 0..self.units.len() {
+            if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
+                self.units[u].vrrp.handle_timeout(now);
+                self.shell.drain(&mut self.units[u], now);
+            }
+        }
+        self.shell.procs.handle_timeout(now);
+        for i in 0..self.shell.scripts.len() {
+            if self.shell.scripts[i].due(now) {
+                let spec = self.shell.scripts[i].spec.clone();
+                match self.shell.procs.spawn(&spec, now) {
+                    Ok(id) => self.shell.scripts[i].started(id),
+                    Err(e) => {
+                        log::warn(&format!("vrrp_script {}: {e}", spec.command));
+                        if let Some(up) = self.shell.scripts[i].spawn_failed(now) {
+                            self.script_changed(i, up, now);
+                        }
+                    }
+                }
+            }
+        }
+        self.reap(now);
+    }
+
+    fn reap(&mut self, now: Instant) {
+        for f in self.shell.procs.reap() {
+            let Some(i) = self
+                .shell
+                .scripts
+                .iter()
+                .position(|s| s.running() == Some(f.id))
+            else {
+                continue; // a notify script: its result is not used
+            };
+            if let Some(up) = self.shell.scripts[i].finished(f.outcome.success(), now) {
+                self.script_changed(i, up, now);
+            }
+        }
+    }
+
+    fn script_changed(&mut self, i: usize, up: bool, now: Instant) {
+        let name = self.shell.scripts[i].name.clone();
+        log::info(&format!(
+            "vrrp_script {name}: {}",
+            if up { "up" } else { "down" }
+        ));
+        self.set_trackers(now, |src| match src {
+            TrackerSrc::Script { name: n, reverse } if *n == name => Some(up ^ reverse),
+            _ => None,
+        });
+    }
+
+    fn link_events(&mut self, now: Instant) {
+        let events = match self.links.recv() {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn(&format!("link monitor: {e}"));
+                return;
+            }
+        };
+        if !events.is_empty() && !self.waiting.is_empty() {
+            self.start_waiting(now, false);
+        }
+        for l in events {
+            self.set_trackers(now, |src| match src {
+                TrackerSrc::Link { name, reverse } if *name == l.name => Some(l.up ^ reverse),
+                _ => None,
+            });
+        }
+    }
+
+    /// Feeds every tracker for which `state` has news into the cores.
+    fn set_trackers(&mut self, now: Instant, state: impl Fn(&TrackerSrc) -> Option<bool>) {
+        for u in 0..self.units.len() {
+            let mut changes = Vec::new();
+            for (i, m) in self.units[u].members.iter_mut().enumerate() {
+                for (t, src) in m.trackers.iter().enumerate() {
+                    if let Some(up) = state(src) {
+                        if m.tracker_up[t] != up {
+                            m.tracker_up[t] = up;
+                            changes.push((i, t, up));
+                        }
+                    }
+                }
+            }
+            for (i, t, up) in changes {
+                self.units[u].vrrp.set_tracker(now, i, t, up);
+            }
+            self.shell.drain(&mut self.units[u], now);
+        }
+    }
+
+    fn find(&self, sock: usize, vrid: u8) -> Option<(usize, usize)> {
+        self.units.iter().enumerate().find_map(|(u, unit)| {
+            unit.members
+                .iter()
+                .position(|m| m.sock == sock && m.cfg.virtual_router_id == vrid)
+                .map(|i| (u, i))
+        })
+    }
+
+    fn receive(&mut self, sock: usize, now: Instant) {
+        let mut buf = std::mem::take(&mut self.buf);
+        while let Some(s) = self.shell.socks.get(sock) {
+            let r = match s.sock.recv(&mut buf) {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.unattributed[RxError::Truncated.index()] += 1;
+                    continue;
+                }
+                Err(e) => {
+                    log::warn(&format!("receive on {}: {e}", s.ifname));
+                    break;
+                }
+            };
+            let payload = &buf[r.payload.clone()];
+            let meta = RxMeta {
+                src: r.src,
+                dst: r.dst,
+                ttl: Some(r.ttl),
+            };
+            let parsed = Packet::new_checked(payload).and_then(|p| Repr::parse(&p, &meta));
+            let Some((u, i)) = payload.get(1).and_then(|&v| self.find(sock, v)) else {
+                let e = parsed.err().unwrap_or(RxError::Vrid);
+                self.unattributed[e.index()] += 1;
+                continue;
+            };
+            let m = &self.units[u].members[i];
+            if !m.peers.is_empty() && !m.peers.contains(&r.src) {
+                continue; // unicast mode: not one of our peers
+            }
+            let result = match parsed {
+                Ok(repr) => self.units[u].vrrp.handle_advert(now, i, r.src, &repr),
+                Err(e) => {
+                    self.units[u].vrrp.record_rx_error(i, e);
+                    Err(e)
+                }
+            };
+            if let Err(e) = result {
+                let m = &mut self.units[u].members[i];
+                if m.logged_errors & (1 << e.index()) == 0 {
+                    m.logged_errors |= 1 << e.index();
+                    log::warn(&format!("{}: advert from {} dropped: {e}", m.name, r.src));
+                }
+            }
+            self.shell.drain(&mut self.units[u], now);
+        }
+        self.buf = buf;
+    }
+
+    fn report(&self, now: Instant) -> StatusReport {
+        let mut instances = Vec::new();
+        for u in &self.units {
+            for (i, m) in u.members.iter().enumerate() {
+                let inst = u.vrrp.instance(i);
+                let st = inst.stats();
+                let master = inst.current_master().map(|(a, _)| a);
+                let lease_left = m
+                    .lease_until
+                    .map(|t| t.saturating_duration_since(now).as_millis() as u64);
+                instances.push(InstanceStatus {
+                    name: m.name.clone(),
+                    interface: m.ifname.clone(),
+                    vrid: m.cfg.virtual_router_id,
+                    state: state_name(inst.state()).to_owned(),
+                    priority: inst.priority(),
+                    configured_priority: m.cfg.priority,
+                    master,
+                    vips: if m.held {
+                        m.vips
+                            .iter()
+                            .map(|(s, _)| VipStatus {
+                                addr: format!("{}/{}", s.addr, s.prefix_len),
+                                lease_left_ms: lease_left,
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    last_transition: st.last_transition.map(|(at, t)| control::Transition {
+                        from: state_name(t.from).to_owned(),
+                        to: state_name(t.to).to_owned(),
+                        ago_ms: now.saturating_duration_since(at).as_millis() as u64,
+                        reason: t.reason.to_string(),
+                    }),
+                    adverts_sent: st.adverts_sent,
+                    adverts_received: st.adverts_received,
+                    rx_errors: error_counts(&st.rx_errors),
+                });
+            }
+        }
+        // Instances that wait for their interface show up too, so none silently vanishes.
+        for inst in self.waiting.iter().flat_map(|k| &k.instances) {
+            instances.push(InstanceStatus {
+                name: inst.name.clone(),
+                interface: inst.interface.clone(),
+                vrid: inst.virtual_router_id,
+                state: "WAITING".to_owned(),
+                configured_priority: inst.priority,
+                ..InstanceStatus::default()
+            });
+        }
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            config: self.config_path.display().to_string(),
+            instances,
+            unattributed_rx_errors: error_counts(&self.unattributed),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! From the configuration model to running units. A unit is one sync group, or one instance
+//! outside any group, with its own [`Vrrp`] core: a reload replaces only the units whose
+//! configuration changed, so the others keep state, timers and VIPs untouched.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, GlobalDefs, SyncGroup, VipLease, VirtualIp, VrrpInstance, VrrpScript};
+use crate::proto::vrrp::{Auth, Version};
+use crate::sys::netlink::{AddrSpec, Rtnl};
+use crate::vrrp::{default_vip_lease, GroupParams, Instance, Params, Tracker, Vrrp};
+
+/// What feeds one core tracker (same order as `Params::trackers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerSrc {
+    Link { name: String, reverse: bool },
+    Script { name: String, reverse: bool },
+}
+
+/// The OS side of one instance.
+#[derive(Debug)]
+pub struct Member {
+    pub name: String,
+    pub ifname: String,
+    pub ifindex: u32,
+    pub v6: bool,
+    /// Index of the VRRP socket in the daemon's socket list.
+    pub sock: usize,
+    /// Advert source (RFC 5798 §5.1.1.1 / §5.1.2.1: primary address or unicast_src_ip).
+    pub src: IpAddr,
+    /// Where adverts go: the multicast group, or every unicast peer.
+    pub dsts: Vec<IpAddr>,
+    /// Unicast mode: adverts from anyone else are ignored.
+    pub peers: Vec<IpAddr>,
+    /// Every VIP (adverted and excluded) with its MAC for gratuitous ARP / NA.
+    pub vips: Vec<(AddrSpec, [u8; 6])>,
+    pub held: bool,
+    pub lease_until: Option<Instant>,
+    pub trackers: Vec<TrackerSrc>,
+    pub tracker_up: Vec<bool>,
+    /// Receive-error kinds already logged (one line per kind, not per packet).
+    pub logged_errors: u32,
+    /// The last advert could not be sent (logged once until one goes out again).
+    pub send_failing: bool,
+    pub cfg: VrrpInstance,
+}
+
+/// The configuration a unit was built from: equal keys mean nothing to restart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitKey {
+    pub instances: Vec<VrrpInstance>,
+    pub group: Option<SyncGroup>,
+    pub scripts: Vec<VrrpScript>,
+    pub global: GlobalDefs,
+}
+
+pub struct Unit {
+    pub vrrp: Vrrp,
+    pub members: Vec<Member>,
+    pub group: Option<SyncGroup>,
+    pub key: UnitKey,
+}
+
+/// The split of a configuration into units, before anything touches the OS.
+pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
+    let scripts_of = |insts: &[VrrpInstance], g: Option<&SyncGroup>| {
+        cfg.vrrp_scripts
+            .iter()
+            .filter(|s| {
+                insts
+                    .iter()
+                    .flat_map(|i| &i.track_script)
+                    .chain(g.iter().flat_map(|g| &g.track_script))
+                    .any(|t| t.name == s.name)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut keys = Vec::new();
+    let mut grouped = Vec::new();
+    for g in &cfg.sync_groups {
+        let insts: Vec<VrrpInstance> = g
+            .group
+            .iter()
+            .filter_map(|n| cfg.instances.iter().find(|i| &i.name == n))
+            .cloned()
+            .collect();
+        grouped.extend(insts.iter().map(|i| i.name.clone()));
+        keys.push(UnitKey {
+            scripts: scripts_of(&insts, Some(g)),
+            instances: insts,
+            group: Some(g.clone()),
+            global: cfg.global.clone(),
+        });
+    }
+    for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
+        let insts = vec![i.clone()];
+        keys.push(UnitKey {
+            scripts: scripts_of(&insts, None),
+            instances: insts,
+            group: None,
+            global: cfg.global.clone(),
+        });
+    }
+    keys
+}
+
+/// What the daemon provides while building: netlink, socket lookup, script states.
+pub trait Env {
+    fn rtnl(&mut self) -> &mut Rtnl;
+    /// Index of the VRRP socket for this interface and family, opened (and `group` joined)
+    /// on first use.
+    fn socket(
+        &mut self,
+        ifname: &str,
+        ifindex: u32,
+        v6: bool,
+        group: Option<IpAddr>,
+    ) -> Result<usize, String>;
+    /// Current state of a vrrp_script (starting it if new).
+    fn script_up(&mut self, name: &str) -> bool;
+}
+
+fn scope(s: Option<&str>) -> u8 {
+    match s {
+        Some("host") => 254,
+        Some("link") => 253,
+        Some("site") => 200,
+        Some("nowhere") => 255,
+        Some(n) => n.parse().unwrap_or(0),
+        None => 0,
+    }
+}
+
+fn vip_spec(
+    env: &mut dyn Env,
+    inst: &VrrpInstance,
+    v: &VirtualIp,
+) -> Result<(AddrSpec, [u8; 6]), String> {
+    let dev = v.dev.as_deref().unwrap_or(&inst.interface);
+    let link = env.rtnl().link(dev).map_err(|_| {
+        format!(
+            "{}: interface `{dev}` of VIP {} does not exist",
+            inst.name, v.addr
+        )
+    })?;
+    let mut spec = AddrSpec::new(link.index, v.addr, v.prefix_len);
+    spec.broadcast = v.brd;
+    spec.label = v.label.clone();
+    spec.scope = scope(v.scope.as_deref());
+    Ok((spec, link.mac.unwrap_or([0; 6])))
+}
+
+pub fn lease(inst: &VrrpInstance, global: &GlobalDefs, version: Version) -> Option<Duration> {
+    match inst.effective_vip_lease(global) {
+        VipLease::Auto => Some(default_vip_lease(version, inst.advert_int, inst.priority)),
+        VipLease::Off => None,
+        VipLease::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
+    }
+}
+
+fn member(
+    env: &mut dyn Env,
+    inst: &VrrpInstance,
+    key: &UnitKey,
+) -> Result<(Member, Params), String> {
+    let g = &key.global;
+    let link = env.rtnl().link(&inst.interface).map_err(|_| {
+        format!(
+            "{}: interface `{}` does not exist",
+            inst.name, inst.interface
+        )
+    })?;
+    let v6 = inst.is_ipv6();
+    let src = match inst.unicast_src_ip.or(inst.mcast_src_ip) {
+        Some(a) => a,
+        None => env
+            .rtnl()
+            .primary_address(link.index, v6)
+            .map_err(|e| format!("{}: {e}", inst.name))?
+            .ok_or_else(|| {
+                let fam = if v6 { "IPv6 link-local" } else { "IPv4" };
+                format!(
+                    "{}: interface `{}` has no {fam} address",
+                    inst.name, inst.interface
+                )
+            })?,
+    };
+    let group: IpAddr = if v6 {
+        g.vrrp_mcast_group6.into()
+    } else {
+        g.vrrp_mcast_group4.into()
+    };
+    let unicast = !inst.unicast_peer.is_empty();
+    let sock = env.socket(&inst.interface, link.index, v6, (!unicast).then_some(group))?;
+    let vips = inst
+        .virtual_ipaddress
+        .iter()
+        .chain(&inst.virtual_ipaddress_excluded)
+        .map(|v| vip_spec(env, inst, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let version = if inst.version == 3 {
+        Version::V3
+    } else {
+        Version::V2
+    };
+    let adverted: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
+    let mut p = Params::new(
+        &inst.name,
+        inst.virtual_router_id,
+        inst.priority,
+        src,
+        adverted,
+    );
+    p.version = version;
+    p.advert_int = inst.advert_int;
+    p.initial_master = inst.state == crate::config::InitialState::Master;
+    p.preempt = !inst.nopreempt;
+    p.preempt_delay = inst.preempt_delay;
+    p.accept = inst.accept;
+    p.auth = inst
+        .auth_pass
+        .as_ref()
+        .map_or(Auth::NONE, |pw| Auth::password(pw.as_bytes()));
+    p.check_addr_list = !g.vrrp_skip_check_adv_addr;
+    p.garp_master_delay = inst.garp.master_delay;
+    p.garp_master_repeat = inst.garp.master_repeat;
+    p.garp_master_refresh = inst.garp.master_refresh;
+    p.garp_master_refresh_repeat = inst.garp.master_refresh_repeat;
+    p.vip_lease = lease(inst, g, version);
+    let mut trackers = Vec::new();
+    if !inst.dont_track_primary {
+        trackers.push((
+            TrackerSrc::Link {
+                name: inst.interface.clone(),
+                reverse: false,
+            },
+            0,
+        ));
+    }
+    for t in &inst.track_interface {
+        trackers.push((
+            TrackerSrc::Link {
+                name: t.name.clone(),
+                reverse: t.reverse,
+            },
+            t.weight,
+        ));
+    }
+    let group_scripts = key.group.iter().flat_map(|g| &g.track_script);
+    for t in inst.track_script.iter().chain(group_scripts) {
+        let script = key.scripts.iter().find(|s| s.name == t.name);
+        let weight = t.weight.or(script.map(|s| s.weight)).unwrap_or(0);
+        let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
+        trackers.push((
+            TrackerSrc::Script {
+                name: t.name.clone(),
+                reverse,
+            },
+            weight,
+        ));
+    }
+    let mut tracker_up = Vec::new();
+    for (src, weight) in &trackers {
+        let up = match src {
+            TrackerSrc::Link { name, reverse } => {
+                env.rtnl().link(name).map(|l| l.up).unwrap_or(false) ^ reverse
+            }
+            TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
+        };
+        tracker_up.push(up);
+        p.trackers.push(Tracker {
+            name: match src {
+                TrackerSrc::Link { name, .. } | TrackerSrc::Script { name, .. } => name.clone(),
+            },
+            weight: *weight,
+            up,
+        });
+    }
+    let m = Member {
+        name: inst.name.clone(),
+        ifname: inst.interface.clone(),
+        ifindex: link.index,
+        v6,
+        sock,
+        src,
+        dsts: if unicast {
+            inst.unicast_peer.clone()
+        } else {
+            vec![group]
+        },
+        peers: inst.unicast_peer.clone(),
+        vips,
+        held: false,
+        lease_until: None,
+        trackers: trackers.into_iter().map(|(s, _)| s).collect(),
+        tracker_up,
+        logged_errors: 0,
+        send_failing: false,
+        cfg: inst.clone(),
+    };
+    Ok((m, p))
+}
+
+/// Builds a unit (not started).
+pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
+    let mut members = Vec::new();
+    let mut instances = Vec::new();
+    for inst in &key.instances {
+        let (m, p) = member(env, inst, &key)?;
+        instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
+        members.push(m);
+    }
+    let groups = key
+        .group
+        .iter()
+        .map(|g| GroupParams {
+            name: g.name.clone(),
+            members: (0..members.len()).collect(),
+        })
+        .collect();
+    let vrrp = Vrrp::new(instances, groups).map_err(|e| e.to_string())?;
+    Ok(Unit {
+        vrrp,
+        members,
+        group: key.group.clone(),
+        key,
+    })
+}

@@ -1,0 +1,617 @@
+//! rtnetlink: virtual addresses with a kernel lifetime (the "VIP lease"), address listing,
+//! link lookup and link-state notifications.
+//!
+//! Requests go over one socket and wait for the kernel's ACK: the kernel answers rtnetlink
+//! synchronously, so this never waits on anything outside the machine. Link notifications
+//! arrive on a separate non-blocking socket ([`LinkMonitor`]) polled by the event loop.
+//!
+//! The few messages needed are encoded here directly (`linux/rtnetlink.h`,
+//! `linux/if_addr.h`, `linux/if_link.h`): a general rtnetlink crate parses every attribute of
+//! every family and cost about 300 KiB of the 2 MiB binary budget.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use super::{cvt, cvt_size};
+
+/// `INFINITY_LIFE_TIME` in the kernel: an address that never expires.
+const FOREVER: u32 = u32::MAX;
+const RTMGRP_LINK: u32 = 1;
+
+const NLMSG_HDR: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_REPLACE: u16 = 0x100;
+const NLM_F_CREATE: u16 = 0x400;
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
+
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_LABEL: u16 = 3;
+const IFA_BROADCAST: u16 = 4;
+const IFA_CACHEINFO: u16 = 6;
+const IFA_FLAGS: u16 = 8;
+const IFA_F_SECONDARY: u32 = 0x01;
+const IFA_F_NODAD: u32 = 0x02;
+
+const IFLA_ADDRESS: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_OPERSTATE: u16 = 16;
+const IFF_UP: u32 = 0x1;
+const IFF_LOWER_UP: u32 = 0x1_0000;
+const IF_OPER_UNKNOWN: u8 = 0;
+const IF_OPER_UP: u8 = 6;
+
+/// `sizeof(struct ifaddrmsg)` and `sizeof(struct ifinfomsg)`.
+const IFADDRMSG: usize = 8;
+const IFINFOMSG: usize = 16;
+
+/// An address to install: what `ip addr add ADDR/LEN brd B dev D label L scope S
+/// valid_lft T preferred_lft T` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrSpec {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub broadcast: Option<Ipv4Addr>,
+    pub label: Option<String>,
+    /// `RT_SCOPE_*`: 0 global, 253 link, 254 host.
+    pub scope: u8,
+    /// Kernel lifetime; `None` installs a permanent address. Whole seconds (rounded up).
+    pub lifetime: Option<Duration>,
+}
+
+impl AddrSpec {
+    /// A global-scope address without label or broadcast.
+    pub fn new(ifindex: u32, addr: IpAddr, prefix_len: u8) -> Self {
+        AddrSpec {
+            ifindex,
+            addr,
+            prefix_len,
+            broadcast: None,
+            label: None,
+            scope: 0,
+            lifetime: None,
+        }
+    }
+}
+
+/// An address the kernel reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrInfo {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+    pub label: Option<String>,
+    /// Seconds the kernel still keeps the address; `None` when permanent.
+    pub valid_left: Option<u32>,
+    pub secondary: bool,
+}
+
+/// A network interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    pub mac: Option<[u8; 6]>,
+    /// Administratively up and operationally usable (carrier present): what track_interface
+    /// and an instance's own interface mean by "up".
+    pub up: bool,
+}
+
+/// Builds netlink messages: header, fixed part, then attributes, each 4-byte aligned.
+struct MsgBuilder(Vec<u8>);
+
+impl MsgBuilder {
+    fn new(msg_type: u16, flags: u16, seq: u32) -> Self {
+        let mut b = Vec::with_capacity(128);
+        b.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish()
+        b.extend_from_slice(&msg_type.to_ne_bytes());
+        b.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        b.extend_from_slice(&seq.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+        MsgBuilder(b)
+    }
+
+    fn bytes(mut self, data: &[u8]) -> Self {
+        self.0.extend_from_slice(data);
+        self
+    }
+
+    fn attr(mut self, ty: u16, data: &[u8]) -> Self {
+        let len = 4 + data.len();
+        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.0.extend_from_slice(&ty.to_ne_bytes());
+        self.0.extend_from_slice(data);
+        self.0.resize(self.0.len().next_multiple_of(4), 0);
+        self
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let len = self.0.len() as u32;
+        self.0[..4].copy_from_slice(&len.to_ne_bytes());
+        self.0
+    }
+}
+
+fn ip_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+fn family(a: &IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(_) => libc::AF_INET as u8,
+        IpAddr::V6(_) => libc::AF_INET6 as u8,
+    }
+}
+
+/// RTM_NEWADDR (create or replace) / RTM_DELADDR for one address.
+fn addr_request(msg_type: u16, flags: u16, seq: u32, a: &AddrSpec) -> Vec<u8> {
+    let ifa = [
+        family(&a.addr),
+        a.prefix_len,
+        0,
+        a.scope,
+        // ifa_index follows in host order
+    ];
+    let mut b = MsgBuilder::new(msg_type, flags, seq)
+        .bytes(&ifa)
+        .bytes(&a.ifindex.to_ne_bytes())
+        .attr(IFA_LOCAL, &ip_bytes(&a.addr))
+        .attr(IFA_ADDRESS, &ip_bytes(&a.addr));
+    if msg_type == RTM_DELADDR {
+        return b.finish();
+    }
+    if let Some(brd) = a.broadcast {
+        b = b.attr(IFA_BROADCAST, &brd.octets());
+    }
+    if let Some(l) = &a.label {
+        let mut z = l.as_bytes().to_vec();
+        z.push(0);
+        b = b.attr(IFA_LABEL, &z);
+    }
+    if a.addr.is_ipv6() {
+        // keepalived does the same: a VIP moves between peers, DAD would only delay it.
+        b = b.attr(IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
+    }
+    let life = a.lifetime.map_or(FOREVER, |d| {
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        secs.min(u64::from(FOREVER - 1)) as u32
+    });
+    let mut cache = Vec::with_capacity(16);
+    for v in [life, life, 0, 0] {
+        cache.extend_from_slice(&v.to_ne_bytes());
+    }
+    b.attr(IFA_CACHEINFO, &cache).finish()
+}
+
+fn dump_request(msg_type: u16, seq: u32) -> Vec<u8> {
+    let fixed = if msg_type == RTM_GETLINK {
+        IFINFOMSG
+    } else {
+        IFADDRMSG
+    };
+    MsgBuilder::new(msg_type, NLM_F_DUMP, seq)
+        .bytes(&vec![0; fixed])
+        .finish()
+}
+
+/// One message of a netlink datagram.
+struct Msg<'a> {
+    ty: u16,
+    seq: u32,
+    payload: &'a [u8],
+}
+
+/// Splits a datagram into messages; stops at the first malformed header.
+fn messages(buf: &[u8]) -> impl Iterator<Item = Msg<'_>> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        let h = buf.get(off..off + NLMSG_HDR)?;
+        let len = u32::from_ne_bytes(h[0..4].try_into().ok()?) as usize;
+        if len < NLMSG_HDR || off + len > buf.len() {
+            return None;
+        }
+        let m = Msg {
+            ty: u16::from_ne_bytes([h[4], h[5]]),
+            seq: u32::from_ne_bytes(h[8..12].try_into().ok()?),
+            payload: &buf[off + NLMSG_HDR..off + len],
+        };
+        off += len.next_multiple_of(4);
+        Some(m)
+    })
+}
+
+/// Attributes after a fixed header of `skip` bytes: (type, data).
+fn attrs(payload: &[u8], skip: usize) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut off = skip;
+    std::iter::from_fn(move || {
+        let h = payload.get(off..off + 4)?;
+        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
+        if len < 4 || off + len > payload.len() {
+            return None;
+        }
+        // NLA_F_NESTED / NLA_F_NET_BYTEORDER live in the top bits of the type.
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
+        let data = &payload[off + 4..off + len];
+        off += len.next_multiple_of(4);
+        Some((ty, data))
+    })
+}
+
+fn parse_ip(data: &[u8]) -> Option<IpAddr> {
+    match data.len() {
+        4 => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?))),
+        16 => Some(IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(data).ok()?))),
+        _ => None,
+    }
+}
+
+fn c_string(data: &[u8]) -> String {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    String::from_utf8_lossy(&data[..end]).into_owned()
+}
+
+fn u32_at(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// An RTM_NEWADDR payload.
+fn parse_addr(p: &[u8]) -> Option<AddrInfo> {
+    let fixed = p.get(..IFADDRMSG)?;
+    let mut info = AddrInfo {
+        ifindex: u32_at(fixed, 4)?,
+        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        prefix_len: fixed[1],
+        label: None,
+        valid_left: None,
+        secondary: u32::from(fixed[2]) & IFA_F_SECONDARY != 0,
+    };
+    let (mut local, mut address) = (None, None);
+    for (ty, data) in attrs(p, IFADDRMSG) {
+        match ty {
+            IFA_LOCAL => local = parse_ip(data),
+            IFA_ADDRESS => address = parse_ip(data),
+            IFA_LABEL => info.label = Some(c_string(data)),
+            IFA_CACHEINFO => {
+                let valid = u32_at(data, 4)?;
+                info.valid_left = (valid != FOREVER).then_some(valid);
+            }
+            IFA_FLAGS => info.secondary = u32_at(data, 0)? & IFA_F_SECONDARY != 0,
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
+    info.addr = local.or(address)?;
+    Some(info)
+}
+
+/// An RTM_NEWLINK / RTM_DELLINK payload.
+fn parse_link(p: &[u8]) -> Option<LinkInfo> {
+    let fixed = p.get(..IFINFOMSG)?;
+    let flags = u32_at(fixed, 8)?;
+    let mut info = LinkInfo {
+        index: u32_at(fixed, 4)?,
+        name: String::new(),
+        mac: None,
+        up: false,
+    };
+    let mut oper = IF_OPER_UNKNOWN;
+    for (ty, data) in attrs(p, IFINFOMSG) {
+        match ty {
+            IFLA_IFNAME => info.name = c_string(data),
+            IFLA_ADDRESS => info.mac = data.try_into().ok(),
+            IFLA_OPERSTATE => oper = *data.first()?,
+            _ => {}
+        }
+    }
+    // Virtual links without carrier detection report UNKNOWN while running.
+    info.up = flags & IFF_UP != 0
+        && flags & IFF_LOWER_UP != 0
+        && matches!(oper, IF_OPER_UP | IF_OPER_UNKNOWN);
+    Some(info)
+}
+
+/// A NETLINK_ROUTE socket bound to `groups`.
+fn nl_socket(groups: u32, nonblocking: bool) -> io::Result<OwnedFd> {
+    let flags =
+        libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: plain syscall; the fd is owned right below.
+    let raw = cvt(unsafe { libc::socket(libc::AF_NETLINK, flags, libc::NETLINK_ROUTE) })?;
+    // SAFETY: `raw` is a fresh fd owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: all-zero is a valid sockaddr_nl (port 0: the kernel assigns one).
+    let mut sa: libc::sockaddr_nl = unsafe { zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    sa.nl_groups = groups;
+    // SAFETY: `sa` is a valid sockaddr_nl of the size passed.
+    cvt(unsafe {
+        libc::bind(
+            raw,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
+fn nl_recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is writable for its length.
+    cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+/// A request socket for rtnetlink.
+pub struct Rtnl {
+    fd: OwnedFd,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl Rtnl {
+    pub fn new() -> io::Result<Self> {
+        Ok(Rtnl {
+            fd: nl_socket(0, false)?,
+            seq: 0,
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    /// Installs the address, or refreshes it in place when it exists (`NLM_F_REPLACE`): the
+    /// lifetime restarts without the address ever leaving the interface, so a lease refresh
+    /// never flaps a VIP.
+    pub fn add_address(&mut self, a: &AddrSpec) -> io::Result<()> {
+        let seq = self.next_seq();
+        let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+        self.send(&addr_request(RTM_NEWADDR, flags, seq, a))?;
+        self.replies(seq, |_, _| {})
+    }
+
+    pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
+        let seq = self.next_seq();
+        let spec = AddrSpec::new(ifindex, addr, prefix_len);
+        self.send(&addr_request(RTM_DELADDR, NLM_F_ACK, seq, &spec))?;
+        self.replies(seq, |_, _| {})
+    }
+
+    /// Addresses of one interface (or all with `None`).
+    pub fn addresses(&mut self, ifindex: Option<u32>) -> io::Result<Vec<AddrInfo>> {
+        let seq = self.next_seq();
+        self.send(&dump_request(RTM_GETADDR, seq))?;
+        let mut out = Vec::new();
+        self.replies(seq, |ty, p| {
+            if ty == RTM_NEWADDR {
+                out.extend(parse_addr(p).filter(|a| ifindex.is_none_or(|i| i == a.ifindex)));
+            }
+        })?;
+        Ok(out)
+    }
+
+    pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
+        let seq = self.next_seq();
+        self.send(&dump_request(RTM_GETLINK, seq))?;
+        let mut out = Vec::new();
+        self.replies(seq, |ty, p| {
+            if ty == RTM_NEWLINK {
+                out.extend(parse_link(p));
+            }
+        })?;
+        Ok(out)
+    }
+
+    pub fn link(&mut self, name: &str) -> io::Result<LinkInfo> {
+        self.links()?
+            .into_iter()
+            .find(|l| l.name == name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface {name}")))
+    }
+
+    /// The address VRRP adverts leave from when no unicast_src_ip is set: the interface's first
+    /// primary IPv4 address, or its IPv6 link-local address (RFC 5798 §5.1.2.1).
+    pub fn primary_address(&mut self, ifindex: u32, v6: bool) -> io::Result<Option<IpAddr>> {
+        let addrs = self.addresses(Some(ifindex))?;
+        Ok(addrs
+            .into_iter()
+            .find(|a| match a.addr {
+                IpAddr::V4(_) => !v6 && !a.secondary,
+                IpAddr::V6(x) => v6 && x.segments()[0] & 0xffc0 == 0xfe80,
+            })
+            .map(|a| a.addr))
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn send(&self, msg: &[u8]) -> io::Result<()> {
+        // SAFETY: `msg` is readable for its length; the socket is connected to the kernel
+        // by default (destination port 0).
+        cvt_size(unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) })?;
+        Ok(())
+    }
+
+    /// Reads replies to `seq`, handing each (type, payload) to `each`, until the ACK (or DONE
+    /// for dumps); a NACK becomes the kernel's errno.
+    fn replies(&mut self, seq: u32, mut each: impl FnMut(u16, &[u8])) -> io::Result<()> {
+        loop {
+            let n = nl_recv(&self.fd, &mut self.buf)?;
+            for m in messages(&self.buf[..n]) {
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => {
+                        let code = m.payload.get(..4).map_or(-libc::EBADMSG, |c| {
+                            i32::from_ne_bytes(c.try_into().expect("4 bytes"))
+                        });
+                        return match code {
+                            0 => Ok(()),
+                            c => Err(io::Error::from_raw_os_error(-c)),
+                        };
+                    }
+                    ty => each(ty, m.payload),
+                }
+            }
+        }
+    }
+}
+
+/// RTMGRP_LINK notifications: every change of any link's state, read without blocking.
+pub struct LinkMonitor {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl LinkMonitor {
+    pub fn new() -> io::Result<Self> {
+        Ok(LinkMonitor {
+            fd: nl_socket(RTMGRP_LINK, true)?,
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Drains pending notifications. Deleted links come back with `up == false`.
+    pub fn recv(&mut self) -> io::Result<Vec<LinkInfo>> {
+        let mut out = Vec::new();
+        loop {
+            let n = match nl_recv(&self.fd, &mut self.buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(out),
+                Err(e) => return Err(e),
+            };
+            for m in messages(&self.buf[..n]) {
+                let deleted = m.ty == RTM_DELLINK;
+                if m.ty == RTM_NEWLINK || deleted {
+                    if let Some(mut l) = parse_link(m.payload) {
+                        l.up &= !deleted;
+                        out.push(l);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_request_bytes() {
+        let mut a = AddrSpec::new(7, "192.0.2.100".parse().unwrap(), 24);
+        a.broadcast = Some(Ipv4Addr::new(192, 0, 2, 255));
+        a.label = Some("eth0:v".into());
+        a.lifetime = Some(Duration::from_millis(3500));
+        let m = addr_request(RTM_NEWADDR, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, 9, &a);
+        let mut want: Vec<u8> = Vec::new();
+        let u16s = |v: u16| v.to_ne_bytes();
+        let u32s = |v: u32| v.to_ne_bytes();
+        want.extend(u32s(80));
+        want.extend(u16s(RTM_NEWADDR));
+        want.extend(u16s(0x505)); // REQUEST | ACK | REPLACE | CREATE
+        want.extend(u32s(9));
+        want.extend(u32s(0));
+        want.extend([2, 24, 0, 0]);
+        want.extend(u32s(7));
+        for ty in [IFA_LOCAL, IFA_ADDRESS] {
+            want.extend(u16s(8));
+            want.extend(u16s(ty));
+            want.extend([192, 0, 2, 100]);
+        }
+        want.extend(u16s(8));
+        want.extend(u16s(IFA_BROADCAST));
+        want.extend([192, 0, 2, 255]);
+        want.extend(u16s(11));
+        want.extend(u16s(IFA_LABEL));
+        want.extend(b"eth0:v\0\0"); // 7 bytes + 1 padding
+        want.extend(u16s(20));
+        want.extend(u16s(IFA_CACHEINFO));
+        for v in [4, 4, 0, 0] {
+            want.extend(u32s(v)); // 3.5 s rounds up to 4 s
+        }
+        assert_eq!(m, want);
+        let del = addr_request(RTM_DELADDR, NLM_F_ACK, 1, &a);
+        assert_eq!(del.len(), NLMSG_HDR + IFADDRMSG + 16);
+    }
+
+    #[test]
+    fn ipv6_addresses_get_nodad_and_permanent_lifetime() {
+        let a = AddrSpec::new(3, "2001:db8::1".parse().unwrap(), 64);
+        let m = addr_request(RTM_NEWADDR, 0, 1, &a);
+        let got: Vec<(u16, Vec<u8>)> = attrs(&m[NLMSG_HDR..], IFADDRMSG)
+            .map(|(t, d)| (t, d.to_vec()))
+            .collect();
+        assert_eq!(got[0].1.len(), 16);
+        assert!(got.contains(&(IFA_FLAGS, IFA_F_NODAD.to_ne_bytes().to_vec())));
+        let cache = &got.iter().find(|(t, _)| *t == IFA_CACHEINFO).unwrap().1;
+        assert_eq!(u32_at(cache, 4), Some(FOREVER));
+    }
+
+    /// A kernel RTM_NEWADDR as the dump returns it; parse must pick IFA_LOCAL and the lease.
+    #[test]
+    fn parses_addresses_links_and_acks() {
+        let mut a = AddrSpec::new(5, "198.51.100.1".parse().unwrap(), 32);
+        a.label = Some("d0".into());
+        a.lifetime = Some(Duration::from_secs(30));
+        let msg = addr_request(RTM_NEWADDR, 0, 4, &a);
+        let ms: Vec<Msg> = messages(&msg).collect();
+        assert_eq!((ms.len(), ms[0].ty, ms[0].seq), (1, RTM_NEWADDR, 4));
+        let info = parse_addr(ms[0].payload).unwrap();
+        assert_eq!(info.addr, a.addr);
+        assert_eq!((info.ifindex, info.prefix_len), (5, 32));
+        assert_eq!(info.label.as_deref(), Some("d0"));
+        assert_eq!(info.valid_left, Some(30));
+        assert!(!info.secondary);
+
+        let mut link = vec![0u8; IFINFOMSG];
+        link[4..8].copy_from_slice(&2u32.to_ne_bytes());
+        link[8..12].copy_from_slice(&(IFF_UP | IFF_LOWER_UP).to_ne_bytes());
+        let l = MsgBuilder::new(RTM_NEWLINK, 0, 0)
+            .bytes(&link)
+            .attr(IFLA_IFNAME, b"eth0\0")
+            .attr(IFLA_ADDRESS, &[2, 0, 0, 0, 0, 1])
+            .attr(IFLA_OPERSTATE, &[IF_OPER_UP])
+            .finish();
+        let info = parse_link(&l[NLMSG_HDR..]).unwrap();
+        assert_eq!(
+            info,
+            LinkInfo {
+                index: 2,
+                name: "eth0".into(),
+                mac: Some([2, 0, 0, 0, 0, 1]),
+                up: true
+            }
+        );
+        let down = MsgBuilder::new(RTM_NEWLINK, 0, 0)
+            .bytes(&link)
+            .attr(IFLA_OPERSTATE, &[2]) // IF_OPER_DOWN
+            .finish();
+        assert!(!parse_link(&down[NLMSG_HDR..]).unwrap().up);
+
+        // Truncated input never panics and yields nothing past the damage.
+        assert_eq!(messages(&msg[..msg.len() - 1]).count(), 0);
+        assert!(parse_addr(&msg[NLMSG_HDR..NLMSG_HDR + 4]).is_none());
+        let cut = &l[NLMSG_HDR..l.len() - 2];
+        assert_eq!(parse_link(cut).unwrap().mac, Some([2, 0, 0, 0, 0, 1]));
+    }
+}

@@ -1,0 +1,339 @@
+//! Raw IPPROTO_VRRP (112) sockets, one per interface and address family.
+//!
+//! Adverts leave with TTL / hop limit 255 (RFC 5798 §5.1.1.3, §5.1.2.3) and a chosen source
+//! address (the v3 checksum's pseudo-header needs it known); on receipt the TTL / hop limit,
+//! source and destination are handed to the codec, which drops packets not sent with 255.
+//! Sockets are bound to their interface, so instances on several interfaces never see each
+//! other's traffic, and multicast loopback is off so a node never hears itself.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{cvt, cvt_size};
+
+/// IANA protocol number of VRRP.
+pub const IPPROTO_VRRP: libc::c_int = 112;
+/// RFC 5798 §5.1.1.2: the IPv4 multicast group of VRRP.
+pub const MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// RFC 5798 §5.1.2.2: the IPv6 multicast group of VRRP.
+pub const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// One received VRRP packet: the VRRP header onwards in `buf[payload]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit as received.
+    pub ttl: u8,
+    pub payload: std::ops::Range<usize>,
+}
+
+/// A raw VRRP socket on one interface.
+pub struct VrrpSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+    v6: bool,
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
+    // SAFETY: `val` points to a live `T` of the size passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
+impl VrrpSocket {
+    /// Opens a socket for `v6` or IPv4 on interface `ifname` (index `ifindex`).
+    pub fn open(ifname: &str, ifindex: u32, v6: bool) -> io::Result<Self> {
+        let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+        // SAFETY: plain syscall; the fd is owned right below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                IPPROTO_VRRP,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh fd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the name's bytes are readable for the length passed.
+        cvt(unsafe {
+            libc::setsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                ifname.as_ptr().cast(),
+                ifname.len() as libc::socklen_t,
+            )
+        })?;
+        let off: libc::c_int = 0;
+        let on: libc::c_int = 1;
+        let hops: libc::c_int = 255;
+        if v6 {
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &off)?;
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &hops)?;
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &hops)?;
+            let idx = ifindex as libc::c_int;
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &idx)?;
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
+            setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &on)?;
+        } else {
+            setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, &off)?;
+            setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, &hops)?;
+            setsockopt(raw, libc::IPPROTO_IP, libc::IP_TTL, &hops)?;
+            let mreq = mreqn(Ipv4Addr::UNSPECIFIED, ifindex);
+            setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)?;
+        }
+        Ok(VrrpSocket { fd, ifindex, v6 })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Joins a multicast group (224.0.0.18, ff02::12 or a configured `vrrp_mcast_group4/6`)
+    /// on this socket's interface. Joining twice is harmless.
+    pub fn join(&self, group: IpAddr) -> io::Result<()> {
+        let r = match group {
+            IpAddr::V4(g) if !self.v6 => setsockopt(
+                self.fd(),
+                libc::IPPROTO_IP,
+                libc::IP_ADD_MEMBERSHIP,
+                &mreqn(g, self.ifindex),
+            ),
+            IpAddr::V6(g) if self.v6 => setsockopt(
+                self.fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_ADD_MEMBERSHIP,
+                &libc::ipv6_mreq {
+                    ipv6mr_multiaddr: libc::in6_addr {
+                        s6_addr: g.octets(),
+                    },
+                    ipv6mr_interface: self.ifindex,
+                },
+            ),
+            _ => return Err(family_mismatch()),
+        };
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Sends `payload` (a VRRP packet) from `src` to `dst` (the group or a unicast peer).
+    pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+        let mut iov = libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: payload.len(),
+        };
+        // u64 storage keeps the control buffer aligned for cmsghdr.
+        let mut cbuf = [0u64; 8];
+        // SAFETY: an all-zero msghdr is valid; every pointer set below outlives sendmsg.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        let (mut sa4, mut sa6): (libc::sockaddr_in, libc::sockaddr_in6);
+        match (src, dst, self.v6) {
+            (IpAddr::V4(s), IpAddr::V4(d), false) => {
+                // SAFETY: all-zero is a valid sockaddr_in.
+                sa4 = unsafe { zeroed() };
+                sa4.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa4.sin_addr.s_addr = u32::from_ne_bytes(d.octets());
+                msg.msg_name = (&mut sa4 as *mut libc::sockaddr_in).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: self.ifindex as libc::c_int,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(s.octets()),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                // SAFETY: `cbuf` is large and aligned enough for one in_pktinfo cmsg.
+                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
+            }
+            (IpAddr::V6(s), IpAddr::V6(d), true) => {
+                // SAFETY: all-zero is a valid sockaddr_in6.
+                sa6 = unsafe { zeroed() };
+                sa6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa6.sin6_addr.s6_addr = d.octets();
+                sa6.sin6_scope_id = self.ifindex;
+                msg.msg_name = (&mut sa6 as *mut libc::sockaddr_in6).cast();
+                msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: s.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                };
+                // SAFETY: `cbuf` is large and aligned enough for one in6_pktinfo cmsg.
+                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
+            }
+            _ => return Err(family_mismatch()),
+        }
+        // SAFETY: `msg` and everything it points to are valid for the call.
+        cvt_size(unsafe { libc::sendmsg(self.fd(), &msg, 0) })?;
+        Ok(())
+    }
+
+    /// Reads one packet into `buf`; `Ok(None)` when nothing is pending. Truncated or
+    /// malformed IPv4 headers are reported as `InvalidData` so the caller can count them.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut cbuf = [0u64; 16];
+        // SAFETY: all-zero is a valid sockaddr_in6 (large enough for either family).
+        let mut from: libc::sockaddr_in6 = unsafe { zeroed() };
+        // SAFETY: all-zero msghdr is valid; pointers set below outlive recvmsg.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 16]>();
+        // SAFETY: `msg` describes buffers valid for writing for the stated lengths.
+        let n = match cvt_size(unsafe { libc::recvmsg(self.fd(), &mut msg, 0) }) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if msg.msg_flags & libc::MSG_TRUNC != 0 {
+            return Err(bad("truncated datagram"));
+        }
+        if !self.v6 {
+            return parse_ipv4(&buf[..n]).map(Some);
+        }
+        let mut ttl = None;
+        let mut dst = None;
+        // SAFETY: the kernel filled `msg_control`; CMSG_* walk it within msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let data = libc::CMSG_DATA(c);
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                        ttl = Some(std::ptr::read_unaligned(data as *const libc::c_int) as u8)
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                        let p: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                        dst = Some(Ipv6Addr::from(p.ipi6_addr.s6_addr))
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        match (ttl, dst) {
+            (Some(ttl), Some(dst)) => Ok(Some(Received {
+                src: IpAddr::V6(Ipv6Addr::from(from.sin6_addr.s6_addr)),
+                dst: IpAddr::V6(dst),
+                ttl,
+                payload: 0..n,
+            })),
+            _ => Err(bad("missing hop limit or destination")),
+        }
+    }
+}
+
+/// IPv4 raw sockets deliver the IP header: TTL, source and destination come from it.
+fn parse_ipv4(pkt: &[u8]) -> io::Result<Received> {
+    if pkt.len() < 20 || pkt[0] >> 4 != 4 {
+        return Err(bad("short or non-IPv4 header"));
+    }
+    let ihl = usize::from(pkt[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    if ihl < 20 || total < ihl || total > pkt.len() {
+        return Err(bad("bad IPv4 header length"));
+    }
+    let addr = |o: usize| IpAddr::V4(Ipv4Addr::new(pkt[o], pkt[o + 1], pkt[o + 2], pkt[o + 3]));
+    Ok(Received {
+        src: addr(12),
+        dst: addr(16),
+        ttl: pkt[8],
+        payload: ihl..total,
+    })
+}
+
+/// Appends the single control message of a send.
+///
+/// # Safety
+/// `msg.msg_control` must point to an aligned buffer of at least `CMSG_SPACE(size_of::<T>())`.
+unsafe fn put_cmsg<T>(msg: &mut libc::msghdr, level: libc::c_int, ty: libc::c_int, val: &T) {
+    let len = size_of::<T>() as u32;
+    // SAFETY: per the function's contract the buffer holds one cmsg of this size.
+    unsafe {
+        msg.msg_controllen = libc::CMSG_SPACE(len) as usize;
+        let c = libc::CMSG_FIRSTHDR(msg);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = ty;
+        (*c).cmsg_len = libc::CMSG_LEN(len) as usize;
+        std::ptr::copy_nonoverlapping(
+            (val as *const T).cast::<u8>(),
+            libc::CMSG_DATA(c),
+            len as usize,
+        );
+    }
+}
+
+fn mreqn(group: Ipv4Addr, ifindex: u32) -> libc::ip_mreqn {
+    libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(group.octets()),
+        },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex as libc::c_int,
+    }
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+fn family_mismatch() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "address family does not match the socket",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_header_gives_ttl_addresses_and_payload() {
+        let mut pkt = vec![
+            0x45, 0, 0, 24, 0, 0, 0, 0, 255, 112, 0, 0, 192, 0, 2, 2, 224, 0, 0, 18,
+        ];
+        pkt.extend_from_slice(&[0x21, 1, 100, 1]);
+        let r = parse_ipv4(&pkt).unwrap();
+        assert_eq!(r.ttl, 255);
+        assert_eq!(r.src, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(r.dst, IpAddr::V4(MCAST4));
+        assert_eq!(&pkt[r.payload], &[0x21, 1, 100, 1]);
+    }
+
+    #[test]
+    fn ipv4_header_lengths_are_checked() {
+        assert!(parse_ipv4(&[0x45; 10]).is_err());
+        let mut pkt = vec![0u8; 20];
+        pkt[0] = 0x46; // IHL 24 > total
+        pkt[3] = 20;
+        assert!(parse_ipv4(&pkt).is_err());
+        pkt[0] = 0x45;
+        pkt[3] = 40; // total beyond what was received
+        assert!(parse_ipv4(&pkt).is_err());
+    }
+}

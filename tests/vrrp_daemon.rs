@@ -1,0 +1,237 @@
+//! The daemon end to end: keeplite processes in namespaces on a bridged LAN (root).
+
+mod common;
+
+use common::{has_addr, vrrp_conf, wait_until, Keeplite, Lan};
+use std::time::{Duration, Instant};
+
+const VIP: &str = "192.0.2.100";
+
+fn conf(prio: u8, extra: &str) -> String {
+    vrrp_conf("VI_1", 51, prio, &["192.0.2.100/24"], extra)
+}
+
+/// Host 0 at priority 150 (`extra_a` in its instance) and host 1 at 100, settled as master
+/// and backup.
+fn master_and_backup(lan: &Lan, extra_a: &str, extra_b: &str) -> (Keeplite, Keeplite) {
+    let a = Keeplite::start(&lan.hosts[0], &conf(150, extra_a));
+    let b = Keeplite::start(&lan.hosts[1], &conf(100, extra_b));
+    a.expect_state("VI_1", "MASTER", 10);
+    b.expect_state("VI_1", "BACKUP", 5);
+    (a, b)
+}
+
+fn vip_on(lan: &Lan, host: usize) -> bool {
+    has_addr(&lan.hosts[host], "eth0", VIP)
+}
+
+#[test]
+fn two_nodes_elect_by_priority_and_survive_kill_9() {
+    let lan = Lan::new(2);
+    let (a, b) = master_and_backup(&lan, "", "");
+    assert!(vip_on(&lan, 0) && !vip_on(&lan, 1));
+    let st = b.status().unwrap();
+    assert_eq!(st["instances"][0]["master"], "192.0.2.1");
+    assert!(st["instances"][0]["adverts_received"].as_u64().unwrap() >= 1);
+    // The master's VIP carries a lease.
+    let st = a.status().unwrap();
+    assert!(st["instances"][0]["vips"][0]["lease_left_ms"]
+        .as_u64()
+        .is_some());
+    let addrs = lan.hosts[0].sh("ip -o addr show dev eth0");
+    let vip_line = addrs.lines().find(|l| l.contains(VIP)).unwrap();
+    assert!(!vip_line.contains("valid_lft forever"), "{vip_line}");
+
+    a.child.signal("KILL");
+    let killed = Instant::now();
+    // Master_Down_Interval for priority 100: 3 s + 0.61 s skew; generous slack.
+    b.expect_state("VI_1", "MASTER", 8);
+    assert!(vip_on(&lan, 1));
+    // The dead master's VIP expires by itself (lease 4 s).
+    assert!(
+        wait_until(Duration::from_secs(8), || !vip_on(&lan, 0)),
+        "VIP still on the killed master after {:?}",
+        killed.elapsed()
+    );
+    assert!(b.log().contains("VI_1: BACKUP -> MASTER"), "{}", b.log());
+}
+
+#[test]
+fn sigterm_releases_at_once_and_the_backup_takes_over() {
+    let lan = Lan::new(2);
+    let (mut a, b) = master_and_backup(&lan, "", "");
+    a.child.signal("TERM");
+    let status = a
+        .child
+        .wait_timeout(Duration::from_secs(1))
+        .expect("exit within 1 s");
+    assert!(status.success(), "{}", a.log());
+    assert!(!vip_on(&lan, 0));
+    // Priority 0 from the master: the backup waits only Skew_Time (0.61 s).
+    b.expect_state("VI_1", "MASTER", 2);
+    assert!(b.log().contains("master sent priority 0"), "{}", b.log());
+}
+
+#[test]
+fn sigstop_master_is_replaced_and_its_lease_runs_out() {
+    let lan = Lan::new(2);
+    let (a, b) = master_and_backup(&lan, "", "");
+    a.child.signal("STOP");
+    b.expect_state("VI_1", "MASTER", 8);
+    assert!(wait_until(Duration::from_secs(8), || !vip_on(&lan, 0)));
+    // Thawed, the stronger node takes its place back (preempt) and re-installs the VIP.
+    a.child.signal("CONT");
+    b.expect_state("VI_1", "BACKUP", 8);
+    assert!(wait_until(Duration::from_secs(5), || vip_on(&lan, 0)));
+}
+
+#[test]
+fn link_down_means_fault_and_takeover() {
+    let lan = Lan::new(2);
+    let (a, b) = master_and_backup(&lan, "", "");
+    lan.set_port(0, false);
+    a.expect_state("VI_1", "FAULT", 5);
+    assert!(!vip_on(&lan, 0));
+    b.expect_state("VI_1", "MASTER", 8);
+    lan.set_port(0, true);
+    a.expect_state("VI_1", "MASTER", 10);
+    b.expect_state("VI_1", "BACKUP", 5);
+}
+
+#[test]
+fn unicast_peers() {
+    let lan = Lan::new(3);
+    let uni = |me: usize, peer: usize| {
+        format!(
+            "unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}",
+            Lan::addr4(me),
+            Lan::addr4(peer)
+        )
+    };
+    let (a, b) = master_and_backup(&lan, &uni(0, 1), &uni(1, 0));
+    // Host 2 sees no multicast adverts: everything is unicast.
+    let out = lan.hosts[2].sh_output("timeout 2 tcpdump -n -i eth0 -c 1 vrrp 2>/dev/null");
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    a.child.signal("KILL");
+    b.expect_state("VI_1", "MASTER", 8);
+}
+
+#[test]
+fn v3_with_10ms_adverts() {
+    let lan = Lan::new(2);
+    let fast = "version 3\n  advert_int 0.01";
+    let (a, b) = master_and_backup(&lan, fast, fast);
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = a.status().unwrap()["instances"][0]["adverts_sent"]
+        .as_u64()
+        .unwrap();
+    assert!(sent >= 50, "only {sent} adverts in over a second");
+    assert_eq!(
+        b.state("VI_1"),
+        "BACKUP",
+        "a backup flapped at 10 ms: {}",
+        b.log()
+    );
+    a.child.signal("KILL");
+    // Master_Down_Interval is 3 * 10 ms + skew: well under a second even with slack.
+    b.expect_state("VI_1", "MASTER", 2);
+}
+
+#[test]
+fn three_nodes_tie_break_on_address() {
+    let lan = Lan::new(3);
+    // Partitioned, all three become master; healed, the masters collide.
+    for i in 0..3 {
+        lan.isolate(i, true);
+    }
+    let n: Vec<Keeplite> = (0..3)
+        .map(|i| Keeplite::start(&lan.hosts[i], &conf(100, "")))
+        .collect();
+    for k in &n {
+        k.expect_state("VI_1", "MASTER", 10);
+    }
+    for i in 0..3 {
+        lan.isolate(i, false);
+    }
+    // Equal priorities: the highest primary address (192.0.2.3) wins (RFC 5798 §6.4.3).
+    n[0].expect_state("VI_1", "BACKUP", 5);
+    n[1].expect_state("VI_1", "BACKUP", 5);
+    assert_eq!(n[2].state("VI_1"), "MASTER");
+    assert!(wait_until(Duration::from_secs(5), || !vip_on(&lan, 0)
+        && !vip_on(&lan, 1)));
+    assert!(vip_on(&lan, 2));
+}
+
+#[test]
+fn nopreempt_keeps_the_late_stronger_node_backup() {
+    let lan = Lan::new(2);
+    let b = Keeplite::start(&lan.hosts[1], &conf(100, ""));
+    b.expect_state("VI_1", "MASTER", 10);
+    let a = Keeplite::start(&lan.hosts[0], &conf(150, "nopreempt"));
+    a.expect_state("VI_1", "BACKUP", 5);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(a.state("VI_1"), "BACKUP");
+    assert_eq!(b.state("VI_1"), "MASTER");
+}
+
+#[test]
+fn preempt_delay_holds_the_stronger_node_back() {
+    let lan = Lan::new(2);
+    let b = Keeplite::start(&lan.hosts[1], &conf(100, ""));
+    b.expect_state("VI_1", "MASTER", 10);
+    let a = Keeplite::start(&lan.hosts[0], &conf(150, "preempt_delay 4"));
+    let started = Instant::now();
+    a.expect_state("VI_1", "BACKUP", 3);
+    a.expect_state("VI_1", "MASTER", 15);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3),
+        "preempted after {waited:?}"
+    );
+    b.expect_state("VI_1", "BACKUP", 5);
+}
+
+#[test]
+fn vrrp_script_fall_and_rise_move_the_master() {
+    let lan = Lan::new(2);
+    let flag = std::env::temp_dir().join(format!("kl{}_script_fail", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let script = format!(
+        "vrrp_script chk {{\n  script \"test ! -e {}\"\n  interval 1\n  weight -100\n  \
+         fall 2\n  rise 2\n}}\n",
+        flag.display()
+    );
+    let a = Keeplite::start(
+        &lan.hosts[0],
+        &(script + &conf(150, "track_script {\n    chk\n  }")),
+    );
+    let b = Keeplite::start(&lan.hosts[1], &conf(100, ""));
+    a.expect_state("VI_1", "MASTER", 10);
+    b.expect_state("VI_1", "BACKUP", 5);
+    std::fs::write(&flag, "").unwrap();
+    b.expect_state("VI_1", "MASTER", 10);
+    let st = a.status().unwrap();
+    assert_eq!(st["instances"][0]["priority"], 50, "{st}");
+    assert!(a.log().contains("vrrp_script chk: down"), "{}", a.log());
+    std::fs::remove_file(&flag).unwrap();
+    a.expect_state("VI_1", "MASTER", 10);
+    assert!(a.log().contains("vrrp_script chk: up"), "{}", a.log());
+}
+
+#[test]
+fn ipv6_vip_with_v3() {
+    let lan = Lan::new(2);
+    let v6 = |prio| vrrp_conf("VI_6", 61, prio, &["2001:db8::100/64"], "version 3");
+    let a = Keeplite::start(&lan.hosts[0], &v6(150));
+    let b = Keeplite::start(&lan.hosts[1], &v6(100));
+    a.expect_state("VI_6", "MASTER", 10);
+    b.expect_state("VI_6", "BACKUP", 5);
+    let vip6_on = |h: usize| has_addr(&lan.hosts[h], "eth0", "2001:db8::100");
+    assert!(vip6_on(0) && !vip6_on(1));
+    let master = b.status().unwrap()["instances"][0]["master"].clone();
+    assert!(master.as_str().unwrap().starts_with("fe80:"), "{master}");
+    a.child.signal("KILL");
+    b.expect_state("VI_6", "MASTER", 8);
+    assert!(vip6_on(1));
+    assert!(wait_until(Duration::from_secs(8), || !vip6_on(0)));
+}
