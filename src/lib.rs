@@ -9,7 +9,6 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod ipvs;
-
 pub mod proto;
 pub mod sys;
 pub mod vrrp;
