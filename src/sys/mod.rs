@@ -9,7 +9,6 @@ pub mod control;
 pub mod event;
 pub mod garp;
 pub mod ipvs;
-
 pub mod netlink;
 pub mod process;
 pub mod vrrp_sock;
