@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 fn http_server(ns: &Netns, addr: &str, port: u16, dir: &Path) -> ChildGuard {
     let port = port.to_string();
     let dir = dir.to_str().unwrap();
-    let g = ns.spawn(
-        "python3",
-        &[
+    let child = ns
+        .command("python3")
+        .args([
             "-m",
             "http.server",
             &port,
@@ -24,8 +24,13 @@ fn http_server(ns: &Netns, addr: &str, port: u16, dir: &Path) -> ChildGuard {
             addr,
             "--directory",
             dir,
-        ],
-    );
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let g = ChildGuard(child);
     let probe =
         format!("python3 -c 'import socket; socket.create_connection((\"{addr}\", {port}), 1)'");
     assert!(
