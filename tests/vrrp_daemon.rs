@@ -125,7 +125,8 @@ fn v3_with_10ms_adverts() {
     let sent = a.status().unwrap()["instances"][0]["adverts_sent"]
         .as_u64()
         .unwrap();
-    assert!(sent >= 50, "only {sent} adverts in over a second");
+    // About 100 expected; the bound only proves a sub-second cadence on a loaded machine.
+    assert!(sent >= 20, "only {sent} adverts in over a second");
     assert_eq!(
         b.state("VI_1"),
         "BACKUP",
@@ -234,4 +235,21 @@ fn ipv6_vip_with_v3() {
     b.expect_state("VI_6", "MASTER", 8);
     assert!(vip6_on(1));
     assert!(wait_until(Duration::from_secs(8), || !vip6_on(0)));
+}
+
+#[test]
+fn track_interface_weight_moves_the_master() {
+    let lan = Lan::new(2);
+    let h0 = &lan.hosts[0];
+    h0.sh(
+        "ip link add eth1 type veth peer name eth1p && ip link set eth1p up && ip link set eth1 up",
+    );
+    let (a, b) = master_and_backup(&lan, "track_interface {\n    eth1 weight -60\n  }", "");
+    h0.sh("ip link set eth1p down"); // eth1 loses its carrier
+    b.expect_state("VI_1", "MASTER", 8);
+    a.expect_state("VI_1", "BACKUP", 5);
+    assert_eq!(a.status().unwrap()["instances"][0]["priority"], 90);
+    h0.sh("ip link set eth1p up");
+    a.expect_state("VI_1", "MASTER", 8);
+    assert_eq!(a.status().unwrap()["instances"][0]["priority"], 150);
 }

@@ -293,7 +293,7 @@ struct Daemon {
     shell: Shell,
     signals: Signals,
     links: LinkMonitor,
-    control: Option<ControlServer>,
+    control: ControlServer,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
     waiting: Vec<unit::UnitKey>,
@@ -476,20 +476,10 @@ impl Daemon {
         poller.add(signals.fd(), Interest::Read, TOKEN_SIGNALS)?;
         let links = LinkMonitor::new()?;
         poller.add(links.fd(), Interest::Read, TOKEN_LINKS)?;
-        let control = ControlServer::bind(&control_path(opts, Some(&cfg)), &poller, TOKEN_CONTROL)
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "control socket {}: {e}",
-                        control_path(opts, Some(&cfg)).display()
-                    ),
-                )
-            })?;
-        let script_user = match &cfg.global.script_user {
-            Some(u) => Some(lookup_user(&u.user, u.group.as_deref())?),
-            None => None,
-        };
+        let path = control_path(opts, Some(&cfg));
+        let control = ControlServer::bind(&path, &poller, TOKEN_CONTROL).map_err(|e| {
+            io::Error::new(e.kind(), format!("control socket {}: {e}", path.display()))
+        })?;
         let shell = Shell {
             poller,
             rtnl: Rtnl::new()?,
@@ -497,8 +487,8 @@ impl Daemon {
             frames: Vec::new(),
             procs: Processes::new(),
             scripts: Vec::new(),
-            script_cfg: cfg.vrrp_scripts.clone(),
-            script_user,
+            script_cfg: Vec::new(),
+            script_user: None,
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -507,7 +497,7 @@ impl Daemon {
             shell,
             signals,
             links,
-            control: Some(control),
+            control,
             units: Vec::new(),
             waiting: Vec::new(),
             cfg: Config::default(),
@@ -531,11 +521,11 @@ impl Daemon {
     fn apply(&mut self, cfg: Config, now: Instant) {
         self.shell.now = now;
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
-        self.shell.script_user = cfg
-            .global
-            .script_user
-            .as_ref()
-            .and_then(|u| lookup_user(&u.user, u.group.as_deref()).ok());
+        self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
+            lookup_user(&u.user, u.group.as_deref())
+                .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
+                .ok()
+        });
         let keys = unit::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -659,10 +649,7 @@ impl Daemon {
     }
 
     fn control(&mut self, token: u64, now: Instant) {
-        let Some(ctl) = self.control.as_mut() else {
-            return;
-        };
-        let reqs = match ctl.ready(token, &self.shell.poller) {
+        let reqs = match self.control.ready(token, &self.shell.poller) {
             Ok(r) => r,
             Err(e) => {
                 log::warn(&format!("control socket: {e}"));
@@ -676,9 +663,7 @@ impl Daemon {
                     errors: self.reload(now),
                 },
             };
-            if let Some(ctl) = self.control.as_mut() {
-                ctl.respond(conn, &resp, &self.shell.poller);
-            }
+            self.control.respond(conn, &resp, &self.shell.poller);
         }
     }
 

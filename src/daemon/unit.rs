@@ -46,12 +46,28 @@ pub struct Member {
 }
 
 /// The configuration a unit was built from: equal keys mean nothing to restart.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
     pub group: Option<SyncGroup>,
     pub scripts: Vec<VrrpScript>,
     pub global: GlobalDefs,
+}
+
+impl PartialEq for UnitKey {
+    /// Only the global settings a running instance uses count: changing `router_id`, the
+    /// watchdog or IPVS-side defaults must not restart (and flap) any instance.
+    fn eq(&self, o: &Self) -> bool {
+        let (g, h) = (&self.global, &o.global);
+        self.instances == o.instances
+            && self.group == o.group
+            && self.scripts == o.scripts
+            && g.vrrp_mcast_group4 == h.vrrp_mcast_group4
+            && g.vrrp_mcast_group6 == h.vrrp_mcast_group6
+            && g.vrrp_skip_check_adv_addr == h.vrrp_skip_check_adv_addr
+            && g.vip_lease == h.vip_lease
+            && g.script_user == h.script_user
+    }
 }
 
 pub struct Unit {
@@ -326,4 +342,51 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
         group: key.group.clone(),
         key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_str, LoadOptions, MemFiles};
+    use std::path::Path;
+
+    fn keys(text: &str) -> Vec<UnitKey> {
+        let (cfg, _) = load_str(
+            &MemFiles::default(),
+            Path::new("/k.conf"),
+            text,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        unit_keys(&cfg)
+    }
+
+    const INSTANCES: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+        virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance B {\n interface eth0\n \
+        virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n";
+
+    #[test]
+    fn one_unit_per_sync_group_or_lone_instance() {
+        assert_eq!(keys(INSTANCES).len(), 2);
+        let grouped = format!("vrrp_sync_group G {{\n group {{\n A\n B\n }}\n}}\n{INSTANCES}");
+        let k = keys(&grouped);
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].instances.len(), 2);
+    }
+
+    #[test]
+    fn only_vrrp_relevant_globals_restart_units() {
+        let base = keys(INSTANCES);
+        let renamed = keys(&format!(
+            "global_defs {{\n router_id other\n}}\n{INSTANCES}"
+        ));
+        assert_eq!(base, renamed);
+        let group = keys(&format!(
+            "global_defs {{\n vrrp_mcast_group4 224.0.0.19\n}}\n{INSTANCES}"
+        ));
+        assert_ne!(base, group);
+        let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
+        assert_eq!(base[0], changed[0]);
+        assert_ne!(base[1], changed[1]);
+    }
 }
