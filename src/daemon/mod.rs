@@ -20,8 +20,10 @@ use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
 use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
+use crate::sys::persist;
 use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
+use crate::sys::watchdog::Watchdog;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
 use unit::{Env, TrackerSrc, Unit};
@@ -301,6 +303,8 @@ struct Daemon {
     lb: lb::Lb,
     unattributed: [u64; RxError::COUNT],
     buf: Vec<u8>,
+    /// `watchdog_device`, petted while the loop keeps its schedule.
+    watchdog: Option<Watchdog>,
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
@@ -504,8 +508,25 @@ impl Daemon {
             lb: lb::Lb::new(),
             unattributed: [0; RxError::COUNT],
             buf: vec![0; 65536],
+            watchdog: None,
         };
+        // Units whose interface is missing wait instead of failing: a loaded config is good.
         d.apply(cfg, Instant::now());
+        d.remember_good();
+        if let Some(dev) = d.cfg.global.watchdog_device.clone() {
+            let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
+            match Watchdog::open(&dev, timeout, Instant::now()) {
+                Ok(w) => {
+                    log::info(&format!(
+                        "watchdog {} armed: {}s",
+                        dev.display(),
+                        w.timeout().as_secs()
+                    ));
+                    d.watchdog = Some(w);
+                }
+                Err(e) => log::error(&format!("watchdog_device {e}: running without it")),
+            }
+        }
         log::info(&format!(
             "keeplite {} started: {} ({} VRRP instances)",
             env!("CARGO_PKG_VERSION"),
@@ -604,6 +625,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
+                    .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
             let tokens = self.shell.poller.wait(now, deadline)?;
@@ -681,6 +703,7 @@ impl Daemon {
         };
         let before = self.units.len();
         self.apply(cfg, now);
+        self.remember_good();
         log::info(&format!(
             "reload done: {} units running ({} before), {} waiting",
             self.units.len(),
@@ -697,9 +720,39 @@ impl Daemon {
             self.shell.drain(&mut self.units[u], now);
         }
         self.lb.shutdown(&mut self.shell, now);
+        if let Some(w) = self.watchdog.take() {
+            if let Err(e) = w.close() {
+                log::warn(&format!("watchdog: magic close: {e}"));
+            }
+        }
+    }
+
+    /// The configuration was accepted: keep it as the last-known-good copy the appliance
+    /// falls back to at boot (rootfs/etc/init.d/run-keeplite).
+    fn remember_good(&self) {
+        let stored = std::fs::read(&self.config_path)
+            .and_then(|bytes| persist::remember_good(&self.config_path, &bytes));
+        match stored {
+            Ok(true) => log::info(&format!(
+                "saved last-known-good {}",
+                persist::good_path(&self.config_path).display()
+            )),
+            Ok(false) => {}
+            Err(e) => log::warn(&format!("last-known-good copy: {e}")),
+        }
     }
 
     fn timers(&mut self, now: Instant) {
+        if let Some(w) = self.watchdog.as_mut() {
+            let due = w.next_pet();
+            if now >= due {
+                match w.pet(due, now) {
+                    Ok(true) => {}
+                    Ok(false) => log::warn("watchdog: event loop late, not petting"),
+                    Err(e) => log::error(&format!("watchdog: {e}")),
+                }
+            }
+        }
         for u in 0..self.units.len() {
             if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
                 self.units[u].vrrp.handle_timeout(now);

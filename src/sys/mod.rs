@@ -10,8 +10,10 @@ pub mod event;
 pub mod garp;
 pub mod ipvs;
 pub mod netlink;
+pub mod persist;
 pub mod process;
 pub mod vrrp_sock;
+pub mod watchdog;
 
 use std::io;
 

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Finish the target tree (BR2_ROOTFS_POST_BUILD_SCRIPT for Buildroot; also run by ./build-image
+# after the overlay is copied). Usage: post-build.sh TARGET_DIR
+set -eu
+
+TARGET_DIR=${1:-${TARGET_DIR:?}}
+BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$BOARD_DIR/../.." && pwd)
+
+# Mount points: the root is read-only, so every one must exist in the image.
+for d in config dev proc sys run tmp var; do
+	mkdir -p "$TARGET_DIR/$d"
+done
+
+# The example configuration of the source tree becomes the factory default that first boot
+# copies to an empty /config; without it the overlay's own default stays.
+if [ -f "$TOP/config/keepalived.conf" ]; then
+	install -m 0644 "$TOP/config/keepalived.conf" "$TARGET_DIR/etc/keeplite/keepalived.conf.default"
+fi
+
+# Nothing may expect a writable /etc: resolv.conf and mtab point into tmpfs / procfs.
+ln -sf /proc/self/mounts "$TARGET_DIR/etc/mtab"
+ln -sf /run/resolv.conf "$TARGET_DIR/etc/resolv.conf"
