@@ -241,18 +241,40 @@ pub fn render_human(r: &StatusReport) -> String {
     out
 }
 
+/// Appends `text` (possibly several lines) as lines of at most 80 columns, broken at spaces:
+/// the first starts with `first`, the others with `rest`.
+fn wrap_text(out: &mut String, first: &str, rest: &str, text: &str) {
+    let mut line = first.to_owned();
+    let mut fresh = true;
+    for (i, l) in text.lines().enumerate() {
+        if i > 0 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_owned();
+            fresh = true;
+        }
+        for word in l.split_whitespace() {
+            if !fresh && line.len() + 1 + word.len() > 80 {
+                out.push_str(&line);
+                out.push('\n');
+                line = format!("{rest}  ");
+                fresh = true;
+            }
+            if !fresh {
+                line.push(' ');
+            }
+            line.push_str(word);
+            fresh = false;
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
 /// Virtual and real servers, after the instances.
 fn render_lb(out: &mut String, r: &StatusReport) {
     if let Some(e) = &r.ipvs_error {
-        for (i, l) in e.lines().enumerate() {
-            let mut line = if i == 0 {
-                format!("IPVS: {l}")
-            } else {
-                format!("  {}", l.trim_start())
-            };
-            line.truncate(80);
-            let _ = writeln!(out, "{line}");
-        }
+        wrap_text(out, "IPVS: ", "  ", e);
     }
     for v in &r.virtual_servers {
         let mut head = format!("{} {} {}", v.name, v.scheduler, v.method);
@@ -273,11 +295,7 @@ fn render_lb(out: &mut String, r: &StatusReport) {
             wrap(out, "services:", &v.services);
         }
         if let Some(e) = &v.sync_error {
-            for l in e.lines() {
-                let mut line = format!("  ! {}", l.trim_start());
-                line.truncate(80);
-                let _ = writeln!(out, "{line}");
-            }
+            wrap_text(out, "  ! ", "  ! ", e);
         }
         for rs in &v.real_servers {
             let mut line = format!(
@@ -415,12 +433,13 @@ mod tests {
         );
         let lb = text.split_once("vrid 4\n").unwrap().1;
         assert_eq!(
-            lb.lines().take(5).collect::<Vec<_>>(),
+            lb.lines().take(6).collect::<Vec<_>>(),
             [
                 "IPVS: error: IPVS is not available in this kernel",
                 "  = help: `modprobe ip_vs`",
                 "TCP 192.168.235.100:80 wlc DR persist 300s quorum up",
-                "  ! error: cannot add virtual server TCP 192.168.235.100:80: scheduler `wlc` is n",
+                "  ! error: cannot add virtual server TCP 192.168.235.100:80: scheduler `wlc` is",
+                "  !   not available in this kernel",
                 "  ! = help: load its module",
             ],
         );

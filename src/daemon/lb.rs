@@ -172,14 +172,18 @@ fn policy_of(
     };
     let scheduler = Scheduler::from_name(&vs.lb_algo)
         .ok_or_else(|| format!("{name}: unknown lb_algo `{}`", vs.lb_algo))?;
-    let persistence = vs.persistence_timeout.map(|timeout| Persistence {
-        timeout,
-        prefix: match (vs.persistence_granularity, services[0].family()) {
-            (Some(mask), Family::V4) => u32::from(mask).count_ones() as u8,
-            (None, Family::V4) => 32,
-            (_, Family::V6) => 128,
-        },
-    });
+    // keepalived: persistence_timeout 0 means not persistent.
+    let persistence = vs
+        .persistence_timeout
+        .filter(|t| *t > 0)
+        .map(|timeout| Persistence {
+            timeout,
+            prefix: match (vs.persistence_granularity, services[0].family()) {
+                (Some(mask), Family::V4) => u32::from(mask).count_ones() as u8,
+                (None, Family::V4) => 32,
+                (_, Family::V6) => 128,
+            },
+        });
     let fwd = forward(vs.lb_kind);
     let reals = vs
         .real_servers
@@ -791,6 +795,14 @@ impl Lb {
         if ops.is_empty() {
             return;
         }
+        // A few lines per health change, a summary for big ones (startup, reload).
+        if ops.len() <= 8 {
+            for op in &ops {
+                log::info(&format!("IPVS: {}", describe(op)));
+            }
+        } else {
+            log::info(&format!("IPVS: applying {} changes", ops.len()));
+        }
         let result = sock.apply(&ops);
         for vs in &mut self.vss {
             vs.sync_error = None;
@@ -919,6 +931,27 @@ fn interest(i: crate::sys::check_io::Interest) -> Interest {
         Interest::ReadWrite
     } else {
         Interest::Read
+    }
+}
+
+fn describe(op: &Op) -> String {
+    let dest = |d: &Dest| {
+        format!(
+            "{} (weight {})",
+            SocketAddr::new(d.key.addr, d.key.port),
+            d.params.weight
+        )
+    };
+    match op {
+        Op::AddService(s) => format!("add virtual server {}", s.key),
+        Op::EditService(s) => format!("update virtual server {}", s.key),
+        Op::DelService(k) => format!("remove virtual server {k}"),
+        Op::AddDest(k, d) => format!("add real server {} to {k}", dest(d)),
+        Op::EditDest(k, d) => format!("update real server {} of {k}", dest(d)),
+        Op::DelDest(k, d) => format!(
+            "remove real server {} from {k}",
+            SocketAddr::new(d.addr, d.port)
+        ),
     }
 }
 
