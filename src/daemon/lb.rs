@@ -983,3 +983,128 @@ fn apply_op(st: &mut State, op: &Op) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_str, LoadOptions, MemFiles};
+    use std::path::Path;
+
+    fn cfg(text: &str) -> Config {
+        load_str(
+            &MemFiles::default(),
+            Path::new("/k.conf"),
+            text,
+            &LoadOptions::default(),
+        )
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn groups_fwmarks_and_persistence_become_services() {
+        let c = cfg("virtual_server_group G {\n 192.0.2.1-3 80\n fwmark 7\n}\n\
+             virtual_server group G {\n protocol TCP\n lb_algo wrr\n lb_kind DR\n \
+             persistence_timeout 50\n persistence_granularity 255.255.255.0\n \
+             sorry_server 192.0.2.99 0\n real_server 2001:db8::1 80 {\n weight 3\n \
+             inhibit_on_failure\n }\n}\n\
+             virtual_server fwmark 9 {\n persistence_timeout 0\n real_server 2001:db8::2 0 {\n }\n}\n");
+        let (name, p) = policy_of(&c, &c.virtual_servers[0]).unwrap();
+        assert_eq!(name, "group G");
+        let services: Vec<String> = p.services.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            services,
+            [
+                "TCP 192.0.2.1:80",
+                "TCP 192.0.2.2:80",
+                "TCP 192.0.2.3:80",
+                "FWM 7 IPv6"
+            ]
+        );
+        assert_eq!(p.params.scheduler, Scheduler::Wrr);
+        assert_eq!(
+            p.params.persistence,
+            Some(Persistence {
+                timeout: 50,
+                prefix: 24
+            })
+        );
+        assert_eq!(p.reals[0].dest.params.forward, Forward::Direct);
+        assert_eq!(p.reals[0].dest.params.weight, 3);
+        assert!(p.reals[0].inhibit_on_failure);
+        // Sorry server port 0: no port of its own (a group has none either).
+        assert_eq!(p.sorry.unwrap().key.port, 0);
+        let (name, p) = policy_of(&c, &c.virtual_servers[1]).unwrap();
+        assert_eq!(name, "FWM 9 IPv6");
+        assert_eq!(p.params.persistence, None);
+        assert_eq!(p.params.scheduler, Scheduler::Wlc);
+    }
+
+    #[test]
+    fn check_settings_follow_keepalived_precedence() {
+        let c = cfg(
+            "virtual_server 192.0.2.1 80 {\n protocol TCP\n delay_loop 7\n \
+             virtualhost vs.example\n inhibit_on_failure\n real_server 192.0.2.10 8080 {\n \
+             HTTP_GET {\n url {\n path /a\n virtualhost url.example\n }\n url {\n path /b\n \
+             status_code 200-204\n }\n }\n TCP_CHECK {\n connect_ip 192.0.2.11\n \
+             connect_port 81\n bind_port 5000\n delay_loop 2\n }\n }\n}\n",
+        );
+        let vs = &c.virtual_servers[0];
+        let rs = &vs.real_servers[0];
+        let (_, p) = policy_of(&c, vs).unwrap();
+        assert!(
+            p.reals[0].inhibit_on_failure,
+            "OR-ed from the virtual server"
+        );
+        let http = check_params(vs, rs, &rs.checkers[0]);
+        assert_eq!(http.delay_loop, Duration::from_secs(7));
+        assert_eq!(http.delay_before_retry, Duration::from_secs(3));
+        let check::CheckKind::Http(h) = &http.kind else {
+            panic!("{http:?}")
+        };
+        assert_eq!(h.conn.dst, "192.0.2.10:8080".parse().unwrap());
+        assert_eq!(h.virtualhost.as_deref(), Some("vs.example"));
+        assert_eq!(h.urls[0].virtualhost.as_deref(), Some("url.example"));
+        assert!(h.urls[0].status.contains(250) && !h.urls[0].status.contains(300));
+        assert!(h.urls[1].status.contains(204) && !h.urls[1].status.contains(205));
+        let tcp = check_params(vs, rs, &rs.checkers[1]);
+        assert_eq!(tcp.delay_loop, Duration::from_secs(2));
+        assert_eq!(
+            tcp.kind,
+            check::CheckKind::Tcp(ConnParams {
+                dst: "192.0.2.11:81".parse().unwrap(),
+                bind: Some("0.0.0.0:5000".parse().unwrap()),
+                connect_timeout: Duration::from_secs(5),
+            })
+        );
+    }
+
+    #[test]
+    fn applied_ops_update_the_known_kernel_table() {
+        let key = ServiceKey::Fwmark {
+            family: Family::V4,
+            mark: 1,
+        };
+        let params = ServiceParams {
+            scheduler: Scheduler::Rr,
+            persistence: None,
+            flags: 0,
+        };
+        let d = Dest::new("192.0.2.5:0".parse().unwrap(), Forward::Masq, 2);
+        let mut st = State::default();
+        let mut desired = State::default();
+        desired
+            .add_service(crate::ipvs::model::Service { key, params })
+            .add_dest(d);
+        for op in plan(&desired, &st, |_| true) {
+            assert!(!describe(&op).is_empty());
+            apply_op(&mut st, &op);
+        }
+        assert_eq!(st, desired);
+        for op in teardown(&st.clone(), |_| true) {
+            assert_eq!(describe(&op), "remove virtual server FWM 1");
+            apply_op(&mut st, &op);
+        }
+        assert_eq!(st, State::default());
+    }
+}

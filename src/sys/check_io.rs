@@ -755,3 +755,48 @@ mod tls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckKind, MiscParams};
+
+    fn misc(delay: Duration) -> CheckParams {
+        CheckParams {
+            kind: CheckKind::Misc(MiscParams {
+                path: "true".into(),
+                timeout: None,
+                dynamic: false,
+            }),
+            delay_loop: Duration::from_secs(1),
+            retry: 0,
+            delay_before_retry: Duration::from_secs(1),
+            alpha: false,
+            initial_delay: delay,
+        }
+    }
+
+    #[test]
+    fn removed_checkers_stop_and_their_slot_is_reused() {
+        let now = Instant::now();
+        let mut io = CheckIo::new();
+        let a = io.add(misc(Duration::ZERO), now);
+        let b = io.add(misc(Duration::from_secs(5)), now);
+        io.handle_timeout(now);
+        assert!(matches!(io.outputs.front(), Some(Output::SpawnMisc { id, .. }) if *id == a));
+        io.remove(a);
+        assert_eq!(
+            io.poll_output(),
+            None,
+            "pending outputs of a removed checker are dropped"
+        );
+        assert_eq!(io.len(), 1);
+        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(5)));
+        io.remove(b);
+        assert_eq!(io.poll_timeout(), None);
+        assert!(io.is_empty());
+        let c = io.add(misc(Duration::from_secs(2)), now);
+        assert!(c == a || c == b);
+        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(2)));
+    }
+}
