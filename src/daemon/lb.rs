@@ -795,14 +795,7 @@ impl Lb {
         if ops.is_empty() {
             return;
         }
-        // A few lines per health change, a summary for big ones (startup, reload).
-        if ops.len() <= 8 {
-            for op in &ops {
-                log::info(&format!("IPVS: {}", describe(op)));
-            }
-        } else {
-            log::info(&format!("IPVS: applying {} changes", ops.len()));
-        }
+        log_ops(&ops);
         let result = sock.apply(&ops);
         for vs in &mut self.vss {
             vs.sync_error = None;
@@ -858,12 +851,10 @@ impl Lb {
         }
         if let Some(sock) = self.ipvs.as_mut() {
             let ops = teardown(&self.current, |k| self.owned.contains(k));
+            log_ops(&ops);
             match sock.apply(&ops) {
                 Ok(errors) => errors.iter().for_each(|e| log::error(&e.to_string())),
                 Err(e) => log::error(&format!("error: removing IPVS services: {e}")),
-            }
-            if !ops.is_empty() {
-                log::info(&format!("removed {} IPVS services", ops.len()));
             }
         }
     }
@@ -931,6 +922,17 @@ fn interest(i: crate::sys::check_io::Interest) -> Interest {
         Interest::ReadWrite
     } else {
         Interest::Read
+    }
+}
+
+/// A line per change for health changes, a summary for big ones (startup, reload).
+fn log_ops(ops: &[Op]) {
+    if ops.len() <= 8 {
+        for op in ops {
+            log::info(&format!("IPVS: {}", describe(op)));
+        }
+    } else if !ops.is_empty() {
+        log::info(&format!("IPVS: applying {} changes", ops.len()));
     }
 }
 
