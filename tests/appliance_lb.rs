@@ -5,6 +5,8 @@
 //! and the removal of keeplite's services on SIGTERM. Runs as root (the VM's NIC is a tap in a
 //! test-owned namespace; every packet stays in the VM or that namespace).
 
+// Shared with tests/appliance.rs, which uses the parts this test does not.
+#[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 
