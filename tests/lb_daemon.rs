@@ -88,6 +88,16 @@ virtual_server 192.0.2.100 80 {{
     }}
   }}
 }}
+virtual_server 192.0.2.200 80 {{
+  delay_loop 1
+  ha_suspend
+  protocol TCP
+  real_server 127.0.0.3 8081 {{
+    TCP_CHECK {{
+      connect_timeout 1
+    }}
+  }}
+}}
 {extra_vs}"#
     ));
     c
@@ -163,6 +173,12 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     assert_eq!(vs["method"], "NAT");
     assert_eq!(vs["quorum_up"], true);
     assert_eq!(st["virtual_servers"][1]["suspended"], false);
+    // Not held here: suspended, never checked.
+    assert_eq!(st["virtual_servers"][2]["suspended"], true);
+    assert!(
+        st["virtual_servers"][2]["real_servers"][0]["last"].is_null(),
+        "{st}"
+    );
     // This machine may or may not have IPVS: either way the daemon says which, and runs on.
     let has_ipvs = h.sh_output("test -e /proc/net/ip_vs").status.success();
     if has_ipvs {
@@ -242,7 +258,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     kl.write_conf(&lb_conf(&web, added));
     let (ok, out) = kl.client(&["reload"]);
     assert!(ok, "{out}");
-    wait_real(&kl, 2, "127.0.0.3:8081", 8, |r| {
+    wait_real(&kl, 3, "127.0.0.3:8081", 8, |r| {
         r["last"]["reason"] == "connected"
     });
     std::thread::sleep(Duration::from_secs(2));

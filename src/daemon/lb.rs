@@ -405,6 +405,8 @@ impl Lb {
             };
             let prev = old.iter().position(|o| o.policy.services == pol.services);
             let mut prev = prev.map(|i| old.swap_remove(i));
+            // Until `flush` looks at the addresses again: suspended if it was (or is new).
+            let suspended = vcfg.ha_suspend && prev.as_ref().is_none_or(|p| p.suspended);
             let mut reals = Vec::new();
             for rcfg in &vcfg.real_servers {
                 let params: Vec<CheckParams> = rcfg
@@ -488,8 +490,7 @@ impl Lb {
                 health,
                 reals,
                 ha_suspend,
-                // Until the first evaluation in `flush`.
-                suspended: vcfg.ha_suspend,
+                suspended,
                 method: vcfg.lb_kind,
                 quorum_up: vcfg.quorum_up.clone(),
                 quorum_down: vcfg.quorum_down.clone(),
