@@ -15,7 +15,8 @@ fn http_server(ns: &Netns, addr: &str, port: u16, dir: &Path) -> ChildGuard {
     let port = port.to_string();
     let dir = dir.to_str().unwrap();
     let child = ns
-        .command("python3")
+        // Debian's interpreter: a pyenv shim on PATH would be a script in front of it.
+        .command("/usr/bin/python3")
         .args([
             "-m",
             "http.server",
@@ -31,8 +32,9 @@ fn http_server(ns: &Netns, addr: &str, port: u16, dir: &Path) -> ChildGuard {
         .spawn()
         .unwrap();
     let g = ChildGuard(child);
-    let probe =
-        format!("python3 -c 'import socket; socket.create_connection((\"{addr}\", {port}), 1)'");
+    let probe = format!(
+        "/usr/bin/python3 -c 'import socket; socket.create_connection((\"{addr}\", {port}), 1)'"
+    );
     assert!(
         wait_until(Duration::from_secs(10), || ns
             .sh_output(&probe)
@@ -150,7 +152,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     let _tcp = http_server(h, "127.0.0.3", 8081, &web);
 
     let kl = Keeplite::start(h, &lb_conf(&web, ""));
-    kl.expect_state("VI_1", "MASTER", 10);
+    kl.expect_state("VI_1", "MASTER", 20);
 
     // Both checked servers report a successful check; the one without checker is up.
     wait_real(&kl, 0, "127.0.0.2:8080", 10, |r| {
@@ -210,7 +212,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
 
     // Stop the web server: DOWN within delay_loop + retry x delay_before_retry + slack.
     drop(httpd.take());
-    let took = wait_real(&kl, 0, "127.0.0.2:8080", 8, |r| {
+    let took = wait_real(&kl, 0, "127.0.0.2:8080", 15, |r| {
         r["up"] == false && r["weight"] == 0
     });
     eprintln!("real server down noticed after {took:?}");
@@ -227,7 +229,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     );
 
     let _httpd = http_server(h, "127.0.0.2", 8080, &web);
-    wait_real(&kl, 0, "127.0.0.2:8080", 8, |r| {
+    wait_real(&kl, 0, "127.0.0.2:8080", 15, |r| {
         r["up"] == true && r["weight"] == 1
     });
     assert!(wait_until(Duration::from_secs(5), || web
@@ -236,15 +238,15 @@ fn checks_status_notify_misc_reload_without_ipvs() {
 
     // misc_dynamic: exit 12 means up with weight 10; exit 1 means down.
     std::fs::write(web.join("code"), "12").unwrap();
-    wait_real(&kl, 0, "127.0.0.4:9", 8, |r| {
+    wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == true && r["weight"] == 10
     });
     std::fs::write(web.join("code"), "1").unwrap();
-    wait_real(&kl, 0, "127.0.0.4:9", 8, |r| {
+    wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == false && r["last"]["reason"] == "misc exit 1"
     });
     std::fs::write(web.join("code"), "0").unwrap();
-    wait_real(&kl, 0, "127.0.0.4:9", 8, |r| {
+    wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == true && r["weight"] == 5
     });
 
@@ -258,7 +260,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     kl.write_conf(&lb_conf(&web, added));
     let (ok, out) = kl.client(&["reload"]);
     assert!(ok, "{out}");
-    wait_real(&kl, 3, "127.0.0.3:8081", 8, |r| {
+    wait_real(&kl, 3, "127.0.0.3:8081", 15, |r| {
         r["last"]["reason"] == "connected"
     });
     std::thread::sleep(Duration::from_secs(2));

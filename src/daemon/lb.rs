@@ -680,8 +680,15 @@ impl Lb {
                 }
                 real.up = up;
                 let state = if up { "UP" } else { "DOWN" };
+                // "HTTP 200 ok" already names its check.
+                let why = reason.to_string();
+                let why = if why.starts_with(kind) {
+                    why
+                } else {
+                    format!("{kind} {why}")
+                };
                 log::info(&format!(
-                    "{}: real server {} {state} ({kind} {reason})",
+                    "{}: real server {} {state} ({why})",
                     vs.name, real.addr
                 ));
                 let script = if up {
