@@ -203,6 +203,7 @@ fn appliance_lb_seed_directors() {
         vec![format!("{} Route 1", hex("192.168.235.12", 80))]
     );
     let status = vm.ok("keeplite status --control /run/lb1.sock");
+    eprintln!("appliance_lb: keeplite status after the stop:\n{status}");
     assert!(
         status.contains("192.168.235.13:80 DOWN w=0 HTTP connection refused"),
         "{status}"
