@@ -55,6 +55,9 @@ virtual_server 10.9.0.1 80 {{
   lb_algo rr
   lb_kind NAT
   protocol TCP
+  quorum 7
+  quorum_up "touch {d}/qup"
+  quorum_down "touch {d}/qdown"
   real_server 127.0.0.2 8080 {{
     weight 1
     notify_up "touch {d}/up"
@@ -245,10 +248,25 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == false && r["last"]["reason"] == "misc exit 1"
     });
+    // Live weight 1 + 2 is below quorum 7.
+    let quorum = || kl.status().unwrap()["virtual_servers"][0]["quorum_up"].clone();
+    assert_eq!(quorum(), false);
+    assert!(wait_until(Duration::from_secs(5), || web
+        .join("qdown")
+        .exists()));
+    let (_, text) = kl.client(&["status"]);
+    assert!(
+        text.contains("TCP 10.9.0.1:80 rr NAT QUORUM DOWN"),
+        "{text}"
+    );
     std::fs::write(web.join("code"), "0").unwrap();
     wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == true && r["weight"] == 5
     });
+    assert_eq!(quorum(), true);
+    assert!(wait_until(Duration::from_secs(5), || web
+        .join("qup")
+        .exists()));
 
     // Reload adding a virtual server: the unchanged ones keep their checkers' state (no
     // new transition, no notify), the new one starts checking.
