@@ -130,9 +130,10 @@ fn appliance_lb_seed_directors() {
     );
     let director = seed("unicast-wlc-director1.conf");
     put_file(&mut vm, "/tmp/lb3.conf", &director);
-    for n in ["lb1", "lb2", "lb3"] {
+    // lb2 keeps its services at exit, as keepalived -I does.
+    for (n, flags) in [("lb1", ""), ("lb2", " -I"), ("lb3", "")] {
         vm.ok(&format!(
-            "(keeplite -n -l -f /tmp/{n}.conf --control /run/{n}.sock > /tmp/{n}.log 2>&1 & echo $! > /tmp/{n}.pid)"
+            "(keeplite -n -l{flags} -f /tmp/{n}.conf --control /run/{n}.sock > /tmp/{n}.log 2>&1 & echo $! > /tmp/{n}.pid)"
         ));
     }
 
@@ -257,10 +258,11 @@ fn appliance_lb_seed_directors() {
         "{log}"
     );
 
-    // SIGTERM: every keeplite removes its services, and only those.
+    // SIGTERM: each keeplite removes its own services, and only those; lb2 (-I) keeps its.
     vm.ok("for n in lb1 lb2 lb3; do kill $(cat /tmp/$n.pid); done; sleep 2");
     let t = ipvs(&mut vm);
-    assert!(t.is_empty(), "{t:#?}");
+    assert_eq!(t.keys().collect::<Vec<_>>(), [&tcp], "{t:#?}");
+    assert_eq!(t[&tcp], after[&tcp]);
     let log = vm.ok("cat /tmp/lb1.log");
     assert!(
         log.contains("IPVS: remove virtual server TCP 192.168.235.100:80"),

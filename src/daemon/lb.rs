@@ -849,15 +849,15 @@ impl Lb {
         }
     }
 
-    /// SIGTERM: omega notifications, then keeplite's services leave the kernel (keepalived
-    /// does the same unless `--dont-release-ipvs`).
-    pub fn shutdown(&mut self, sh: &mut Shell, now: Instant) {
+    /// SIGTERM: omega notifications, then keeplite's services leave the kernel with `release`
+    /// (keepalived does the same unless `--dont-release-ipvs`).
+    pub fn shutdown(&mut self, sh: &mut Shell, release: bool, now: Instant) {
         for v in 0..self.vss.len() {
             for ev in self.vss[v].health.shutdown(&self.vss[v].policy) {
                 self.quorum_event(v, ev, sh, now);
             }
         }
-        if let Some(sock) = self.ipvs.as_mut() {
+        if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
             let ops = teardown(&self.current, |k| self.owned.contains(k));
             log_ops(&ops);
             match sock.apply(&ops) {

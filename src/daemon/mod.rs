@@ -719,7 +719,8 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
-        self.lb.shutdown(&mut self.shell, now);
+        self.lb
+            .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
