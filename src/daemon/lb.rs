@@ -30,12 +30,15 @@ use crate::ipvs::model::{
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, expand_group, Event as LbEvent, GroupEntry, Health};
 use crate::sys::check_io::{CheckId, CheckIo, FdChange, Output};
-use crate::sys::event::Interest;
+use crate::sys::event::{Interest, Poller};
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 
-/// Epoll tokens of checker sockets: this plus the fd.
+/// Epoll tokens of checker sockets: this, a generation (bits 24..48) and the fd (bits 0..24).
+/// The generation tells a socket from an earlier one that had the same fd number and whose
+/// readiness is still in the batch being handled.
 pub const TOKEN_CHECK: u64 = 1 << 48;
+const FD_BITS: u32 = 24;
 
 struct Check {
     /// With `initial_delay` zero, so equal params mean an unchanged check.
@@ -88,6 +91,9 @@ pub struct Lb {
     /// Held VIPs at the last ha_suspend evaluation (`None`: evaluate again).
     held: Option<Vec<IpAddr>>,
     rng: u64,
+    /// Generation of the socket behind each registered fd.
+    fd_gen: std::collections::HashMap<i32, u64>,
+    next_gen: u64,
 }
 
 fn forward(k: LbKind) -> Forward {
@@ -357,6 +363,8 @@ impl Lb {
             owned: BTreeSet::new(),
             dirty: false,
             held: None,
+            fd_gen: std::collections::HashMap::new(),
+            next_gen: 0,
             // Only spreads first checks over delay_loop; any odd non-zero seed does.
             rng: (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1,
         }
@@ -580,9 +588,40 @@ impl Lb {
     /// Readiness of a checker socket. The poller does not say which kind, so both are
     /// reported: the driver reads and writes until EAGAIN and asks the socket for its error
     /// after a connect, so a spurious one costs a syscall, never a wrong result.
-    pub fn ready(&mut self, token: u64, now: Instant) {
-        self.io
-            .handle_ready((token - TOKEN_CHECK) as i32, true, true, now);
+    pub fn ready(&mut self, token: u64, poller: &Poller, now: Instant) {
+        // Sockets closed earlier in this batch must not take a later event of their fd.
+        self.fd_changes(poller);
+        let fd = (token & ((1 << FD_BITS) - 1)) as i32;
+        if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
+            self.io.handle_ready(fd, true, true, now);
+        }
+    }
+
+    /// Keeps the epoll set in step with the checkers' sockets.
+    fn fd_changes(&mut self, poller: &Poller) {
+        while let Some(ch) = self.io.poll_fd_change() {
+            let r = match ch {
+                FdChange::Add(fd, i) => {
+                    self.next_gen = (self.next_gen + 1) % (1 << (48 - FD_BITS));
+                    self.fd_gen.insert(fd, self.next_gen);
+                    poller.add(fd, interest(i), self.token(fd))
+                }
+                FdChange::Modify(fd, i) => poller.modify(fd, interest(i), self.token(fd)),
+                // The fd may already be closed (and so out of the set): nothing to report.
+                FdChange::Remove(fd) => {
+                    self.fd_gen.remove(&fd);
+                    let _ = poller.delete(fd);
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                log::warn(&format!("health check socket: epoll: {e}"));
+            }
+        }
+    }
+
+    fn token(&self, fd: i32) -> u64 {
+        TOKEN_CHECK + (self.fd_gen.get(&fd).copied().unwrap_or(0) << FD_BITS) + fd as u64
     }
 
     /// A child ended: MISC_CHECK results go to their checker; notify scripts are ignored.
@@ -614,22 +653,7 @@ impl Lb {
     pub fn flush(&mut self, sh: &mut Shell, held: &[IpAddr], now: Instant) {
         self.suspend(sh, held);
         self.run_checkers(sh, now);
-        while let Some(ch) = self.io.poll_fd_change() {
-            let r = match ch {
-                FdChange::Add(fd, i) => sh.poller.add(fd, interest(i), TOKEN_CHECK + fd as u64),
-                FdChange::Modify(fd, i) => {
-                    sh.poller.modify(fd, interest(i), TOKEN_CHECK + fd as u64)
-                }
-                // The fd may already be closed (and so out of the set): nothing to report.
-                FdChange::Remove(fd) => {
-                    let _ = sh.poller.delete(fd);
-                    Ok(())
-                }
-            };
-            if let Err(e) = r {
-                log::warn(&format!("health check socket: epoll: {e}"));
-            }
-        }
+        self.fd_changes(&sh.poller);
         while let Some(out) = self.io.poll_output() {
             match out {
                 Output::Event(id, ev) => {

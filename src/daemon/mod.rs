@@ -652,7 +652,7 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
-                    t if t >= lb::TOKEN_CHECK => self.lb.ready(t, now),
+                    t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
                 }
