@@ -124,11 +124,16 @@ fn wait_real(
     cond: impl Fn(&Value) -> bool,
 ) -> Duration {
     let t0 = Instant::now();
-    let ok = wait_until(Duration::from_secs(secs), || cond(&real(kl, vs, addr)));
+    let last = std::cell::RefCell::new(Value::Null);
+    let ok = wait_until(Duration::from_secs(secs), || {
+        *last.borrow_mut() = real(kl, vs, addr);
+        cond(&last.borrow())
+    });
     assert!(
         ok,
-        "{addr} never reached the expected state; now {}\n{}",
-        real(kl, vs, addr),
+        "{addr} never reached the expected state in {:?}; last seen {}\n{}",
+        t0.elapsed(),
+        last.borrow(),
         kl.log()
     );
     t0.elapsed()
@@ -290,6 +295,23 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     assert_eq!(r["up"], true);
     // The kept checker did not restart: its last result is from its regular schedule.
     assert!(r["last"]["ago_ms"].as_u64().unwrap() < 2000, "{r}");
+
+    // Reload removing the added virtual server and changing a weight in the first one: the
+    // real servers whose checks did not change keep their checkers.
+    kl.write_conf(&lb_conf(&web, "").replace("    weight 2\n", "    weight 3\n"));
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+    let st = kl.status().unwrap();
+    assert_eq!(st["virtual_servers"].as_array().unwrap().len(), 3, "{st}");
+    assert_eq!(real(&kl, 0, "127.0.0.5:80")["weight"], 3);
+    std::thread::sleep(Duration::from_secs(2));
+    let after = kl.log();
+    assert_eq!(count(&after, "127.0.0.2:8080 UP"), ups, "{after}");
+    assert_eq!(
+        count(&after, "127.0.0.4:9 UP"),
+        count(&before, "127.0.0.4:9 UP")
+    );
+    assert_eq!(real(&kl, 0, "127.0.0.2:8080")["up"], true);
 }
 
 /// A private directory for the served files and markers, removed on drop.
