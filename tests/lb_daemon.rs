@@ -163,16 +163,16 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     kl.expect_state("VI_1", "MASTER", 20);
 
     // Both checked servers report a successful check; the one without checker is up.
-    wait_real(&kl, 0, "127.0.0.2:8080", 10, |r| {
+    wait_real(&kl, 0, "127.0.0.2:8080", 15, |r| {
         r["up"] == true && r["last"]["reason"] == "HTTP 200 ok"
     });
-    wait_real(&kl, 0, "127.0.0.4:9", 10, |r| {
+    wait_real(&kl, 0, "127.0.0.4:9", 15, |r| {
         r["up"] == true && r["weight"] == 5 && r["last"]["check"] == "MISC"
     });
     assert_eq!(real(&kl, 0, "127.0.0.5:80")["up"], true);
     assert_eq!(real(&kl, 0, "127.0.0.5:80")["weight"], 2);
     // ha_suspend: the VIP is held (MASTER), so its checks run.
-    wait_real(&kl, 1, "127.0.0.3:8081", 10, |r| {
+    wait_real(&kl, 1, "127.0.0.3:8081", 15, |r| {
         r["up"] == true && r["last"]["reason"] == "connected"
     });
 
