@@ -83,28 +83,17 @@ virtual_server 10.9.0.1 80 {{
     weight 2
   }}
 }}
-virtual_server 192.0.2.100 80 {{
-  delay_loop 1
-  ha_suspend
-  protocol TCP
-  real_server 127.0.0.3 8081 {{
-    TCP_CHECK {{
-      connect_timeout 1
-    }}
-  }}
-}}
-virtual_server 192.0.2.200 80 {{
-  delay_loop 1
-  ha_suspend
-  protocol TCP
-  real_server 127.0.0.3 8081 {{
-    TCP_CHECK {{
-      connect_timeout 1
-    }}
-  }}
-}}
-{extra_vs}"#
+"#
     ));
+    // ha_suspend: 192.0.2.100 is VI_1's VIP (held when MASTER), 192.0.2.200 is nobody's.
+    for vip in ["192.0.2.100", "192.0.2.200"] {
+        c.push_str(&format!(
+            "virtual_server {vip} 80 {{\n  delay_loop 1\n  ha_suspend\n  protocol TCP\n  \
+             real_server 127.0.0.3 8081 {{\n    TCP_CHECK {{\n      connect_timeout 1\n    \
+             }}\n  }}\n}}\n"
+        ));
+    }
+    c.push_str(extra_vs);
     c
 }
 
