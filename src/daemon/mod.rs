@@ -510,7 +510,6 @@ impl Daemon {
             buf: vec![0; 65536],
             watchdog: None,
         };
-        // Units whose interface is missing wait instead of failing: a loaded config is good.
         d.apply(cfg, Instant::now());
         d.remember_good();
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
