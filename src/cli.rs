@@ -41,6 +41,8 @@ pub struct Options {
     pub pid_file: Option<PathBuf>,
     /// `--control`: control socket path (overrides `global_defs control_socket`).
     pub control: Option<PathBuf>,
+    /// `-I/--dont-release-ipvs`: leave keeplite's IPVS services in place at exit.
+    pub dont_release_ipvs: bool,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             log_detail: false,
             pid_file: None,
             control: None,
+            dont_release_ipvs: false,
         }
     }
 }
@@ -71,6 +74,7 @@ Usage: keeplite [OPTION...]
   -l, --log-console        log to the console
   -D, --log-detail         detailed logging
   -p, --pid=FILE           pid file
+  -I, --dont-release-ipvs  leave the IPVS services in place at exit
   -i, --config-id=ID       select `@ID` configuration lines (default: short host name)
       --control=PATH       control socket (default from global_defs, /run/keeplite.sock)
   -v, --version            print the version
@@ -200,6 +204,7 @@ fn long_flag(name: &str) -> Option<char> {
         "dont-fork" => 'n',
         "log-console" => 'l',
         "log-detail" => 'D',
+        "dont-release-ipvs" => 'I',
         "version" => 'v',
         "help" => 'h',
         _ => return None,
@@ -227,6 +232,7 @@ fn apply(o: &mut Options, short: char, long: &str, value: Option<String>) -> Res
         'n' => o.dont_fork = true,
         'l' => o.log_console = true,
         'D' => o.log_detail = true,
+        'I' => o.dont_release_ipvs = true,
         'v' => o.command = Command::Version,
         'h' => o.command = Command::Help,
         c if COMPAT.iter().any(|x| x.0 == c) => {}
@@ -330,6 +336,9 @@ mod tests {
         let o = p(&["-nlDf/y.conf", "-P", "-S", "7", "--vrrp_pid=/r"]).unwrap();
         assert_eq!(o.config_file, PathBuf::from("/y.conf"));
         assert!(o.dont_fork && o.log_detail);
+        assert!(!o.dont_release_ipvs);
+        assert!(p(&["-I"]).unwrap().dont_release_ipvs);
+        assert!(p(&["--dont-release-ipvs"]).unwrap().dont_release_ipvs);
     }
 
     #[test]

@@ -37,6 +37,49 @@ pub struct StatusReport {
     pub instances: Vec<InstanceStatus>,
     /// Received packets no instance could be blamed for (unknown VRID, unreadable header).
     pub unattributed_rx_errors: Vec<(String, u64)>,
+    pub virtual_servers: Vec<VirtualServerStatus>,
+    /// Why IPVS cannot be programmed at all (module missing, no permission); health checks
+    /// still run and are reported.
+    pub ipvs_error: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualServerStatus {
+    /// `TCP 192.0.2.10:80`, `FWM 7`, or `group NAME` (with its services listed in `services`).
+    pub name: String,
+    pub services: Vec<String>,
+    pub scheduler: String,
+    /// DR, NAT or TUN.
+    pub method: String,
+    /// persistence_timeout in seconds.
+    pub persistence: Option<u32>,
+    pub quorum_up: bool,
+    /// ha_suspend: checks paused because the address is not held here.
+    pub suspended: bool,
+    /// The last refusal of the kernel for this virtual server's services.
+    pub sync_error: Option<String>,
+    pub real_servers: Vec<RealServerStatus>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServerStatus {
+    /// `ADDR:PORT` (`[V6]:PORT`).
+    pub addr: String,
+    pub up: bool,
+    /// Weight in IPVS now (0 when removed or inhibited).
+    pub weight: u32,
+    /// Most recent check result of any of its checkers; `None` without checker or before
+    /// the first one ran.
+    pub last: Option<CheckResult>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// TCP, HTTP, SSL or MISC.
+    pub check: String,
+    pub success: bool,
+    pub reason: String,
+    pub ago_ms: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,7 +237,87 @@ pub fn render_human(r: &StatusReport) -> String {
         out.push_str("other VRRP traffic dropped:\n");
         wrap(&mut out, "", &other);
     }
+    render_lb(&mut out, r);
     out
+}
+
+/// Appends `text` (possibly several lines) as lines of at most 80 columns, broken at spaces:
+/// the first starts with `first`, the others with `rest`.
+fn wrap_text(out: &mut String, first: &str, rest: &str, text: &str) {
+    let mut line = first.to_owned();
+    let mut fresh = true;
+    for (i, l) in text.lines().enumerate() {
+        if i > 0 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_owned();
+            fresh = true;
+        }
+        for word in l.split_whitespace() {
+            if !fresh && line.len() + 1 + word.len() > 80 {
+                out.push_str(&line);
+                out.push('\n');
+                line = format!("{rest}  ");
+                fresh = true;
+            }
+            if !fresh {
+                line.push(' ');
+            }
+            line.push_str(word);
+            fresh = false;
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// Virtual and real servers, after the instances.
+fn render_lb(out: &mut String, r: &StatusReport) {
+    if let Some(e) = &r.ipvs_error {
+        wrap_text(out, "IPVS: ", "  ", e);
+    }
+    for v in &r.virtual_servers {
+        let mut head = format!("{} {} {}", v.name, v.scheduler, v.method);
+        if let Some(p) = v.persistence {
+            let _ = write!(head, " persist {p}s");
+        }
+        head.push_str(if v.quorum_up {
+            " quorum up"
+        } else {
+            " QUORUM DOWN"
+        });
+        if v.suspended {
+            head.push_str(" suspended");
+        }
+        head.truncate(80);
+        let _ = writeln!(out, "{head}");
+        if v.services.len() > 1 {
+            wrap(out, "services:", &v.services);
+        }
+        if let Some(e) = &v.sync_error {
+            wrap_text(out, "  ! ", "  ! ", e);
+        }
+        for rs in &v.real_servers {
+            let mut line = format!(
+                "  {} {} w={}",
+                rs.addr,
+                if rs.up { "UP" } else { "DOWN" },
+                rs.weight
+            );
+            if let Some(c) = &rs.last {
+                // "HTTP 200 ok" already says which check it was.
+                if !c.reason.starts_with(&c.check) {
+                    let _ = write!(line, " {}", c.check);
+                }
+                let _ = write!(line, " {} ({} ago)", c.reason, secs(c.ago_ms));
+            }
+            if line.len() > 80 {
+                line.truncate(77);
+                line.push_str("...");
+            }
+            let _ = writeln!(out, "{line}");
+        }
+    }
 }
 
 /// The `keeplite status --json` text.
@@ -236,6 +359,49 @@ mod tests {
                 rx_errors: vec![("ttl".into(), 1), ("auth".into(), 2)],
             }],
             unattributed_rx_errors: vec![("vrid".into(), 4)],
+            virtual_servers: vec![VirtualServerStatus {
+                name: "TCP 192.168.235.100:80".into(),
+                services: vec!["TCP 192.168.235.100:80".into()],
+                scheduler: "wlc".into(),
+                method: "DR".into(),
+                persistence: Some(300),
+                quorum_up: true,
+                suspended: false,
+                sync_error: Some(
+                    "error: cannot add virtual server TCP 192.168.235.100:80: scheduler \
+                     `wlc` is not available in this kernel\n  = help: load its module"
+                        .into(),
+                ),
+                real_servers: vec![
+                    RealServerStatus {
+                        addr: "192.168.235.12:80".into(),
+                        up: true,
+                        weight: 1,
+                        last: Some(CheckResult {
+                            check: "HTTP".into(),
+                            success: true,
+                            reason: "HTTP 200 ok".into(),
+                            ago_ms: 2000,
+                        }),
+                    },
+                    RealServerStatus {
+                        addr: "192.168.235.13:80".into(),
+                        up: false,
+                        weight: 0,
+                        last: Some(CheckResult {
+                            check: "TCP".into(),
+                            success: false,
+                            reason: "connect timeout after 3 s but this reason is long enough \
+                                     to be cut"
+                                .into(),
+                            ago_ms: 1200,
+                        }),
+                    },
+                ],
+            }],
+            ipvs_error: Some(
+                "error: IPVS is not available in this kernel\n  = help: `modprobe ip_vs`".into(),
+            ),
         }
     }
 
@@ -265,6 +431,21 @@ mod tests {
             text.contains("other VRRP traffic dropped:\n   vrid 4"),
             "{text}"
         );
+        let lb = text.split_once("vrid 4\n").unwrap().1;
+        assert_eq!(
+            lb.lines().take(6).collect::<Vec<_>>(),
+            [
+                "IPVS: error: IPVS is not available in this kernel",
+                "  = help: `modprobe ip_vs`",
+                "TCP 192.168.235.100:80 wlc DR persist 300s quorum up",
+                "  ! error: cannot add virtual server TCP 192.168.235.100:80: scheduler `wlc` is",
+                "  !   not available in this kernel",
+                "  ! = help: load its module",
+            ],
+        );
+        assert!(text.contains("\n  192.168.235.12:80 UP w=1 HTTP 200 ok (2.0s ago)\n"));
+        assert!(text.contains("\n  192.168.235.13:80 DOWN w=0 TCP connect timeout after 3 s"));
+        assert!(text.trim_end().ends_with("..."), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The VRRP daemon: one thread, one epoll loop joining the pure cores (config, VRRP) to the
 //! OS shell (`sys`). Everything the cores ask for is done here, in the order they ask.
 
+mod lb;
 pub mod log;
 pub mod scripts;
 pub mod unit;
@@ -299,6 +300,7 @@ struct Daemon {
     /// Units that could not start yet (see [`Daemon::apply`]).
     waiting: Vec<unit::UnitKey>,
     cfg: Config,
+    lb: lb::Lb,
     unattributed: [u64; RxError::COUNT],
     buf: Vec<u8>,
     /// `watchdog_device`, petted while the loop keeps its schedule.
@@ -503,6 +505,7 @@ impl Daemon {
             units: Vec::new(),
             waiting: Vec::new(),
             cfg: Config::default(),
+            lb: lb::Lb::new(),
             unattributed: [0; RxError::COUNT],
             buf: vec![0; 65536],
             watchdog: None,
@@ -566,6 +569,7 @@ impl Daemon {
             .collect();
         self.cfg = cfg;
         self.start_waiting(now, true);
+        self.lb.apply(&self.cfg, &mut self.shell, now);
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -619,7 +623,7 @@ impl Daemon {
                 self.units
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
-                    .chain([self.shell.procs.poll_timeout()])
+                    .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -647,11 +651,21 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
                 }
             }
-            self.timers(Instant::now());
+            let now = Instant::now();
+            self.timers(now);
+            let held: Vec<IpAddr> = self
+                .units
+                .iter()
+                .flat_map(|u| &u.members)
+                .filter(|m| m.held)
+                .flat_map(|m| m.vips.iter().map(|(s, _)| s.addr))
+                .collect();
+            self.lb.flush(&mut self.shell, &held, now);
         }
     }
 
@@ -704,6 +718,8 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.lb
+            .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
@@ -744,6 +760,7 @@ impl Daemon {
             }
         }
         self.shell.procs.handle_timeout(now);
+        self.lb.handle_timeout(now);
         for i in 0..self.shell.scripts.len() {
             if self.shell.scripts[i].due(now) {
                 let spec = self.shell.scripts[i].spec.clone();
@@ -769,7 +786,8 @@ impl Daemon {
                 .iter()
                 .position(|s| s.running() == Some(f.id))
             else {
-                continue; // a notify script: its result is not used
+                self.lb.reaped(&f, now);
+                continue;
             };
             if let Some(up) = self.shell.scripts[i].finished(f.outcome.success(), now) {
                 self.script_changed(i, up, now);
@@ -948,6 +966,8 @@ impl Daemon {
             config: self.config_path.display().to_string(),
             instances,
             unattributed_rx_errors: error_counts(&self.unattributed),
+            virtual_servers: self.lb.status(now),
+            ipvs_error: self.lb.ipvs_error(),
         }
     }
 }

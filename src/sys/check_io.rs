@@ -93,6 +93,8 @@ pub struct CheckIo {
     by_fd: HashMap<RawFd, CheckId>,
     changes: VecDeque<FdChange>,
     outputs: VecDeque<Output>,
+    /// Slots of removed checkers, reused by [`CheckIo::add`].
+    free: Vec<CheckId>,
     buf: Box<[u8; READ_BUF]>,
     #[cfg(feature = "tls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -113,6 +115,7 @@ impl CheckIo {
             by_fd: HashMap::new(),
             changes: VecDeque::new(),
             outputs: VecDeque::new(),
+            free: Vec::new(),
             buf: Box::new([0; READ_BUF]),
             #[cfg(feature = "tls")]
             tls_config: None,
@@ -122,22 +125,52 @@ impl CheckIo {
     pub fn add(&mut self, params: CheckParams, now: Instant) -> CheckId {
         let checker = Checker::new(params, now);
         let armed = self.tick(checker.poll_timeout());
-        let id = self.slots.len();
-        self.slots.push(Slot {
+        let slot = Slot {
             checker,
             conn: None,
             armed,
-        });
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.slots[id] = slot;
+                id
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
         self.timers.push(Reverse((armed, id as u32)));
         id
     }
 
+    /// Stops checker `id` (reload, ha_suspend): its socket is closed (an [`FdChange::Remove`]
+    /// follows), its timers and undelivered outputs are dropped and its id may be handed out
+    /// again by [`CheckIo::add`]. A misc script it started is the caller's to stop.
+    pub fn remove(&mut self, id: CheckId) {
+        let slot = &mut self.slots[id];
+        if let Some(conn) = slot.conn.take() {
+            let raw = conn.fd.as_raw_fd();
+            self.by_fd.remove(&raw);
+            self.changes.push_back(FdChange::Remove(raw));
+        }
+        // No deadline is ever armed at this tick, so every heap entry of the slot is stale.
+        slot.armed = u64::MAX;
+        self.outputs.retain(|o| match o {
+            Output::Event(i, _)
+            | Output::SpawnMisc { id: i, .. }
+            | Output::KillMisc { id: i, .. } => *i != id,
+        });
+        self.free.push(id);
+    }
+
+    /// Number of running checkers.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.slots.len() - self.free.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len() == 0
     }
 
     pub fn checker(&self, id: CheckId) -> &Checker {
@@ -720,5 +753,50 @@ mod tls {
         if eof {
             checker.on_eof(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{CheckKind, MiscParams};
+
+    fn misc(delay: Duration) -> CheckParams {
+        CheckParams {
+            kind: CheckKind::Misc(MiscParams {
+                path: "true".into(),
+                timeout: None,
+                dynamic: false,
+            }),
+            delay_loop: Duration::from_secs(1),
+            retry: 0,
+            delay_before_retry: Duration::from_secs(1),
+            alpha: false,
+            initial_delay: delay,
+        }
+    }
+
+    #[test]
+    fn removed_checkers_stop_and_their_slot_is_reused() {
+        let now = Instant::now();
+        let mut io = CheckIo::new();
+        let a = io.add(misc(Duration::ZERO), now);
+        let b = io.add(misc(Duration::from_secs(5)), now);
+        io.handle_timeout(now);
+        assert!(matches!(io.outputs.front(), Some(Output::SpawnMisc { id, .. }) if *id == a));
+        io.remove(a);
+        assert_eq!(
+            io.poll_output(),
+            None,
+            "pending outputs of a removed checker are dropped"
+        );
+        assert_eq!(io.len(), 1);
+        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(5)));
+        io.remove(b);
+        assert_eq!(io.poll_timeout(), None);
+        assert!(io.is_empty());
+        let c = io.add(misc(Duration::from_secs(2)), now);
+        assert!(c == a || c == b);
+        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(2)));
     }
 }

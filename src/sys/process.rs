@@ -185,6 +185,14 @@ impl Processes {
         }
     }
 
+    /// Sends `sig` to the process group of child `id` if it still runs (MISC_CHECK timeout,
+    /// checker removed on reload).
+    pub fn signal(&self, id: ProcId, sig: libc::c_int) {
+        if let Some(r) = self.running.iter().find(|r| r.id == id) {
+            signal_group(r.child.id() as libc::pid_t, sig);
+        }
+    }
+
     /// Kills every child at once (daemon exit) and reaps them.
     pub fn kill_all(&mut self) {
         for r in &mut self.running {
