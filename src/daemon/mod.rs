@@ -149,6 +149,13 @@ impl Shell {
     fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
         let m = &mut unit.members[i];
         let sh = &mut *self;
+        // An in-place reconfiguration's VIP additions and GARPs are the usual ones,
+        // restricted to the listed addresses.
+        let (a, only) = match a {
+            Action::AddVips { vips, lease } => (Action::InstallVips { lease }, Some(vips)),
+            Action::GarpVips { vips, count } => (Action::SendGarp { count }, Some(vips)),
+            a => (a, None),
+        };
         match a {
             Action::SendAdvert(repr) => {
                 for dst in &m.dsts {
@@ -172,14 +179,16 @@ impl Shell {
                 }
             }
             Action::InstallVips { lease } => {
-                for (spec, _) in &mut m.vips {
+                for (spec, _) in unit::picked(&mut m.vips, only.as_deref()) {
                     spec.lifetime = lease;
                     if let Err(e) = sh.rtnl.add_address(spec) {
                         log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
                     }
                 }
-                m.held = true;
-                m.lease_until = lease.map(|l| now + l);
+                if only.is_none() {
+                    m.held = true;
+                    m.lease_until = lease.map(|l| now + l);
+                }
             }
             Action::RefreshVipLease { lease } => {
                 for (spec, _) in &mut m.vips {
@@ -192,21 +201,19 @@ impl Shell {
             }
             Action::RemoveVips => {
                 for (spec, _) in &m.vips {
-                    match sh
-                        .rtnl
-                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
-                    {
-                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
-                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
-                        }
-                        _ => {}
-                    }
+                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
                 }
                 m.held = false;
                 m.lease_until = None;
             }
+            Action::DelVips(vips) => {
+                for (spec, _) in m.retired.iter().filter(|(s, _)| vips.contains(&s.addr)) {
+                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
+                }
+                m.retired.clear();
+            }
             Action::SendGarp { count } => {
-                for (spec, mac) in &m.vips {
+                for (spec, mac) in unit::picked(&mut m.vips, only.as_deref()) {
                     let frame: Vec<u8> = match spec.addr {
                         IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
                         IpAddr::V6(target) => ndisc::Repr {
@@ -241,6 +248,7 @@ impl Shell {
                     }
                 }
             }
+            Action::AddVips { .. } | Action::GarpVips { .. } => unreachable!("mapped above"),
             Action::Notify(t) => {
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
@@ -557,6 +565,11 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.drain(&mut u, now);
+                self.units.push(u);
+                continue;
+            }
             u.vrrp.shutdown(now);
             self.shell.drain(&mut u, now);
         }
