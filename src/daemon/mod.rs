@@ -151,10 +151,9 @@ impl Shell {
         let sh = &mut *self;
         // An in-place reconfiguration's VIP additions and GARPs are the usual ones,
         // restricted to the listed addresses.
-        let (a, only) = match a {
-            Action::AddVips { vips, lease } => (Action::InstallVips { lease }, Some(vips)),
-            Action::GarpVips { vips, count } => (Action::SendGarp { count }, Some(vips)),
-            a => (a, None),
+        let only = match &a {
+            Action::AddVips { vips, .. } | Action::GarpVips { vips, .. } => Some(vips.clone()),
+            _ => None,
         };
         match a {
             Action::SendAdvert(repr) => {
@@ -178,7 +177,7 @@ impl Shell {
                     }
                 }
             }
-            Action::InstallVips { lease } => {
+            Action::InstallVips { lease } | Action::AddVips { lease, .. } => {
                 for (spec, _) in unit::picked(&mut m.vips, only.as_deref()) {
                     spec.lifetime = lease;
                     if let Err(e) = sh.rtnl.add_address(spec) {
@@ -212,7 +211,7 @@ impl Shell {
                 }
                 m.retired.clear();
             }
-            Action::SendGarp { count } => {
+            Action::SendGarp { count } | Action::GarpVips { count, .. } => {
                 for (spec, mac) in unit::picked(&mut m.vips, only.as_deref()) {
                     let frame: Vec<u8> = match spec.addr {
                         IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
@@ -248,7 +247,6 @@ impl Shell {
                     }
                 }
             }
-            Action::AddVips { .. } | Action::GarpVips { .. } => unreachable!("mapped above"),
             Action::Notify(t) => {
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);

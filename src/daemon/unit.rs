@@ -437,7 +437,11 @@ fn summary(old: &VrrpInstance, new: &VrrpInstance) -> String {
         parts.push(format!("-{removed} VIP{}", plural(removed)));
     }
     if parts.is_empty() {
-        parts.push("other settings".into());
+        parts.push(if old == new {
+            "tracked scripts or global settings".into()
+        } else {
+            "other settings".into()
+        });
     }
     parts.join(", ")
 }
@@ -552,5 +556,40 @@ mod tests {
         let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
         assert_eq!(base[0], changed[0]);
         assert_ne!(base[1], changed[1]);
+    }
+
+    #[test]
+    fn in_place_summary_and_restart_reasons() {
+        let base = &keys(INSTANCES)[0].instances[0];
+        let text = INSTANCES
+            .replacen(
+                "virtual_router_id 1\n",
+                "virtual_router_id 1\n priority 90\n",
+                1,
+            )
+            .replacen("192.0.2.1\n", "192.0.2.1\n 192.0.2.9\n", 1);
+        let changed = &keys(&text)[0].instances[0];
+        assert_eq!(summary(base, changed), "priority 100 -> 90, +1 VIP");
+        assert_eq!(summary(changed, base), "priority 90 -> 100, -1 VIP");
+        assert_eq!(needs_restart(base, changed), None);
+        let moved = keys(&INSTANCES.replacen("eth0", "eth1", 1));
+        assert_eq!(
+            needs_restart(base, &moved[0].instances[0]),
+            Some("interface changed")
+        );
+        let prefix = keys(&INSTANCES.replacen("192.0.2.1\n", "192.0.2.1/25\n", 1));
+        assert_eq!(
+            needs_restart(base, &prefix[0].instances[0]),
+            Some("a VIP's device, prefix, label or scope changed")
+        );
+        let unicast = keys(&INSTANCES.replacen(
+            " interface eth0\n",
+            " interface eth0\n unicast_peer {\n 192.0.2.50\n }\n",
+            1,
+        ));
+        assert_eq!(
+            needs_restart(base, &unicast[0].instances[0]),
+            Some("unicast/multicast mode changed")
+        );
     }
 }
