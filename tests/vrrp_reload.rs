@@ -11,6 +11,20 @@ fn two_instances(vi2_vips: &[&str]) -> String {
     c
 }
 
+/// Whether an `AddrWatch` saw `addr` deleted.
+fn deleted(events: &str, addr: &str) -> bool {
+    events
+        .lines()
+        .any(|l| l.starts_with("Deleted") && l.contains(addr))
+}
+
+/// Stops `watch`, asserts `addr` was never deleted (no flap), returns the events.
+fn never_deleted(watch: AddrWatch, addr: &str) -> String {
+    let events = watch.finish();
+    assert!(!deleted(&events, addr), "{addr} flapped:\n{events}");
+    events
+}
+
 #[test]
 fn reload_keeps_unchanged_instances_untouched() {
     let lan = Lan::new(1);
@@ -57,11 +71,7 @@ fn reload_keeps_unchanged_instances_untouched() {
     assert_eq!(kl.state("VI_1"), "MASTER");
     assert_eq!(kl.state("VI_2"), "MASTER");
 
-    let events = watch.finish();
-    let vi1_deleted = events
-        .lines()
-        .any(|l| l.starts_with("Deleted") && l.contains("192.0.2.100"));
-    assert!(!vi1_deleted, "VI_1's VIP flapped:\n{events}");
+    never_deleted(watch, "192.0.2.100");
     let log = kl.log();
     assert_eq!(log.matches("VI_1: BACKUP -> MASTER").count(), 1, "{log}");
     assert!(has_addr(h, "eth0", "192.0.2.100"));
@@ -210,4 +220,176 @@ fn an_instance_waits_for_its_interface() {
     );
     kl.expect_state("VI_9", "MASTER", 10);
     assert!(has_addr(h, "late0", "198.51.100.100"));
+}
+
+/// `tcpdump` of VRRP in a namespace, one line per advert, for checking what is on the wire.
+struct Capture {
+    _child: common::ChildGuard,
+    out: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(ns: &common::Netns) -> Capture {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = std::env::temp_dir().join(format!("kl{}_{n}cap", std::process::id()));
+        let file = std::fs::File::create(&out).unwrap();
+        let child = ns
+            .command("tcpdump")
+            .args(["-l", "-n", "-i", "eth0", "ip proto 112"])
+            .stdin(std::process::Stdio::null())
+            .stdout(file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let cap = Capture {
+            _child: common::ChildGuard(child),
+            out,
+        };
+        // tcpdump prints nothing before it listens: wait for the first advert.
+        assert!(wait_until(Duration::from_secs(5), || !cap
+            .text()
+            .is_empty()));
+        cap
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.out);
+    }
+}
+
+/// h0 MASTER at priority `prio` with `vips`, h1 BACKUP at 100, both VRID 51.
+fn pair(prio: u8, vips: &[&str]) -> (Lan, Keeplite, Keeplite) {
+    let lan = Lan::new(2);
+    let master = Keeplite::start(
+        &lan.hosts[0],
+        &vrrp_conf("VI_1", 51, prio, vips, "state MASTER"),
+    );
+    master.expect_state("VI_1", "MASTER", 10);
+    let backup = Keeplite::start(&lan.hosts[1], &vrrp_conf("VI_1", 51, 100, vips, ""));
+    backup.expect_state("VI_1", "BACKUP", 10);
+    (lan, master, backup)
+}
+
+fn reload(kl: &Keeplite, conf: &str) {
+    kl.write_conf(conf);
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn reload_reconfigures_a_master_in_place_without_flap() {
+    let (lan, master, backup) = pair(150, &["192.0.2.100/24"]);
+    let h0 = &lan.hosts[0];
+    let watch = AddrWatch::start(h0);
+    let cap = Capture::start(&lan.hosts[1]);
+
+    // (a) A VIP added: it appears, the old one stays.
+    let vips = ["192.0.2.100/24", "192.0.2.101/24"];
+    reload(&master, &vrrp_conf("VI_1", 51, 150, &vips, "state MASTER"));
+    assert!(wait_until(Duration::from_secs(5), || has_addr(
+        h0,
+        "eth0",
+        "192.0.2.101"
+    )));
+    assert!(master
+        .log()
+        .contains("VI_1: reconfigured in place (+1 VIP)"));
+    // The backup learns the new address list from the next advert.
+    reload(&backup, &vrrp_conf("VI_1", 51, 100, &vips, ""));
+
+    // (c) Priority changed, still the highest: the peer sees it on the wire at once.
+    reload(&master, &vrrp_conf("VI_1", 51, 140, &vips, "state MASTER"));
+    assert!(
+        wait_until(Duration::from_secs(3), || cap
+            .text()
+            .lines()
+            .any(|l| l.contains("192.0.2.1 >") && l.contains("prio 140"))),
+        "{}",
+        cap.text()
+    );
+    assert!(master
+        .log()
+        .contains("VI_1: reconfigured in place (priority 150 -> 140)"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(master.state("VI_1"), "MASTER");
+    assert_eq!(backup.state("VI_1"), "BACKUP");
+
+    never_deleted(watch, "192.0.2.100");
+    let (mlog, blog) = (master.log(), backup.log());
+    assert_eq!(mlog.matches("VI_1: BACKUP -> MASTER").count(), 1, "{mlog}");
+    assert!(!mlog.contains("MASTER -> "), "{mlog}");
+    assert!(!blog.contains("-> MASTER"), "{blog}");
+    assert!(has_addr(h0, "eth0", "192.0.2.100"));
+}
+
+#[test]
+fn reload_below_the_backup_hands_over_through_the_protocol() {
+    let (lan, master, backup) = pair(150, &["192.0.2.100/24"]);
+    reload(
+        &master,
+        &vrrp_conf("VI_1", 51, 90, &["192.0.2.100/24"], "state MASTER"),
+    );
+    // (b) The preempting backup discards the priority-90 adverts and takes over.
+    backup.expect_state("VI_1", "MASTER", 10);
+    master.expect_state("VI_1", "BACKUP", 5);
+    let log = master.log();
+    assert!(
+        log.contains("VI_1: reconfigured in place (priority 150 -> 90)"),
+        "{log}"
+    );
+    assert!(log.contains("VI_1: MASTER -> BACKUP"), "{log}");
+    assert!(wait_until(Duration::from_secs(3), || !has_addr(
+        &lan.hosts[0],
+        "eth0",
+        "192.0.2.100"
+    )));
+}
+
+#[test]
+fn reload_restarts_only_the_instance_that_cannot_change_in_place() {
+    let lan = Lan::new(1);
+    let h = &lan.hosts[0];
+    let conf = |prio1: u8, vrid2: u8| {
+        let mut c = vrrp_conf("VI_1", 51, prio1, &["192.0.2.100/24"], "state MASTER");
+        c.push_str(&vrrp_conf(
+            "VI_2",
+            vrid2,
+            150,
+            &["192.0.2.200/24"],
+            "state MASTER",
+        ));
+        c
+    };
+    let kl = Keeplite::start(h, &conf(150, 52));
+    kl.expect_state("VI_1", "MASTER", 10);
+    kl.expect_state("VI_2", "MASTER", 10);
+    let watch = AddrWatch::start(h);
+    // VI_1 in place, VI_2 on another VRID: restarted.
+    reload(&kl, &conf(140, 53));
+    assert!(
+        wait_until(Duration::from_secs(10), || kl
+            .log()
+            .matches("VI_2: BACKUP -> MASTER")
+            .count()
+            == 2),
+        "{}",
+        kl.log()
+    );
+    let log = kl.log();
+    assert!(
+        log.contains("VI_2: virtual_router_id changed: restarting"),
+        "{log}"
+    );
+    assert!(log.contains("VI_2: MASTER -> INIT"), "{log}");
+    assert!(log.contains("VI_1: reconfigured in place (priority 150 -> 140)"));
+    assert_eq!(log.matches("VI_1: BACKUP -> MASTER").count(), 1, "{log}");
+    let events = never_deleted(watch, "192.0.2.100");
+    assert!(deleted(&events, "192.0.2.200"), "{events}");
 }

@@ -150,6 +150,12 @@ impl Shell {
     fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
         let m = &mut unit.members[i];
         let sh = &mut *self;
+        // An in-place reconfiguration's VIP additions and GARPs are the usual ones,
+        // restricted to the listed addresses.
+        let only = match &a {
+            Action::AddVips { vips, .. } | Action::GarpVips { vips, .. } => Some(vips.clone()),
+            _ => None,
+        };
         match a {
             Action::SendAdvert(repr) => {
                 for dst in &m.dsts {
@@ -172,15 +178,17 @@ impl Shell {
                     }
                 }
             }
-            Action::InstallVips { lease } => {
-                for (spec, _) in &mut m.vips {
+            Action::InstallVips { lease } | Action::AddVips { lease, .. } => {
+                for (spec, _) in unit::picked(&mut m.vips, only.as_deref()) {
                     spec.lifetime = lease;
                     if let Err(e) = sh.rtnl.add_address(spec) {
                         log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
                     }
                 }
-                m.held = true;
-                m.lease_until = lease.map(|l| now + l);
+                if only.is_none() {
+                    m.held = true;
+                    m.lease_until = lease.map(|l| now + l);
+                }
             }
             Action::RefreshVipLease { lease } => {
                 for (spec, _) in &mut m.vips {
@@ -193,21 +201,19 @@ impl Shell {
             }
             Action::RemoveVips => {
                 for (spec, _) in &m.vips {
-                    match sh
-                        .rtnl
-                        .del_address(spec.ifindex, spec.addr, spec.prefix_len)
-                    {
-                        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
-                            log::error(&format!("{}: removing VIP {}: {e}", m.name, spec.addr))
-                        }
-                        _ => {}
-                    }
+                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
                 }
                 m.held = false;
                 m.lease_until = None;
             }
-            Action::SendGarp { count } => {
-                for (spec, mac) in &m.vips {
+            Action::DelVips(vips) => {
+                for (spec, _) in m.retired.iter().filter(|(s, _)| vips.contains(&s.addr)) {
+                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
+                }
+                m.retired.clear();
+            }
+            Action::SendGarp { count } | Action::GarpVips { count, .. } => {
+                for (spec, mac) in unit::picked(&mut m.vips, only.as_deref()) {
                     let frame: Vec<u8> = match spec.addr {
                         IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
                         IpAddr::V6(target) => ndisc::Repr {
@@ -560,6 +566,11 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.drain(&mut u, now);
+                self.units.push(u);
+                continue;
+            }
             u.vrrp.shutdown(now);
             self.shell.drain(&mut u, now);
         }

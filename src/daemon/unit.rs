@@ -1,11 +1,17 @@
 //! From the configuration model to running units. A unit is one sync group, or one instance
-//! outside any group, with its own [`Vrrp`] core: a reload replaces only the units whose
-//! configuration changed, so the others keep state, timers and VIPs untouched.
+//! outside any group, with its own [`Vrrp`] core. On a reload, the units whose
+//! configuration did not change keep state, timers and VIPs untouched. A unit whose
+//! configuration changed but whose instances (names, sync group) are the same is
+//! reconfigured in place ([`reconfigure`], [`crate::vrrp::Vrrp::reconfigure`]): states are
+//! kept, only added / removed VIPs are touched. Another interface, unicast/multicast mode,
+//! VRID, version, family, membership, or a VIP whose device, prefix, label or scope changed
+//! restarts the unit from Initialize instead.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, GlobalDefs, SyncGroup, VipLease, VirtualIp, VrrpInstance, VrrpScript};
+use crate::daemon::log;
 use crate::proto::vrrp::{Auth, Version};
 use crate::sys::netlink::{AddrSpec, Rtnl};
 use crate::vrrp::{default_vip_lease, GroupParams, Instance, Params, Tracker, Vrrp};
@@ -34,6 +40,8 @@ pub struct Member {
     pub peers: Vec<IpAddr>,
     /// Every VIP (adverted and excluded) with its MAC for gratuitous ARP / NA.
     pub vips: Vec<(AddrSpec, [u8; 6])>,
+    /// VIPs dropped by an in-place reconfiguration, until the core's `DelVips` removes them.
+    pub retired: Vec<(AddrSpec, [u8; 6])>,
     pub held: bool,
     pub lease_until: Option<Instant>,
     pub trackers: Vec<TrackerSrc>,
@@ -243,6 +251,11 @@ fn member(
     p.garp_master_repeat = inst.garp.master_repeat;
     p.garp_master_refresh = inst.garp.master_refresh;
     p.garp_master_refresh_repeat = inst.garp.master_refresh_repeat;
+    p.excluded_vips = inst
+        .virtual_ipaddress_excluded
+        .iter()
+        .map(|v| v.addr)
+        .collect();
     p.vip_lease = lease(inst, g, version);
     let mut trackers = Vec::new();
     if !inst.dont_track_primary {
@@ -307,6 +320,7 @@ fn member(
         },
         peers: inst.unicast_peer.clone(),
         vips,
+        retired: Vec::new(),
         held: false,
         lease_until: None,
         trackers: trackers.into_iter().map(|(s, _)| s).collect(),
@@ -327,14 +341,7 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
         instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
         members.push(m);
     }
-    let groups = key
-        .group
-        .iter()
-        .map(|g| GroupParams {
-            name: g.name.clone(),
-            members: (0..members.len()).collect(),
-        })
-        .collect();
+    let groups = group_params(&key, members.len());
     let vrrp = Vrrp::new(instances, groups).map_err(|e| e.to_string())?;
     Ok(Unit {
         vrrp,
@@ -342,6 +349,167 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
         group: key.group.clone(),
         key,
     })
+}
+
+/// The VIPs an action is about: all of them, or only the listed addresses.
+pub fn picked<'a>(
+    vips: &'a mut [(AddrSpec, [u8; 6])],
+    only: Option<&'a [IpAddr]>,
+) -> impl Iterator<Item = &'a mut (AddrSpec, [u8; 6])> {
+    vips.iter_mut()
+        .filter(move |(s, _)| only.is_none_or(|o| o.contains(&s.addr)))
+}
+
+/// Deletes one VIP; one already gone (lease expired, removed by hand) is fine.
+pub fn del_vip(rtnl: &mut Rtnl, name: &str, spec: &AddrSpec) {
+    match rtnl.del_address(spec.ifindex, spec.addr, spec.prefix_len) {
+        Err(e) if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) => {
+            log::error(&format!("{name}: removing VIP {}: {e}", spec.addr))
+        }
+        _ => {}
+    }
+}
+
+fn group_params(key: &UnitKey, members: usize) -> Vec<GroupParams> {
+    key.group
+        .iter()
+        .map(|g| GroupParams {
+            name: g.name.clone(),
+            members: (0..members).collect(),
+        })
+        .collect()
+}
+
+/// Why `new` cannot replace `old` in a running instance (the OS side of
+/// [`crate::vrrp::Restart`]): another socket, group join or address set.
+fn needs_restart(old: &VrrpInstance, new: &VrrpInstance) -> Option<&'static str> {
+    let vip_moved = old
+        .virtual_ipaddress
+        .iter()
+        .chain(&old.virtual_ipaddress_excluded)
+        .any(|v| {
+            let same = |w: &&VirtualIp| w.addr == v.addr;
+            let mut now = new
+                .virtual_ipaddress
+                .iter()
+                .chain(&new.virtual_ipaddress_excluded);
+            now.find(same).is_some_and(|w| w != v)
+        });
+    if old.interface != new.interface {
+        Some("interface changed")
+    } else if old.unicast_peer.is_empty() != new.unicast_peer.is_empty() {
+        Some("unicast/multicast mode changed")
+    } else if vip_moved {
+        Some("a VIP's device, prefix, label or scope changed")
+    } else {
+        None
+    }
+}
+
+/// One log line's worth of what a reconfiguration changed, e.g.
+/// `priority 100 -> 90, +1 VIP`.
+fn summary(old: &VrrpInstance, new: &VrrpInstance) -> String {
+    let addrs = |i: &VrrpInstance| -> Vec<IpAddr> {
+        i.virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+            .map(|v| v.addr)
+            .collect()
+    };
+    let (was, is) = (addrs(old), addrs(new));
+    let mut parts = Vec::new();
+    if old.priority != new.priority {
+        parts.push(format!("priority {} -> {}", old.priority, new.priority));
+    }
+    if old.advert_int != new.advert_int {
+        parts.push(format!(
+            "advert_int {:?} -> {:?}",
+            old.advert_int, new.advert_int
+        ));
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let added = is.iter().filter(|a| !was.contains(a)).count();
+    let removed = was.iter().filter(|a| !is.contains(a)).count();
+    if added > 0 {
+        parts.push(format!("+{added} VIP{}", plural(added)));
+    }
+    if removed > 0 {
+        parts.push(format!("-{removed} VIP{}", plural(removed)));
+    }
+    if parts.is_empty() {
+        parts.push(if old == new {
+            "tracked scripts or global settings".into()
+        } else {
+            "other settings".into()
+        });
+    }
+    parts.join(", ")
+}
+
+/// Reconfigures `unit` in place to the key among `keys` with the same instances (by name,
+/// same sync group), keeping every instance's state; the OS side follows through the
+/// core's actions once the caller drains the unit. Returns false (the unit untouched) when
+/// there is no such key or something cannot change in place: the caller restarts the unit.
+pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: Instant) -> bool {
+    let names = |k: &UnitKey| {
+        k.instances
+            .iter()
+            .map(|i| i.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let group_name = |k: &UnitKey| k.group.as_ref().map(|g| g.name.clone());
+    let Some(key) = keys
+        .iter()
+        .find(|k| names(k) == names(&unit.key) && group_name(k) == group_name(&unit.key))
+    else {
+        return false;
+    };
+    let restart = |name: &str, why: &dyn std::fmt::Display| {
+        log::info(&format!("{name}: {why}: restarting"));
+        false
+    };
+    for (old, new) in unit.key.instances.iter().zip(&key.instances) {
+        if let Some(why) = needs_restart(old, new) {
+            return restart(&new.name, &why);
+        }
+    }
+    let mut members = Vec::new();
+    let mut params = Vec::new();
+    for inst in &key.instances {
+        match member(env, inst, key) {
+            Ok((m, p)) => {
+                members.push(m);
+                params.push(p);
+            }
+            Err(e) => return restart(&inst.name, &e),
+        }
+    }
+    let unit_name = group_name(key).unwrap_or_else(|| names(key).join(","));
+    let groups = group_params(key, members.len());
+    if let Err(e) = unit.vrrp.reconfigure(now, params, &groups) {
+        return restart(&unit_name, &e);
+    }
+    for (new, old) in members.iter_mut().zip(&unit.members) {
+        new.retired = old
+            .vips
+            .iter()
+            .filter(|(s, _)| !new.vips.iter().any(|(n, _)| n.addr == s.addr))
+            .cloned()
+            .collect();
+        new.held = old.held;
+        new.lease_until = old.lease_until;
+        new.logged_errors = old.logged_errors;
+        new.send_failing = old.send_failing;
+        log::info(&format!(
+            "{}: reconfigured in place ({})",
+            new.name,
+            summary(&old.cfg, &new.cfg)
+        ));
+    }
+    unit.members = members;
+    unit.group = key.group.clone();
+    unit.key = key.clone();
+    true
 }
 
 #[cfg(test)]
@@ -388,5 +556,40 @@ mod tests {
         let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
         assert_eq!(base[0], changed[0]);
         assert_ne!(base[1], changed[1]);
+    }
+
+    #[test]
+    fn in_place_summary_and_restart_reasons() {
+        let base = &keys(INSTANCES)[0].instances[0];
+        let text = INSTANCES
+            .replacen(
+                "virtual_router_id 1\n",
+                "virtual_router_id 1\n priority 90\n",
+                1,
+            )
+            .replacen("192.0.2.1\n", "192.0.2.1\n 192.0.2.9\n", 1);
+        let changed = &keys(&text)[0].instances[0];
+        assert_eq!(summary(base, changed), "priority 100 -> 90, +1 VIP");
+        assert_eq!(summary(changed, base), "priority 90 -> 100, -1 VIP");
+        assert_eq!(needs_restart(base, changed), None);
+        let moved = keys(&INSTANCES.replacen("eth0", "eth1", 1));
+        assert_eq!(
+            needs_restart(base, &moved[0].instances[0]),
+            Some("interface changed")
+        );
+        let prefix = keys(&INSTANCES.replacen("192.0.2.1\n", "192.0.2.1/25\n", 1));
+        assert_eq!(
+            needs_restart(base, &prefix[0].instances[0]),
+            Some("a VIP's device, prefix, label or scope changed")
+        );
+        let unicast = keys(&INSTANCES.replacen(
+            " interface eth0\n",
+            " interface eth0\n unicast_peer {\n 192.0.2.50\n }\n",
+            1,
+        ));
+        assert_eq!(
+            needs_restart(base, &unicast[0].instances[0]),
+            Some("unicast/multicast mode changed")
+        );
     }
 }

@@ -100,6 +100,20 @@ pub enum Action {
     SendGarp {
         count: u32,
     },
+    /// In-place reconfiguration as Master: add only these addresses (the shell finds them
+    /// in its new VIP list), with this lifetime.
+    AddVips {
+        vips: Vec<IpAddr>,
+        lease: Option<Duration>,
+    },
+    /// In-place reconfiguration as Master: remove only these addresses (gone from the new
+    /// configuration).
+    DelVips(Vec<IpAddr>),
+    /// `count` gratuitous ARPs / unsolicited NAs for these addresses only.
+    GarpVips {
+        vips: Vec<IpAddr>,
+        count: u32,
+    },
     Notify(Transition),
 }
 
@@ -156,6 +170,9 @@ pub struct Params {
     /// Our primary address: advert source and tie-breaker (RFC 5798 §6.4.3).
     pub primary_addr: IpAddr,
     pub vips: Vec<IpAddr>,
+    /// Installed with the VIPs but not adverted (`virtual_ipaddress_excluded`); the core
+    /// only needs them to diff a reconfiguration.
+    pub excluded_vips: Vec<IpAddr>,
     /// v2 only.
     pub auth: Auth,
     /// `false` = keepalived `vrrp_skip_check_adv_addr`.
@@ -209,6 +226,7 @@ impl Params {
             accept: false,
             primary_addr,
             vips,
+            excluded_vips: Vec::new(),
             auth: Auth::NONE,
             check_addr_list: true,
             garp_master_delay: Duration::from_secs(5),
@@ -248,6 +266,52 @@ fn skew_time(version: Version, master_adver_int: Duration, priority: u8) -> Dura
 /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (RFC 5798 §6.1).
 fn master_down_interval(version: Version, master_adver_int: Duration, priority: u8) -> Duration {
     master_adver_int * 3 + skew_time(version, master_adver_int, priority)
+}
+
+/// Checks `p`; returns the advert interval in wire units.
+fn validate(p: &Params) -> Result<u16, ParamError> {
+    if p.vrid == 0 {
+        return Err(ParamError::Vrid);
+    }
+    if p.priority == 0 {
+        return Err(ParamError::Priority);
+    }
+    let advert_units = advert_units(p.version, p.advert_int).ok_or(ParamError::AdvertInt)?;
+    if p.vips.is_empty() {
+        return Err(ParamError::NoVips);
+    }
+    let v4 = p.primary_addr.is_ipv4();
+    if p.vips.iter().any(|a| a.is_ipv4() != v4) || (!v4 && p.version == Version::V2) {
+        return Err(ParamError::Family);
+    }
+    Ok(advert_units)
+}
+
+/// Why a new configuration cannot be applied to a running instance in place: the shell
+/// stops the instance (its unit) and starts it again from Initialize instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// Another VRID is another virtual router on the wire.
+    Vrid,
+    Version,
+    /// The address family of the instance changed.
+    Family,
+    /// Instances added, removed or moved between sync groups.
+    Members,
+    /// The new parameters are invalid.
+    Invalid(ParamError),
+}
+
+impl fmt::Display for Restart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Restart::Vrid => f.write_str("virtual_router_id changed"),
+            Restart::Version => f.write_str("VRRP version changed"),
+            Restart::Family => f.write_str("address family changed"),
+            Restart::Members => f.write_str("sync group membership changed"),
+            Restart::Invalid(e) => e.fmt(f),
+        }
+    }
 }
 
 /// A parameter that cannot be used; the config layer turns these into file:line errors.
@@ -338,20 +402,7 @@ pub struct Instance {
 
 impl Instance {
     pub fn new(p: Params) -> Result<Instance, ParamError> {
-        if p.vrid == 0 {
-            return Err(ParamError::Vrid);
-        }
-        if p.priority == 0 {
-            return Err(ParamError::Priority);
-        }
-        let advert_units = advert_units(p.version, p.advert_int).ok_or(ParamError::AdvertInt)?;
-        if p.vips.is_empty() {
-            return Err(ParamError::NoVips);
-        }
-        let v4 = p.primary_addr.is_ipv4();
-        if p.vips.iter().any(|a| a.is_ipv4() != v4) || (!v4 && p.version == Version::V2) {
-            return Err(ParamError::Family);
-        }
+        let advert_units = validate(&p)?;
         let mut i = Instance {
             advert_units,
             state: State::Initialize,
@@ -706,6 +757,101 @@ impl Instance {
             }
             _ => {}
         }
+    }
+
+    /// Whether [`Instance::reconfigure`] can take `p` in place.
+    pub fn check_reconfigure(&self, p: &Params) -> Result<(), Restart> {
+        if p.vrid != self.p.vrid {
+            return Err(Restart::Vrid);
+        }
+        if p.version != self.p.version {
+            return Err(Restart::Version);
+        }
+        if p.primary_addr.is_ipv4() != self.p.primary_addr.is_ipv4() {
+            return Err(Restart::Family);
+        }
+        validate(p).map(drop).map_err(Restart::Invalid)
+    }
+
+    /// Applies new parameters to the running instance, keeping its state (see the module
+    /// documentation, "Reconfiguring in place"). Refuses, changing nothing, what
+    /// [`Instance::check_reconfigure`] refuses.
+    pub fn reconfigure(&mut self, now: Instant, p: Params) -> Result<(), Restart> {
+        self.check_reconfigure(&p)?;
+        let advert_units = validate(&p).map_err(Restart::Invalid)?;
+        let old_advert = self.advert(self.priority);
+        let old_priority = self.priority;
+        let old = std::mem::replace(&mut self.p, p);
+        self.advert_units = advert_units;
+        let installed = |p: &Params| -> Vec<IpAddr> {
+            p.vips.iter().chain(&p.excluded_vips).copied().collect()
+        };
+        let (was, is) = (installed(&old), installed(&self.p));
+        let added: Vec<IpAddr> = is.iter().filter(|a| !was.contains(a)).copied().collect();
+        let removed: Vec<IpAddr> = was.iter().filter(|a| !is.contains(a)).copied().collect();
+        if self.state == State::Master && !removed.is_empty() {
+            self.push(Action::DelVips(removed));
+        }
+        // Tracker list or weights may differ: a new fault leaves Master/Backup, a cleared one
+        // goes Backup, exactly as a tracker event would.
+        self.recompute_tracking();
+        self.apply_fault(now, Reason::Fault);
+        match self.state {
+            State::Master => {
+                self.master_adver_int = self.p.advert_int;
+                if !added.is_empty() {
+                    self.push(Action::AddVips {
+                        vips: added.clone(),
+                        lease: self.p.vip_lease,
+                    });
+                }
+                if self.p.vip_lease != old.vip_lease {
+                    // Every VIP gets the new lifetime now: a shorter or removed lease must
+                    // not leave addresses expiring on the old schedule.
+                    self.push(match self.p.vip_lease {
+                        Some(lease) => Action::RefreshVipLease { lease },
+                        None => Action::InstallVips { lease: None },
+                    });
+                    self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
+                }
+                if self.advert(self.priority) != old_advert {
+                    // New priority, interval or address list: tell the backups at once (as a
+                    // tracker priority change does); the Adver_Timer restarts with the new
+                    // interval (RFC 5798 §6.4.3).
+                    self.send_advert(now);
+                }
+                if !added.is_empty() && self.p.garp_master_repeat > 0 {
+                    self.push(Action::GarpVips {
+                        vips: added,
+                        count: self.p.garp_master_repeat,
+                    });
+                }
+                if self.p.garp_master_refresh != old.garp_master_refresh {
+                    let every = self.p.garp_master_refresh;
+                    self.garp_refresh_at = (!every.is_zero()).then(|| now + every);
+                }
+            }
+            State::Backup => {
+                // v3 keeps the interval learnt from the master (RFC 5798 §6.4.2); v2 and a
+                // backup that never heard one use the configured interval.
+                if self.p.version == Version::V2 || self.stats.master_seen.is_none() {
+                    self.master_adver_int = self.p.advert_int;
+                }
+                let timing_changed =
+                    old.advert_int != self.p.advert_int || old_priority != self.priority;
+                if let (true, Some(_)) = (timing_changed, self.timer) {
+                    // RFC 5798 §6.4.2: Master_Down_Timer from the new Master_Down_Interval
+                    // (or Skew_Time after a priority-0 advert), counted from now.
+                    let wait = match self.down_reason {
+                        Reason::MasterStepDown => self.skew(),
+                        _ => self.down_interval(),
+                    };
+                    self.timer = Some(now + wait);
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+        Ok(())
     }
 
     /// Shutdown event (RFC 5798 §6.4.2 / §6.4.3): a master sends priority 0 then removes

@@ -30,6 +30,31 @@
 //! GARP or notify. [`Action::SendGarp`] asks for `count` gratuitous ARPs / unsolicited NAs
 //! per VIP ([`crate::proto::arp`], [`crate::proto::ndisc`] build the frames).
 //!
+//! # Reconfiguring in place (reload)
+//!
+//! [`Vrrp::reconfigure`] / [`Instance::reconfigure`] apply new [`Params`] to running
+//! instances (matched by name, same order, same sync groups) and keep their state, as
+//! keepalived keeps the state of instances that survive a reload, but without its VIP
+//! flap:
+//!
+//! * A Master stays Master. If the advert changes (priority, interval, address list,
+//!   auth) it is sent at once and the Adver_Timer restarts with the new interval; should
+//!   the new priority lose to a known master, the normal rules act on the next advert
+//!   (a preempting backup's down timer, RFC 5798 §6.4.2). VIPs are diffed (adverted and
+//!   excluded alike): [`Action::DelVips`] for the removed ones, [`Action::AddVips`] then
+//!   [`Action::GarpVips`] for the added ones only; unchanged VIPs see no removal, no GARP
+//!   and no notify. A changed lease re-adds every VIP with the new lifetime at once
+//!   ([`Action::RefreshVipLease`], or [`Action::InstallVips`] for a permanent one) and the
+//!   refresh cadence follows the new lease.
+//! * A Backup stays Backup; a running Master_Down_Timer restarts from now with the new
+//!   Master_Down_Interval (or Skew_Time after a priority-0 advert) for the new interval and
+//!   priority (RFC 5798 §6.1 / §6.4.2). A v3 backup keeps the interval learnt from the master.
+//! * A Fault stays Fault. Tracker changes re-evaluate the effective priority and faults, as
+//!   a tracker event would (a cleared fault goes Backup, a new one leaves Master).
+//! * Changes of VRID, version or address family, and sync group membership, cannot apply in
+//!   place: the call refuses with [`Restart`] and changes nothing, and the shell restarts the
+//!   unit (priority-0 advert, VIPs removed, Initialize) as before.
+//!
 //! # keepalived behaviours matched (and why)
 //!
 //! * `state MASTER` (non-owner) starts in Backup with a first Master_Down_Interval of one
@@ -61,8 +86,8 @@ use std::time::Instant;
 use crate::proto::vrrp::{Error, Repr};
 
 pub use instance::{
-    default_vip_lease, Action, Instance, ParamError, Params, Reason, State, Stats, Tracker,
-    Transition, PRIORITY_OWNER, PRIORITY_STOP,
+    default_vip_lease, Action, Instance, ParamError, Params, Reason, Restart, State, Stats,
+    Tracker, Transition, PRIORITY_OWNER, PRIORITY_STOP,
 };
 
 /// A `vrrp_sync_group`.
@@ -191,6 +216,37 @@ impl Vrrp {
             i.shutdown(now);
         }
         self.settle(now);
+    }
+
+    /// Reconfigures every instance in place ([`Instance::reconfigure`]), keeping states.
+    /// `params` must name the same instances in the same order and `groups` must be the same
+    /// sync groups; otherwise, or when any instance refuses, nothing changes and the error
+    /// says why the unit must be restarted instead.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        params: Vec<Params>,
+        groups: &[GroupParams],
+    ) -> Result<(), Restart> {
+        let same_names = params.len() == self.instances.len()
+            && params
+                .iter()
+                .zip(&self.instances)
+                .all(|(p, i)| p.name == i.params().name);
+        let same_groups = groups.len() == self.groups.len()
+            && groups.iter().zip(&self.groups).all(|(a, b)| *a == b.p);
+        if !same_names || !same_groups {
+            return Err(Restart::Members);
+        }
+        for (i, p) in self.instances.iter().zip(&params) {
+            i.check_reconfigure(p)?;
+        }
+        for (i, p) in self.instances.iter_mut().zip(params) {
+            i.reconfigure(now, p)?;
+        }
+        self.update_group_faults(now);
+        self.settle(now);
+        Ok(())
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {

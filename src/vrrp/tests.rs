@@ -237,6 +237,19 @@ impl Wire {
             .collect()
     }
 
+    /// Reconfigures router `r` in place now and delivers what it sends.
+    fn reconfigure(
+        &mut self,
+        r: usize,
+        params: Vec<Params>,
+        groups: &[GroupParams],
+    ) -> Result<(), Restart> {
+        let now = self.now;
+        let res = self.routers[r].vrrp.reconfigure(now, params, groups);
+        self.pump(r);
+        res
+    }
+
     fn clear_logs(&mut self) {
         for r in &mut self.routers {
             r.log.clear();
@@ -1102,4 +1115,236 @@ fn random_loss_pauses_and_priority_changes_converge_to_one_master() {
             assert_eq!(seen, Some((ip(3), 200)), "seed {seed}");
         }
     }
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn with_vips(mut p: Params, vips: &[u8]) -> Params {
+    p.vips = vips.iter().map(|&n| vip(n)).collect();
+    p
+}
+
+#[test]
+fn reconfigured_master_keeps_state_and_adverts_new_priority_at_once() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.run_until(ms(10_300));
+    w.clear_logs();
+    w.reconfigure(a, vec![params(1, 1, 120)], &[]).unwrap();
+    // The default lease is 4 s for both priorities: the advert is the only action.
+    let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 120));
+    assert_eq!(
+        w.routers[b].vrrp.instance(0).stats().master_seen,
+        Some((ip(1), 120))
+    );
+    w.run_for(secs(10));
+    assert!(w.transitions(a, 0).is_empty() && w.transitions(b, 0).is_empty());
+    // The Adver_Timer restarted at the reconfiguration.
+    let sent = w.adverts(a, 0);
+    assert_eq!(sent[1], (ms(11_300), 120));
+    assert!(sent.iter().all(|&(_, p)| p == 120));
+}
+
+#[test]
+fn reconfigured_master_below_backup_yields_through_the_protocol() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    w.run_until(secs(11));
+    let last = w.adverts(a, 0).last().unwrap().0;
+    w.reconfigure(a, vec![params(1, 1, 90)], &[]).unwrap();
+    assert_eq!(w.state(a, 0), State::Master);
+    w.run_for(secs(10));
+    // B (preempt, 100 > 90) discards the advert at once and its down timer, running
+    // since the last priority-150 advert, runs out.
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        Some(last + down(secs(1), secs(1), 100))
+    );
+    assert_eq!(
+        w.transitions(a, 0).last().unwrap().1.reason,
+        Reason::HigherPriority
+    );
+}
+
+#[test]
+fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
+    let mut w = Wire::new();
+    let a = w.add(vec![with_vips(params(1, 1, 150), &[1, 2])], vec![]);
+    let b = w.add(vec![with_vips(params(2, 1, 100), &[1, 2])], vec![]);
+    w.run_until(secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+    w.clear_logs();
+    // The backup first: nothing to do but remember the new list.
+    w.reconfigure(b, vec![with_vips(params(2, 1, 100), &[1, 3])], &[])
+        .unwrap();
+    assert!(w.actions(b, 0).is_empty());
+    let mut new = with_vips(params(1, 1, 150), &[1, 3]);
+    new.excluded_vips = vec![vip(9)];
+    w.reconfigure(a, vec![new], &[]).unwrap();
+    let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
+    assert_eq!(acts.len(), 4, "{acts:?}");
+    assert_eq!(acts[0], Action::DelVips(vec![vip(2)]));
+    assert_eq!(
+        acts[1],
+        Action::AddVips {
+            vips: vec![vip(3), vip(9)],
+            lease: Some(secs(4)),
+        }
+    );
+    assert!(matches!(&acts[2], Action::SendAdvert(r) if r.addresses == vec![vip(1), vip(3)]));
+    assert_eq!(
+        acts[3],
+        Action::GarpVips {
+            vips: vec![vip(3), vip(9)],
+            count: 5,
+        }
+    );
+    // The backup accepts the new list (address list checked): no takeover, no error.
+    w.run_for(secs(10));
+    assert!(w.transitions(a, 0).is_empty() && w.transitions(b, 0).is_empty());
+    let errors = w.routers[b].vrrp.instance(0).stats().rx_errors;
+    assert!(errors.iter().all(|&n| n == 0));
+}
+
+#[test]
+fn reconfigured_backup_recomputes_its_down_timer() {
+    let (mut w, a, b) = master_and_backup(params(1, 1, 150));
+    // The master dies right after its 10 s advert; at 10.5 s B gets a 2 s interval.
+    w.routers[a].running = false;
+    w.run_until(ms(10_500));
+    let mut p = params(2, 1, 200);
+    p.advert_int = secs(2);
+    w.reconfigure(b, vec![p], &[]).unwrap();
+    assert!(w.actions(b, 0).is_empty());
+    w.run_for(secs(20));
+    // RFC 3768 §6.1 with the new interval and priority, counted from the reconfiguration.
+    assert_eq!(
+        w.entered(b, 0, State::Master),
+        Some(ms(10_500) + down(secs(2), secs(1), 200))
+    );
+}
+
+#[test]
+fn reconfigured_lease_applies_at_once() {
+    let mut p = params(1, 1, 150);
+    p.garp_master_delay = Duration::ZERO;
+    let (mut w, a, _) = master_and_backup(p.clone());
+    p.vip_lease = Some(secs(30));
+    w.reconfigure(a, vec![p.clone()], &[]).unwrap();
+    assert_eq!(
+        w.actions(a, 0),
+        vec![(secs(10), Action::RefreshVipLease { lease: secs(30) })]
+    );
+    w.run_for(secs(11));
+    let refreshes: Vec<Duration> = w
+        .actions(a, 0)
+        .into_iter()
+        .filter(|(_, a)| matches!(a, Action::RefreshVipLease { .. }))
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(refreshes, vec![secs(10), secs(20)]);
+    w.clear_logs();
+    p.vip_lease = None;
+    w.reconfigure(a, vec![p], &[]).unwrap();
+    w.run_for(secs(30));
+    let acts = w.actions(a, 0);
+    assert_eq!(acts[0], (secs(21), Action::InstallVips { lease: None }));
+    assert!(acts[1..]
+        .iter()
+        .all(|(_, a)| matches!(a, Action::SendAdvert(_))));
+}
+
+#[test]
+fn reconfigured_trackers_reevaluate_priority_and_fault() {
+    let mut p = params(1, 1, 150);
+    p.trackers = vec![Tracker::new("eth1", 0, false)];
+    let mut w = Wire::new();
+    let a = w.add(vec![p.clone()], vec![]);
+    assert_eq!(w.state(a, 0), State::Fault);
+    w.clear_logs();
+    // Still faulted: stays Fault, silently.
+    p.priority = 120;
+    w.reconfigure(a, vec![p.clone()], &[]).unwrap();
+    assert_eq!(w.state(a, 0), State::Fault);
+    assert!(w.actions(a, 0).is_empty());
+    // The faulting tracker removed: Backup, as if it had come up.
+    p.trackers = vec![Tracker::new("chk", 20, true)];
+    w.reconfigure(a, vec![p.clone()], &[]).unwrap();
+    assert_eq!(
+        w.transitions(a, 0),
+        vec![(
+            secs(0),
+            Transition {
+                from: State::Fault,
+                to: State::Backup,
+                reason: Reason::FaultCleared,
+            }
+        )]
+    );
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 140);
+    w.run_for(secs(10));
+    assert_eq!(w.state(a, 0), State::Master);
+    // A new weight-0 tracker that is down takes a master to Fault with the usual goodbye.
+    w.clear_logs();
+    p.trackers.push(Tracker::new("eth2", 0, false));
+    w.reconfigure(a, vec![p], &[]).unwrap();
+    assert_goodbye(&w, a, State::Fault, Reason::Fault);
+}
+
+#[test]
+fn reconfigure_refuses_what_needs_a_restart_and_changes_nothing() {
+    let (mut w, a, _) = master_and_backup(params(1, 1, 150));
+    let refused = [
+        (params(1, 2, 150), Restart::Vrid),
+        (v3(params(1, 1, 150), secs(1)), Restart::Version),
+        (
+            Params {
+                version: Version::V2,
+                ..Params::new("VI_1", 1, 150, "fe80::1".parse().unwrap(), vec![vip(1)])
+            },
+            Restart::Family,
+        ),
+        (params(1, 1, 150), Restart::Members),
+    ];
+    for (i, (mut p, why)) in refused.into_iter().enumerate() {
+        p.name = if why == Restart::Members {
+            "VI_other".into()
+        } else {
+            "VI_1".into()
+        };
+        assert_eq!(w.reconfigure(a, vec![p], &[]), Err(why), "case {i}");
+    }
+    let mut bad = params(1, 1, 150);
+    bad.advert_int = ms(1500);
+    assert_eq!(
+        w.reconfigure(a, vec![bad], &[]),
+        Err(Restart::Invalid(ParamError::AdvertInt))
+    );
+    assert_eq!(
+        w.reconfigure(a, vec![params(1, 1, 150)], &[group("G", vec![0])]),
+        Err(Restart::Members)
+    );
+    assert!(w.actions(a, 0).is_empty());
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 150);
+}
+
+#[test]
+fn reconfigured_sync_group_stays_master_and_refuses_other_members() {
+    let (mut w, a) = group_master_a();
+    w.clear_logs();
+    let g = [group("G", vec![0, 1])];
+    w.reconfigure(a, vec![params(1, 1, 150), params(1, 2, 140)], &g)
+        .unwrap();
+    assert_eq!(w.members(a), (State::Master, State::Master));
+    assert!(group_events(&w, a).is_empty());
+    assert_eq!(w.adverts(a, 1), vec![(secs(10), 140)]);
+    assert!(w.adverts(a, 0).is_empty());
+    let one = [group("G", vec![0])];
+    assert_eq!(
+        w.reconfigure(a, vec![params(1, 1, 150), params(1, 2, 140)], &one),
+        Err(Restart::Members)
+    );
 }
