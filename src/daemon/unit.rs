@@ -32,20 +32,13 @@ pub struct Member {
     pub v6: bool,
     /// Index of the VRRP socket in the daemon's socket list.
     pub sock: usize,
-    /// Advert source (RFC 5798 §5.1.1.1 / §5.1.2.1: primary address or unicast_src_ip).
-    pub src: IpAddr,
-    /// Where adverts go: the multicast group, or every unicast peer.
-    pub dsts: Vec<IpAddr>,
-    /// Unicast mode: adverts from anyone else are ignored.
-    pub peers: Vec<IpAddr>,
     /// Every VIP (adverted and excluded) with its MAC for gratuitous ARP / NA.
     pub vips: Vec<(AddrSpec, [u8; 6])>,
-    /// VIPs dropped by an in-place reconfiguration, until the core's `DelVips` removes them.
+    /// VIPs dropped by an in-place reconfiguration, until the core's `RemoveVips` removes
+    /// them.
     pub retired: Vec<(AddrSpec, [u8; 6])>,
-    pub held: bool,
-    pub lease_until: Option<Instant>,
+    /// What feeds each of the core's trackers.
     pub trackers: Vec<TrackerSrc>,
-    pub tracker_up: Vec<bool>,
     /// Receive-error kinds already logged (one line per kind, not per packet).
     pub logged_errors: u32,
     /// The last advert could not be sent (logged once until one goes out again).
@@ -257,6 +250,9 @@ fn member(
         .map(|v| v.addr)
         .collect();
     p.vip_lease = lease(inst, g, version);
+    p.link = link.index;
+    p.unicast_peers = inst.unicast_peer.clone();
+    p.mcast_group = group;
     let mut trackers = Vec::new();
     if !inst.dont_track_primary {
         trackers.push((
@@ -289,7 +285,6 @@ fn member(
             weight,
         ));
     }
-    let mut tracker_up = Vec::new();
     for (src, weight) in &trackers {
         let up = match src {
             TrackerSrc::Link { name, reverse } => {
@@ -297,7 +292,6 @@ fn member(
             }
             TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
         };
-        tracker_up.push(up);
         p.trackers.push(Tracker {
             name: match src {
                 TrackerSrc::Link { name, .. } | TrackerSrc::Script { name, .. } => name.clone(),
@@ -312,19 +306,9 @@ fn member(
         ifindex: link.index,
         v6,
         sock,
-        src,
-        dsts: if unicast {
-            inst.unicast_peer.clone()
-        } else {
-            vec![group]
-        },
-        peers: inst.unicast_peer.clone(),
         vips,
         retired: Vec::new(),
-        held: false,
-        lease_until: None,
         trackers: trackers.into_iter().map(|(s, _)| s).collect(),
-        tracker_up,
         logged_errors: 0,
         send_failing: false,
         cfg: inst.clone(),
@@ -351,13 +335,16 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
     })
 }
 
-/// The VIPs an action is about: all of them, or only the listed addresses.
-pub fn picked<'a>(
-    vips: &'a mut [(AddrSpec, [u8; 6])],
-    only: Option<&'a [IpAddr]>,
-) -> impl Iterator<Item = &'a mut (AddrSpec, [u8; 6])> {
-    vips.iter_mut()
-        .filter(move |(s, _)| only.is_none_or(|o| o.contains(&s.addr)))
+impl Member {
+    /// The VIPs an action names, with their MAC.
+    pub fn picked<'a>(
+        &'a mut self,
+        addrs: &'a [IpAddr],
+    ) -> impl Iterator<Item = &'a mut (AddrSpec, [u8; 6])> {
+        self.vips
+            .iter_mut()
+            .filter(move |(s, _)| addrs.contains(&s.addr))
+    }
 }
 
 /// Deletes one VIP; one already gone (lease expired, removed by hand) is fine.
@@ -496,8 +483,6 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
             .filter(|(s, _)| !new.vips.iter().any(|(n, _)| n.addr == s.addr))
             .cloned()
             .collect();
-        new.held = old.held;
-        new.lease_until = old.lease_until;
         new.logged_errors = old.logged_errors;
         new.send_failing = old.send_failing;
         log::info(&format!(
