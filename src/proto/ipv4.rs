@@ -219,7 +219,7 @@ mod tests {
         let bytes = p.into_inner();
         assert_eq!(
             &bytes[..20],
-            &hex("4500 0018 0000 0000 0170 b682 c000 0203 c000 0201")[..]
+            &hex("4500 0018 0000 0000 0170 3572 c000 0203 c000 0201")[..]
         );
         assert_eq!(crate::proto::checksum::sum(&bytes[..20]), 0xffff);
         assert_eq!(
