@@ -901,6 +901,7 @@ impl Daemon {
                     }),
                     adverts_sent: st.adverts_sent,
                     adverts_received: st.adverts_received,
+                    replies_suppressed: st.replies_suppressed,
                     rx_errors: error_counts(&st.rx_errors),
                 });
             }

@@ -14,6 +14,9 @@ use crate::proto::vrrp::{
 pub const PRIORITY_OWNER: u8 = 255;
 /// Priority a stepping-down master advertises (RFC 5798 §5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
+/// A Master answers at most one lower-priority or priority-0 advert this often (or per
+/// advert interval, if longer); its own adverts go out on schedule regardless.
+pub const REPLY_GAP: Duration = Duration::from_secs(1);
 
 /// RFC 5798 §6 states, plus keepalived's Fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -377,6 +380,8 @@ pub struct Stats {
     pub priority_zero_sent: u64,
     pub priority_zero_received: u64,
     pub became_master: u64,
+    /// Lower-priority or priority-0 adverts a Master did not answer: over the reply rate.
+    pub replies_suppressed: u64,
     pub released_master: u64,
     pub transitions: u64,
     pub last_transition: Option<(Instant, Transition)>,
@@ -414,6 +419,8 @@ pub struct Instance {
     lease_refresh_at: Option<Instant>,
     /// When the installed VIPs expire in the kernel (`None`: not held, or permanent).
     vips_expire: Option<Instant>,
+    /// A Master answers the next lower-priority or priority-0 advert from then on.
+    reply_at: Option<Instant>,
     /// preempt_delay: lower-priority adverts accepted until then.
     preempt_at: Option<Instant>,
     /// Member of a sync group: the group decides when a Backup goes Master.
@@ -441,6 +448,7 @@ impl Instance {
             garp_refresh_at: None,
             lease_refresh_at: None,
             vips_expire: None,
+            reply_at: None,
             preempt_at: None,
             in_group: false,
             wants_master: false,
@@ -681,10 +689,25 @@ impl Instance {
         now < at
     }
 
+    /// Whether a Master may answer an advert now. Answers (an advert, for lower priorities
+    /// GARP bursts too) cost more than the advert that asks for them, so forged adverts
+    /// would make the Master an amplifier: the first per [`REPLY_GAP`] (or advert interval
+    /// if longer) is answered as the RFC and keepalived do, the others only counted.
+    fn may_reply(&mut self, now: Instant) -> bool {
+        if self.reply_at.is_some_and(|t| now < t) {
+            self.stats.replies_suppressed += 1;
+            return false;
+        }
+        self.reply_at = Some(now + self.p.advert_int.max(REPLY_GAP));
+        true
+    }
+
     fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
         if adv.priority == PRIORITY_STOP {
             // RFC 5798 §6.4.3: priority 0 -> send an advert, reset the Adver_Timer.
-            self.send_advert(now);
+            if self.may_reply(now) {
+                self.send_advert(now);
+            }
             return;
         }
         let higher = adv.priority > self.priority
@@ -700,7 +723,7 @@ impl Instance {
                 self.send_advert(now);
             }
             self.leave_master(now, Reason::HigherPriority);
-        } else {
+        } else if self.may_reply(now) {
             // RFC 5798 §6.4.3 says discard; keepalived (vrrp_state_master_rx) re-asserts
             // at once, advert plus GARP bursts, so a split brain heals without waiting.
             if !self.p.lower_prio_no_advert {

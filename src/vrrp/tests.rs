@@ -1702,3 +1702,51 @@ mod receive_checks {
         assert_eq!(w.members(a), (State::Master, State::Backup));
     }
 }
+
+#[test]
+fn forged_lower_priority_flood_is_answered_once_per_second() {
+    // 5,000 lower-priority adverts in 5 s: keepalived answers each with an advert and a
+    // GARP burst (an amplifier); the first per second is answered, the rest counted.
+    let (mut w, a, _) = master_and_backup(params(1, 1, 150));
+    let low = encoded(&params(3, 1, 50), 50);
+    let start = w.now;
+    for k in 0..5000u32 {
+        let now = start + Duration::from_millis(u64::from(k));
+        if w.routers[a].vrrp.poll_timeout().is_some_and(|t| t <= now) {
+            w.routers[a].vrrp.handle_timeout(now);
+        }
+        deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &low);
+        w.now = now;
+        w.pump(a);
+    }
+    let acts = w.actions(a, 0);
+    let garps: Vec<Duration> = acts
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::SendGarp { .. }))
+        .map(|(at, _)| *at)
+        .collect();
+    // One answer per second, each with its burst; the delayed second burst (5 s later)
+    // keeps being pushed back by the next answer and never comes within the flood.
+    let s = |n: u64| Duration::from_secs(10 + n);
+    assert_eq!(garps, vec![s(0), s(1), s(2), s(3), s(4)]);
+    // Adverts: the 5 answers plus the regular one a second, nothing more.
+    let adverts = w.adverts(a, 0);
+    assert!(adverts.len() <= 10, "{adverts:?}");
+    let st = w.routers[a].vrrp.instance(0).stats();
+    assert_eq!(st.replies_suppressed, 4995);
+    assert_eq!(w.state(a, 0), State::Master);
+    // Priority-0 adverts are answered (RFC 5798 §6.4.3) at the same rate.
+    let stop = encoded(&params(3, 1, 50), 0);
+    let now = w.now + secs(1);
+    w.now = now;
+    for _ in 0..100 {
+        deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &stop);
+    }
+    w.clear_logs();
+    w.pump(a);
+    assert_eq!(w.adverts(a, 0).len(), 1);
+    assert_eq!(
+        w.routers[a].vrrp.instance(0).stats().replies_suppressed,
+        5094
+    );
+}
