@@ -24,6 +24,7 @@ use crate::sys::persist;
 use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
+use crate::vrrp::garp::Pacer;
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
@@ -50,6 +51,8 @@ struct Shell {
     rtnl: Rtnl,
     socks: Vec<Sock>,
     frames: Vec<(u32, FrameSocket)>,
+    /// Gratuitous ARPs / NAs waiting for their turn: (ifindex, VIP, MAC).
+    garps: Pacer<(u32, IpAddr, [u8; 6])>,
     procs: Processes,
     scripts: Vec<TrackedScript>,
     /// Scripts of the configuration being built.
@@ -186,10 +189,12 @@ impl Shell {
                 m.retired.retain(|(s, _)| !addrs.contains(&s.addr));
             }
             Action::SendGarp { addrs, count } => {
-                let name = m.name.clone();
                 for (spec, mac) in m.picked(&addrs) {
-                    self.garp(&name, spec, *mac, count);
+                    let item = (spec.ifindex, spec.addr, *mac);
+                    self.garps
+                        .push(spec.ifindex, spec.addr.is_ipv6(), item, count);
                 }
+                self.send_garps(now);
             }
             Action::Notify(t) => {
                 let inst = unit.vrrp.instance(i);
@@ -203,35 +208,35 @@ impl Shell {
         }
     }
 
-    /// `count` gratuitous ARPs / unsolicited NAs for one VIP.
-    fn garp(&mut self, name: &str, spec: &AddrSpec, mac: [u8; 6], count: u32) {
-        let frame: Vec<u8> = match spec.addr {
-            IpAddr::V4(ip) => arp::Repr { mac, ip }.to_bytes().to_vec(),
-            IpAddr::V6(target) => ndisc::Repr {
-                mac,
-                target,
-                router: false,
-            }
-            .to_bytes()
-            .to_vec(),
-        };
-        let fs = match self.frames.iter().position(|(i, _)| *i == spec.ifindex) {
-            Some(p) => &self.frames[p].1,
-            None => match FrameSocket::open(spec.ifindex) {
-                Ok(f) => {
-                    self.frames.push((spec.ifindex, f));
-                    &self.frames.last().expect("just pushed").1
+    /// Sends the gratuitous ARPs / unsolicited NAs whose turn has come
+    /// (`vrrp_garp_interval` / `vrrp_gna_interval` pace them per interface).
+    fn send_garps(&mut self, now: Instant) {
+        while let Some((ifindex, addr, mac)) = self.garps.poll_send(now) {
+            let frame: Vec<u8> = match addr {
+                IpAddr::V4(ip) => arp::Repr { mac, ip }.to_bytes().to_vec(),
+                IpAddr::V6(target) => ndisc::Repr {
+                    mac,
+                    target,
+                    router: false,
                 }
-                Err(e) => {
-                    log::warn(&format!("{name}: gratuitous ARP socket: {e}"));
-                    return;
-                }
-            },
-        };
-        for _ in 0..count {
+                .to_bytes()
+                .to_vec(),
+            };
+            let fs = match self.frames.iter().position(|(i, _)| *i == ifindex) {
+                Some(p) => &self.frames[p].1,
+                None => match FrameSocket::open(ifindex) {
+                    Ok(f) => {
+                        self.frames.push((ifindex, f));
+                        &self.frames.last().expect("just pushed").1
+                    }
+                    Err(e) => {
+                        log::warn(&format!("gratuitous ARP socket for {addr}: {e}"));
+                        continue;
+                    }
+                },
+            };
             if let Err(e) = fs.send(&frame) {
-                log::warn(&format!("{name}: gratuitous ARP/NA for {}: {e}", spec.addr));
-                break;
+                log::warn(&format!("gratuitous ARP/NA for {addr}: {e}"));
             }
         }
     }
@@ -285,6 +290,8 @@ struct Daemon {
     lb: lb::Lb,
     rx: Receiver,
     buf: Vec<u8>,
+    /// When the daemon started (`vrrp_startup_delay` counts from here).
+    started: Instant,
     /// `watchdog_device`, petted while the loop keeps its schedule.
     watchdog: Option<Watchdog>,
 }
@@ -473,6 +480,7 @@ impl Daemon {
             rtnl: Rtnl::new()?,
             socks: Vec::new(),
             frames: Vec::new(),
+            garps: Pacer::new(Duration::ZERO, Duration::ZERO),
             procs: Processes::new(),
             scripts: Vec::new(),
             script_cfg: Vec::new(),
@@ -491,9 +499,18 @@ impl Daemon {
             cfg: Config::default(),
             lb: lb::Lb::new(),
             rx: Receiver::default(),
+            started: Instant::now(),
             buf: vec![0; 65536],
             watchdog: None,
         };
+        let delay = cfg.global.vrrp_startup_delay;
+        if !delay.is_zero() {
+            // keepalived's words: instances listen but none goes Master meanwhile.
+            log::info(&format!(
+                "Delaying startup for {} seconds",
+                delay.as_secs_f64()
+            ));
+        }
         d.apply(cfg, Instant::now());
         d.remember_good();
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
@@ -524,6 +541,10 @@ impl Daemon {
     /// are retried on every link change, as keepalived waits for its interfaces.
     fn apply(&mut self, cfg: Config, now: Instant) {
         self.shell.now = now;
+        let g = &cfg.global;
+        self.shell
+            .garps
+            .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
         self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
             lookup_user(&u.user, u.group.as_deref())
@@ -567,7 +588,11 @@ impl Daemon {
             match unit::build(&mut self.shell, key.clone()) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
-                    u.vrrp.start(now);
+                    // vrrp_startup_delay counts from the daemon's start, as keepalived's
+                    // vrrp_delayed_start_time.
+                    let hold = self.started + self.cfg.global.vrrp_startup_delay;
+                    u.vrrp
+                        .start_delayed(now, hold.saturating_duration_since(now));
                     self.shell.drain(&mut u, now);
                     self.units.push(u);
                 }
@@ -613,6 +638,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
+                    .chain([self.shell.garps.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -748,6 +774,7 @@ impl Daemon {
                 self.shell.drain(&mut self.units[u], now);
             }
         }
+        self.shell.send_garps(now);
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
         for i in 0..self.shell.scripts.len() {

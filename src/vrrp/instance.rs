@@ -421,6 +421,8 @@ pub struct Instance {
     vips_expire: Option<Instant>,
     /// A Master answers the next lower-priority or priority-0 advert from then on.
     reply_at: Option<Instant>,
+    /// keepalived `vrrp_startup_delay`: no Master before then.
+    master_not_before: Option<Instant>,
     /// preempt_delay: lower-priority adverts accepted until then.
     preempt_at: Option<Instant>,
     /// Member of a sync group: the group decides when a Backup goes Master.
@@ -449,6 +451,7 @@ impl Instance {
             lease_refresh_at: None,
             vips_expire: None,
             reply_at: None,
+            master_not_before: None,
             preempt_at: None,
             in_group: false,
             wants_master: false,
@@ -553,14 +556,24 @@ impl Instance {
         master_down_interval(self.p.version, self.master_adver_int, self.priority)
     }
 
+    /// keepalived `vrrp_startup_delay`: the instance may not become Master before `t`;
+    /// it starts in Backup and listens meanwhile (vrrp_state_goto_master checks
+    /// vrrp_delayed_start_time). Call before [`Instance::start`].
+    pub fn hold_master_until(&mut self, t: Instant) {
+        self.master_not_before = Some(t);
+    }
+
     /// Leaves Initialize (RFC 5798 §6.4.1).
     pub fn start(&mut self, now: Instant) {
         if self.state != State::Initialize {
             return;
         }
         self.master_adver_int = self.p.advert_int;
+        let held = self.master_not_before.filter(|&t| now < t);
         if self.faulted() {
             self.transition(now, State::Fault, Reason::Startup);
+        } else if let (Some(t), PRIORITY_OWNER) = (held, self.p.priority) {
+            self.enter_backup(now, t - now, Reason::Startup);
         } else if self.p.priority == PRIORITY_OWNER {
             // RFC 5798 §6.4.1: priority 255 sends an advert and becomes Master at once.
             // (keepalived refuses `state BACKUP` for an owner and does the same.)
@@ -575,6 +588,7 @@ impl Instance {
             } else {
                 self.down_interval()
             };
+            let first = held.map_or(first, |t| first.max(t - now));
             self.enter_backup(now, first, Reason::Startup);
         }
     }
@@ -741,6 +755,10 @@ impl Instance {
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         match self.state {
+            State::Backup if due(self.timer) && self.master_not_before > Some(now) => {
+                // vrrp_startup_delay: the down timer ran out early; wait for the delay.
+                self.timer = self.master_not_before;
+            }
             State::Backup if due(self.timer) && self.in_group => {
                 // keepalived vrrp_sync_can_goto_master: only when every member wants to,
                 // "prefer backup state to avoid thrashing". The group calls take_over().

@@ -87,12 +87,13 @@
 //!   member to Backup; one member faulted holds all members in Fault until no member has a
 //!   fault of its own. Group transitions are reported as [`Event::Group`].
 
+pub mod garp;
 pub mod instance;
 pub mod rx;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::proto::vrrp::{Error, RxMeta};
 
@@ -182,6 +183,15 @@ impl Vrrp {
 
     pub fn group_state(&self, g: usize) -> State {
         self.groups[g].state
+    }
+
+    /// [`Vrrp::start`] with keepalived's `vrrp_startup_delay`: no instance becomes Master
+    /// before `now + delay`; they start in Backup and listen meanwhile.
+    pub fn start_delayed(&mut self, now: Instant, delay: Duration) {
+        for i in &mut self.instances {
+            i.hold_master_until(now + delay);
+        }
+        self.start(now);
     }
 
     pub fn start(&mut self, now: Instant) {

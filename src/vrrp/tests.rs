@@ -1750,3 +1750,42 @@ fn forged_lower_priority_flood_is_answered_once_per_second() {
         5094
     );
 }
+
+#[test]
+fn startup_delay_holds_every_instance_out_of_master() {
+    // keepalived vrrp_startup_delay 10: an owner, and a backup whose master vanished at
+    // 5 s, both wait for 10 s before going Master; meanwhile they listen.
+    let mut w = Wire::new();
+    let m = w.add(vec![params(1, 1, 200)], vec![]);
+    w.run_until(secs(4));
+    assert_eq!(w.state(m, 0), State::Master);
+    let start = |p: Params, w: &mut Wire| {
+        let mut v = Vrrp::new(vec![Instance::new(p).unwrap()], vec![]).unwrap();
+        v.start_delayed(w.now, secs(6));
+        w.routers.push(Router {
+            vrrp: v,
+            rx: Receiver::default(),
+            addr: ip(2),
+            running: true,
+            muted: false,
+            log: Vec::new(),
+        });
+        let r = w.routers.len() - 1;
+        w.pump(r);
+        r
+    };
+    let owner = start(params(2, 2, 255), &mut w);
+    let b = start(params(2, 1, 100), &mut w);
+    assert_eq!(
+        (w.state(owner, 0), w.state(b, 0)),
+        (State::Backup, State::Backup)
+    );
+    w.run_until(secs(5));
+    w.routers[m].running = false;
+    w.run_until(secs(20));
+    // The owner at the end of the delay; the backup heard the master's 4.22 s advert, so
+    // its Master_Down_Timer ran out at 7.83 s, and it waited for 10 s too.
+    assert_eq!(w.entered(owner, 0, State::Master), Some(secs(10)));
+    assert_eq!(w.entered(b, 0, State::Master), Some(secs(10)));
+    assert_eq!(w.routers[b].vrrp.instance(0).stats().adverts_received, 1);
+}
