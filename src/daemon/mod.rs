@@ -25,10 +25,11 @@ use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
+use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
-use unit::{Env, TrackerSrc, Unit};
+use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
@@ -285,7 +286,7 @@ struct Daemon {
     control: ControlServer,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
-    waiting: Vec<unit::UnitKey>,
+    waiting: Vec<UnitKey>,
     cfg: Config,
     lb: lb::Lb,
     rx: Receiver,
@@ -551,7 +552,7 @@ impl Daemon {
                 .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
                 .ok()
         });
-        let keys = unit::unit_keys(&cfg);
+        let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
             .partition(|u| keys.contains(&u.key));

@@ -89,6 +89,7 @@
 
 pub mod garp;
 pub mod instance;
+pub mod plan;
 pub mod rx;
 
 use std::collections::VecDeque;
