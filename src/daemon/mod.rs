@@ -203,7 +203,8 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                let notify = unit.key.instances[i].notify.clone();
+                let name = m.name.clone();
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
             }
         }
@@ -513,6 +514,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
+        crate::sys::trim_heap();
         d.remember_good();
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
             let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
@@ -718,6 +720,7 @@ impl Daemon {
         };
         let before = self.units.len();
         self.apply(cfg, now);
+        crate::sys::trim_heap();
         self.remember_good();
         log::info(&format!(
             "reload done: {} units running ({} before), {} waiting",
@@ -905,10 +908,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: m.cfg.virtual_router_id,
+                    vrid: u.key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: m.cfg.priority,
+                    configured_priority: u.key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips

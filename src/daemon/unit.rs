@@ -31,7 +31,6 @@ pub struct Member {
     pub logged_errors: u32,
     /// The last advert could not be sent (logged once until one goes out again).
     pub send_failing: bool,
-    pub cfg: VrrpInstance,
 }
 
 pub struct Unit {
@@ -151,7 +150,6 @@ fn member(
         trackers,
         logged_errors: 0,
         send_failing: false,
-        cfg: inst.clone(),
     };
     Ok((m, plan::params(inst, key, &os)))
 }
@@ -240,7 +238,8 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
     if let Err(e) = unit.vrrp.reconfigure(now, params, &groups) {
         return restart(&unit_name, &e);
     }
-    for (new, old) in members.iter_mut().zip(&unit.members) {
+    let configs = unit.key.instances.iter().zip(&key.instances);
+    for ((new, old), (was, is)) in members.iter_mut().zip(&unit.members).zip(configs) {
         new.retired = old
             .vips
             .iter()
@@ -252,7 +251,7 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         log::info(&format!(
             "{}: reconfigured in place ({})",
             new.name,
-            summary(&old.cfg, &new.cfg)
+            summary(was, is)
         ));
     }
     unit.members = members;
