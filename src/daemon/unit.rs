@@ -156,8 +156,9 @@ fn member(
 
 /// Builds a unit (not started).
 pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
-    let mut members = Vec::new();
-    let mut instances = Vec::new();
+    // Exact sizes: most units hold one instance, and a Vec grown by push starts at four.
+    let mut members = Vec::with_capacity(key.instances.len());
+    let mut instances = Vec::with_capacity(key.instances.len());
     for inst in &key.instances {
         let (m, p) = member(env, inst, &key)?;
         instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
@@ -222,8 +223,8 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
             return restart(&new.name, &why);
         }
     }
-    let mut members = Vec::new();
-    let mut params = Vec::new();
+    let mut members = Vec::with_capacity(key.instances.len());
+    let mut params = Vec::with_capacity(key.instances.len());
     for inst in &key.instances {
         match member(env, inst, key) {
             Ok((m, p)) => {
