@@ -390,13 +390,20 @@ impl<'s> Ctx<'s> {
     }
 }
 
-/// The values of a statement joined by single spaces (scripts, commands).
+/// The values of a statement joined by single spaces (scripts, commands). A command wrapped
+/// whole in single quotes (`script 'killall -0 haproxy'`) loses them: keepalived splits the
+/// command honouring them, while `/bin/sh -c` would read one word.
 pub fn rest(n: &Node) -> String {
-    n.args
+    let s = n
+        .args
         .iter()
         .map(|t| t.text.as_str())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    match s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) if !inner.contains('\'') => inner.to_owned(),
+        _ => s,
+    }
 }
 
 /// `1`, `0.5`, `1.25` -> Duration (at most 6 decimals).

@@ -122,6 +122,29 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
             Some("add `protocol TCP`".into()),
         );
     }
+    if matches!(addr, VsAddr::Fwmark(_)) {
+        if let Some(t) = seen.get("protocol") {
+            c.note(
+                t,
+                "keepalived: protocol specified for fwmark - protocol will be ignored".into(),
+                None,
+            );
+        }
+        // Ignored by IPVS too: the default keeps the model (and the dump) free of it.
+        vs.protocol = Protocol::Udp;
+    }
+    for (kw, alias, what) in [
+        (
+            "lb_kind",
+            "lvs_method",
+            "forwarding method, setting default NAT",
+        ),
+        ("lb_algo", "lvs_sched", "scheduler, setting default wlc"),
+    ] {
+        if !seen.contains_key(kw) && !seen.contains_key(alias) {
+            c.note(&n.kw, format!("keepalived: no {what}"), None);
+        }
+    }
     vs.addr = addr;
     b.vs_groups.push(match vs.addr {
         VsAddr::Group(_) => Some(a1.clone()),

@@ -171,6 +171,9 @@ struct InstanceAt {
     v6: Option<bool>,
     /// Parallel to `track_script`.
     scripts: Vec<Token>,
+    /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
+    /// ignores references to later ones.
+    scripts_above: usize,
 }
 
 #[derive(Default)]

@@ -115,6 +115,12 @@ pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
     let mut i = 0;
     while i < e.args.len() {
         let key = &e.args[i];
+        // keepalived's flag: do not fault the instance when the VIP's interface goes down
+        // (keeplite does not track VIP interfaces).
+        if key.text == "no_track" {
+            i += 1;
+            continue;
+        }
         let Some(val) = e.args.get(i + 1) else {
             c.warn(
                 key,
@@ -399,6 +405,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             evips: Vec::new(),
             v6: None,
             scripts: Vec::new(),
+            scripts_above: b.cfg.vrrp_scripts.len(),
         },
         auth_type: None,
         auth_pass: None,
