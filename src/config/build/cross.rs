@@ -86,17 +86,23 @@ pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
     }
     // keepalived removes a group left without members (each unknown one was reported above).
     cfg.sync_groups.retain(|g| !g.group.is_empty());
-    for (vs, t) in cfg.virtual_servers.iter().zip(&b.vs_groups) {
-        if let (VsAddr::Group(name), Some(t)) = (&vs.addr, t) {
-            if !cfg.server_groups.iter().any(|g| g.name == *name) {
-                c.error(
-                    t,
-                    format!("unknown virtual_server_group `{name}`"),
-                    Some("define it with `virtual_server_group NAME { ... }`".into()),
-                );
-            }
+    // keepalived runs a service naming an unknown group as one without addresses: nothing.
+    let mut k = 0;
+    let groups = &cfg.server_groups;
+    cfg.virtual_servers.retain(|vs| {
+        let t = &b.vs_groups[k];
+        k += 1;
+        let (VsAddr::Group(name), Some(t)) = (&vs.addr, t) else { return true };
+        let known = groups.iter().any(|g| g.name == *name);
+        if !known {
+            c.warn(
+                t,
+                format!("unknown virtual_server_group `{name}`; the virtual_server is skipped, as keepalived does"),
+                Some("define it with `virtual_server_group NAME { ... }`".into()),
+            );
         }
-    }
+        known
+    });
 }
 
 /// Instances sharing interface, VRID and family must be told apart by their adverts' source

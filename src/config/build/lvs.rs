@@ -18,9 +18,12 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             }
         }
         let Some(port) = e.args.first() else {
-            c.error(
+            c.warn(
                 &e.kw,
-                format!("virtual_server_group entry `{}` has no port", e.kw.text),
+                format!(
+                    "virtual_server_group entry `{}` has no port; skipped, as keepalived does",
+                    e.kw.text
+                ),
                 Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
             );
             continue;
@@ -30,9 +33,12 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             None => (e.kw.text.as_str(), None),
         };
         let Ok(addr) = a.parse::<IpAddr>() else {
-            c.error(
+            c.warn(
                 &e.kw,
-                format!("invalid address `{}` in virtual_server_group", e.kw.text),
+                format!(
+                    "invalid address `{}` in virtual_server_group; skipped, as keepalived does",
+                    e.kw.text
+                ),
                 Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
             );
             continue;
@@ -46,10 +52,10 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             None => None,
             Some(Ok(l)) if l >= first && l <= max => Some(l),
             Some(_) => {
-                c.error(
+                c.warn(
                     &e.kw,
                     format!(
-                        "invalid range `{}`: the end must be >= the start's last part and <= {max}",
+                        "invalid range `{}`: the end must be >= the start's last part and <= {max}; skipped, as keepalived does",
                         e.kw.text
                     ),
                     None,

@@ -158,7 +158,15 @@ fn sync_group_both_forms() {
 
 #[test]
 fn semantic_errors() {
-    assert!(err(&format!("{BASE} priority 0\n}}")).contains("out of range"));
+    // keepalived ignores an invalid value and keeps the default: so does keeplite, warning.
+    let (c, d) = ok(&format!("{BASE} priority 0\n}}"));
+    assert_eq!(c.instances[0].priority, 100);
+    assert!(
+        d[0].contains(
+            "`priority` 0 is out of range: expected 1..=255; ignored, as keepalived does"
+        ),
+        "{d:?}"
+    );
     let dup = format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 7\n}}");
     assert!(err(&dup).contains(
         "t.conf:7:20: error: virtual_router_id 7 on `eth0` is already used by vrrp_instance `V`"

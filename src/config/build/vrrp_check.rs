@@ -76,10 +76,11 @@ fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
             Some("add `interface eth0` (the interface VRRP runs on)".into()),
         );
     }
-    if i.at.vrid.is_none() && !seen.contains_key("virtual_router_id") {
+    if i.at.vrid.is_none() {
+        // An invalid one was ignored above: keepalived refuses the instance either way.
         c.error(
-            &n.kw,
-            format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+            seen.get("virtual_router_id").unwrap_or(&n.kw),
+            format!("vrrp_instance `{name}` has no valid `virtual_router_id`"),
             Some("add `virtual_router_id N` (1..255, the same on every node)".into()),
         );
     }
