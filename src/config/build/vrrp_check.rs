@@ -200,6 +200,14 @@ fn lease(c: &mut Ctx, global: &GlobalDefs, v: &VrrpInstance, seen: &Seen, n: &No
 fn auth(c: &mut Ctx, i: &mut InstB) {
     let v = &mut i.v;
     if i.auth_unknown {
+        // keepalived still reads the password (and says when it truncates it), then ignores it.
+        if let Some(p) = i
+            .auth_pass
+            .as_ref()
+            .filter(|p| p.text.chars().count() > AUTH_DATA_LEN)
+        {
+            c.note(p, "auth_pass is longer than 8 characters (keepalived truncates it); unused: no authentication".into(), None);
+        }
         return;
     }
     match (&i.auth_type, &i.auth_pass) {
