@@ -16,17 +16,69 @@ use keeplite::vrrp::{Action, Event, Instance, State, Vrrp};
 use libfuzzer_sys::fuzz_target;
 
 const RUNNING: &str = "
-global_defs { vip_lease 6 }
-vrrp_script chk { script /bin/true }
-vrrp_sync_group G { group { A B } }
-vrrp_instance A { interface eth0 virtual_router_id 1 priority 150 advert_int 1
-  virtual_ipaddress { 192.0.2.1/24 192.0.2.2 } track_script { chk } }
-vrrp_instance B { interface eth0 virtual_router_id 2 priority 150 version 3 advert_int 0.5
-  virtual_ipaddress { 192.0.2.3 } virtual_ipaddress_excluded { 192.0.2.9 } }
-vrrp_instance C { interface eth0 virtual_router_id 3 priority 255
-  unicast_src_ip 192.0.2.200 unicast_peer { 192.0.2.201 } virtual_ipaddress { 192.0.2.4 } }
-vrrp_instance D { interface eth1 virtual_router_id 3 priority 50 nopreempt
-  authentication { auth_type PASS auth_pass secret } virtual_ipaddress { 192.0.2.5 } }
+global_defs {
+  vip_lease 6
+}
+vrrp_script chk {
+  script /bin/true
+}
+vrrp_sync_group G {
+  group {
+    A
+    B
+  }
+}
+vrrp_instance A {
+  interface eth0
+  virtual_router_id 1
+  priority 150
+  advert_int 1
+  virtual_ipaddress {
+    192.0.2.1/24
+    192.0.2.2
+  }
+  track_script {
+    chk
+  }
+}
+vrrp_instance B {
+  interface eth0
+  virtual_router_id 2
+  priority 150
+  version 3
+  advert_int 0.5
+  virtual_ipaddress {
+    192.0.2.3
+  }
+  virtual_ipaddress_excluded {
+    192.0.2.9
+  }
+}
+vrrp_instance C {
+  interface eth0
+  virtual_router_id 3
+  priority 255
+  unicast_src_ip 192.0.2.200
+  unicast_peer {
+    192.0.2.201
+  }
+  virtual_ipaddress {
+    192.0.2.4
+  }
+}
+vrrp_instance D {
+  interface eth1
+  virtual_router_id 3
+  priority 50
+  nopreempt
+  authentication {
+    auth_type PASS
+    auth_pass secret
+  }
+  virtual_ipaddress {
+    192.0.2.5
+  }
+}
 ";
 
 fn keys(text: &str) -> Option<Vec<UnitKey>> {
