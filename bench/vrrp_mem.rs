@@ -115,7 +115,10 @@ fn main() {
         }
         step("+ started, events drained");
         let size = std::mem::size_of::<Instance>();
-        println!("| {n} | (size_of Instance {size}, Vrrp {}) | | | |", std::mem::size_of::<Vrrp>());
+        println!(
+            "| {n} | (size_of Instance {size}, Vrrp {}) | | | |",
+            std::mem::size_of::<Vrrp>()
+        );
         drop((units, keys, cfg));
     }
 }

@@ -310,7 +310,6 @@ fn load(opts: &Options) -> Result<Config, Vec<String>> {
     }
 }
 
-
 /// The control socket path: `--control`, else `global_defs control_socket`, else the default.
 fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
     opts.control
