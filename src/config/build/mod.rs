@@ -6,7 +6,7 @@ use super::diag::Severity;
 use super::lexer::Token;
 use super::model::*;
 use super::parser::Node;
-use super::schema::{apply, rest, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
+use super::schema::{apply, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -291,6 +291,7 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("a missing include, an include loop", "skipped, warning", "same"),
     ("an include or `-f` that is not a regular file (FIFO, device, socket)", "refused with the include's file:line", "reads it (a FIFO blocks, `/dev/zero` never ends)"),
     ("more than 16 MiB in all files, 1024 files, 16 include levels, 1 MiB of `$` expansion", "refused", "no limit"),
+    ("`|`, `;`, `&`, `>`, `<`, backquote or `$(` in a command", "run with `/bin/sh -c` (works), warning", "runs the command without a shell when its first word is an executable: the operator is an argument"),
     ("a command wrapped whole in single quotes (`script 'killall -0 x'`)", "quotes dropped (run through `/bin/sh -c`)", "split honouring the quotes, run without a shell"),
 ];
 

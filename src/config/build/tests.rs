@@ -609,3 +609,19 @@ fn keepalived_notes_keep_exit_0() {
     }
     assert_eq!(crate::config::exit_status(&d[..4]), 0);
 }
+
+#[test]
+fn shell_operators_in_commands_warn() {
+    // W15: keepalived execs the command without a shell; keeplite uses /bin/sh -c.
+    let text = "vrrp_script a {\n script \"iptables -L -n | grep 8443\"\n}\n\
+        vrrp_script b {\n script \"/bin/bash -c 'pidof x || exit 1'\"\n}\n\
+        vrrp_script c {\n script \"/usr/bin/check --port 80\"\n}\n";
+    let (c, d) = ok(text);
+    assert_eq!(c.vrrp_scripts[0].script, "iptables -L -n | grep 8443");
+    let d = diags(&d);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].starts_with("2:9: warning: keeplite runs this with `/bin/sh -c`, so `|` works here"),
+        "{d:?}"
+    );
+}
