@@ -625,3 +625,17 @@ fn shell_operators_in_commands_warn() {
         "{d:?}"
     );
 }
+
+#[test]
+fn ah_with_initial_master_starts_as_backup() {
+    // W27, as keepalived: it needs an advert's AH sequence number before taking over.
+    let (c, d) = ok(&format!(
+        "{BASE} state MASTER\n priority 150\n authentication {{\n auth_type AH\n auth_pass x\n }}\n{VIP_END}"
+    ));
+    assert_eq!(c.instances[0].state, InitialState::Backup);
+    let d = diags(&d);
+    assert!(
+        d[1].starts_with("7:12: warning: (`V`) initial state MASTER is incompatible with AH"),
+        "{d:#?}"
+    );
+}

@@ -211,12 +211,23 @@ fn auth(c: &mut Ctx, i: &mut InstB) {
         return;
     }
     match (&i.auth_type, &i.auth_pass) {
-        (Some(t), _) if t.text.eq_ignore_ascii_case("AH") => c.warn(
-            t,
-            "keeplite does not support AH authentication; the instance runs without authentication"
-                .into(),
-            Some("use `auth_type PASS`, or drop the authentication block".into()),
-        ),
+        (Some(t), _) if t.text == "AH" => {
+            c.warn(
+                t,
+                "keeplite does not support AH authentication; the instance runs without authentication"
+                    .into(),
+                Some("use `auth_type PASS`, or drop the authentication block".into()),
+            );
+            // keepalived needs an advert's AH sequence number before taking over.
+            if v.state == InitialState::Master && v.priority != PRIORITY_OWNER {
+                c.warn(
+                    t,
+                    format!("(`{}`) initial state MASTER is incompatible with AH authentication; BACKUP, as keepalived does", v.name),
+                    None,
+                );
+                v.state = InitialState::Backup;
+            }
+        }
         (_, Some(p)) if v.version == 3 => c.warn(
             p,
             "VRRPv3 has no authentication (RFC 5798 §9); auth_pass ignored".into(),
