@@ -282,6 +282,7 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("same VRID on one interface and family", "refused only when both are multicast, or unicast with the same source and a common peer", "same"),
     ("a VIP in two instances", "refused (unsafe: leaving MASTER removes the other's address) unless both are excluded (warning)", "accepts both"),
     ("bare instance names in `vrrp_sync_group`", "read as members, warning", "unknown keywords; the group is removed"),
+    ("a VRRPv2 instance without `virtual_ipaddress`", "not run (the VRRP core needs an address), warning", "runs it (for its notify scripts)"),
     ("`quorum 0`", "1, warning", "same"),
     ("`persistence_timeout 0`; `vrrp_garp_interval`, `vrrp_gna_interval`, `vrrp_startup_delay` 0", "ignored (the default: none), warning", "invalid, ignored"),
     ("DR/TUN real server on another port than the service", "service port used, warning", "same"),

@@ -17,10 +17,13 @@ fn load(text: &str) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     )
 }
 
-/// Loads a valid config; its warnings (notes are left out: tests of notes use `load`).
+/// Loads a valid config; its warnings. Left out: notes, and the warning about an instance
+/// without VIPs (`BASE` has none); the tests of those use `load`.
 fn ok(text: &str) -> (Config, Vec<String>) {
     let (c, d) = load(text).unwrap_or_else(|d| panic!("{d:#?}"));
-    let shown = d.iter().filter(|d| d.severity != Severity::Note);
+    let shown = d
+        .iter()
+        .filter(|d| d.severity != Severity::Note && !d.message.contains("no virtual_ipaddress"));
     (c, shown.map(|d| d.to_string()).collect())
 }
 
@@ -600,14 +603,14 @@ fn keepalived_notes_keep_exit_0() {
         "1:1: note: keepalived: no forwarding method, setting default NAT",
         "1:1: note: keepalived: no scheduler, setting default wlc",
         "2:2: note: keepalived: protocol specified for fwmark - protocol will be ignored",
-        "4:1: note: (`V`) no virtual_ipaddress; keepalived: at least one is sensible",
+        "4:1: warning: (`V`) no virtual_ipaddress: keepalived runs such an instance",
         "8:1: error: (`W`) no virtual_ipaddress: VRRPv3, IPv6 and strict instances need one",
     ];
     assert_eq!(lines.len(), want.len(), "{lines:#?}");
     for (got, want) in lines.iter().zip(want) {
         assert!(got.starts_with(want), "{got}\n  != {want}");
     }
-    assert_eq!(crate::config::exit_status(&d[..4]), 0);
+    assert_eq!(crate::config::exit_status(&d[..3]), 0);
 }
 
 #[test]

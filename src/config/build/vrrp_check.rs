@@ -58,10 +58,11 @@ fn keepalived_resets(c: &mut Ctx, v: &mut VrrpInstance, strict: bool, seen: &See
                 Some("add `virtual_ipaddress { ADDR }`".into()),
             );
         } else {
-            c.note(
+            // keepalived runs it (notify scripts only); keeplite's core needs an address.
+            c.warn(
                 &n.kw,
-                format!("(`{name}`) no virtual_ipaddress; keepalived: at least one is sensible"),
-                None,
+                format!("(`{name}`) no virtual_ipaddress: keepalived runs such an instance (\"at least one is sensible\"), keeplite does not run it"),
+                Some("add the address the notify scripts move, or `virtual_ipaddress { ADDR }`".into()),
             );
         }
     }
