@@ -216,7 +216,7 @@ const TOP: &[Kw<Builder>] = &[
     Kw {
         name: "vrrp_sync_group",
         arity: Block(1, 1),
-        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (the old bare-list form is accepted)",
+        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (bare names in the block are unknown keywords, as in keepalived 2.2.7)",
         set: sync_group,
     },
     Kw {
@@ -281,7 +281,7 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("own interface in `track_interface`; `preempt_delay` with state MASTER", "ignored / cleared, warning", "same"),
     ("same VRID on one interface and family", "refused only when both are multicast, or unicast with the same source and a common peer", "same"),
     ("a VIP in two instances", "refused (unsafe: leaving MASTER removes the other's address) unless both are excluded (warning)", "accepts both"),
-    ("bare instance names in `vrrp_sync_group`", "read as members, warning", "unknown keywords; the group is removed"),
+    ("bare instance names in `vrrp_sync_group`; a group without members", "unknown keywords; the group is removed, warning", "same"),
     ("a VRRPv2 instance without `virtual_ipaddress`", "not run (the VRRP core needs an address), warning", "runs it (for its notify scripts)"),
     ("`quorum 0`", "1, warning", "same"),
     ("`persistence_timeout 0`; `vrrp_garp_interval`, `vrrp_gna_interval`, `vrrp_startup_delay` 0", "ignored (the default: none), warning", "invalid, ignored"),
