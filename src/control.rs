@@ -11,6 +11,9 @@ use std::net::IpAddr;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
+/// Largest request body the daemon accepts: a [`Request`] encodes in a few bytes, so a longer
+/// frame is not worth buffering.
+pub const MAX_REQUEST: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -129,13 +132,18 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     out
 }
 
+/// The body length announced by the frame at the start of `buf`, once its 4-byte header is in.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let len = buf.get(..4)?;
+    Some(u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize)
+}
+
 /// Decodes the first complete frame of `buf`: `Ok(None)` when more bytes are needed,
 /// otherwise the message and the number of bytes it took.
 pub fn decode<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Result<Option<(T, usize)>, String> {
-    let Some(len) = buf.get(..4) else {
+    let Some(len) = frame_len(buf) else {
         return Ok(None);
     };
-    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
     if len > MAX_FRAME {
         return Err(format!("control frame of {len} bytes exceeds {MAX_FRAME}"));
     }

@@ -635,6 +635,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
+                    .chain([self.control.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -681,21 +682,21 @@ impl Daemon {
     }
 
     fn control(&mut self, token: u64, now: Instant) {
-        let reqs = match self.control.ready(token, &self.shell.poller) {
+        let reqs = match self.control.ready(token, &self.shell.poller, now) {
             Ok(r) => r,
             Err(e) => {
                 log::warn(&format!("control socket: {e}"));
                 return;
             }
         };
-        for (conn, req) in reqs {
+        if let Some((conn, req)) = reqs {
             let resp = match req {
                 Request::Status => Response::Status(self.report(now)),
                 Request::Reload => Response::Reload {
                     errors: self.reload(now),
                 },
             };
-            self.control.respond(conn, &resp, &self.shell.poller);
+            self.control.respond(conn, &resp, &self.shell.poller, now);
         }
     }
 
@@ -772,6 +773,9 @@ impl Daemon {
         }
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
+        if let Err(e) = self.control.handle_timeout(now, &self.shell.poller) {
+            log::error(&format!("control socket: {e}"));
+        }
         for i in 0..self.shell.scripts.len() {
             if self.shell.scripts[i].due(now) {
                 let spec = self.shell.scripts[i].spec.clone();

@@ -21,6 +21,8 @@ pub struct Poller {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interest {
     Read,
+    /// Writing only: a peer that does not take its answers is not read from meanwhile.
+    Write,
     ReadWrite,
 }
 
@@ -28,6 +30,7 @@ impl Interest {
     fn bits(self) -> u32 {
         match self {
             Interest::Read => libc::EPOLLIN as u32,
+            Interest::Write => libc::EPOLLOUT as u32,
             Interest::ReadWrite => (libc::EPOLLIN | libc::EPOLLOUT) as u32,
         }
     }
