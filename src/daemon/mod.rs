@@ -360,7 +360,7 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     } else if let Some(p) = &opts.pid_file {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+        if let Err(e) = persist::write_pid_file(p, std::process::id()) {
             log::warn(&format!("pid file {}: {e}", p.display()));
         }
     }
