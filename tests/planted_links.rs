@@ -93,7 +93,11 @@ fn pid_file_symlink_is_replaced_not_followed() {
     symlink(d.path("victim"), &pid_file).unwrap();
     let k = start(&ns, &d, "true", &["-p", pid_file.to_str().unwrap()]);
     assert!(serving(&d), "{}", d.log());
-    assert_eq!(d.victim(), "precious\n", "root wrote through the planted link");
+    assert_eq!(
+        d.victim(),
+        "precious\n",
+        "root wrote through the planted link"
+    );
     assert!(is_regular(&pid_file));
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert_eq!(pid.trim(), k.pid().to_string());
@@ -108,7 +112,11 @@ fn last_known_good_temporary_link_is_not_followed() {
     let prep = "for n in '' .0 .1 .2 .3; do ln -s victim .keeplite.conf.good.tmp$$$n; done";
     let _k = start(&ns, &d, prep, &[]);
     assert!(serving(&d), "{}", d.log());
-    assert_eq!(d.victim(), "precious\n", "root wrote through the planted link");
+    assert_eq!(
+        d.victim(),
+        "precious\n",
+        "root wrote through the planted link"
+    );
     let good = d.path("keeplite.conf.good");
     assert!(is_regular(&good));
     assert_eq!(
