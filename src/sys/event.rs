@@ -27,6 +27,14 @@ pub enum Interest {
 }
 
 impl Interest {
+    pub fn readable(self) -> bool {
+        self != Interest::Write
+    }
+
+    pub fn writable(self) -> bool {
+        self != Interest::Read
+    }
+
     fn bits(self) -> u32 {
         match self {
             Interest::Read => libc::EPOLLIN as u32,
