@@ -4,19 +4,25 @@
 
 mod common;
 
-use common::{vrrp_conf, wait_until, Keeplite, Lan, Netns};
-use std::fs::File;
+use common::{spawn_logged, vrrp_conf, wait_until, Keeplite, Lan, Netns};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const KEEPLITE: &str = env!("CARGO_BIN_EXE_keeplite");
 
-fn master_conf() -> String {
-    vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], "")
+/// A lone keeplite that became master, on a one-host LAN.
+fn master() -> (Lan, Keeplite) {
+    let lan = Lan::new(1);
+    let k = Keeplite::start(
+        &lan.hosts[0],
+        &vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], ""),
+    );
+    k.expect_state("VI_1", "MASTER", 10);
+    (lan, k)
 }
 
 fn proc_status(pid: i32, field: &str) -> u64 {
@@ -54,7 +60,6 @@ fn socket_is_never_reachable_by_other_users() {
     let conf = dir.join("keeplite.conf");
     std::fs::write(&conf, "global_defs {\n  router_id t\n}\n").unwrap();
     let sock = dir.join("ctl.sock");
-    let log = File::create(dir.join("log")).unwrap();
     let mut daemon = ns.command("sh");
     daemon
         .arg("-c")
@@ -66,11 +71,8 @@ fn socket_is_never_reachable_by_other_users() {
         .args(["-n", "-l", "-f"])
         .arg(&conf)
         .arg("--control")
-        .arg(&sock)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    let _daemon = common::ChildGuard(daemon.spawn().unwrap());
+        .arg(&sock);
+    let _daemon = spawn_logged(daemon, &dir);
     let root_status = || {
         Command::new(KEEPLITE)
             .args(["status", "--control"])
@@ -121,9 +123,7 @@ fn socket_is_never_reachable_by_other_users() {
 /// others, and drops the client once it stalls.
 #[test]
 fn non_reading_flood_is_bounded_and_dropped() {
-    let lan = Lan::new(1);
-    let k = Keeplite::start(&lan.hosts[0], &master_conf());
-    k.expect_state("VI_1", "MASTER", 10);
+    let (_lan, k) = master();
     let pid = k.child.pid();
     let sock = k.dir.join("ctl.sock");
     let mut flood = UnixStream::connect(&sock).unwrap();
@@ -155,9 +155,7 @@ fn non_reading_flood_is_bounded_and_dropped() {
 /// back off (one log line, not millions) and serve again once descriptors are back.
 #[test]
 fn accept_backs_off_when_descriptors_run_out() {
-    let lan = Lan::new(1);
-    let k = Keeplite::start(&lan.hosts[0], &master_conf());
-    k.expect_state("VI_1", "MASTER", 10);
+    let (_lan, k) = master();
     let pid = k.child.pid();
     let open: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{wait_until, ChildGuard, Netns};
-use std::fs::File;
+use common::{spawn_logged, wait_until, ChildGuard, Netns};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const KEEPLITE: &str = env!("CARGO_BIN_EXE_keeplite");
@@ -48,25 +47,17 @@ impl Drop for Dir {
 /// Runs `sh -c "PREP; exec keeplite -n -l -f conf --control sock ARGS"` in `ns`: inside
 /// PREP, `$$` is the pid keeplite will have.
 fn start(ns: &Netns, d: &Dir, prep: &str, args: &[&str]) -> ChildGuard {
-    let log = File::create(d.path("log")).unwrap();
-    let script = format!("{prep}; exec \"$0\" -n -l \"$@\"");
-    let child = ns
-        .command("sh")
-        .arg("-c")
-        .arg(script)
+    let mut cmd = ns.command("sh");
+    cmd.arg("-c")
+        .arg(format!("{prep}; exec \"$0\" -n -l \"$@\""))
         .arg(KEEPLITE)
         .arg("-f")
         .arg(d.path("keeplite.conf"))
         .arg("--control")
         .arg(d.path("ctl.sock"))
         .args(args)
-        .current_dir(&d.0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    ChildGuard(child)
+        .current_dir(&d.0);
+    spawn_logged(cmd, &d.0)
 }
 
 fn serving(d: &Dir) -> bool {

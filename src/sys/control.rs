@@ -403,10 +403,14 @@ mod tests {
     use crate::control::StatusReport;
     use std::os::unix::fs::MetadataExt;
 
-    fn temp_dir(tag: &str) -> PathBuf {
+    /// A server on `ctl.sock` in a fresh directory: (directory, socket path, poller, server).
+    fn setup(tag: &str) -> (PathBuf, PathBuf, Poller, ControlServer) {
         let dir = std::env::temp_dir().join(format!("kl{}ctl{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        let path = dir.join("ctl.sock");
+        let poller = Poller::new().unwrap();
+        let server = ControlServer::bind(&path, &poller, 100).unwrap();
+        (dir, path, poller, server)
     }
 
     fn answer(req: Request, filler: usize) -> Response {
@@ -453,10 +457,7 @@ mod tests {
 
     #[test]
     fn requests_are_answered_by_the_loop() {
-        let dir = temp_dir("a");
-        let path = dir.join("ctl.sock");
-        let mut poller = Poller::new().unwrap();
-        let mut server = ControlServer::bind(&path, &poller, 100).unwrap();
+        let (dir, path, mut poller, mut server) = setup("a");
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
         // Nothing but the socket is left beside it.
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
@@ -494,10 +495,7 @@ mod tests {
     /// the client takes answers, keeps its buffers bounded, and drops it once it stalls.
     #[test]
     fn non_reading_client_is_bounded_then_dropped() {
-        let dir = temp_dir("b");
-        let path = dir.join("ctl.sock");
-        let mut poller = Poller::new().unwrap();
-        let mut server = ControlServer::bind(&path, &poller, 100).unwrap();
+        let (dir, path, mut poller, mut server) = setup("b");
         let mut flood = UnixStream::connect(&path).unwrap();
         flood.set_nonblocking(true).unwrap();
         let req = encode(&Request::Status);
@@ -530,10 +528,7 @@ mod tests {
 
     #[test]
     fn clients_are_bounded_and_pending_ones_kept() {
-        let dir = temp_dir("c");
-        let path = dir.join("ctl.sock");
-        let mut poller = Poller::new().unwrap();
-        let mut server = ControlServer::bind(&path, &poller, 100).unwrap();
+        let (dir, path, mut poller, mut server) = setup("c");
         let now = Instant::now();
         // The first asks for a reload the daemon has not answered yet.
         let mut first = UnixStream::connect(&path).unwrap();
