@@ -245,8 +245,8 @@ impl Driver {
                 .iter()
                 .map(|(fd, i)| {
                     let mut fl = PollFlags::empty();
-                    fl.set(PollFlags::POLLIN, i.readable);
-                    fl.set(PollFlags::POLLOUT, i.writable);
+                    fl.set(PollFlags::POLLIN, i.readable());
+                    fl.set(PollFlags::POLLOUT, i.writable());
                     PollFd::new(self.io.fd(*fd).expect("registered fd"), fl)
                 })
                 .collect();

@@ -238,7 +238,7 @@ fn private_dir(tag: &str) -> std::path::PathBuf {
 }
 
 /// Spawns `cmd` with stdout and stderr going to `dir/log`.
-fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
+pub fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
     let log = File::create(dir.join("log")).unwrap();
     let child = cmd
         .stdin(Stdio::null())
