@@ -356,6 +356,4 @@ impl Vrrp {
 }
 
 #[cfg(test)]
-mod interop;
-#[cfg(test)]
 mod tests;

@@ -237,6 +237,25 @@ fn private_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A scratch directory for a test's files, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        TempDir(private_dir(tag))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Spawns `cmd` with stdout and stderr going to `dir/log`.
 fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
     let log = File::create(dir.join("log")).unwrap();
