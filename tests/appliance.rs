@@ -2,10 +2,11 @@
 //! last-known-good fallback, hardware watchdog reset, and (with the VRRP daemon) failover
 //! between two VMs. Runs as root: VMs' NICs are taps in test-owned network namespaces.
 
+mod common;
 #[path = "appliance/harness.rs"]
 mod harness;
 
-use harness::{image, vm_lock, Netns, Vm, VmOptions};
+use harness::{image, switch, vm_lock, Netns, Vm, VmOptions};
 use std::time::Duration;
 
 const BOOT: Duration = Duration::from_secs(180);
@@ -14,7 +15,7 @@ const BOOT: Duration = Duration::from_secs(180);
 fn appliance_single_vm() {
     image();
     let _lock = vm_lock();
-    let ns = Netns::new("10.77.1.1/24");
+    let ns = switch("10.77.1.1/24");
     let mut vm = Vm::boot(VmOptions {
         netns: &ns,
         mac: "52:54:00:4b:4c:01",
@@ -109,7 +110,8 @@ const NODE_B: (&str, &str) = ("52:54:00:4b:4c:0b", "b");
 
 /// The MAC address that answers ARP for `ip` in `ns`, if any.
 fn arp_owner(ns: &Netns, ip: &str) -> Option<String> {
-    let (_, out) = ns.exec(&["arping", "-c", "1", "-w", "2", "-I", "br0", ip]);
+    let out = ns.sh_output(&format!("arping -c 1 -w 2 -I br0 {ip}"));
+    let out = String::from_utf8_lossy(&out.stdout);
     let start = out.find('[')?;
     let end = out[start..].find(']')? + start;
     Some(out[start + 1..end].to_ascii_lowercase())
@@ -133,7 +135,7 @@ fn wait_arp_owner(ns: &Netns, ip: &str, mac: &str, timeout: Duration) -> Duratio
 fn appliance_two_vms_failover() {
     image();
     let _lock = vm_lock();
-    let ns = Netns::new("10.77.2.1/24");
+    let ns = switch("10.77.2.1/24");
     let mut vms: Vec<Vm> = [NODE_A, NODE_B]
         .iter()
         .map(|(mac, _)| Vm::boot(VmOptions { netns: &ns, mac }))

@@ -10,7 +10,9 @@
 #[path = "appliance/harness.rs"]
 mod harness;
 
-use harness::{image, vm_lock, Netns, Vm, VmOptions, TOP};
+mod common;
+
+use harness::{image, switch, vm_lock, Vm, VmOptions, TOP};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -97,7 +99,7 @@ fn wait_ipvs(
 fn appliance_lb_seed_directors() {
     image();
     let _lock = vm_lock();
-    let ns = Netns::new("10.77.3.1/24");
+    let ns = switch("10.77.3.1/24");
     let mut vm = Vm::boot(VmOptions {
         netns: &ns,
         mac: "52:54:00:4b:4c:31",

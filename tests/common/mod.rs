@@ -1,8 +1,11 @@
-//! Shared helpers for tests that need real network namespaces (run as root).
+//! The network-namespace harness of every Rust test that needs one (run as root); its shell
+//! twin, for the demo and the benches, is tests/lib/netns.sh (same rules, same topology verbs:
+//! `Netns::new` / `netns_new`, `Netns::bridge` / `netns_bridge`, `plug` / `netns_plug`).
 //!
 //! Every namespace is named `kl<pid>_<counter><tag>` so concurrent test runs on one machine
-//! never collide, and is deleted on drop (which also destroys the veths and bridges in it),
-//! even when the test panics. Links are created inside namespaces only, never in the root one.
+//! never collide, and is deleted on drop (after killing what still runs in it, which also
+//! destroys the veths and bridges in it), even when the test panics. Links are created inside
+//! namespaces only, never in the root one.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::fs::File;
@@ -73,6 +76,17 @@ impl Netns {
             .spawn()
             .unwrap();
         ChildGuard(child)
+    }
+
+    /// Adds bridge `br`, up and forwarding at once (no STP delay), with `addr` (`a.b.c.d/len`)
+    /// if given: the "switch" of a LAN, or the host side of VMs' taps.
+    pub fn bridge(&self, br: &str, addr: Option<&str>) {
+        self.sh(&format!(
+            "ip link add {br} type bridge forward_delay 0 && ip link set {br} up"
+        ));
+        if let Some(a) = addr {
+            self.sh(&format!("ip addr add {a} dev {br}"));
+        }
     }
 
     /// Runs `f` on a fresh thread that has joined this namespace, so sockets and netlink
@@ -155,6 +169,13 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     b.sh(&format!("ip link set {b_if} up"));
 }
 
+/// Plugs `host`'s interface `host_if` into bridge `br` of `switch` by a veth whose switch end
+/// is `port`; both ends up.
+pub fn plug(switch: &Netns, br: &str, port: &str, host: &Netns, host_if: &str) {
+    veth(switch, port, host, host_if);
+    switch.sh(&format!("ip link set {port} master {br}"));
+}
+
 /// A LAN: `n` hosts, each with `eth0` plugged into bridge `br0` of a switch namespace.
 /// Host `i` (0-based) has 192.0.2.(i+1)/24 and 2001:db8::(i+1)/64 (documentation ranges,
 /// reachable only inside these namespaces).
@@ -166,15 +187,13 @@ pub struct Lan {
 impl Lan {
     pub fn new(n: usize) -> Lan {
         let switch = Netns::new("sw");
-        switch.sh("ip link add br0 type bridge forward_delay 0 && ip link set br0 up");
+        switch.bridge("br0", None);
         let mut hosts = Vec::new();
         for i in 0..n {
             let h = Netns::new(&format!("h{i}"));
             // No DAD: link-local sources are usable at once, as on a settled LAN.
             h.sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
-            let port = format!("p{i}");
-            veth(&switch, &port, &h, "eth0");
-            switch.sh(&format!("ip link set {port} master br0"));
+            plug(&switch, "br0", &format!("p{i}"), &h, "eth0");
             h.sh(&format!(
                 "ip addr add 192.0.2.{}/24 dev eth0 && ip -6 addr add 2001:db8::{}/64 dev eth0 nodad",
                 i + 1,
