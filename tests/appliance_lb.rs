@@ -261,7 +261,9 @@ fn appliance_lb_seed_directors() {
     );
 
     // SIGTERM: each keeplite removes its own services, and only those; lb2 (-I) keeps its.
-    vm.ok("for n in lb1 lb2 lb3; do kill $(cat /tmp/$n.pid); done; sleep 2");
+    vm.ok("for n in lb1 lb2 lb3; do kill $(cat /tmp/$n.pid); done");
+    // Each has exited (so is done with IPVS) before the table is read.
+    vm.ok("for n in lb1 lb2 lb3; do while kill -0 $(cat /tmp/$n.pid) 2>/dev/null; do usleep 100000; done; done");
     let t = ipvs(&mut vm);
     assert_eq!(t.keys().collect::<Vec<_>>(), [&tcp], "{t:#?}");
     assert_eq!(t[&tcp], after[&tcp]);

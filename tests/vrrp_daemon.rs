@@ -121,16 +121,26 @@ fn v3_with_10ms_adverts() {
     let lan = Lan::new(2);
     let fast = "version 3\n  advert_int 0.01";
     let (a, b) = master_and_backup(&lan, fast, fast);
-    std::thread::sleep(Duration::from_secs(1));
-    let sent = a.status().unwrap()["instances"][0]["adverts_sent"]
-        .as_u64()
-        .unwrap();
-    // About 100 expected; the bound only proves a sub-second cadence on a loaded machine.
-    assert!(sent >= 20, "only {sent} adverts in over a second");
-    assert_eq!(
-        b.state("VI_1"),
-        "BACKUP",
-        "a backup flapped at 10 ms: {}",
+    let inst = |k: &Keeplite| k.status().unwrap()["instances"][0].clone();
+    let settled = inst(&b);
+    // 200 more adverts are 2 s at 10 ms; at a 1 s cadence the wait would give up long before.
+    let base = settled["adverts_received"].as_u64().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || inst(&b)["adverts_received"]
+            .as_u64()
+            .is_some_and(|n| n >= base + 200)),
+        "{}",
+        inst(&b)
+    );
+    // No flap meanwhile: its last transition is still the one it settled with, only older.
+    let now = inst(&b);
+    let (t0, t1) = (&settled["last_transition"], &now["last_transition"]);
+    assert!(
+        now["state"] == "BACKUP"
+            && t1["to"] == t0["to"]
+            && t1["reason"] == t0["reason"]
+            && t1["ago_ms"].as_u64() >= t0["ago_ms"].as_u64(),
+        "a backup flapped at 10 ms: {settled} -> {now}\n{}",
         b.log()
     );
     a.child.signal("KILL");
@@ -170,9 +180,15 @@ fn nopreempt_keeps_the_late_stronger_node_backup() {
     b.expect_state("VI_1", "MASTER", 10);
     let a = Keeplite::start(&lan.hosts[0], &conf(150, "nopreempt"));
     a.expect_state("VI_1", "BACKUP", 5);
-    std::thread::sleep(Duration::from_secs(5));
+    // Five of b's adverts, each a chance to preempt, leave a Backup (in virtual time:
+    // src/vrrp/tests.rs preempt_takes_over_and_nopreempt_does_not).
+    let received = || a.status().unwrap()["instances"][0]["adverts_received"].as_u64();
+    let base = received().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || received()
+        .is_some_and(|n| n >= base + 5)));
     assert_eq!(a.state("VI_1"), "BACKUP");
     assert_eq!(b.state("VI_1"), "MASTER");
+    assert!(!a.log().contains("-> MASTER"), "{}", a.log());
 }
 
 #[test]

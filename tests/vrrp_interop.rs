@@ -191,7 +191,7 @@ fn core_backup_follows_captured_keepalived_master() {
     let lan = Lan::new(2);
     let (h0, h1) = (&lan.hosts[0], &lan.hosts[1]);
     let scratch = TempDir::new("cap");
-    let pcap = scratch.path().join("cap.pcap");
+    let pcap = scratch.join("cap.pcap");
     let dump = h1
         .command("tcpdump")
         .args(["-i", "eth0", "-U", "-w"])

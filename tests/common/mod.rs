@@ -263,8 +263,11 @@ impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         TempDir(private_dir(tag))
     }
+}
 
-    pub fn path(&self) -> &std::path::Path {
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
         &self.0
     }
 }
@@ -288,36 +291,112 @@ fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
 }
 
 /// `ip -o monitor address` in a namespace, for asserting that addresses never flapped.
-pub struct AddrWatch(Option<Child>);
+/// Rtnetlink events come in order: a marker address added on `lo` and seen in the output
+/// proves that the monitor listens (in `start`) and that every earlier event was read (in
+/// `finish`). Marker lines are left out of what `finish` returns.
+pub struct AddrWatch {
+    child: Option<Child>,
+    ns: String,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    markers: usize,
+}
+
+const WATCH_MARKER: &str = "127.77.0.";
 
 impl AddrWatch {
     pub fn start(ns: &Netns) -> AddrWatch {
-        let child = ns
+        let mut child = ns
             .command("ip")
             .args(["-o", "monitor", "address"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(300)); // let it subscribe
-        AddrWatch(Some(child))
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stdout, sink) = (child.stdout.take().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut w = AddrWatch {
+            child: Some(child),
+            ns: ns.name.clone(),
+            out,
+            markers: 0,
+        };
+        w.sync();
+        w
     }
 
-    /// Stops watching and returns the events seen.
+    /// Adds marker addresses until the monitor reports one (until it has subscribed, markers
+    /// go unseen).
+    fn sync(&mut self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            self.markers += 1;
+            let marker = format!("{WATCH_MARKER}{}/32", self.markers);
+            let ok = Command::new("ip")
+                .args(["-n", &self.ns, "addr", "add", &marker, "dev", "lo"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cannot add marker {marker}");
+            let out = &self.out;
+            if wait_until(Duration::from_millis(500), || {
+                out.lock().unwrap().contains(&marker)
+            }) {
+                return;
+            }
+        }
+        panic!("ip monitor in {} reported no marker address", self.ns);
+    }
+
+    /// Reads every event up to now, stops watching and returns the events seen.
     pub fn finish(mut self) -> String {
-        let mut child = self.0.take().unwrap();
-        child.kill().unwrap();
-        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+        self.sync();
+        let text = self.out.lock().unwrap().clone();
+        text.lines()
+            .filter(|l| !l.contains(WATCH_MARKER))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 
 impl Drop for AddrWatch {
     fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
+}
+
+/// `tcpdump ARGS` in `ns`, returned once it listens with its filter attached (it says so on
+/// stderr); its stdout is piped. Killed on drop.
+pub fn tcpdump(ns: &Netns, args: &[&str]) -> ChildGuard {
+    let mut dump = ChildGuard(
+        ns.command("tcpdump")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = std::io::BufReader::new(dump.0.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 {
+        if line.contains("listening on") {
+            // Keep draining stderr so tcpdump never blocks on it.
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            return dump;
+        }
+        line.clear();
+    }
+    panic!("tcpdump {args:?} in {} did not start", ns.name);
 }
 
 /// A keeplite daemon running in a namespace, with its own config, log and control socket in a

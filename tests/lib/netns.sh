@@ -35,14 +35,13 @@ netns_plug() {
 
 # netns_kill NS: SIGKILL every process running in NS (daemons, qemu, monitors).
 netns_kill() {
-	for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-	return 0
+	for p in $(ip netns pids "$1" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
 }
 
-# netns_cleanup: kill what runs in the registered namespaces, then delete them (newest first).
+# netns_cleanup: kill what runs in the registered namespaces, then delete them (newest first);
+# safe under set -e.
 netns_cleanup() {
 	for ns in $KL_NETNS; do netns_kill "$ns"; done
-	for ns in $KL_NETNS; do ip netns del "$ns" 2>/dev/null; done
+	for ns in $KL_NETNS; do ip netns del "$ns" 2>/dev/null || true; done
 	KL_NETNS=
-	return 0
 }
