@@ -1,10 +1,13 @@
 //! The appliance image booted in qemu (TCG): console, read-only root, /config persistence,
-//! last-known-good fallback, hardware watchdog reset, and (with the VRRP daemon) failover
-//! between two VMs. Runs as root: VMs' NICs are taps in test-owned network namespaces.
+//! last-known-good fallback, hardware watchdog reset, load balancing with IPVS (appliance/lb.rs)
+//! and (with the VRRP daemon) failover between two VMs. Runs as root: VMs' NICs are taps in
+//! test-owned network namespaces.
 
 mod common;
 #[path = "appliance/harness.rs"]
 mod harness;
+#[path = "appliance/lb.rs"]
+mod lb;
 
 use harness::{image, switch, vm_lock, Netns, Vm, VmOptions};
 use std::time::Duration;
@@ -50,6 +53,10 @@ fn appliance_single_vm() {
     vm.ok("touch /config/kltest && rm /config/kltest");
     // keeplite runs (a subshell, so that `exit` leaves the console's login shell alone).
     vm.ok("(for i in $(seq 50); do pidof keeplite && exit 0; usleep 100000; done; ps; exit 1)");
+
+    // Load balancing with IPVS on this boot (a VM boot under TCG costs minutes); the reboot
+    // below starts the remaining checks from a clean state.
+    lb::seed_directors(&mut vm);
 
     // Config edit -> keeplite reload -> survives a reboot.
     vm.ok("echo '! edited-by-test 4711' >> /config/keepalived.conf");
