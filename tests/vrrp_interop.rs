@@ -5,10 +5,10 @@
 mod common;
 
 use common::{has_addr, vrrp_conf, wait_until, Keepalived, Keeplite, Lan, TempDir};
-use keeplite::proto::vrrp::{Packet, Repr, RxMeta, Version, MCAST_V4};
+use keeplite::proto::vrrp::{Datagram, Packet, Repr, RxMeta, Version, MCAST_V4};
 use keeplite::vrrp::{Action, Instance, Params, Reason, State};
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{ChildStdin, Stdio};
 use std::time::{Duration, Instant};
@@ -169,15 +169,9 @@ fn read_pcap(path: &Path) -> Vec<(Duration, RxMeta, Vec<u8>)> {
         let Some(frame) = bytes.get(at + 16..at + 16 + len) else {
             break;
         };
-        // Ethernet (14) + IPv4 header (IHL words).
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let meta = RxMeta {
-            src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-            dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
-            ttl: Some(ip[8]),
-        };
-        out.push((ts, meta, ip[ihl..].to_vec()));
+        // Ethernet (14), then the IPv4 packet as a raw socket would deliver it.
+        let (meta, msg) = Datagram::V4(&frame[14..]).split().unwrap();
+        out.push((ts, meta, msg.to_vec()));
         at += 16 + len;
     }
     out
@@ -253,7 +247,7 @@ fn core_backup_follows_captured_keepalived_master() {
         }
         assert_eq!(meta.dst, IpAddr::V4(MCAST_V4));
         let repr = Repr::parse(&Packet::new_checked(&vrrp[..]).unwrap(), meta).unwrap();
-        inst.handle_advert(now, meta.src, &repr).unwrap();
+        inst.handle_datagram(now, meta, vrrp).unwrap();
         if repr.priority == 0 {
             stop_at = Some(now);
         } else {
@@ -303,8 +297,11 @@ fn drive(
             inst.handle_timeout(now);
         }
         while let Some(a) = inst.poll_action() {
-            if let Action::SendAdvert(repr) = a {
-                let bytes = repr.to_bytes(&src, &IpAddr::V4(MCAST_V4)).unwrap();
+            if let Action::Transmit {
+                src: from, bytes, ..
+            } = a
+            {
+                assert_eq!(from, src);
                 let line: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 writeln!(relay, "{line}").unwrap();
                 relay.flush().unwrap();
