@@ -122,9 +122,8 @@ fn v3_with_10ms_adverts() {
     let fast = "version 3\n  advert_int 0.01";
     let (a, b) = master_and_backup(&lan, fast, fast);
     let inst = |k: &Keeplite| k.status().unwrap()["instances"][0].clone();
-    let settled = inst(&b);
     // 200 more adverts are 2 s at 10 ms; at a 1 s cadence the wait would give up long before.
-    let base = settled["adverts_received"].as_u64().unwrap();
+    let base = inst(&b)["adverts_received"].as_u64().unwrap();
     assert!(
         wait_until(Duration::from_secs(20), || inst(&b)["adverts_received"]
             .as_u64()
@@ -132,17 +131,11 @@ fn v3_with_10ms_adverts() {
         "{}",
         inst(&b)
     );
-    // No flap meanwhile: its last transition is still the one it settled with, only older.
-    let now = inst(&b);
-    let (t0, t1) = (&settled["last_transition"], &now["last_transition"]);
-    assert!(
-        now["state"] == "BACKUP"
-            && t1["to"] == t0["to"]
-            && t1["reason"] == t0["reason"]
-            && t1["ago_ms"].as_u64() >= t0["ago_ms"].as_u64(),
-        "a backup flapped at 10 ms: {settled} -> {now}\n{}",
-        b.log()
-    );
+    // Still Backup behind a Master. (Whether it never flapped meanwhile is a timing property:
+    // Master_Down_Interval is 36 ms, which a loaded 2-core machine's scheduling delays can
+    // exceed; a one-off flap was seen at load 12.)
+    assert_eq!(b.state("VI_1"), "BACKUP", "{}", b.log());
+    assert_eq!(a.state("VI_1"), "MASTER", "{}", a.log());
     a.child.signal("KILL");
     // Master_Down_Interval is 3 * 10 ms + skew: well under a second even with slack.
     b.expect_state("VI_1", "MASTER", 2);
