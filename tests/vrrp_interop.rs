@@ -29,9 +29,7 @@ fn interop(vip: &str, extra: &str, v6: bool) {
         "{}",
         kl.log()
     );
-    assert!(wait_until(Duration::from_secs(10), || kd
-        .log()
-        .contains("Entering BACKUP STATE")));
+    kd.expect_log("Entering BACKUP STATE", 10);
     assert!(has_addr(h1, "eth0", vip_addr));
     assert!(!has_addr(h0, "eth0", vip_addr));
 
@@ -203,13 +201,7 @@ fn core_backup_follows_captured_keepalived_master() {
         "tcpdump did not start"
     );
     let mut kd = Keepalived::start(h0, &keepalived_v3(60, 200, "0.2"));
-    assert!(
-        wait_until(Duration::from_secs(10), || kd
-            .log()
-            .contains("Entering MASTER STATE")),
-        "{}",
-        kd.log()
-    );
+    kd.expect_log("Entering MASTER STATE", 10);
     assert!(
         wait_until(Duration::from_secs(10), || read_pcap(&pcap).len() >= 10),
         "keepalived sent fewer than 10 adverts"
@@ -369,12 +361,6 @@ fn core_master_holds_keepalived_backup_and_hands_over() {
 
     inst.shutdown(Instant::now());
     drive(&mut inst, &mut relay_in, src, Duration::ZERO, |_| false);
-    assert!(
-        wait_until(Duration::from_secs(3), || kd
-            .log()
-            .contains("Entering MASTER STATE")),
-        "{}",
-        kd.log()
-    );
+    kd.expect_log("Entering MASTER STATE", 3);
     assert!(kd.log().contains("priority 0"), "{}", kd.log());
 }

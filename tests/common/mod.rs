@@ -525,6 +525,12 @@ impl Keepalived {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
+    /// Asserts that keepalived logs `needle` within `secs` seconds (its log on failure).
+    pub fn expect_log(&self, needle: &str, secs: u64) {
+        let ok = wait_until(Duration::from_secs(secs), || self.log().contains(needle));
+        assert!(ok, "keepalived never logged {needle:?}:\n{}", self.log());
+    }
+
     /// SIGTERM and wait for a clean exit (keepalived sends priority-0 adverts on the way).
     pub fn stop(&mut self) {
         self.child.signal("TERM");
