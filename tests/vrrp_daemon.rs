@@ -109,9 +109,17 @@ fn unicast_peers() {
         )
     };
     let (a, b) = master_and_backup(&lan, &uni(0, 1), &uni(1, 0));
-    // Host 2 sees no multicast adverts: everything is unicast.
-    let out = lan.hosts[2].sh_output("timeout 2 tcpdump -n -i eth0 -c 1 vrrp 2>/dev/null");
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    // Host 2 sees none of the next three adverts b receives: everything is unicast.
+    let mut dump = common::tcpdump(&lan.hosts[2], &["-l", "-n", "-i", "eth0", "vrrp"]);
+    let received = || b.status().unwrap()["instances"][0]["adverts_received"].as_u64();
+    let base = received().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || received()
+        .is_some_and(|n| n >= base + 3)));
+    dump.signal("TERM");
+    dump.wait_timeout(Duration::from_secs(5));
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut dump.0.stdout.take().unwrap(), &mut seen).unwrap();
+    assert!(seen.trim().is_empty(), "{seen}");
     a.child.signal("KILL");
     b.expect_state("VI_1", "MASTER", 8);
 }
