@@ -409,6 +409,4 @@ impl Vrrp {
 }
 
 #[cfg(test)]
-mod interop;
-#[cfg(test)]
 mod tests;
