@@ -312,14 +312,20 @@ fn check_params(
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
-fn stop(io: &mut CheckIo, owner: &mut [Option<(usize, usize, usize)>], ck: &mut Check, sh: &Shell) {
+fn stop(
+    io: &mut CheckIo,
+    owner: &mut [Option<(usize, usize, usize)>],
+    ck: &mut Check,
+    sh: &mut Shell,
+    now: Instant,
+) {
     if let Some(id) = ck.id.take() {
         ck.last = io.checker(id).last_result().cloned().or(ck.last.take());
         io.remove(id);
         owner[id] = None;
     }
     if let Some(p) = ck.misc.take() {
-        sh.procs.signal(p, libc::SIGKILL);
+        sh.procs.stop(p, now);
     }
 }
 
@@ -485,7 +491,7 @@ impl Lb {
                 // Real servers that changed or went away: stop their checkers.
                 for r in &mut p.reals {
                     for c in &mut r.checks {
-                        stop(&mut self.io, &mut self.owner, c, sh);
+                        stop(&mut self.io, &mut self.owner, c, sh, now);
                     }
                 }
                 old.push(Vs {
@@ -511,7 +517,7 @@ impl Lb {
             removed.extend(o.policy.services.iter().copied());
             for r in &mut o.reals {
                 for c in &mut r.checks {
-                    stop(&mut self.io, &mut self.owner, c, sh);
+                    stop(&mut self.io, &mut self.owner, c, sh, now);
                 }
             }
         }
@@ -672,7 +678,7 @@ impl Lb {
                 Output::KillMisc { id, signal } => {
                     if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
                         if let Some(p) = self.vss[v].reals[r].checks[c].misc {
-                            sh.procs.signal(p, signal);
+                            sh.procs.signal(p, signal, now);
                         }
                     }
                 }
@@ -798,7 +804,7 @@ impl Lb {
     }
 
     /// Starts the checkers that should run and stops those of suspended virtual servers.
-    fn run_checkers(&mut self, sh: &Shell, now: Instant) {
+    fn run_checkers(&mut self, sh: &mut Shell, now: Instant) {
         for v in 0..self.vss.len() {
             let run = !self.vss[v].suspended;
             for r in 0..self.vss[v].reals.len() {
@@ -806,7 +812,7 @@ impl Lb {
                     let ck = &mut self.vss[v].reals[r].checks[c];
                     match (run, ck.id.is_some()) {
                         (true, false) => self.start((v, r, c), now),
-                        (false, true) => stop(&mut self.io, &mut self.owner, ck, sh),
+                        (false, true) => stop(&mut self.io, &mut self.owner, ck, sh, now),
                         _ => {}
                     }
                 }

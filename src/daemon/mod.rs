@@ -559,10 +559,16 @@ impl Daemon {
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
+        let procs = &mut self.shell.procs;
         self.shell.scripts.retain(|s| {
             let find =
                 |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
-            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+            let keep = find(old).is_some() && find(old) == find(&cfg.vrrp_scripts);
+            // A replaced tracker's run must not overlap its successor's.
+            if let Some(id) = s.running().filter(|_| !keep) {
+                procs.stop(id, now);
+            }
+            keep
         });
         self.units = kept;
         for mut u in gone {
@@ -725,12 +731,15 @@ impl Daemon {
 
     fn shutdown(&mut self, now: Instant) {
         log::info("stopping: releasing VIPs");
+        self.shell.procs.stop_all(now);
         for u in 0..self.units.len() {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
+        // No script outlives the daemon; the shutdown's notify scripts get a grace period.
+        self.shell.procs.kill_all();
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
@@ -790,7 +799,7 @@ impl Daemon {
     }
 
     fn reap(&mut self, now: Instant) {
-        for f in self.shell.procs.reap() {
+        for f in self.shell.procs.reap(now) {
             let Some(i) = self
                 .shell
                 .scripts
