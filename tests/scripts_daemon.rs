@@ -102,3 +102,131 @@ fn timed_out_script_children_are_killed_and_never_pile_up() {
         k.log()
     );
 }
+
+/// Runs `cmd` as user nobody.
+fn as_nobody(cmd: &str) {
+    let ok = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "sh",
+            "-c",
+            cmd,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "as nobody: {cmd}");
+}
+
+fn mode(p: &Path, m: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+}
+
+/// A world-writable notify script rewritten by an unprivileged user ran as root. Under
+/// enable_script_security it is disabled (a safe one beside it still runs as root); with a
+/// `script_user` it runs as that user.
+#[test]
+fn writable_notify_script_never_runs_as_root() {
+    let lan = Lan::new(1);
+    let dir = ScriptDir::new("secure");
+    mode(&dir.0, 0o755);
+    let out = dir.0.join("out");
+    std::fs::create_dir(&out).unwrap();
+    mode(&out, 0o777);
+    let open = dir.write("open.sh", "#!/bin/sh\nexit 0\n");
+    mode(&open, 0o777);
+    let safe = dir.write(
+        "safe.sh",
+        &format!(
+            "#!/bin/sh\nsleep 0.5\nid -u > {}/safe.tmp && mv {0}/safe.tmp {0}/safe\n",
+            out.display()
+        ),
+    );
+    mode(&safe, 0o755);
+    // The attack: nobody replaces the script's body.
+    as_nobody(&format!(
+        "printf '#!/bin/sh\\nid -u > {}/pwned\\n' > {}",
+        out.display(),
+        open.display()
+    ));
+    let instance = |extra: &str| {
+        vrrp_conf(
+            "VI_1",
+            51,
+            150,
+            &["192.0.2.100/24"],
+            &format!(
+                "state MASTER\n  notify_master \"{}\"\n  {extra}",
+                open.display()
+            ),
+        )
+    };
+    let conf = format!(
+        "global_defs {{\n  enable_script_security\n  script_user root\n}}\n{}",
+        instance(&format!("notify \"{}\"", safe.display()))
+    );
+    let k = Keeplite::start(&lan.hosts[0], &conf);
+    k.expect_state("VI_1", "MASTER", 10);
+    let done = wait_until(Duration::from_secs(10), || out.join("safe").exists());
+    assert!(done, "the safe notify script did not run\n{}", k.log());
+    assert_eq!(std::fs::read_to_string(out.join("safe")).unwrap(), "0\n");
+    assert!(
+        !out.join("pwned").exists(),
+        "the writable script ran as root"
+    );
+    assert!(
+        k.log()
+            .contains("writable by non-root (enable_script_security); the script is disabled"),
+        "{}",
+        k.log()
+    );
+    drop(k);
+    let conf = format!("global_defs {{\n  script_user nobody\n}}\n{}", instance(""));
+    let k = Keeplite::start(&lan.hosts[0], &conf);
+    k.expect_state("VI_1", "MASTER", 10);
+    let ran = wait_until(Duration::from_secs(10), || out.join("pwned").exists());
+    assert!(ran, "{}", k.log());
+    let uid = std::fs::read_to_string(out.join("pwned")).unwrap();
+    assert_ne!(uid.trim(), "0", "ran as root");
+}
+
+/// Notify scripts see `/` as working directory and only PATH from keeplite's environment.
+#[test]
+fn notify_scripts_get_a_minimal_environment() {
+    let lan = Lan::new(1);
+    let dir = ScriptDir::new("env");
+    let env = dir.0.join("env");
+    let script = dir.write(
+        "env.sh",
+        &format!(
+            "#!/bin/sh\n{{ pwd; env | sort; }} > {}.tmp && mv {0}.tmp {0}\n",
+            env.display()
+        ),
+    );
+    mode(&script, 0o755);
+    let conf = vrrp_conf(
+        "VI_1",
+        51,
+        150,
+        &["192.0.2.100/24"],
+        &format!("state MASTER\n  notify_master \"{}\"", script.display()),
+    );
+    let k = Keeplite::start(&lan.hosts[0], &conf);
+    assert!(
+        wait_until(Duration::from_secs(15), || env.exists()),
+        "{}",
+        k.log()
+    );
+    let text = std::fs::read_to_string(&env).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("/"));
+    let vars: Vec<&str> = lines
+        .map(|l| l.split('=').next().unwrap())
+        .filter(|v| !["PWD", "SHLVL", "_"].contains(v))
+        .collect();
+    assert_eq!(vars, ["PATH"], "{text}");
+    assert!(text.contains("\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
+}

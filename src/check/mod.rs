@@ -16,6 +16,7 @@
 
 pub mod http;
 pub mod misc;
+pub mod script;
 
 use http::{HttpProtocol, ParseError, Progress, ResponseParser, StatusSet};
 use misc::{MiscExit, MiscVerdict};

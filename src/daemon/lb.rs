@@ -339,10 +339,12 @@ fn kind_name(p: &CheckParams) -> &'static str {
 }
 
 fn spawn(sh: &mut Shell, command: &str, timeout: Option<Duration>, now: Instant) -> Option<ProcId> {
+    // Disabled scripts left the configuration; this only guards against running as root.
+    let user = sh.vetting.run_as(command, None)?;
     let spec = ScriptSpec {
         command: command.to_owned(),
         args: Vec::new(),
-        user: sh.script_user,
+        user,
         timeout,
     };
     match sh.procs.spawn(&spec, now) {

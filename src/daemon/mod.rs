@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::check::script::{strip_disabled, Vetting};
 use crate::cli::{self, Options};
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
@@ -21,7 +22,7 @@ use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{LinkMonitor, Rtnl};
 use crate::sys::persist;
-use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
+use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
@@ -52,7 +53,8 @@ struct Shell {
     scripts: Vec<TrackedScript>,
     /// Scripts of the configuration being built.
     script_cfg: Vec<config::VrrpScript>,
-    script_user: Option<(u32, u32)>,
+    /// Who runs each script; disabled ones are not in the configuration any more.
+    vetting: Vetting,
     now: Instant,
 }
 
@@ -105,9 +107,8 @@ impl Env for Shell {
         let Some(c) = self.script_cfg.iter().find(|s| s.name == name) else {
             return false;
         };
-        let user = match &c.user {
-            Some(u) => lookup_user(&u.user, u.group.as_deref()).ok(),
-            None => self.script_user,
+        let Some(user) = self.vetting.run_as(&c.script, c.user.as_ref()) else {
+            return false;
         };
         let spec = ScriptSpec {
             command: c.script.clone(),
@@ -269,10 +270,13 @@ impl Shell {
             State::Initialize => &n.stop,
         };
         let mut run = |command: &str, args: Vec<String>| {
+            let Some(user) = self.vetting.run_as(command, None) else {
+                return;
+            };
             let spec = ScriptSpec {
                 command: command.to_owned(),
                 args,
-                user: self.script_user,
+                user,
                 timeout: Some(NOTIFY_TIMEOUT),
             };
             if let Err(e) = self.procs.spawn(&spec, now) {
@@ -498,7 +502,7 @@ impl Daemon {
             procs: Processes::new(),
             scripts: Vec::new(),
             script_cfg: Vec::new(),
-            script_user: None,
+            vetting: Vetting::default(),
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -544,14 +548,15 @@ impl Daemon {
     /// Replaces the running configuration by `cfg`, touching only units whose configuration
     /// changed. Units that cannot start yet (interface missing or without address) wait and
     /// are retried on every link change, as keepalived waits for its interfaces.
-    fn apply(&mut self, cfg: Config, now: Instant) {
+    fn apply(&mut self, mut cfg: Config, now: Instant) {
         self.shell.now = now;
+        let vetting = vet_scripts(&cfg);
+        for f in &vetting.findings {
+            log::warn(&format!("warning: {}", f.message));
+        }
+        strip_disabled(&mut cfg, &vetting);
+        self.shell.vetting = vetting;
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
-        self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
-            lookup_user(&u.user, u.group.as_deref())
-                .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
-                .ok()
-        });
         let keys = unit::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()

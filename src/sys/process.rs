@@ -8,6 +8,9 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::check::script::{self, FileMeta, Ids, System, Vetting, SCRIPT_PATH};
+use crate::config::Config;
+
 /// What to run and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScriptSpec {
@@ -110,8 +113,12 @@ impl Processes {
                 .arg("sh")
                 .args(&spec.args);
         }
-        // Own process group: a timeout stops the shell and whatever it started.
-        cmd.process_group(0)
+        // Own process group: a timeout stops the shell and whatever it started. A minimal
+        // environment and `/` as working directory: nothing of keeplite's leaks into scripts.
+        cmd.env_clear()
+            .env("PATH", SCRIPT_PATH)
+            .current_dir("/")
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -341,6 +348,30 @@ pub fn lookup_user(user: &str, group: Option<&str>) -> io::Result<(u32, u32)> {
     Ok((pw.pw_uid, gid))
 }
 
+/// The machine as the script rules see it: the user database and `stat(2)`.
+struct Os;
+
+impl System for Os {
+    fn user(&self, user: &str, group: Option<&str>) -> Option<Ids> {
+        lookup_user(user, group).ok()
+    }
+
+    fn stat(&self, path: &std::path::Path) -> Option<FileMeta> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| FileMeta {
+            uid: m.uid(),
+            gid: m.gid(),
+            mode: m.mode(),
+        })
+    }
+}
+
+/// keepalived's script rules applied to `cfg` on this machine (the daemon at every load, and
+/// `-t`): who runs each script, which are disabled, and what to report.
+pub fn vet_scripts(cfg: &Config) -> Vetting {
+    script::vet(cfg, &Os)
+}
+
 /// Detaches like keepalived without `-n`: fork (the parent exits 0 so an init system's
 /// `Type=forking` sees a started daemon), new session, `/` as working directory, stdin and
 /// stdout (and stderr unless `keep_stderr`) on /dev/null. The parent writes the child's pid
@@ -507,6 +538,21 @@ mod tests {
         p.kill_all();
         assert!(late.is_ok() && p.is_empty());
         assert!(pgids.iter().all(|&g| !group_alive(g)));
+    }
+
+    #[test]
+    fn scripts_get_a_minimal_environment_and_root_as_cwd() {
+        let (mut p, sigs, mut poller) = setup();
+        // cargo gives the test process CARGO and HOME; none of it may reach the script.
+        assert!(std::env::var_os("CARGO").is_some());
+        let check = format!(
+            "test \"$PWD\" = / && test \"$(pwd)\" = / && test \"$PATH\" = '{SCRIPT_PATH}' \
+             && test -z \"$CARGO\" && test -z \"$HOME\" \
+             && test \"$(env | grep -v '^PWD=\\|^SHLVL=\\|^_=' | wc -l)\" = 1"
+        );
+        p.spawn(&ScriptSpec::new(&check), Instant::now()).unwrap();
+        let done = run_until_done(&mut p, &sigs, &mut poller);
+        assert_eq!(done[0].outcome, Outcome::Exited(0));
     }
 
     #[test]
