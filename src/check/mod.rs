@@ -17,6 +17,8 @@
 pub mod http;
 pub mod misc;
 pub mod script;
+pub mod settings;
+pub mod tracker;
 
 use http::{HttpProtocol, ParseError, Progress, ResponseParser, StatusSet};
 use misc::{MiscExit, MiscVerdict};

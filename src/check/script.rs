@@ -24,6 +24,35 @@ pub const DEFAULT_USER: &str = "keepalived_script";
 /// (uid, gid).
 pub type Ids = (u32, u32);
 
+/// What to run and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptSpec {
+    /// A command line, run with `/bin/sh -c` (so quoting, pipes and arguments work as in
+    /// keepalived's configs).
+    pub command: String,
+    /// Extra arguments appended after the command as separate, unsplit words (notify's
+    /// `GROUP|INSTANCE name state priority`).
+    pub args: Vec<String>,
+    /// `script_user`: (uid, gid) to switch to in the child.
+    pub user: Option<(u32, u32)>,
+    /// Time the script may run before it is terminated; `None` waits forever.
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl ScriptSpec {
+    pub fn new(command: &str) -> Self {
+        ScriptSpec {
+            command: command.to_owned(),
+            args: Vec::new(),
+            user: None,
+            timeout: None,
+        }
+    }
+}
+
+/// Identifies one spawned process in [`Finished`].
+pub type ProcId = u64;
+
 /// What `stat(2)` says about a file (symlinks followed, as keepalived does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileMeta {
@@ -281,11 +310,11 @@ fn scripts(cfg: &Config) -> Vec<(String, &str, Option<&ScriptUser>)> {
     out
 }
 
-/// Applies keepalived's rules to every script of `cfg`.
-pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
+/// `script_user`, else `keepalived_script` if it exists, else root (refused under
+/// enable_script_security, as keepalived does).
+fn default_user(cfg: &Config, sys: &dyn System) -> Result<Ids, String> {
     let security = cfg.global.enable_script_security;
-    let mut v = Vetting::default();
-    let default = match &cfg.global.script_user {
+    match &cfg.global.script_user {
         Some(u) => sys.user(&u.user, u.group.as_deref()).ok_or_else(|| {
             format!(
                 "script_user `{}` does not exist: scripts without a user of their own are \
@@ -302,7 +331,14 @@ pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
             )),
             None => Ok((0, 0)),
         },
-    };
+    }
+}
+
+/// Applies keepalived's rules to every script of `cfg`.
+pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
+    let security = cfg.global.enable_script_security;
+    let mut v = Vetting::default();
+    let default = default_user(cfg, sys);
     let list = scripts(cfg);
     if let Err(e) = &default {
         if list.iter().any(|(_, _, u)| u.is_none()) {

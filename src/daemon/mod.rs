@@ -3,7 +3,6 @@
 
 mod lb;
 pub mod log;
-pub mod scripts;
 pub mod unit;
 
 use std::io;
@@ -12,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::check::script::{strip_disabled, Vetting};
+use crate::check::tracker::TrackedScript;
 use crate::cli::{self, Options};
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
@@ -26,7 +26,6 @@ use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
-use scripts::TrackedScript;
 use unit::{Env, TrackerSrc, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;

@@ -9,36 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::check::script::{self, FileMeta, Ids, System, Vetting, SCRIPT_PATH};
+pub use crate::check::script::{ProcId, ScriptSpec};
 use crate::config::Config;
-
-/// What to run and how.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScriptSpec {
-    /// A command line, run with `/bin/sh -c` (so quoting, pipes and arguments work as in
-    /// keepalived's configs).
-    pub command: String,
-    /// Extra arguments appended after the command as separate, unsplit words (notify's
-    /// `GROUP|INSTANCE name state priority`).
-    pub args: Vec<String>,
-    /// `script_user`: (uid, gid) to switch to in the child.
-    pub user: Option<(u32, u32)>,
-    /// Time the script may run before it is terminated; `None` waits forever.
-    pub timeout: Option<Duration>,
-}
-
-impl ScriptSpec {
-    pub fn new(command: &str) -> Self {
-        ScriptSpec {
-            command: command.to_owned(),
-            args: Vec::new(),
-            user: None,
-            timeout: None,
-        }
-    }
-}
-
-/// Identifies one spawned process in [`Finished`].
-pub type ProcId = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
