@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{log, Shell, NOTIFY_TIMEOUT};
@@ -34,8 +35,9 @@ pub const TOKEN_CHECK: u64 = 1 << 48;
 const FD_BITS: u32 = 24;
 
 struct Check {
-    /// With `initial_delay` zero, so equal params mean an unchanged check.
-    params: CheckParams,
+    /// With `initial_delay` zero, so equal params mean an unchanged check. Shared with the
+    /// running checker.
+    params: Rc<CheckParams>,
     /// `None` while suspended (ha_suspend).
     id: Option<CheckId>,
     up: bool,
@@ -78,7 +80,7 @@ impl Real {
                 .into_iter()
                 .map(|params| Check {
                     up: !params.alpha,
-                    params,
+                    params: Rc::new(params),
                     id: None,
                     last: None,
                     misc: None,
@@ -96,7 +98,7 @@ impl Vs {
         let reals = self
             .reals
             .iter()
-            .map(|r| (r.addr, r.checks.iter().map(|c| &c.params).collect()))
+            .map(|r| (r.addr, r.checks.iter().map(|c| &*c.params).collect()))
             .collect();
         policy::Shape {
             services: &self.policy.services,
@@ -250,11 +252,10 @@ impl Lb {
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
         let ck = &self.vss[v].reals[r].checks[c];
-        let mut p = ck.params.clone();
+        let (params, up) = (ck.params.clone(), ck.up);
         // A restarted checker (ha_suspend) starts from the state already reported.
-        p.alpha = !ck.up;
-        p.initial_delay = self.random_delay(p.delay_loop);
-        let id = self.io.add(p, now);
+        let delay = self.random_delay(params.delay_loop);
+        let id = self.io.add_shared(params, up, delay, now);
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }

@@ -13,6 +13,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Index of a checker in its [`CheckIo`].
@@ -123,7 +124,21 @@ impl CheckIo {
     }
 
     pub fn add(&mut self, params: CheckParams, now: Instant) -> CheckId {
-        let checker = Checker::new(params, now);
+        self.insert(Checker::new(params, now))
+    }
+
+    /// Adds a checker on settings the caller shares (see [`Checker::start`]).
+    pub fn add_shared(
+        &mut self,
+        params: Rc<CheckParams>,
+        up: bool,
+        delay: Duration,
+        now: Instant,
+    ) -> CheckId {
+        self.insert(Checker::start(params, up, delay, now))
+    }
+
+    fn insert(&mut self, checker: Checker) -> CheckId {
         let armed = self.tick(checker.poll_timeout());
         let slot = Slot {
             checker,
