@@ -424,7 +424,7 @@ pub fn from_config(
             params: ServiceParams {
                 scheduler,
                 persistence,
-                flags: 0,
+                flags: vs.sched_flags,
             },
             reals,
             sorry,
