@@ -5,9 +5,9 @@
 use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
 use keeplite::check::{
-    CheckKind, CheckParams, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
+    CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
-use keeplite::sys::check_io::{CheckId, CheckIo, FdChange, Interest, Output};
+use keeplite::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Interest, Output};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -185,8 +185,9 @@ impl Drop for TmpDir {
     }
 }
 
-/// Minimal poll(2) driver around [`CheckIo`], with a misc spawner.
+/// Minimal poll(2) driver around [`Checkers`] and [`CheckIo`], with a misc spawner.
 struct Driver {
+    cs: Checkers,
     io: CheckIo,
     fds: HashMap<RawFd, Interest>,
     children: HashMap<CheckId, Proc>,
@@ -197,6 +198,7 @@ struct Driver {
 impl Driver {
     fn new() -> Self {
         Driver {
+            cs: Checkers::new(),
             io: CheckIo::new(),
             fds: HashMap::new(),
             children: HashMap::new(),
@@ -206,7 +208,7 @@ impl Driver {
     }
 
     fn add(&mut self, p: CheckParams) -> CheckId {
-        self.io.add(p, Instant::now())
+        self.cs.add(Checker::new(p, Instant::now()))
     }
 
     /// Drives the checks until `done` says so; panics after `limit`.
@@ -234,7 +236,7 @@ impl Driver {
 
     fn step(&mut self, now: Instant, end: Instant) {
         self.sync_fds();
-        let mut wake = self.io.poll_timeout().unwrap_or(end).min(end);
+        let mut wake = self.cs.poll_timeout().unwrap_or(end).min(end);
         if !self.children.is_empty() {
             wake = wake.min(now + 20 * MS);
         }
@@ -264,9 +266,9 @@ impl Driver {
         };
         let now = Instant::now();
         for (fd, r, w) in ready {
-            self.io.handle_ready(fd, r, w, now);
+            self.io.handle_ready(&mut self.cs, fd, r, w, now);
         }
-        self.io.handle_timeout(Instant::now());
+        self.io.handle_timeout(&mut self.cs, Instant::now());
         let exited: Vec<(CheckId, MiscExit)> = self
             .children
             .iter_mut()
@@ -282,9 +284,9 @@ impl Driver {
             .collect();
         for (id, exit) in exited {
             self.children.remove(&id);
-            self.io.misc_exited(id, exit, Instant::now());
+            self.io.misc_exited(&mut self.cs, id, exit, Instant::now());
         }
-        while let Some(o) = self.io.poll_output() {
+        while let Some(o) = self.cs.poll_output() {
             match o {
                 Output::Event(id, e) => self.events.push((self.start.elapsed(), id, e)),
                 Output::SpawnMisc { id, path } => {
@@ -404,8 +406,8 @@ fn tcp_check_up_refused_timeout_and_recovery() {
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused)])]);
         let _server = servers(&flag.join("none"), &[(8001, "ok")]);
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
-        assert!(d.io.checker(up).is_up());
-        assert!(!d.io.checker(refused).is_up());
+        assert!(d.cs.get(up).is_up());
+        assert!(!d.cs.get(refused).is_up());
     });
 }
 

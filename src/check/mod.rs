@@ -17,6 +17,7 @@
 pub mod http;
 pub mod misc;
 pub mod script;
+pub mod set;
 pub mod settings;
 pub mod tracker;
 

@@ -1,5 +1,5 @@
 //! Load balancing in the daemon: `virtual_server` blocks become IPVS policies
-//! ([`crate::ipvs::policy`]) and health checkers ([`CheckIo`]) driven by the daemon's loop.
+//! ([`crate::ipvs::policy`]) and health checkers ([`Checkers`], their sockets in [`CheckIo`]) driven by the daemon's loop.
 //! Checker verdicts change [`Health`]; the resulting desired IPVS table is diffed against the
 //! kernel's ([`plan`]) and only the difference is applied, once per loop iteration.
 //!
@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use super::{log, Shell, NOTIFY_TIMEOUT};
 use crate::check::misc::MiscExit;
+use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
 use crate::config::{Config, Keyword, LbKind, RealServer, VirtualServer};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{DestKey, ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
-use crate::sys::check_io::{CheckId, CheckIo, FdChange, Output};
+use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
 use crate::sys::event::{Interest, Poller};
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
@@ -162,6 +163,7 @@ fn plan_config(cfg: &Config) -> Vec<Planned<'_>> {
 
 /// The daemon's load-balancing state.
 pub struct Lb {
+    checks: Checkers,
     io: CheckIo,
     vss: Vec<Vs>,
     /// CheckId -> (virtual server, real server, check).
@@ -184,14 +186,15 @@ pub struct Lb {
 /// Stops a running checker (and its misc script), keeping its last result for status.
 fn stop(
     io: &mut CheckIo,
+    checks: &mut Checkers,
     owner: &mut [Option<(usize, usize, usize)>],
     ck: &mut Check,
     sh: &mut Shell,
     now: Instant,
 ) {
     if let Some(id) = ck.id.take() {
-        ck.last = io.checker(id).last_result().cloned().or(ck.last.take());
-        io.remove(id);
+        ck.last = checks.get(id).last_result().cloned().or(ck.last.take());
+        io.remove(checks, id);
         owner[id] = None;
     }
     if let Some(p) = ck.misc.take() {
@@ -223,6 +226,7 @@ impl Lb {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         Lb {
+            checks: Checkers::new(),
             io: CheckIo::new(),
             vss: Vec::new(),
             owner: Vec::new(),
@@ -255,7 +259,7 @@ impl Lb {
         let (params, up) = (ck.params.clone(), ck.up);
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self.io.add_shared(params, up, delay, now);
+        let id = self.checks.add(Checker::start(params, up, delay, now));
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }
@@ -401,7 +405,7 @@ impl Lb {
     fn stop_reals(&mut self, reals: &mut [Real], sh: &mut Shell, now: Instant) {
         for r in reals {
             for c in &mut r.checks {
-                stop(&mut self.io, &mut self.owner, c, sh, now);
+                stop(&mut self.io, &mut self.checks, &mut self.owner, c, sh, now);
             }
         }
     }
@@ -433,11 +437,11 @@ impl Lb {
     }
 
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.io.poll_timeout()
+        self.checks.poll_timeout()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.io.handle_timeout(now);
+        self.io.handle_timeout(&mut self.checks, now);
     }
 
     /// Readiness of a checker socket. The poller does not say which kind, so both are
@@ -448,7 +452,7 @@ impl Lb {
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            self.io.handle_ready(fd, true, true, now);
+            self.io.handle_ready(&mut self.checks, fd, true, true, now);
         }
     }
 
@@ -495,7 +499,7 @@ impl Lb {
                     };
                     if let Some(id) = ck.id {
                         debug_assert_eq!(self.owner[id], Some((v, r, c)));
-                        self.io.misc_exited(id, exit, now);
+                        self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
                     return;
                 }
@@ -509,7 +513,7 @@ impl Lb {
         self.suspend(sh, held);
         self.run_checkers(sh, now);
         self.fd_changes(&sh.poller);
-        while let Some(out) = self.io.poll_output() {
+        while let Some(out) = self.checks.poll_output() {
             match out {
                 Output::Event(id, ev) => {
                     if let Some(at) = self.owner.get(id).copied().flatten() {
@@ -520,7 +524,8 @@ impl Lb {
                     if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
                         self.vss[v].reals[r].checks[c].misc = spawn(sh, &path, None, now);
                         if self.vss[v].reals[r].checks[c].misc.is_none() {
-                            self.io.misc_exited(id, MiscExit::Exited(127), now);
+                            self.io
+                                .misc_exited(&mut self.checks, id, MiscExit::Exited(127), now);
                         }
                     }
                 }
@@ -661,7 +666,9 @@ impl Lb {
                     let ck = &mut self.vss[v].reals[r].checks[c];
                     match (run, ck.id.is_some()) {
                         (true, false) => self.start((v, r, c), now),
-                        (false, true) => stop(&mut self.io, &mut self.owner, ck, sh, now),
+                        (false, true) => {
+                            stop(&mut self.io, &mut self.checks, &mut self.owner, ck, sh, now)
+                        }
                         _ => {}
                     }
                 }
@@ -777,7 +784,7 @@ impl Lb {
                                 .iter()
                                 .filter_map(|c| {
                                     let l =
-                                        c.id.and_then(|id| self.io.checker(id).last_result())
+                                        c.id.and_then(|id| self.checks.get(id).last_result())
                                             .or(c.last.as_ref())?;
                                     Some((c.params.kind_name(), l))
                                 })
