@@ -232,3 +232,58 @@ fn notify_scripts_get_a_minimal_environment() {
     assert_eq!(vars, ["PATH"], "{text}");
     assert!(text.contains("\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
 }
+
+/// `-t` reports what the daemon will disable, with keepalived's rules, and exits 4.
+#[test]
+fn dash_t_reports_missing_unexecutable_and_unsafe_scripts() {
+    let lan = Lan::new(1);
+    let dir = ScriptDir::new("dash-t");
+    mode(&dir.0, 0o755);
+    let plain = dir.write("plain.sh", "#!/bin/sh\n");
+    mode(&plain, 0o644);
+    let open = dir.write("open.sh", "#!/bin/sh\n");
+    mode(&open, 0o777);
+    let d = dir.0.display();
+    let scripts = format!(
+        "vrrp_script gone {{\n  script \"{d}/missing.sh\"\n}}\n\
+         vrrp_script plain {{\n  script \"{d}/plain.sh\"\n}}\n\
+         vrrp_script ghost {{\n  script \"{d}/open.sh\"\n  user no-such-user-kl\n}}\n"
+    );
+    let instance = vrrp_conf(
+        "VI_1",
+        51,
+        150,
+        &["192.0.2.100/24"],
+        &format!("notify_master \"{d}/open.sh\""),
+    );
+    let check = |global: &str| {
+        let conf = dir.write("k.conf", &format!("{global}{scripts}{instance}"));
+        let out = lan.hosts[0].sh_output(&format!(
+            "{} -t -f {}",
+            env!("CARGO_BIN_EXE_keeplite"),
+            conf.display()
+        ));
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text)
+    };
+    let (code, text) = check("");
+    assert_eq!(code, Some(4), "{text}");
+    for want in [
+        "vrrp_script `gone`: `",
+        "missing.sh` does not exist; the script is disabled",
+        "plain.sh` is not executable for uid:gid 0:0; the script is disabled",
+        "vrrp_script `ghost`: user `no-such-user-kl` does not exist; the script is disabled",
+        "open.sh` runs as root but `",
+        "SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    let (code, text) = check("global_defs {\n  enable_script_security\n  script_user root\n}\n");
+    assert_eq!(code, Some(4), "{text}");
+    assert!(
+        text.contains("open.sh` runs as root but `")
+            && text.contains("(enable_script_security); the script is disabled"),
+        "{text}"
+    );
+    assert!(!text.contains("SECURITY VIOLATION"), "{text}");
+}
