@@ -13,36 +13,9 @@ WARM=${WARM:-60}
 cd "$(dirname "$0")/.."
 cargo build --release --locked -q
 KL=$PWD/target/release/keeplite
-tmp=$(mktemp -d /tmp/klrss.XXXXXX)
-ns=klrss$$
-pids=""
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	for f in ka.pid ka.chk; do
-		[ -f "$tmp/$f" ] && kill -9 "$(cat "$tmp/$f")" 2>/dev/null || true
-	done
-	sleep 0.5
-	ip netns del "$ns" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-gcc -shared -fPIC -O2 -o "$tmp/shim.so" bench/check-ipvs-shim.c -ldl
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-{
-	echo 'global_defs { router_id klbench }'
-	echo 'virtual_server 10.0.0.1 80 {'
-	echo '  delay_loop 1'
-	echo '  lb_algo rr'
-	echo '  lb_kind NAT'
-	echo '  protocol TCP'
-	i=0
-	while [ $i -lt "$N" ]; do
-		echo "  real_server 127.$((1 + i / 62500)).$((i / 250 % 250)).$((i % 250 + 1)) 80 { TCP_CHECK { connect_timeout 3 } }"
-		i=$((i + 1))
-	done
-	echo '}'
-} >"$tmp/rs.conf"
+. bench/check-common.sh
+bench_netns klrss
+rs_conf "$N" >"$tmp/rs.conf"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 run=1
 while [ $run -le "$RUNS" ]; do

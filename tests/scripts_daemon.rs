@@ -18,9 +18,11 @@ impl ScriptDir {
         ScriptDir(d)
     }
 
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    /// Writes file `name` with permissions `mode`.
+    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
         let p = self.0.join(name);
         std::fs::write(&p, text).unwrap();
+        set_mode(&p, mode);
         p
     }
 }
@@ -70,6 +72,7 @@ fn timed_out_script_children_are_killed_and_never_pile_up() {
             runs.display(),
             c = child.display()
         ),
+        0o644,
     );
     let conf = format!(
         "vrrp_script chk {{\n  script \"/bin/sh {}\"\n  interval 1\n  timeout 1\n}}\n{}",
@@ -122,7 +125,7 @@ fn as_nobody(cmd: &str) {
     assert!(ok, "as nobody: {cmd}");
 }
 
-fn mode(p: &Path, m: u32) {
+fn set_mode(p: &Path, m: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
 }
@@ -134,20 +137,19 @@ fn mode(p: &Path, m: u32) {
 fn writable_notify_script_never_runs_as_root() {
     let lan = Lan::new(1);
     let dir = ScriptDir::new("secure");
-    mode(&dir.0, 0o755);
+    set_mode(&dir.0, 0o755);
     let out = dir.0.join("out");
     std::fs::create_dir(&out).unwrap();
-    mode(&out, 0o777);
-    let open = dir.write("open.sh", "#!/bin/sh\nexit 0\n");
-    mode(&open, 0o777);
+    set_mode(&out, 0o777);
+    let open = dir.write("open.sh", "#!/bin/sh\nexit 0\n", 0o777);
     let safe = dir.write(
         "safe.sh",
         &format!(
             "#!/bin/sh\nsleep 0.5\nid -u > {}/safe.tmp && mv {0}/safe.tmp {0}/safe\n",
             out.display()
         ),
+        0o755,
     );
-    mode(&safe, 0o755);
     // The attack: nobody replaces the script's body.
     as_nobody(&format!(
         "printf '#!/bin/sh\\nid -u > {}/pwned\\n' > {}",
@@ -207,8 +209,8 @@ fn notify_scripts_get_a_minimal_environment() {
             "#!/bin/sh\n{{ pwd; env | sort; }} > {}.tmp && mv {0}.tmp {0}\n",
             env.display()
         ),
+        0o755,
     );
-    mode(&script, 0o755);
     let conf = vrrp_conf(
         "VI_1",
         51,
@@ -238,11 +240,9 @@ fn notify_scripts_get_a_minimal_environment() {
 fn dash_t_reports_missing_unexecutable_and_unsafe_scripts() {
     let lan = Lan::new(1);
     let dir = ScriptDir::new("dash-t");
-    mode(&dir.0, 0o755);
-    let plain = dir.write("plain.sh", "#!/bin/sh\n");
-    mode(&plain, 0o644);
-    let open = dir.write("open.sh", "#!/bin/sh\n");
-    mode(&open, 0o777);
+    set_mode(&dir.0, 0o755);
+    dir.write("plain.sh", "#!/bin/sh\n", 0o644);
+    dir.write("open.sh", "#!/bin/sh\n", 0o777);
     let d = dir.0.display();
     let scripts = format!(
         "vrrp_script gone {{\n  script \"{d}/missing.sh\"\n}}\n\
@@ -257,7 +257,7 @@ fn dash_t_reports_missing_unexecutable_and_unsafe_scripts() {
         &format!("notify_master \"{d}/open.sh\""),
     );
     let check = |global: &str| {
-        let conf = dir.write("k.conf", &format!("{global}{scripts}{instance}"));
+        let conf = dir.write("k.conf", &format!("{global}{scripts}{instance}"), 0o644);
         let out = lan.hosts[0].sh_output(&format!(
             "{} -t -f {}",
             env!("CARGO_BIN_EXE_keeplite"),

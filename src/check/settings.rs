@@ -94,22 +94,19 @@ impl CheckParams {
     }
 }
 
+/// A configuration from text, for the tests of the modules that build on it.
+#[cfg(test)]
+pub(crate) fn cfg(text: &str) -> config::Config {
+    let opts = config::LoadOptions::default();
+    let files = config::MemFiles::default();
+    config::load_str(&files, std::path::Path::new("/k.conf"), text, &opts)
+        .unwrap()
+        .0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load_str, Config, LoadOptions, MemFiles};
-    use std::path::Path;
-
-    fn cfg(text: &str) -> Config {
-        load_str(
-            &MemFiles::default(),
-            Path::new("/k.conf"),
-            text,
-            &LoadOptions::default(),
-        )
-        .unwrap()
-        .0
-    }
 
     #[test]
     fn check_settings_follow_keepalived_precedence() {

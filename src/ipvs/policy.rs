@@ -439,9 +439,7 @@ pub fn from_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{load_str, LoadOptions, MemFiles};
     use crate::ipvs::model::*;
-    use std::path::Path;
 
     fn real(last: u8, weight: u32, inhibit: bool) -> RealServer {
         RealServer {
@@ -617,16 +615,7 @@ mod tests {
         assert_eq!(v6.unwrap().len(), 3);
     }
 
-    fn cfg(text: &str) -> Config {
-        load_str(
-            &MemFiles::default(),
-            Path::new("/k.conf"),
-            text,
-            &LoadOptions::default(),
-        )
-        .unwrap()
-        .0
-    }
+    use crate::check::settings::cfg;
 
     #[test]
     fn groups_fwmarks_and_persistence_become_services() {
