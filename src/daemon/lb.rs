@@ -73,10 +73,10 @@ struct Vs {
 
 impl Real {
     /// A real server seen for the first time: up unless alpha (and it has checks).
-    fn new(vcfg: &VirtualServer, rcfg: &RealServer, params: Vec<CheckParams>) -> Real {
+    fn new(alpha: bool, rcfg: RealServer, params: Vec<CheckParams>) -> Real {
         Real {
             addr: SocketAddr::new(rcfg.addr, rcfg.port),
-            up: !vcfg.alpha || params.is_empty(),
+            up: !alpha || params.is_empty(),
             checks: params
                 .into_iter()
                 .map(|params| Check {
@@ -87,8 +87,8 @@ impl Real {
                     misc: None,
                 })
                 .collect(),
-            notify_up: rcfg.notify_up.clone(),
-            notify_down: rcfg.notify_down.clone(),
+            notify_up: rcfg.notify_up,
+            notify_down: rcfg.notify_down,
             weight: None,
         }
     }
@@ -109,15 +109,16 @@ impl Vs {
 }
 
 /// A virtual server of a configuration being applied: its policy and its checks' settings.
-struct Planned<'a> {
-    cfg: &'a VirtualServer,
+struct Planned {
+    /// Consumed as the LB state is built, so its memory is reused at once.
+    cfg: VirtualServer,
     name: String,
     policy: policy::VirtualServer,
     /// Per real server.
     checks: Vec<Vec<CheckParams>>,
 }
 
-impl Planned<'_> {
+impl Planned {
     fn shape(&self) -> policy::Shape<'_, CheckParams> {
         let reals = self
             .cfg
@@ -134,12 +135,10 @@ impl Planned<'_> {
 }
 
 /// The virtual servers of `cfg` (one that cannot be built is skipped with an error).
-fn plan_config(cfg: &Config) -> Vec<Planned<'_>> {
-    cfg.virtual_servers
-        .iter()
-        .filter_map(|vcfg| match policy::from_config(cfg, vcfg) {
+fn plan_config(cfg: &Config, vss: Vec<VirtualServer>) -> Vec<Planned> {
+    vss.into_iter()
+        .filter_map(|vcfg| match policy::from_config(cfg, &vcfg) {
             Ok((name, policy)) => Some(Planned {
-                cfg: vcfg,
                 name,
                 policy,
                 checks: vcfg
@@ -148,10 +147,11 @@ fn plan_config(cfg: &Config) -> Vec<Planned<'_>> {
                     .map(|r| {
                         r.checkers
                             .iter()
-                            .map(|c| settings::from_config(vcfg, r, c))
+                            .map(|c| settings::from_config(&vcfg, r, c))
                             .collect()
                     })
                     .collect(),
+                cfg: vcfg,
             }),
             Err(e) => {
                 log::error(&format!("error: {e}; virtual server skipped"));
@@ -269,11 +269,11 @@ impl Lb {
 
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
     /// every real server whose checks did not change ([`policy::reconcile`]).
-    pub fn apply(&mut self, cfg: &Config, sh: &mut Shell, now: Instant) {
-        if self.ipvs.is_none() && !cfg.virtual_servers.is_empty() {
+    pub fn apply(&mut self, cfg: &Config, vss: Vec<VirtualServer>, sh: &mut Shell, now: Instant) {
+        if self.ipvs.is_none() && !vss.is_empty() {
             self.open_ipvs();
         }
-        let planned = plan_config(cfg);
+        let planned = plan_config(cfg, vss);
         let mut old: Vec<Option<Vs>> = std::mem::take(&mut self.vss)
             .into_iter()
             .map(Some)
@@ -338,7 +338,15 @@ impl Lb {
         sh: &mut Shell,
         now: Instant,
     ) -> (Vs, Option<LbEvent>) {
-        let vcfg = p.cfg;
+        let VirtualServer {
+            real_servers,
+            alpha,
+            ha_suspend,
+            lb_kind,
+            quorum_up,
+            quorum_down,
+            ..
+        } = p.cfg;
         let mut old_reals: Vec<Option<Real>> = prev
             .as_ref()
             .map_or(Vec::new(), |v| v.reals.iter().map(|_| None).collect());
@@ -351,19 +359,19 @@ impl Lb {
             }
             None => (None, true),
         };
-        let reals: Vec<Real> = vcfg
-            .real_servers
-            .iter()
+        // Each real server's configuration is dropped as its state is built.
+        let reals: Vec<Real> = real_servers
+            .into_iter()
             .zip(p.checks)
             .zip(kept)
             .map(
                 |((rcfg, params), k)| match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
-                        r.notify_up = rcfg.notify_up.clone();
-                        r.notify_down = rcfg.notify_down.clone();
+                        r.notify_up = rcfg.notify_up;
+                        r.notify_down = rcfg.notify_down;
                         r
                     }
-                    None => Real::new(vcfg, rcfg, params),
+                    None => Real::new(alpha, rcfg, params),
                 },
             )
             .collect();
@@ -376,7 +384,7 @@ impl Lb {
             health.set_weight(&p.policy, i, r.weight);
         }
         let event = policy::reload_event(before, health.quorum_up(), start_event);
-        let ha_suspend = vcfg.ha_suspend.then(|| {
+        let suspend_addrs = ha_suspend.then(|| {
             p.policy
                 .services
                 .iter()
@@ -390,12 +398,12 @@ impl Lb {
             name: p.name,
             health,
             reals,
-            ha_suspend,
+            ha_suspend: suspend_addrs,
             // Until `flush` looks at the addresses again: suspended if it was (or is new).
-            suspended: vcfg.ha_suspend && was_suspended,
-            method: vcfg.lb_kind,
-            quorum_up: vcfg.quorum_up.clone(),
-            quorum_down: vcfg.quorum_down.clone(),
+            suspended: ha_suspend && was_suspended,
+            method: lb_kind,
+            quorum_up,
+            quorum_down,
             sync_error: None,
             policy: p.policy,
         };

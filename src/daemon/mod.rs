@@ -590,10 +590,10 @@ impl Daemon {
             .collect();
         self.cfg = cfg;
         self.start_waiting(now, true);
-        self.lb.apply(&self.cfg, &mut self.shell, now);
         // The load-balancing state lives in `lb` from here on; the configuration's copy is
         // most of the memory with many real servers (10,000: ~7.6 MB).
-        self.cfg.virtual_servers = Vec::new();
+        let vss = std::mem::take(&mut self.cfg.virtual_servers);
+        self.lb.apply(&self.cfg, vss, &mut self.shell, now);
         crate::sys::process::trim_heap();
     }
 
