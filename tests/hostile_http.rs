@@ -1,7 +1,7 @@
-//! Hostile real servers against the daemon's HTTP_GET checks (root, network namespaces): 1 MB of
-//! headers, an endless body, slowloris headers and a garbage status line. Each check fails at
-//! its bound (size or timeout), keeplite's memory stays small, and its loop keeps advertising:
-//! the backup on the same LAN never takes over.
+//! Hostile real servers (tests/http_servers.py) against the daemon's HTTP_GET checks (root,
+//! network namespaces): 1 MB of headers, an endless body, slowloris headers and a garbage
+//! status line. Each check fails at its bound (size or timeout), keeplite's memory stays small,
+//! and its loop keeps advertising: the backup on the same LAN never takes over.
 
 mod common;
 
@@ -10,50 +10,8 @@ use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;
 
-/// One python3 server per `port:mode`; every accepted connection is counted in
-/// `COUNT_DIR/port`, so the test can wait for repeated attacks.
-const HOSTILE: &str = r#"
-import socket, sys, threading, time, os
-out = sys.argv[1]
-def reply(c, port, mode):
-    with open(os.path.join(out, str(port)), "a") as f: f.write("c\n")
-    c.settimeout(60)
-    req = b""
-    while b"\r\n\r\n" not in req:
-        d = c.recv(4096)
-        if not d: return
-        req += d
-    if mode == "bigheaders":
-        c.sendall(b"HTTP/1.0 200 OK\r\n")
-        line = b"X-Filler: " + b"a" * 1000 + b"\r\n"
-        for _ in range(1024): c.sendall(line)
-        c.sendall(b"\r\n")
-    elif mode == "endless":
-        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-        while True: c.sendall(b"y" * 65536)
-    elif mode == "slowloris":
-        c.sendall(b"HTTP/1.0 200 OK\r\n")
-        while True:
-            c.sendall(b"X-Slow: 1\r\n"); time.sleep(0.2)
-    elif mode == "garbage":
-        c.sendall(b"HTTP/1.0 2OO \x00\xff\xfe banana\r\n\r\n")
-        time.sleep(60)
-def serve(port, mode):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.2", port)); s.listen(64)
-    while True:
-        c, _ = s.accept()
-        def run(c=c):
-            try: reply(c, port, mode)
-            except OSError: pass
-            finally: c.close()
-        threading.Thread(target=run, daemon=True).start()
-for a in sys.argv[2:]:
-    p, m = a.split(":")
-    threading.Thread(target=serve, args=(int(p), m), daemon=True).start()
-open(os.path.join(out, "ready"), "w").close()
-while True: time.sleep(3600)
-"#;
+/// The checker tests' real servers (`port:mode` each), counting connections in a directory.
+const SERVERS: &str = include_str!("http_servers.py");
 
 const MODES: [(u16, &str, &str); 4] = [
     (8001, "bigheaders", "HTTP header too large"),
@@ -64,7 +22,8 @@ const MODES: [(u16, &str, &str); 4] = [
 
 fn hostile(ns: &Netns, dir: &std::path::Path) -> ChildGuard {
     let mut cmd = ns.command("/usr/bin/python3");
-    cmd.arg("-c").arg(HOSTILE).arg(dir);
+    cmd.env("KLBIND", "127.0.0.2").env("KLCOUNT", dir);
+    cmd.arg("-c").arg(SERVERS).arg(dir.join("unused-flag"));
     for (port, mode, _) in MODES {
         cmd.arg(format!("{port}:{mode}"));
     }
