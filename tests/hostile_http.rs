@@ -7,7 +7,6 @@ mod common;
 
 use common::{vrrp_conf, wait_until, ChildGuard, Keeplite, Lan, Netns};
 use serde_json::Value;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The checker tests' real servers (`port:mode` each), counting connections in a directory.
@@ -21,19 +20,19 @@ const MODES: [(u16, &str, &str); 4] = [
 ];
 
 fn hostile(ns: &Netns, dir: &std::path::Path) -> ChildGuard {
-    let mut cmd = ns.command("/usr/bin/python3");
-    cmd.env("KLBIND", "127.0.0.2").env("KLCOUNT", dir);
-    cmd.arg("-c").arg(SERVERS).arg(dir.join("unused-flag"));
-    for (port, mode, _) in MODES {
-        cmd.arg(format!("{port}:{mode}"));
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let g = ChildGuard(child);
+    let count = format!("KLCOUNT={}", dir.display());
+    let flag = dir.join("unused-flag");
+    let mut args = vec![
+        "KLBIND=127.0.0.2",
+        &count,
+        "/usr/bin/python3",
+        "-c",
+        SERVERS,
+        flag.to_str().unwrap(),
+    ];
+    let modes: Vec<String> = MODES.iter().map(|(p, m, _)| format!("{p}:{m}")).collect();
+    args.extend(modes.iter().map(String::as_str));
+    let g = ns.spawn("env", &args);
     assert!(wait_until(Duration::from_secs(10), || dir
         .join("ready")
         .exists()));
