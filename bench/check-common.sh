@@ -1,5 +1,7 @@
 # Sourced by bench/check-bench.sh and bench/check-rss.sh from the repository's root.
 
+. tests/lib/netns.sh
+
 # bench_netns TAG: sets tmp (a private directory), ns (a network namespace with lo up) and
 # pids (to kill at exit), and builds keepalived's IPVS shim; all removed at exit.
 bench_netns() {
@@ -8,18 +10,16 @@ bench_netns() {
 	pids=""
 	trap cleanup EXIT INT TERM
 	gcc -shared -fPIC -O2 -o "$tmp/shim.so" bench/check-ipvs-shim.c -ldl
-	ip netns add "$ns"
-	ip netns exec "$ns" ip link set lo up
+	netns_new "$ns"
 }
 
-# Kills what the bench started (and keepalived by its pid files), removes its netns and files.
+# Kills what the bench started (keepalived by its pid files too), removes its netns and files.
 cleanup() {
 	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
 	for f in ka.pid ka.chk; do
 		[ -f "$tmp/$f" ] && kill -9 "$(cat "$tmp/$f")" 2>/dev/null || true
 	done
-	sleep 0.5
-	ip netns del "$ns" 2>/dev/null || true
+	netns_cleanup
 	rm -rf "$tmp"
 }
 
