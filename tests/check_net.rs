@@ -6,6 +6,7 @@ mod common;
 
 use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
+use keeplite::check::udp::UdpParams;
 use keeplite::check::{
     CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
@@ -446,6 +447,8 @@ fn http_get_failures_are_bounded_and_transitions_follow_the_server() {
         let flips = [Up(HttpOk(200)), Down(HttpStatus(500)), Up(HttpOk(200))];
         d.expect(&[(flip, &flips)]);
         d.sync_fds();
+        // Every socket the driver was told about is one the checks still hold.
+        d.sync_fds();
         assert_eq!(d.io.open_sockets(), d.fds.len());
     });
 }
@@ -549,4 +552,83 @@ fn ssl_get_unsupported_without_tls_feature() {
 #[cfg(not(feature = "tls"))]
 fn libc_eprotonosupport() -> i32 {
     nix::errno::Errno::EPROTONOSUPPORT as i32
+}
+
+/// UDP real servers: on 127.0.0.1 and ::1, port 9001 answers `OK:` + the datagram, port 9002
+/// reads and never answers; `ready` appears in the given dir once bound.
+const UDP_SERVER: &str = r#"
+import socket, sys, select, os
+socks = []
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    for port in (9001, 9002):
+        s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((host, port)); socks.append((s, port))
+open(os.path.join(sys.argv[1], "ready"), "w").close()
+while True:
+    r, _, _ = select.select([s for s, _ in socks], [], [])
+    for s, port in socks:
+        if s in r:
+            d, peer = s.recvfrom(65536)
+            if port == 9001: s.sendto(b"OK:" + d, peer)
+"#;
+
+fn udp(dst: SocketAddr, require_reply: bool, reply: &[u8]) -> CheckKind {
+    CheckKind::Udp(Box::new(UdpParams {
+        conn: ConnParams {
+            dst,
+            bind: None,
+            connect_timeout: 300 * MS,
+        },
+        payload: b"hi".to_vec(),
+        require_reply,
+        reply: reply.to_vec(),
+        reply_mask: vec![0; reply.len()],
+        min_reply_len: 0,
+        max_reply_len: 255,
+    }))
+}
+
+#[test]
+fn udp_check_reply_silence_port_unreachable_v4_and_v6() {
+    in_netns(|| {
+        let dir = tmpdir("udp");
+        let _tmp = TmpDir(dir.clone());
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(UDP_SERVER).arg(&dir);
+        let server = spawn(&mut cmd, &[]);
+        let t = Instant::now();
+        while !dir.join("ready").exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "UDP server not ready"
+            );
+            std::thread::sleep(20 * MS);
+        }
+        let v6 = |port| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        let mut d = Driver::new();
+        let reply = d.add(params(udp(addr(9001), true, b"OK:hi"), 0, true));
+        let reply6 = d.add(params(udp(v6(9001), true, b"OK"), 0, true));
+        let mismatch = d.add(params(udp(addr(9001), true, b"NO"), 0, true));
+        let silent = d.add(params(udp(addr(9002), false, b""), 0, true));
+        let required = d.add(params(udp(v6(9002), true, b""), 0, false));
+        let closed = d.add(params(udp(addr(9003), false, b""), 0, false));
+        let closed6 = d.add(params(udp(v6(9003), false, b""), 0, false));
+        d.expect(&[
+            (reply, &[Up(Reply(5))]),
+            (reply6, &[Up(Reply(5))]),
+            (mismatch, &[Down(ReplyMismatch(5))]),
+            (silent, &[Up(NoReplyNeeded)]),
+            (required, &[Down(NoReply(300 * MS))]),
+            (closed, &[Down(ConnectRefused)]),
+            (closed6, &[Down(ConnectRefused)]),
+        ]);
+        // The server goes: its ICMP port unreachable takes the replying checks down.
+        drop(server);
+        d.expect(&[
+            (reply, &[Up(Reply(5)), Down(ConnectRefused)]),
+            (reply6, &[Up(Reply(5)), Down(ConnectRefused)]),
+        ]);
+        // Every socket the driver was told about is one the checks still hold.
+        d.sync_fds();
+        assert_eq!(d.io.open_sockets(), d.fds.len());
+    });
 }

@@ -1,17 +1,20 @@
-//! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK): pure state machines.
+//! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK): pure
+//! state machines.
 //!
 //! One [`Checker`] per check of a real server. It is driven by `now` and I/O events and
 //! answers with [`Action`]s (connect, send, close, spawn/kill the misc script, report) and a
 //! deadline ([`Checker::poll_timeout`]). The OS side lives in `sys::check_io`.
 //!
 //! Retry and transition rules follow keepalived 2.x (check_tcp.c, check_http.c,
-//! check_misc.c):
+//! check_misc.c, check_udp.c):
 //! - a server is declared DOWN after `retry + 1` consecutive failed attempts spaced by
 //!   `delay_before_retry`; a success resets the count and waits `delay_loop`;
 //! - the first result is always reported (`has_run`), so alpha servers (initially down) come
 //!   up on their first success and non-alpha servers go down on their first failed series;
-//! - TCP_CHECK keeps retrying while down; HTTP_GET and MISC_CHECK do not (HTTP waits
-//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC waits `delay_loop`);
+//! - TCP_CHECK keeps retrying while down; HTTP_GET, MISC_CHECK and UDP_CHECK do not (HTTP waits
+//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC and UDP wait `delay_loop`);
+//! - UDP_CHECK sends its payload and waits connect_timeout: an ICMP error fails, silence
+//!   passes unless `require_reply`, a reply passes if it matches the configured pattern;
 //! - HTTP_GET checks one url per `delay_loop`, UP only once all urls passed in a row.
 
 pub mod http;
@@ -20,6 +23,7 @@ pub mod script;
 pub mod set;
 pub mod settings;
 pub mod tracker;
+pub mod udp;
 
 use http::{HttpProtocol, ParseError, Progress, ResponseParser, StatusSet};
 use misc::{MiscExit, MiscVerdict};
@@ -28,6 +32,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use udp::UdpParams;
 
 /// Grace after SIGTERM, then after SIGKILL, before signalling again (keepalived: 2 s each).
 const MISC_KILL_GRACE: Duration = Duration::from_secs(2);
@@ -94,6 +99,7 @@ pub enum CheckKind {
     /// Boxed: most real servers use TCP_CHECK, keep the common case small.
     Http(Box<HttpParams>),
     Misc(MiscParams),
+    Udp(Box<UdpParams>),
 }
 
 /// Parameters common to every checker (already defaulted by the daemon from the checker,
@@ -137,6 +143,14 @@ pub enum Reason {
     MiscExit(u8),
     MiscSignal(i32),
     MiscTimeout(Duration),
+    /// UDP: nothing came back within connect_timeout and no reply is required.
+    NoReplyNeeded,
+    /// UDP: `require_reply` and nothing came back within connect_timeout.
+    NoReply(Duration),
+    /// UDP: a reply of this many bytes matched.
+    Reply(usize),
+    /// UDP: a reply of this many bytes did not match the pattern or length limits.
+    ReplyMismatch(usize),
 }
 
 impl fmt::Display for Reason {
@@ -160,6 +174,10 @@ impl fmt::Display for Reason {
             Reason::MiscExit(c) => write!(f, "misc exit {c}"),
             Reason::MiscSignal(s) => write!(f, "misc killed by signal {s}"),
             Reason::MiscTimeout(d) => write!(f, "misc timeout after {}", secs(*d)),
+            Reason::NoReplyNeeded => write!(f, "no reply (none required)"),
+            Reason::NoReply(d) => write!(f, "no reply after {}", secs(*d)),
+            Reason::Reply(n) => write!(f, "{n}-byte reply matched"),
+            Reason::ReplyMismatch(n) => write!(f, "{n}-byte reply did not match"),
         }
     }
 }
@@ -190,6 +208,14 @@ pub enum Action {
         dst: SocketAddr,
         bind: Option<SocketAddr>,
         tls: bool,
+    },
+    /// Open a non-blocking UDP socket, bind if asked, connect, send `payload`; answer with
+    /// [`Checker::on_datagram`], or [`Checker::on_connect_failed`] on an error (ICMP
+    /// unreachable comes back as ECONNREFUSED).
+    SendDatagram {
+        dst: SocketAddr,
+        bind: Option<SocketAddr>,
+        payload: Vec<u8>,
     },
     /// Write these bytes on the connection.
     Send(Vec<u8>),
@@ -240,6 +266,8 @@ enum Phase {
         state: MiscState,
         started: Instant,
     },
+    /// UDP: the datagram is out, waiting for a reply until `deadline`.
+    Datagram,
 }
 
 /// keepalived's http epilog methods.
@@ -354,6 +382,19 @@ impl Checker {
                 self.deadline = now + grace;
                 self.actions.push_back(Action::KillMisc { signal });
             }
+            Phase::Datagram => {
+                let CheckKind::Udp(u) = &self.params.kind else {
+                    unreachable!("datagram phase is UDP only")
+                };
+                let (required, to) = (u.require_reply, u.conn.connect_timeout);
+                self.actions.push_back(Action::Close);
+                // keepalived: a read timeout is a success unless a reply is required.
+                if required {
+                    self.fail(now, Reason::NoReply(to));
+                } else {
+                    self.succeed(now, Reason::NoReplyNeeded);
+                }
+            }
         }
     }
 
@@ -382,13 +423,13 @@ impl Checker {
                 };
                 self.deadline = idle.min(hard);
             }
-            CheckKind::Misc(_) => unreachable!("misc checks do not connect"),
+            CheckKind::Misc(_) | CheckKind::Udp(_) => unreachable!("no stream connection"),
         }
     }
 
-    /// The connect failed (errno).
+    /// The connect failed (errno); for UDP, any socket error.
     pub fn on_connect_failed(&mut self, now: Instant, errno: i32) {
-        if !matches!(self.phase, Phase::Connecting { .. }) {
+        if !matches!(self.phase, Phase::Connecting { .. } | Phase::Datagram) {
             return;
         }
         self.actions.push_back(Action::Close);
@@ -422,6 +463,20 @@ impl Checker {
                 self.actions.push_back(Action::Close);
                 self.http_response(now, Err(e));
             }
+        }
+    }
+
+    /// UDP: a reply datagram of `len` bytes, of which `data` is the start.
+    pub fn on_datagram(&mut self, now: Instant, data: &[u8], len: usize) {
+        let (Phase::Datagram, CheckKind::Udp(u)) = (&self.phase, &self.params.kind) else {
+            return;
+        };
+        let ok = u.reply_ok(data, len);
+        self.actions.push_back(Action::Close);
+        if ok {
+            self.succeed(now, Reason::Reply(len));
+        } else {
+            self.fail(now, Reason::ReplyMismatch(len));
         }
     }
 
@@ -509,6 +564,7 @@ impl Checker {
         match &self.params.kind {
             CheckKind::Tcp(c) => c,
             CheckKind::Http(h) => &h.conn,
+            CheckKind::Udp(u) => &u.conn,
             CheckKind::Misc(_) => unreachable!("misc checks have no connection"),
         }
     }
@@ -529,6 +585,15 @@ impl Checker {
                 });
                 self.phase = Phase::Connecting { started: now };
                 self.deadline = now + c.connect_timeout;
+            }
+            CheckKind::Udp(u) => {
+                self.actions.push_back(Action::SendDatagram {
+                    dst: u.conn.dst,
+                    bind: u.conn.bind,
+                    payload: u.payload.clone(),
+                });
+                self.phase = Phase::Datagram;
+                self.deadline = now + u.conn.connect_timeout;
             }
             CheckKind::Misc(m) => {
                 let timeout = m.timeout.unwrap_or(self.params.delay_loop);
@@ -594,7 +659,7 @@ impl Checker {
         self.record(now, true, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) => self.tcp_epilog(now, true, reason),
+            CheckKind::Tcp(_) | CheckKind::Udp(_) => self.tcp_epilog(now, true, reason),
             CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason),
             CheckKind::Misc(_) => unreachable!(),
         }
@@ -604,7 +669,7 @@ impl Checker {
         self.record(now, false, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) => self.tcp_epilog(now, false, reason),
+            CheckKind::Tcp(_) | CheckKind::Udp(_) => self.tcp_epilog(now, false, reason),
             CheckKind::Http(_) => {
                 // keepalived's timeout_epilog: no retries once the server is known down.
                 if self.up || !self.has_run {
@@ -618,9 +683,13 @@ impl Checker {
         }
     }
 
+    /// keepalived's tcp_epilog and udp_epilog: they differ only in that UDP neither retries
+    /// nor settles a failure while the server is already down.
     fn tcp_epilog(&mut self, now: Instant, success: bool, reason: Reason) {
         let p = &self.params;
-        let delay = if success || self.retry_it >= p.retry {
+        let tcp = matches!(p.kind, CheckKind::Tcp(_));
+        let settle = success || (self.retry_it >= p.retry && (tcp || self.up || !self.has_run));
+        let delay = if settle {
             self.retry_it = 0;
             if success && (!self.up || !self.has_run) {
                 self.set_state(true, reason);
@@ -628,9 +697,11 @@ impl Checker {
                 self.set_state(false, reason);
             }
             self.params.delay_loop
-        } else {
+        } else if tcp || self.up {
             self.retry_it += 1;
             p.delay_before_retry
+        } else {
+            p.delay_loop
         };
         self.has_run = true;
         self.deadline = now + delay;

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::http::{parse_digest, HttpProtocol, StatusSet};
+use super::udp::UdpParams;
 use super::{CheckKind, CheckParams, ConnParams, HttpParams, MiscParams, UrlParams};
 use crate::config;
 
@@ -66,6 +67,15 @@ pub fn from_config(
         config::CheckKind::Tcp => CheckKind::Tcp(conn.clone()),
         config::CheckKind::Http(h) => http(h, false),
         config::CheckKind::Ssl(h) => http(h, true),
+        config::CheckKind::Udp(u) => CheckKind::Udp(Box::new(UdpParams {
+            conn: conn.clone(),
+            payload: u.payload.clone(),
+            require_reply: u.require_reply,
+            reply: u.reply.clone(),
+            reply_mask: u.reply_mask.clone(),
+            min_reply_len: u.min_reply_len,
+            max_reply_len: u.max_reply_len,
+        })),
         config::CheckKind::Misc(m) => CheckKind::Misc(MiscParams {
             path: m.path.clone(),
             timeout: m.timeout,
@@ -83,13 +93,14 @@ pub fn from_config(
 }
 
 impl CheckParams {
-    /// TCP, HTTP, SSL or MISC, for logs and status.
+    /// TCP, HTTP, SSL, MISC or UDP, for logs and status.
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             CheckKind::Tcp(_) => "TCP",
             CheckKind::Http(h) if h.tls => "SSL",
             CheckKind::Http(_) => "HTTP",
             CheckKind::Misc(_) => "MISC",
+            CheckKind::Udp(_) => "UDP",
         }
     }
 }

@@ -436,3 +436,85 @@ fn misc_timeout_terminates_then_kills() {
         Reason::MiscSignal(libc::SIGSEGV)
     );
 }
+
+fn udp(require_reply: bool, reply: &[u8]) -> CheckKind {
+    CheckKind::Udp(Box::new(UdpParams {
+        conn: conn(),
+        payload: b"ping".to_vec(),
+        require_reply,
+        reply: reply.to_vec(),
+        reply_mask: vec![0; reply.len()],
+        min_reply_len: 0,
+        max_reply_len: 255,
+    }))
+}
+
+#[test]
+fn udp_silence_passes_unless_a_reply_is_required() {
+    let t0 = Instant::now();
+    let mut c = Checker::new(params(udp(false, &[]), 1, true), t0);
+    let (t, a) = next_attempt(&mut c);
+    assert_eq!(
+        a,
+        vec![Action::SendDatagram {
+            dst: conn().dst,
+            bind: conn().bind,
+            payload: b"ping".to_vec()
+        }]
+    );
+    assert_eq!(c.poll_timeout(), t + 3 * S);
+    let (t, a) = next_attempt(&mut c);
+    assert_eq!(a[0], Action::Close);
+    assert_eq!(reports(&a), vec![Event::Up(Reason::NoReplyNeeded)]);
+    assert_eq!(c.poll_timeout(), t + 6 * S);
+
+    let mut c = Checker::new(params(udp(true, &[]), 0, false), t0);
+    next_attempt(&mut c);
+    let (_, a) = next_attempt(&mut c);
+    assert_eq!(reports(&a), vec![Event::Down(Reason::NoReply(3 * S))]);
+    let (t, _) = next_attempt(&mut c);
+    c.on_datagram(t, b"", 0);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(0))]);
+}
+
+#[test]
+fn udp_port_unreachable_retries_while_up_only() {
+    let t0 = Instant::now();
+    let mut c = Checker::new(params(udp(false, &[]), 1, false), t0);
+    let (t, _) = next_attempt(&mut c);
+    c.on_connect_failed(t, libc::ECONNREFUSED);
+    assert!(reports(&drain(&mut c)).is_empty(), "one retry left");
+    assert_eq!(c.poll_timeout(), t + 2 * S, "delay_before_retry");
+    let (t, _) = next_attempt(&mut c);
+    c.on_connect_failed(t, libc::ECONNREFUSED);
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Down(Reason::ConnectRefused)]
+    );
+    assert_eq!(c.poll_timeout(), t + 6 * S);
+    // Down: keepalived's udp_epilog waits delay_loop, no retry series.
+    let (t, _) = next_attempt(&mut c);
+    c.on_connect_failed(t, libc::ECONNREFUSED);
+    assert!(reports(&drain(&mut c)).is_empty());
+    assert_eq!(c.poll_timeout(), t + 6 * S);
+    // A late reply after the attempt ended is ignored.
+    c.on_datagram(t + S, b"x", 1);
+    assert!(drain(&mut c).is_empty());
+    let (t, _) = next_attempt(&mut c);
+    c.on_datagram(t, b"anything", 8);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(8))]);
+}
+
+#[test]
+fn udp_reply_must_match_the_pattern() {
+    let t0 = Instant::now();
+    let mut c = Checker::new(params(udp(true, b"OK"), 0, true), t0);
+    let (t, _) = next_attempt(&mut c);
+    c.on_datagram(t, b"NO", 2);
+    let a = drain(&mut c);
+    assert_eq!(a[0], Action::Close);
+    assert_eq!(reports(&a), vec![Event::Down(Reason::ReplyMismatch(2))]);
+    let (t, _) = next_attempt(&mut c);
+    c.on_datagram(t, b"OK then", 7);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(7))]);
+}

@@ -367,6 +367,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Http(_) => "HTTP_GET",
         CheckKind::Ssl(_) => "SSL_GET",
         CheckKind::Misc(_) => "MISC_CHECK",
+        CheckKind::Udp(_) => "UDP_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -399,6 +400,17 @@ fn checker(w: &mut W, c: &Checker) {
             }
             w.opt("virtualhost", h.virtualhost.as_deref().map(q));
         }
+        CheckKind::Udp(u) => {
+            if !u.payload.is_empty() {
+                w.kv("payload", hex(&u.payload, &[]));
+            }
+            w.flag("require_reply", u.require_reply && u.reply.is_empty());
+            if !u.reply.is_empty() {
+                w.kv("require_reply", hex(&u.reply, &u.reply_mask));
+            }
+            w.kv("min_reply_length", u.min_reply_len);
+            w.kv("max_reply_length", u.max_reply_len);
+        }
         CheckKind::Tcp => {}
     }
     if !matches!(c.kind, CheckKind::Misc(_)) {
@@ -412,6 +424,26 @@ fn checker(w: &mut W, c: &Checker) {
     w.kv("delay_before_retry", secs(c.delay_before_retry));
     w.opt("delay_loop", c.delay_loop.map(secs));
     w.close();
+}
+
+/// Octets as keepalived's hex strings, `x` for the nibbles set in `mask`.
+fn hex(data: &[u8], mask: &[u8]) -> String {
+    let nib = |v: u8, m: u8| {
+        if m != 0 {
+            'x'
+        } else {
+            char::from_digit(v.into(), 16).unwrap_or('0')
+        }
+    };
+    let words: Vec<String> = data
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let m = mask.get(i).copied().unwrap_or(0);
+            [nib(b >> 4, m >> 4), nib(b & 15, m & 15)].iter().collect()
+        })
+        .collect();
+    words.join(" ")
 }
 
 #[cfg(test)]

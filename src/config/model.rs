@@ -406,6 +406,22 @@ pub enum CheckKind {
     /// HTTP over TLS (SSL_GET).
     Ssl(HttpCheck),
     Misc(MiscCheck),
+    Udp(UdpCheck),
+}
+
+/// `UDP_CHECK`: send `payload`, then wait connect_timeout. An ICMP error fails; silence
+/// passes unless `require_reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdpCheck {
+    /// Default: an empty datagram.
+    pub payload: Vec<u8>,
+    pub require_reply: bool,
+    /// Expected start of the reply; `reply_mask` bits set are wildcards (`x` nibbles).
+    pub reply: Vec<u8>,
+    pub reply_mask: Vec<u8>,
+    /// Reply length limits (default 0..=255); keepalived applies them only with `reply`.
+    pub min_reply_len: u16,
+    pub max_reply_len: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

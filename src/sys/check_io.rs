@@ -1,6 +1,6 @@
 //! Non-blocking socket driver for the health checkers.
 //!
-//! [`CheckIo`] owns the checkers' TCP sockets and nothing else: the checkers, their timers and
+//! [`CheckIo`] owns the checkers' TCP and UDP sockets and nothing else: the checkers, their timers and
 //! outputs are the caller's ([`Checkers`], pure), lent to every call. The daemon registers the
 //! fds it is told about ([`CheckIo::poll_fd_change`]) in its own epoll, calls
 //! [`CheckIo::handle_ready`] on readiness and [`CheckIo::handle_timeout`] at
@@ -30,6 +30,8 @@ pub enum FdChange {
 struct Conn {
     fd: OwnedFd,
     connecting: bool,
+    /// UDP_CHECK: each readiness is one reply datagram (or the ICMP error).
+    udp: bool,
     out: Vec<u8>,
     interest: Interest,
     /// SSL_GET: the TLS session over `fd` (handshake runs before the checker hears
@@ -150,6 +152,22 @@ impl CheckIo {
             }
             return self.run_actions(cs, id, now);
         }
+        if conn.udp {
+            // MSG_TRUNC: the datagram's real length, so length limits see past the buffer.
+            let raw = conn.fd.as_raw_fd();
+            let buf = &mut self.buf[..];
+            // SAFETY: `buf` is valid for writes of its length.
+            let n = retry_eintr(|| unsafe {
+                libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC)
+            });
+            let checker = cs.get_mut(id);
+            match n {
+                Ok(n) => checker.on_datagram(now, &self.buf[..n.min(READ_BUF)], n),
+                Err(libc::EAGAIN) => return,
+                Err(e) => checker.on_connect_failed(now, e),
+            }
+            return self.run_actions(cs, id, now);
+        }
         #[cfg(feature = "tls")]
         if conn.is_tls() {
             tls::ready(conn, cs.get_mut(id), &mut self.buf[..], readable, now);
@@ -201,6 +219,27 @@ impl CheckIo {
         while let Some(a) = cs.get_mut(id).poll_action() {
             match a {
                 Action::Connect { dst, bind, tls } => self.connect(cs, id, dst, bind, tls, now),
+                Action::SendDatagram { dst, bind, payload } => {
+                    match connect(dst, bind, libc::SOCK_DGRAM)
+                        .and_then(|(fd, _)| send(fd.as_raw_fd(), &payload).map(|_| fd))
+                    {
+                        Ok(fd) => {
+                            let raw = fd.as_raw_fd();
+                            self.conns[id] = Some(Conn {
+                                fd,
+                                connecting: false,
+                                udp: true,
+                                out: Vec::new(),
+                                interest: Interest::Read,
+                                #[cfg(feature = "tls")]
+                                tls: None,
+                            });
+                            self.by_fd.insert(raw, id);
+                            self.changes.push_back(FdChange::Add(raw, Interest::Read));
+                        }
+                        Err(e) => cs.get_mut(id).on_connect_failed(now, e),
+                    }
+                }
                 Action::Send(bytes) => {
                     let Some(conn) = self.conns[id].as_mut() else {
                         continue;
@@ -257,7 +296,7 @@ impl CheckIo {
             Some(Ok(s)) => Some(s),
             None => None,
         };
-        match connect(dst, bind) {
+        match connect(dst, bind, libc::SOCK_STREAM) {
             Ok((fd, done)) => {
                 let raw = fd.as_raw_fd();
                 // Connecting: writability (or an error) says it is done.
@@ -265,6 +304,7 @@ impl CheckIo {
                 self.conns[id] = Some(Conn {
                     fd,
                     connecting: !done,
+                    udp: false,
                     out: Vec::new(),
                     interest,
                     #[cfg(feature = "tls")]
@@ -353,21 +393,16 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
-/// Non-blocking connect; returns the socket and whether it is already connected.
-fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
+/// Non-blocking connect of a `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP) socket; returns the
+/// socket and whether it is already connected.
+fn connect(dst: SocketAddr, bind: Option<SocketAddr>, kind: i32) -> Result<(OwnedFd, bool), i32> {
     let family = if dst.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let raw = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_TCP,
-        )
-    };
+    let raw = unsafe { libc::socket(family, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
         return Err(errno());
     }

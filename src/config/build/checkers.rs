@@ -1,4 +1,4 @@
-//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK.
+//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK.
 
 use super::*;
 
@@ -12,6 +12,17 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
         "SSL_GET" => (
             CheckKind::Ssl(HttpCheck::default()),
             &[CONNECT, RETRY, HTTP],
+        ),
+        "UDP_CHECK" => (
+            CheckKind::Udp(UdpCheck {
+                payload: Vec::new(),
+                require_reply: false,
+                reply: Vec::new(),
+                reply_mask: Vec::new(),
+                min_reply_len: 0,
+                max_reply_len: u8::MAX.into(),
+            }),
+            &[CONNECT, RETRY, UDP],
         ),
         _ => (
             CheckKind::Misc(MiscCheck {
@@ -50,6 +61,18 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             Some("add `misc_path \"/path/to/check args\"`".into()),
         );
         return;
+    }
+    if let CheckKind::Udp(u) = &ck.kind {
+        if u.min_reply_len > u.max_reply_len {
+            c.warn(
+                &n.kw,
+                format!(
+                    "UDP_CHECK min_reply_length {} > max_reply_length {}: every reply fails",
+                    u.min_reply_len, u.max_reply_len
+                ),
+                Some("lower `min_reply_length` or raise `max_reply_length`".into()),
+            );
+        }
     }
     rs.checkers.push(ck);
 }
@@ -246,5 +269,102 @@ pub(super) const MISC: &[Kw<Checker>] = &[
         arity: N(0),
         doc: "`misc_dynamic`: exit status 2..255 sets the weight to status - 2",
         set: |_, k, _| misc(k).dynamic = true,
+    },
+];
+
+pub(super) fn udp(k: &mut Checker) -> &mut UdpCheck {
+    match &mut k.kind {
+        CheckKind::Udp(u) => u,
+        // The UDP table is only applied to UDP_CHECK checkers.
+        _ => unreachable!("UDP keyword outside UDP_CHECK"),
+    }
+}
+
+/// keepalived's read_hex_str: hex digits, blanks between octets, a lone digit before a blank
+/// is one octet; with `wildcards`, `x` is a don't-care nibble (its mask bits set).
+pub(crate) fn parse_hex(text: &str, wildcards: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    let nibble = |ch: char| match ch.to_digit(16) {
+        Some(v) => Some((v as u8, 0u8)),
+        None if wildcards && ch.eq_ignore_ascii_case(&'x') => Some((0, 0x0f)),
+        None => None,
+    };
+    let (mut data, mut mask) = (Vec::new(), Vec::new());
+    for word in text.split([' ', '\t']).filter(|w| !w.is_empty()) {
+        let chars: Vec<char> = word.chars().collect();
+        for pair in chars.chunks(2) {
+            let (mut v, mut m) = nibble(pair[0])?;
+            if let Some(&lo) = pair.get(1) {
+                let (v2, m2) = nibble(lo)?;
+                (v, m) = (v << 4 | v2, m << 4 | m2);
+            }
+            data.push(v);
+            mask.push(m);
+        }
+    }
+    (!data.is_empty()).then_some((data, mask))
+}
+
+fn hex_arg(c: &mut Ctx, n: &Node, wildcards: bool) -> Option<(Vec<u8>, Vec<u8>)> {
+    let text: Vec<&str> = n.args.iter().map(|t| t.text.as_str()).collect();
+    let r = parse_hex(&text.join(" "), wildcards);
+    if r.is_none() {
+        c.error(
+            &n.args[0],
+            format!("invalid hex string for UDP_CHECK `{}`", n.kw.text),
+            Some(if wildcards {
+                "expected hex octets such as `01 0a ff`, `x` for a wildcard nibble".into()
+            } else {
+                "expected hex octets such as `01 0a ff`".into()
+            }),
+        );
+    }
+    r
+}
+
+pub(super) const UDP: &[Kw<Checker>] = &[
+    Kw {
+        name: "payload",
+        arity: Rest,
+        doc: "`payload HEX`: datagram sent, e.g. `payload 01 0a ff` (default: empty)",
+        set: |c, k, n| {
+            if let Some((p, _)) = hex_arg(c, n, false) {
+                udp(k).payload = p;
+            }
+        },
+    },
+    Kw {
+        name: "require_reply",
+        arity: Range(0, usize::MAX),
+        doc: "`require_reply [HEX]`: fail without a reply within connect_timeout; with HEX, the reply must start with it (`x` = any nibble)",
+        set: |c, k, n| {
+            udp(k).require_reply = true;
+            if n.args.is_empty() {
+                return;
+            }
+            if let Some((d, m)) = hex_arg(c, n, true) {
+                let u = udp(k);
+                (u.reply, u.reply_mask) = (d, m);
+            }
+        },
+    },
+    Kw {
+        name: "min_reply_length",
+        arity: N(1),
+        doc: "`min_reply_length N`: shortest reply accepted, with `require_reply HEX` (default 0)",
+        set: |c, k, n| {
+            if let Some(v) = c.int(n, 0, u16::MAX.into()) {
+                udp(k).min_reply_len = v as u16;
+            }
+        },
+    },
+    Kw {
+        name: "max_reply_length",
+        arity: N(1),
+        doc: "`max_reply_length N`: longest reply accepted, with `require_reply HEX` (default 255)",
+        set: |c, k, n| {
+            if let Some(v) = c.int(n, 0, u16::MAX.into()) {
+                udp(k).max_reply_len = v as u16;
+            }
+        },
     },
 ];

@@ -452,4 +452,10 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         doc: "`MISC_CHECK { misc_path CMD ... }`: script check",
         set: checker,
     },
+    Kw {
+        name: "UDP_CHECK",
+        arity: Block(0, 0),
+        doc: "`UDP_CHECK { payload HEX; require_reply [HEX] ... }`: UDP datagram check",
+        set: checker,
+    },
 ];

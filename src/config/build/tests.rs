@@ -651,3 +651,41 @@ fn ah_with_initial_master_starts_as_backup() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn udp_check_keywords() {
+    let text = "virtual_server 192.0.2.1 53 {\n protocol UDP\n\
+        real_server 192.0.2.2 53 {\n UDP_CHECK {\n connect_port 5353\n payload 01 0A ff 3\n\
+        require_reply 4f4x x1\n min_reply_length 2\n max_reply_length 9\n }\n\
+        UDP_CHECK {\n require_reply\n min_reply_length 300\n }\n }\n}";
+    let (c, d) = ok(text);
+    let rs = &c.virtual_servers[0].real_servers[0];
+    assert_eq!(rs.checkers[0].connect_port, Some(5353));
+    assert_eq!(
+        rs.checkers[0].kind,
+        CheckKind::Udp(UdpCheck {
+            payload: vec![1, 10, 0xff, 3],
+            require_reply: true,
+            reply: vec![0x4f, 0x40, 0x01],
+            reply_mask: vec![0, 0x0f, 0xf0],
+            min_reply_len: 2,
+            max_reply_len: 9,
+        })
+    );
+    let CheckKind::Udp(u) = &rs.checkers[1].kind else {
+        panic!()
+    };
+    assert!(u.require_reply && u.reply.is_empty());
+    assert!(
+        d.iter()
+            .any(|m| m.contains("min_reply_length 300 > max_reply_length 255")),
+        "{d:?}"
+    );
+    let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n UDP_CHECK {\n payload 0g\n }\n }\n}");
+    assert!(e.contains("invalid hex string"), "{e}");
+    let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n UDP_CHECK {\n payload 0x\n }\n }\n}");
+    assert!(
+        e.contains("invalid hex string"),
+        "x is a wildcard in replies only: {e}"
+    );
+}

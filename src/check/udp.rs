@@ -1,0 +1,74 @@
+//! UDP_CHECK reply matching (keepalived's check_udp.c).
+
+use super::ConnParams;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpParams {
+    pub conn: ConnParams,
+    /// Sent once per attempt (may be empty).
+    pub payload: Vec<u8>,
+    /// Silence until connect_timeout fails instead of passing.
+    pub require_reply: bool,
+    /// Expected start of the reply; bits set in `reply_mask` are wildcards.
+    pub reply: Vec<u8>,
+    pub reply_mask: Vec<u8>,
+    pub min_reply_len: u16,
+    pub max_reply_len: u16,
+}
+
+impl UdpParams {
+    /// Whether a reply of `len` bytes starting with `data` passes. As in keepalived, the
+    /// length limits and the pattern only apply when a reply pattern is configured, and only
+    /// the shorter of the reply and the pattern is compared.
+    pub fn reply_ok(&self, data: &[u8], len: usize) -> bool {
+        if self.reply.is_empty() {
+            return true;
+        }
+        if len < usize::from(self.min_reply_len) || len > usize::from(self.max_reply_len) {
+            return false;
+        }
+        data.iter()
+            .zip(&self.reply)
+            .zip(self.reply_mask.iter().chain(std::iter::repeat(&0)))
+            .all(|((&got, &want), &mask)| (got ^ want) & !mask == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn params(reply: &[u8], mask: &[u8]) -> UdpParams {
+        UdpParams {
+            conn: ConnParams {
+                dst: "192.0.2.1:53".parse().unwrap(),
+                bind: None,
+                connect_timeout: Duration::from_secs(1),
+            },
+            payload: Vec::new(),
+            require_reply: true,
+            reply: reply.to_vec(),
+            reply_mask: mask.to_vec(),
+            min_reply_len: 2,
+            max_reply_len: 4,
+        }
+    }
+
+    #[test]
+    fn reply_pattern_mask_and_lengths() {
+        let p = params(&[0xab, 0x10], &[0x00, 0x0f]);
+        assert!(p.reply_ok(&[0xab, 0x1f, 0], 3), "low nibble is a wildcard");
+        assert!(!p.reply_ok(&[0xab, 0x2f, 0], 3), "high nibble must match");
+        assert!(!p.reply_ok(&[0xac, 0x10], 2));
+        assert!(!p.reply_ok(&[0xab], 1), "shorter than min_reply_length");
+        assert!(!p.reply_ok(&[0xab, 0x10, 0, 0, 0], 5), "longer than max");
+        assert!(
+            !p.reply_ok(&[0xab, 0x10, 0, 0], 70_000),
+            "truncated datagram"
+        );
+        let any = params(&[], &[]);
+        assert!(any.reply_ok(&[], 0), "limits only apply with a pattern");
+        assert!(any.reply_ok(&[1; 9], 9));
+    }
+}
