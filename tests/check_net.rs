@@ -1,6 +1,6 @@
 //! Checkers against real servers inside a network namespace each test creates (needs root,
-//! python3, iproute2, md5sum). Only loopback and a dummy interface inside that namespace are
-//! ever contacted.
+//! python3, iproute2, md5sum). Only loopback and interfaces inside that namespace (a dummy, a
+//! veth pair) are ever contacted.
 
 mod common;
 
@@ -630,5 +630,57 @@ fn udp_check_reply_silence_port_unreachable_v4_and_v6() {
         // Every socket the driver was told about is one the checks still hold.
         d.sync_fds();
         assert_eq!(d.io.open_sockets(), d.fds.len());
+    });
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+#[test]
+fn ping_check_raw_and_ping_sockets_v4_and_v6() {
+    in_netns(|| {
+        // A veth pair within the namespace: 10.77.0.1 is local, 10.77.0.2 has no owner.
+        sh(
+            "ip link add klv0 type veth peer name klv1 && ip link set klv0 up && \
+            ip link set klv1 up && ip addr add 10.77.0.1/24 dev klv0",
+        );
+        let ping = |ip: &str| {
+            let dst = SocketAddr::new(ip.parse().unwrap(), 80);
+            params(
+                CheckKind::Ping(ConnParams {
+                    dst,
+                    bind: None,
+                    connect_timeout: 300 * MS,
+                }),
+                0,
+                true,
+            )
+        };
+        // The namespace starts with ping sockets denied (ping_group_range "1 0"): raw ones.
+        let mut d = Driver::new();
+        let v4 = d.add(ping("127.0.0.1"));
+        let v6 = d.add(ping("::1"));
+        let local = d.add(ping("10.77.0.1"));
+        let silent = d.add(ping("10.77.0.2"));
+        d.expect(&[
+            (v4, &[Up(Reply(136))]),
+            (v6, &[Up(Reply(136))]),
+            (local, &[Up(Reply(136))]),
+            (silent, &[Down(NoReply(300 * MS))]),
+        ]);
+        // The address goes: no route, the send fails, the check goes down.
+        sh("ip addr del 10.77.0.1/24 dev klv0");
+        d.expect(&[(
+            local,
+            &[Up(Reply(136)), Down(SocketError(nix::libc::ENETUNREACH))],
+        )]);
+        // With ping sockets allowed, the same checks use them.
+        std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 0").unwrap();
+        let mut d = Driver::new();
+        let v4 = d.add(ping("127.0.0.1"));
+        let v6 = d.add(ping("::1"));
+        d.expect(&[(v4, &[Up(Reply(136))]), (v6, &[Up(Reply(136))])]);
     });
 }

@@ -1,24 +1,26 @@
-//! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK): pure
-//! state machines.
+//! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
+//! PING_CHECK): pure state machines.
 //!
 //! One [`Checker`] per check of a real server. It is driven by `now` and I/O events and
 //! answers with [`Action`]s (connect, send, close, spawn/kill the misc script, report) and a
 //! deadline ([`Checker::poll_timeout`]). The OS side lives in `sys::check_io`.
 //!
 //! Retry and transition rules follow keepalived 2.x (check_tcp.c, check_http.c,
-//! check_misc.c, check_udp.c):
+//! check_misc.c, check_udp.c, check_ping.c):
 //! - a server is declared DOWN after `retry + 1` consecutive failed attempts spaced by
 //!   `delay_before_retry`; a success resets the count and waits `delay_loop`;
 //! - the first result is always reported (`has_run`), so alpha servers (initially down) come
 //!   up on their first success and non-alpha servers go down on their first failed series;
-//! - TCP_CHECK keeps retrying while down; HTTP_GET, MISC_CHECK and UDP_CHECK do not (HTTP waits
-//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC and UDP wait `delay_loop`);
+//! - TCP_CHECK keeps retrying while down; HTTP_GET, MISC, UDP and PING do not (HTTP waits
+//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC, UDP, PING wait `delay_loop`);
 //! - UDP_CHECK sends its payload and waits connect_timeout: an ICMP error fails, silence
 //!   passes unless `require_reply`, a reply passes if it matches the configured pattern;
+//! - PING_CHECK sends one ICMP echo request and needs an echo reply within connect_timeout;
 //! - HTTP_GET checks one url per `delay_loop`, UP only once all urls passed in a row.
 
 pub mod http;
 pub mod misc;
+pub mod ping;
 pub mod script;
 pub mod set;
 pub mod settings;
@@ -100,6 +102,8 @@ pub enum CheckKind {
     Http(Box<HttpParams>),
     Misc(MiscParams),
     Udp(Box<UdpParams>),
+    /// ICMP echo to `dst`'s address (its port is unused).
+    Ping(ConnParams),
 }
 
 /// Parameters common to every checker (already defaulted by the daemon from the checker,
@@ -145,11 +149,12 @@ pub enum Reason {
     MiscTimeout(Duration),
     /// UDP: nothing came back within connect_timeout and no reply is required.
     NoReplyNeeded,
-    /// UDP: `require_reply` and nothing came back within connect_timeout.
+    /// UDP with `require_reply`, PING: nothing came back within connect_timeout.
     NoReply(Duration),
     /// UDP: a reply of this many bytes matched.
     Reply(usize),
-    /// UDP: a reply of this many bytes did not match the pattern or length limits.
+    /// UDP: a reply of this many bytes did not match the pattern or length limits; PING: an
+    /// ICMP message of this many bytes that is not an echo reply.
     ReplyMismatch(usize),
 }
 
@@ -216,6 +221,9 @@ pub enum Action {
         dst: SocketAddr,
         bind: Option<SocketAddr>,
         payload: Vec<u8>,
+        /// PING_CHECK: an ICMP (v6) socket, raw if ping sockets are not allowed; the driver
+        /// hands on ICMP messages without IP header and drops other pingers' echoes.
+        icmp: bool,
     },
     /// Write these bytes on the connection.
     Send(Vec<u8>),
@@ -287,6 +295,8 @@ pub struct Checker {
     failed_url: Option<usize>,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
+    /// PING_CHECK echo sequence number.
+    ping_seq: u16,
     phase: Phase,
     deadline: Instant,
     actions: VecDeque<Action>,
@@ -312,6 +322,7 @@ impl Checker {
             url_it: 0,
             failed_url: None,
             misc_last_exit: 0,
+            ping_seq: 0,
             phase: Phase::Idle,
             deadline,
             actions: VecDeque::new(),
@@ -383,10 +394,11 @@ impl Checker {
                 self.actions.push_back(Action::KillMisc { signal });
             }
             Phase::Datagram => {
-                let CheckKind::Udp(u) = &self.params.kind else {
-                    unreachable!("datagram phase is UDP only")
+                let (required, to) = match &self.params.kind {
+                    CheckKind::Udp(u) => (u.require_reply, u.conn.connect_timeout),
+                    CheckKind::Ping(c) => (true, c.connect_timeout),
+                    _ => unreachable!("datagram phase is UDP/PING only"),
                 };
-                let (required, to) = (u.require_reply, u.conn.connect_timeout);
                 self.actions.push_back(Action::Close);
                 // keepalived: a read timeout is a success unless a reply is required.
                 if required {
@@ -423,7 +435,9 @@ impl Checker {
                 };
                 self.deadline = idle.min(hard);
             }
-            CheckKind::Misc(_) | CheckKind::Udp(_) => unreachable!("no stream connection"),
+            CheckKind::Misc(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+                unreachable!("no stream connection")
+            }
         }
     }
 
@@ -466,12 +480,19 @@ impl Checker {
         }
     }
 
-    /// UDP: a reply datagram of `len` bytes, of which `data` is the start.
+    /// UDP: a reply datagram of `len` bytes, of which `data` is the start. PING: an ICMP
+    /// message.
     pub fn on_datagram(&mut self, now: Instant, data: &[u8], len: usize) {
-        let (Phase::Datagram, CheckKind::Udp(u)) = (&self.phase, &self.params.kind) else {
+        if !matches!(self.phase, Phase::Datagram) {
             return;
+        }
+        let ok = match &self.params.kind {
+            CheckKind::Udp(u) => u.reply_ok(data, len),
+            CheckKind::Ping(c) => {
+                ping::classify(c.dst.is_ipv6(), data, None) == ping::Received::Reply
+            }
+            _ => return,
         };
-        let ok = u.reply_ok(data, len);
         self.actions.push_back(Action::Close);
         if ok {
             self.succeed(now, Reason::Reply(len));
@@ -565,6 +586,7 @@ impl Checker {
             CheckKind::Tcp(c) => c,
             CheckKind::Http(h) => &h.conn,
             CheckKind::Udp(u) => &u.conn,
+            CheckKind::Ping(c) => c,
             CheckKind::Misc(_) => unreachable!("misc checks have no connection"),
         }
     }
@@ -591,9 +613,21 @@ impl Checker {
                     dst: u.conn.dst,
                     bind: u.conn.bind,
                     payload: u.payload.clone(),
+                    icmp: false,
                 });
                 self.phase = Phase::Datagram;
                 self.deadline = now + u.conn.connect_timeout;
+            }
+            CheckKind::Ping(c) => {
+                self.ping_seq = self.ping_seq.wrapping_add(1);
+                self.actions.push_back(Action::SendDatagram {
+                    dst: c.dst,
+                    bind: c.bind,
+                    payload: ping::echo_request(c.dst.is_ipv6(), ping::ID, self.ping_seq),
+                    icmp: true,
+                });
+                self.phase = Phase::Datagram;
+                self.deadline = now + c.connect_timeout;
             }
             CheckKind::Misc(m) => {
                 let timeout = m.timeout.unwrap_or(self.params.delay_loop);
@@ -659,7 +693,9 @@ impl Checker {
         self.record(now, true, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) | CheckKind::Udp(_) => self.tcp_epilog(now, true, reason),
+            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+                self.tcp_epilog(now, true, reason)
+            }
             CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason),
             CheckKind::Misc(_) => unreachable!(),
         }
@@ -669,7 +705,9 @@ impl Checker {
         self.record(now, false, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) | CheckKind::Udp(_) => self.tcp_epilog(now, false, reason),
+            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+                self.tcp_epilog(now, false, reason)
+            }
             CheckKind::Http(_) => {
                 // keepalived's timeout_epilog: no retries once the server is known down.
                 if self.up || !self.has_run {
@@ -683,7 +721,7 @@ impl Checker {
         }
     }
 
-    /// keepalived's tcp_epilog and udp_epilog: they differ only in that UDP neither retries
+    /// keepalived's tcp_epilog and udp/icmp_epilog: these differ only in that UDP/PING neither retries
     /// nor settles a failure while the server is already down.
     fn tcp_epilog(&mut self, now: Instant, success: bool, reason: Reason) {
         let p = &self.params;

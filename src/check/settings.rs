@@ -65,6 +65,7 @@ pub fn from_config(
     };
     let kind = match &c.kind {
         config::CheckKind::Tcp => CheckKind::Tcp(conn.clone()),
+        config::CheckKind::Ping => CheckKind::Ping(conn.clone()),
         config::CheckKind::Http(h) => http(h, false),
         config::CheckKind::Ssl(h) => http(h, true),
         config::CheckKind::Udp(u) => CheckKind::Udp(Box::new(UdpParams {
@@ -93,7 +94,7 @@ pub fn from_config(
 }
 
 impl CheckParams {
-    /// TCP, HTTP, SSL, MISC or UDP, for logs and status.
+    /// TCP, HTTP, SSL, MISC, UDP or PING, for logs and status.
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             CheckKind::Tcp(_) => "TCP",
@@ -101,6 +102,7 @@ impl CheckParams {
             CheckKind::Http(_) => "HTTP",
             CheckKind::Misc(_) => "MISC",
             CheckKind::Udp(_) => "UDP",
+            CheckKind::Ping(_) => "PING",
         }
     }
 }

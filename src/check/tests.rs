@@ -459,7 +459,8 @@ fn udp_silence_passes_unless_a_reply_is_required() {
         vec![Action::SendDatagram {
             dst: conn().dst,
             bind: conn().bind,
-            payload: b"ping".to_vec()
+            payload: b"ping".to_vec(),
+            icmp: false
         }]
     );
     assert_eq!(c.poll_timeout(), t + 3 * S);
@@ -517,4 +518,41 @@ fn udp_reply_must_match_the_pattern() {
     let (t, _) = next_attempt(&mut c);
     c.on_datagram(t, b"OK then", 7);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(7))]);
+}
+
+#[test]
+fn ping_needs_an_echo_reply_in_time() {
+    let t0 = Instant::now();
+    let mut c = Checker::new(params(CheckKind::Ping(conn()), 1, true), t0);
+    let (t, a) = next_attempt(&mut c);
+    let Action::SendDatagram {
+        dst, payload, icmp, ..
+    } = &a[0]
+    else {
+        panic!("{a:?}")
+    };
+    assert!(*icmp && *dst == conn().dst);
+    assert_eq!(payload[..2], [8, 0], "ICMP echo request");
+    let mut reply = payload.clone();
+    reply[0] = 0;
+    c.on_datagram(t, &reply, reply.len());
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(136))]);
+    // Up: a silent attempt is retried after delay_before_retry, then goes down.
+    let (t, a) = next_attempt(&mut c);
+    let Action::SendDatagram { payload: p2, .. } = &a[0] else {
+        panic!("{a:?}")
+    };
+    assert_ne!(p2[6..8], payload[6..8], "a new sequence number per attempt");
+    assert_eq!(c.poll_timeout(), t + 3 * S);
+    let (t, _) = next_attempt(&mut c);
+    assert_eq!(c.poll_timeout(), t + 2 * S);
+    let (t, _) = next_attempt(&mut c);
+    let mut unreachable = reply.clone();
+    unreachable[0] = 3;
+    c.on_datagram(t, &unreachable, 136);
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Down(Reason::ReplyMismatch(136))]
+    );
+    assert_eq!(c.poll_timeout(), t + 6 * S);
 }

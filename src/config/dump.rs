@@ -368,6 +368,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Ssl(_) => "SSL_GET",
         CheckKind::Misc(_) => "MISC_CHECK",
         CheckKind::Udp(_) => "UDP_CHECK",
+        CheckKind::Ping => "PING_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -411,7 +412,7 @@ fn checker(w: &mut W, c: &Checker) {
             w.kv("min_reply_length", u.min_reply_len);
             w.kv("max_reply_length", u.max_reply_len);
         }
-        CheckKind::Tcp => {}
+        CheckKind::Tcp | CheckKind::Ping => {}
     }
     if !matches!(c.kind, CheckKind::Misc(_)) {
         w.opt("connect_ip", c.connect_ip);

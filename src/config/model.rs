@@ -407,6 +407,8 @@ pub enum CheckKind {
     Ssl(HttpCheck),
     Misc(MiscCheck),
     Udp(UdpCheck),
+    /// ICMP echo to connect_ip (default: the real server's address).
+    Ping,
 }
 
 /// `UDP_CHECK`: send `payload`, then wait connect_timeout. An ICMP error fails; silence

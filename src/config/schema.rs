@@ -37,7 +37,6 @@ pub struct Kw<T: 'static> {
 pub const UNSUPPORTED: &[&str] = &[
     "SMTP_CHECK",
     "DNS_CHECK",
-    "PING_CHECK",
     "BFD_CHECK",
     "FILE_CHECK",
     "bfd_instance",

@@ -8,7 +8,7 @@
 //! ([`Output::SpawnMisc`]) which reports the exit back with [`CheckIo::misc_exited`].
 
 use crate::check::misc::MiscExit;
-use crate::check::{Action, Checker};
+use crate::check::{ping, Action, Checker};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -27,11 +27,26 @@ pub enum FdChange {
     Remove(RawFd),
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dgram {
+    /// A TCP connection.
+    No,
+    Udp,
+    /// An ICMP ping socket: the kernel picks the echo identifier and delivers only the
+    /// replies to it.
+    Ping,
+    /// A raw ICMP socket (ping sockets not allowed by net.ipv4.ping_group_range): it sees
+    /// every echo from the peer, with the IPv4 header in front.
+    Raw {
+        v4: bool,
+    },
+}
+
 struct Conn {
     fd: OwnedFd,
     connecting: bool,
-    /// UDP_CHECK: each readiness is one reply datagram (or the ICMP error).
-    udp: bool,
+    /// UDP_CHECK / PING_CHECK: each readiness is one reply (or the ICMP error).
+    dgram: Dgram,
     out: Vec<u8>,
     interest: Interest,
     /// SSL_GET: the TLS session over `fd` (handshake runs before the checker hears
@@ -152,21 +167,43 @@ impl CheckIo {
             }
             return self.run_actions(cs, id, now);
         }
-        if conn.udp {
-            // MSG_TRUNC: the datagram's real length, so length limits see past the buffer.
-            let raw = conn.fd.as_raw_fd();
-            let buf = &mut self.buf[..];
-            // SAFETY: `buf` is valid for writes of its length.
-            let n = retry_eintr(|| unsafe {
-                libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC)
-            });
-            let checker = cs.get_mut(id);
-            match n {
-                Ok(n) => checker.on_datagram(now, &self.buf[..n.min(READ_BUF)], n),
-                Err(libc::EAGAIN) => return,
-                Err(e) => checker.on_connect_failed(now, e),
+        if conn.dgram != Dgram::No {
+            let (raw, dgram) = (conn.fd.as_raw_fd(), conn.dgram);
+            for _ in 0..READS_PER_EVENT {
+                // MSG_TRUNC: the datagram's real length, so length limits see past the buffer.
+                let buf = &mut self.buf[..];
+                // SAFETY: `buf` is valid for writes of its length.
+                let n = retry_eintr(|| unsafe {
+                    libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_TRUNC)
+                });
+                let len = match n {
+                    Ok(n) => n,
+                    Err(libc::EAGAIN) => return,
+                    Err(e) => {
+                        cs.get_mut(id).on_connect_failed(now, e);
+                        return self.run_actions(cs, id, now);
+                    }
+                };
+                let n = len.min(READ_BUF);
+                let (msg, len) = match dgram {
+                    Dgram::Raw { v4 } => {
+                        let ihl = if v4 {
+                            usize::from(self.buf[0] & 0xf) * 4
+                        } else {
+                            0
+                        };
+                        let msg = &self.buf[ihl.min(n)..n];
+                        if ping::classify(!v4, msg, Some(ping::ID)) == ping::Received::Foreign {
+                            continue;
+                        }
+                        (msg, msg.len())
+                    }
+                    _ => (&self.buf[..n], len),
+                };
+                cs.get_mut(id).on_datagram(now, msg, len);
+                return self.run_actions(cs, id, now);
             }
-            return self.run_actions(cs, id, now);
+            return;
         }
         #[cfg(feature = "tls")]
         if conn.is_tls() {
@@ -219,16 +256,21 @@ impl CheckIo {
         while let Some(a) = cs.get_mut(id).poll_action() {
             match a {
                 Action::Connect { dst, bind, tls } => self.connect(cs, id, dst, bind, tls, now),
-                Action::SendDatagram { dst, bind, payload } => {
-                    match connect(dst, bind, libc::SOCK_DGRAM)
-                        .and_then(|(fd, _)| send(fd.as_raw_fd(), &payload).map(|_| fd))
+                Action::SendDatagram {
+                    dst,
+                    bind,
+                    payload,
+                    icmp,
+                } => {
+                    match datagram_socket(dst, bind, icmp)
+                        .and_then(|(fd, d)| send(fd.as_raw_fd(), &payload).map(|_| (fd, d)))
                     {
-                        Ok(fd) => {
+                        Ok((fd, dgram)) => {
                             let raw = fd.as_raw_fd();
                             self.conns[id] = Some(Conn {
                                 fd,
                                 connecting: false,
-                                udp: true,
+                                dgram,
                                 out: Vec::new(),
                                 interest: Interest::Read,
                                 #[cfg(feature = "tls")]
@@ -296,7 +338,7 @@ impl CheckIo {
             Some(Ok(s)) => Some(s),
             None => None,
         };
-        match connect(dst, bind, libc::SOCK_STREAM) {
+        match connect(dst, bind, libc::SOCK_STREAM, 0) {
             Ok((fd, done)) => {
                 let raw = fd.as_raw_fd();
                 // Connecting: writability (or an error) says it is done.
@@ -304,7 +346,7 @@ impl CheckIo {
                 self.conns[id] = Some(Conn {
                     fd,
                     connecting: !done,
-                    udp: false,
+                    dgram: Dgram::No,
                     out: Vec::new(),
                     interest,
                     #[cfg(feature = "tls")]
@@ -393,16 +435,53 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
-/// Non-blocking connect of a `SOCK_STREAM` (TCP) or `SOCK_DGRAM` (UDP) socket; returns the
-/// socket and whether it is already connected.
-fn connect(dst: SocketAddr, bind: Option<SocketAddr>, kind: i32) -> Result<(OwnedFd, bool), i32> {
+/// A connected UDP socket, or for ICMP a ping socket, else a raw one (as root).
+fn datagram_socket(
+    mut dst: SocketAddr,
+    mut bind: Option<SocketAddr>,
+    icmp: bool,
+) -> Result<(OwnedFd, Dgram), i32> {
+    if !icmp {
+        return connect(dst, bind, libc::SOCK_DGRAM, 0).map(|(fd, _)| (fd, Dgram::Udp));
+    }
+    // Ports mean nothing to ICMP (a raw IPv6 socket even takes one for a protocol).
+    dst.set_port(0);
+    if let Some(b) = bind.as_mut() {
+        b.set_port(0);
+    }
+    let proto = if dst.is_ipv4() {
+        libc::IPPROTO_ICMP
+    } else {
+        libc::IPPROTO_ICMPV6
+    };
+    match connect(dst, bind, libc::SOCK_DGRAM, proto) {
+        Err(libc::EACCES) | Err(libc::EPERM) => connect(dst, bind, libc::SOCK_RAW, proto)
+            .map(|(fd, _)| (fd, Dgram::Raw { v4: dst.is_ipv4() })),
+        r => r.map(|(fd, _)| (fd, Dgram::Ping)),
+    }
+}
+
+/// Non-blocking connect of a `SOCK_STREAM` (TCP), `SOCK_DGRAM` or `SOCK_RAW` socket of
+/// protocol `proto` (0: the default); returns the socket and whether it is already connected.
+fn connect(
+    dst: SocketAddr,
+    bind: Option<SocketAddr>,
+    kind: i32,
+    proto: i32,
+) -> Result<(OwnedFd, bool), i32> {
     let family = if dst.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let raw = unsafe { libc::socket(family, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+    let raw = unsafe {
+        libc::socket(
+            family,
+            kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            proto,
+        )
+    };
     if raw < 0 {
         return Err(errno());
     }

@@ -1,10 +1,11 @@
-//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK.
+//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK.
 
 use super::*;
 
 pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
     let (kind, tables): (CheckKind, &[&[Kw<Checker>]]) = match n.kw.text.as_str() {
         "TCP_CHECK" => (CheckKind::Tcp, &[CONNECT, RETRY]),
+        "PING_CHECK" => (CheckKind::Ping, &[CONNECT, RETRY]),
         "HTTP_GET" => (
             CheckKind::Http(HttpCheck::default()),
             &[CONNECT, RETRY, HTTP],

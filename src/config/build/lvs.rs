@@ -458,4 +458,10 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         doc: "`UDP_CHECK { payload HEX; require_reply [HEX] ... }`: UDP datagram check",
         set: checker,
     },
+    Kw {
+        name: "PING_CHECK",
+        arity: Block(0, 0),
+        doc: "`PING_CHECK { ... }`: ICMP/ICMPv6 echo check (ping socket, else raw)",
+        set: checker,
+    },
 ];

@@ -149,7 +149,10 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("virtual_server and real_server: checker defaults", || {
         rows(&VS_CHECK_DEFAULTS)
     }),
-    ("TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK", || rows(CONNECT)),
+    (
+        "TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK",
+        || rows(CONNECT),
+    ),
     ("all checkers", || rows(RETRY)),
     ("HTTP_GET, SSL_GET", || rows(HTTP)),
     ("url", || rows(URL)),

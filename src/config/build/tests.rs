@@ -689,3 +689,15 @@ fn udp_check_keywords() {
         "x is a wildcard in replies only: {e}"
     );
 }
+
+#[test]
+fn ping_check_keywords() {
+    let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n\
+        real_server 192.0.2.2 80 {\n PING_CHECK {\n connect_ip 2001:db8::2\n connect_timeout 2\n retry 3\n }\n }\n}";
+    let (c, d) = ok(text);
+    assert!(d.is_empty(), "{d:?}");
+    let k = &c.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(k.kind, CheckKind::Ping);
+    assert_eq!(k.connect_ip, Some("2001:db8::2".parse().unwrap()));
+    assert_eq!((k.connect_timeout, k.retry), (Duration::from_secs(2), 3));
+}
