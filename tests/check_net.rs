@@ -1,5 +1,5 @@
 //! Checkers against real servers inside a network namespace each test creates (needs root,
-//! python3, iproute2, md5sum). Only loopback and interfaces inside that namespace (a dummy, a
+//! python3, iproute2, md5sum, dnsmasq). Only loopback and interfaces inside that namespace (a dummy, a
 //! veth pair) are ever contacted.
 
 mod common;
@@ -682,5 +682,53 @@ fn ping_check_raw_and_ping_sockets_v4_and_v6() {
         let v4 = d.add(ping("127.0.0.1"));
         let v6 = d.add(ping("::1"));
         d.expect(&[(v4, &[Up(Reply(136))]), (v6, &[Up(Reply(136))])]);
+    });
+}
+
+#[test]
+fn dns_check_against_dnsmasq() {
+    in_netns(|| {
+        let dir = tmpdir("dns");
+        let _tmp = TmpDir(dir.clone());
+        let pid = dir.join("pid");
+        let mut cmd = Command::new("dnsmasq");
+        cmd.args([
+            "-k",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--user=root",
+            "--port=5353",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--address=/svc.test/10.1.2.3",
+        ])
+        .arg(format!("--pid-file={}", pid.display()));
+        let server = spawn(&mut cmd, &[]);
+        let t = Instant::now();
+        while !pid.exists() {
+            assert!(t.elapsed() < Duration::from_secs(10), "dnsmasq not ready");
+            std::thread::sleep(20 * MS);
+        }
+        let dns = |name: &str, qtype| {
+            let mut p = params(
+                CheckKind::Dns(Box::new(keeplite::check::dns::DnsParams {
+                    conn: conn(5353, 300 * MS),
+                    qtype,
+                    name: name.into(),
+                })),
+                0,
+                true,
+            );
+            p.delay_before_retry = 50 * MS;
+            p
+        };
+        let mut d = Driver::new();
+        let a = d.add(dns("svc.test", 1));
+        let other = d.add(dns("other.test", 1));
+        // 12-byte header, 14-byte question, 16-byte A record.
+        d.expect(&[(a, &[Up(Reply(42))]), (other, &[Down(DnsRcode(5))])]);
+        drop(server);
+        d.expect(&[(a, &[Up(Reply(42)), Down(ConnectRefused)])]);
     });
 }

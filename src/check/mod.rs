@@ -1,23 +1,25 @@
 //! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
-//! PING_CHECK): pure state machines.
+//! PING_CHECK, DNS_CHECK): pure state machines.
 //!
 //! One [`Checker`] per check of a real server. It is driven by `now` and I/O events and
 //! answers with [`Action`]s (connect, send, close, spawn/kill the misc script, report) and a
 //! deadline ([`Checker::poll_timeout`]). The OS side lives in `sys::check_io`.
 //!
 //! Retry and transition rules follow keepalived 2.x (check_tcp.c, check_http.c,
-//! check_misc.c, check_udp.c, check_ping.c):
+//! check_misc.c, check_udp.c, check_ping.c, check_dns.c):
 //! - a server is declared DOWN after `retry + 1` consecutive failed attempts spaced by
 //!   `delay_before_retry`; a success resets the count and waits `delay_loop`;
 //! - the first result is always reported (`has_run`), so alpha servers (initially down) come
 //!   up on their first success and non-alpha servers go down on their first failed series;
-//! - TCP_CHECK keeps retrying while down; HTTP_GET, MISC, UDP and PING do not (HTTP waits
-//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC, UDP, PING wait `delay_loop`);
+//! - TCP_CHECK keeps retrying while down; HTTP_GET, MISC, UDP, PING and DNS do not (HTTP waits
+//!   `max(delay_before_retry, delay_loop)` on the failed url, MISC, UDP, PING, DNS wait `delay_loop`);
 //! - UDP_CHECK sends its payload and waits connect_timeout: an ICMP error fails, silence
 //!   passes unless `require_reply`, a reply passes if it matches the configured pattern;
 //! - PING_CHECK sends one ICMP echo request and needs an echo reply within connect_timeout;
+//! - DNS_CHECK sends one query and needs a response with its id and RCODE 0 in that time;
 //! - HTTP_GET checks one url per `delay_loop`, UP only once all urls passed in a row.
 
+pub mod dns;
 pub mod http;
 pub mod misc;
 pub mod ping;
@@ -31,6 +33,7 @@ use http::{HttpProtocol, ParseError, Progress, ResponseParser, StatusSet};
 use misc::{MiscExit, MiscVerdict};
 use std::collections::VecDeque;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -104,6 +107,7 @@ pub enum CheckKind {
     Udp(Box<UdpParams>),
     /// ICMP echo to `dst`'s address (its port is unused).
     Ping(ConnParams),
+    Dns(Box<dns::DnsParams>),
 }
 
 /// Parameters common to every checker (already defaulted by the daemon from the checker,
@@ -156,6 +160,8 @@ pub enum Reason {
     /// UDP: a reply of this many bytes did not match the pattern or length limits; PING: an
     /// ICMP message of this many bytes that is not an echo reply.
     ReplyMismatch(usize),
+    /// DNS: the response's RCODE (RFC 1035 §4.1.1), not 0.
+    DnsRcode(u8),
 }
 
 impl fmt::Display for Reason {
@@ -183,6 +189,7 @@ impl fmt::Display for Reason {
             Reason::NoReply(d) => write!(f, "no reply after {}", secs(*d)),
             Reason::Reply(n) => write!(f, "{n}-byte reply matched"),
             Reason::ReplyMismatch(n) => write!(f, "{n}-byte reply did not match"),
+            Reason::DnsRcode(rc) => write!(f, "DNS rcode {rc}"),
         }
     }
 }
@@ -295,8 +302,8 @@ pub struct Checker {
     failed_url: Option<usize>,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
-    /// PING_CHECK echo sequence number.
-    ping_seq: u16,
+    /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
+    seq: u16,
     phase: Phase,
     deadline: Instant,
     actions: VecDeque<Action>,
@@ -322,7 +329,7 @@ impl Checker {
             url_it: 0,
             failed_url: None,
             misc_last_exit: 0,
-            ping_seq: 0,
+            seq: 0,
             phase: Phase::Idle,
             deadline,
             actions: VecDeque::new(),
@@ -397,6 +404,7 @@ impl Checker {
                 let (required, to) = match &self.params.kind {
                     CheckKind::Udp(u) => (u.require_reply, u.conn.connect_timeout),
                     CheckKind::Ping(c) => (true, c.connect_timeout),
+                    CheckKind::Dns(d) => (true, d.conn.connect_timeout),
                     _ => unreachable!("datagram phase is UDP/PING only"),
                 };
                 self.actions.push_back(Action::Close);
@@ -435,7 +443,7 @@ impl Checker {
                 };
                 self.deadline = idle.min(hard);
             }
-            CheckKind::Misc(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+            CheckKind::Misc(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
                 unreachable!("no stream connection")
             }
         }
@@ -491,6 +499,15 @@ impl Checker {
             CheckKind::Ping(c) => {
                 ping::classify(c.dst.is_ipv6(), data, None) == ping::Received::Reply
             }
+            CheckKind::Dns(_) => match dns::rcode(data, self.seq) {
+                // Not the response to our query: keep waiting, as keepalived does.
+                None => return,
+                Some(0) => true,
+                Some(rc) => {
+                    self.actions.push_back(Action::Close);
+                    return self.fail(now, Reason::DnsRcode(rc));
+                }
+            },
             _ => return,
         };
         self.actions.push_back(Action::Close);
@@ -587,6 +604,7 @@ impl Checker {
             CheckKind::Http(h) => &h.conn,
             CheckKind::Udp(u) => &u.conn,
             CheckKind::Ping(c) => c,
+            CheckKind::Dns(d) => &d.conn,
             CheckKind::Misc(_) => unreachable!("misc checks have no connection"),
         }
     }
@@ -619,15 +637,32 @@ impl Checker {
                 self.deadline = now + u.conn.connect_timeout;
             }
             CheckKind::Ping(c) => {
-                self.ping_seq = self.ping_seq.wrapping_add(1);
+                self.seq = self.seq.wrapping_add(1);
                 self.actions.push_back(Action::SendDatagram {
                     dst: c.dst,
                     bind: c.bind,
-                    payload: ping::echo_request(c.dst.is_ipv6(), ping::ID, self.ping_seq),
+                    payload: ping::echo_request(c.dst.is_ipv6(), ping::ID, self.seq),
                     icmp: true,
                 });
                 self.phase = Phase::Datagram;
                 self.deadline = now + c.connect_timeout;
+            }
+            CheckKind::Dns(d) => {
+                // An unpredictable id, so off-path replies are unlikely to pass.
+                self.seq = std::collections::hash_map::RandomState::new().hash_one(now) as u16;
+                let (dst, bind, to) = (d.conn.dst, d.conn.bind, d.conn.connect_timeout);
+                let Some(payload) = dns::query(self.seq, &d.name, d.qtype) else {
+                    // The configuration checks names; nothing to send otherwise.
+                    return self.fail(now, Reason::SocketError(libc::EINVAL));
+                };
+                self.actions.push_back(Action::SendDatagram {
+                    dst,
+                    bind,
+                    payload,
+                    icmp: false,
+                });
+                self.phase = Phase::Datagram;
+                self.deadline = now + to;
             }
             CheckKind::Misc(m) => {
                 let timeout = m.timeout.unwrap_or(self.params.delay_loop);
@@ -693,7 +728,7 @@ impl Checker {
         self.record(now, true, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
                 self.tcp_epilog(now, true, reason)
             }
             CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason),
@@ -705,7 +740,7 @@ impl Checker {
         self.record(now, false, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
-            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) => {
+            CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
                 self.tcp_epilog(now, false, reason)
             }
             CheckKind::Http(_) => {

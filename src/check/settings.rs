@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::dns::DnsParams;
 use super::http::{parse_digest, HttpProtocol, StatusSet};
 use super::udp::UdpParams;
 use super::{CheckKind, CheckParams, ConnParams, HttpParams, MiscParams, UrlParams};
@@ -66,6 +67,11 @@ pub fn from_config(
     let kind = match &c.kind {
         config::CheckKind::Tcp => CheckKind::Tcp(conn.clone()),
         config::CheckKind::Ping => CheckKind::Ping(conn.clone()),
+        config::CheckKind::Dns(d) => CheckKind::Dns(Box::new(DnsParams {
+            conn: conn.clone(),
+            qtype: d.qtype,
+            name: d.name.clone(),
+        })),
         config::CheckKind::Http(h) => http(h, false),
         config::CheckKind::Ssl(h) => http(h, true),
         config::CheckKind::Udp(u) => CheckKind::Udp(Box::new(UdpParams {
@@ -94,7 +100,7 @@ pub fn from_config(
 }
 
 impl CheckParams {
-    /// TCP, HTTP, SSL, MISC, UDP or PING, for logs and status.
+    /// TCP, HTTP, SSL, MISC, UDP, PING or DNS, for logs and status.
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             CheckKind::Tcp(_) => "TCP",
@@ -103,6 +109,7 @@ impl CheckParams {
             CheckKind::Misc(_) => "MISC",
             CheckKind::Udp(_) => "UDP",
             CheckKind::Ping(_) => "PING",
+            CheckKind::Dns(_) => "DNS",
         }
     }
 }

@@ -556,3 +556,50 @@ fn ping_needs_an_echo_reply_in_time() {
     );
     assert_eq!(c.poll_timeout(), t + 6 * S);
 }
+
+#[test]
+fn dns_needs_a_response_to_its_query_with_rcode_0() {
+    let t0 = Instant::now();
+    let p = dns::DnsParams {
+        conn: conn(),
+        qtype: 1,
+        name: "svc.test".into(),
+    };
+    let mut c = Checker::new(params(CheckKind::Dns(Box::new(p)), 0, true), t0);
+    let (t, a) = next_attempt(&mut c);
+    let Action::SendDatagram {
+        payload: q, icmp, ..
+    } = &a[0]
+    else {
+        panic!("{a:?}")
+    };
+    assert!(!icmp);
+    assert_eq!(q[12..], dns::query(0, "svc.test", 1).unwrap()[12..]);
+    let mut resp = q.clone();
+    resp[2] |= 0x80;
+    let mut other = resp.clone();
+    other[0] ^= 0xff;
+    c.on_datagram(t, &other, other.len());
+    c.on_datagram(t, q, q.len());
+    assert!(
+        drain(&mut c).is_empty(),
+        "another id, or no response: keep waiting"
+    );
+    c.on_datagram(t, &resp, resp.len());
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(26))]);
+    let (t, a) = next_attempt(&mut c);
+    let Action::SendDatagram { payload: q, .. } = &a[0] else {
+        panic!("{a:?}")
+    };
+    let mut refused = q.clone();
+    refused[2] |= 0x80;
+    refused[3] |= 5;
+    c.on_datagram(t, &refused, refused.len());
+    let a = drain(&mut c);
+    assert_eq!(a[0], Action::Close);
+    assert_eq!(reports(&a), vec![Event::Down(Reason::DnsRcode(5))]);
+    next_attempt(&mut c);
+    let (_, a) = next_attempt(&mut c);
+    assert!(reports(&a).is_empty(), "silence while down: no new report");
+    assert_eq!(c.last_result().unwrap().reason, Reason::NoReply(3 * S));
+}

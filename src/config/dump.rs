@@ -369,6 +369,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Misc(_) => "MISC_CHECK",
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
+        CheckKind::Dns(_) => "DNS_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -411,6 +412,11 @@ fn checker(w: &mut W, c: &Checker) {
             }
             w.kv("min_reply_length", u.min_reply_len);
             w.kv("max_reply_length", u.max_reply_len);
+        }
+        CheckKind::Dns(d) => {
+            let t = crate::check::dns::TYPES.iter().find(|(_, c)| *c == d.qtype);
+            w.opt("type", t.map(|(name, _)| name));
+            w.kv("name", q(&d.name));
         }
         CheckKind::Tcp | CheckKind::Ping => {}
     }

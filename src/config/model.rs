@@ -409,6 +409,16 @@ pub enum CheckKind {
     Udp(UdpCheck),
     /// ICMP echo to connect_ip (default: the real server's address).
     Ping,
+    Dns(DnsCheck),
+}
+
+/// `DNS_CHECK`: one query per attempt; a response with RCODE 0 passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCheck {
+    /// Query type code (`type A`, ...); default SOA (6).
+    pub qtype: u16,
+    /// Default `.`.
+    pub name: String,
 }
 
 /// `UDP_CHECK`: send `payload`, then wait connect_timeout. An ICMP error fails; silence

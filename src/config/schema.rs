@@ -36,7 +36,6 @@ pub struct Kw<T: 'static> {
 /// draw a "not supported" warning.
 pub const UNSUPPORTED: &[&str] = &[
     "SMTP_CHECK",
-    "DNS_CHECK",
     "BFD_CHECK",
     "FILE_CHECK",
     "bfd_instance",

@@ -1,4 +1,5 @@
-//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK.
+//! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK,
+//! DNS_CHECK.
 
 use super::*;
 
@@ -6,6 +7,13 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
     let (kind, tables): (CheckKind, &[&[Kw<Checker>]]) = match n.kw.text.as_str() {
         "TCP_CHECK" => (CheckKind::Tcp, &[CONNECT, RETRY]),
         "PING_CHECK" => (CheckKind::Ping, &[CONNECT, RETRY]),
+        "DNS_CHECK" => (
+            CheckKind::Dns(DnsCheck {
+                qtype: 6,
+                name: ".".into(),
+            }),
+            &[CONNECT, RETRY, DNS],
+        ),
         "HTTP_GET" => (
             CheckKind::Http(HttpCheck::default()),
             &[CONNECT, RETRY, HTTP],
@@ -40,6 +48,12 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
     } else {
         1
     };
+    // keepalived's DNS_DEFAULT_RETRY is 3.
+    let retry = if matches!(kind, CheckKind::Dns(_)) {
+        3
+    } else {
+        1
+    };
     let d = c.check_defaults;
     let mut ck = Checker {
         kind,
@@ -48,7 +62,7 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
         bindto: None,
         bind_port: None,
         connect_timeout: d.connect_timeout.unwrap_or(Duration::from_secs(5)),
-        retry: d.retry.unwrap_or(1),
+        retry: d.retry.unwrap_or(retry),
         delay_before_retry: d
             .delay_before_retry
             .unwrap_or(Duration::from_secs(before_retry)),
@@ -270,6 +284,55 @@ pub(super) const MISC: &[Kw<Checker>] = &[
         arity: N(0),
         doc: "`misc_dynamic`: exit status 2..255 sets the weight to status - 2",
         set: |_, k, _| misc(k).dynamic = true,
+    },
+];
+
+pub(super) fn dns(k: &mut Checker) -> &mut DnsCheck {
+    match &mut k.kind {
+        CheckKind::Dns(d) => d,
+        // The DNS table is only applied to DNS_CHECK checkers.
+        _ => unreachable!("DNS keyword outside DNS_CHECK"),
+    }
+}
+
+pub(super) const DNS: &[Kw<Checker>] = &[
+    Kw {
+        name: "type",
+        arity: N(1),
+        doc: "`type A|NS|CNAME|SOA|MX|TXT|AAAA|RRSIG|DNSKEY`: query type (default SOA)",
+        set: |c, k, n| {
+            let t = &n.args[0];
+            match crate::check::dns::TYPES
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(&t.text))
+            {
+                Some(&(_, code)) => dns(k).qtype = code,
+                None => c.warn(
+                    t,
+                    format!(
+                        "unknown DNS_CHECK type `{}`; SOA is queried, as keepalived does",
+                        t.text
+                    ),
+                    Some("use A, NS, CNAME, SOA, MX, TXT, AAAA, RRSIG or DNSKEY".into()),
+                ),
+            }
+        },
+    },
+    Kw {
+        name: "name",
+        arity: N(1),
+        doc: "`name NAME`: name queried (default `.`)",
+        set: |c, k, n| {
+            let t = &n.args[0];
+            if crate::check::dns::query(0, &t.text, 1).is_none() {
+                return c.error(
+                    t,
+                    format!("invalid DNS name `{}`", t.text),
+                    Some("labels of 1 to 63 bytes separated by dots, 255 bytes in all".into()),
+                );
+            }
+            dns(k).name = t.text.clone();
+        },
     },
 ];
 

@@ -464,4 +464,10 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         doc: "`PING_CHECK { ... }`: ICMP/ICMPv6 echo check (ping socket, else raw)",
         set: checker,
     },
+    Kw {
+        name: "DNS_CHECK",
+        arity: Block(0, 0),
+        doc: "`DNS_CHECK { type T; name N ... }`: DNS query over UDP (retry default 3)",
+        set: checker,
+    },
 ];

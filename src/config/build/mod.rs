@@ -150,7 +150,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
         rows(&VS_CHECK_DEFAULTS)
     }),
     (
-        "TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK",
+        "TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, PING_CHECK, DNS_CHECK",
         || rows(CONNECT),
     ),
     ("all checkers", || rows(RETRY)),
@@ -158,6 +158,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("url", || rows(URL)),
     ("MISC_CHECK", || rows(MISC)),
     ("UDP_CHECK", || rows(UDP)),
+    ("DNS_CHECK", || rows(DNS)),
 ];
 
 fn block(n: &Node) -> &[Node] {

@@ -701,3 +701,33 @@ fn ping_check_keywords() {
     assert_eq!(k.connect_ip, Some("2001:db8::2".parse().unwrap()));
     assert_eq!((k.connect_timeout, k.retry), (Duration::from_secs(2), 3));
 }
+
+#[test]
+fn dns_check_keywords() {
+    let text = "virtual_server 192.0.2.1 53 {\n protocol UDP\n\
+        real_server 192.0.2.2 53 {\n DNS_CHECK {\n type aaaa\n name www.example.com.\n }\n\
+        DNS_CHECK {\n type WKS\n }\n }\n}";
+    let (c, d) = ok(text);
+    let rs = &c.virtual_servers[0].real_servers[0];
+    assert_eq!(
+        rs.checkers[0].kind,
+        CheckKind::Dns(DnsCheck {
+            qtype: 28,
+            name: "www.example.com.".into()
+        })
+    );
+    assert_eq!(rs.checkers[0].retry, 3, "keepalived's DNS default");
+    assert_eq!(
+        rs.checkers[1].kind,
+        CheckKind::Dns(DnsCheck {
+            qtype: 6,
+            name: ".".into()
+        })
+    );
+    assert!(
+        d.iter().any(|m| m.contains("unknown DNS_CHECK type `WKS`")),
+        "{d:?}"
+    );
+    let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n DNS_CHECK {\n name a..b\n }\n }\n}");
+    assert!(e.contains("invalid DNS name `a..b`"), "{e}");
+}
