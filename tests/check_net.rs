@@ -1,6 +1,6 @@
 //! Checkers against real servers inside a network namespace each test creates (needs root,
-//! python3, iproute2, md5sum, dnsmasq). Only loopback and interfaces inside that namespace (a dummy, a
-//! veth pair) are ever contacted.
+//! python3, iproute2, md5sum, dnsmasq). Only loopback and interfaces inside that namespace (a
+//! dummy, a veth pair) are ever contacted.
 
 mod common;
 
