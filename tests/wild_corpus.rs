@@ -1,0 +1,832 @@
+//! The wild corpus (`tests/corpus/wild/`): keepalived.conf files from public repositories, each
+//! checked by Debian's keepalived (`keepalived -t`) and by keeplite (`keeplite -t`) side by side.
+//!
+//! Every file runs in a network namespace of its own that has the interfaces the file names
+//! (veth links, up, with an address of each family the file uses) and inside a private root:
+//! an overlay of `/` (changes land in a tmpfs) where every script the file names is an
+//! executable stub, so keepalived's script checks see what the user's machine would have.
+//! Nothing is written to the host: the overlay, its tmpfs and the links vanish with the
+//! namespace. keepalived only ever runs with `-t`.
+//!
+//! The agreement table, per file:
+//! - keepalived starts (`-t` exits 0, 5 or 6: ok / config warnings / script security) =>
+//!   keeplite exits 0 or 4 (no false rejection);
+//! - every keepalived message that names a line has a keeplite diagnostic on that line;
+//!   messages without a line are matched by subject (the script, the security warning);
+//! - keeplite's `-d` dump draws no keepalived message the original did not draw;
+//! - keeplite's `-t` output equals the golden `F.expected` (`KEEPLITE_BLESS=1` rewrites it).
+//!
+//! Known open discrepancies are listed in `OPEN` with the reason; an entry that no longer
+//! happens fails the test too, so the list only shrinks.
+
+mod common;
+
+use common::Netns;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keeplite");
+const DIR: &str = "tests/corpus/wild";
+/// keepalived's `-t` exit codes for a configuration it runs: OK, CONFIG_TEST (messages), and
+/// CONFIG_TEST_SECURITY (scripts disabled). 4 (CONFIG: fatal or bad interface) means it stops.
+const KEEPALIVED_STARTS: [i32; 3] = [0, 5, 6];
+/// Where the script search of both programs looks for bare command names.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Open discrepancies, each written up in /work/plan/wild-findings.md under its W-number:
+/// (reason, finding, files). A finding is `exit 1` (false rejection), `line N` (keepalived
+/// message on line N with no keeplite diagnostic there), `lineless: MSG` (a keepalived message
+/// without a line that keeplite does not echo) or `dump: MSG` (a keepalived message on keeplite's
+/// `-d` dump that the original did not draw). Entries that stop happening fail the test.
+const OPEN: &[(&str, &str, &[&str])] = &[
+    (
+        "W1 `auth_type PASS;`: keepalived ignores the unknown type (issue 10 item 5)",
+        "exit 1",
+        &["030-k0s-semicolons-prio255-weight.conf"],
+    ),
+    (
+        "W2 `lb_algo loadbalance`: keepalived ignores it, uses wlc (item 5)",
+        "exit 1",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W2 `lb_algo loadbalance`: keepalived ignores it, uses wlc (item 5)",
+        "lineless: Virtual server [10.4.7.10]:tcp:6443: no scheduler set, setting default 'wlc'",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived skips the block and runs",
+        "exit 1",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 31",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 32",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 33",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 34",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 35",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W3 virtual_server without `{`: keepalived reports each line of the skipped block",
+        "line 36",
+        &["033-openresty-vs-missing-brace.conf"],
+    ),
+    (
+        "W4 unclosed vrrp_instance: keepalived closes it at end of file",
+        "exit 1",
+        &["052-note-unclosed-with-shell-tail.conf"],
+    ),
+    (
+        "W4 unclosed vrrp_instance: keepalived closes it at end of file",
+        "lineless: There are 1 missing '}'s or extra '{'s",
+        &["052-note-unclosed-with-shell-tail.conf"],
+    ),
+    (
+        "W5 same excluded VIP in two instances (neutron): keepalived runs it",
+        "exit 1",
+        &["056-neutron-l3-ha-router.conf"],
+    ),
+    (
+        "W6 IPv6 VIPs without `version 3`: keepalived switches to v3 (item 4)",
+        "exit 1",
+        &["058-octavia-amphora-v6-no-version.conf"],
+    ),
+    (
+        "W7 values ending in `;`: keepalived starts with the instance unusable; refusing is deliberate",
+        "exit 1",
+        &["059-course-semicolons-everywhere.conf"],
+    ),
+    (
+        "W7 values ending in `;`: interface `eth1;`",
+        "lineless: Non-existent interface specified in configuration",
+        &["059-course-semicolons-everywhere.conf"],
+    ),
+    (
+        "W8 track_script names a vrrp_script defined later: keepalived ignores it, keeplite tracks it",
+        "line 19",
+        &["044-dns-script-defined-after-use.conf"],
+    ),
+    (
+        "W9 sync group member invented by keeplite",
+        "dump: Sync group VG1 has only 1 virtual router(s) - this probably isn't what you want",
+        &["051-sync-group-no-group-block.conf"],
+    ),
+    (
+        "W9 sync group without `group {}`: keepalived removes it, keeplite makes VI_1 a member",
+        "line 3",
+        &["051-sync-group-no-group-block.conf"],
+    ),
+    (
+        "W9 sync group without `group {}`",
+        "lineless: Sync group VG1 has no virtual router(s). removing",
+        &["051-sync-group-no-group-block.conf"],
+    ),
+    (
+        "W10 `lb_kind dr` dumped as DR",
+        "dump: WARNING - virtual server [192.168.1.100]:tcp:11521 and real server [192.168.1.244]:tcp:1522 ports don't match - resetting",
+        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
+    ),
+    (
+        "W10 `lb_kind dr` dumped as DR",
+        "dump: WARNING - virtual server [192.168.1.100]:tcp:11521 and sorry server ports don't match - resetting",
+        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
+    ),
+    (
+        "W10 `lb_kind dr`: keepalived uses NAT, keeplite DR (item 6)",
+        "line 38",
+        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
+    ),
+    (
+        "W11 `quorum 0`: keepalived sets 1 (item 6)",
+        "line 28",
+        &["045-dns-misc-check-quorum0-udp.conf"],
+    ),
+    (
+        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
+        "line 35",
+        &["016-lvs-dr-tcp-nb-get-retry.conf"],
+    ),
+    (
+        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
+        "line 44",
+        &["016-lvs-dr-tcp-nb-get-retry.conf"],
+    ),
+    (
+        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
+        "line 50",
+        &["062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
+        "line 58",
+        &["062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W13 `vrrp_garp_interval 0` / `vrrp_gna_interval 0`: invalid in keepalived (item 6)",
+        "line 7",
+        &["052-note-unclosed-with-shell-tail.conf"],
+    ),
+    (
+        "W13 `vrrp_garp_interval 0` / `vrrp_gna_interval 0`: invalid in keepalived (item 6)",
+        "line 8",
+        &["052-note-unclosed-with-shell-tail.conf"],
+    ),
+    (
+        "W14 single-quoted script: keeplite keeps the quotes",
+        "dump: Disabling track script chk_haproxy since not found/accessible",
+        &["046-mariadb-single-quoted-script.conf"],
+    ),
+    (
+        "W16 no usable script user: keepalived removes the script (item 8)",
+        "line 11",
+        &["043-oracle-hash-in-quoted-script.conf"],
+    ),
+    (
+        "W16 no usable script user: keepalived removes the script (item 8)",
+        "line 28",
+        &["043-oracle-hash-in-quoted-script.conf"],
+    ),
+    (
+        "W17 scripts run as root without enable_script_security (item 8)",
+        "lineless: SECURITY VIOLATION - check scripts are being executed but script_security not enabled.",
+        &["050-nginx-dr-http-notify-down.conf"],
+    ),
+    (
+        "W17 scripts run as root without enable_script_security (item 8)",
+        "lineless: SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
+        &["001-linuxgateway-vmac-sync.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "014-haproxy-inline-track-block.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "020-haproxy-service-status.conf", "025-mysql-ha-lvs-sync-iface.conf", "028-ocp-lb-unindented.conf", "030-k0s-semicolons-prio255-weight.conf", "032-ocp-two-instances-bond.conf", "038-vagrant-track-interface.conf", "042-docker-lb-peer-without-src.conf", "044-dns-script-defined-after-use.conf", "047-vault-kolla-root-script.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "052-note-unclosed-with-shell-tail.conf", "057-octavia-amphora-v4.conf", "058-octavia-amphora-v6-no-version.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 36",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 48",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 52",
+        &["050-nginx-dr-http-notify-down.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 54",
+        &["022-lvs-snat-http-digest.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 60",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
+        "line 66",
+        &["022-lvs-snat-http-digest.conf", "050-nginx-dr-http-notify-down.conf"],
+    ),
+    (
+        "W19 `persistence_timeout 0`: keepalived says invalid",
+        "line 26",
+        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
+    ),
+    (
+        "W20 instance without VIPs",
+        "lineless: (VI_1) No VIP specified; at least one is sensible",
+        &["037-aliyun-eni-no-vip.conf", "051-sync-group-no-group-block.conf"],
+    ),
+    (
+        "W21 sync group of one instance",
+        "lineless: Sync group VG1 has only 1 virtual router(s) - this probably isn't what you want",
+        &["022-lvs-snat-http-digest.conf"],
+    ),
+    (
+        "W21 sync group of one instance",
+        "lineless: Sync group VGM has only 1 virtual router(s) - this probably isn't what you want",
+        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
+    ),
+    (
+        "W22 track_interface names the own interface",
+        "lineless: (VE) Ignoring track_interface eth1 since own interface",
+        &["038-vagrant-track-interface.conf"],
+    ),
+    (
+        "W22 track_interface names the own interface",
+        "lineless: (VI_1) Ignoring track_interface eth0 since own interface",
+        &["042-docker-lb-peer-without-src.conf"],
+    ),
+    (
+        "W22 track_interface names the own interface",
+        "lineless: (VR_1) Ignoring track_interface eth0 since own interface",
+        &["056-neutron-l3-ha-router.conf"],
+    ),
+    (
+        "W22 track_interface names the own interface",
+        "lineless: (VR_2) Ignoring track_interface eth4 since own interface",
+        &["056-neutron-l3-ha-router.conf"],
+    ),
+    (
+        "W23 virtual_server without a valid lb_kind: NAT",
+        "lineless: Virtual server [192.168.0.100]:tcp:53: no forwarding method set, setting default NAT",
+        &["003-pihole-dns-tcp-check.conf"],
+    ),
+    (
+        "W23 virtual_server without a valid lb_kind: NAT",
+        "lineless: Virtual server [192.168.1.100]:tcp:11521: no forwarding method set, setting default NAT",
+        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
+    ),
+    (
+        "W24 priority 255 with a weighted track_script (item 6)",
+        "lineless: (VI_K8S_HA) ignoring tracked script check_haproxy with weights due to address_owner",
+        &["030-k0s-semicolons-prio255-weight.conf"],
+    ),
+    (
+        "W25 preempt_delay with state MASTER",
+        "lineless: (lb1) Warning - preempt delay will not work with initial state MASTER - clearing",
+        &["055-bh-lvs-director-vmac-groups.conf"],
+    ),
+    (
+        "W26 protocol on a fwmark virtual_server",
+        "lineless: Warning: Virtual server FWM 7: protocol specified for fwmark - protocol will be ignored",
+        &["055-bh-lvs-director-vmac-groups.conf"],
+    ),
+    (
+        "W27 state MASTER with AH authentication",
+        "lineless: (VR_1) Initial state master is incompatible with AH authentication - clearing",
+        &["056-neutron-l3-ha-router.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: Unknown keyword 'control_socket'",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: Unknown keyword 'watchdog_timeout'",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: number '0' outside range [0.000001, 4294.967295]",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: number '0' outside range [0.001000, 4294.967295]",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: vrrp_garp_interval '0' is invalid",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: vrrp_gna_interval '0' is invalid",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+    (
+        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
+        "dump: vrrp_startup_delay '0' is invalid",
+        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf"],
+    ),
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The file's text with comments (`#`, `!` outside quotes) removed, one entry per line.
+fn code_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let mut quoted = false;
+            let mut out = String::new();
+            for c in l.chars() {
+                match c {
+                    '"' => quoted = !quoted,
+                    '#' | '!' if !quoted => break,
+                    _ => {}
+                }
+                out.push(c);
+            }
+            out
+        })
+        .collect()
+}
+
+fn is_ipv6(word: &str) -> bool {
+    let addr = word.split('/').next().unwrap_or("");
+    addr.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// What the namespace must hold for one file: interfaces with their addresses, and the
+/// scripts (absolute paths) to stub.
+#[derive(Default, Debug)]
+struct Needs {
+    ifaces: BTreeMap<String, BTreeSet<String>>,
+    scripts: BTreeSet<String>,
+}
+
+const SCRIPT_KEYWORDS: &[&str] = &[
+    "script",
+    "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
+    "notify_up",
+    "notify_down",
+    "misc_path",
+];
+
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "lo"
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+}
+
+/// Reads the interfaces, source addresses and scripts a configuration names.
+fn needs(text: &str) -> Needs {
+    let mut n = Needs::default();
+    let v6 = text.split_whitespace().any(is_ipv6);
+    // The current vrrp_instance's interface and source addresses, assigned at its end.
+    let (mut depth, mut inst_if, mut inst_src) = (0usize, None::<String>, Vec::<String>::new());
+    let mut in_track_if = None::<usize>;
+    for line in code_lines(text) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let first = words.first().copied().unwrap_or("");
+        if let Some(d) = in_track_if {
+            if depth == d && !first.is_empty() && first != "}" {
+                add_if(&mut n, first);
+            }
+        }
+        match first {
+            "interface" | "lvs_sync_daemon_interface" | "lvs_sync_daemon" | "default_interface" => {
+                if let Some(w) = words.get(1) {
+                    add_if(&mut n, w);
+                    if first == "interface" {
+                        inst_if = Some(w.to_string());
+                    }
+                }
+            }
+            "track_interface" => match words.get(1) {
+                Some(&"{") => in_track_if = Some(depth + 1),
+                Some(w) => add_if(&mut n, w),
+                None => {}
+            },
+            "unicast_src_ip" | "mcast_src_ip" => {
+                let addr = words.get(1).and_then(|w| w.split('/').next()?.parse().ok());
+                // A multicast "source" (seen in the wild) cannot be assigned; keepalived
+                // reports it itself.
+                if let Some(a) = addr.filter(|a: &std::net::IpAddr| !a.is_multicast()) {
+                    inst_src.push(a.to_string());
+                }
+            }
+            k if SCRIPT_KEYWORDS.contains(&k) => {
+                let rest = line.trim_start()[k.len()..].trim();
+                let cmd = rest.trim_start_matches('"').split_whitespace().next();
+                if let Some(cmd) = cmd.map(|c| c.trim_end_matches('"')) {
+                    if cmd.starts_with('/') {
+                        n.scripts.insert(cmd.to_string());
+                    } else if cmd
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                        && !in_path(cmd)
+                    {
+                        n.scripts.insert(format!("/usr/local/bin/{cmd}"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        for pair in words.windows(2) {
+            if pair[0] == "dev" {
+                add_if(&mut n, pair[1]);
+            }
+        }
+        for w in &words {
+            if w.ends_with('{') && w.len() > 1 || *w == "{" {
+                depth += 1;
+            }
+            if *w == "}" || w.starts_with('}') {
+                depth = depth.saturating_sub(1);
+                if in_track_if.is_some_and(|d| depth < d) {
+                    in_track_if = None;
+                }
+                if depth == 0 {
+                    if let Some(i) = inst_if.take() {
+                        if let Some(set) = n.ifaces.get_mut(&i) {
+                            set.extend(inst_src.iter().map(|a| {
+                                let len = if is_ipv6(a) { 128 } else { 32 };
+                                format!("{a}/{len}")
+                            }));
+                        }
+                    }
+                    inst_src.clear();
+                }
+            }
+        }
+    }
+    for (k, addrs) in n.ifaces.values_mut().enumerate() {
+        addrs.insert(format!("10.254.{k}.254/24"));
+        if v6 {
+            addrs.insert(format!("fd00:254:{k}::254/64"));
+        }
+    }
+    n
+}
+
+fn add_if(n: &mut Needs, name: &str) {
+    if valid_ifname(name) {
+        n.ifaces.entry(name.to_string()).or_default();
+    }
+}
+
+fn in_path(cmd: &str) -> bool {
+    PATH.split(':').any(|d| Path::new(d).join(cmd).exists())
+}
+
+/// Output and exit status of one program run.
+struct Run {
+    text: String,
+    code: i32,
+}
+
+/// Everything measured for one file.
+struct Outcome {
+    keepalived: Run,
+    keeplite: Run,
+    /// keepalived -t on keeplite's -d dump (None when keeplite refused the file).
+    dump: Option<Run>,
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Runs both programs on `file` in a fresh namespace and private root.
+fn run_file(file: &Path) -> Outcome {
+    let text = std::fs::read_to_string(file).unwrap();
+    let needs = needs(&text);
+    let ns = Netns::new("wild");
+    for (k, (name, addrs)) in needs.ifaces.iter().enumerate() {
+        ns.sh(&format!(
+            "ip link add {name} type veth peer name wpeer{k} && ip link set {name} up && \
+             ip link set wpeer{k} up"
+        ));
+        for a in addrs {
+            let extra = if is_ipv6(a) { " nodad" } else { "" };
+            ns.sh(&format!("ip addr add {a} dev {name}{extra}"));
+        }
+    }
+    let work = std::env::temp_dir().join(format!("{}.{}", ns.name, "w"));
+    let out = work.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let rel = file.strip_prefix(root()).unwrap().display().to_string();
+    std::fs::create_dir_all(work.join("t")).unwrap();
+    let stubs: String = needs
+        .scripts
+        .iter()
+        .map(|s| {
+            let p = format!("\"$R\"{}", shell_quote(s));
+            format!(
+                "mkdir -p \"$(dirname {p})\"\n[ -e {p} ] || {{ printf '#!/bin/sh\\nexit 0\\n' > {p}; chmod 755 {p}; }}\n"
+            )
+        })
+        .collect();
+    // Runs in the private root; /klout is the only directory shared with the host.
+    let inner = format!(
+        "cd {root}\nexport PATH={PATH}\n\
+         keepalived -t -l -D -f {rel} >/klout/ka 2>&1; echo $? >/klout/ka.rc\n\
+         {bin} -t -f {rel} >/dev/null 2>/klout/kl; echo $? >/klout/kl.rc\n\
+         if [ \"$(cat /klout/kl.rc)\" != 1 ]; then\n\
+         {bin} -d -f {rel} >/klout/dump.conf 2>/dev/null\n\
+         keepalived -t -l -D -f /klout/dump.conf >/klout/kd 2>&1; echo $? >/klout/kd.rc\nfi\n",
+        root = shell_quote(&root().display().to_string()),
+        rel = shell_quote(&rel),
+        bin = shell_quote(BIN),
+    );
+    std::fs::write(out.join("inner.sh"), inner).unwrap();
+    // Inside `ip netns exec` (its own mount namespace, slave to the host's): an overlay of `/`
+    // whose upper layer is a tmpfs, then chroot into it.
+    let script = format!(
+        r#"set -e
+W={work}
+mount -t tmpfs kl-wild "$W/t"
+mkdir -p "$W/t/u" "$W/t/w" "$W/t/r"
+mount -t overlay kl-wild -o "lowerdir=/,upperdir=$W/t/u,workdir=$W/t/w" "$W/t/r"
+R="$W/t/r"
+mount --rbind /proc "$R/proc"
+mount -t sysfs kl-wild "$R/sys"
+mount --rbind /dev "$R/dev"
+mkdir -p "$R/klout"
+mount --bind "$W/out" "$R/klout"
+{stubs}
+chroot "$R" /bin/sh /klout/inner.sh
+"#,
+        work = shell_quote(&work.display().to_string()),
+    );
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("ip netns exec");
+    assert!(
+        status.status.success(),
+        "{rel}: namespace setup failed:\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let read = |name: &str| -> Option<Run> {
+        let code = std::fs::read_to_string(out.join(format!("{name}.rc"))).ok()?;
+        Some(Run {
+            text: std::fs::read_to_string(out.join(name)).unwrap_or_default(),
+            code: code.trim().parse().unwrap(),
+        })
+    };
+    let outcome = Outcome {
+        keepalived: read("ka").expect("keepalived ran"),
+        keeplite: read("kl").expect("keeplite ran"),
+        dump: read("kd"),
+    };
+    // The tmpfs and overlay were in the namespace's mount table only: nothing to unmount here.
+    let _ = std::fs::remove_dir_all(&work);
+    outcome
+}
+
+/// keepalived's `(Line N) msg` / `(file: Line N) msg`: (line, message).
+fn keepalived_messages(text: &str) -> Vec<(Option<usize>, String)> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            if let Some(rest) = l.strip_prefix('(') {
+                if let Some((head, msg)) = rest.split_once(") ") {
+                    let num = head.rsplit_once("Line ").map(|(_, n)| n).unwrap_or(head);
+                    if let Ok(n) = num.parse() {
+                        return (Some(n), msg.to_string());
+                    }
+                }
+            }
+            (None, l.to_string())
+        })
+        .collect()
+}
+
+/// Lines keeplite spoke about (`rel:LINE:COL: ...`). A diagnostic that ignores a whole block
+/// (on the line that opens it: "block ignored", "accepted but ignored") speaks for every line
+/// of that block.
+fn keeplite_lines(text: &str, rel: &str, source: &str) -> BTreeSet<usize> {
+    let code = code_lines(source);
+    let mut lines = BTreeSet::new();
+    for diag in text
+        .lines()
+        .filter_map(|l| l.strip_prefix(rel)?.strip_prefix(':'))
+    {
+        let Some(n) = diag.split(':').next().and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        lines.insert(n);
+        let whole = diag.contains("block ignored") || diag.contains("accepted but ignored");
+        if !whole || !code.get(n - 1).is_some_and(|l| l.contains('{')) {
+            continue;
+        }
+        let mut depth = 0i32;
+        for (i, l) in code.iter().enumerate().skip(n - 1) {
+            depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
+            lines.insert(i + 1);
+            if depth <= 0 {
+                break;
+            }
+        }
+    }
+    lines
+}
+
+/// A lineless keepalived message is matched by its subject in keeplite's diagnostics.
+fn lineless_matched(msg: &str, keeplite: &str) -> bool {
+    if let Some(name) = msg
+        .strip_prefix("Disabling track script ")
+        .and_then(|r| r.split_whitespace().next())
+    {
+        return keeplite.contains(&format!("`{name}`")) && keeplite.contains("script");
+    }
+    if msg.starts_with("SECURITY VIOLATION - scripts are being executed") {
+        return keeplite.contains("enable_script_security");
+    }
+    // `(VI_1) message`: a keeplite diagnostic naming the instance and sharing a word.
+    if let Some((inst, text)) = msg.strip_prefix('(').and_then(|m| m.split_once(") ")) {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .filter(|w| w.len() >= 4)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        return keeplite.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains(&format!("`{}`", inst.to_ascii_lowercase()))
+                && words.iter().any(|w| l.contains(w.as_str()))
+        });
+    }
+    false
+}
+
+/// The findings for one file, as `OPEN` spells them.
+fn findings(rel: &str, source: &str, o: &Outcome) -> Vec<String> {
+    let mut f = Vec::new();
+    let starts = KEEPALIVED_STARTS.contains(&o.keepalived.code);
+    if starts && o.keeplite.code == 1 {
+        f.push("exit 1".to_string());
+    }
+    let lines = keeplite_lines(&o.keeplite.text, rel, source);
+    let original = keepalived_messages(&o.keepalived.text);
+    for (line, msg) in &original {
+        match line {
+            Some(n) if !lines.contains(n) => f.push(format!("line {n}")),
+            None if !lineless_matched(msg, &o.keeplite.text) => f.push(format!("lineless: {msg}")),
+            _ => {}
+        }
+    }
+    if let Some(d) = &o.dump {
+        let before: BTreeSet<&String> = original.iter().map(|(_, m)| m).collect();
+        for (_, msg) in keepalived_messages(&d.text) {
+            let msg = msg.replace("dump.conf", &file_name(rel));
+            if !before.contains(&msg) {
+                f.push(format!("dump: {msg}"));
+            }
+        }
+    }
+    f.sort();
+    f.dedup();
+    f
+}
+
+fn file_name(rel: &str) -> String {
+    rel.rsplit('/').next().unwrap().to_string()
+}
+
+#[test]
+fn wild_corpus_agrees_with_keepalived() {
+    let files = files();
+    assert!(
+        files.len() >= 50,
+        "the wild corpus has {} files",
+        files.len()
+    );
+    let bless = std::env::var_os("KEEPLITE_BLESS").is_some();
+    let threads = 4;
+    let chunks: Vec<Vec<PathBuf>> = (0..threads)
+        .map(|t| files.iter().skip(t).step_by(threads).cloned().collect())
+        .collect();
+    let results: Vec<(String, Outcome)> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|f| {
+                            let rel = f.strip_prefix(root()).unwrap().display().to_string();
+                            (rel, run_file(f))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut failures = Vec::new();
+    let mut seen_open = BTreeSet::new();
+    let mut report = String::new();
+    // `KEEPLITE_WILD_FINDINGS=FILE` lists every finding, open or not, to review `OPEN` against.
+    let mut all = String::new();
+    for (rel, o) in &results {
+        let got = format!("{}exit status: {}\n", o.keeplite.text, o.keeplite.code);
+        let golden = root().join(format!("{rel}.expected"));
+        if bless {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        if std::fs::read_to_string(&golden).unwrap_or_default() != got {
+            failures.push(format!(
+                "{rel}: keeplite -t differs from its golden:\n{got}"
+            ));
+        }
+        let name = file_name(rel);
+        let source = std::fs::read_to_string(root().join(rel)).unwrap();
+        for finding in findings(rel, &source, o) {
+            all.push_str(&format!("{name}: {finding}\n"));
+            let open = OPEN
+                .iter()
+                .any(|(_, what, files)| *what == finding && files.contains(&name.as_str()));
+            if open {
+                seen_open.insert((name.clone(), finding));
+            } else {
+                failures.push(format!("{rel}: {finding}"));
+                report.push_str(&format!(
+                    "--- {rel}: {finding}\nkeepalived (exit {}):\n{}keeplite:\n{got}",
+                    o.keepalived.code, o.keepalived.text
+                ));
+                if let Some(d) = &o.dump {
+                    report.push_str(&format!(
+                        "keepalived on the dump (exit {}):\n{}",
+                        d.code, d.text
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("KEEPLITE_WILD_FINDINGS") {
+        std::fs::write(path, &all).unwrap();
+    }
+    for (reason, what, files) in OPEN {
+        for f in *files {
+            if !seen_open.contains(&(f.to_string(), what.to_string())) {
+                failures.push(format!(
+                    "{f}: `{what}` ({reason}) is listed in OPEN but no longer happens"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{report}\n{} finding(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
