@@ -13,11 +13,11 @@ pub mod model;
 pub mod parser;
 pub mod schema;
 
+pub use build::reference_table;
 pub use diag::{exit_status, Diagnostic, Location, Severity};
 pub use dump::dump;
 pub use lexer::{FileSource, MemFiles, OsFiles};
 pub use model::*;
-pub use schema::reference_table;
 
 use std::path::Path;
 

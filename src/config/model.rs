@@ -328,18 +328,13 @@ impl Keyword for InitialState {
     ];
 }
 
-/// IPVS scheduler names accepted by `lb_algo`.
-pub const SCHEDULERS: &[&str] = &[
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
-];
-
 /// `virtual_server ... { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VirtualServer {
     pub addr: VsAddr,
     /// Default 60 s; checker interval unless the checker overrides it.
     pub delay_loop: Duration,
-    /// One of [`SCHEDULERS`]; default "wlc".
+    /// An IPVS scheduler name (`crate::ipvs::model::Scheduler`); default "wlc".
     pub lb_algo: String,
     /// Default NAT.
     pub lb_kind: LbKind,
