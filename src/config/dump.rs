@@ -1,5 +1,5 @@
 //! Prints a [`Config`] back in keepalived syntax, every value explicit, so that parsing the
-//! output gives an equal model (`keeplite -d | keeplite -t -f /dev/stdin`).
+//! output gives an equal model (`keeplite -d > k.conf; keeplite -t -f k.conf`).
 
 use super::model::*;
 use std::fmt::Write;
