@@ -840,3 +840,62 @@ fn wild_corpus_agrees_with_keepalived() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn keepalived_messages_carry_their_line() {
+    let text = "(Line 10) Unknown keyword 'garp_master_delay'\n\
+                (x.conf: Line 24) WARNING - interface ens7f0 doesn't exist\n\
+                SECURITY VIOLATION - scripts are being executed\n";
+    assert_eq!(
+        keepalived_messages(text),
+        vec![
+            (Some(10), "Unknown keyword 'garp_master_delay'".to_string()),
+            (
+                Some(24),
+                "WARNING - interface ens7f0 doesn't exist".to_string()
+            ),
+            (
+                None,
+                "SECURITY VIOLATION - scripts are being executed".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn needs_reads_interfaces_sources_and_scripts() {
+    let n = needs(
+        "vrrp_script s {\n script \"/etc/keepalived/chk.sh arg\" # c\n}\n\
+         vrrp_instance V {\n interface eth1\n unicast_src_ip 10.1.1.1/24\n\
+         track_interface {\n  bond0\n }\n virtual_ipaddress {\n  10.9.9.9 dev eth2 label eth2:1\n }\n\
+         notify_master /vagrant/m.sh\n}\n",
+    );
+    let names: Vec<&str> = n.ifaces.keys().map(String::as_str).collect();
+    assert_eq!(names, ["bond0", "eth1", "eth2"]);
+    assert!(n.ifaces["eth1"].contains("10.1.1.1/32"), "{n:?}");
+    let scripts: Vec<&str> = n.scripts.iter().map(String::as_str).collect();
+    assert_eq!(scripts, ["/etc/keepalived/chk.sh", "/vagrant/m.sh"]);
+}
+
+#[test]
+fn findings_flag_false_rejection_and_unmatched_lines() {
+    let run = |text: &str, code| Run {
+        text: text.to_string(),
+        code,
+    };
+    let rel = "tests/corpus/wild/x.conf";
+    let source = "global_defs {\n  notification_email {\n  }\n  bogus 1\n}\n";
+    let o = Outcome {
+        keepalived: run(
+            "(Line 3) Warning - empty notification_email block\n(Line 4) Unknown keyword 'bogus'\n",
+            5,
+        ),
+        keeplite: run(
+            "tests/corpus/wild/x.conf:2:3: warning: `notification_email` is accepted but ignored\n",
+            1,
+        ),
+        dump: None,
+    };
+    // Line 3 is inside the block keeplite ignores as a whole; line 4 is not spoken for.
+    assert_eq!(findings(rel, source, &o), ["exit 1", "line 4"]);
+}
