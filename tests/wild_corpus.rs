@@ -799,6 +799,10 @@ fn wild_corpus_agrees_with_keepalived() {
         }
         let name = file_name(rel);
         let source = std::fs::read_to_string(root().join(rel)).unwrap();
+        all.push_str(&format!(
+            "{name}: (keepalived exit {}, keeplite exit {})\n",
+            o.keepalived.code, o.keeplite.code
+        ));
         for finding in findings(rel, &source, o) {
             all.push_str(&format!("{name}: {finding}\n"));
             let open = OPEN
