@@ -86,6 +86,13 @@ fn sample_goldens() {
     goldens("samples", &[0, 4]);
 }
 
+/// Mistakes keepalived runs anyway (with a message): keeplite runs them as keepalived does and
+/// warns (issue 10: never refuse what keepalived runs).
+#[test]
+fn tolerated_goldens_warn() {
+    goldens("tolerated", &[4]);
+}
+
 #[test]
 fn broken_goldens_fail_with_location() {
     goldens("broken", &[1]);

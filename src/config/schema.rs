@@ -256,6 +256,10 @@ impl<'s> Ctx<'s> {
         self.at(Severity::Warning, t.pos, msg, help);
     }
 
+    pub fn note(&mut self, t: &Token, msg: String, help: Option<String>) {
+        self.at(Severity::Note, t.pos, msg, help);
+    }
+
     /// Parses `t` with `FromStr`, or reports "expected `what`".
     pub fn parse<T: FromStr>(&mut self, kw: &str, t: &Token, what: &str) -> Option<T> {
         let v = t.text.parse().ok();
@@ -334,6 +338,51 @@ impl<'s> Ctx<'s> {
             Some(help),
         );
         None
+    }
+
+    /// One of `choices`, spelled exactly (keepalived compares case-sensitively); anything else
+    /// takes `fallback` with a warning, as keepalived does (`state master` runs as BACKUP).
+    pub fn keepalived_choice<T: Copy>(
+        &mut self,
+        n: &Node,
+        choices: &[(&str, T)],
+        fallback: (&str, T),
+    ) -> T {
+        let t = &n.args[0];
+        if let Some((_, v)) = choices.iter().find(|(s, _)| *s == t.text) {
+            return *v;
+        }
+        let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+        let help = match choices
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&t.text))
+        {
+            Some((s, _)) => format!("write `{s}`: keepalived only knows that spelling"),
+            None => format!("expected one of: {}", names.join(", ")),
+        };
+        self.warn(
+            t,
+            format!(
+                "unknown value `{}` for `{}`; keepalived and keeplite use `{}`",
+                t.text, n.kw.text, fallback.0
+            ),
+            Some(help),
+        );
+        fallback.1
+    }
+
+    /// An address that may carry a `/LEN`, which keepalived drops (`unicast_peer`, sources).
+    pub fn ip_no_prefix(&mut self, kw: &str, t: &Token) -> Option<IpAddr> {
+        match t.text.split_once('/') {
+            Some((a, _)) => self.ip(
+                kw,
+                &Token {
+                    text: a.into(),
+                    ..t.clone()
+                },
+            ),
+            None => self.ip(kw, t),
+        }
     }
 
     pub fn interface(&mut self, t: &Token) {

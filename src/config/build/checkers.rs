@@ -99,12 +99,6 @@ pub(super) const RETRY: &[Kw<Checker>] = &[
         set: set_retry,
     },
     Kw {
-        name: "nb_get_retry",
-        arity: N(1),
-        doc: "old name of `retry`",
-        set: set_retry,
-    },
-    Kw {
         name: "delay_before_retry",
         arity: N(1),
         doc: "`delay_before_retry SECS`: (default 1)",
@@ -127,6 +121,15 @@ pub(super) fn http(k: &mut Checker) -> &mut HttpCheck {
 }
 
 pub(super) const HTTP: &[Kw<Checker>] = &[
+    Kw {
+        name: "nb_get_retry",
+        arity: N(1),
+        doc: "old name of `retry`, known to HTTP_GET and SSL_GET only (keepalived calls it deprecated; elsewhere it is an unknown keyword and the default retry applies)",
+        set: |c, k, n| {
+            c.note(&n.kw, "`nb_get_retry` is deprecated: keepalived says use `retry`".into(), Some("write `retry`".into()));
+            set_retry(c, k, n);
+        },
+    },
     Kw {
         name: "url",
         arity: Block(0, 0),

@@ -53,6 +53,24 @@ pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
     );
 }
 
+/// Seconds that keepalived requires to be positive: `0` is invalid there, so it is ignored
+/// here too, with a warning.
+fn positive_secs(c: &mut Ctx, n: &Node) -> Option<Duration> {
+    let v = c.secs(n)?;
+    if v.is_zero() {
+        c.warn(
+            &n.args[0],
+            format!(
+                "`{} 0` is invalid in keepalived (it must be positive); ignored",
+                n.kw.text
+            ),
+            Some("remove the line: the default is no delay".into()),
+        );
+        return None;
+    }
+    Some(v)
+}
+
 pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "router_id",
@@ -89,14 +107,14 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "vrrp_garp_interval",
         arity: N(1),
-        doc: "`vrrp_garp_interval SECS`: gap between gratuitous ARPs on one interface (0 = none)",
-        set: |c, g, n| g.vrrp_garp_interval = c.secs(n).unwrap_or_default(),
+        doc: "`vrrp_garp_interval SECS`: gap between gratuitous ARPs on one interface (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_garp_interval = positive_secs(c, n).unwrap_or(g.vrrp_garp_interval),
     },
     Kw {
         name: "vrrp_gna_interval",
         arity: N(1),
-        doc: "`vrrp_gna_interval SECS`: gap between unsolicited NAs on one interface (0 = none)",
-        set: |c, g, n| g.vrrp_gna_interval = c.secs(n).unwrap_or_default(),
+        doc: "`vrrp_gna_interval SECS`: gap between unsolicited NAs on one interface (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_gna_interval = positive_secs(c, n).unwrap_or(g.vrrp_gna_interval),
     },
     Kw {
         name: "vrrp_strict",
@@ -113,8 +131,8 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "vrrp_startup_delay",
         arity: N(1),
-        doc: "`vrrp_startup_delay SECS`: wait before starting VRRP after boot",
-        set: |c, g, n| g.vrrp_startup_delay = c.secs(n).unwrap_or_default(),
+        doc: "`vrrp_startup_delay SECS`: wait before starting VRRP after boot (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_startup_delay = positive_secs(c, n).unwrap_or(g.vrrp_startup_delay),
     },
     Kw {
         name: "script_user",

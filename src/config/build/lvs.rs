@@ -1,7 +1,7 @@
 //! `virtual_server_group`, `virtual_server` and `real_server`.
 
 use super::*;
-use crate::ipvs::model::Scheduler;
+use crate::ipvs::model::{Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
 
 pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let mut g = VirtualServerGroup {
@@ -80,10 +80,12 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         },
     };
     let mut vs = VirtualServer {
-        addr: VsAddr::Fwmark(0),
+        // Known before the real servers are read: they check their port against it.
+        addr: addr.clone().unwrap_or(VsAddr::Fwmark(0)),
         delay_loop: Duration::from_secs(60),
         lb_algo: "wlc".into(),
         lb_kind: LbKind::Nat,
+        sched_flags: 0,
         persistence_timeout: None,
         persistence_granularity: None,
         protocol: Protocol::Udp,
@@ -138,7 +140,7 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
     Kw {
         name: "lb_algo",
         arity: N(1),
-        doc: "`lb_algo rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|mh|fo|ovf|twos`: IPVS scheduler (default wlc)",
+        doc: "`lb_algo rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|mh|fo|ovf|twos`: IPVS scheduler (default wlc; another name, `RR` included, means wlc with a warning, as keepalived does)",
         set: set_sched,
     },
     Kw {
@@ -150,7 +152,7 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
     Kw {
         name: "lb_kind",
         arity: N(1),
-        doc: "`lb_kind DR|NAT|TUN`: forwarding method (default NAT)",
+        doc: "`lb_kind DR|NAT|TUN`: forwarding method (default NAT; another spelling, `dr` included, means NAT with a warning, as keepalived does)",
         set: set_kind,
     },
     Kw {
@@ -162,11 +164,18 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
     Kw {
         name: "persistence_timeout",
         arity: N(1),
-        doc: "`persistence_timeout SECS`: client affinity timeout (0 = none)",
+        doc: "`persistence_timeout SECS`: client affinity timeout (default none; `0`, which keepalived refuses, means none with a warning)",
         set: |c, v, n| {
             v.persistence_timeout = c
                 .int(n, 0, u32::MAX.into())
                 .and_then(|s| (s > 0).then_some(s as u32));
+            if n.args[0].text == "0" {
+                c.warn(
+                    &n.args[0],
+                    "`persistence_timeout 0` is invalid in keepalived (1..2678400); ignored: no persistence".into(),
+                    Some("remove the line: no persistence is the default".into()),
+                );
+            }
         },
     },
     Kw {
@@ -217,8 +226,14 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
     Kw {
         name: "quorum",
         arity: N(1),
-        doc: "`quorum N`: minimum total weight of live real servers (default 1)",
-        set: |c, v, n| v.quorum = c.int(n, 0, u32::MAX.into()).unwrap_or(1) as u32,
+        doc: "`quorum N`: minimum total weight of live real servers (default 1; `0` is set to 1 with a warning, as keepalived does)",
+        set: |c, v, n| {
+            v.quorum = c.int(n, 0, u32::MAX.into()).unwrap_or(1) as u32;
+            if v.quorum == 0 {
+                c.warn(&n.args[0], "`quorum 0` is set to 1, as keepalived does".into(), None);
+                v.quorum = 1;
+            }
+        },
     },
     Kw {
         name: "hysteresis",
@@ -251,6 +266,30 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         set: |_, v, _| v.omega = true,
     },
     Kw {
+        name: "sh-port",
+        arity: N(0),
+        doc: "`sh-port`: the `sh` scheduler hashes the source port too (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "sh-fallback",
+        arity: N(0),
+        doc: "`sh-fallback`: the `sh` scheduler skips unavailable servers (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "mh-port",
+        arity: N(0),
+        doc: "`mh-port`: the `mh` scheduler hashes the source port too (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "mh-fallback",
+        arity: N(0),
+        doc: "`mh-fallback`: the `mh` scheduler skips unavailable servers (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
         name: "real_server",
         arity: Block(1, 2),
         doc: "`real_server IP [PORT] { ... }`: the port may be omitted with fwmark services",
@@ -263,15 +302,24 @@ pub(super) fn opt_port(c: &mut Ctx, kw: &str, t: Option<&Token>) -> Option<u16> 
     t.map_or(Some(0), |t| c.port(kw, t))
 }
 
-pub(super) fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
     let choices: Vec<(&str, Scheduler)> = Scheduler::ALL.iter().map(|s| (s.name(), *s)).collect();
-    if let Some(s) = c.choice(n, &choices) {
-        v.lb_algo = s.name().into();
-    }
+    v.lb_algo = c
+        .keepalived_choice(n, &choices, ("wlc", Scheduler::Wlc))
+        .name()
+        .into();
 }
 
 pub(super) fn set_kind(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
-    v.lb_kind = c.choice(n, LbKind::CHOICES).unwrap_or(v.lb_kind);
+    v.lb_kind = c.keepalived_choice(n, LbKind::CHOICES, ("NAT", LbKind::Nat));
+}
+
+/// `sh-port` and friends: IPVS scheduler flags (keepalived passes the same bits).
+fn sched_flag(_: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+    v.sched_flags |= match &n.kw.text[3..] {
+        "fallback" => SVC_F_SCHED1,
+        _ => SVC_F_SCHED2,
+    };
 }
 
 /// `inhibit_on_failure` is not inherited from the virtual server here: consumers OR the two.
@@ -299,11 +347,25 @@ pub(super) fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
         others.into_iter().chain(checks),
     );
     c.check_defaults = saved;
-    if let (Some(addr), Some(port)) = (addr, port) {
-        rs.addr = addr;
-        rs.port = port;
-        v.real_servers.push(rs);
+    let (Some(addr), Some(mut port)) = (addr, port) else {
+        return;
+    };
+    // IPVS cannot change the port with DR or TUN: keepalived resets it, with a warning.
+    if let (VsAddr::Ip(_, vport), LbKind::Dr | LbKind::Tun, Some(t)) =
+        (&v.addr, v.lb_kind, n.args.get(1))
+    {
+        if port != 0 && port != *vport {
+            c.warn(
+                t,
+                format!("real server port {port} differs from the virtual server's {vport}, which DR and TUN cannot change; {vport} used, as keepalived does"),
+                Some(format!("write `{vport}`, or use `lb_kind NAT` to change ports")),
+            );
+            port = *vport;
+        }
     }
+    rs.addr = addr;
+    rs.port = port;
+    v.real_servers.push(rs);
 }
 
 pub(super) const RS: &[Kw<RealServer>] = &[

@@ -163,8 +163,12 @@ fn block(n: &Node) -> &[Node] {
 /// Places the cross-object checks need, parallel to the model's vectors.
 struct InstanceAt {
     vrid: Option<Token>,
-    /// Parallel to `virtual_ipaddress` followed by `virtual_ipaddress_excluded`.
+    /// Parallel to `virtual_ipaddress` and to `virtual_ipaddress_excluded`.
     vips: Vec<Token>,
+    evips: Vec<Token>,
+    /// The instance's address family: that of its first address (source, peer or VIP), as in
+    /// keepalived. `None` until one is seen.
+    v6: Option<bool>,
     /// Parallel to `track_script`.
     scripts: Vec<Token>,
 }

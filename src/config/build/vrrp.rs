@@ -7,6 +7,8 @@ pub(super) struct InstB {
     pub(super) at: InstanceAt,
     pub(super) auth_type: Option<Token>,
     pub(super) auth_pass: Option<Token>,
+    /// `auth_type` had a value keepalived does not know: no authentication, already said.
+    pub(super) auth_unknown: bool,
 }
 
 impl HasGarp for InstB {
@@ -29,12 +31,46 @@ pub(super) const INST_GARP: [Kw<InstB>; 4] = garp_kws!(
     "garp_master_refresh_repeat"
 );
 
-pub(super) fn vip_list(c: &mut Ctx, n: &Node, out: &mut Vec<VirtualIp>, at: &mut Vec<Token>) {
+pub(super) fn vip_list(c: &mut Ctx, i: &mut InstB, n: &Node, excluded: bool) {
     for e in block(n) {
-        if let Some(v) = vip(c, e) {
-            out.push(v);
-            at.push(e.kw.clone());
+        let Some(v) = vip(c, e) else { continue };
+        if excluded {
+            // keepalived's way to carry both families: excluded VIPs may be of either.
+            i.v.virtual_ipaddress_excluded.push(v);
+            i.at.evips.push(e.kw.clone());
+        } else if i.same_family(c, v.addr, &e.kw) {
+            i.v.virtual_ipaddress.push(v);
+            i.at.vips.push(e.kw.clone());
         }
+    }
+}
+
+impl InstB {
+    /// keepalived takes the family from the instance's first address and ignores, with a
+    /// message, adverted addresses of the other one.
+    fn same_family(&mut self, c: &mut Ctx, a: IpAddr, t: &Token) -> bool {
+        let v6 = *self.at.v6.get_or_insert(a.is_ipv6());
+        if v6 == a.is_ipv6() {
+            return true;
+        }
+        c.warn(
+            t,
+            format!(
+                "(`{}`) `{}` is not of the instance's address family ({}); ignored, as keepalived does",
+                self.v.name,
+                t.text,
+                if v6 { "IPv6" } else { "IPv4" }
+            ),
+            Some("put other-family VIPs in `virtual_ipaddress_excluded`, or in an instance of their own".into()),
+        );
+        false
+    }
+
+    /// `unicast_src_ip` / `mcast_src_ip`: the address (a `/LEN` is dropped, as keepalived
+    /// does), if of the instance's family.
+    fn source(&mut self, c: &mut Ctx, n: &Node) -> Option<IpAddr> {
+        let a = c.ip_no_prefix(&n.kw.text, &n.args[0])?;
+        self.same_family(c, a, &n.args[0]).then_some(a)
     }
 }
 
@@ -126,9 +162,9 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
     Kw {
         name: "state",
         arity: N(1),
-        doc: "`state MASTER|BACKUP`: initial state (default BACKUP)",
+        doc: "`state MASTER|BACKUP`: initial state (default BACKUP; other spellings, `master` or `SLAVE`, run as BACKUP with a warning, as keepalived does)",
         set: |c, i, n| {
-            i.v.state = c.choice(n, InitialState::CHOICES).unwrap_or(i.v.state);
+            i.v.state = c.keepalived_choice(n, InitialState::CHOICES, ("BACKUP", InitialState::Backup));
         },
     },
     Kw {
@@ -160,8 +196,19 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
     Kw {
         name: "advert_int",
         arity: N(1),
-        doc: "`advert_int SECS`: advert interval (default 1; VRRPv3 allows 0.01..40.95)",
-        set: |c, i, n| i.v.advert_int = c.secs(n).unwrap_or(i.v.advert_int),
+        doc: "`advert_int SECS`: advert interval, 0.01..255 (default 1). As keepalived: a value outside is ignored, VRRPv2 rounds to whole seconds, VRRPv3 to 10 ms and at most 40.95, each with a warning",
+        set: |c, i, n| {
+            let Some(d) = c.secs(n) else { return };
+            if d < Duration::from_millis(10) || d > Duration::from_secs(255) {
+                c.warn(
+                    &n.args[0],
+                    format!("advert_int {} is outside 0.01..255 seconds; ignored (1 s), as keepalived does", n.args[0].text),
+                    None,
+                );
+                return;
+            }
+            i.v.advert_int = d;
+        },
     },
     Kw {
         name: "version",
@@ -181,13 +228,13 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         name: "virtual_ipaddress",
         arity: Block(0, 0),
         doc: "`virtual_ipaddress { ADDR[/LEN] [brd X] [dev IF] [scope S] [label L] ... }`",
-        set: |c, i, n| vip_list(c, n, &mut i.v.virtual_ipaddress, &mut i.at.vips),
+        set: |c, i, n| vip_list(c, i, n, false),
     },
     Kw {
         name: "virtual_ipaddress_excluded",
         arity: Block(0, 0),
         doc: "`virtual_ipaddress_excluded { ... }`: VIPs not carried in adverts",
-        set: |c, i, n| vip_list(c, n, &mut i.v.virtual_ipaddress_excluded, &mut i.at.vips),
+        set: |c, i, n| vip_list(c, i, n, true),
     },
     Kw {
         name: "track_interface",
@@ -214,17 +261,19 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
     Kw {
         name: "unicast_src_ip",
         arity: N(1),
-        doc: "`unicast_src_ip ADDR`: source address of unicast adverts",
-        set: |c, i, n| i.v.unicast_src_ip = c.ip(&n.kw.text, &n.args[0]),
+        doc: "`unicast_src_ip ADDR`: source address of unicast adverts (a `/LEN` is dropped, as keepalived does)",
+        set: |c, i, n| i.v.unicast_src_ip = i.source(c, n),
     },
     Kw {
         name: "unicast_peer",
         arity: Block(0, 0),
-        doc: "`unicast_peer { ADDR ... }`: send adverts to these peers instead of multicast",
+        doc: "`unicast_peer { ADDR ... }`: send adverts to these peers instead of multicast (a `/LEN` is dropped, as keepalived does; addresses of the other family are ignored with a warning, as keepalived does)",
         set: |c, i, n| {
             for e in block(n) {
-                if let Some(a) = c.ip("unicast_peer", &e.kw) {
-                    i.v.unicast_peer.push(a);
+                if let Some(a) = c.ip_no_prefix("unicast_peer", &e.kw) {
+                    if i.same_family(c, a, &e.kw) {
+                        i.v.unicast_peer.push(a);
+                    }
                 }
                 if let Some(extra) = e.args.first() {
                     c.warn(
@@ -240,13 +289,19 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         name: "mcast_src_ip",
         arity: N(1),
         doc: "`mcast_src_ip ADDR`: source address of multicast adverts",
-        set: |c, i, n| i.v.mcast_src_ip = c.ip(&n.kw.text, &n.args[0]),
+        set: |c, i, n| i.v.mcast_src_ip = i.source(c, n),
     },
     Kw {
         name: "nopreempt",
         arity: N(0),
         doc: "`nopreempt`: a higher-priority backup does not take over from a live master",
         set: |_, i, _| i.v.nopreempt = true,
+    },
+    Kw {
+        name: "preempt",
+        arity: N(0),
+        doc: "`preempt`: clears an earlier `nopreempt` (keepalived's backwards-compatible spelling of the default)",
+        set: |_, i, _| i.v.nopreempt = false,
     },
     Kw {
         name: "preempt_delay",
@@ -284,11 +339,11 @@ pub(super) const AUTH: &[Kw<InstB>] = &[
     Kw {
         name: "auth_type",
         arity: N(1),
-        doc: "`auth_type PASS|AH`: AH is not supported (the instance runs unauthenticated)",
+        doc: "`auth_type PASS|AH`: AH is not supported (the instance runs unauthenticated); another value (`pass`, `PASS;`) means no authentication, with a warning, as keepalived does",
         set: |c, i, n| {
-            if c.choice(n, &[("PASS", ()), ("AH", ())]).is_some() {
-                i.auth_type = Some(n.args[0].clone());
-            }
+            let known = c.keepalived_choice(n, &[("PASS", true), ("AH", true)], ("no authentication", false));
+            i.auth_type = Some(n.args[0].clone());
+            i.auth_unknown = !known;
         },
     },
     Kw {
@@ -300,6 +355,18 @@ pub(super) const AUTH: &[Kw<InstB>] = &[
 ];
 
 pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let name = &n.args[0];
+    if b.cfg.instances.iter().any(|x| x.name == name.text) {
+        c.warn(
+            name,
+            format!(
+                "vrrp_instance `{}` is already defined; this block is skipped, as keepalived does",
+                name.text
+            ),
+            Some("instance names must be unique: rename one".into()),
+        );
+        return;
+    }
     let g = &b.cfg.global;
     let mut i = InstB {
         v: VrrpInstance {
@@ -329,10 +396,13 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         at: InstanceAt {
             vrid: None,
             vips: Vec::new(),
+            evips: Vec::new(),
+            v6: None,
             scripts: Vec::new(),
         },
         auth_type: None,
         auth_pass: None,
+        auth_unknown: false,
     };
     let seen = apply(
         c,
@@ -342,14 +412,6 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         block(n),
     );
     check_instance(c, &b.cfg.global, &mut i, &seen, n);
-    if b.cfg.instances.iter().any(|x| x.name == i.v.name) {
-        c.error(
-            &n.args[0],
-            format!("vrrp_instance `{}` defined twice", i.v.name),
-            Some("instance names must be unique".into()),
-        );
-        return;
-    }
     b.cfg.instances.push(i.v);
     b.instances.push(i.at);
 }

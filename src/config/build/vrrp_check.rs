@@ -1,7 +1,7 @@
 //! Checks of one `vrrp_instance` after its block is read.
 
 use super::*;
-use crate::proto::vrrp::{AUTH_DATA_LEN, MAX_ADVER_INT_V3};
+use crate::proto::vrrp::{AUTH_DATA_LEN, HEADER_LEN, MAX_ADVER_INT_V3};
 use crate::vrrp::PRIORITY_OWNER;
 
 /// Checks that only need this instance.
@@ -14,11 +14,13 @@ pub(super) fn check_instance(
 ) {
     required(c, i, seen, n);
     preempt(c, &mut i.v, seen);
+    version(c, i, global, seen);
     advert_int(c, &mut i.v, seen, n);
     strict(c, global, i, seen);
     lease(c, global, &i.v, seen, n);
     auth(c, i);
-    families(c, i);
+    vip_count(c, i);
+    owner_tracking(c, i, seen);
     unicast(c, &i.v, seen);
 }
 
@@ -65,42 +67,43 @@ fn preempt(c: &mut Ctx, v: &mut VrrpInstance, seen: &Seen) {
     }
 }
 
+/// keepalived rounds and clamps what the advert field cannot carry (RFC 3768 §5.3.7: 8-bit
+/// seconds; RFC 5798 §5.2.7: 12-bit centiseconds), with a message.
 fn advert_int(c: &mut Ctx, v: &mut VrrpInstance, seen: &Seen, n: &Node) {
     let adv = seen.get("advert_int").unwrap_or(&n.kw).clone();
-    let cs = (v.advert_int.as_micros() / 10_000) as u64;
-    if v.version == 2 {
-        if v.advert_int.subsec_micros() != 0 {
-            let secs = ((v.advert_int.as_micros() + 500_000) / 1_000_000).max(1) as u64;
-            c.warn(
-                &adv,
-                format!("VRRPv2 advert_int must be a whole number of seconds; rounded to {secs}"),
-                Some("use `version 3` for sub-second adverts".into()),
-            );
-            v.advert_int = Duration::from_secs(secs);
-        }
-        // The 8-bit Adver Int field of RFC 3768 §5.3.7 (the core keeps its check private).
-        if !(1..=255).contains(&v.advert_int.as_secs()) {
-            c.error(
-                &adv,
-                "VRRPv2 advert_int must be 1..=255 seconds".into(),
-                None,
-            );
-        }
-    } else if !(1..=u64::from(MAX_ADVER_INT_V3)).contains(&cs) {
-        // RFC 5798 §5.2.7: 12-bit Max Adver Int in centiseconds.
-        c.error(
-            &adv,
-            "VRRPv3 advert_int must be 0.01..=40.95 seconds".into(),
-            None,
-        );
-    } else if v.advert_int != Duration::from_millis(cs * 10) {
-        c.warn(
-            &adv,
-            "advert_int has centisecond resolution; rounded down".into(),
-            None,
-        );
-        v.advert_int = Duration::from_millis(cs * 10);
+    let (unit, max) = if v.version == 2 {
+        (1_000_000, 255)
+    } else {
+        (10_000, u128::from(MAX_ADVER_INT_V3))
+    };
+    let us = v.advert_int.as_micros();
+    let units = ((us + unit / 2) / unit).clamp(1, max);
+    let rounded = Duration::from_micros((units * unit) as u64);
+    if rounded == v.advert_int {
+        return;
     }
+    let (msg, help) = if us > max * unit {
+        (
+            "VRRPv3 advert_int must be at most 40.95 seconds; set to 40.95, as keepalived does"
+                .to_string(),
+            None,
+        )
+    } else if v.version == 2 {
+        (
+            format!("VRRPv2 advert_int must be a whole number of seconds; rounded to {}, as keepalived does", units),
+            Some("use `version 3` for sub-second adverts".into()),
+        )
+    } else {
+        (
+            format!(
+                "VRRPv3 advert_int has 10 ms units; rounded to {}, as keepalived does",
+                rounded.as_secs_f64()
+            ),
+            None,
+        )
+    };
+    c.warn(&adv, msg, help);
+    v.advert_int = rounded;
 }
 
 fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
@@ -152,6 +155,9 @@ fn lease(c: &mut Ctx, global: &GlobalDefs, v: &VrrpInstance, seen: &Seen, n: &No
 
 fn auth(c: &mut Ctx, i: &mut InstB) {
     let v = &mut i.v;
+    if i.auth_unknown {
+        return;
+    }
     match (&i.auth_type, &i.auth_pass) {
         (Some(t), _) if t.text.eq_ignore_ascii_case("AH") => c.warn(
             t,
@@ -189,38 +195,78 @@ fn auth(c: &mut Ctx, i: &mut InstB) {
     }
 }
 
-fn families(c: &mut Ctx, i: &InstB) {
-    let v = &i.v;
-    let all: Vec<(IpAddr, &Token)> = v
-        .virtual_ipaddress
-        .iter()
-        .chain(&v.virtual_ipaddress_excluded)
-        .map(|x| x.addr)
-        .zip(&i.at.vips)
-        .collect();
-    if let Some((first, _)) = all.first() {
-        if let Some((_, t)) = all.iter().find(|(a, _)| a.is_ipv6() != first.is_ipv6()) {
-            c.error(
-                t,
-                format!(
-                    "vrrp_instance `{}` mixes IPv4 and IPv6 virtual addresses",
-                    v.name
-                ),
-                Some("use one instance per address family".into()),
-            );
-        } else if first.is_ipv6() && v.version == 2 {
-            c.error(
-                all[0].1,
-                "IPv6 virtual addresses need VRRP version 3".into(),
-                Some("add `version 3` to the instance or `vrrp_version 3` to global_defs".into()),
+/// IPv6 instances run VRRPv3: keepalived picks it unless `version 2` is given, and then sends
+/// non-standard VRRPv2 adverts over IPv6, which keeplite's core refuses.
+fn version(c: &mut Ctx, i: &mut InstB, global: &GlobalDefs, seen: &Seen) {
+    let v = &mut i.v;
+    if i.at.v6 != Some(true) || v.version == 3 {
+        return;
+    }
+    v.version = 3;
+    let Some(t) = seen.get("version") else { return };
+    let msg = if global.vrrp_strict {
+        format!("(`{}`) IPv6 cannot use VRRP version 2; version 3 used, as keepalived does in strict mode", v.name)
+    } else {
+        format!("(`{}`) keepalived would send VRRPv2 adverts over IPv6 (not standard); keeplite uses version 3, which peers running `version 2` do not see", v.name)
+    };
+    c.warn(t, msg, Some("use `version 3` on every node".into()));
+}
+
+/// The advert's address count is 8 bits and the advert must fit the link: keepalived moves the
+/// excess to the excluded VIPs (installed, not adverted). keeplite assumes a 1500-byte MTU.
+fn vip_count(c: &mut Ctx, i: &mut InstB) {
+    const MTU: usize = 1500;
+    let (hdr, size) = match (i.at.v6 == Some(true), i.v.version) {
+        (true, _) => (14 + 40 + HEADER_LEN, 16),
+        (false, 2) => (14 + 20 + HEADER_LEN + AUTH_DATA_LEN, 4),
+        (false, _) => (14 + 20 + HEADER_LEN, 4),
+    };
+    let max = ((MTU - hdr) / size).min(usize::from(u8::MAX));
+    let n = i.v.virtual_ipaddress.len();
+    if n <= max {
+        return;
+    }
+    c.warn(
+        &i.at.vips[max],
+        format!(
+            "(`{}`) {n} virtual addresses do not fit one advert (at most {max}); this one and the {} after it are moved to virtual_ipaddress_excluded (installed, not adverted), as keepalived does",
+            i.v.name,
+            n - max - 1
+        ),
+        Some("split the addresses over several instances to advertise them all".into()),
+    );
+    let moved = i.v.virtual_ipaddress.split_off(max);
+    i.v.virtual_ipaddress_excluded.extend(moved);
+    let at = i.at.vips.split_off(max);
+    i.at.evips.extend(at);
+}
+
+/// The address owner's priority is fixed: keepalived drops weighted interface tracking (the
+/// weighted scripts are handled with the script table, in `cross`).
+fn owner_tracking(c: &mut Ctx, i: &mut InstB, seen: &Seen) {
+    if i.v.priority != PRIORITY_OWNER {
+        return;
+    }
+    let name = i.v.name.clone();
+    let at = seen.get("track_interface").cloned();
+    i.v.track_interface.retain(|t| {
+        if t.weight == 0 {
+            return true;
+        }
+        if let Some(at) = &at {
+            c.warn(
+                at,
+                format!("(`{name}`) priority 255 (address owner): weighted track_interface `{}` ignored, as keepalived does", t.name),
+                Some("use weight 0 (FAULT when down) or a lower priority".into()),
             );
         }
-    }
+        false
+    });
 }
 
 fn unicast(c: &mut Ctx, v: &VrrpInstance, seen: &Seen) {
     if !v.unicast_peer.is_empty() && v.unicast_src_ip.is_none() {
-        c.warn(
+        c.note(
             &seen["unicast_peer"],
             format!(
                 "unicast_peer without unicast_src_ip: adverts use the primary address of `{}`",
