@@ -41,16 +41,6 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /// `-d` dump that the original did not draw). Entries that stop happening fail the test.
 const OPEN: &[(&str, &str, &[&str])] = &[
     (
-        "W1 `auth_type PASS;`: keepalived ignores the unknown type (issue 10 item 5)",
-        "exit 1",
-        &["030-k0s-semicolons-prio255-weight.conf"],
-    ),
-    (
-        "W2 `lb_algo loadbalance`: keepalived ignores it, uses wlc (item 5)",
-        "exit 1",
-        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
-    ),
-    (
         "W2 `lb_algo loadbalance`: keepalived ignores it, uses wlc (item 5)",
         "lineless: Virtual server [10.4.7.10]:tcp:6443: no scheduler set, setting default 'wlc'",
         &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
@@ -106,11 +96,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["056-neutron-l3-ha-router.conf"],
     ),
     (
-        "W6 IPv6 VIPs without `version 3`: keepalived switches to v3 (item 4)",
-        "exit 1",
-        &["058-octavia-amphora-v6-no-version.conf"],
-    ),
-    (
         "W7 values ending in `;`: keepalived starts with the instance unusable; refusing is deliberate",
         "exit 1",
         &["059-course-semicolons-everywhere.conf"],
@@ -141,56 +126,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["051-sync-group-no-group-block.conf"],
     ),
     (
-        "W10 `lb_kind dr` dumped as DR",
-        "dump: WARNING - virtual server [192.168.1.100]:tcp:11521 and real server [192.168.1.244]:tcp:1522 ports don't match - resetting",
-        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
-    ),
-    (
-        "W10 `lb_kind dr` dumped as DR",
-        "dump: WARNING - virtual server [192.168.1.100]:tcp:11521 and sorry server ports don't match - resetting",
-        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
-    ),
-    (
-        "W10 `lb_kind dr`: keepalived uses NAT, keeplite DR (item 6)",
-        "line 38",
-        &["019-oracle-lvs-dr-lowercase-sorry.conf"],
-    ),
-    (
-        "W11 `quorum 0`: keepalived sets 1 (item 6)",
-        "line 28",
-        &["045-dns-misc-check-quorum0-udp.conf"],
-    ),
-    (
-        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
-        "line 35",
-        &["016-lvs-dr-tcp-nb-get-retry.conf"],
-    ),
-    (
-        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
-        "line 44",
-        &["016-lvs-dr-tcp-nb-get-retry.conf"],
-    ),
-    (
-        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
-        "line 50",
-        &["062-lvs-dr-no-weight-chinese.conf"],
-    ),
-    (
-        "W12 `nb_get_retry` in TCP_CHECK: unknown to keepalived, keeplite reads retry (item 6)",
-        "line 58",
-        &["062-lvs-dr-no-weight-chinese.conf"],
-    ),
-    (
-        "W13 `vrrp_garp_interval 0` / `vrrp_gna_interval 0`: invalid in keepalived (item 6)",
-        "line 7",
-        &["052-note-unclosed-with-shell-tail.conf"],
-    ),
-    (
-        "W13 `vrrp_garp_interval 0` / `vrrp_gna_interval 0`: invalid in keepalived (item 6)",
-        "line 8",
-        &["052-note-unclosed-with-shell-tail.conf"],
-    ),
-    (
         "W14 single-quoted script: keeplite keeps the quotes",
         "dump: Disabling track script chk_haproxy since not found/accessible",
         &["046-mariadb-single-quoted-script.conf"],
@@ -214,41 +149,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         "W17 scripts run as root without enable_script_security (item 8)",
         "lineless: SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
         &["001-linuxgateway-vmac-sync.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "014-haproxy-inline-track-block.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "020-haproxy-service-status.conf", "025-mysql-ha-lvs-sync-iface.conf", "028-ocp-lb-unindented.conf", "030-k0s-semicolons-prio255-weight.conf", "032-ocp-two-instances-bond.conf", "038-vagrant-track-interface.conf", "042-docker-lb-peer-without-src.conf", "044-dns-script-defined-after-use.conf", "047-vault-kolla-root-script.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "052-note-unclosed-with-shell-tail.conf", "057-octavia-amphora-v4.conf", "058-octavia-amphora-v6-no-version.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 36",
-        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 48",
-        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 52",
-        &["050-nginx-dr-http-notify-down.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 54",
-        &["022-lvs-snat-http-digest.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 60",
-        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
-    ),
-    (
-        "W18 `nb_get_retry` in HTTP_GET/SSL_GET: deprecated in keepalived",
-        "line 66",
-        &["022-lvs-snat-http-digest.conf", "050-nginx-dr-http-notify-down.conf"],
-    ),
-    (
-        "W19 `persistence_timeout 0`: keepalived says invalid",
-        "line 26",
-        &["061-k8s-apiserver-ssl-get-unknown-algo.conf"],
     ),
     (
         "W20 instance without VIPs",
@@ -296,11 +196,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["019-oracle-lvs-dr-lowercase-sorry.conf"],
     ),
     (
-        "W24 priority 255 with a weighted track_script (item 6)",
-        "lineless: (VI_K8S_HA) ignoring tracked script check_haproxy with weights due to address_owner",
-        &["030-k0s-semicolons-prio255-weight.conf"],
-    ),
-    (
         "W25 preempt_delay with state MASTER",
         "lineless: (lb1) Warning - preempt delay will not work with initial state MASTER - clearing",
         &["055-bh-lvs-director-vmac-groups.conf"],
@@ -311,46 +206,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["055-bh-lvs-director-vmac-groups.conf"],
     ),
     (
-        "W27 state MASTER with AH authentication",
-        "lineless: (VR_1) Initial state master is incompatible with AH authentication - clearing",
-        &["056-neutron-l3-ha-router.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: Unknown keyword 'control_socket'",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: Unknown keyword 'watchdog_timeout'",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: number '0' outside range [0.000001, 4294.967295]",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: number '0' outside range [0.001000, 4294.967295]",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: vrrp_garp_interval '0' is invalid",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: vrrp_gna_interval '0' is invalid",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
-        "W28 -d prints keeplite-only keywords and zero intervals (item 9)",
-        "dump: vrrp_startup_delay '0' is invalid",
-        &["001-linuxgateway-vmac-sync.conf", "002-kingkongmok-tab-indent.conf", "003-pihole-dns-tcp-check.conf", "004-mha-mysql-nopreempt-arg.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "012-opensips-udp-nat-ports.conf", "013-keydb-track-process.conf", "014-haproxy-inline-track-block.conf", "015-codis-lvs-dr-wrr.conf", "016-lvs-dr-tcp-nb-get-retry.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "019-oracle-lvs-dr-lowercase-sorry.conf", "020-haproxy-service-status.conf", "021-dnsmasq-max-auto-priority.conf", "022-lvs-snat-http-digest.conf", "023-kbase-garp-interval-fraction.conf", "024-siu-two-track-blocks.conf", "025-mysql-ha-lvs-sync-iface.conf", "026-hashilab-minimal.conf", "027-rabbitmq-unicast-two-peers.conf", "028-ocp-lb-unindented.conf", "029-tmask-priority-255.conf", "031-docker-use-vmac-no-state.conf", "032-ocp-two-instances-bond.conf", "035-lvs-only-http-get-nat.conf", "036-postgres-lab-slash16.conf", "037-aliyun-eni-no-vip.conf", "038-vagrant-track-interface.conf", "039-hashistack-notify-only.conf", "041-zucchini-unindented-email-close.conf", "042-docker-lb-peer-without-src.conf", "043-oracle-hash-in-quoted-script.conf", "044-dns-script-defined-after-use.conf", "045-dns-misc-check-quorum0-udp.conf", "046-mariadb-single-quoted-script.conf", "047-vault-kolla-root-script.conf", "048-freeradius-negative-weight.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "053-harbor-weight-zero-label.conf", "054-docker-cluster-commented-block.conf", "055-bh-lvs-director-vmac-groups.conf", "057-octavia-amphora-v4.conf", "060-readme-mcast-group-typo.conf", "062-lvs-dr-no-weight-chinese.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf", "066-k8s-bash-c-script-preempt.conf"],
-    ),
-    (
         "W29 placeholder VIP `192.168.x.x/32`: keepalived skips it and runs without VIPs",
         "exit 1",
         &["067-kube-api-lb-placeholder-vip.conf"],
@@ -359,6 +214,11 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         "W29 placeholder VIP `192.168.x.x/32`: keepalived skips it and runs without VIPs",
         "lineless: (KUBE_API_LB) No VIP specified; at least one is sensible",
         &["067-kube-api-lb-placeholder-vip.conf"],
+    ),
+    (
+        "W30 auth_pass after an unknown auth_type: keepalived still reads and truncates it",
+        "line 16",
+        &["030-k0s-semicolons-prio255-weight.conf"],
     ),
 ];
 
@@ -688,7 +548,7 @@ fn keeplite_lines(text: &str, rel: &str, source: &str) -> BTreeSet<usize> {
 }
 
 /// A lineless keepalived message is matched by its subject in keeplite's diagnostics.
-fn lineless_matched(msg: &str, keeplite: &str) -> bool {
+fn lineless_matched(msg: &str, keeplite: &str, rel: &str, source: &str) -> bool {
     if let Some(name) = msg
         .strip_prefix("Disabling track script ")
         .and_then(|r| r.split_whitespace().next())
@@ -698,20 +558,46 @@ fn lineless_matched(msg: &str, keeplite: &str) -> bool {
     if msg.starts_with("SECURITY VIOLATION - scripts are being executed") {
         return keeplite.contains("enable_script_security");
     }
-    // `(VI_1) message`: a keeplite diagnostic naming the instance and sharing a word.
+    // `(VI_1) message`: a keeplite diagnostic about the instance (naming it, or on a line of
+    // its block) that shares a significant word with the message.
     if let Some((inst, text)) = msg.strip_prefix('(').and_then(|m| m.split_once(") ")) {
+        const VAGUE: &[&str] = &["warning", "ignoring", "ignored", "since", "there", "which"];
         let words: Vec<String> = text
             .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .filter(|w| w.len() >= 4)
             .map(str::to_ascii_lowercase)
+            .filter(|w| w.len() >= 5 && !VAGUE.contains(&w.as_str()))
             .collect();
-        return keeplite.lines().any(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains(&format!("`{}`", inst.to_ascii_lowercase()))
-                && words.iter().any(|w| l.contains(w.as_str()))
-        });
+        let block = instance_lines(source, inst);
+        let named = format!("`{}`", inst.to_ascii_lowercase());
+        return keeplite
+            .lines()
+            .filter_map(|l| Some((l.strip_prefix(rel)?.strip_prefix(':')?, l)))
+            .any(|(at, l)| {
+                let l = l.to_ascii_lowercase();
+                let line = at.split(':').next().and_then(|n| n.parse::<usize>().ok());
+                (l.contains(&named)
+                    || line.is_some_and(|n| block.as_ref().is_some_and(|b| b.contains(&n))))
+                    && words.iter().any(|w| l.contains(w.as_str()))
+            });
     }
     false
+}
+
+/// The lines of `vrrp_instance NAME { ... }` in the source.
+fn instance_lines(source: &str, name: &str) -> Option<std::ops::RangeInclusive<usize>> {
+    let code = code_lines(source);
+    let start = code.iter().position(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.first() == Some(&"vrrp_instance") && w.get(1) == Some(&name)
+    })?;
+    let mut depth = 0i32;
+    for (i, l) in code.iter().enumerate().skip(start) {
+        depth += l.matches('{').count() as i32 - l.matches('}').count() as i32;
+        if depth <= 0 && i > start {
+            return Some(start + 1..=i + 1);
+        }
+    }
+    Some(start + 1..=code.len())
 }
 
 /// The findings for one file, as `OPEN` spells them.
@@ -726,7 +612,9 @@ fn findings(rel: &str, source: &str, o: &Outcome) -> Vec<String> {
     for (line, msg) in &original {
         match line {
             Some(n) if !lines.contains(n) => f.push(format!("line {n}")),
-            None if !lineless_matched(msg, &o.keeplite.text) => f.push(format!("lineless: {msg}")),
+            None if !lineless_matched(msg, &o.keeplite.text, rel, source) => {
+                f.push(format!("lineless: {msg}"))
+            }
             _ => {}
         }
     }
