@@ -288,7 +288,7 @@ fn valid_ifname(name: &str) -> bool {
         && name != "lo"
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 /// Reads the interfaces, source addresses and scripts a configuration names.
