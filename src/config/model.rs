@@ -59,8 +59,8 @@ impl Default for GlobalDefs {
     fn default() -> Self {
         GlobalDefs {
             router_id: None,
-            vrrp_mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
-            vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            vrrp_mcast_group4: crate::proto::vrrp::MCAST_V4,
+            vrrp_mcast_group6: crate::proto::vrrp::MCAST_V6,
             vrrp_version: 2,
             garp: Garp::default(),
             vrrp_garp_interval: Duration::ZERO,

@@ -62,9 +62,12 @@ pub(super) fn vrrp_script(c: &mut Ctx, b: &mut Builder, n: &Node) {
         return;
     }
     if b.cfg.vrrp_scripts.iter().any(|x| x.name == s.name) {
-        c.error(
+        c.warn(
             &n.args[0],
-            format!("vrrp_script `{}` defined twice", s.name),
+            format!(
+                "vrrp_script `{}` defined twice; this one is skipped, as keepalived does",
+                s.name
+            ),
             None,
         );
         return;

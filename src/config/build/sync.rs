@@ -52,6 +52,13 @@ pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let (stmts, bare): (Vec<&Node>, Vec<&Node>) = block(n)
         .iter()
         .partition(|m| known(&m.kw.text) || !m.args.is_empty() || m.block.is_some());
+    if let Some(first) = bare.first() {
+        c.warn(
+            &first.kw,
+            format!("(`{}`) bare instance names are the old form of `group {{ ... }}`: keeplite reads them as members, keepalived 2.2.7 reports unknown keywords and removes the group", s.g.name),
+            Some("put the names in `group { ... }`".into()),
+        );
+    }
     for m in bare {
         s.g.group.push(m.kw.text.clone());
         s.members.push(m.kw.clone());
