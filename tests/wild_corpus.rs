@@ -46,11 +46,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["059-course-semicolons-everywhere.conf"],
     ),
     (
-        "W9 sync group member invented by keeplite",
-        "dump: Sync group VG1 has only 1 virtual router(s) - this probably isn't what you want",
-        &["051-sync-group-no-group-block.conf"],
-    ),
-    (
         "W16 no usable script user: keepalived removes the script (item 8)",
         "line 11",
         &["043-oracle-hash-in-quoted-script.conf"],
