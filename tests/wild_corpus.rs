@@ -55,16 +55,6 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         "line 28",
         &["043-oracle-hash-in-quoted-script.conf"],
     ),
-    (
-        "W17 scripts run as root without enable_script_security (item 8)",
-        "lineless: SECURITY VIOLATION - check scripts are being executed but script_security not enabled.",
-        &["050-nginx-dr-http-notify-down.conf"],
-    ),
-    (
-        "W17 scripts run as root without enable_script_security (item 8)",
-        "lineless: SECURITY VIOLATION - scripts are being executed but script_security not enabled.",
-        &["001-linuxgateway-vmac-sync.conf", "005-supervisor-virtual-routes.conf", "006-redis-unquoted-notify.conf", "007-kolla-long-authpass.conf", "008-nginx-unicast-pidof.conf", "009-mysql-unicast-notify-py.conf", "010-ceph-nfs-empty-email.conf", "011-haproxy-killall-tabs.conf", "014-haproxy-inline-track-block.conf", "017-mha-check-rvip-args.conf", "018-redis-ha-notify-args.conf", "020-haproxy-service-status.conf", "025-mysql-ha-lvs-sync-iface.conf", "028-ocp-lb-unindented.conf", "030-k0s-semicolons-prio255-weight.conf", "032-ocp-two-instances-bond.conf", "038-vagrant-track-interface.conf", "042-docker-lb-peer-without-src.conf", "044-dns-script-defined-after-use.conf", "047-vault-kolla-root-script.conf", "049-haproxy-no-indentation.conf", "050-nginx-dr-http-notify-down.conf", "051-sync-group-no-group-block.conf", "052-note-unclosed-with-shell-tail.conf", "057-octavia-amphora-v4.conf", "058-octavia-amphora-v6-no-version.conf", "064-netology-prio255-track.conf", "065-nginx-plus-ha-no-vip.conf"],
-    ),
 ];
 
 fn root() -> &'static Path {
