@@ -6,7 +6,7 @@ mod common;
 
 use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
-use keeplite::check::udp::UdpParams;
+use keeplite::check::udp::{UdpCheck, UdpParams};
 use keeplite::check::{
     CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
@@ -578,12 +578,12 @@ fn udp(dst: SocketAddr, require_reply: bool, reply: &[u8]) -> CheckKind {
             bind: None,
             connect_timeout: 300 * MS,
         },
-        payload: b"hi".to_vec(),
-        require_reply,
-        reply: reply.to_vec(),
-        reply_mask: vec![0; reply.len()],
-        min_reply_len: 0,
-        max_reply_len: 255,
+        spec: UdpCheck {
+            payload: b"hi".to_vec(),
+            require_reply,
+            reply: reply.to_vec(),
+            ..Default::default()
+        },
     }))
 }
 

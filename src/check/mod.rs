@@ -402,7 +402,7 @@ impl Checker {
             }
             Phase::Datagram => {
                 let (required, to) = match &self.params.kind {
-                    CheckKind::Udp(u) => (u.require_reply, u.conn.connect_timeout),
+                    CheckKind::Udp(u) => (u.spec.require_reply, u.conn.connect_timeout),
                     CheckKind::Ping(c) => (true, c.connect_timeout),
                     CheckKind::Dns(d) => (true, d.conn.connect_timeout),
                     _ => unreachable!("datagram phase is UDP/PING only"),
@@ -630,7 +630,7 @@ impl Checker {
                 self.actions.push_back(Action::SendDatagram {
                     dst: u.conn.dst,
                     bind: u.conn.bind,
-                    payload: u.payload.clone(),
+                    payload: u.spec.payload.clone(),
                     icmp: false,
                 });
                 self.phase = Phase::Datagram;

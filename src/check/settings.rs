@@ -76,12 +76,7 @@ pub fn from_config(
         config::CheckKind::Ssl(h) => http(h, true),
         config::CheckKind::Udp(u) => CheckKind::Udp(Box::new(UdpParams {
             conn: conn.clone(),
-            payload: u.payload.clone(),
-            require_reply: u.require_reply,
-            reply: u.reply.clone(),
-            reply_mask: u.reply_mask.clone(),
-            min_reply_len: u.min_reply_len,
-            max_reply_len: u.max_reply_len,
+            spec: u.clone(),
         })),
         config::CheckKind::Misc(m) => CheckKind::Misc(MiscParams {
             path: m.path.clone(),

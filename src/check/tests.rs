@@ -440,12 +440,12 @@ fn misc_timeout_terminates_then_kills() {
 fn udp(require_reply: bool, reply: &[u8]) -> CheckKind {
     CheckKind::Udp(Box::new(UdpParams {
         conn: conn(),
-        payload: b"ping".to_vec(),
-        require_reply,
-        reply: reply.to_vec(),
-        reply_mask: vec![0; reply.len()],
-        min_reply_len: 0,
-        max_reply_len: 255,
+        spec: udp::UdpCheck {
+            payload: b"ping".to_vec(),
+            require_reply,
+            reply: reply.to_vec(),
+            ..Default::default()
+        },
     }))
 }
 

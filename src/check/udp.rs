@@ -1,19 +1,14 @@
 //! UDP_CHECK reply matching (keepalived's check_udp.c).
 
 use super::ConnParams;
+pub use crate::config::UdpCheck;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpParams {
     pub conn: ConnParams,
-    /// Sent once per attempt (may be empty).
-    pub payload: Vec<u8>,
-    /// Silence until connect_timeout fails instead of passing.
-    pub require_reply: bool,
-    /// Expected start of the reply; bits set in `reply_mask` are wildcards.
-    pub reply: Vec<u8>,
-    pub reply_mask: Vec<u8>,
-    pub min_reply_len: u16,
-    pub max_reply_len: u16,
+    /// Payload, reply pattern (a mask shorter than the pattern is padded with zeros) and
+    /// length limits, as configured.
+    pub spec: UdpCheck,
 }
 
 impl UdpParams {
@@ -21,15 +16,16 @@ impl UdpParams {
     /// length limits and the pattern only apply when a reply pattern is configured, and only
     /// the shorter of the reply and the pattern is compared.
     pub fn reply_ok(&self, data: &[u8], len: usize) -> bool {
-        if self.reply.is_empty() {
+        let s = &self.spec;
+        if s.reply.is_empty() {
             return true;
         }
-        if len < usize::from(self.min_reply_len) || len > usize::from(self.max_reply_len) {
+        if len < usize::from(s.min_reply_len) || len > usize::from(s.max_reply_len) {
             return false;
         }
         data.iter()
-            .zip(&self.reply)
-            .zip(self.reply_mask.iter().chain(std::iter::repeat(&0)))
+            .zip(&s.reply)
+            .zip(s.reply_mask.iter().chain(std::iter::repeat(&0)))
             .all(|((&got, &want), &mask)| (got ^ want) & !mask == 0)
     }
 }
@@ -46,18 +42,25 @@ mod tests {
                 bind: None,
                 connect_timeout: Duration::from_secs(1),
             },
-            payload: Vec::new(),
-            require_reply: true,
-            reply: reply.to_vec(),
-            reply_mask: mask.to_vec(),
-            min_reply_len: 2,
-            max_reply_len: 4,
+            spec: UdpCheck {
+                require_reply: true,
+                reply: reply.to_vec(),
+                reply_mask: mask.to_vec(),
+                min_reply_len: 2,
+                max_reply_len: 4,
+                ..UdpCheck::default()
+            },
         }
     }
 
     #[test]
     fn reply_pattern_mask_and_lengths() {
         let p = params(&[0xab, 0x10], &[0x00, 0x0f]);
+        assert!(
+            params(&[0xab], &[]).reply_ok(&[0xab, 0], 2),
+            "no mask: all bits count"
+        );
+        assert!(!params(&[0xab], &[]).reply_ok(&[0xaa, 0], 2));
         assert!(p.reply_ok(&[0xab, 0x1f, 0], 3), "low nibble is a wildcard");
         assert!(!p.reply_ok(&[0xab, 0x2f, 0], 3), "high nibble must match");
         assert!(!p.reply_ok(&[0xac, 0x10], 2));

@@ -436,6 +436,20 @@ pub struct UdpCheck {
     pub max_reply_len: u16,
 }
 
+impl Default for UdpCheck {
+    /// keepalived's: an empty payload, any reply or none, replies of 0..=255 bytes.
+    fn default() -> Self {
+        UdpCheck {
+            payload: Vec::new(),
+            require_reply: false,
+            reply: Vec::new(),
+            reply_mask: Vec::new(),
+            min_reply_len: 0,
+            max_reply_len: u8::MAX.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HttpCheck {
     pub urls: Vec<Url>,

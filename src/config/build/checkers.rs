@@ -22,17 +22,7 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             CheckKind::Ssl(HttpCheck::default()),
             &[CONNECT, RETRY, HTTP],
         ),
-        "UDP_CHECK" => (
-            CheckKind::Udp(UdpCheck {
-                payload: Vec::new(),
-                require_reply: false,
-                reply: Vec::new(),
-                reply_mask: Vec::new(),
-                min_reply_len: 0,
-                max_reply_len: u8::MAX.into(),
-            }),
-            &[CONNECT, RETRY, UDP],
-        ),
+        "UDP_CHECK" => (CheckKind::Udp(UdpCheck::default()), &[CONNECT, RETRY, UDP]),
         _ => (
             CheckKind::Misc(MiscCheck {
                 path: String::new(),
