@@ -21,3 +21,8 @@ fi
 # Nothing may expect a writable /etc: resolv.conf and mtab point into tmpfs / procfs.
 ln -sf /proc/self/mounts "$TARGET_DIR/etc/mtab"
 ln -sf /run/resolv.conf "$TARGET_DIR/etc/resolv.conf"
+
+# Console login: users and the root password hash live on /config (rcS installs them at first
+# boot; BusyBox passwd follows the symlinks), whatever the skeleton put in /etc.
+ln -sf /config/passwd "$TARGET_DIR/etc/passwd"
+ln -sf /config/shadow "$TARGET_DIR/etc/shadow"

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const TOP: &str = env!("CARGO_MANIFEST_DIR");
+/// The root password the tests set at the console's first-boot step.
+pub const ROOT_PASSWORD: &str = "kl-Test-pw-4711";
 
 fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -250,12 +252,48 @@ impl Vm {
         out
     }
 
-    /// Wait until the login shell is up (banner printed by /etc/profile).
+    /// Log in on the serial console (on first boot, set the root password first) and wait
+    /// until the login shell is up (banner printed by /etc/profile).
     pub fn wait_console(&mut self, timeout: Duration) -> Duration {
-        self.expect("keeplite appliance", timeout);
+        if self.expect_any(&["New password:", " login: "], timeout) == 0 {
+            self.send(ROOT_PASSWORD);
+            self.expect("Retype password:", Duration::from_secs(30));
+            self.send(ROOT_PASSWORD);
+            self.expect(" login: ", Duration::from_secs(60));
+        }
         let t = self.booted_at.elapsed();
+        self.send("root");
+        self.expect("Password:", Duration::from_secs(30));
+        self.send(ROOT_PASSWORD);
+        self.expect("keeplite appliance", Duration::from_secs(60));
         self.expect("# ", Duration::from_secs(30));
         t
+    }
+
+    /// Wait for the first of `needles` after what earlier expects consumed; returns its index.
+    pub fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                let hit = needles
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| Some((find(&log[self.seen..], n.as_bytes())?, i)))
+                    .min();
+                if let Some((pos, i)) = hit {
+                    self.seen += pos + needles[i].len();
+                    return i;
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "console: none of {needles:?} within {timeout:?}; console so far:\n{}",
+                    self.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Write `content` to `path` on the appliance (one shell line: printf with quoted lines).
