@@ -11,4 +11,5 @@ pub mod daemon;
 pub mod ipvs;
 pub mod proto;
 pub mod sys;
+pub mod upgrade;
 pub mod vrrp;

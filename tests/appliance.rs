@@ -2,6 +2,8 @@
 //! last-known-good fallback, hardware watchdog reset, and (with the VRRP daemon) failover
 //! between two VMs. Runs as root: VMs' NICs are taps in test-owned network namespaces.
 
+// Shared with the other appliance tests, which use parts this one does not.
+#[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 

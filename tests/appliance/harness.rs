@@ -99,6 +99,7 @@ pub struct VmOptions<'a> {
 /// One appliance VM: qemu on a qcow2 overlay of the image, console on a unix socket.
 pub struct Vm {
     child: Child,
+    qemu: Command,
     dir: PathBuf,
     console: UnixStream,
     /// Everything read from the console so far (by a thread that drains it all the time: a
@@ -114,24 +115,51 @@ impl Vm {
     pub fn boot(opts: VmOptions) -> Vm {
         let dir = std::env::temp_dir().join(unique("klvm"));
         std::fs::create_dir_all(&dir).unwrap();
-        let serial = dir.join("serial.sock");
-        let tap = unique("kt");
-        let child = Command::new(format!("{TOP}/board/pc-x86_64/run-qemu"))
-            .arg("--accel")
+        let mut qemu = Command::new(format!("{TOP}/board/pc-x86_64/run-qemu"));
+        qemu.arg("--accel")
             .arg("tcg")
             .arg("--overlay")
             .arg(dir.join("disk.qcow2"))
             .arg("--serial-socket")
-            .arg(&serial)
+            .arg(dir.join("serial.sock"))
             .arg("--netns")
             .arg(&opts.netns.name)
             .arg("--nic")
-            .arg(format!("tap={tap},bridge=br0,mac={}", opts.mac))
+            .arg(format!("tap={},bridge=br0,mac={}", unique("kt"), opts.mac))
             .arg(image())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("run-qemu");
+            .stdout(Stdio::null());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (child, console, booted_at) = Self::start(&mut qemu, &dir, &log);
+        Vm {
+            child,
+            qemu,
+            dir,
+            console,
+            log,
+            seen: 0,
+            marker: 0,
+            booted_at,
+        }
+    }
+
+    /// Power-cycle: kill qemu (as a power cut would) and boot the same disk again; the
+    /// console log goes on (marks into it stay valid).
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.dir.join("serial.sock"));
+        let (child, console, booted_at) = Self::start(&mut self.qemu, &self.dir, &self.log);
+        (self.child, self.console, self.booted_at) = (child, console, booted_at);
+    }
+
+    /// Starts qemu and a thread that appends everything its console prints to `log`.
+    fn start(
+        qemu: &mut Command,
+        dir: &Path,
+        log: &Arc<Mutex<Vec<u8>>>,
+    ) -> (Child, UnixStream, Instant) {
+        let serial = dir.join("serial.sock");
+        let child = qemu.spawn().expect("run-qemu");
         let booted_at = Instant::now();
         let deadline = booted_at + Duration::from_secs(30);
         let console = loop {
@@ -144,23 +172,14 @@ impl Vm {
                 Err(e) => panic!("{}: {e}", serial.display()),
             }
         };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut reader, sink) = (console.try_clone().unwrap(), Arc::clone(&log));
+        let (mut reader, sink) = (console.try_clone().unwrap(), Arc::clone(log));
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = reader.read(&mut buf) {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Vm {
-            child,
-            dir,
-            console,
-            log,
-            seen: 0,
-            marker: 0,
-            booted_at,
-        }
+        (child, console, booted_at)
     }
 
     pub fn text(&self) -> String {
