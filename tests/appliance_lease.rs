@@ -2,17 +2,17 @@
 //! master's VIP carries the default lease (not longer than the backup's Master_Down_Interval),
 //! and when keeplite on the master hangs (SIGSTOP) the VIP leaves the hung box by itself,
 //! before its hardware watchdog resets it. Prints the duplicate-IP window (both VMs answering
-//! ARP for the VIP, probed every 50 ms) seen from the bridge. Runs as root: the VMs' NICs are taps in a test-owned
-//! network namespace; every ARP stays on that bridge.
+//! ARP for the VIP, probed every 50 ms) seen from the bridge. Runs as root: the VMs' NICs are
+//! taps in a test-owned network namespace; every ARP stays on that bridge.
 
+#[path = "appliance/arp_probe.rs"]
+mod arp_probe;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 
+use arp_probe::ArpProbe;
 use harness::{image, vm_lock, Netns, Vm, VmOptions, TOP};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BOOT: Duration = Duration::from_secs(180);
@@ -22,31 +22,6 @@ const NODES: [(&str, &str); 2] = [("52:54:00:4b:4c:1a", "a"), ("52:54:00:4b:4c:1
 /// The backup's Master_Down_Interval (VRRPv3, advert_int 1, priority 100: 3 + 156/256 s),
 /// rounded up to the kernel's whole-second lifetimes.
 const BACKUP_MASTER_DOWN_CEIL: u64 = 4;
-
-/// Broadcasts an ARP request for TARGET from SRC on IFACE every 50 ms for SECONDS and prints
-/// the sender MAC of every reply, one per line.
-const ARP_PROBER: &str = r#"
-import socket, struct, sys, time
-ifname, src, target, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
-s.bind((ifname, 0x0806))
-mac = s.getsockname()[4]
-tip = socket.inet_aton(target)
-req = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
-       + mac + socket.inet_aton(src) + b"\0" * 6 + tip)
-s.settimeout(0.01)
-end, nxt = time.time() + secs, 0.0
-while time.time() < end:
-    if time.time() >= nxt:
-        s.send(req)
-        nxt = time.time() + 0.05
-    try:
-        f = s.recv(128)
-    except socket.timeout:
-        continue
-    if f[20:22] == b"\0\x02" and f[28:32] == tip:
-        print(f[22:28].hex(":"), flush=True)
-"#;
 
 /// `valid_lft` of `addr` in `ip -o addr` output, in seconds (`None`: absent or forever).
 fn valid_lft(ip_addr: &str, addr: &str) -> Option<u64> {
@@ -84,21 +59,8 @@ fn hung_master_loses_vip_within_default_lease() {
         "a's VIP lease is {lft} s, longer than b's Master_Down_Interval:\n{addrs}"
     );
 
-    // ARP for the VIP from the bridge every 50 ms (iputils arping counts whole seconds);
-    // every reply's sender MAC, timestamped here.
-    let mut prober = Command::new("ip")
-        .args(["netns", "exec", &ns.name, "python3", "-c", ARP_PROBER])
-        .args(["br0", "10.77.2.1", VIP, "60"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let replies: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-    let (out, sink) = (prober.stdout.take().unwrap(), Arc::clone(&replies));
-    std::thread::spawn(move || {
-        for mac in BufReader::new(out).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push((Instant::now(), mac));
-        }
-    });
+    // Who answers ARP for the VIP, every 50 ms, from the bridge.
+    let probe = ArpProbe::start(&ns.name, "br0", "10.77.2.1", VIP, 60);
 
     // Hang keeplite on the master: only its shell still runs. It watches its own addresses
     // and reports when the VIP is gone; the watchdog resets the box later (10 s).
@@ -116,11 +78,9 @@ fn hung_master_loses_vip_within_default_lease() {
     );
     // A few more replies, then stop listening before a's reset.
     std::thread::sleep(Duration::from_secs(2));
-    let _ = prober.kill();
-    let _ = prober.wait();
+    let replies = probe.stop();
     vms[0].wait_after(mark_a, "SYSLINUX", Duration::from_secs(60));
 
-    let replies = replies.lock().unwrap();
     let secs = |t: Instant| t.saturating_duration_since(stopped).as_secs_f64();
     let last_a = replies
         .iter()

@@ -10,13 +10,19 @@
 //! 5. a bundle whose root cannot be mounted, and one whose keeplite hangs at start: the box
 //!    rolls back to B by itself within the tries, and the console says why.
 //!
+//! And the rolling upgrade of an HA pair (two VMs): the backup first, then the master; the
+//! VIP is answered throughout (ARP from the bridge every 50 ms) except around the failovers.
+//!
 //! Bundles are served over HTTP from the test's network namespace (busybox httpd) and fetched
 //! with busybox wget on the box. Runs as root; nothing leaves the namespace.
 
+#[path = "appliance/arp_probe.rs"]
+mod arp_probe;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 
+use arp_probe::ArpProbe;
 use harness::{image, vm_lock, Netns, Vm, VmOptions, ROOT_PASSWORD, TOP};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -42,8 +48,9 @@ struct Bundles {
 }
 
 impl Bundles {
-    fn new() -> Bundles {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("klb{}", std::process::id()));
+    fn new(test: &str) -> Bundles {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("klb-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Bundles { dir }
@@ -89,8 +96,22 @@ impl Drop for Bundles {
     }
 }
 
-/// busybox httpd serving `dir` on HOST:8000 inside the namespace.
+/// busybox httpd serving `dir` on `addr`:8000 inside the namespace.
 struct Httpd(Child);
+
+impl Httpd {
+    fn start(ns: &Netns, addr: &str, dir: &Path) -> Httpd {
+        Httpd(
+            Command::new("ip")
+                .args(["netns", "exec", &ns.name, "busybox", "httpd", "-f", "-p"])
+                .arg(format!("{addr}:8000"))
+                .arg("-h")
+                .arg(dir)
+                .spawn()
+                .expect("busybox httpd"),
+        )
+    }
+}
 
 impl Drop for Httpd {
     fn drop(&mut self) {
@@ -144,7 +165,7 @@ fn untouched(vm: &mut Vm) -> String {
 fn appliance_upgrade_and_rollback() {
     image();
     let _lock = vm_lock();
-    let b = Bundles::new();
+    let b = Bundles::new("single");
     let version = "99.0.0";
     b.create("good", version, DEV_KEY, &Bundles::part("rootfs.squashfs"));
     b.create("old", "0.0.1", DEV_KEY, &Bundles::part("rootfs.squashfs"));
@@ -183,15 +204,7 @@ fn appliance_upgrade_and_rollback() {
     eprintln!("appliance upgrade: bundle size {size} bytes");
 
     let ns = Netns::new(&format!("{HOST}/24"));
-    let _httpd = Httpd(
-        Command::new("ip")
-            .args(["netns", "exec", &ns.name, "busybox", "httpd", "-f", "-p"])
-            .arg(format!("{HOST}:8000"))
-            .arg("-h")
-            .arg(&b.dir)
-            .spawn()
-            .expect("busybox httpd"),
-    );
+    let _httpd = Httpd::start(&ns, HOST, &b.dir);
     let mut vm = Vm::boot(VmOptions {
         netns: &ns,
         mac: "52:54:00:4b:4c:41",
@@ -323,4 +336,91 @@ fn appliance_upgrade_and_rollback() {
             "{status}"
         );
     }
+}
+
+const PAIR: [(&str, &str); 2] = [("52:54:00:4b:4c:5a", "a"), ("52:54:00:4b:4c:5b", "b")];
+const PAIR_VIP: &str = "10.77.2.100";
+
+/// Upgrades `vm` from `url` and waits until the new slot is marked good.
+fn upgrade_and_wait_good(vm: &mut Vm, url: &str) {
+    vm.ok("mount -o remount,size=100m /tmp");
+    vm.ok(&format!("wget -q -O /tmp/u.klb {url}"));
+    let mark = vm.mark();
+    vm.send("keeplite upgrade /tmp/u.klb --reboot --good-after 10");
+    vm.wait_after(mark, "upgrade: rebooting", Duration::from_secs(300));
+    vm.wait_after(
+        mark,
+        "keeplite slot: b marked good",
+        Duration::from_secs(300),
+    );
+    vm.wait_console(BOOT);
+}
+
+#[test]
+fn appliance_rolling_upgrade_of_a_pair() {
+    image();
+    let _lock = vm_lock();
+    let b = Bundles::new("pair");
+    b.create("good", "99.0.0", DEV_KEY, &Bundles::part("rootfs.squashfs"));
+    let ns = Netns::new("10.77.2.1/24");
+    let _httpd = Httpd::start(&ns, "10.77.2.1", &b.dir);
+    let url = "http://10.77.2.1:8000/good.klb";
+    let mut vms: Vec<Vm> = PAIR
+        .iter()
+        .map(|(mac, _)| Vm::boot(VmOptions { netns: &ns, mac }))
+        .collect();
+    for (vm, (_, node)) in vms.iter_mut().zip(PAIR) {
+        vm.wait_console(BOOT);
+        let dir = format!("{TOP}/board/pc-x86_64/demo-nodes/{node}");
+        for f in ["keepalived.conf", "interfaces"] {
+            let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+            vm.write_file(&format!("/config/{f}"), &content);
+        }
+        vm.ok("/etc/init.d/network && kill $(pidof keeplite)");
+    }
+    vms[0].wait_after(0, "-> MASTER", Duration::from_secs(120));
+    vms[1].wait_after(0, "INIT -> BACKUP", Duration::from_secs(120));
+    let probe = ArpProbe::start(&ns.name, "br0", "10.77.2.1", PAIR_VIP, 1800);
+    std::thread::sleep(Duration::from_secs(1));
+
+    // The backup first: the master keeps the VIP meanwhile.
+    let t_backup = Instant::now();
+    upgrade_and_wait_good(&mut vms[1], url);
+    // Then the master: its reboot is the failover; back and good, it preempts again.
+    let t_master = Instant::now();
+    let mark = vms[0].mark();
+    upgrade_and_wait_good(&mut vms[0], url);
+    vms[0].wait_after(mark, "BACKUP -> MASTER", BOOT);
+    std::thread::sleep(Duration::from_secs(2));
+    let replies = probe.stop();
+
+    let (mac_a, mac_b) = (PAIR[0].0, PAIR[1].0);
+    let during_backup: Vec<_> = replies
+        .iter()
+        .filter(|(t, _)| *t >= t_backup && *t < t_master)
+        .collect();
+    assert!(!during_backup.is_empty());
+    assert!(
+        during_backup.iter().all(|(_, m)| m == mac_a),
+        "the VIP left the master while the backup was upgraded"
+    );
+    // Every silence longer than a second is a failover: the owner before and after differ.
+    let mut gaps = Vec::new();
+    for w in replies.windows(2) {
+        let gap = w[1].0.duration_since(w[0].0);
+        if gap > Duration::from_secs(1) {
+            assert_ne!(
+                w[0].1, w[1].1,
+                "the VIP went unanswered for {gap:?} without a failover"
+            );
+            gaps.push(gap.as_secs_f64());
+        }
+    }
+    assert!(replies.iter().any(|(t, m)| *t > t_master && m == mac_b));
+    assert_eq!(replies.last().map(|r| r.1.as_str()), Some(mac_a));
+    eprintln!(
+        "appliance rolling upgrade: {} ARP replies over {:.0}s; silences over 1 s (all at a failover): {gaps:.2?}",
+        replies.len(),
+        replies.last().unwrap().0.duration_since(replies[0].0).as_secs_f64()
+    );
 }
