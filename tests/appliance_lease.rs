@@ -5,19 +5,18 @@
 //! ARP for the VIP, probed every 50 ms) seen from the bridge. Runs as root: the VMs' NICs are
 //! taps in a test-owned network namespace; every ARP stays on that bridge.
 
-#[path = "appliance/arp_probe.rs"]
-mod arp_probe;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
+#[path = "appliance/pair.rs"]
+mod pair;
 
-use arp_probe::ArpProbe;
-use harness::{image, vm_lock, Netns, Vm, VmOptions, TOP};
+use harness::{image, vm_lock, Netns};
+use pair::{boot_demo_pair, ArpProbe, HOST, VIP};
 use std::time::{Duration, Instant};
 
 const BOOT: Duration = Duration::from_secs(180);
-const VIP: &str = "10.77.2.100";
-const NODES: [(&str, &str); 2] = [("52:54:00:4b:4c:1a", "a"), ("52:54:00:4b:4c:1b", "b")];
+const NODES: [&str; 2] = ["52:54:00:4b:4c:1a", "52:54:00:4b:4c:1b"];
 
 /// The backup's Master_Down_Interval (VRRPv3, advert_int 1, priority 100: 3 + 156/256 s),
 /// rounded up to the kernel's whole-second lifetimes.
@@ -34,22 +33,8 @@ fn valid_lft(ip_addr: &str, addr: &str) -> Option<u64> {
 fn hung_master_loses_vip_within_default_lease() {
     image();
     let _lock = vm_lock();
-    let ns = Netns::new("10.77.2.1/24");
-    let mut vms: Vec<Vm> = NODES
-        .iter()
-        .map(|(mac, _)| Vm::boot(VmOptions { netns: &ns, mac }))
-        .collect();
-    for (vm, (_, node)) in vms.iter_mut().zip(NODES) {
-        vm.wait_console(BOOT);
-        let dir = format!("{TOP}/board/pc-x86_64/demo-nodes/{node}");
-        for f in ["keepalived.conf", "interfaces"] {
-            let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
-            vm.write_file(&format!("/config/{f}"), &content);
-        }
-        vm.ok("/etc/init.d/network && kill $(pidof keeplite)");
-    }
-    vms[0].wait_after(0, "-> MASTER", Duration::from_secs(120));
-    vms[1].wait_after(0, "INIT -> BACKUP", Duration::from_secs(120));
+    let ns = Netns::new(&format!("{HOST}/24"));
+    let mut vms = boot_demo_pair(&ns, [NODES[0], NODES[1]], BOOT);
 
     // The shipped lease: no longer than the backup needs to take over.
     let addrs = vms[0].ok("sleep 2; ip -o addr show dev eth0");
@@ -60,7 +45,7 @@ fn hung_master_loses_vip_within_default_lease() {
     );
 
     // Who answers ARP for the VIP, every 50 ms, from the bridge.
-    let probe = ArpProbe::start(&ns.name, "br0", "10.77.2.1", VIP, 60);
+    let probe = ArpProbe::start(&ns, 60);
 
     // Hang keeplite on the master: only its shell still runs. It watches its own addresses
     // and reports when the VIP is gone; the watchdog resets the box later (10 s).
@@ -84,13 +69,13 @@ fn hung_master_loses_vip_within_default_lease() {
     let secs = |t: Instant| t.saturating_duration_since(stopped).as_secs_f64();
     let last_a = replies
         .iter()
-        .filter(|(_, m)| m == NODES[0].0)
+        .filter(|(_, m)| m == NODES[0])
         .map(|(t, _)| *t)
         .max()
         .expect("a answered ARP for the VIP before the hang");
     let first_b = replies
         .iter()
-        .filter(|(_, m)| m == NODES[1].0)
+        .filter(|(_, m)| m == NODES[1])
         .map(|(t, _)| *t)
         .min()
         .expect("b answers ARP for the VIP after taking over");

@@ -16,14 +16,14 @@
 //! Bundles are served over HTTP from the test's network namespace (busybox httpd) and fetched
 //! with busybox wget on the box. Runs as root; nothing leaves the namespace.
 
-#[path = "appliance/arp_probe.rs"]
-mod arp_probe;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
+#[path = "appliance/pair.rs"]
+mod pair;
 
-use arp_probe::ArpProbe;
-use harness::{image, vm_lock, Netns, Vm, VmOptions, ROOT_PASSWORD, TOP};
+use harness::{image, run, vm_lock, Netns, Vm, VmOptions, ROOT_PASSWORD, TOP};
+use pair::ArpProbe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -31,16 +31,6 @@ use std::time::{Duration, Instant};
 const BOOT: Duration = Duration::from_secs(180);
 const HOST: &str = "10.77.4.1";
 const URL: &str = "http://10.77.4.1:8000";
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Bundles built on the "build machine" from the image's own parts.
 struct Bundles {
@@ -338,8 +328,7 @@ fn appliance_upgrade_and_rollback() {
     }
 }
 
-const PAIR: [(&str, &str); 2] = [("52:54:00:4b:4c:5a", "a"), ("52:54:00:4b:4c:5b", "b")];
-const PAIR_VIP: &str = "10.77.2.100";
+const PAIR: [&str; 2] = ["52:54:00:4b:4c:5a", "52:54:00:4b:4c:5b"];
 
 /// Upgrades `vm` from `url` and waits until the new slot is marked good.
 fn upgrade_and_wait_good(vm: &mut Vm, url: &str) {
@@ -362,39 +351,25 @@ fn appliance_rolling_upgrade_of_a_pair() {
     let _lock = vm_lock();
     let b = Bundles::new("pair");
     b.create("good", "99.0.0", DEV_KEY, &Bundles::part("rootfs.squashfs"));
-    let ns = Netns::new("10.77.2.1/24");
-    let _httpd = Httpd::start(&ns, "10.77.2.1", &b.dir);
-    let url = "http://10.77.2.1:8000/good.klb";
-    let mut vms: Vec<Vm> = PAIR
-        .iter()
-        .map(|(mac, _)| Vm::boot(VmOptions { netns: &ns, mac }))
-        .collect();
-    for (vm, (_, node)) in vms.iter_mut().zip(PAIR) {
-        vm.wait_console(BOOT);
-        let dir = format!("{TOP}/board/pc-x86_64/demo-nodes/{node}");
-        for f in ["keepalived.conf", "interfaces"] {
-            let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
-            vm.write_file(&format!("/config/{f}"), &content);
-        }
-        vm.ok("/etc/init.d/network && kill $(pidof keeplite)");
-    }
-    vms[0].wait_after(0, "-> MASTER", Duration::from_secs(120));
-    vms[1].wait_after(0, "INIT -> BACKUP", Duration::from_secs(120));
-    let probe = ArpProbe::start(&ns.name, "br0", "10.77.2.1", PAIR_VIP, 1800);
+    let ns = Netns::new(&format!("{}/24", pair::HOST));
+    let _httpd = Httpd::start(&ns, pair::HOST, &b.dir);
+    let url = format!("http://{}:8000/good.klb", pair::HOST);
+    let mut vms = pair::boot_demo_pair(&ns, PAIR, BOOT);
+    let probe = ArpProbe::start(&ns, 1800);
     std::thread::sleep(Duration::from_secs(1));
 
     // The backup first: the master keeps the VIP meanwhile.
     let t_backup = Instant::now();
-    upgrade_and_wait_good(&mut vms[1], url);
+    upgrade_and_wait_good(&mut vms[1], &url);
     // Then the master: its reboot is the failover; back and good, it preempts again.
     let t_master = Instant::now();
     let mark = vms[0].mark();
-    upgrade_and_wait_good(&mut vms[0], url);
+    upgrade_and_wait_good(&mut vms[0], &url);
     vms[0].wait_after(mark, "BACKUP -> MASTER", BOOT);
     std::thread::sleep(Duration::from_secs(2));
     let replies = probe.stop();
 
-    let (mac_a, mac_b) = (PAIR[0].0, PAIR[1].0);
+    let (mac_a, mac_b) = (PAIR[0], PAIR[1]);
     let during_backup: Vec<_> = replies
         .iter()
         .filter(|(t, _)| *t >= t_backup && *t < t_master)

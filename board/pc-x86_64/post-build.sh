@@ -29,7 +29,7 @@ ln -sf /config/shadow "$TARGET_DIR/etc/shadow"
 
 # Upgrades (keeplite upgrade): the board name and version bundles are checked against, and the
 # public key they must be signed with. The private key never enters the image.
-VERSION=${KEEPLITE_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n 1)}
+VERSION=${KEEPLITE_RELEASE:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n 1)}
 mkdir -p "$TARGET_DIR/etc/keeplite"
 echo pc-x86_64 >"$TARGET_DIR/etc/keeplite/board"
 echo "$VERSION" >"$TARGET_DIR/etc/keeplite/version"

@@ -3,7 +3,7 @@
 # the initramfs and the squashfs root. Used as BR2_ROOTFS_POST_IMAGE_SCRIPT by Buildroot and by
 # ./build-image.
 # Usage: post-image.sh BINARIES_DIR   (BINARIES_DIR holds bzImage [initrd.img] rootfs.squashfs)
-# Environment: KEEPLITE_VERSION (default: Cargo.toml's), KEEPLITE_SIGNING_KEY (default: the
+# Environment: KEEPLITE_RELEASE (default: Cargo.toml's), KEEPLITE_SIGNING_KEY (default: the
 #   development key in keys/), KEEPLITE_HOST_BIN (a keeplite that runs on this machine, to sign
 #   the bundle; without it no bundle is made).
 set -eu
@@ -12,7 +12,7 @@ BINARIES_DIR=${1:-${BINARIES_DIR:?}}
 BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$BOARD_DIR/../.." && pwd)
 IMG=keeplite-pc-x86_64.img
-VERSION=${KEEPLITE_VERSION:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n 1)}
+VERSION=${KEEPLITE_RELEASE:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n 1)}
 KEY=${KEEPLITE_SIGNING_KEY:-$BOARD_DIR/keys/development-signing.key}
 # genimage.cfg's disk-signature 0x4b4c3031: the initramfs (and the kernel's root=PARTUUID=)
 # find the partitions on whichever disk carries it. Slot A's root is partition 2, B's 4.

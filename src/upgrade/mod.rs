@@ -221,14 +221,11 @@ fn slot_trial() -> Result<i32, String> {
     }
 }
 
+/// Whole seconds since boot (no float parsing: it would add to the binary for nothing).
 fn uptime() -> Duration {
     let s = fs::read_to_string("/proc/uptime").unwrap_or_default();
-    let secs: f64 = s
-        .split(' ')
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    Duration::from_secs_f64(secs)
+    let secs = s.split(['.', ' ']).next().and_then(|v| v.parse().ok());
+    Duration::from_secs(secs.unwrap_or(0))
 }
 
 /// Whether run-keeplite rejected the configuration at this boot.

@@ -1,11 +1,38 @@
-//! Who answers ARP for an address, every 50 ms, from a test-owned network namespace (iputils
-//! arping counts whole seconds): a small python3 prober on a packet socket prints the sender
-//! MAC of every reply; a thread timestamps them here.
+//! Two appliance VMs as the demo pair (board/pc-x86_64/demo-nodes: a priority 150, b 100, VIP
+//! 10.77.2.100), and who answers ARP for the VIP, every 50 ms, from the test's namespace
+//! (iputils arping counts whole seconds): a small python3 prober on a packet socket prints the
+//! sender MAC of every reply; a thread timestamps them here.
 
+use crate::harness::{Netns, Vm, VmOptions, TOP};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+pub const VIP: &str = "10.77.2.100";
+/// The bridge's address in the namespace (`Netns::new`).
+pub const HOST: &str = "10.77.2.1";
+
+/// Boots VMs with `macs` (a, b) in `ns`, gives them the demo nodes' configuration and waits
+/// until a is MASTER and b BACKUP.
+pub fn boot_demo_pair(ns: &Netns, macs: [&str; 2], boot: Duration) -> Vec<Vm> {
+    let mut vms: Vec<Vm> = macs
+        .iter()
+        .map(|mac| Vm::boot(VmOptions { netns: ns, mac }))
+        .collect();
+    for (vm, node) in vms.iter_mut().zip(["a", "b"]) {
+        vm.wait_console(boot);
+        let dir = format!("{TOP}/board/pc-x86_64/demo-nodes/{node}");
+        for f in ["keepalived.conf", "interfaces"] {
+            let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+            vm.write_file(&format!("/config/{f}"), &content);
+        }
+        vm.ok("/etc/init.d/network && kill $(pidof keeplite)");
+    }
+    vms[0].wait_after(0, "-> MASTER", Duration::from_secs(120));
+    vms[1].wait_after(0, "INIT -> BACKUP", Duration::from_secs(120));
+    vms
+}
 
 /// Broadcasts an ARP request for TARGET from SRC on IFACE every 50 ms for SECONDS and prints
 /// the sender MAC of every reply, one per line.
@@ -40,11 +67,11 @@ pub struct ArpProbe {
 }
 
 impl ArpProbe {
-    /// Probes `target` from `src` on `iface` of namespace `netns` for at most `secs` seconds.
-    pub fn start(netns: &str, iface: &str, src: &str, target: &str, secs: u32) -> ArpProbe {
+    /// Probes the VIP from the bridge of `ns` for at most `secs` seconds.
+    pub fn start(ns: &Netns, secs: u32) -> ArpProbe {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", netns, "python3", "-c", ARP_PROBER])
-            .args([iface, src, target, &secs.to_string()])
+            .args(["netns", "exec", &ns.name, "python3", "-c", ARP_PROBER])
+            .args(["br0", HOST, VIP, &secs.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3");
