@@ -393,9 +393,15 @@ fn appliance_rolling_upgrade_of_a_pair() {
     }
     assert!(replies.iter().any(|(t, m)| *t > t_master && m == mac_b));
     assert_eq!(replies.last().map(|r| r.1.as_str()), Some(mac_a));
+    let longest = replies
+        .windows(2)
+        .map(|w| w[1].0.duration_since(w[0].0))
+        .max()
+        .unwrap_or_default();
     eprintln!(
-        "appliance rolling upgrade: {} ARP replies over {:.0}s; silences over 1 s (all at a failover): {gaps:.2?}",
+        "appliance rolling upgrade: {} ARP replies over {:.0}s; longest silence {:.2}s; silences over 1 s (all at a failover): {gaps:.2?}",
         replies.len(),
-        replies.last().unwrap().0.duration_since(replies[0].0).as_secs_f64()
+        replies.last().unwrap().0.duration_since(replies[0].0).as_secs_f64(),
+        longest.as_secs_f64()
     );
 }

@@ -478,7 +478,7 @@ mod tests {
             (
                 "keeplite-bundle 1\nboard x\nversion 1\npart kernel 1 00\n",
                 4,
-                "64 hex digits",
+                "128 hex digits",
             ),
             (
                 "keeplite-bundle 1\nversion 1\n",

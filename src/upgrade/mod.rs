@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 const BOOT_DIR: &str = "/boot";
 const PUBLIC_KEY: &str = "/etc/keeplite/upgrade.pub";
 const BOARD: &str = "/etc/keeplite/board";
-const CONTROL: &str = "/run/keeplite.sock";
 const CONFIG: &str = "/config/keepalived.conf";
 
 pub const USAGE: &str = "\
@@ -184,10 +183,11 @@ fn slot_trial() -> Result<i32, String> {
         "keeplite slot: {running} on trial: good after {} s of health, given up after {} s",
         st.trial.good_after, st.trial.give_up_after
     );
+    let control = control_socket();
     let mut tr = trial::Trial::new(st.trial, Instant::now());
     loop {
         let health = match crate::sys::control::request(
-            Path::new(CONTROL),
+            &control,
             &Request::Status,
             Duration::from_secs(5),
         ) {
@@ -219,6 +219,18 @@ fn slot_trial() -> Result<i32, String> {
             }
         }
     }
+}
+
+/// Where the daemon answers: `global_defs control_socket` of the configuration, else the
+/// default.
+fn control_socket() -> PathBuf {
+    let opts = crate::cli::Options {
+        config_file: CONFIG.into(),
+        ..Default::default()
+    };
+    crate::config::load(&opts.config_file, &crate::cli::load_options(&opts))
+        .map(|(cfg, _)| cfg.global.control_socket)
+        .unwrap_or_else(|_| crate::config::DEFAULT_CONTROL_SOCKET.into())
 }
 
 /// Whole seconds since boot (no float parsing: it would add to the binary for nothing).
