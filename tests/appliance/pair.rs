@@ -20,8 +20,10 @@ pub fn boot_demo_pair(ns: &Netns, macs: [&str; 2], boot: Duration) -> Vec<Vm> {
         .iter()
         .map(|mac| Vm::boot(VmOptions { netns: ns, mac }))
         .collect();
+    let mut marks = Vec::new();
     for (vm, node) in vms.iter_mut().zip(["a", "b"]) {
         vm.wait_console(boot);
+        marks.push(vm.mark());
         let dir = format!("{TOP}/board/pc-x86_64/demo-nodes/{node}");
         for f in ["keepalived.conf", "interfaces"] {
             let content = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
@@ -29,8 +31,17 @@ pub fn boot_demo_pair(ns: &Netns, macs: [&str; 2], boot: Duration) -> Vec<Vm> {
         }
         vm.ok("/etc/init.d/network && kill $(pidof keeplite)");
     }
-    vms[0].wait_after(0, "-> MASTER", Duration::from_secs(120));
-    vms[1].wait_after(0, "INIT -> BACKUP", Duration::from_secs(120));
+    // The demo instance's lines (the factory default's VI_1 may have become MASTER before).
+    vms[0].wait_after(
+        marks[0],
+        "VI_DEMO: BACKUP -> MASTER",
+        Duration::from_secs(120),
+    );
+    vms[1].wait_after(
+        marks[1],
+        "VI_DEMO: INIT -> BACKUP",
+        Duration::from_secs(120),
+    );
     vms
 }
 
