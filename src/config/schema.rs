@@ -213,6 +213,16 @@ pub const UNSUPPORTED: &[&str] = &[
     "lower_prio_no_advert",
 ];
 
+/// Checker settings given at virtual_server / real_server level (keepalived 2.x), inherited by
+/// the checkers below unless they set their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckDefaults {
+    pub connect_timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Duration>,
+    pub delay_loop: Option<Duration>,
+}
+
 /// Building context: collects diagnostics and the places later checks need.
 pub struct Ctx<'s> {
     pub src: &'s Sources,
@@ -220,7 +230,7 @@ pub struct Ctx<'s> {
     /// Every interface name the config mentions, for the existence check.
     pub interfaces: Vec<(String, Pos)>,
     /// Checker settings inherited from the enclosing virtual_server / real_server.
-    pub check_defaults: super::build::CheckDefaults,
+    pub check_defaults: CheckDefaults,
 }
 
 impl<'s> Ctx<'s> {
@@ -246,11 +256,21 @@ impl<'s> Ctx<'s> {
         self.at(Severity::Warning, t.pos, msg, help);
     }
 
+    pub fn note(&mut self, t: &Token, msg: String, help: Option<String>) {
+        self.at(Severity::Note, t.pos, msg, help);
+    }
+
+    /// An invalid value: keepalived reports it and ignores the line (the default stays), so
+    /// keeplite does the same and warns. Checks that need the value (a missing VRID) still fail.
+    fn invalid(&mut self, t: &Token, msg: String, help: Option<String>) {
+        self.warn(t, format!("{msg}; ignored, as keepalived does"), help);
+    }
+
     /// Parses `t` with `FromStr`, or reports "expected `what`".
     pub fn parse<T: FromStr>(&mut self, kw: &str, t: &Token, what: &str) -> Option<T> {
         let v = t.text.parse().ok();
         if v.is_none() {
-            self.error(
+            self.invalid(
                 t,
                 format!("invalid value `{}` for `{kw}`: expected {what}", t.text),
                 None,
@@ -263,7 +283,7 @@ impl<'s> Ctx<'s> {
     pub fn int_tok(&mut self, kw: &str, t: &Token, lo: i64, hi: i64) -> Option<i64> {
         let v = self.parse::<i64>(kw, t, &format!("an integer in {lo}..={hi}"))?;
         if !(lo..=hi).contains(&v) {
-            self.error(
+            self.invalid(
                 t,
                 format!("`{kw}` {v} is out of range: expected {lo}..={hi}"),
                 None,
@@ -283,7 +303,7 @@ impl<'s> Ctx<'s> {
         let t = &n.args[0];
         let v = parse_secs(&t.text);
         if v.is_none() {
-            self.error(
+            self.invalid(
                 t,
                 format!(
                     "invalid value `{}` for `{}`: expected seconds, such as `1` or `0.5`",
@@ -318,7 +338,7 @@ impl<'s> Ctx<'s> {
             Some(s) => format!("did you mean `{s}`? ({expected})"),
             None => expected,
         };
-        self.error(
+        self.invalid(
             t,
             format!("invalid value `{}` for `{}`", t.text, n.kw.text),
             Some(help),
@@ -326,18 +346,70 @@ impl<'s> Ctx<'s> {
         None
     }
 
+    /// One of `choices`, spelled exactly (keepalived compares case-sensitively); anything else
+    /// takes `fallback` with a warning, as keepalived does (`state master` runs as BACKUP).
+    pub fn keepalived_choice<T: Copy>(
+        &mut self,
+        n: &Node,
+        choices: &[(&str, T)],
+        fallback: (&str, T),
+    ) -> T {
+        let t = &n.args[0];
+        if let Some((_, v)) = choices.iter().find(|(s, _)| *s == t.text) {
+            return *v;
+        }
+        let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+        let help = match choices
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&t.text))
+        {
+            Some((s, _)) => format!("write `{s}`: keepalived only knows that spelling"),
+            None => format!("expected one of: {}", names.join(", ")),
+        };
+        self.warn(
+            t,
+            format!(
+                "unknown value `{}` for `{}`; keepalived and keeplite use `{}`",
+                t.text, n.kw.text, fallback.0
+            ),
+            Some(help),
+        );
+        fallback.1
+    }
+
+    /// An address that may carry a `/LEN`, which keepalived drops (`unicast_peer`, sources).
+    pub fn ip_no_prefix(&mut self, kw: &str, t: &Token) -> Option<IpAddr> {
+        match t.text.split_once('/') {
+            Some((a, _)) => self.ip(
+                kw,
+                &Token {
+                    text: a.into(),
+                    ..t.clone()
+                },
+            ),
+            None => self.ip(kw, t),
+        }
+    }
+
     pub fn interface(&mut self, t: &Token) {
         self.interfaces.push((t.text.clone(), t.pos));
     }
 }
 
-/// The values of a statement joined by single spaces (scripts, commands).
+/// The values of a statement joined by single spaces (scripts, commands). A command wrapped
+/// whole in single quotes (`script 'killall -0 haproxy'`) loses them: keepalived splits the
+/// command honouring them, while `/bin/sh -c` would read one word.
 pub fn rest(n: &Node) -> String {
-    n.args
+    let s = n
+        .args
         .iter()
         .map(|t| t.text.as_str())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    match s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) if !inner.contains('\'') => inner.to_owned(),
+        _ => s,
+    }
 }
 
 /// `1`, `0.5`, `1.25` -> Duration (at most 6 decimals).
@@ -416,9 +488,11 @@ fn check_arity(ctx: &mut Ctx, arity: Arity, doc: &str, n: &Node) -> bool {
     let kw = &n.kw.text;
     let wants_block = matches!(arity, Arity::Block(..));
     if wants_block && n.block.is_none() {
-        ctx.error(
+        // keepalived: "Missing '{' at beginning of configuration block"; the lines meant for
+        // the block follow as statements of the enclosing one.
+        ctx.warn(
             &n.kw,
-            format!("`{kw}` expects a `{{ ... }}` block"),
+            format!("`{kw}` expects a `{{ ... }}` block; statement ignored, as keepalived does"),
             Some(format!("syntax: {doc}")),
         );
         return false;
@@ -469,28 +543,6 @@ fn check_arity(ctx: &mut Ctx, arity: Arity, doc: &str, n: &Node) -> bool {
     true
 }
 
-/// A Markdown reference of every block's keywords, plus the unsupported ones.
-pub fn reference_table() -> String {
-    use super::build::TABLES;
-    let mut out = String::from(
-        "# keeplite configuration reference\n\nGenerated from the keyword tables in src/config/.\n",
-    );
-    for (block, rows) in TABLES {
-        out += &format!("\n## {block}\n\n| keyword | syntax and meaning |\n| --- | --- |\n");
-        for (name, doc) in rows() {
-            out += &format!("| `{name}` | {} |\n", doc.replace('|', "\\|"));
-        }
-    }
-    out += "\n## Not supported (parsed, ignored with a warning)\n\n";
-    out += &UNSUPPORTED
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    out.push('\n');
-    out
-}
-
 /// (name, doc) rows of a table, for [`reference_table`].
 pub fn rows<T>(table: &[Kw<T>]) -> Vec<(&'static str, &'static str)> {
     table.iter().map(|k| (k.name, k.doc)).collect()
@@ -510,25 +562,5 @@ mod tests {
         assert_eq!(parse_secs("."), None);
         assert_eq!(parse_secs("1e3"), None);
         assert_eq!(parse_secs(""), None);
-    }
-}
-
-#[cfg(test)]
-mod reference_tests {
-    use super::reference_table;
-
-    #[test]
-    fn reference_lists_every_block_and_keyword() {
-        let r = reference_table();
-        for needle in [
-            "## vrrp_instance",
-            "| `virtual_router_id` |",
-            "| `nb_get_retry` | old name of `retry` |",
-            "| `vip_lease` | keeplite:",
-            "## MISC_CHECK",
-            "`SMTP_CHECK`",
-        ] {
-            assert!(r.contains(needle), "missing {needle}");
-        }
     }
 }
