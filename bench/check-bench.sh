@@ -9,6 +9,7 @@ N=${N:-10000}; WINDOW=${WINDOW:-20}; RUNS=${RUNS:-3}
 # keepalived needs ~40 s to start 10,000 checkers, then settles; keeplite starts at once.
 WARM=${WARM:-10}; KA_WARM=${KA_WARM:-70}
 cd "$(dirname "$0")/.."
+. tests/lib/netns.sh
 BIN=$(cargo bench --bench check_tcp --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))/\1/p')
 tmp=$(mktemp -d /tmp/klchk.XXXXXX)
 ns=klchk$$
@@ -17,14 +18,12 @@ cleanup() {
 	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
 	[ -f "$tmp/ka.pid" ] && kill -9 "$(cat "$tmp/ka.pid")" 2>/dev/null || true
 	[ -f "$tmp/ka.chk" ] && kill -9 "$(cat "$tmp/ka.chk")" 2>/dev/null || true
-	sleep 0.5
-	ip netns del "$ns" 2>/dev/null || true
+	netns_cleanup
 	rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
 gcc -shared -fPIC -O2 -o "$tmp/shim.so" bench/check-ipvs-shim.c -ldl
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
+netns_new "$ns"
 ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.core.somaxconn=65535
 ip netns exec "$ns" "$BIN" listen 80 >"$tmp/accepts" &
 pids="$pids $!"

@@ -65,8 +65,8 @@ fn rs_addr(i: usize) -> SocketAddr {
 
 fn flags(i: Interest) -> EpollFlags {
     let mut f = EpollFlags::empty();
-    f.set(EpollFlags::EPOLLIN, i.readable);
-    f.set(EpollFlags::EPOLLOUT, i.writable);
+    f.set(EpollFlags::EPOLLIN, i.readable());
+    f.set(EpollFlags::EPOLLOUT, i.writable());
     f
 }
 

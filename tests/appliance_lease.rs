@@ -5,13 +5,14 @@
 //! ARP for the VIP, probed every 50 ms) seen from the bridge. Runs as root: the VMs' NICs are
 //! taps in a test-owned network namespace; every ARP stays on that bridge.
 
+mod common;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 #[path = "appliance/pair.rs"]
 mod pair;
 
-use harness::{image, vm_lock, Netns};
+use harness::{image, switch, vm_lock};
 use pair::{boot_demo_pair, ArpProbe, HOST, VIP};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ fn valid_lft(ip_addr: &str, addr: &str) -> Option<u64> {
 fn hung_master_loses_vip_within_default_lease() {
     image();
     let _lock = vm_lock();
-    let ns = Netns::new(&format!("{HOST}/24"));
+    let ns = switch(&format!("{HOST}/24"));
     let mut vms = boot_demo_pair(&ns, [NODES[0], NODES[1]], BOOT);
 
     // The shipped lease: no longer than the backup needs to take over.

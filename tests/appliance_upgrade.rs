@@ -16,13 +16,14 @@
 //! Bundles are served over HTTP from the test's network namespace (busybox httpd) and fetched
 //! with busybox wget on the box. Runs as root; nothing leaves the namespace.
 
+mod common;
 #[allow(dead_code)]
 #[path = "appliance/harness.rs"]
 mod harness;
 #[path = "appliance/pair.rs"]
 mod pair;
 
-use harness::{image, run, vm_lock, Netns, Vm, VmOptions, ROOT_PASSWORD, TOP};
+use harness::{image, run, switch, vm_lock, Netns, Vm, VmOptions, ROOT_PASSWORD, TOP};
 use pair::ArpProbe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -193,7 +194,7 @@ fn appliance_upgrade_and_rollback() {
     let size = std::fs::metadata(b.path("good")).unwrap().len();
     eprintln!("appliance upgrade: bundle size {size} bytes");
 
-    let ns = Netns::new(&format!("{HOST}/24"));
+    let ns = switch(&format!("{HOST}/24"));
     let _httpd = Httpd::start(&ns, HOST, &b.dir);
     let mut vm = Vm::boot(VmOptions {
         netns: &ns,
@@ -351,7 +352,7 @@ fn appliance_rolling_upgrade_of_a_pair() {
     let _lock = vm_lock();
     let b = Bundles::new("pair");
     b.create("good", "99.0.0", DEV_KEY, &Bundles::part("rootfs.squashfs"));
-    let ns = Netns::new(&format!("{}/24", pair::HOST));
+    let ns = switch(&format!("{}/24", pair::HOST));
     let _httpd = Httpd::start(&ns, pair::HOST, &b.dir);
     let url = format!("http://{}:8000/good.klb", pair::HOST);
     let mut vms = pair::boot_demo_pair(&ns, PAIR, BOOT);

@@ -2,6 +2,8 @@
 //! python3, iproute2, md5sum). Only loopback and a dummy interface inside that namespace are
 //! ever contacted.
 
+mod common;
+
 use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
 use keeplite::check::{
@@ -23,23 +25,10 @@ use Reason::*;
 
 const MS: Duration = Duration::from_millis(1);
 
-/// Runs `f` on a fresh thread moved into a new network namespace with `lo` up. The
-/// namespace disappears with the thread and the children the test's guards kill.
+/// Runs `f` on a fresh thread inside a new network namespace (tests/common's harness) with `lo`
+/// up; the namespace and whatever still runs in it go when the test ends.
 fn in_netns(f: impl FnOnce() + Send + 'static) {
-    let r = std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare (root?)");
-        sh("ip link set lo up");
-        f();
-    })
-    .join();
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}: {st}");
+    common::Netns::new("chk").enter(f)
 }
 
 /// Kills a server process (group) when the test ends, pass or fail.
@@ -245,8 +234,8 @@ impl Driver {
                 .iter()
                 .map(|(fd, i)| {
                     let mut fl = PollFlags::empty();
-                    fl.set(PollFlags::POLLIN, i.readable);
-                    fl.set(PollFlags::POLLOUT, i.writable);
+                    fl.set(PollFlags::POLLIN, i.readable());
+                    fl.set(PollFlags::POLLOUT, i.writable());
                     PollFd::new(self.io.fd(*fd).expect("registered fd"), fl)
                 })
                 .collect();

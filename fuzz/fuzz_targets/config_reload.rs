@@ -5,7 +5,7 @@
 #![no_main]
 
 use keeplite::config::{load_str, Config, LoadOptions, MemFiles};
-use keeplite::daemon::unit::unit_keys;
+use keeplite::vrrp::plan::unit_keys;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

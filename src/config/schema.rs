@@ -377,6 +377,30 @@ impl<'s> Ctx<'s> {
         fallback.1
     }
 
+    /// A command (script, notify, misc_path): its words joined, with a warning where keeplite's
+    /// `/bin/sh -c` and keepalived differ. keepalived executes a command whose first word is an
+    /// executable directly, so a `|`, `;`, `&`, `>`, `<`, backquote or `$(` reaches it as an
+    /// argument (wild corpus W15: `iptables -L | grep x` never pipes there).
+    pub fn command(&mut self, n: &Node) -> String {
+        let cmd = rest(n);
+        let mut words = cmd.split_whitespace();
+        let shell = words.next().is_some_and(|w| {
+            let base = w.rsplit('/').next().unwrap_or(w);
+            ["sh", "bash", "dash", "ash", "zsh", "ksh"].contains(&base)
+        }) && words.next() == Some("-c");
+        let op = ["|", ";", "&", ">", "<", "`", "$("]
+            .into_iter()
+            .find(|op| cmd.contains(op));
+        if let (Some(op), false) = (op, shell) {
+            self.warn(
+                &n.args[0],
+                format!("keeplite runs this with `/bin/sh -c`, so `{op}` works here; keepalived runs a command without a shell when its first word is an executable, and passes `{op}` to it as an argument"),
+                Some("to behave the same under both, put the pipeline in a script or write `/bin/sh -c '...'`".into()),
+            );
+        }
+        cmd
+    }
+
     /// An address that may carry a `/LEN`, which keepalived drops (`unicast_peer`, sources).
     pub fn ip_no_prefix(&mut self, kw: &str, t: &Token) -> Option<IpAddr> {
         match t.text.split_once('/') {
@@ -399,7 +423,7 @@ impl<'s> Ctx<'s> {
 /// The values of a statement joined by single spaces (scripts, commands). A command wrapped
 /// whole in single quotes (`script 'killall -0 haproxy'`) loses them: keepalived splits the
 /// command honouring them, while `/bin/sh -c` would read one word.
-pub fn rest(n: &Node) -> String {
+fn rest(n: &Node) -> String {
     let s = n
         .args
         .iter()

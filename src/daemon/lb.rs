@@ -30,7 +30,7 @@ use crate::ipvs::model::{
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, expand_group, Event as LbEvent, GroupEntry, Health};
 use crate::sys::check_io::{CheckId, CheckIo, FdChange, Output};
-use crate::sys::event::{Interest, Poller};
+use crate::sys::event::Poller;
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 
@@ -604,9 +604,9 @@ impl Lb {
                 FdChange::Add(fd, i) => {
                     self.next_gen = (self.next_gen + 1) % (1 << (48 - FD_BITS));
                     self.fd_gen.insert(fd, self.next_gen);
-                    poller.add(fd, interest(i), self.token(fd))
+                    poller.add(fd, i, self.token(fd))
                 }
-                FdChange::Modify(fd, i) => poller.modify(fd, interest(i), self.token(fd)),
+                FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
                 // The fd may already be closed (and so out of the set): nothing to report.
                 FdChange::Remove(fd) => {
                     self.fd_gen.remove(&fd);
@@ -946,14 +946,6 @@ impl Lb {
                 }
             })
             .collect()
-    }
-}
-
-fn interest(i: crate::sys::check_io::Interest) -> Interest {
-    if i.writable {
-        Interest::ReadWrite
-    } else {
-        Interest::Read
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod lb;
 pub mod log;
+pub mod reload;
 pub mod scripts;
 pub mod unit;
 
@@ -11,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::{self, Options};
+use crate::cli::Options;
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
 use crate::proto::vrrp::Error as RxError;
@@ -33,6 +34,7 @@ use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
+const TOKEN_RELOAD: u64 = 3;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -284,6 +286,7 @@ struct Daemon {
     signals: Signals,
     links: LinkMonitor,
     control: ControlServer,
+    reloads: reload::Reloads,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
     waiting: Vec<UnitKey>,
@@ -298,15 +301,11 @@ struct Daemon {
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
-    match config::load(&opts.config_file, &cli::load_options(opts)) {
-        Ok((cfg, warnings)) => {
-            for w in warnings {
-                log::warn(&w.to_string());
-            }
-            Ok(cfg)
-        }
-        Err(diags) => Err(diags.iter().map(ToString::to_string).collect()),
+    let loaded = reload::load(opts);
+    for w in &loaded.warnings {
+        log::warn(w);
     }
+    loaded.config
 }
 
 /// The control socket path: `--control`, else `global_defs control_socket`, else the default.
@@ -344,7 +343,7 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     } else if let Some(p) = &opts.pid_file {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+        if let Err(e) = persist::write_pid_file(p, std::process::id()) {
             log::warn(&format!("pid file {}: {e}", p.display()));
         }
     }
@@ -495,6 +494,7 @@ impl Daemon {
             signals,
             links,
             control,
+            reloads: reload::Reloads::new(opts, TOKEN_RELOAD),
             units: Vec::new(),
             waiting: Vec::new(),
             cfg: Config::default(),
@@ -513,7 +513,10 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        d.remember_good();
+        match std::fs::read(&d.config_path) {
+            Ok(text) => d.remember_good(&text),
+            Err(e) => log::warn(&format!("last-known-good copy: {e}")),
+        }
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
             let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
             match Watchdog::open(&dev, timeout, Instant::now()) {
@@ -640,6 +643,7 @@ impl Daemon {
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
                     .chain([self.shell.garps.poll_timeout()])
+                    .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -654,9 +658,7 @@ impl Daemon {
                                     self.shutdown(now);
                                     return Ok(());
                                 }
-                                libc::SIGHUP => {
-                                    self.reload(now);
-                                }
+                                libc::SIGHUP => self.reload(None, now),
                                 libc::SIGUSR1 => {
                                     for line in control::render_human(&self.report(now)).lines() {
                                         log::info(line);
@@ -667,6 +669,11 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    TOKEN_RELOAD => {
+                        for done in self.reloads.ready(&self.shell.poller, now) {
+                            self.reloaded(done, now);
+                        }
+                    }
                     t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
@@ -686,46 +693,63 @@ impl Daemon {
     }
 
     fn control(&mut self, token: u64, now: Instant) {
-        let reqs = match self.control.ready(token, &self.shell.poller) {
+        let reqs = match self.control.ready(token, &self.shell.poller, now) {
             Ok(r) => r,
             Err(e) => {
                 log::warn(&format!("control socket: {e}"));
                 return;
             }
         };
-        for (conn, req) in reqs {
-            let resp = match req {
-                Request::Status => Response::Status(self.report(now)),
-                Request::Reload => Response::Reload {
-                    errors: self.reload(now),
-                },
-            };
-            self.control.respond(conn, &resp, &self.shell.poller);
+        match reqs {
+            Some((conn, Request::Status)) => {
+                let resp = Response::Status(self.report(now));
+                self.control.respond(conn, &resp, &self.shell.poller, now);
+            }
+            // Answered when the reload is done.
+            Some((conn, Request::Reload)) => self.reload(Some(conn), now),
+            None => {}
         }
     }
 
-    fn reload(&mut self, now: Instant) -> Vec<String> {
+    /// Starts reading the configuration off the loop (see [`reload`]); `client` is answered
+    /// when it is applied or refused.
+    fn reload(&mut self, client: Option<u64>, now: Instant) {
         log::info(&format!("reloading {}", self.config_path.display()));
-        let cfg = match load(&self.opts) {
-            Ok(c) => c,
-            Err(errors) => {
-                for e in &errors {
-                    log::error(e);
+        if let Some(done) = self.reloads.request(client, &self.shell.poller, now) {
+            self.reloaded(done, now);
+        }
+    }
+
+    fn reloaded(&mut self, done: reload::Done, now: Instant) {
+        let errors = match done.loaded.map(|l| (l.config, l.warnings, l.text)) {
+            Ok((Ok(cfg), warnings, text)) => {
+                for w in &warnings {
+                    log::warn(w);
                 }
-                log::error("reload refused: the previous configuration keeps running");
-                return errors;
+                let before = self.units.len();
+                self.apply(cfg, now);
+                self.remember_good(&text);
+                log::info(&format!(
+                    "reload done: {} units running ({} before), {} waiting",
+                    self.units.len(),
+                    before,
+                    self.waiting.len()
+                ));
+                Vec::new()
             }
+            Ok((Err(errors), _, _)) => errors,
+            Err(e) => vec![format!("error: reading the configuration: {e}")],
         };
-        let before = self.units.len();
-        self.apply(cfg, now);
-        self.remember_good();
-        log::info(&format!(
-            "reload done: {} units running ({} before), {} waiting",
-            self.units.len(),
-            before,
-            self.waiting.len()
-        ));
-        Vec::new()
+        if !errors.is_empty() {
+            for e in &errors {
+                log::error(e);
+            }
+            log::error("reload refused: the previous configuration keeps running");
+        }
+        let resp = Response::Reload { errors };
+        for c in done.clients {
+            self.control.respond(c, &resp, &self.shell.poller, now);
+        }
     }
 
     fn shutdown(&mut self, now: Instant) {
@@ -745,10 +769,8 @@ impl Daemon {
 
     /// The configuration was accepted: keep it as the last-known-good copy the appliance
     /// falls back to at boot (rootfs/etc/init.d/run-keeplite).
-    fn remember_good(&self) {
-        let stored = std::fs::read(&self.config_path)
-            .and_then(|bytes| persist::remember_good(&self.config_path, &bytes));
-        match stored {
+    fn remember_good(&self, text: &[u8]) {
+        match persist::remember_good(&self.config_path, text) {
             Ok(true) => log::info(&format!(
                 "saved last-known-good {}",
                 persist::good_path(&self.config_path).display()
@@ -778,6 +800,12 @@ impl Daemon {
         self.shell.send_garps(now);
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
+        if let Err(e) = self.control.handle_timeout(now, &self.shell.poller) {
+            log::error(&format!("control socket: {e}"));
+        }
+        for done in self.reloads.handle_timeout(&self.shell.poller, now) {
+            self.reloaded(done, now);
+        }
         for i in 0..self.shell.scripts.len() {
             if self.shell.scripts[i].due(now) {
                 let spec = self.shell.scripts[i].spec.clone();

@@ -18,12 +18,7 @@ use std::time::{Duration, Instant};
 /// Index of a checker in its [`CheckIo`].
 pub type CheckId = usize;
 
-/// Readiness the daemon must watch for an fd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Interest {
-    pub readable: bool,
-    pub writable: bool,
-}
+pub use super::event::Interest;
 
 /// Keep the daemon's epoll set in step with the checkers' sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,10 +314,8 @@ impl CheckIo {
                     match connect(dst, bind) {
                         Ok((fd, done)) => {
                             let raw = fd.as_raw_fd();
-                            let interest = Interest {
-                                readable: false,
-                                writable: true,
-                            };
+                            // Connecting: writability (or an error) says it is done.
+                            let interest = Interest::ReadWrite;
                             self.slots[id].conn = Some(Conn {
                                 fd,
                                 connecting: !done,
@@ -409,9 +402,10 @@ impl CheckIo {
         let Some(conn) = self.slots[id].conn.as_mut() else {
             return;
         };
-        let want = Interest {
-            readable: true,
-            writable: conn.wants_write(),
+        let want = if conn.wants_write() {
+            Interest::ReadWrite
+        } else {
+            Interest::Read
         };
         if want != conn.interest {
             conn.interest = want;

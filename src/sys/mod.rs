@@ -14,6 +14,7 @@ pub mod persist;
 pub mod process;
 pub mod vrrp_sock;
 pub mod watchdog;
+pub mod worker;
 
 use std::io;
 

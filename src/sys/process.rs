@@ -260,7 +260,7 @@ pub fn daemonize(keep_stderr: bool, pid_file: Option<&std::path::Path>) -> io::R
         -1 => return Err(io::Error::last_os_error()),
         0 => {}
         child => {
-            let status = match pid_file.map(|p| std::fs::write(p, format!("{child}\n"))) {
+            let status = match pid_file.map(|p| super::persist::write_pid_file(p, child as u32)) {
                 Some(Err(e)) => {
                     eprintln!("keeplite: pid file: {e}");
                     1

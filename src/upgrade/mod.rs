@@ -109,7 +109,7 @@ fn save_state(st: &State) -> Result<(), String> {
 /// not the directory's, so fsync of the directory does not make the rename durable (a power
 /// cut brought the old file back in the VM test); fsync the file under its new name too.
 fn replace_on_fat(path: &Path, data: &[u8]) -> Result<(), String> {
-    crate::sys::persist::write_atomic(path, data).map_err(|e| e.to_string())?;
+    crate::sys::persist::write_atomic(path, data, 0o644).map_err(|e| e.to_string())?;
     File::open(path)
         .and_then(|f| f.sync_all())
         .map_err(err(path.display()))

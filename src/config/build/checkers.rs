@@ -233,7 +233,7 @@ pub(super) const MISC: &[Kw<Checker>] = &[
         name: "misc_path",
         arity: Rest,
         doc: "`misc_path \"CMD ARGS\"`: exit 0 = up",
-        set: |_, k, n| misc(k).path = rest(n),
+        set: |c, k, n| misc(k).path = c.command(n),
     },
     Kw {
         name: "misc_timeout",

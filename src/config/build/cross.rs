@@ -5,67 +5,11 @@ use crate::vrrp::PRIORITY_OWNER;
 
 pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
     vrid_conflicts(c, &b.cfg.instances, &b.instances);
+    shared_vips(c, &b.cfg.instances, &b.instances);
     owner_scripts(c, b);
     let cfg = &mut b.cfg;
-    let mut vips: HashMap<IpAddr, (String, bool)> = HashMap::new();
     for (inst, at) in cfg.instances.iter_mut().zip(&b.instances) {
-        let addrs = inst
-            .virtual_ipaddress
-            .iter()
-            .chain(&inst.virtual_ipaddress_excluded);
-        let adverted = inst.virtual_ipaddress.len();
-        for (k, (v, t)) in addrs.zip(at.vips.iter().chain(&at.evips)).enumerate() {
-            let excluded = k >= adverted;
-            match vips.get(&v.addr) {
-                Some((other, other_excluded)) if *other != inst.name => {
-                    let msg = format!(
-                        "virtual address {} is also in vrrp_instance `{other}`",
-                        v.addr
-                    );
-                    if excluded && *other_excluded {
-                        // OpenStack neutron's HA routers share excluded routes this way.
-                        c.warn(
-                            t,
-                            format!("{msg} (both excluded; keepalived accepts this)"),
-                            Some(
-                                "the address is removed whenever either instance leaves MASTER"
-                                    .into(),
-                            ),
-                        );
-                    } else {
-                        c.error(t, msg, Some("keepalived accepts it, but it is unsafe: whichever instance leaves MASTER removes the address the other one holds; give each VIP to one instance".into()));
-                    }
-                }
-                _ => {
-                    vips.insert(v.addr, (inst.name.clone(), excluded));
-                }
-            }
-        }
-        let (above, below) = cfg.vrrp_scripts.split_at(at.scripts_above);
-        let mut k = 0;
-        inst.track_script.retain(|s| {
-            let t = &at.scripts[k];
-            k += 1;
-            let later = below.iter().any(|x| x.name == s.name) && !above.iter().any(|x| x.name == s.name);
-            if later {
-                c.warn(
-                    t,
-                    format!("vrrp_script `{}` is defined below this instance; keepalived reads in order and ignores the reference, so keeplite does too", s.name),
-                    Some("move the vrrp_script above the vrrp_instance".into()),
-                );
-            }
-            !later
-        });
-        let at_scripts: Vec<Token> = at
-            .scripts
-            .iter()
-            .filter(|t| inst.track_script.iter().any(|s| s.name == t.text))
-            .cloned()
-            .collect();
-        let scripts = &cfg.vrrp_scripts;
-        retain_known(c, &mut inst.track_script, &at_scripts, "vrrp_script", |s| {
-            scripts.iter().any(|x| x.name == s.name)
-        });
+        instance_scripts(c, inst, at, &cfg.vrrp_scripts);
     }
     let instances = &cfg.instances;
     for (g, (members, scripts)) in cfg.sync_groups.iter_mut().zip(&b.groups) {
@@ -102,6 +46,75 @@ pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
             );
         }
         known
+    });
+}
+
+/// A VIP in two instances: refused (unsafe) unless both hold it as excluded.
+fn shared_vips(c: &mut Ctx, insts: &[VrrpInstance], ats: &[InstanceAt]) {
+    let mut vips: HashMap<IpAddr, (String, bool)> = HashMap::new();
+    for (inst, at) in insts.iter().zip(ats) {
+        let addrs = inst
+            .virtual_ipaddress
+            .iter()
+            .chain(&inst.virtual_ipaddress_excluded);
+        let adverted = inst.virtual_ipaddress.len();
+        for (k, (v, t)) in addrs.zip(at.vips.iter().chain(&at.evips)).enumerate() {
+            let excluded = k >= adverted;
+            match vips.get(&v.addr) {
+                Some((other, other_excluded)) if *other != inst.name => {
+                    let msg = format!(
+                        "virtual address {} is also in vrrp_instance `{other}`",
+                        v.addr
+                    );
+                    if excluded && *other_excluded {
+                        // OpenStack neutron's HA routers share excluded routes this way.
+                        c.warn(
+                            t,
+                            format!("{msg} (both excluded; keepalived accepts this)"),
+                            Some(
+                                "the address is removed whenever either instance leaves MASTER"
+                                    .into(),
+                            ),
+                        );
+                    } else {
+                        c.error(t, msg, Some("keepalived accepts it, but it is unsafe: whichever instance leaves MASTER removes the address the other one holds; give each VIP to one instance".into()));
+                    }
+                }
+                _ => {
+                    vips.insert(v.addr, (inst.name.clone(), excluded));
+                }
+            }
+        }
+    }
+}
+
+/// Drops track_script references keepalived ignores: to scripts defined below the instance
+/// (it reads in order) or nowhere.
+fn instance_scripts(c: &mut Ctx, inst: &mut VrrpInstance, at: &InstanceAt, all: &[VrrpScript]) {
+    let (above, below) = all.split_at(at.scripts_above);
+    let mut k = 0;
+    inst.track_script.retain(|s| {
+        let t = &at.scripts[k];
+        k += 1;
+        let later = below.iter().any(|x| x.name == s.name) && !above.iter().any(|x| x.name == s.name);
+        if later {
+            c.warn(
+                t,
+                format!("vrrp_script `{}` is defined below this instance; keepalived reads in order and ignores the reference, so keeplite does too", s.name),
+                Some("move the vrrp_script above the vrrp_instance".into()),
+            );
+        }
+        !later
+    });
+    let at_scripts: Vec<Token> = at
+        .scripts
+        .iter()
+        .filter(|t| inst.track_script.iter().any(|s| s.name == t.text))
+        .cloned()
+        .collect();
+    let scripts = all;
+    retain_known(c, &mut inst.track_script, &at_scripts, "vrrp_script", |s| {
+        scripts.iter().any(|x| x.name == s.name)
     });
 }
 

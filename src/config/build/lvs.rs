@@ -274,13 +274,13 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         name: "quorum_up",
         arity: Rest,
         doc: "`quorum_up CMD`: run when the quorum is reached",
-        set: |_, v, n| v.quorum_up = Some(rest(n)),
+        set: |c, v, n| v.quorum_up = Some(c.command(n)),
     },
     Kw {
         name: "quorum_down",
         arity: Rest,
         doc: "`quorum_down CMD`: run when the quorum is lost",
-        set: |_, v, n| v.quorum_down = Some(rest(n)),
+        set: |c, v, n| v.quorum_down = Some(c.command(n)),
     },
     Kw {
         name: "alpha",
@@ -414,13 +414,13 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         name: "notify_up",
         arity: Rest,
         doc: "`notify_up CMD`: run when the server comes up",
-        set: |_, r, n| r.notify_up = Some(rest(n)),
+        set: |c, r, n| r.notify_up = Some(c.command(n)),
     },
     Kw {
         name: "notify_down",
         arity: Rest,
         doc: "`notify_down CMD`: run when the server goes down",
-        set: |_, r, n| r.notify_down = Some(rest(n)),
+        set: |c, r, n| r.notify_down = Some(c.command(n)),
     },
     Kw {
         name: "delay_loop",

@@ -6,7 +6,7 @@ use super::diag::Severity;
 use super::lexer::Token;
 use super::model::*;
 use super::parser::Node;
-use super::schema::{apply, rest, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
+use super::schema::{apply, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -216,7 +216,7 @@ const TOP: &[Kw<Builder>] = &[
     Kw {
         name: "vrrp_sync_group",
         arity: Block(1, 1),
-        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (the old bare-list form is accepted)",
+        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (bare names in the block are unknown keywords, as in keepalived 2.2.7)",
         set: sync_group,
     },
     Kw {
@@ -281,7 +281,8 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("own interface in `track_interface`; `preempt_delay` with state MASTER", "ignored / cleared, warning", "same"),
     ("same VRID on one interface and family", "refused only when both are multicast, or unicast with the same source and a common peer", "same"),
     ("a VIP in two instances", "refused (unsafe: leaving MASTER removes the other's address) unless both are excluded (warning)", "accepts both"),
-    ("bare instance names in `vrrp_sync_group`", "read as members, warning", "unknown keywords; the group is removed"),
+    ("bare instance names in `vrrp_sync_group`; a group without members", "unknown keywords; the group is removed, warning", "same"),
+    ("a VRRPv2 instance without `virtual_ipaddress`", "not run (the VRRP core needs an address), warning", "runs it (for its notify scripts)"),
     ("`quorum 0`", "1, warning", "same"),
     ("`persistence_timeout 0`; `vrrp_garp_interval`, `vrrp_gna_interval`, `vrrp_startup_delay` 0", "ignored (the default: none), warning", "invalid, ignored"),
     ("DR/TUN real server on another port than the service", "service port used, warning", "same"),
@@ -291,6 +292,7 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("a missing include, an include loop", "skipped, warning", "same"),
     ("an include or `-f` that is not a regular file (FIFO, device, socket)", "refused with the include's file:line", "reads it (a FIFO blocks, `/dev/zero` never ends)"),
     ("more than 16 MiB in all files, 1024 files, 16 include levels, 1 MiB of `$` expansion", "refused", "no limit"),
+    ("`|`, `;`, `&`, `>`, `<`, backquote or `$(` in a command", "run with `/bin/sh -c` (works), warning", "runs the command without a shell when its first word is an executable: the operator is an argument"),
     ("a command wrapped whole in single quotes (`script 'killall -0 x'`)", "quotes dropped (run through `/bin/sh -c`)", "split honouring the quotes, run without a shell"),
 ];
 

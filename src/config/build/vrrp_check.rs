@@ -58,10 +58,11 @@ fn keepalived_resets(c: &mut Ctx, v: &mut VrrpInstance, strict: bool, seen: &See
                 Some("add `virtual_ipaddress { ADDR }`".into()),
             );
         } else {
-            c.note(
+            // keepalived runs it (notify scripts only); keeplite's core needs an address.
+            c.warn(
                 &n.kw,
-                format!("(`{name}`) no virtual_ipaddress; keepalived: at least one is sensible"),
-                None,
+                format!("(`{name}`) no virtual_ipaddress: keepalived runs such an instance (\"at least one is sensible\"), keeplite does not run it"),
+                Some("add the address the notify scripts move, or `virtual_ipaddress { ADDR }`".into()),
             );
         }
     }
@@ -211,12 +212,23 @@ fn auth(c: &mut Ctx, i: &mut InstB) {
         return;
     }
     match (&i.auth_type, &i.auth_pass) {
-        (Some(t), _) if t.text.eq_ignore_ascii_case("AH") => c.warn(
-            t,
-            "keeplite does not support AH authentication; the instance runs without authentication"
-                .into(),
-            Some("use `auth_type PASS`, or drop the authentication block".into()),
-        ),
+        (Some(t), _) if t.text == "AH" => {
+            c.warn(
+                t,
+                "keeplite does not support AH authentication; the instance runs without authentication"
+                    .into(),
+                Some("use `auth_type PASS`, or drop the authentication block".into()),
+            );
+            // keepalived needs an advert's AH sequence number before taking over.
+            if v.state == InitialState::Master && v.priority != PRIORITY_OWNER {
+                c.warn(
+                    t,
+                    format!("(`{}`) initial state MASTER is incompatible with AH authentication; BACKUP, as keepalived does", v.name),
+                    None,
+                );
+                v.state = InitialState::Backup;
+            }
+        }
         (_, Some(p)) if v.version == 3 => c.warn(
             p,
             "VRRPv3 has no authentication (RFC 5798 §9); auth_pass ignored".into(),
