@@ -146,11 +146,27 @@ fn upgrade(vm: &mut Vm, bundle: &str, args: &str) -> (i32, String) {
     )
 }
 
+/// The md5 of what `cmd` prints on the box (keeplite's log lines may interleave with the
+/// console output: the digest is the one 32-hex-digit word).
+fn digest(vm: &mut Vm, cmd: &str) -> String {
+    let out = vm.ok(&format!("{{ {cmd}; }} | md5sum"));
+    out.split_whitespace()
+        .find(|w| w.len() == 32 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no digest in:\n{out}"))
+        .to_owned()
+}
+
 /// What must not change when a bundle is refused: the slot state, slot B's kernel directory
 /// and the first MiB of slot B's root partition.
 fn untouched(vm: &mut Vm) -> String {
-    vm.ok("cat /boot/slots; ls -l /boot/b; dd if=/dev/vda4 bs=1M count=1 2>/dev/null | md5sum")
+    digest(
+        vm,
+        "cat /boot/slots; ls -la /boot/b; dd if=/dev/vda4 bs=1M count=1 2>/dev/null",
+    )
 }
+
+/// /config's files that an upgrade must leave alone.
+const CONFIG_FILES: &str = "cat /config/keepalived.conf /config/interfaces /config/shadow";
 
 #[test]
 fn appliance_upgrade_and_rollback() {
@@ -229,7 +245,7 @@ fn appliance_upgrade_and_rollback() {
         "{status}"
     );
     assert!(status.contains("slot b: empty"), "{status}");
-    let config_before = vm.ok("md5sum /config/keepalived.conf /config/interfaces /config/shadow");
+    let config_before = digest(&mut vm, CONFIG_FILES);
 
     // 2. Refused, and nothing written.
     let before = untouched(&mut vm);
@@ -288,8 +304,9 @@ fn appliance_upgrade_and_rollback() {
         "{status}"
     );
     assert_eq!(
-        vm.ok("md5sum /config/keepalived.conf /config/interfaces /config/shadow"),
-        config_before
+        digest(&mut vm, CONFIG_FILES),
+        config_before,
+        "/config changed"
     );
 
     // 5. Bad releases roll back by themselves: one whose root cannot be mounted (2 tries),
