@@ -25,7 +25,7 @@ pub fn dump(cfg: &Config) -> String {
         w.close();
     }
     for i in &cfg.instances {
-        instance(&mut w, i);
+        instance(&mut w, i, &cfg.global);
     }
     for g in &cfg.server_groups {
         w.open(&format!("virtual_server_group {}", q(&g.name)));
@@ -145,6 +145,19 @@ fn user(u: &ScriptUser) -> String {
     }
 }
 
+fn fifo(w: &mut W, kw: &str, f: &NotifyFifo) {
+    let with_user = |head: String, u: &Option<ScriptUser>| match u {
+        Some(u) => format!("{head} {}", user(u)),
+        None => head,
+    };
+    if let Some(p) = &f.path {
+        w.kv(kw, with_user(q(&p.to_string_lossy()), &f.owner));
+    }
+    if let Some(s) = &f.script {
+        w.kv(&format!("{kw}_script"), with_user(q(s), &f.script_user));
+    }
+}
+
 fn global(w: &mut W, g: &GlobalDefs) {
     w.open("global_defs");
     w.opt("router_id", g.router_id.as_deref().map(q));
@@ -166,6 +179,17 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
+    for (kw, f) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+        ("lvs_notify_fifo", &g.lvs_notify_fifo),
+    ] {
+        fifo(w, kw, f);
+    }
+    w.flag(
+        "vrrp_notify_priority_changes",
+        g.vrrp_notify_priority_changes,
+    );
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -256,7 +280,7 @@ fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
     w.close();
 }
 
-fn instance(w: &mut W, i: &VrrpInstance) {
+fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.open(&format!("vrrp_instance {}", q(&i.name)));
     w.kv("state", i.state.keyword());
     w.kv("interface", q(&i.interface));
@@ -305,6 +329,12 @@ fn instance(w: &mut W, i: &VrrpInstance) {
     w.kv("garp_master_refresh_repeat", i.garp.master_refresh_repeat);
     notify(w, &i.notify);
     w.flag("dont_track_primary", i.dont_track_primary);
+    // Its default is global_defs', dumped above.
+    w.opt(
+        "notify_priority_changes",
+        (i.notify_priority_changes != g.vrrp_notify_priority_changes)
+            .then_some(i.notify_priority_changes),
+    );
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
     w.close();

@@ -42,6 +42,14 @@ pub struct GlobalDefs {
     /// `script_user USER [GROUP]`.
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
+    /// `notify_fifo`: VRRP and LVS events, one line each (keepalived's format).
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo`: VRRP events only.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `lvs_notify_fifo`: virtual and real server events only.
+    pub lvs_notify_fifo: NotifyFifo,
+    /// Instance default of `notify_priority_changes`.
+    pub vrrp_notify_priority_changes: bool,
     /// keeplite: kernel lifetime given to installed VIPs, refreshed by the live master.
     pub vip_lease: VipLease,
     /// keeplite: hardware watchdog device (e.g. /dev/watchdog), none = no watchdog.
@@ -70,12 +78,27 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            lvs_notify_fifo: NotifyFifo::default(),
+            vrrp_notify_priority_changes: false,
             vip_lease: VipLease::Auto,
             watchdog_device: None,
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
+}
+
+/// `*notify_fifo PATH [USER [GROUP]]` and `*notify_fifo_script CMD [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotifyFifo {
+    pub path: Option<PathBuf>,
+    /// Owner given to a FIFO keeplite creates.
+    pub owner: Option<ScriptUser>,
+    /// Reader started with the FIFO's path as its last argument, stopped with SIGTERM.
+    pub script: Option<String>,
+    pub script_user: Option<ScriptUser>,
 }
 
 /// Gratuitous ARP / unsolicited NA timing after a transition to master.
@@ -201,6 +224,8 @@ pub struct VrrpInstance {
     pub garp: Garp,
     pub notify: Notify,
     pub dont_track_primary: bool,
+    /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs.
+    pub notify_priority_changes: bool,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
     pub accept: bool,
     /// keeplite: per-instance override of `global_defs vip_lease`.

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{log, Shell, NOTIFY_TIMEOUT};
+use super::{fifo, log, Shell, NOTIFY_TIMEOUT};
 use crate::check::http::{parse_digest, HttpProtocol, StatusSet};
 use crate::check::misc::MiscExit;
 use crate::check::{
@@ -73,6 +73,9 @@ struct Vs {
     quorum_up: Option<String>,
     quorum_down: Option<String>,
     sync_error: Option<String>,
+    /// keepalived's name of the service and protocol, for notify FIFO lines.
+    fifo_label: String,
+    proto: Protocol,
 }
 
 /// The daemon's load-balancing state.
@@ -503,6 +506,8 @@ impl Lb {
                 quorum_up: vcfg.quorum_up.clone(),
                 quorum_down: vcfg.quorum_down.clone(),
                 sync_error: None,
+                fifo_label: fifo::vs_label(&vcfg.addr, protocol(vcfg.protocol)),
+                proto: protocol(vcfg.protocol),
                 policy: pol,
             });
         }
@@ -723,6 +728,8 @@ impl Lb {
                 if let Some(cmd) = script.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(real.addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(w) => {
@@ -751,10 +758,14 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify_down.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(vs.reals[i].addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
         };
         log::info(&format!("{}: quorum {what}", vs.name));
+        let up = matches!(ev, LbEvent::QuorumUp);
+        sh.fifos.lvs(&fifo::vs_line(&vs.fifo_label, up));
         if let Some(cmd) = script.clone() {
             spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
         }

@@ -1,6 +1,7 @@
 //! The VRRP daemon: one thread, one epoll loop joining the pure cores (config, VRRP) to the
 //! OS shell (`sys`). Everything the cores ask for is done here, in the order they ask.
 
+mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
@@ -61,6 +62,7 @@ struct Shell {
     /// Scripts of the configuration being built.
     script_cfg: Vec<config::VrrpScript>,
     script_user: Option<(u32, u32)>,
+    fifos: fifo::Fifos,
     now: Instant,
 }
 
@@ -246,6 +248,8 @@ impl Shell {
 
     /// Runs keepalived's notify scripts for a transition to `to`.
     fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let ev = fifo::VrrpEvent::State(to);
+        self.fifos.vrrp(kind == "GROUP", name, ev, prio);
         let specific = match to {
             State::Master => &n.master,
             State::Backup => &n.backup,
@@ -485,6 +489,7 @@ impl Daemon {
             scripts: Vec::new(),
             script_cfg: Vec::new(),
             script_user: None,
+            fifos: fifo::Fifos::default(),
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -555,6 +560,9 @@ impl Daemon {
                 .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
                 .ok()
         });
+        let sh = &mut self.shell;
+        sh.fifos
+            .configure(&cfg.global, sh.script_user, &mut sh.procs, now);
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -760,6 +768,7 @@ impl Daemon {
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
+        self.shell.fifos.close(&self.shell.procs);
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
@@ -887,6 +896,14 @@ impl Daemon {
                 self.units[u].vrrp.set_tracker(now, i, t, up);
             }
             self.shell.drain(&mut self.units[u], now);
+            let unit = &self.units[u];
+            for (i, m) in unit.members.iter().enumerate() {
+                let inst = unit.vrrp.instance(i);
+                if m.cfg.notify_priority_changes {
+                    let fifos = &mut self.shell.fifos;
+                    fifos.priority(&m.name, inst.state(), inst.priority());
+                }
+            }
         }
     }
 

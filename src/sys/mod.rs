@@ -7,6 +7,7 @@
 pub mod check_io;
 pub mod control;
 pub mod event;
+pub mod fifo;
 pub mod garp;
 pub mod ipvs;
 pub mod netlink;

@@ -247,9 +247,33 @@ fn vip_lease(c: &mut Ctx, n: &Node) -> Option<VipLease> {
 }
 
 fn script_user(n: &Node) -> ScriptUser {
+    script_user_at(n, 0)
+}
+
+/// `USER [GROUP]` starting at value `i`.
+fn script_user_at(n: &Node, i: usize) -> ScriptUser {
     ScriptUser {
-        user: n.args[0].text.clone(),
-        group: n.args.get(1).map(|t| t.text.clone()),
+        user: n.args[i].text.clone(),
+        group: n.args.get(i + 1).map(|t| t.text.clone()),
+    }
+}
+
+/// keepalived's optional boolean (`true|on|yes`, `false|off|no`; none = true).
+fn bool_arg(c: &mut Ctx, n: &Node) -> Option<bool> {
+    let Some(t) = n.args.first() else {
+        return Some(true);
+    };
+    match t.text.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => {
+            c.warn(
+                t,
+                format!("invalid value `{}` for `{}`: expected true or false; ignored, as keepalived does", t.text, n.kw.text),
+                None,
+            );
+            None
+        }
     }
 }
 

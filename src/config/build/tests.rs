@@ -651,3 +651,41 @@ fn ah_with_initial_master_starts_as_backup() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn notify_fifos_and_priority_changes() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/all.fifo\n vrrp_notify_fifo /run/vrrp.fifo nobody nogroup\n \
+         vrrp_notify_fifo_script \"/bin/reader -v\" nobody\n lvs_notify_fifo_script /bin/lvs\n \
+         vrrp_notify_priority_changes yes\n}}\n{BASE}}}\nvrrp_instance W {{\n interface eth0\n \
+         virtual_router_id 8\n notify_priority_changes off\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = &c.global;
+    assert_eq!(
+        g.notify_fifo.path.as_deref(),
+        Some(Path::new("/run/all.fifo"))
+    );
+    let v = &g.vrrp_notify_fifo;
+    let nobody = |group: Option<&str>| ScriptUser {
+        user: "nobody".into(),
+        group: group.map(Into::into),
+    };
+    assert_eq!(v.owner, Some(nobody(Some("nogroup"))));
+    assert_eq!(v.script.as_deref(), Some("/bin/reader -v"));
+    assert_eq!(v.script_user, Some(nobody(None)));
+    assert_eq!(g.lvs_notify_fifo.path, None);
+    assert_eq!(g.lvs_notify_fifo.script.as_deref(), Some("/bin/lvs"));
+    assert!(g.vrrp_notify_priority_changes);
+    assert!(c.instances[0].notify_priority_changes);
+    assert!(!c.instances[1].notify_priority_changes);
+    // -d gives the same model back.
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+    let (_, d) = ok("global_defs {\n vrrp_notify_priority_changes maybe\n}\n");
+    assert_eq!(
+        diags(&d),
+        ["2:31: warning: invalid value `maybe` for `vrrp_notify_priority_changes`: expected true or false; ignored, as keepalived does"]
+    );
+}

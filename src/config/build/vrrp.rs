@@ -319,6 +319,16 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.preempt_delay = c.secs(n).unwrap_or_default(),
     },
     Kw {
+        name: "notify_priority_changes",
+        arity: Range(0, 1),
+        doc: "`notify_priority_changes [BOOL]`: write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs when the effective priority changes (default: `vrrp_notify_priority_changes`)",
+        set: |c, i, n| {
+            if let Some(v) = bool_arg(c, n) {
+                i.v.notify_priority_changes = v;
+            }
+        },
+    },
+    Kw {
         name: "dont_track_primary",
         arity: N(0),
         doc: "`dont_track_primary`: ignore faults of `interface`",
@@ -399,6 +409,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             garp: g.garp,
             notify: Notify::default(),
             dont_track_primary: false,
+            notify_priority_changes: g.vrrp_notify_priority_changes,
             accept: !g.vrrp_strict,
             vip_lease: None,
         },
