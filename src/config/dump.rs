@@ -13,6 +13,17 @@ pub fn dump(cfg: &Config) -> String {
     for s in &cfg.vrrp_scripts {
         script(&mut w, s);
     }
+    for f in &cfg.track_files {
+        w.open(&format!("track_file {}", q(&f.name)));
+        w.kv("file", q(&f.file.to_string_lossy()));
+        let rev = if f.reverse { " reverse" } else { "" };
+        w.kv("weight", format!("{}{rev}", f.weight));
+        if let Some((v, overwrite)) = f.init {
+            let ow = if overwrite { " overwrite" } else { "" };
+            w.kv("init_file", format!("{v}{ow}"));
+        }
+        w.close();
+    }
     for g in &cfg.sync_groups {
         w.open(&format!("vrrp_sync_group {}", q(&g.name)));
         w.open("group");
@@ -246,10 +257,14 @@ fn weight_rev(weight: Option<i32>, reverse: bool) -> String {
 }
 
 fn track_scripts(w: &mut W, list: &[TrackScript]) {
+    tracked(w, "track_script", list);
+}
+
+fn tracked(w: &mut W, kw: &str, list: &[TrackScript]) {
     if list.is_empty() {
         return;
     }
-    w.open("track_script");
+    w.open(kw);
     for t in list {
         w.line(&format!(
             "{}{}",
@@ -329,6 +344,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.kv("garp_master_refresh_repeat", i.garp.master_refresh_repeat);
     notify(w, &i.notify);
     w.flag("dont_track_primary", i.dont_track_primary);
+    tracked(w, "track_file", &i.track_file);
     // Its default is global_defs', dumped above.
     w.opt(
         "notify_priority_changes",

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
+    pub track_files: Vec<TrackFile>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
@@ -143,6 +144,18 @@ pub struct ScriptUser {
     pub group: Option<String>,
 }
 
+/// `track_file NAME { ... }` (`vrrp_track_file` is keepalived's older name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: PathBuf,
+    /// Multiplies the value read (default 1; 0: a non-zero value is a fault).
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: written at start if absent (always with overwrite).
+    pub init: Option<(i64, bool)>,
+}
+
 /// `vrrp_script NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpScript {
@@ -224,6 +237,8 @@ pub struct VrrpInstance {
     pub garp: Garp,
     pub notify: Notify,
     pub dont_track_primary: bool,
+    /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
+    pub track_file: Vec<TrackScript>,
     /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs.
     pub notify_priority_changes: bool,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).

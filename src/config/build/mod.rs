@@ -137,6 +137,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
         rows(&GLOBAL_GARP)
     }),
     ("vrrp_script", || rows(SCRIPT)),
+    ("track_file", || rows(TRACK_FILE)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
     ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
@@ -171,6 +172,8 @@ struct InstanceAt {
     v6: Option<bool>,
     /// Parallel to `track_script`.
     scripts: Vec<Token>,
+    /// Parallel to `track_file`.
+    files: Vec<Token>,
     /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
     /// ignores references to later ones.
     scripts_above: usize,
@@ -212,6 +215,18 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(1, 1),
         doc: "`vrrp_script NAME { ... }`: a check script instances can track",
         set: vrrp_script,
+    },
+    Kw {
+        name: "track_file",
+        arity: Block(1, 1),
+        doc: "`track_file NAME { ... }`: a file whose number instances can track",
+        set: track_file,
+    },
+    Kw {
+        name: "vrrp_track_file",
+        arity: Block(1, 1),
+        doc: "`vrrp_track_file NAME { ... }`: keepalived's older name of `track_file`",
+        set: track_file,
     },
     Kw {
         name: "vrrp_sync_group",

@@ -1,6 +1,7 @@
 //! `vrrp_script`, notify scripts and script tracking, shared by instances and sync groups.
 
 use super::*;
+use std::path::PathBuf;
 
 /// `weight N [reverse]` at `args[i..]`.
 pub(super) fn weight_rev(
@@ -164,3 +165,65 @@ pub(super) fn track_scripts(
         at.push(e.kw.clone());
     }
 }
+
+pub(super) fn track_file(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let mut f = TrackFile {
+        name: n.args[0].text.clone(),
+        file: PathBuf::new(),
+        weight: 1,
+        reverse: false,
+        init: None,
+    };
+    apply(c, &n.kw.text, &[TRACK_FILE], &mut f, block(n));
+    if f.file.as_os_str().is_empty() {
+        c.warn(
+            &n.kw,
+            format!("{} `{}` has no `file`; ignored", n.kw.text, f.name),
+            Some("add `file \"/path/to/file\"`".into()),
+        );
+        return;
+    }
+    if b.cfg.track_files.iter().any(|x| x.name == f.name) {
+        let msg = format!("track_file `{}` defined twice; this one is skipped", f.name);
+        c.warn(&n.args[0], msg, None);
+        return;
+    }
+    b.cfg.track_files.push(f);
+}
+
+pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
+    Kw {
+        name: "file",
+        arity: N(1),
+        doc: "`file PATH`: the file; its number (decimal, 0x hex, 0 octal; missing or empty = 0) times the weight is added to the priority, below -253 a fault",
+        set: |_, f, n| f.file = n.args[0].text.clone().into(),
+    },
+    Kw {
+        name: "weight",
+        arity: Range(1, 2),
+        doc: "`weight N [reverse]`: multiplier, -2147483647..2147483647 (default 1; 0: a non-zero value is a fault, a zero one with `reverse`)",
+        set: |c, f, n| {
+            let w = c.int(n, -2_147_483_647, 2_147_483_647);
+            let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
+            f.weight = w.map_or(f.weight, |w| w as i32);
+            f.reverse = reverse;
+        },
+    },
+    Kw {
+        name: "init_file",
+        arity: Range(0, 2),
+        doc: "`init_file [VALUE] [overwrite]`: write VALUE (default 0) at start if the file is absent, or always with `overwrite`",
+        set: |c, f, n| {
+            let mut value = 0;
+            let mut overwrite = false;
+            for t in &n.args {
+                if t.text == "overwrite" {
+                    overwrite = true;
+                } else if let Some(v) = c.int_tok("init_file", t, -2_147_483_648, 2_147_483_647) {
+                    value = v;
+                }
+            }
+            f.init = Some((value, overwrite));
+        },
+    },
+];

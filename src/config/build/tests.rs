@@ -689,3 +689,32 @@ fn notify_fifos_and_priority_changes() {
         ["2:31: warning: invalid value `maybe` for `vrrp_notify_priority_changes`: expected true or false; ignored, as keepalived does"]
     );
 }
+
+#[test]
+fn track_files_and_their_references() {
+    let text = format!(
+        "vrrp_track_file f1 {{\n file /run/f1\n weight -3 reverse\n init_file 5 overwrite\n}}\n\
+         track_file f2 {{\n file \"/run/f 2\"\n}}\n{BASE} track_file {{\n f1\n f2 weight 20\n later\n }}\n}}\n\
+         track_file later {{\n file /run/later\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(
+        diags(&d),
+        ["15:2: warning: track_file `later` is not defined above; ignored"]
+    );
+    let f1 = &c.track_files[0];
+    assert_eq!(
+        (f1.file.as_path(), f1.weight, f1.reverse, f1.init),
+        (Path::new("/run/f1"), -3, true, Some((5, true)))
+    );
+    let f2 = &c.track_files[1];
+    assert_eq!(
+        (f2.file.as_path(), f2.weight, f2.reverse, f2.init),
+        (Path::new("/run/f 2"), 1, false, None)
+    );
+    let t = &c.instances[0].track_file;
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
