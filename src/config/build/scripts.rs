@@ -37,6 +37,13 @@ pub(super) fn weight_rev(
     (weight, reverse)
 }
 
+/// A `weight N [reverse]` line, N in -bound..=bound.
+fn weight_line(c: &mut Ctx, n: &Node, bound: i64) -> (Option<i32>, bool) {
+    let w = c.int(n, -bound, bound).map(|w| w as i32);
+    let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
+    (w, reverse)
+}
+
 pub(super) fn vrrp_script(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let mut s = VrrpScript {
         name: n.args[0].text.clone(),
@@ -100,9 +107,8 @@ pub(super) const SCRIPT: &[Kw<VrrpScript>] = &[
         arity: Range(1, 2),
         doc: "`weight N [reverse]`: priority change, -253..=253 (default 0: fault on failure)",
         set: |c, s, n| {
-            let w = c.int(n, -253, 253);
-            let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
-            s.weight = w.unwrap_or(0) as i32;
+            let (w, reverse) = weight_line(c, n, 253);
+            s.weight = w.unwrap_or(0);
             s.weight_reverse = reverse;
         },
     },
@@ -155,8 +161,20 @@ pub(super) fn track_scripts(
     out: &mut Vec<TrackScript>,
     at: &mut Vec<Token>,
 ) {
+    tracked(c, n, 253, out, at);
+}
+
+/// `track_script { ... }` / `track_file { ... }`: `NAME [weight N] [reverse]` lines, N in
+/// -bound..=bound.
+pub(super) fn tracked(
+    c: &mut Ctx,
+    n: &Node,
+    bound: i64,
+    out: &mut Vec<TrackScript>,
+    at: &mut Vec<Token>,
+) {
     for e in block(n) {
-        let (weight, reverse) = weight_rev(c, "track_script", &e.args, -253, 253);
+        let (weight, reverse) = weight_rev(c, &n.kw.text, &e.args, -bound, bound);
         out.push(TrackScript {
             name: e.kw.text.clone(),
             weight,
@@ -203,9 +221,8 @@ pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
         arity: Range(1, 2),
         doc: "`weight N [reverse]`: multiplier, -2147483647..2147483647 (default 1; 0: a non-zero value is a fault, a zero one with `reverse`)",
         set: |c, f, n| {
-            let w = c.int(n, -2_147_483_647, 2_147_483_647);
-            let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
-            f.weight = w.map_or(f.weight, |w| w as i32);
+            let (w, reverse) = weight_line(c, n, 2_147_483_647);
+            f.weight = w.unwrap_or(f.weight);
             f.reverse = reverse;
         },
     },

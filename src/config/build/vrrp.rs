@@ -271,14 +271,7 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         name: "track_file",
         arity: Block(0, 0),
         doc: "`track_file { NAME [weight N] [reverse] ... }`: files whose number changes the priority (weight -254..254, default the file's own)",
-        set: |c, i, n| {
-            for e in block(n) {
-                let (weight, reverse) = weight_rev(c, "track_file", &e.args, -254, 254);
-                let name = e.kw.text.clone();
-                i.v.track_file.push(TrackScript { name, weight, reverse });
-                i.at.files.push(e.kw.clone());
-            }
-        },
+        set: |c, i, n| tracked(c, n, 254, &mut i.v.track_file, &mut i.at.files),
     },
     Kw {
         name: "unicast_src_ip",
