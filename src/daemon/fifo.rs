@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::config::{GlobalDefs, NotifyFifo, VsAddr};
-use crate::ipvs::model::Protocol;
+use crate::check::script::Vetting;
+use crate::config::{GlobalDefs, NotifyFifo, Protocol, VsAddr};
 use crate::sys::fifo::Fifo;
 use crate::sys::process::{lookup_user, ProcId, Processes, ScriptSpec};
 use crate::vrrp::State;
@@ -112,10 +112,10 @@ impl Slot {
         }
     }
 
-    fn close(&mut self, procs: &Processes) {
+    fn close(&mut self, procs: &mut Processes, now: Instant) {
         // keepalived stops the reader with SIGTERM; it reads on until the FIFO closes.
         if let Some(id) = self.reader.take() {
-            procs.signal(id, libc::SIGTERM);
+            procs.signal(id, libc::SIGTERM, now);
         }
         self.fifo = None;
     }
@@ -124,19 +124,18 @@ impl Slot {
         &mut self,
         kw: &str,
         cfg: &NotifyFifo,
-        default_user: Option<(u32, u32)>,
+        vetting: &Vetting,
         procs: &mut Processes,
         now: Instant,
     ) {
         self.cfg = cfg.clone();
         let Some(path) = &cfg.path else { return };
-        let user = |u: &Option<crate::config::ScriptUser>| match u {
-            Some(u) => lookup_user(&u.user, u.group.as_deref())
+        let owner = cfg.owner.as_ref().and_then(|u| {
+            lookup_user(&u.user, u.group.as_deref())
                 .map_err(|e| log::warn(&format!("{kw}: user {}: {e}", u.user)))
-                .ok(),
-            None => None,
-        };
-        match Fifo::open(path, user(&cfg.owner)) {
+                .ok()
+        });
+        match Fifo::open(path, owner) {
             Ok(f) => self.fifo = Some(f),
             Err(e) => {
                 log::error(&format!("{kw} {}: {e}", path.display()));
@@ -144,10 +143,14 @@ impl Slot {
             }
         }
         if let Some(cmd) = &cfg.script {
+            // Disabled by the script rules (already reported with the configuration).
+            let Some(user) = vetting.run_as(cmd, cfg.script_user.as_ref()) else {
+                return;
+            };
             let spec = ScriptSpec {
                 command: cmd.clone(),
                 args: vec![path.to_string_lossy().into_owned()],
-                user: user(&cfg.script_user).or(default_user),
+                user,
                 timeout: None,
             };
             match procs.spawn(&spec, now) {
@@ -175,7 +178,7 @@ impl Fifos {
     pub fn configure(
         &mut self,
         g: &GlobalDefs,
-        script_user: Option<(u32, u32)>,
+        vetting: &Vetting,
         procs: &mut Processes,
         now: Instant,
     ) {
@@ -184,7 +187,7 @@ impl Fifos {
             if self.slot(i).cfg == **cfg {
                 continue;
             }
-            self.slot(i).close(procs);
+            self.slot(i).close(procs, now);
             let dup = cfg.path.is_some() && want[..i].iter().any(|c| c.path == cfg.path);
             if dup {
                 // Two slots on one FIFO would write every line twice.
@@ -195,7 +198,7 @@ impl Fifos {
                 self.slot(i).cfg = (*cfg).clone();
                 continue;
             }
-            self.slot(i).open(KW[i], cfg, script_user, procs, now);
+            self.slot(i).open(KW[i], cfg, vetting, procs, now);
         }
     }
 
@@ -232,9 +235,9 @@ impl Fifos {
     }
 
     /// Daemon exit: readers get SIGTERM, FIFOs keeplite created are removed.
-    pub fn close(&mut self, procs: &Processes) {
+    pub fn close(&mut self, procs: &mut Processes, now: Instant) {
         for i in 0..3 {
-            self.slot(i).close(procs);
+            self.slot(i).close(procs, now);
         }
     }
 }
@@ -311,7 +314,7 @@ mod tests {
         g.vrrp_notify_fifo.path = Some(p.clone());
         let mut procs = Processes::new();
         let mut f = Fifos::default();
-        f.configure(&g, None, &mut procs, Instant::now());
+        f.configure(&g, &Vetting::default(), &mut procs, Instant::now());
         let mut r = std::fs::File::open(&p).unwrap();
         f.vrrp(false, "VI_1", VrrpEvent::State(State::Master), 100);
         f.priority("VI_1", State::Master, 100);
@@ -326,7 +329,7 @@ mod tests {
             got,
             "INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" MASTER_PRIORITY 80\n"
         );
-        f.close(&procs);
+        f.close(&mut procs, Instant::now());
         assert!(!p.exists());
     }
 }

@@ -5,7 +5,6 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
-pub mod scripts;
 pub mod unit;
 
 use std::io;
@@ -13,6 +12,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::check::script::{strip_disabled, Vetting};
+use crate::check::tracker::TrackedScript;
 use crate::cli::Options;
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
@@ -23,7 +24,7 @@ use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
-use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
+use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::track_file as sys_track_file;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
@@ -32,7 +33,6 @@ use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
-use scripts::TrackedScript;
 use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
@@ -66,7 +66,8 @@ struct Shell {
     scripts: Vec<TrackedScript>,
     /// Scripts of the configuration being built.
     script_cfg: Vec<config::VrrpScript>,
-    script_user: Option<(u32, u32)>,
+    /// Who runs each script; disabled ones are not in the configuration any more.
+    vetting: Vetting,
     fifos: fifo::Fifos,
     /// `track_file` files with their last value, and when they are read next.
     files: Vec<(PathBuf, i64)>,
@@ -134,9 +135,8 @@ impl Env for Shell {
         let Some(c) = self.script_cfg.iter().find(|s| s.name == name) else {
             return false;
         };
-        let user = match &c.user {
-            Some(u) => lookup_user(&u.user, u.group.as_deref()).ok(),
-            None => self.script_user,
+        let Some(user) = self.vetting.run_as(&c.script, c.user.as_ref()) else {
+            return false;
         };
         let spec = ScriptSpec {
             command: c.script.clone(),
@@ -225,7 +225,8 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                let notify = unit.key.instances[i].notify.clone();
+                let name = m.name.clone();
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
             }
         }
@@ -275,10 +276,13 @@ impl Shell {
             State::Initialize => &n.stop,
         };
         let mut run = |command: &str, args: Vec<String>| {
+            let Some(user) = self.vetting.run_as(command, None) else {
+                return;
+            };
             let spec = ScriptSpec {
                 command: command.to_owned(),
                 args,
-                user: self.script_user,
+                user,
                 timeout: Some(NOTIFY_TIMEOUT),
             };
             if let Err(e) = self.procs.spawn(&spec, now) {
@@ -506,7 +510,7 @@ impl Daemon {
             procs: Processes::new(),
             scripts: Vec::new(),
             script_cfg: Vec::new(),
-            script_user: None,
+            vetting: Vetting::default(),
             fifos: fifo::Fifos::default(),
             files: Vec::new(),
             files_due: None,
@@ -538,6 +542,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
+        crate::sys::trim_heap();
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),
@@ -560,7 +565,8 @@ impl Daemon {
             "keeplite {} started: {} ({} VRRP instances)",
             env!("CARGO_PKG_VERSION"),
             d.config_path.display(),
-            d.cfg.instances.len()
+            d.units.iter().map(|u| u.members.len()).sum::<usize>()
+                + d.waiting.iter().map(|k| k.instances.len()).sum::<usize>()
         ));
         Ok(d)
     }
@@ -568,21 +574,22 @@ impl Daemon {
     /// Replaces the running configuration by `cfg`, touching only units whose configuration
     /// changed. Units that cannot start yet (interface missing or without address) wait and
     /// are retried on every link change, as keepalived waits for its interfaces.
-    fn apply(&mut self, cfg: Config, now: Instant) {
+    fn apply(&mut self, mut cfg: Config, now: Instant) {
         self.shell.now = now;
+        let vetting = vet_scripts(&cfg);
+        for f in &vetting.findings {
+            log::warn(&format!("warning: {}", f.message));
+        }
+        strip_disabled(&mut cfg, &vetting);
+        self.shell.vetting = vetting;
         let g = &cfg.global;
         self.shell
             .garps
             .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
-        self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
-            lookup_user(&u.user, u.group.as_deref())
-                .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
-                .ok()
-        });
         let sh = &mut self.shell;
         sh.fifos
-            .configure(&cfg.global, sh.script_user, &mut sh.procs, now);
+            .configure(&cfg.global, &sh.vetting, &mut sh.procs, now);
         for f in &cfg.track_files {
             if let Some((value, overwrite)) = f.init {
                 if let Err(e) = sys_track_file::init(&f.file, value, overwrite) {
@@ -600,10 +607,16 @@ impl Daemon {
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
+        let procs = &mut self.shell.procs;
         self.shell.scripts.retain(|s| {
             let find =
                 |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
-            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+            let keep = find(old).is_some() && find(old) == find(&cfg.vrrp_scripts);
+            // A replaced tracker's run must not overlap its successor's.
+            if let Some(id) = s.running().filter(|_| !keep) {
+                procs.stop(id, now);
+            }
+            keep
         });
         self.units = kept;
         for mut u in gone {
@@ -619,9 +632,17 @@ impl Daemon {
             .into_iter()
             .filter(|k| !self.units.iter().any(|u| &u.key == k))
             .collect();
-        self.cfg = cfg;
+        // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
+        self.cfg = Config {
+            instances: Vec::new(),
+            ..cfg
+        };
         self.start_waiting(now, true);
-        self.lb.apply(&self.cfg, &mut self.shell, now);
+        // The load-balancing state lives in `lb` from here on; the configuration's copy is
+        // most of the memory with many real servers (10,000: ~7.6 MB).
+        let vss = std::mem::take(&mut self.cfg.virtual_servers);
+        self.lb.apply(&self.cfg, vss, &mut self.shell, now);
+        crate::sys::process::trim_heap();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -766,6 +787,7 @@ impl Daemon {
                 }
                 let before = self.units.len();
                 self.apply(cfg, now);
+                crate::sys::trim_heap();
                 self.remember_good(&text);
                 log::info(&format!(
                     "reload done: {} units running ({} before), {} waiting",
@@ -792,13 +814,17 @@ impl Daemon {
 
     fn shutdown(&mut self, now: Instant) {
         log::info("stopping: releasing VIPs");
+        self.shell.procs.stop_all(now);
         for u in 0..self.units.len() {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
-        self.shell.fifos.close(&self.shell.procs);
+        // The STOP lines are written; the FIFOs close (their readers got SIGTERM above).
+        self.shell.fifos.close(&mut self.shell.procs, now);
+        // No script outlives the daemon; the shutdown's notify scripts get a grace period.
+        self.shell.procs.kill_all();
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
@@ -866,7 +892,7 @@ impl Daemon {
     }
 
     fn reap(&mut self, now: Instant) {
-        for f in self.shell.procs.reap() {
+        for f in self.shell.procs.reap(now) {
             let Some(i) = self
                 .shell
                 .scripts
@@ -970,7 +996,7 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                if m.cfg.notify_priority_changes {
+                if unit.key.instances[i].notify_priority_changes {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
                 }
@@ -1021,10 +1047,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: m.cfg.virtual_router_id,
+                    vrid: u.key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: m.cfg.priority,
+                    configured_priority: u.key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips

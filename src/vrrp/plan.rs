@@ -8,13 +8,13 @@
 //! whose device, prefix, label or scope changed restarts the unit from Initialize instead
 //! ([`needs_restart`], [`super::Restart`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::{default_vip_lease, track_file, GroupParams, Params, Tracker};
 use crate::config::{
-    Config, GlobalDefs, InitialState, SyncGroup, TrackFile, VipLease, VirtualIp, VrrpInstance,
-    VrrpScript,
+    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, VipLease, VirtualIp,
+    VrrpInstance, VrrpScript,
 };
 use crate::proto::vrrp::{Auth, Version};
 
@@ -49,29 +49,35 @@ impl TrackerSrc {
 }
 
 /// The configuration a unit was built from: equal keys mean nothing to restart.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
     pub group: Option<SyncGroup>,
     pub scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
-    pub global: GlobalDefs,
+    pub global: Globals,
 }
 
-impl PartialEq for UnitKey {
-    /// Only the global settings a running instance uses count: changing `router_id`, the
-    /// watchdog or IPVS-side defaults must not restart (and flap) any instance.
-    fn eq(&self, o: &Self) -> bool {
-        let (g, h) = (&self.global, &o.global);
-        self.instances == o.instances
-            && self.group == o.group
-            && self.scripts == o.scripts
-            && self.track_files == o.track_files
-            && g.vrrp_mcast_group4 == h.vrrp_mcast_group4
-            && g.vrrp_mcast_group6 == h.vrrp_mcast_group6
-            && g.vrrp_skip_check_adv_addr == h.vrrp_skip_check_adv_addr
-            && g.vip_lease == h.vip_lease
-            && g.script_user == h.script_user
+/// The `global_defs` a running instance uses; only these count when comparing keys, so
+/// changing `router_id`, the watchdog or IPVS-side defaults restarts (and flaps) nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Globals {
+    pub vrrp_mcast_group4: Ipv4Addr,
+    pub vrrp_mcast_group6: Ipv6Addr,
+    pub vrrp_skip_check_adv_addr: bool,
+    pub vip_lease: VipLease,
+    pub script_user: Option<ScriptUser>,
+}
+
+impl Globals {
+    pub fn of(g: &GlobalDefs) -> Globals {
+        Globals {
+            vrrp_mcast_group4: g.vrrp_mcast_group4,
+            vrrp_mcast_group6: g.vrrp_mcast_group6,
+            vrrp_skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
+            vip_lease: g.vip_lease,
+            script_user: g.script_user.clone(),
+        }
     }
 }
 
@@ -113,7 +119,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             track_files: files_of(&insts),
             instances: insts,
             group: Some(g.clone()),
-            global: cfg.global.clone(),
+            global: Globals::of(&cfg.global),
         });
     }
     for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
@@ -123,7 +129,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             track_files: files_of(&insts),
             instances: insts,
             group: None,
-            global: cfg.global.clone(),
+            global: Globals::of(&cfg.global),
         });
     }
     keys
@@ -141,7 +147,7 @@ pub struct Resolved {
 }
 
 /// The multicast group adverts go to (`vrrp_mcast_group4/6`).
-pub fn mcast_group(inst: &VrrpInstance, g: &GlobalDefs) -> IpAddr {
+pub fn mcast_group(inst: &VrrpInstance, g: &Globals) -> IpAddr {
     if inst.is_ipv6() {
         g.vrrp_mcast_group6.into()
     } else {
@@ -245,8 +251,8 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
     p
 }
 
-fn lease(inst: &VrrpInstance, global: &GlobalDefs, version: Version) -> Option<Duration> {
-    match inst.effective_vip_lease(global) {
+fn lease(inst: &VrrpInstance, global: &Globals, version: Version) -> Option<Duration> {
+    match inst.vip_lease.unwrap_or(global.vip_lease) {
         VipLease::Auto => Some(default_vip_lease(version, inst.advert_int, inst.priority)),
         VipLease::Off => None,
         VipLease::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
