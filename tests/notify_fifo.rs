@@ -173,3 +173,53 @@ fn a_reader_that_never_reads_does_not_stall_the_daemon() {
         a.log()
     );
 }
+
+#[test]
+fn lvs_lines_for_a_real_server_going_down_and_up() {
+    let lan = Lan::new(1);
+    let ns = &lan.hosts[0];
+    let dir = TempDir::new("fifo");
+    let fifo = dir.join("lvs.fifo");
+    let got = dir.join("lvs.lines");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let cat = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec cat {} > {}", fifo.display(), got.display()))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _cat = common::ChildGuard(cat);
+    let server = || {
+        let args = ["-m", "http.server", "8080", "--bind", "127.0.0.2"];
+        ns.spawn("/usr/bin/python3", &args)
+    };
+    let up = server();
+    let conf = format!(
+        "global_defs {{\n  lvs_notify_fifo {}\n}}\n{}\
+         virtual_server 10.9.0.1 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  \
+         protocol TCP\n  real_server 127.0.0.2 8080 {{\n    TCP_CHECK {{\n      \
+         connect_timeout 1\n      retry 1\n      delay_before_retry 1\n    }}\n  }}\n}}\n",
+        fifo.display(),
+        conf(150, "")
+    );
+    let k = Keeplite::start(ns, &conf);
+    k.expect_state("VI_1", "MASTER", 10);
+    drop(up);
+    let down = [
+        "RS [127.0.0.2]:tcp:8080 [10.9.0.1]:tcp:80 DOWN",
+        "VS [10.9.0.1]:tcp:80 DOWN",
+    ];
+    wait_lines(&got, &down);
+    let _up = server();
+    wait_lines(
+        &got,
+        &[
+            "RS [127.0.0.2]:tcp:8080 [10.9.0.1]:tcp:80 UP",
+            "VS [10.9.0.1]:tcp:80 UP",
+        ],
+    );
+}
