@@ -33,10 +33,11 @@ pub fn dump(cfg: &Config) -> String {
         w.close();
         notify(&mut w, &g.notify);
         track_scripts(&mut w, &g.track_script);
+        w.opt("notify_priority_changes", g.notify_priority_changes);
         w.close();
     }
     for i in &cfg.instances {
-        instance(&mut w, i, &cfg.global);
+        instance(&mut w, i);
     }
     for g in &cfg.server_groups {
         w.open(&format!("virtual_server_group {}", q(&g.name)));
@@ -295,7 +296,7 @@ fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
     w.close();
 }
 
-fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
+fn instance(w: &mut W, i: &VrrpInstance) {
     w.open(&format!("vrrp_instance {}", q(&i.name)));
     w.kv("state", i.state.keyword());
     w.kv("interface", q(&i.interface));
@@ -345,12 +346,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     notify(w, &i.notify);
     w.flag("dont_track_primary", i.dont_track_primary);
     tracked(w, "track_file", &i.track_file);
-    // Its default is global_defs', dumped above.
-    w.opt(
-        "notify_priority_changes",
-        (i.notify_priority_changes != g.vrrp_notify_priority_changes)
-            .then_some(i.notify_priority_changes),
-    );
+    w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
     w.close();

@@ -198,6 +198,8 @@ pub struct SyncGroup {
     pub group: Vec<String>,
     pub notify: Notify,
     pub track_script: Vec<TrackScript>,
+    /// Default of its instances' `notify_priority_changes`.
+    pub notify_priority_changes: Option<bool>,
 }
 
 /// Initial state requested by `state`.
@@ -239,8 +241,9 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
     pub track_file: Vec<TrackScript>,
-    /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs.
-    pub notify_priority_changes: bool,
+    /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
+    /// group's, else `vrrp_notify_priority_changes`).
+    pub notify_priority_changes: Option<bool>,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
     pub accept: bool,
     /// keeplite: per-instance override of `global_defs vip_lease`.
@@ -263,6 +266,13 @@ impl VrrpInstance {
     /// The lease to use for this instance's VIPs.
     pub fn effective_vip_lease(&self, global: &GlobalDefs) -> VipLease {
         self.vip_lease.unwrap_or(global.vip_lease)
+    }
+
+    /// Whether priority changes go to the notify FIFOs (keepalived's default chain).
+    pub fn priority_changes(&self, group: Option<&SyncGroup>, global: &GlobalDefs) -> bool {
+        self.notify_priority_changes
+            .or(group.and_then(|g| g.notify_priority_changes))
+            .unwrap_or(global.vrrp_notify_priority_changes)
     }
 }
 

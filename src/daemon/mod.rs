@@ -996,7 +996,8 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                if unit.key.instances[i].notify_priority_changes {
+                let group = unit.key.group.as_ref();
+                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
                 }

@@ -678,8 +678,8 @@ fn notify_fifos_and_priority_changes() {
     assert_eq!(g.lvs_notify_fifo.path, None);
     assert_eq!(g.lvs_notify_fifo.script.as_deref(), Some("/bin/lvs"));
     assert!(g.vrrp_notify_priority_changes);
-    assert!(c.instances[0].notify_priority_changes);
-    assert!(!c.instances[1].notify_priority_changes);
+    let on = |i: usize| c.instances[i].priority_changes(None, g);
+    assert!(on(0) && !on(1));
     // -d gives the same model back.
     let (again, _) = ok(&crate::config::dump::dump(&c));
     assert_eq!(again, c);
@@ -715,6 +715,21 @@ fn track_files_and_their_references() {
     let t = &c.instances[0].track_file;
     assert_eq!(t.len(), 2);
     assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
+    let text = "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_priority_changes\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 2\n notify_priority_changes false\n}\n\
+        vrrp_instance C {\n interface eth0\n virtual_router_id 3\n}\n";
+    let (c, d) = ok(text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = Some(&c.sync_groups[0]);
+    let on = |i: usize, g| c.instances[i].priority_changes(g, &c.global);
+    assert_eq!((on(0, g), on(1, g), on(2, None)), (true, false, false));
     let (again, _) = ok(&crate::config::dump::dump(&c));
     assert_eq!(again, c);
 }

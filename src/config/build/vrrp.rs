@@ -327,10 +327,10 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
     Kw {
         name: "notify_priority_changes",
         arity: Range(0, 1),
-        doc: "`notify_priority_changes [BOOL]`: write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs when the effective priority changes (default: `vrrp_notify_priority_changes`)",
+        doc: "`notify_priority_changes [BOOL]`: write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs when the effective priority changes (default: the sync group's, else `vrrp_notify_priority_changes`)",
         set: |c, i, n| {
             if let Some(v) = bool_arg(c, n) {
-                i.v.notify_priority_changes = v;
+                i.v.notify_priority_changes = Some(v);
             }
         },
     },
@@ -416,7 +416,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify: Notify::default(),
             dont_track_primary: false,
             track_file: Vec::new(),
-            notify_priority_changes: g.vrrp_notify_priority_changes,
+            notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
         },
