@@ -10,5 +10,6 @@ pub mod control;
 pub mod daemon;
 pub mod ipvs;
 pub mod proto;
+pub mod smtp;
 pub mod sys;
 pub mod vrrp;

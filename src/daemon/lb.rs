@@ -29,6 +29,7 @@ use crate::ipvs::model::{
 };
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, expand_group, Event as LbEvent, GroupEntry, Health};
+use crate::smtp;
 use crate::sys::check_io::{CheckId, CheckIo, FdChange, Output};
 use crate::sys::event::{Interest, Poller};
 use crate::sys::ipvs::IpvsSocket;
@@ -73,6 +74,8 @@ struct Vs {
     quorum_up: Option<String>,
     quorum_down: Option<String>,
     sync_error: Option<String>,
+    /// `smtp_alert`: keepalived's name of the service and its protocol, for the mails.
+    smtp: Option<(String, &'static str)>,
 }
 
 /// The daemon's load-balancing state.
@@ -332,6 +335,30 @@ fn kind_name(p: &CheckParams) -> &'static str {
     }
 }
 
+/// The checker's words in keepalived's alert bodies.
+fn mail_check_name(p: &CheckParams) -> &'static str {
+    match &p.kind {
+        check::CheckKind::Tcp(_) => "TCP CHECK",
+        check::CheckKind::Http(_) => "CHECK",
+        check::CheckKind::Misc(_) => "MISC CHECK",
+    }
+}
+
+/// keepalived's `FMT_VS` and the service protocol (`FMT_RS` uses it too).
+fn mail_name(vs: &config::VirtualServer) -> (String, &'static str) {
+    let proto = match vs.protocol {
+        config::Protocol::Tcp => "tcp",
+        config::Protocol::Udp => "udp",
+        config::Protocol::Sctp => "sctp",
+    };
+    let name = match &vs.addr {
+        VsAddr::Ip(ip, port) => smtp::trio(SocketAddr::new(*ip, *port), proto),
+        VsAddr::Fwmark(m) => format!("FWM {m}"),
+        VsAddr::Group(g) => format!("[{g}]"),
+    };
+    (name, proto)
+}
+
 fn spawn(sh: &mut Shell, command: &str, timeout: Option<Duration>, now: Instant) -> Option<ProcId> {
     let spec = ScriptSpec {
         command: command.to_owned(),
@@ -503,6 +530,11 @@ impl Lb {
                 quorum_up: vcfg.quorum_up.clone(),
                 quorum_down: vcfg.quorum_down.clone(),
                 sync_error: None,
+                smtp: cfg
+                    .global
+                    .smtp
+                    .checker_alert(vcfg.smtp_alert)
+                    .then(|| mail_name(vcfg)),
                 policy: pol,
             });
         }
@@ -698,6 +730,7 @@ impl Lb {
                 let ck = &mut real.checks[c];
                 ck.up = matches!(ev, CheckEvent::Up(_));
                 let kind = kind_name(&ck.params);
+                let check = mail_check_name(&ck.params);
                 let up = real.checks.iter().all(|k| k.up);
                 if up == real.up {
                     return;
@@ -722,6 +755,15 @@ impl Lb {
                 };
                 if let Some(cmd) = script.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
+                }
+                if let Some((name, proto)) = &vs.smtp {
+                    let alert = smtp::Alert::RealServer {
+                        real: smtp::trio(real.addr, proto),
+                        virtual_server: name.clone(),
+                        up,
+                        check,
+                    };
+                    sh.mail.alert(alert, &sh.poller, now);
                 }
                 vs.health.set_up(&vs.policy, r, up)
             }

@@ -22,6 +22,7 @@ use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
+use crate::sys::smtp::Mailer;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
@@ -33,6 +34,7 @@ use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
+const TOKEN_MAIL: u64 = 3;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -60,6 +62,10 @@ struct Shell {
     script_cfg: Vec<config::VrrpScript>,
     script_user: Option<(u32, u32)>,
     now: Instant,
+    /// SMTP alerts (keepalived's `smtp_alert`).
+    mail: Mailer,
+    /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
+    smtp: config::Smtp,
 }
 
 impl Env for Shell {
@@ -149,6 +155,13 @@ impl Shell {
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
                     self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                    if self.smtp.vrrp_alert(g.smtp_alert) {
+                        if let Some(state) = mail_state(t.to) {
+                            let name = g.name.clone();
+                            let alert = crate::smtp::Alert::Group { name, state };
+                            self.mail.alert(alert, &self.poller, now);
+                        }
+                    }
                 }
             }
         }
@@ -204,7 +217,12 @@ impl Shell {
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
                 let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                let mail = self.smtp.vrrp_alert(m.cfg.smtp_alert);
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+                if let Some(state) = mail_state(t.to).filter(|_| mail) {
+                    let alert = crate::smtp::Alert::Instance { name, state };
+                    self.mail.alert(alert, &self.poller, now);
+                }
             }
         }
     }
@@ -430,6 +448,12 @@ fn transition_line(name: &str, t: &Transition, master: Option<IpAddr>) -> String
     )
 }
 
+/// The states keepalived mails about; stopping is not mailed here: the daemon exits before
+/// a mail could be delivered.
+fn mail_state(s: State) -> Option<&'static str> {
+    (s != State::Initialize).then(|| state_name(s))
+}
+
 fn state_name(s: State) -> &'static str {
     match s {
         State::Initialize => "INIT",
@@ -487,6 +511,8 @@ impl Daemon {
             script_cfg: Vec::new(),
             script_user: None,
             now: Instant::now(),
+            mail: Mailer::new(TOKEN_MAIL),
+            smtp: config::Smtp::default(),
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -547,6 +573,8 @@ impl Daemon {
             .garps
             .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
+        self.shell.mail.configure(g);
+        self.shell.smtp = g.smtp.clone();
         self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
             lookup_user(&u.user, u.group.as_deref())
                 .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
@@ -639,7 +667,10 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
-                    .chain([self.shell.garps.poll_timeout()])
+                    .chain([
+                        self.shell.garps.poll_timeout(),
+                        self.shell.mail.poll_timeout(),
+                    ])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -667,6 +698,7 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    TOKEN_MAIL => self.shell.mail.ready(&self.shell.poller, now),
                     t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
@@ -776,6 +808,10 @@ impl Daemon {
             }
         }
         self.shell.send_garps(now);
+        self.shell.mail.handle_timeout(&self.shell.poller, now);
+        for line in self.shell.mail.take_log() {
+            log::info(&line);
+        }
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
         for i in 0..self.shell.scripts.len() {

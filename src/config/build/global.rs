@@ -42,15 +42,37 @@ pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
     "vrrp_garp_master_refresh_repeat"
 );
 
-pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
-    c.warn(
-        &n.kw,
-        format!(
-            "`{}` is accepted but ignored: keeplite sends no e-mail",
-            n.kw.text
-        ),
-        Some("use notify scripts for alerts".into()),
-    );
+/// `smtp_alert [yes|no|true|false|on|off]`: no value means yes, as in keepalived; another
+/// word is ignored with a warning (keepalived: "Invalid value").
+pub(super) fn yes_no(c: &mut Ctx, n: &Node) -> Option<bool> {
+    if n.args.is_empty() {
+        return Some(true);
+    }
+    c.choice(
+        n,
+        &[
+            ("yes", true),
+            ("true", true),
+            ("on", true),
+            ("no", false),
+            ("false", false),
+            ("off", false),
+        ],
+    )
+}
+
+fn smtp_server(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    let Some(ip) = c.ip(&n.kw.text, &n.args[0]) else {
+        return;
+    };
+    let port = match n.args.get(1) {
+        Some(t) => match c.port(&n.kw.text, t) {
+            Some(p) => p,
+            None => return,
+        },
+        None => 25,
+    };
+    g.smtp.server = Some(std::net::SocketAddr::new(ip, port));
 }
 
 /// Seconds that keepalived requires to be positive: `0` is invalid there, so it is ignored
@@ -149,32 +171,54 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "notification_email",
         arity: Block(0, 0),
-        doc: "`notification_email { ADDR... }`: accepted, ignored (keeplite sends no e-mail)",
-        set: mail_ignored,
+        doc: "`notification_email { ADDR... }`: recipients of the alert e-mails",
+        set: |_, g, n| g.smtp.to = block(n).iter().map(|m| m.kw.text.clone()).collect(),
     },
     Kw {
         name: "notification_email_from",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`notification_email_from ADDR`: sender of the alerts (default root@HOSTNAME)",
+        set: |_, g, n| g.smtp.from = Some(n.args[0].text.clone()),
     },
     Kw {
         name: "smtp_server",
         arity: Range(1, 2),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_server ADDR [PORT]`: mail relay for the alerts (port 25 by default); no mail without it",
+        set: smtp_server,
     },
     Kw {
         name: "smtp_connect_timeout",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_connect_timeout SECS`: give up on the mail relay after this long (default 30)",
+        set: |c, g, n| {
+            if let Some(v) = c.int(n, 1, 86400) {
+                g.smtp.connect_timeout = Duration::from_secs(v as u64);
+            }
+        },
     },
     Kw {
         name: "smtp_helo_name",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_helo_name NAME`: name given in HELO (default: the host name)",
+        set: |_, g, n| g.smtp.helo_name = Some(n.args[0].text.clone()),
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: default alert setting of instances, sync groups and virtual servers (default no)",
+        set: |c, g, n| g.smtp.alert = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_vrrp",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_vrrp [yes|no]`: the same, for instances and sync groups only",
+        set: |c, g, n| g.smtp.alert_vrrp = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_checker",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_checker [yes|no]`: the same, for virtual servers only",
+        set: |c, g, n| g.smtp.alert_checker = yes_no(c, n),
     },
     Kw {
         name: "vip_lease",

@@ -105,6 +105,7 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         quorum_down: None,
         alpha: false,
         omega: false,
+        smtp_alert: None,
         real_servers: Vec::new(),
     };
     // Checker defaults apply wherever they appear in the block: real servers come last.
@@ -222,6 +223,12 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         set: |c, v, n| {
             v.protocol = c.choice(n, Protocol::CHOICES).unwrap_or(v.protocol);
         },
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail when a real server goes DOWN or UP (default: `smtp_alert_checker`, else `smtp_alert` of global_defs)",
+        set: |c, v, n| v.smtp_alert = yes_no(c, n),
     },
     Kw {
         name: "ha_suspend",
