@@ -24,13 +24,15 @@ pub enum Alert {
     Instance { name: String, state: &'static str },
     /// A sync group entered `state`.
     Group { name: String, state: &'static str },
-    /// A real server of a virtual server went UP or DOWN; `check` is the checker's words
-    /// (`TCP CHECK`, `MISC CHECK`, `CHECK` for HTTP).
+    /// A checker of a real server succeeded (`check_ok`) or failed after the opposite;
+    /// `up` is the real server's state, `check` the checker's words (`TCP CHECK`,
+    /// `MISC CHECK`, `CHECK` for HTTP).
     RealServer {
         real: String,
         virtual_server: String,
         up: bool,
         check: &'static str,
+        check_ok: bool,
     },
 }
 
@@ -66,9 +68,11 @@ impl Alert {
             Alert::Group { state, .. } => {
                 format!("=> All VRRP group instances are now in {state} state <=")
             }
-            Alert::RealServer { up, check, .. } => format!(
+            Alert::RealServer {
+                check, check_ok, ..
+            } => format!(
                 "=> {check} {} on service <=",
-                if *up { "succeed" } else { "failed" }
+                if *check_ok { "succeed" } else { "failed" }
             ),
         }
     }
@@ -395,6 +399,7 @@ mod tests {
             virtual_server: trio("10.0.0.1:80".parse().unwrap(), "tcp"),
             up: false,
             check: "TCP CHECK",
+            check_ok: false,
         };
         assert_eq!(
             rs.subject("r"),

@@ -212,6 +212,8 @@ fn smtp(w: &mut W, m: &Smtp) {
     w.opt("smtp_alert", m.alert.map(yes_no));
     w.opt("smtp_alert_vrrp", m.alert_vrrp.map(yes_no));
     w.opt("smtp_alert_checker", m.alert_checker.map(yes_no));
+    w.flag("no_email_faults", m.no_email_faults);
+    w.flag("no_checker_emails", m.no_checker_emails);
 }
 
 fn script(w: &mut W, s: &VrrpScript) {

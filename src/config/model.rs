@@ -73,6 +73,10 @@ pub struct Smtp {
     pub alert_vrrp: Option<bool>,
     /// Overrides `alert` for virtual servers.
     pub alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT states.
+    pub no_email_faults: bool,
+    /// `no_checker_emails`: mail a checker's change only when it changes its real server's.
+    pub no_checker_emails: bool,
 }
 
 impl Default for Smtp {
@@ -86,6 +90,8 @@ impl Default for Smtp {
             alert: None,
             alert_vrrp: None,
             alert_checker: None,
+            no_email_faults: false,
+            no_checker_emails: false,
         }
     }
 }

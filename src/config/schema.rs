@@ -158,8 +158,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "nftables_ipvs",
     "nftables_ipvs_priority",
     "nftables_ipvs_start_fwmark",
-    "no_checker_emails",
-    "no_email_faults",
     "notify_deleted",
     "notify_priority_changes",
     "old_unicast_checksum",

@@ -730,8 +730,24 @@ impl Lb {
                 let ck = &mut real.checks[c];
                 ck.up = matches!(ev, CheckEvent::Up(_));
                 let kind = kind_name(&ck.params);
-                let check = mail_check_name(&ck.params);
+                let (check, check_ok) = (mail_check_name(&ck.params), ck.up);
                 let up = real.checks.iter().all(|k| k.up);
+                // keepalived mails every checker change unless `no_checker_emails`, which
+                // keeps those that change the real server's state.
+                if let Some((name, proto)) = vs
+                    .smtp
+                    .as_ref()
+                    .filter(|_| up != real.up || !sh.smtp.no_checker_emails)
+                {
+                    let alert = smtp::Alert::RealServer {
+                        real: smtp::trio(real.addr, proto),
+                        virtual_server: name.clone(),
+                        up,
+                        check,
+                        check_ok,
+                    };
+                    sh.mail.alert(alert, &sh.poller, now);
+                }
                 if up == real.up {
                     return;
                 }
@@ -755,15 +771,6 @@ impl Lb {
                 };
                 if let Some(cmd) = script.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
-                }
-                if let Some((name, proto)) = &vs.smtp {
-                    let alert = smtp::Alert::RealServer {
-                        real: smtp::trio(real.addr, proto),
-                        virtual_server: name.clone(),
-                        up,
-                        check,
-                    };
-                    sh.mail.alert(alert, &sh.poller, now);
                 }
                 vs.health.set_up(&vs.policy, r, up)
             }

@@ -156,7 +156,7 @@ impl Shell {
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
                     self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
                     if self.smtp.vrrp_alert(g.smtp_alert) {
-                        if let Some(state) = mail_state(t.to) {
+                        if let Some(state) = self.mail_state(t.to) {
                             let name = g.name.clone();
                             let alert = crate::smtp::Alert::Group { name, state };
                             self.mail.alert(alert, &self.poller, now);
@@ -219,7 +219,7 @@ impl Shell {
                 let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
                 let mail = self.smtp.vrrp_alert(m.cfg.smtp_alert);
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
-                if let Some(state) = mail_state(t.to).filter(|_| mail) {
+                if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
                     self.mail.alert(alert, &self.poller, now);
                 }
@@ -258,6 +258,13 @@ impl Shell {
                 log::warn(&format!("gratuitous ARP/NA for {addr}: {e}"));
             }
         }
+    }
+
+    /// The states keepalived mails about (FAULT unless `no_email_faults`). Stopping is not
+    /// mailed: the daemon exits before a mail could be delivered.
+    fn mail_state(&self, s: State) -> Option<&'static str> {
+        let fault = s == State::Fault && self.smtp.no_email_faults;
+        (s != State::Initialize && !fault).then(|| state_name(s))
     }
 
     /// Runs keepalived's notify scripts for a transition to `to`.
@@ -446,12 +453,6 @@ fn transition_line(name: &str, t: &Transition, master: Option<IpAddr>) -> String
         state_name(t.from),
         state_name(t.to)
     )
-}
-
-/// The states keepalived mails about; stopping is not mailed here: the daemon exits before
-/// a mail could be delivered.
-fn mail_state(s: State) -> Option<&'static str> {
-    (s != State::Initialize).then(|| state_name(s))
 }
 
 fn state_name(s: State) -> &'static str {

@@ -221,6 +221,18 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |c, g, n| g.smtp.alert_checker = yes_no(c, n),
     },
     Kw {
+        name: "no_email_faults",
+        arity: N(0),
+        doc: "`no_email_faults`: no alert for FAULT states",
+        set: |_, g, _| g.smtp.no_email_faults = true,
+    },
+    Kw {
+        name: "no_checker_emails",
+        arity: N(0),
+        doc: "`no_checker_emails`: alert for a checker's change only when the real server's state changes with it",
+        set: |_, g, _| g.smtp.no_checker_emails = true,
+    },
+    Kw {
         name: "vip_lease",
         arity: N(1),
         doc: "keeplite: `vip_lease SECS|off`: kernel lifetime of installed VIPs, refreshed by the live master, so a crashed master's VIPs expire (default: derived from the master-down interval)",

@@ -665,6 +665,8 @@ fn smtp_alert_settings_resolve_as_keepalived() {
  smtp_helo_name lb1
  smtp_alert
  smtp_alert_checker no
+ no_email_faults
+ no_checker_emails
 }
 vrrp_instance A {
  interface lo
@@ -686,6 +688,7 @@ virtual_server 10.0.0.1 80 {
     assert_eq!(m.server, Some("192.0.2.25:2525".parse().unwrap()));
     assert_eq!(m.connect_timeout, Duration::from_secs(7));
     assert_eq!(m.helo_name.as_deref(), Some("lb1"));
+    assert!(m.no_email_faults && m.no_checker_emails);
     // Own setting first, then smtp_alert_vrrp / smtp_alert_checker, then smtp_alert.
     assert!(!m.vrrp_alert(c.instances[0].smtp_alert));
     assert!(m.vrrp_alert(c.instances[1].smtp_alert));
