@@ -245,3 +245,47 @@ fn dead_mail_server_delays_nothing() {
     // Unreachable: no route to host (ARP gave up) or the connect timed out.
     log_has(&b, "SMTP alert to 192.0.2.9:25 failed");
 }
+
+/// keepalived 2.2.7 and keeplite, configured alike, send the same mails (the date aside) for
+/// an instance and its sync group.
+#[test]
+fn mail_matches_keepalived_s() {
+    let lan = Lan::new(3);
+    let ka_box = MailBox::start(&lan.hosts[2], "192.0.2.3", 2527);
+    let kl_box = MailBox::start(&lan.hosts[2], "192.0.2.3", 2528);
+    // Alone on their VRIDs, both become master.
+    let conf = |port: u16, vrid: u8, vip: &str| {
+        global("r", &format!("192.0.2.3 {port}"), "smtp_alert")
+            + &vrrp_conf("VI_1", vrid, 100, &[vip], "")
+            + "vrrp_sync_group G {\n  group {\n    VI_1\n  }\n}\n"
+    };
+    let mut ka = common::Keepalived::start(&lan.hosts[0], &conf(2527, 61, "192.0.2.161/24"));
+    let kl = Keeplite::start(&lan.hosts[1], &conf(2528, 62, "192.0.2.162/24"));
+    let normalize = |m: String| {
+        m.lines()
+            .map(|l| {
+                if l.starts_with("Date: ") {
+                    "Date: -"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let subjects = ["Instance VI_1", "Group G"].map(|what| {
+        ["BACKUP", "MASTER"].map(|state| format!("[r] VRRP {what} - Entering {state} state"))
+    });
+    for subject in subjects.concat() {
+        let line = format!("Subject: {subject}\n");
+        let ok = wait_until(Duration::from_secs(15), || {
+            ka_box.mails().iter().any(|m| m.contains(&line))
+        });
+        assert!(ok, "keepalived sent no `{subject}`:\n{}", ka.log());
+        let theirs = ka_box.mails().into_iter().find(|m| m.contains(&line));
+        let ours = normalize(kl_box.expect(&subject, &kl));
+        assert!(ours.contains("\n\n=> "), "{ours}");
+        assert_eq!(ours, normalize(theirs.unwrap()));
+    }
+    ka.stop();
+}
