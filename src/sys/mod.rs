@@ -15,6 +15,7 @@ pub mod process;
 pub mod smtp;
 pub mod vrrp_sock;
 pub mod watchdog;
+pub mod worker;
 
 use std::io;
 

@@ -397,6 +397,4 @@ impl Vrrp {
 }
 
 #[cfg(test)]
-mod interop;
-#[cfg(test)]
 mod tests;
