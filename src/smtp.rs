@@ -24,6 +24,13 @@ pub enum Alert {
     Instance { name: String, state: &'static str },
     /// A sync group entered `state`.
     Group { name: String, state: &'static str },
+    /// A virtual server gained or lost its quorum; `body` is keepalived's
+    /// `=> Gained quorum Q+H=T <= SUM <=` line ([`quorum_body`]).
+    VirtualServer {
+        name: String,
+        up: bool,
+        body: String,
+    },
     /// A checker of a real server succeeded (`check_ok`) or failed after the opposite;
     /// `up` is the real server's state, `check` the checker's words (`TCP CHECK`,
     /// `MISC CHECK`, `CHECK` for HTTP).
@@ -46,6 +53,10 @@ impl Alert {
             Alert::Group { name, state } => {
                 format!("[{router_id}] VRRP Group {name} - Entering {state} state")
             }
+            Alert::VirtualServer { name, up, .. } => format!(
+                "[{router_id}] Virtualserver {name} - {}",
+                if *up { "UP" } else { "DOWN" }
+            ),
             Alert::RealServer {
                 real,
                 virtual_server,
@@ -68,6 +79,7 @@ impl Alert {
             Alert::Group { state, .. } => {
                 format!("=> All VRRP group instances are now in {state} state <=")
             }
+            Alert::VirtualServer { body, .. } => body.clone(),
             Alert::RealServer {
                 check, check_ok, ..
             } => format!(
@@ -76,6 +88,21 @@ impl Alert {
             ),
         }
     }
+}
+
+/// keepalived's body of a quorum alert (ipwrapper.c `do_vs_notifies`): `start` when the
+/// virtual server was just (re)loaded. The threshold is the one crossed: `quorum +
+/// hysteresis` going up (or starting down), `quorum - hysteresis` going down.
+pub fn quorum_body(up: bool, start: bool, quorum: u32, hysteresis: u32, sum: u32) -> String {
+    let what = match (up, start) {
+        (true, true) => "Starting with quorum up",
+        (true, false) => "Gained quorum",
+        (false, true) => "Starting with quorum down",
+        (false, false) => "Lost quorum",
+    };
+    let (q, h) = (i64::from(quorum), i64::from(hysteresis));
+    let threshold = if up || start { q + h } else { q - h };
+    format!("=> {what} {quorum}+{hysteresis}={threshold} <= {sum} <=")
 }
 
 /// keepalived's `[ADDR]:proto:PORT` for real and virtual servers (`FMT_RS` / `FMT_VS`).
@@ -406,6 +433,25 @@ mod tests {
             "[r] Realserver [10.0.0.2]:tcp:80 of virtual server [10.0.0.1]:tcp:80 - DOWN"
         );
         assert_eq!(rs.body(), "=> TCP CHECK failed on service <=");
+    }
+
+    #[test]
+    fn quorum_alerts() {
+        let a = Alert::VirtualServer {
+            name: "FWM 7".into(),
+            up: false,
+            body: quorum_body(false, false, 3, 1, 1),
+        };
+        assert_eq!(a.subject("r"), "[r] Virtualserver FWM 7 - DOWN");
+        assert_eq!(a.body(), "=> Lost quorum 3+1=2 <= 1 <=");
+        assert_eq!(
+            quorum_body(true, false, 3, 1, 4),
+            "=> Gained quorum 3+1=4 <= 4 <="
+        );
+        assert_eq!(
+            quorum_body(false, true, 1, 0, 0),
+            "=> Starting with quorum down 1+0=1 <= 0 <="
+        );
     }
 
     #[test]

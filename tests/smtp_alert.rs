@@ -153,7 +153,7 @@ fn failover_is_mailed_as_keepalived_mails_it() {
 }
 
 #[test]
-fn real_server_down_and_up_are_mailed() {
+fn real_server_down_and_up_and_quorum_are_mailed() {
     let lan = Lan::new(2);
     let mail = MailBox::start(&lan.hosts[1], "192.0.2.2", 2526);
     let ns = &lan.hosts[0];
@@ -188,11 +188,17 @@ fn real_server_down_and_up_are_mailed() {
     assert!(wait_until(Duration::from_secs(10), checked), "{}", kl.log());
     rs.signal("KILL");
     let _ = rs.0.wait();
+    let vs = |s: &str| format!("[lb] Virtualserver [10.9.0.1]:tcp:80 - {s}");
     let m = mail.expect(&subject("DOWN"), &kl);
     assert!(m.contains("=> TCP CHECK failed on service <="), "{m}");
+    // Its only real server gone, the virtual server loses its quorum (default 1).
+    let m = mail.expect(&vs("DOWN"), &kl);
+    assert!(m.contains("\n\n=> Lost quorum 1+0=1 <= 0 <=\n"), "{m}");
     rs = listener();
     let m = mail.expect(&subject("UP"), &kl);
     assert!(m.contains("=> TCP CHECK succeed on service <="), "{m}");
+    let m = mail.expect(&vs("UP"), &kl);
+    assert!(m.contains("\n\n=> Gained quorum 1+0=1 <= 1 <=\n"), "{m}");
     drop(rs);
 }
 

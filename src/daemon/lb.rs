@@ -339,7 +339,7 @@ impl Lb {
             }
         }
         for (v, ev) in events {
-            self.quorum_event(v, ev, sh, now);
+            self.quorum_event(v, ev, Some(true), sh, now);
         }
         let new: BTreeSet<ServiceKey> = self
             .vss
@@ -657,12 +657,35 @@ impl Lb {
         };
         self.dirty = true;
         if let Some(q) = q {
-            self.quorum_event(v, q, sh, now);
+            self.quorum_event(v, q, Some(false), sh, now);
         }
     }
 
-    fn quorum_event(&mut self, v: usize, ev: LbEvent, sh: &mut Shell, now: Instant) {
+    /// `start`: `Some(true)` after a (re)load, `Some(false)` on a check's news, `None` when
+    /// stopping (no mail then: the daemon exits before it could be delivered).
+    fn quorum_event(
+        &mut self,
+        v: usize,
+        ev: LbEvent,
+        start: Option<bool>,
+        sh: &mut Shell,
+        now: Instant,
+    ) {
         let vs = &self.vss[v];
+        let up = matches!(ev, LbEvent::QuorumUp);
+        if let (Some(start), Some((name, _)), false) =
+            (start, &vs.smtp, matches!(ev, LbEvent::RealDown(_)))
+        {
+            let (q, h) = (vs.policy.quorum, vs.policy.hysteresis);
+            let sum = vs.health.live_weight(&vs.policy);
+            let body = smtp::quorum_body(up, start, q, h, sum);
+            let name = name.clone();
+            sh.mail.alert(
+                smtp::Alert::VirtualServer { name, up, body },
+                &sh.poller,
+                now,
+            );
+        }
         let (what, script) = match ev {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
@@ -799,7 +822,7 @@ impl Lb {
     pub fn shutdown(&mut self, sh: &mut Shell, release: bool, now: Instant) {
         for v in 0..self.vss.len() {
             for ev in self.vss[v].health.shutdown(&self.vss[v].policy) {
-                self.quorum_event(v, ev, sh, now);
+                self.quorum_event(v, ev, None, sh, now);
             }
         }
         if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {

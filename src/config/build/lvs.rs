@@ -227,7 +227,7 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
     Kw {
         name: "smtp_alert",
         arity: Range(0, 1),
-        doc: "`smtp_alert [yes|no]`: mail when a real server goes DOWN or UP (default: `smtp_alert_checker`, else `smtp_alert` of global_defs)",
+        doc: "`smtp_alert [yes|no]`: mail when a checker of a real server fails or recovers and when the quorum is lost or gained (default: `smtp_alert_checker`, else `smtp_alert` of global_defs)",
         set: |c, v, n| v.smtp_alert = yes_no(c, n),
     },
     Kw {
