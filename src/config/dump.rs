@@ -387,6 +387,7 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
         w.flag("inhibit_on_failure", rs.inhibit_on_failure);
         w.opt("notify_up", rs.notify_up.as_deref().map(q));
         w.opt("notify_down", rs.notify_down.as_deref().map(q));
+        w.opt("smtp_alert", rs.smtp_alert.map(yes_no));
         for c in &rs.checkers {
             checker(w, c);
         }

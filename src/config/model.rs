@@ -440,6 +440,8 @@ pub struct RealServer {
     pub inhibit_on_failure: bool,
     pub notify_up: Option<String>,
     pub notify_down: Option<String>,
+    /// `smtp_alert [yes|no]`; unset = the virtual server's.
+    pub smtp_alert: Option<bool>,
     pub checkers: Vec<Checker>,
 }
 

@@ -57,6 +57,8 @@ struct Real {
     up: bool,
     /// misc_dynamic weight in force.
     weight: Option<u32>,
+    /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
+    smtp: bool,
 }
 
 struct Vs {
@@ -70,8 +72,10 @@ struct Vs {
     quorum_up: Option<String>,
     quorum_down: Option<String>,
     sync_error: Option<String>,
-    /// `smtp_alert`: keepalived's name of the service and its protocol, for the mails.
-    smtp: Option<(String, &'static str)>,
+    /// keepalived's name of the service and its protocol, for the mails.
+    mail_name: (String, &'static str),
+    /// `smtp_alert`: quorum changes are mailed.
+    smtp: bool,
 }
 
 impl Real {
@@ -93,6 +97,7 @@ impl Real {
             notify_up: rcfg.notify_up,
             notify_down: rcfg.notify_down,
             weight: None,
+            smtp: false,
         }
     }
 }
@@ -377,6 +382,7 @@ impl Lb {
             smtp_alert,
             ..
         } = p.cfg;
+        let vs_smtp = sh.smtp.checker_alert(smtp_alert);
         let mut old_reals: Vec<Option<Real>> = prev
             .as_ref()
             .map_or(Vec::new(), |v| v.reals.iter().map(|_| None).collect());
@@ -394,16 +400,19 @@ impl Lb {
             .into_iter()
             .zip(p.checks)
             .zip(kept)
-            .map(
-                |((rcfg, params), k)| match k.and_then(|j| old_reals[j].take()) {
+            .map(|((rcfg, params), k)| {
+                let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
+                let mut r = match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
                         r.notify_up = rcfg.notify_up;
                         r.notify_down = rcfg.notify_down;
                         r
                     }
                     None => Real::new(alpha, rcfg, params),
-                },
-            )
+                };
+                r.smtp = smtp;
+                r
+            })
             .collect();
         // Real servers that changed or went away: stop their checkers.
         let mut gone: Vec<Real> = old_reals.into_iter().flatten().collect();
@@ -435,10 +444,8 @@ impl Lb {
             quorum_up,
             quorum_down,
             sync_error: None,
-            smtp: sh
-                .smtp
-                .checker_alert(smtp_alert)
-                .then(|| mail_name(&addr, protocol)),
+            mail_name: mail_name(&addr, protocol),
+            smtp: vs_smtp,
             policy: p.policy,
         };
         (vs, event)
@@ -604,11 +611,8 @@ impl Lb {
                 let up = real.checks.iter().all(|k| k.up);
                 // keepalived mails every checker change unless `no_checker_emails`, which
                 // keeps those that change the real server's state.
-                if let Some((name, proto)) = vs
-                    .smtp
-                    .as_ref()
-                    .filter(|_| up != real.up || !sh.smtp.no_checker_emails)
-                {
+                if real.smtp && (up != real.up || !sh.smtp.no_checker_emails) {
+                    let (name, proto) = &vs.mail_name;
                     let alert = smtp::Alert::RealServer {
                         real: smtp::trio(real.addr, proto),
                         virtual_server: name.clone(),
@@ -673,9 +677,8 @@ impl Lb {
     ) {
         let vs = &self.vss[v];
         let up = matches!(ev, LbEvent::QuorumUp);
-        if let (Some(start), Some((name, _)), false) =
-            (start, &vs.smtp, matches!(ev, LbEvent::RealDown(_)))
-        {
+        if let (Some(start), true, false) = (start, vs.smtp, matches!(ev, LbEvent::RealDown(_))) {
+            let name = &vs.mail_name.0;
             let (q, h) = (vs.policy.quorum, vs.policy.hysteresis);
             let sum = vs.health.live_weight(&vs.policy);
             let body = smtp::quorum_body(up, start, q, h, sum);

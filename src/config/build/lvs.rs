@@ -369,6 +369,7 @@ pub(super) fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
         inhibit_on_failure: false,
         notify_up: None,
         notify_down: None,
+        smtp_alert: None,
         checkers: Vec::new(),
     };
     let saved = c.check_defaults;
@@ -416,6 +417,12 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         arity: N(0),
         doc: "`inhibit_on_failure`: set weight 0 instead of removing on failure",
         set: |_, r, _| r.inhibit_on_failure = true,
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail when one of its checkers fails or recovers (default: the virtual server's)",
+        set: |c, r, n| r.smtp_alert = yes_no(c, n),
     },
     Kw {
         name: "notify_up",

@@ -679,9 +679,13 @@ vrrp_instance B {
 }
 virtual_server 10.0.0.1 80 {
  protocol TCP
+ real_server 10.0.0.2 80 {
+  smtp_alert no
+ }
 }
 ");
     assert!(w.is_empty(), "{w:#?}");
+    assert_eq!(c.virtual_servers[0].real_servers[0].smtp_alert, Some(false));
     let m = &c.global.smtp;
     assert_eq!(m.to, ["ops@example.org", "noc@example.org"]);
     assert_eq!(m.from.as_deref(), Some("lb@example.org"));
