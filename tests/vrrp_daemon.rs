@@ -270,3 +270,54 @@ fn track_interface_weight_moves_the_master() {
     a.expect_state("VI_1", "MASTER", 8);
     assert_eq!(a.status().unwrap()["instances"][0]["priority"], 150);
 }
+
+#[test]
+fn same_vrid_on_one_interface_is_told_apart_by_unicast_peer() {
+    // keepalived runs several unicast instances with one VRID on one interface when their
+    // peers differ; each advert must reach the instance of its sender.
+    let lan = Lan::new(3);
+    let inst = |name: &str, prio: u8, me: usize, peer: usize, vip: &str| {
+        vrrp_conf(
+            name,
+            7,
+            prio,
+            &[vip],
+            &format!(
+                "unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}",
+                Lan::addr4(me),
+                Lan::addr4(peer)
+            ),
+        )
+    };
+    let both = format!(
+        "{}{}",
+        inst("TO_1", 100, 0, 1, "192.0.2.101/24"),
+        inst("TO_2", 100, 0, 2, "192.0.2.102/24")
+    );
+    let h0 = Keeplite::start(&lan.hosts[0], &both);
+    let h1 = Keeplite::start(&lan.hosts[1], &inst("TO_0", 200, 1, 0, "192.0.2.101/24"));
+    let h2 = Keeplite::start(&lan.hosts[2], &inst("TO_0", 150, 2, 0, "192.0.2.102/24"));
+    // Hosts 1 and 2 outrank host 0: both its instances must hear their own master (when
+    // the VRID alone picked the instance, host 2's adverts went to TO_1 and were dropped,
+    // and TO_2 stayed MASTER next to host 2).
+    h1.expect_state("TO_0", "MASTER", 10);
+    h2.expect_state("TO_0", "MASTER", 10);
+    // Five adverts heard by each: past the 3.6 s Master_Down_Interval without taking over.
+    let heard = wait_until(Duration::from_secs(15), || {
+        h0.status().is_some_and(|st| {
+            st["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["adverts_received"].as_u64().unwrap_or(0) >= 5)
+        })
+    });
+    assert!(heard, "{:?}", h0.status());
+    assert_eq!(h0.state("TO_1"), "BACKUP");
+    assert_eq!(h0.state("TO_2"), "BACKUP");
+    assert!(!h0.log().contains("-> MASTER"), "{}", h0.log());
+    let st = h0.status().unwrap();
+    for i in st["instances"].as_array().unwrap() {
+        assert_eq!(i["rx_errors"].as_array().map(Vec::len), Some(0), "{st}");
+    }
+}

@@ -218,8 +218,9 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
-                let mail = self.smtp.vrrp_alert(m.cfg.smtp_alert);
+                let notify = unit.key.instances[i].notify.clone();
+                let name = m.name.clone();
+                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
                 if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
@@ -543,6 +544,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
+        crate::sys::trim_heap();
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),
@@ -565,7 +567,8 @@ impl Daemon {
             "keeplite {} started: {} ({} VRRP instances)",
             env!("CARGO_PKG_VERSION"),
             d.config_path.display(),
-            d.cfg.instances.len()
+            d.units.iter().map(|u| u.members.len()).sum::<usize>()
+                + d.waiting.iter().map(|k| k.instances.len()).sum::<usize>()
         ));
         Ok(d)
     }
@@ -620,7 +623,11 @@ impl Daemon {
             .into_iter()
             .filter(|k| !self.units.iter().any(|u| &u.key == k))
             .collect();
-        self.cfg = cfg;
+        // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
+        self.cfg = Config {
+            instances: Vec::new(),
+            ..cfg
+        };
         self.start_waiting(now, true);
         // The load-balancing state lives in `lb` from here on; the configuration's copy is
         // most of the memory with many real servers (10,000: ~7.6 MB).
@@ -775,6 +782,7 @@ impl Daemon {
                 }
                 let before = self.units.len();
                 self.apply(cfg, now);
+                crate::sys::trim_heap();
                 self.remember_good(&text);
                 log::info(&format!(
                     "reload done: {} units running ({} before), {} waiting",
@@ -987,10 +995,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: m.cfg.virtual_router_id,
+                    vrid: u.key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: m.cfg.priority,
+                    configured_priority: u.key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips
