@@ -62,8 +62,36 @@ pub(super) fn yes_no(c: &mut Ctx, n: &Node) -> Option<bool> {
 }
 
 fn smtp_server(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
-    let Some(ip) = c.ip(&n.kw.text, &n.args[0]) else {
+    let host = &n.args[0];
+    // RFC 6761 §6.3: `localhost` is the loopback address (keepalived's lookup gives it too).
+    let localhost = host.text.eq_ignore_ascii_case("localhost");
+    let name_like = !localhost
+        && host.text.parse::<std::net::IpAddr>().is_err()
+        && host.text.contains(|ch: char| ch.is_ascii_alphabetic())
+        && host
+            .text
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-');
+    if name_like {
+        // keepalived resolves a host name here, once, at load time; keeplite's loop does no
+        // DNS, so it says what is lost instead of differing silently.
+        c.warn(
+            host,
+            format!(
+                "`smtp_server {}`: keeplite needs an address here (keepalived looks the name up when it loads the file); no alert e-mail is sent",
+                host.text
+            ),
+            Some("write the mail relay's IP address, such as `127.0.0.1`".into()),
+        );
         return;
+    }
+    let ip = if localhost {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        let Some(ip) = c.ip(&n.kw.text, host) else {
+            return;
+        };
+        ip
     };
     let port = match n.args.get(1) {
         Some(t) => match c.port(&n.kw.text, t) {
@@ -172,7 +200,17 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         name: "notification_email",
         arity: Block(0, 0),
         doc: "`notification_email { ADDR... }`: recipients of the alert e-mails",
-        set: |_, g, n| g.smtp.to = block(n).iter().map(|m| m.kw.text.clone()).collect(),
+        set: |c, g, n| {
+            g.smtp.to = block(n).iter().map(|m| m.kw.text.clone()).collect();
+            if g.smtp.to.is_empty() {
+                c.warn(
+                    &n.kw,
+                    "empty `notification_email` block ignored: no alert e-mail is sent (keepalived warns too)"
+                        .into(),
+                    Some("list the recipients, one per line, or remove the block".into()),
+                );
+            }
+        },
     },
     Kw {
         name: "notification_email_from",

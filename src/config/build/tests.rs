@@ -702,6 +702,11 @@ virtual_server 10.0.0.1 80 {
     let (c, _) = ok("global_defs {\n smtp_server 192.0.2.25\n}\n");
     assert!(!c.global.smtp.vrrp_alert(None));
     assert_eq!(c.global.smtp.server.unwrap().port(), 25);
+    let (c, _) = ok("global_defs {\n smtp_server localhost 587\n}\n");
+    assert_eq!(c.global.smtp.server, Some("127.0.0.1:587".parse().unwrap()));
+    let (c, w) = ok("global_defs {\n smtp_server mail.example.org\n}\n");
+    assert!(c.global.smtp.server.is_none());
+    assert!(w[0].contains("keeplite needs an address here"), "{w:#?}");
     let (_, w) = ok("global_defs {\n smtp_alert maybe\n}\n");
     assert!(
         w[0].contains("invalid value `maybe` for `smtp_alert`"),
