@@ -13,6 +13,7 @@ pub mod ipvs;
 pub mod netlink;
 pub mod persist;
 pub mod process;
+pub mod smtp;
 pub mod track_file;
 pub mod vrrp_sock;
 pub mod watchdog;

@@ -307,6 +307,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.mcast_src_ip = i.source(c, n),
     },
     Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail on this instance's transitions (default: `smtp_alert_vrrp`, else `smtp_alert` of global_defs)",
+        set: |c, i, n| i.v.smtp_alert = yes_no(c, n),
+    },
+    Kw {
         name: "nopreempt",
         arity: N(0),
         doc: "`nopreempt`: a higher-priority backup does not take over from a live master",
@@ -419,6 +425,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
+            smtp_alert: None,
         },
         at: InstanceAt {
             vrid: None,
