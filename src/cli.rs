@@ -1,7 +1,7 @@
 //! keepalived-compatible command line (hand-written: no argument-parsing crate, for footprint)
 //! and the configuration front end (`-t`, `-d`).
 
-use crate::config::{self, exit_status, LoadOptions};
+use crate::config::{self, exit_status, LoadOptions, Severity};
 use std::path::{Path, PathBuf};
 
 /// What to do.
@@ -262,6 +262,7 @@ pub fn load_options(opts: &Options) -> LoadOptions<'static> {
     LoadOptions {
         config_id: opts.config_id.clone().unwrap_or_else(short_hostname),
         interface_exists: Some(&interface_exists),
+        ..Default::default()
     }
 }
 
@@ -281,17 +282,8 @@ pub fn check_config(opts: &Options, path: &Path) -> i32 {
         eprintln!("{d}\n");
     }
     let status = exit_status(&diags);
-    let (errors, warnings) =
-        diags.iter().fold(
-            (0, 0),
-            |(e, w), d| {
-                if d.is_error() {
-                    (e + 1, w)
-                } else {
-                    (e, w + 1)
-                }
-            },
-        );
+    let count = |s| diags.iter().filter(|d| d.severity == s).count();
+    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     match status {
         0 => eprintln!("{}: configuration OK", path.display()),
         4 => eprintln!(

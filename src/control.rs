@@ -97,6 +97,8 @@ pub struct InstanceStatus {
     pub last_transition: Option<Transition>,
     pub adverts_sent: u64,
     pub adverts_received: u64,
+    /// Lower-priority / priority-0 adverts a master left unanswered (reply rate limit).
+    pub replies_suppressed: u64,
     /// Received packets dropped, by kind (`ttl`, `version`, `checksum`, `vrid`, `auth`,
     /// `addresses`, `interval`, ...); kinds with a zero count are left out.
     pub rx_errors: Vec<(String, u64)>,
@@ -219,11 +221,15 @@ pub fn render_human(r: &StatusReport) -> String {
             .iter()
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  adverts sent {} received {}",
             i.adverts_sent, i.adverts_received
         );
+        if i.replies_suppressed > 0 {
+            let _ = write!(out, " unanswered {}", i.replies_suppressed);
+        }
+        out.push('\n');
         if !errs.is_empty() {
             wrap(&mut out, "rx errors:", &errs);
         }
@@ -356,6 +362,7 @@ mod tests {
                 }),
                 adverts_sent: 120,
                 adverts_received: 3,
+                replies_suppressed: 7,
                 rx_errors: vec![("ttl".into(), 1), ("auth".into(), 2)],
             }],
             unattributed_rx_errors: vec![("vrid".into(), 4)],

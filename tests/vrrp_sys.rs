@@ -3,10 +3,11 @@
 mod common;
 
 use common::{has_addr, wait_until, AddrWatch, Lan, Netns};
+use keeplite::proto::vrrp::{RxMeta, MCAST_V4 as MCAST4, MCAST_V6 as MCAST6};
 use keeplite::sys::garp::FrameSocket;
 use keeplite::sys::if_index;
 use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
-use keeplite::sys::vrrp_sock::{Received, VrrpSocket, MCAST4, MCAST6};
+use keeplite::sys::vrrp_sock::VrrpSocket;
 use std::net::IpAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -117,10 +118,15 @@ fn vrrp_socket(ns: &Netns, v6: bool, groups: Vec<IpAddr>) -> VrrpSocket {
     })
 }
 
-fn recv_wait(s: &VrrpSocket, buf: &mut [u8]) -> Received {
+/// The next datagram's IP facts (read by the core's parser) and VRRP payload.
+fn recv_wait(s: &VrrpSocket) -> (RxMeta, Vec<u8>) {
     let mut got = None;
+    let mut buf = [0u8; 1500];
     assert!(wait_until(Duration::from_secs(5), || {
-        got = s.recv(buf).unwrap();
+        got = s.recv(&mut buf).unwrap().map(|d| {
+            let (meta, msg) = d.split().unwrap();
+            (meta, msg.to_vec())
+        });
         got.is_some()
     }));
     got.unwrap()
@@ -136,19 +142,19 @@ fn vrrp_multicast_and_unicast_ipv4() {
     let b_addr: IpAddr = "192.0.2.2".parse().unwrap();
     b.send(b_addr, IpAddr::V4(MCAST4), b"\x31\x07multicast")
         .unwrap();
-    let mut buf = [0u8; 1500];
-    let r = recv_wait(&a, &mut buf);
+    let (r, msg) = recv_wait(&a);
     assert_eq!((r.src, r.dst, r.ttl), (b_addr, IpAddr::V4(MCAST4), 255));
-    assert_eq!(&buf[r.payload], b"\x31\x07multicast");
+    assert_eq!(msg, b"\x31\x07multicast");
     // Multicast loop is off: the sender does not hear itself.
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(b.recv(&mut buf).unwrap(), None);
-    assert_eq!(c.recv(&mut buf).unwrap(), None);
+    let mut buf = [0u8; 1500];
+    assert!(b.recv(&mut buf).unwrap().is_none());
+    assert!(c.recv(&mut buf).unwrap().is_none());
     let c_addr: IpAddr = "192.0.2.3".parse().unwrap();
     b.send(b_addr, c_addr, b"unicast").unwrap();
-    let r = recv_wait(&c, &mut buf);
+    let (r, msg) = recv_wait(&c);
     assert_eq!((r.src, r.dst, r.ttl), (b_addr, c_addr, 255));
-    assert_eq!(&buf[r.payload], b"unicast");
+    assert_eq!(msg, b"unicast");
 }
 
 #[test]
@@ -163,11 +169,10 @@ fn vrrp_multicast_ipv6_reports_hop_limit_and_destination() {
             .unwrap()
     });
     b.send(ll, IpAddr::V6(MCAST6), b"\x31\x01v6").unwrap();
-    let mut buf = [0u8; 1500];
-    let r = recv_wait(&a, &mut buf);
+    let (r, msg) = recv_wait(&a);
     assert_eq!((r.src, r.dst, r.ttl), (ll, IpAddr::V6(MCAST6), 255));
-    assert_eq!(&buf[r.payload], b"\x31\x01v6");
-    // A hop limit other than 255 is reported as such (the codec rejects it).
+    assert_eq!(msg, b"\x31\x01v6");
+    // A hop limit other than 255 is reported as such (the core rejects it).
     lan.hosts[1].sh("python3 -c \"
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
@@ -175,9 +180,9 @@ s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth0')
 s.sendto(b'hop1', ('ff02::12', 0, 0, socket.if_nametoindex('eth0')))
 \"");
-    let r = recv_wait(&a, &mut buf);
+    let (r, msg) = recv_wait(&a);
     assert_eq!(r.ttl, 1);
-    assert_eq!(&buf[r.payload], b"hop1");
+    assert_eq!(msg, b"hop1");
 }
 
 #[test]

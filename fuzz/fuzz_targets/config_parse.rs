@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = LoadOptions {
         config_id: "fuzz".into(),
         interface_exists: Some(&|name: &str| name.len() % 2 == 0),
+        ..Default::default()
     };
     let fs = MemFiles::default();
     if let Ok((cfg, _)) = load_str(&fs, Path::new("/fuzz/k.conf"), &text, &opts) {

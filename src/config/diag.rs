@@ -3,9 +3,12 @@
 
 use std::fmt;
 
-/// How bad a diagnostic is. Ordering: `Warning < Error`.
+/// How bad a diagnostic is. Ordering: `Note < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// keeplite runs exactly as written; worth knowing (a deprecated spelling, a default
+    /// keepalived also applies). `-t` still exits 0.
+    Note,
     /// keeplite runs, but something in the file is ignored or absent (`-t` exits 4).
     Warning,
     /// keeplite would not run with this file (`-t` exits 1).
@@ -46,6 +49,7 @@ impl fmt::Display for Diagnostic {
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         match &self.location {
             None => write!(f, "keeplite: {sev}: {}", self.message)?,
@@ -100,7 +104,7 @@ fn columns(c: char) -> usize {
 /// Exit status of `keeplite -t`: 0 runs as written, 4 runs with warnings, 1 would not run.
 pub fn exit_status(diags: &[Diagnostic]) -> i32 {
     match diags.iter().map(|d| d.severity).max() {
-        None => 0,
+        None | Some(Severity::Note) => 0,
         Some(Severity::Warning) => 4,
         Some(Severity::Error) => 1,
     }

@@ -1,7 +1,8 @@
 //! Prints a [`Config`] back in keepalived syntax, every value explicit, so that parsing the
-//! output gives an equal model (`keeplite -d | keeplite -t -f /dev/stdin`).
+//! output gives an equal model (`keeplite -d > k.conf; keeplite -t -f k.conf`).
 
 use super::model::*;
+use crate::ipvs::model::{SVC_F_SCHED1, SVC_F_SCHED2};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -125,6 +126,10 @@ fn secs(d: Duration) -> String {
     s.trim_end_matches('0').to_owned()
 }
 
+fn nonzero(d: Duration) -> Option<String> {
+    (!d.is_zero()).then(|| secs(d))
+}
+
 fn lease(l: VipLease) -> Option<String> {
     match l {
         VipLease::Auto => None,
@@ -153,20 +158,29 @@ fn global(w: &mut W, g: &GlobalDefs) {
         "vrrp_garp_master_refresh_repeat",
         g.garp.master_refresh_repeat,
     );
-    w.kv("vrrp_garp_interval", secs(g.vrrp_garp_interval));
-    w.kv("vrrp_gna_interval", secs(g.vrrp_gna_interval));
+    // keepalived refuses 0 for these (0 is the default: none).
+    w.opt("vrrp_garp_interval", nonzero(g.vrrp_garp_interval));
+    w.opt("vrrp_gna_interval", nonzero(g.vrrp_gna_interval));
     w.flag("vrrp_strict", g.vrrp_strict);
     w.flag("vrrp_skip_check_adv_addr", g.vrrp_skip_check_adv_addr);
-    w.kv("vrrp_startup_delay", secs(g.vrrp_startup_delay));
+    w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
+    // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
         "watchdog_device",
         g.watchdog_device.as_ref().map(|p| q(&p.to_string_lossy())),
     );
-    w.kv("watchdog_timeout", g.watchdog_timeout);
-    w.kv("control_socket", q(&g.control_socket.to_string_lossy()));
+    let d = GlobalDefs::default();
+    w.opt(
+        "watchdog_timeout",
+        (g.watchdog_timeout != d.watchdog_timeout).then_some(g.watchdog_timeout),
+    );
+    w.opt(
+        "control_socket",
+        (g.control_socket != d.control_socket).then(|| q(&g.control_socket.to_string_lossy())),
+    );
     w.close();
 }
 
@@ -306,6 +320,10 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.kv("delay_loop", secs(vs.delay_loop));
     w.kv("lb_algo", &vs.lb_algo);
     w.kv("lb_kind", vs.lb_kind.keyword());
+    let sched = if vs.lb_algo == "mh" { "mh" } else { "sh" };
+    for (bit, name) in [(SVC_F_SCHED1, "fallback"), (SVC_F_SCHED2, "port")] {
+        w.flag(&format!("{sched}-{name}"), vs.sched_flags & bit != 0);
+    }
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
     w.kv("protocol", vs.protocol.keyword());

@@ -10,19 +10,73 @@ use std::path::{Path, PathBuf};
 /// Where configuration text comes from. [`OsFiles`] reads the file system; [`MemFiles`] serves
 /// an in-memory map (tests, fuzzing).
 pub trait FileSource {
-    fn read(&self, path: &Path) -> io::Result<String>;
+    /// The text of the regular file at `path`; an error if it is anything else (a FIFO would
+    /// block, a device may never end) or longer than `max` bytes.
+    fn read(&self, path: &Path, max: usize) -> io::Result<String>;
     /// Names of the entries of `dir`.
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether something exists at `path` (without opening it).
+    fn exists(&self, path: &Path) -> bool;
     /// A stable identity for loop detection.
     fn identity(&self, path: &Path) -> PathBuf;
+}
+
+fn too_big(max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("larger than the {max} bytes left under the configuration size limit"),
+    )
 }
 
 /// The real file system.
 pub struct OsFiles;
 
+impl OsFiles {
+    fn not_regular(ft: std::fs::FileType) -> io::Error {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_dir() {
+            "a directory"
+        } else {
+            "not a file"
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}; keeplite reads only regular files"),
+        )
+    }
+}
+
 impl FileSource for OsFiles {
-    fn read(&self, path: &Path) -> io::Result<String> {
-        let bytes = std::fs::read(path)?;
+    fn read(&self, path: &Path, max: usize) -> io::Result<String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Look before opening: opening some devices has effects (a watchdog arms).
+        let ft = std::fs::metadata(path)?.file_type();
+        if !ft.is_file() {
+            return Err(Self::not_regular(ft));
+        }
+        // O_NONBLOCK: if the path was swapped for a FIFO since, opening must not wait.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)?;
+        let ft = file.metadata()?.file_type();
+        if !ft.is_file() {
+            return Err(Self::not_regular(ft));
+        }
+        let mut bytes = Vec::new();
+        file.take(max as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.len() > max {
+            return Err(too_big(max));
+        }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -31,6 +85,9 @@ impl FileSource for OsFiles {
             names.push(e?.file_name().to_string_lossy().into_owned());
         }
         Ok(names)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok()
     }
     fn identity(&self, path: &Path) -> PathBuf {
         std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -42,11 +99,15 @@ impl FileSource for OsFiles {
 pub struct MemFiles(pub HashMap<PathBuf, String>);
 
 impl FileSource for MemFiles {
-    fn read(&self, path: &Path) -> io::Result<String> {
-        self.0
+    fn read(&self, path: &Path, max: usize) -> io::Result<String> {
+        let text = self
+            .0
             .get(&normalize(path))
-            .cloned()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        if text.len() > max {
+            return Err(too_big(max));
+        }
+        Ok(text.clone())
     }
     fn list_dir(&self, dir: &Path) -> io::Result<Vec<String>> {
         Ok(self
@@ -55,6 +116,9 @@ impl FileSource for MemFiles {
             .filter(|p| p.parent() == Some(dir))
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect())
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.0.contains_key(&normalize(path))
     }
     fn identity(&self, path: &Path) -> PathBuf {
         normalize(path)
@@ -116,6 +180,14 @@ impl Sources {
         (self.files.len() - 1) as u32
     }
 
+    /// Index of the file named `name` in reading order (unknown names last), for sorting.
+    pub fn order(&self, name: &str) -> usize {
+        self.files
+            .iter()
+            .position(|(n, _)| n == name)
+            .unwrap_or(usize::MAX)
+    }
+
     pub fn location(&self, pos: Pos) -> Location {
         let (file, lines) = &self.files[pos.file as usize];
         Location {
@@ -146,11 +218,30 @@ impl Sources {
     }
 }
 
-/// Nesting limit for `include` (keepalived's is lower); protects against runaway globs.
-const MAX_INCLUDE_DEPTH: usize = 16;
+/// Bounds on what one load may read, so a hostile or broken config cannot exhaust memory or
+/// time (a glob including its own directory, `include /dev/zero`, self-doubling `$` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of all files together.
+    pub total_bytes: usize,
+    /// Files read, the main one included.
+    pub files: usize,
+    /// Nesting of `include` (keepalived's own limit is lower).
+    pub include_depth: usize,
+    /// Bytes `$NAME` substitution may insert in one load.
+    pub expansion: usize,
+}
 
-/// Total bytes `$` substitution may produce in one load.
-const MAX_EXPANSION: usize = 1 << 20;
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            total_bytes: 16 << 20,
+            files: 1024,
+            include_depth: 16,
+            expansion: 1 << 20,
+        }
+    }
+}
 
 /// Output of preprocessing: the logical lines (never empty) and everything needed for messages.
 pub struct Preprocessed {
@@ -159,13 +250,23 @@ pub struct Preprocessed {
     pub diags: Vec<Diagnostic>,
 }
 
-/// Reads `path` (shown as `display`) and everything it includes.
-pub fn preprocess(fs: &dyn FileSource, path: &Path, text: &str, config_id: &str) -> Preprocessed {
+/// Preprocesses `text`, read from `path`, and everything it includes, within `limits`
+/// (`text` counts as the first file).
+pub fn preprocess(
+    fs: &dyn FileSource,
+    path: &Path,
+    text: &str,
+    config_id: &str,
+    limits: Limits,
+) -> Preprocessed {
     let mut pre = Pre {
         fs,
         config_id,
         defs: HashMap::new(),
-        budget: MAX_EXPANSION,
+        limits,
+        budget: limits.expansion,
+        bytes_left: limits.total_bytes.saturating_sub(text.len()),
+        files_left: limits.files.saturating_sub(1),
         stack: vec![fs.identity(path)],
         out: Preprocessed {
             sources: Sources::default(),
@@ -181,8 +282,12 @@ struct Pre<'a> {
     fs: &'a dyn FileSource,
     config_id: &'a str,
     defs: HashMap<String, String>,
-    /// Bytes `$` expansion may still produce (bounds self-doubling definitions).
+    limits: Limits,
+    /// Bytes `$` expansion may still insert (bounds self-doubling definitions).
     budget: usize,
+    /// Bytes and files that may still be read.
+    bytes_left: usize,
+    files_left: usize,
     /// Identities of the files being read, outermost first (include loop detection).
     stack: Vec<PathBuf>,
     out: Preprocessed,
@@ -261,22 +366,30 @@ impl Pre<'_> {
     fn expansion_error(&mut self, pos: Pos) {
         self.error(
             pos,
-            format!("`$` definitions expand to more than {MAX_EXPANSION} bytes"),
+            format!(
+                "`$` definitions expand to more than {} bytes",
+                self.limits.expansion
+            ),
             Some("definitions that refer to themselves grow exponentially".into()),
         );
     }
 
-    /// Expands `$NAME` / `${NAME}`; None once the expansion budget is spent.
+    /// Expands `$NAME` / `${NAME}`; None once the expansion budget is spent. Linear in `s`:
+    /// once a `${` has no closing `}`, later ones cannot have one either.
     fn substitute_str(&mut self, s: &str) -> Option<String> {
         let mut out = String::new();
         let mut rest = s;
+        let mut unclosed = false;
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
             let after = &rest[i + 1..];
             let (name, len) = if let Some(inner) = after.strip_prefix('{') {
-                match inner.find('}') {
+                match (!unclosed).then(|| inner.find('}')).flatten() {
                     Some(end) => (&inner[..end], end + 2),
-                    None => ("", 0),
+                    None => {
+                        unclosed = true;
+                        ("", 0)
+                    }
                 }
             } else {
                 let end = after
@@ -286,9 +399,10 @@ impl Pre<'_> {
             };
             match self.defs.get(name) {
                 Some(v) if !name.is_empty() => {
-                    if out.len() + v.len() > self.budget {
+                    if v.len() > self.budget {
                         return None;
                     }
+                    self.budget -= v.len();
                     out.push_str(v);
                     rest = &after[len..];
                 }
@@ -299,15 +413,17 @@ impl Pre<'_> {
             }
         }
         out.push_str(rest);
-        self.budget = self.budget.saturating_sub(out.len());
         Some(out)
     }
 
-    /// Expands `$NAME` / `${NAME}` in words; a value with spaces becomes several tokens.
+    /// Expands `$NAME` / `${NAME}` in words, where a value with spaces becomes several tokens,
+    /// and inside quoted strings, which stay one token (keepalived substitutes before it splits
+    /// a line, so `script "/bin/chk ${ARGS}"` gets the value).
     fn substitute(&mut self, toks: Vec<Token>) -> Vec<Token> {
         let mut out = Vec::with_capacity(toks.len());
         for t in toks {
-            if t.kind != TokKind::Word || !t.text.contains('$') || self.defs.is_empty() {
+            let expandable = matches!(t.kind, TokKind::Word | TokKind::Quoted);
+            if !expandable || !t.text.contains('$') || self.defs.is_empty() {
                 out.push(t);
                 continue;
             }
@@ -316,6 +432,13 @@ impl Pre<'_> {
                 out.push(t);
                 continue;
             };
+            if t.kind == TokKind::Quoted {
+                out.push(Token {
+                    text: expanded,
+                    ..t
+                });
+                continue;
+            }
             out.extend(expanded.split_whitespace().map(|w| Token {
                 kind: match w {
                     "{" => TokKind::Open,
@@ -352,32 +475,50 @@ impl Pre<'_> {
                 continue;
             }
             for m in matches {
-                let id = self.fs.identity(&m);
-                if self.stack.contains(&id) {
-                    self.error(
-                        pat.pos,
-                        format!("include loop: `{}` is already being read", m.display()),
-                        Some("remove one of the `include` lines forming the cycle".into()),
-                    );
-                    continue;
-                }
-                if self.stack.len() >= MAX_INCLUDE_DEPTH {
-                    self.error(pat.pos, "includes nested too deeply".into(), None);
-                    continue;
-                }
-                match self.fs.read(&m) {
-                    Ok(text) => {
-                        self.stack.push(id);
-                        self.file(&m, &text);
-                        self.stack.pop();
-                    }
-                    Err(e) => self.error(
-                        pat.pos,
-                        format!("cannot read included file `{}`: {e}", m.display()),
-                        None,
-                    ),
-                }
+                self.include_one(pat.pos, &m);
             }
+        }
+    }
+
+    fn include_one(&mut self, at: Pos, m: &Path) {
+        let id = self.fs.identity(m);
+        if self.stack.contains(&id) {
+            self.error(
+                at,
+                format!("include loop: `{}` is already being read", m.display()),
+                Some("remove one of the `include` lines forming the cycle".into()),
+            );
+            return;
+        }
+        if self.stack.len() >= self.limits.include_depth {
+            let max = self.limits.include_depth;
+            let help = format!("keeplite follows includes {max} levels deep");
+            self.error(at, "includes nested too deeply".into(), Some(help));
+            return;
+        }
+        if self.files_left == 0 {
+            let msg = format!(
+                "more than {} configuration files; `{}` not read",
+                self.limits.files,
+                m.display()
+            );
+            let help = "check the include globs: one may match the directory it is in";
+            self.error(at, msg, Some(help.into()));
+            return;
+        }
+        self.files_left -= 1;
+        match self.fs.read(m, self.bytes_left) {
+            Ok(text) => {
+                self.bytes_left -= text.len();
+                self.stack.push(id);
+                self.file(m, &text);
+                self.stack.pop();
+            }
+            Err(e) => self.error(
+                at,
+                format!("cannot read included file `{}`: {e}", m.display()),
+                None,
+            ),
         }
     }
 }
@@ -407,7 +548,7 @@ fn glob(fs: &dyn FileSource, pattern: &Path) -> Vec<PathBuf> {
         }
         found = next;
     }
-    found.into_iter().filter(|p| fs.read(p).is_ok()).collect()
+    found.into_iter().filter(|p| fs.exists(p)).collect()
 }
 
 /// Shell-style wildcard match.
@@ -491,6 +632,7 @@ fn tokenize(raw: &str, file: u32, line: u32) -> Result<Vec<Token>, Pos> {
     let chars: Vec<char> = raw.chars().collect();
     let mut toks = Vec::new();
     let mut i = 0;
+    let mut unclosed = false;
     let pos = |start: usize, end: usize| Pos {
         file,
         line,
@@ -527,10 +669,12 @@ fn tokenize(raw: &str, file: u32, line: u32) -> Result<Vec<Token>, Pos> {
             _ => {
                 while i < chars.len() && !chars[i].is_whitespace() && !matches!(chars[i], '{' | '}')
                 {
-                    // `${NAME}` stays inside the word.
-                    if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
-                        if let Some(end) = chars[i..].iter().position(|&x| x == '}') {
-                            i += end;
+                    // `${NAME}` stays inside the word. Once a `${` finds no `}`, no later
+                    // one can: remembering that keeps a line of `${` linear.
+                    if chars[i] == '$' && chars.get(i + 1) == Some(&'{') && !unclosed {
+                        match chars[i..].iter().position(|&x| x == '}') {
+                            Some(end) => i += end,
+                            None => unclosed = true,
                         }
                     }
                     i += 1;
@@ -592,7 +736,7 @@ mod tests {
     fn conditionals_and_definitions() {
         let fs = MemFiles::default();
         let text = "@high priority 170\n@^high priority 85\n$IF=eth0\n$V=10 20\ninterface $IF ${IF}x\nw $V";
-        let pre = preprocess(&fs, Path::new("k.conf"), text, "high");
+        let pre = preprocess(&fs, Path::new("k.conf"), text, "high", Limits::default());
         assert_eq!(
             words(&pre),
             [
@@ -601,14 +745,26 @@ mod tests {
                 vec!["w", "10", "20"],
             ]
         );
-        let pre = preprocess(&fs, Path::new("k.conf"), &format!("\u{feff}{text}"), "low");
+        let pre = preprocess(
+            &fs,
+            Path::new("k.conf"),
+            &format!("\u{feff}{text}"),
+            "low",
+            Limits::default(),
+        );
         assert_eq!(words(&pre)[0], ["priority", "85"]);
     }
 
     #[test]
     fn self_doubling_definitions_are_bounded() {
         let text = "$A=xx\n".to_owned() + &"$A=$A$A\n".repeat(40) + "v $A";
-        let pre = preprocess(&MemFiles::default(), Path::new("k.conf"), &text, "");
+        let pre = preprocess(
+            &MemFiles::default(),
+            Path::new("k.conf"),
+            &text,
+            "",
+            Limits::default(),
+        );
         assert!(pre.diags[0].message.contains("expand to more than"));
         assert!(
             pre.lines
@@ -616,8 +772,117 @@ mod tests {
                 .flatten()
                 .map(|t| t.text.len())
                 .sum::<usize>()
-                <= MAX_EXPANSION
+                <= Limits::default().expansion + text.len()
         );
+    }
+
+    #[test]
+    fn definitions_expand_inside_quoted_strings() {
+        let text = "$CNF=/etc/my.cnf\nscript \"/bin/chk --defaults-file ${CNF} $CNF\" $NOPE";
+        let pre = preprocess(
+            &MemFiles::default(),
+            Path::new("k.conf"),
+            text,
+            "",
+            Limits::default(),
+        );
+        assert_eq!(
+            words(&pre),
+            [vec![
+                "script",
+                "/bin/chk --defaults-file /etc/my.cnf /etc/my.cnf",
+                "$NOPE"
+            ]]
+        );
+        assert_eq!(pre.lines[0][1].kind, TokKind::Quoted);
+        // Quoted expansion draws on the same budget as words.
+        let bomb = "$A=xx\n".to_owned() + &"$A=$A$A\n".repeat(40) + "v \"$A\"";
+        let pre = preprocess(
+            &MemFiles::default(),
+            Path::new("k.conf"),
+            &bomb,
+            "",
+            Limits::default(),
+        );
+        assert!(pre.diags[0].message.contains("expand to more than"));
+    }
+
+    /// Before the scan remembered an unclosed `${`, each one searched the rest of the line: a
+    /// 2 MB line of `${` took hours; now it is one pass.
+    #[test]
+    fn a_line_of_unclosed_braces_is_linear() {
+        let n = 1 << 18;
+        let line = format!("$X=1\nw {} \"{}\"\n", "${".repeat(n), "${".repeat(n));
+        let pre = preprocess(
+            &MemFiles::default(),
+            Path::new("k.conf"),
+            &line,
+            "",
+            Limits::default(),
+        );
+        let toks = &pre.lines[0];
+        // `$`, `{` pairs from the word, then the quoted string unchanged.
+        assert_eq!(toks.len(), 1 + 2 * n + 1);
+        assert_eq!(toks[2 * n + 1].text, "${".repeat(n));
+    }
+
+    #[test]
+    fn limits_bound_files_bytes_and_depth() {
+        // Every file includes the whole directory: without a file count this is 8^16 reads.
+        let files: Vec<(String, String)> = (0..8)
+            .map(|i| (format!("/c/f{i}.conf"), "include *.conf\nx".to_string()))
+            .collect();
+        let fs = MemFiles(
+            files
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.clone()))
+                .collect(),
+        );
+        let limits = Limits {
+            files: 100,
+            ..Limits::default()
+        };
+        let pre = preprocess(
+            &fs,
+            Path::new("/c/f0.conf"),
+            &fs.0[Path::new("/c/f0.conf")],
+            "",
+            limits,
+        );
+        assert_eq!(pre.sources.files.len(), 100);
+        assert!(
+            pre.diags.iter().any(|d| d
+                .to_string()
+                .contains(":1:9: error: more than 100 configuration files; `/c/f")),
+            "{:?}",
+            pre.diags
+        );
+        let fs = mem(&[("/c/big.conf", &"x\n".repeat(600))]);
+        let limits = Limits {
+            total_bytes: 1000,
+            ..Limits::default()
+        };
+        let pre = preprocess(&fs, Path::new("/c/m.conf"), "include big.conf", "", limits);
+        assert!(pre.diags[0].to_string().starts_with(
+            "/c/m.conf:1:9: error: cannot read included file `/c/big.conf`: larger than the 984 bytes left"
+        ), "{}", pre.diags[0]);
+        let chain: Vec<(String, String)> = (0..20)
+            .map(|i| (format!("/c/d{i}.conf"), format!("include d{}.conf", i + 1)))
+            .collect();
+        let fs = MemFiles(
+            chain
+                .iter()
+                .map(|(p, t)| (PathBuf::from(p), t.clone()))
+                .collect(),
+        );
+        let pre = preprocess(
+            &fs,
+            Path::new("/c/d0.conf"),
+            "include d1.conf",
+            "",
+            Limits::default(),
+        );
+        assert!(pre.diags[0].message.contains("includes nested too deeply"));
     }
 
     #[test]
@@ -631,15 +896,22 @@ mod tests {
         let pre = preprocess(
             &fs,
             Path::new("/c/main.conf"),
-            &fs.read(Path::new("/c/main.conf")).unwrap(),
+            &fs.0[Path::new("/c/main.conf")],
             "",
+            Limits::default(),
         );
         assert_eq!(words(&pre), [vec!["x"], vec!["b"], vec!["a"]]);
         assert_eq!(pre.diags.len(), 1);
         assert!(pre.diags[0].to_string().starts_with(
             "/c/conf.d/a.conf:2:9: error: include loop: `/c/conf.d/../main.conf` is already being read"
         ));
-        let pre = preprocess(&fs, Path::new("/c/x.conf"), "include nope.conf", "");
+        let pre = preprocess(
+            &fs,
+            Path::new("/c/x.conf"),
+            "include nope.conf",
+            "",
+            Limits::default(),
+        );
         assert!(pre.diags[0].message.contains("not found"));
     }
 

@@ -13,11 +13,11 @@ pub mod model;
 pub mod parser;
 pub mod schema;
 
+pub use build::reference_table;
 pub use diag::{exit_status, Diagnostic, Location, Severity};
 pub use dump::dump;
-pub use lexer::{FileSource, MemFiles, OsFiles};
+pub use lexer::{FileSource, Limits, MemFiles, OsFiles};
 pub use model::*;
-pub use schema::reference_table;
 
 use std::path::Path;
 
@@ -31,6 +31,8 @@ pub struct LoadOptions<'a> {
     pub config_id: String,
     /// Whether a network interface exists. `None` skips the check.
     pub interface_exists: Option<&'a dyn Fn(&str) -> bool>,
+    /// Bounds on the input read (sizes, file count, include depth, `$` expansion).
+    pub limits: Limits,
 }
 
 /// The outcome of a load: `Ok` with warnings, or `Err` with every diagnostic (at least one
@@ -45,7 +47,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> LoadResult {
 /// Like [`load`], for text already in memory: `name` is used in messages and includes resolve
 /// against its directory, read through `fs` (use [`MemFiles`] to stay off the file system).
 pub fn load_str(fs: &dyn FileSource, name: &Path, text: &str, opts: &LoadOptions) -> LoadResult {
-    let pre = lexer::preprocess(fs, name, text, &opts.config_id);
+    let pre = lexer::preprocess(fs, name, text, &opts.config_id, opts.limits);
     let mut diags = pre.diags;
     let nodes = parser::parse(&pre.lines, &pre.sources, &mut diags);
     let mut ctx = schema::Ctx::new(&pre.sources);
@@ -68,6 +70,12 @@ pub fn load_str(fs: &dyn FileSource, name: &Path, text: &str, opts: &LoadOptions
             }
         }
     }
+    // In file order, then line and column, as a compiler prints them.
+    diags.sort_by_key(|d| {
+        d.location
+            .as_ref()
+            .map(|l| (pre.sources.order(&l.file), l.line, l.col))
+    });
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
@@ -77,13 +85,18 @@ pub fn load_str(fs: &dyn FileSource, name: &Path, text: &str, opts: &LoadOptions
 
 /// Reads `path` through `fs` and loads it.
 pub fn load_from(fs: &dyn FileSource, path: &Path, opts: &LoadOptions) -> LoadResult {
-    match fs.read(path) {
+    match fs.read(path, opts.limits.total_bytes) {
         Ok(text) => load_str(fs, path, &text, opts),
         Err(e) => Err(vec![Diagnostic {
             severity: Severity::Error,
             location: None,
             message: format!("cannot read configuration file `{}`: {e}", path.display()),
-            help: Some("give the file with `-f FILE`".into()),
+            help: Some(match e.kind() {
+                std::io::ErrorKind::InvalidInput => {
+                    "save the configuration to a file first (`keeplite -d > FILE`)".into()
+                }
+                _ => "give the file with `-f FILE`".into(),
+            }),
         }]),
     }
 }

@@ -59,8 +59,8 @@ impl Default for GlobalDefs {
     fn default() -> Self {
         GlobalDefs {
             router_id: None,
-            vrrp_mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
-            vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            vrrp_mcast_group4: crate::proto::vrrp::MCAST_V4,
+            vrrp_mcast_group6: crate::proto::vrrp::MCAST_V6,
             vrrp_version: 2,
             garp: Garp::default(),
             vrrp_garp_interval: Duration::ZERO,
@@ -208,12 +208,16 @@ pub struct VrrpInstance {
 }
 
 impl VrrpInstance {
-    /// The address family of this instance's VIPs (all VIPs share it; validated).
+    /// The instance's address family: that of its adverted VIPs, sources and peers (they
+    /// share it; validated). Excluded VIPs may be of either family; without any other
+    /// address the instance is IPv4, as in keepalived.
     pub fn is_ipv6(&self) -> bool {
-        self.virtual_ipaddress
-            .first()
-            .or(self.virtual_ipaddress_excluded.first())
-            .is_some_and(|v| v.addr.is_ipv6())
+        let first = self.virtual_ipaddress.first().map(|v| v.addr);
+        first
+            .or(self.unicast_src_ip)
+            .or(self.mcast_src_ip)
+            .or(self.unicast_peer.first().copied())
+            .is_some_and(|a| a.is_ipv6())
     }
 
     /// The lease to use for this instance's VIPs.
@@ -328,21 +332,19 @@ impl Keyword for InitialState {
     ];
 }
 
-/// IPVS scheduler names accepted by `lb_algo`.
-pub const SCHEDULERS: &[&str] = &[
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos",
-];
-
 /// `virtual_server ... { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VirtualServer {
     pub addr: VsAddr,
     /// Default 60 s; checker interval unless the checker overrides it.
     pub delay_loop: Duration,
-    /// One of [`SCHEDULERS`]; default "wlc".
+    /// An IPVS scheduler name (`crate::ipvs::model::Scheduler`); default "wlc".
     pub lb_algo: String,
     /// Default NAT.
     pub lb_kind: LbKind,
+    /// IPVS scheduler flags from `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`
+    /// (`crate::ipvs::model::SVC_F_SCHED1` / `SVC_F_SCHED2`).
+    pub sched_flags: u32,
     /// Seconds; None = not persistent.
     pub persistence_timeout: Option<u32>,
     pub persistence_granularity: Option<Ipv4Addr>,

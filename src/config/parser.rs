@@ -163,11 +163,17 @@ impl<'a> Parser<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::lexer::{preprocess, MemFiles};
+    use crate::config::lexer::{preprocess, Limits, MemFiles};
     use std::path::Path;
 
     fn tree(text: &str) -> (Vec<Node>, Vec<Diagnostic>) {
-        let pre = preprocess(&MemFiles::default(), Path::new("t.conf"), text, "");
+        let pre = preprocess(
+            &MemFiles::default(),
+            Path::new("t.conf"),
+            text,
+            "",
+            Limits::default(),
+        );
         let mut diags = pre.diags;
         let nodes = parse(&pre.lines, &pre.sources, &mut diags);
         (nodes, diags)

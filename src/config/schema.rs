@@ -213,6 +213,16 @@ pub const UNSUPPORTED: &[&str] = &[
     "lower_prio_no_advert",
 ];
 
+/// Checker settings given at virtual_server / real_server level (keepalived 2.x), inherited by
+/// the checkers below unless they set their own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CheckDefaults {
+    pub connect_timeout: Option<Duration>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<Duration>,
+    pub delay_loop: Option<Duration>,
+}
+
 /// Building context: collects diagnostics and the places later checks need.
 pub struct Ctx<'s> {
     pub src: &'s Sources,
@@ -220,7 +230,7 @@ pub struct Ctx<'s> {
     /// Every interface name the config mentions, for the existence check.
     pub interfaces: Vec<(String, Pos)>,
     /// Checker settings inherited from the enclosing virtual_server / real_server.
-    pub check_defaults: super::build::CheckDefaults,
+    pub check_defaults: CheckDefaults,
 }
 
 impl<'s> Ctx<'s> {
@@ -244,6 +254,10 @@ impl<'s> Ctx<'s> {
 
     pub fn warn(&mut self, t: &Token, msg: String, help: Option<String>) {
         self.at(Severity::Warning, t.pos, msg, help);
+    }
+
+    pub fn note(&mut self, t: &Token, msg: String, help: Option<String>) {
+        self.at(Severity::Note, t.pos, msg, help);
     }
 
     /// Parses `t` with `FromStr`, or reports "expected `what`".
@@ -324,6 +338,51 @@ impl<'s> Ctx<'s> {
             Some(help),
         );
         None
+    }
+
+    /// One of `choices`, spelled exactly (keepalived compares case-sensitively); anything else
+    /// takes `fallback` with a warning, as keepalived does (`state master` runs as BACKUP).
+    pub fn keepalived_choice<T: Copy>(
+        &mut self,
+        n: &Node,
+        choices: &[(&str, T)],
+        fallback: (&str, T),
+    ) -> T {
+        let t = &n.args[0];
+        if let Some((_, v)) = choices.iter().find(|(s, _)| *s == t.text) {
+            return *v;
+        }
+        let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
+        let help = match choices
+            .iter()
+            .find(|(s, _)| s.eq_ignore_ascii_case(&t.text))
+        {
+            Some((s, _)) => format!("write `{s}`: keepalived only knows that spelling"),
+            None => format!("expected one of: {}", names.join(", ")),
+        };
+        self.warn(
+            t,
+            format!(
+                "unknown value `{}` for `{}`; keepalived and keeplite use `{}`",
+                t.text, n.kw.text, fallback.0
+            ),
+            Some(help),
+        );
+        fallback.1
+    }
+
+    /// An address that may carry a `/LEN`, which keepalived drops (`unicast_peer`, sources).
+    pub fn ip_no_prefix(&mut self, kw: &str, t: &Token) -> Option<IpAddr> {
+        match t.text.split_once('/') {
+            Some((a, _)) => self.ip(
+                kw,
+                &Token {
+                    text: a.into(),
+                    ..t.clone()
+                },
+            ),
+            None => self.ip(kw, t),
+        }
     }
 
     pub fn interface(&mut self, t: &Token) {
@@ -469,28 +528,6 @@ fn check_arity(ctx: &mut Ctx, arity: Arity, doc: &str, n: &Node) -> bool {
     true
 }
 
-/// A Markdown reference of every block's keywords, plus the unsupported ones.
-pub fn reference_table() -> String {
-    use super::build::TABLES;
-    let mut out = String::from(
-        "# keeplite configuration reference\n\nGenerated from the keyword tables in src/config/.\n",
-    );
-    for (block, rows) in TABLES {
-        out += &format!("\n## {block}\n\n| keyword | syntax and meaning |\n| --- | --- |\n");
-        for (name, doc) in rows() {
-            out += &format!("| `{name}` | {} |\n", doc.replace('|', "\\|"));
-        }
-    }
-    out += "\n## Not supported (parsed, ignored with a warning)\n\n";
-    out += &UNSUPPORTED
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    out.push('\n');
-    out
-}
-
 /// (name, doc) rows of a table, for [`reference_table`].
 pub fn rows<T>(table: &[Kw<T>]) -> Vec<(&'static str, &'static str)> {
     table.iter().map(|k| (k.name, k.doc)).collect()
@@ -510,25 +547,5 @@ mod tests {
         assert_eq!(parse_secs("."), None);
         assert_eq!(parse_secs("1e3"), None);
         assert_eq!(parse_secs(""), None);
-    }
-}
-
-#[cfg(test)]
-mod reference_tests {
-    use super::reference_table;
-
-    #[test]
-    fn reference_lists_every_block_and_keyword() {
-        let r = reference_table();
-        for needle in [
-            "## vrrp_instance",
-            "| `virtual_router_id` |",
-            "| `nb_get_retry` | old name of `retry` |",
-            "| `vip_lease` | keeplite:",
-            "## MISC_CHECK",
-            "`SMTP_CHECK`",
-        ] {
-            assert!(r.contains(needle), "missing {needle}");
-        }
     }
 }

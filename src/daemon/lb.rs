@@ -225,7 +225,7 @@ fn policy_of(
             params: ServiceParams {
                 scheduler,
                 persistence,
-                flags: 0,
+                flags: vs.sched_flags,
             },
             reals,
             sorry,

@@ -14,19 +14,22 @@ use std::time::{Duration, Instant};
 use crate::cli::{self, Options};
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
-use crate::proto::vrrp::{Error as RxError, Packet, Repr, RxMeta};
+use crate::proto::vrrp::Error as RxError;
 use crate::proto::{arp, ndisc};
 use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
 use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
-use crate::sys::netlink::{LinkMonitor, Rtnl};
+use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
+use crate::vrrp::garp::Pacer;
+use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
+use crate::vrrp::rx::Receiver;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use scripts::TrackedScript;
-use unit::{Env, TrackerSrc, Unit};
+use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
@@ -38,6 +41,7 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Sock {
     ifname: String,
+    ifindex: u32,
     v6: bool,
     sock: VrrpSocket,
 }
@@ -48,6 +52,8 @@ struct Shell {
     rtnl: Rtnl,
     socks: Vec<Sock>,
     frames: Vec<(u32, FrameSocket)>,
+    /// Gratuitous ARPs / NAs waiting for their turn: (ifindex, VIP, MAC).
+    garps: Pacer<(u32, IpAddr, [u8; 6])>,
     procs: Processes,
     scripts: Vec<TrackedScript>,
     /// Scripts of the configuration being built.
@@ -83,6 +89,7 @@ impl Env for Shell {
                     .map_err(|e| e.to_string())?;
                 self.socks.push(Sock {
                     ifname: ifname.to_owned(),
+                    ifindex,
                     v6,
                     sock,
                 });
@@ -149,104 +156,46 @@ impl Shell {
 
     fn execute(&mut self, unit: &mut Unit, i: usize, a: Action, now: Instant) {
         let m = &mut unit.members[i];
-        let sh = &mut *self;
-        // An in-place reconfiguration's VIP additions and GARPs are the usual ones,
-        // restricted to the listed addresses.
-        let only = match &a {
-            Action::AddVips { vips, .. } | Action::GarpVips { vips, .. } => Some(vips.clone()),
-            _ => None,
-        };
         match a {
-            Action::SendAdvert(repr) => {
-                for dst in &m.dsts {
-                    let sent = repr
-                        .to_bytes(&m.src, dst)
-                        .map_err(|e| io::Error::other(e.to_string()))
-                        .and_then(|b| sh.socks[m.sock].sock.send(m.src, *dst, &b));
-                    // One line when sending starts failing, one when it recovers: at 10 ms
-                    // adverts a line per failure would flood the console.
-                    match sent {
-                        Err(e) if !m.send_failing => {
-                            m.send_failing = true;
-                            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
-                        }
-                        Ok(()) if m.send_failing => {
-                            m.send_failing = false;
-                            log::info(&format!("{}: adverts are going out again", m.name));
-                        }
-                        _ => {}
+            Action::Transmit { src, dst, bytes } => {
+                let sent = self.socks[m.sock].sock.send(src, dst, &bytes);
+                // One line when sending starts failing, one when it recovers: at 10 ms
+                // adverts a line per failure would flood the console.
+                match sent {
+                    Err(e) if !m.send_failing => {
+                        m.send_failing = true;
+                        log::warn(&format!("{}: advert to {dst}: {e}", m.name));
                     }
+                    Ok(()) if m.send_failing => {
+                        m.send_failing = false;
+                        log::info(&format!("{}: adverts are going out again", m.name));
+                    }
+                    _ => {}
                 }
             }
-            Action::InstallVips { lease } | Action::AddVips { lease, .. } => {
-                for (spec, _) in unit::picked(&mut m.vips, only.as_deref()) {
+            Action::InstallVips { addrs, lease } => {
+                let name = m.name.clone();
+                for (spec, _) in m.picked(&addrs) {
                     spec.lifetime = lease;
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: adding VIP {}: {e}", m.name, spec.addr));
+                    if let Err(e) = self.rtnl.add_address(spec) {
+                        log::error(&format!("{name}: adding VIP {}: {e}", spec.addr));
                     }
                 }
-                if only.is_none() {
-                    m.held = true;
-                    m.lease_until = lease.map(|l| now + l);
-                }
             }
-            Action::RefreshVipLease { lease } => {
-                for (spec, _) in &mut m.vips {
-                    spec.lifetime = Some(lease);
-                    if let Err(e) = sh.rtnl.add_address(spec) {
-                        log::error(&format!("{}: refreshing VIP {}: {e}", m.name, spec.addr));
-                    }
+            Action::RemoveVips { addrs } => {
+                let named = |(s, _): &&(AddrSpec, [u8; 6])| addrs.contains(&s.addr);
+                for (spec, _) in m.vips.iter().chain(&m.retired).filter(named) {
+                    unit::del_vip(&mut self.rtnl, &m.name, spec);
                 }
-                m.lease_until = Some(now + lease);
+                m.retired.retain(|(s, _)| !addrs.contains(&s.addr));
             }
-            Action::RemoveVips => {
-                for (spec, _) in &m.vips {
-                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
+            Action::SendGarp { addrs, count } => {
+                for (spec, mac) in m.picked(&addrs) {
+                    let item = (spec.ifindex, spec.addr, *mac);
+                    self.garps
+                        .push(spec.ifindex, spec.addr.is_ipv6(), item, count);
                 }
-                m.held = false;
-                m.lease_until = None;
-            }
-            Action::DelVips(vips) => {
-                for (spec, _) in m.retired.iter().filter(|(s, _)| vips.contains(&s.addr)) {
-                    unit::del_vip(&mut sh.rtnl, &m.name, spec);
-                }
-                m.retired.clear();
-            }
-            Action::SendGarp { count } | Action::GarpVips { count, .. } => {
-                for (spec, mac) in unit::picked(&mut m.vips, only.as_deref()) {
-                    let frame: Vec<u8> = match spec.addr {
-                        IpAddr::V4(ip) => arp::Repr { mac: *mac, ip }.to_bytes().to_vec(),
-                        IpAddr::V6(target) => ndisc::Repr {
-                            mac: *mac,
-                            target,
-                            router: false,
-                        }
-                        .to_bytes()
-                        .to_vec(),
-                    };
-                    let fs = match sh.frames.iter().position(|(i, _)| *i == spec.ifindex) {
-                        Some(p) => &sh.frames[p].1,
-                        None => match FrameSocket::open(spec.ifindex) {
-                            Ok(f) => {
-                                sh.frames.push((spec.ifindex, f));
-                                &sh.frames.last().expect("just pushed").1
-                            }
-                            Err(e) => {
-                                log::warn(&format!("{}: gratuitous ARP socket: {e}", m.name));
-                                continue;
-                            }
-                        },
-                    };
-                    for _ in 0..count {
-                        if let Err(e) = fs.send(&frame) {
-                            log::warn(&format!(
-                                "{}: gratuitous ARP/NA for {}: {e}",
-                                m.name, spec.addr
-                            ));
-                            break;
-                        }
-                    }
-                }
+                self.send_garps(now);
             }
             Action::Notify(t) => {
                 let inst = unit.vrrp.instance(i);
@@ -256,6 +205,39 @@ impl Shell {
                 log::info(&transition_line(&m.name, &t, master));
                 let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+            }
+        }
+    }
+
+    /// Sends the gratuitous ARPs / unsolicited NAs whose turn has come
+    /// (`vrrp_garp_interval` / `vrrp_gna_interval` pace them per interface).
+    fn send_garps(&mut self, now: Instant) {
+        while let Some((ifindex, addr, mac)) = self.garps.poll_send(now) {
+            let frame: Vec<u8> = match addr {
+                IpAddr::V4(ip) => arp::Repr { mac, ip }.to_bytes().to_vec(),
+                IpAddr::V6(target) => ndisc::Repr {
+                    mac,
+                    target,
+                    router: false,
+                }
+                .to_bytes()
+                .to_vec(),
+            };
+            let fs = match self.frames.iter().position(|(i, _)| *i == ifindex) {
+                Some(p) => &self.frames[p].1,
+                None => match FrameSocket::open(ifindex) {
+                    Ok(f) => {
+                        self.frames.push((ifindex, f));
+                        &self.frames.last().expect("just pushed").1
+                    }
+                    Err(e) => {
+                        log::warn(&format!("gratuitous ARP socket for {addr}: {e}"));
+                        continue;
+                    }
+                },
+            };
+            if let Err(e) = fs.send(&frame) {
+                log::warn(&format!("gratuitous ARP/NA for {addr}: {e}"));
             }
         }
     }
@@ -304,11 +286,13 @@ struct Daemon {
     control: ControlServer,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
-    waiting: Vec<unit::UnitKey>,
+    waiting: Vec<UnitKey>,
     cfg: Config,
     lb: lb::Lb,
-    unattributed: [u64; RxError::COUNT],
+    rx: Receiver,
     buf: Vec<u8>,
+    /// When the daemon started (`vrrp_startup_delay` counts from here).
+    started: Instant,
     /// `watchdog_device`, petted while the loop keeps its schedule.
     watchdog: Option<Watchdog>,
 }
@@ -468,6 +452,8 @@ fn error_kind(e: RxError) -> &'static str {
         RxError::AddrList => "addresses",
         RxError::AdvertInterval => "interval",
         RxError::Family => "family",
+        RxError::Destination => "destination",
+        RxError::Peer => "peer",
     }
 }
 
@@ -495,6 +481,7 @@ impl Daemon {
             rtnl: Rtnl::new()?,
             socks: Vec::new(),
             frames: Vec::new(),
+            garps: Pacer::new(Duration::ZERO, Duration::ZERO),
             procs: Processes::new(),
             scripts: Vec::new(),
             script_cfg: Vec::new(),
@@ -512,10 +499,19 @@ impl Daemon {
             waiting: Vec::new(),
             cfg: Config::default(),
             lb: lb::Lb::new(),
-            unattributed: [0; RxError::COUNT],
+            rx: Receiver::default(),
+            started: Instant::now(),
             buf: vec![0; 65536],
             watchdog: None,
         };
+        let delay = cfg.global.vrrp_startup_delay;
+        if !delay.is_zero() {
+            // keepalived's words: instances listen but none goes Master meanwhile.
+            log::info(&format!(
+                "Delaying startup for {} seconds",
+                delay.as_secs_f64()
+            ));
+        }
         d.apply(cfg, Instant::now());
         d.remember_good();
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
@@ -546,13 +542,17 @@ impl Daemon {
     /// are retried on every link change, as keepalived waits for its interfaces.
     fn apply(&mut self, cfg: Config, now: Instant) {
         self.shell.now = now;
+        let g = &cfg.global;
+        self.shell
+            .garps
+            .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
         self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
             lookup_user(&u.user, u.group.as_deref())
                 .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
                 .ok()
         });
-        let keys = unit::unit_keys(&cfg);
+        let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
             .partition(|u| keys.contains(&u.key));
@@ -589,7 +589,11 @@ impl Daemon {
             match unit::build(&mut self.shell, key.clone()) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
-                    u.vrrp.start(now);
+                    // vrrp_startup_delay counts from the daemon's start, as keepalived's
+                    // vrrp_delayed_start_time.
+                    let hold = self.started + self.cfg.global.vrrp_startup_delay;
+                    u.vrrp
+                        .start_delayed(now, hold.saturating_duration_since(now));
                     self.shell.drain(&mut u, now);
                     self.units.push(u);
                 }
@@ -635,6 +639,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
+                    .chain([self.shell.garps.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -672,9 +677,9 @@ impl Daemon {
             let held: Vec<IpAddr> = self
                 .units
                 .iter()
-                .flat_map(|u| &u.members)
-                .filter(|m| m.held)
-                .flat_map(|m| m.vips.iter().map(|(s, _)| s.addr))
+                .flat_map(|u| u.vrrp.instances())
+                .filter(|i| i.holds_vips())
+                .flat_map(|i| i.all_vips())
                 .collect();
             self.lb.flush(&mut self.shell, &held, now);
         }
@@ -770,6 +775,7 @@ impl Daemon {
                 self.shell.drain(&mut self.units[u], now);
             }
         }
+        self.shell.send_garps(now);
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
         for i in 0..self.shell.scripts.len() {
@@ -841,16 +847,14 @@ impl Daemon {
     fn set_trackers(&mut self, now: Instant, state: impl Fn(&TrackerSrc) -> Option<bool>) {
         for u in 0..self.units.len() {
             let mut changes = Vec::new();
-            for (i, m) in self.units[u].members.iter_mut().enumerate() {
+            for (i, m) in self.units[u].members.iter().enumerate() {
                 for (t, src) in m.trackers.iter().enumerate() {
                     if let Some(up) = state(src) {
-                        if m.tracker_up[t] != up {
-                            m.tracker_up[t] = up;
-                            changes.push((i, t, up));
-                        }
+                        changes.push((i, t, up));
                     }
                 }
             }
+            // The core ignores reports that change nothing.
             for (i, t, up) in changes {
                 self.units[u].vrrp.set_tracker(now, i, t, up);
             }
@@ -858,23 +862,14 @@ impl Daemon {
         }
     }
 
-    fn find(&self, sock: usize, vrid: u8) -> Option<(usize, usize)> {
-        self.units.iter().enumerate().find_map(|(u, unit)| {
-            unit.members
-                .iter()
-                .position(|m| m.sock == sock && m.cfg.virtual_router_id == vrid)
-                .map(|i| (u, i))
-        })
-    }
-
     fn receive(&mut self, sock: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
         while let Some(s) = self.shell.socks.get(sock) {
-            let r = match s.sock.recv(&mut buf) {
-                Ok(Some(r)) => r,
+            let dgram = match s.sock.recv(&mut buf) {
+                Ok(Some(d)) => d,
                 Ok(None) => break,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                    self.unattributed[RxError::Truncated.index()] += 1;
+                    self.rx.record(RxError::Truncated);
                     continue;
                 }
                 Err(e) => {
@@ -882,36 +877,16 @@ impl Daemon {
                     break;
                 }
             };
-            let payload = &buf[r.payload.clone()];
-            let meta = RxMeta {
-                src: r.src,
-                dst: r.dst,
-                // RFC 5798 §5.1.1.3 requires TTL 255 of multicast adverts; unicast peers may sit
-                // behind a router, and keepalived checks their TTL only when asked (min_ttl).
-                ttl: r.dst.is_multicast().then_some(r.ttl),
-            };
-            let parsed = Packet::new_checked(payload).and_then(|p| Repr::parse(&p, &meta));
-            let Some((u, i)) = payload.get(1).and_then(|&v| self.find(sock, v)) else {
-                let e = parsed.err().unwrap_or(RxError::Vrid);
-                self.unattributed[e.index()] += 1;
-                continue;
-            };
-            let m = &self.units[u].members[i];
-            if !m.peers.is_empty() && !m.peers.contains(&r.src) {
-                continue; // unicast mode: not one of our peers
-            }
-            let result = match parsed {
-                Ok(repr) => self.units[u].vrrp.handle_advert(now, i, r.src, &repr),
-                Err(e) => {
-                    self.units[u].vrrp.record_rx_error(i, e);
-                    Err(e)
-                }
-            };
-            if let Err(e) = result {
+            let units = self.units.iter_mut().map(|u| &mut u.vrrp);
+            let d = self.rx.handle_datagram(now, s.ifindex, &dgram, units);
+            let Some((u, i)) = d.to else { continue };
+            if let Err(e) = d.result {
                 let m = &mut self.units[u].members[i];
                 if m.logged_errors & (1 << e.index()) == 0 {
                     m.logged_errors |= 1 << e.index();
-                    log::warn(&format!("{}: advert from {} dropped: {e}", m.name, r.src));
+                    let src = dgram.split().map(|(meta, _)| meta.src);
+                    let from = src.map(|a| a.to_string()).unwrap_or_default();
+                    log::warn(&format!("{}: advert from {from} dropped: {e}", m.name));
                 }
             }
             self.shell.drain(&mut self.units[u], now);
@@ -926,9 +901,7 @@ impl Daemon {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
                 let master = inst.current_master().map(|(a, _)| a);
-                let lease_left = m
-                    .lease_until
-                    .map(|t| t.saturating_duration_since(now).as_millis() as u64);
+                let lease_left = inst.vip_lease_left(now).map(|d| d.as_millis() as u64);
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
@@ -937,7 +910,7 @@ impl Daemon {
                     priority: inst.priority(),
                     configured_priority: m.cfg.priority,
                     master,
-                    vips: if m.held {
+                    vips: if inst.holds_vips() {
                         m.vips
                             .iter()
                             .map(|(s, _)| VipStatus {
@@ -956,6 +929,7 @@ impl Daemon {
                     }),
                     adverts_sent: st.adverts_sent,
                     adverts_received: st.adverts_received,
+                    replies_suppressed: st.replies_suppressed,
                     rx_errors: error_counts(&st.rx_errors),
                 });
             }
@@ -976,7 +950,7 @@ impl Daemon {
             pid: std::process::id(),
             config: self.config_path.display().to_string(),
             instances,
-            unattributed_rx_errors: error_counts(&self.unattributed),
+            unattributed_rx_errors: error_counts(self.rx.unattributed()),
             virtual_servers: self.lb.status(now),
             ipvs_error: self.lb.ipvs_error(),
         }

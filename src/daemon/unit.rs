@@ -1,27 +1,15 @@
-//! From the configuration model to running units. A unit is one sync group, or one instance
-//! outside any group, with its own [`Vrrp`] core. On a reload, the units whose
-//! configuration did not change keep state, timers and VIPs untouched. A unit whose
-//! configuration changed but whose instances (names, sync group) are the same is
-//! reconfigured in place ([`reconfigure`], [`crate::vrrp::Vrrp::reconfigure`]): states are
-//! kept, only added / removed VIPs are touched. Another interface, unicast/multicast mode,
-//! VRID, version, family, membership, or a VIP whose device, prefix, label or scope changed
-//! restarts the unit from Initialize instead.
+//! Running units: the OS side of each instance (interface, socket, VIP address specs,
+//! tracker sources) next to the unit's [`Vrrp`] core. What the configuration means for the
+//! cores and when a reload must restart a unit is [`crate::vrrp::plan`]'s to say.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::config::{Config, GlobalDefs, SyncGroup, VipLease, VirtualIp, VrrpInstance, VrrpScript};
+use crate::config::{SyncGroup, VirtualIp, VrrpInstance};
 use crate::daemon::log;
-use crate::proto::vrrp::{Auth, Version};
 use crate::sys::netlink::{AddrSpec, Rtnl};
-use crate::vrrp::{default_vip_lease, GroupParams, Instance, Params, Tracker, Vrrp};
-
-/// What feeds one core tracker (same order as `Params::trackers`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TrackerSrc {
-    Link { name: String, reverse: bool },
-    Script { name: String, reverse: bool },
-}
+use crate::vrrp::plan::{self, needs_restart, summary, Resolved, TrackerSrc, UnitKey};
+use crate::vrrp::{Instance, Params, Vrrp};
 
 /// The OS side of one instance.
 #[derive(Debug)]
@@ -32,20 +20,13 @@ pub struct Member {
     pub v6: bool,
     /// Index of the VRRP socket in the daemon's socket list.
     pub sock: usize,
-    /// Advert source (RFC 5798 §5.1.1.1 / §5.1.2.1: primary address or unicast_src_ip).
-    pub src: IpAddr,
-    /// Where adverts go: the multicast group, or every unicast peer.
-    pub dsts: Vec<IpAddr>,
-    /// Unicast mode: adverts from anyone else are ignored.
-    pub peers: Vec<IpAddr>,
     /// Every VIP (adverted and excluded) with its MAC for gratuitous ARP / NA.
     pub vips: Vec<(AddrSpec, [u8; 6])>,
-    /// VIPs dropped by an in-place reconfiguration, until the core's `DelVips` removes them.
+    /// VIPs dropped by an in-place reconfiguration, until the core's `RemoveVips` removes
+    /// them.
     pub retired: Vec<(AddrSpec, [u8; 6])>,
-    pub held: bool,
-    pub lease_until: Option<Instant>,
+    /// What feeds each of the core's trackers.
     pub trackers: Vec<TrackerSrc>,
-    pub tracker_up: Vec<bool>,
     /// Receive-error kinds already logged (one line per kind, not per packet).
     pub logged_errors: u32,
     /// The last advert could not be sent (logged once until one goes out again).
@@ -53,80 +34,11 @@ pub struct Member {
     pub cfg: VrrpInstance,
 }
 
-/// The configuration a unit was built from: equal keys mean nothing to restart.
-#[derive(Clone, Debug)]
-pub struct UnitKey {
-    pub instances: Vec<VrrpInstance>,
-    pub group: Option<SyncGroup>,
-    pub scripts: Vec<VrrpScript>,
-    pub global: GlobalDefs,
-}
-
-impl PartialEq for UnitKey {
-    /// Only the global settings a running instance uses count: changing `router_id`, the
-    /// watchdog or IPVS-side defaults must not restart (and flap) any instance.
-    fn eq(&self, o: &Self) -> bool {
-        let (g, h) = (&self.global, &o.global);
-        self.instances == o.instances
-            && self.group == o.group
-            && self.scripts == o.scripts
-            && g.vrrp_mcast_group4 == h.vrrp_mcast_group4
-            && g.vrrp_mcast_group6 == h.vrrp_mcast_group6
-            && g.vrrp_skip_check_adv_addr == h.vrrp_skip_check_adv_addr
-            && g.vip_lease == h.vip_lease
-            && g.script_user == h.script_user
-    }
-}
-
 pub struct Unit {
     pub vrrp: Vrrp,
     pub members: Vec<Member>,
     pub group: Option<SyncGroup>,
     pub key: UnitKey,
-}
-
-/// The split of a configuration into units, before anything touches the OS.
-pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
-    let scripts_of = |insts: &[VrrpInstance], g: Option<&SyncGroup>| {
-        cfg.vrrp_scripts
-            .iter()
-            .filter(|s| {
-                insts
-                    .iter()
-                    .flat_map(|i| &i.track_script)
-                    .chain(g.iter().flat_map(|g| &g.track_script))
-                    .any(|t| t.name == s.name)
-            })
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let mut keys = Vec::new();
-    let mut grouped = Vec::new();
-    for g in &cfg.sync_groups {
-        let insts: Vec<VrrpInstance> = g
-            .group
-            .iter()
-            .filter_map(|n| cfg.instances.iter().find(|i| &i.name == n))
-            .cloned()
-            .collect();
-        grouped.extend(insts.iter().map(|i| i.name.clone()));
-        keys.push(UnitKey {
-            scripts: scripts_of(&insts, Some(g)),
-            instances: insts,
-            group: Some(g.clone()),
-            global: cfg.global.clone(),
-        });
-    }
-    for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
-        let insts = vec![i.clone()];
-        keys.push(UnitKey {
-            scripts: scripts_of(&insts, None),
-            instances: insts,
-            group: None,
-            global: cfg.global.clone(),
-        });
-    }
-    keys
 }
 
 /// What the daemon provides while building: netlink, socket lookup, script states.
@@ -175,20 +87,11 @@ fn vip_spec(
     Ok((spec, link.mac.unwrap_or([0; 6])))
 }
 
-pub fn lease(inst: &VrrpInstance, global: &GlobalDefs, version: Version) -> Option<Duration> {
-    match inst.effective_vip_lease(global) {
-        VipLease::Auto => Some(default_vip_lease(version, inst.advert_int, inst.priority)),
-        VipLease::Off => None,
-        VipLease::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
-    }
-}
-
 fn member(
     env: &mut dyn Env,
     inst: &VrrpInstance,
     key: &UnitKey,
 ) -> Result<(Member, Params), String> {
-    let g = &key.global;
     let link = env.rtnl().link(&inst.interface).map_err(|_| {
         format!(
             "{}: interface `{}` does not exist",
@@ -210,126 +113,47 @@ fn member(
                 )
             })?,
     };
-    let group: IpAddr = if v6 {
-        g.vrrp_mcast_group6.into()
-    } else {
-        g.vrrp_mcast_group4.into()
-    };
     let unicast = !inst.unicast_peer.is_empty();
-    let sock = env.socket(&inst.interface, link.index, v6, (!unicast).then_some(group))?;
+    let group = (!unicast).then(|| plan::mcast_group(inst, &key.global));
+    let sock = env.socket(&inst.interface, link.index, v6, group)?;
     let vips = inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
         .map(|v| vip_spec(env, inst, v))
         .collect::<Result<Vec<_>, _>>()?;
-    let version = if inst.version == 3 {
-        Version::V3
-    } else {
-        Version::V2
-    };
-    let adverted: Vec<IpAddr> = inst.virtual_ipaddress.iter().map(|v| v.addr).collect();
-    let mut p = Params::new(
-        &inst.name,
-        inst.virtual_router_id,
-        inst.priority,
-        src,
-        adverted,
-    );
-    p.version = version;
-    p.advert_int = inst.advert_int;
-    p.initial_master = inst.state == crate::config::InitialState::Master;
-    p.preempt = !inst.nopreempt;
-    p.preempt_delay = inst.preempt_delay;
-    p.accept = inst.accept;
-    p.auth = inst
-        .auth_pass
-        .as_ref()
-        .map_or(Auth::NONE, |pw| Auth::password(pw.as_bytes()));
-    p.check_addr_list = !g.vrrp_skip_check_adv_addr;
-    p.garp_master_delay = inst.garp.master_delay;
-    p.garp_master_repeat = inst.garp.master_repeat;
-    p.garp_master_refresh = inst.garp.master_refresh;
-    p.garp_master_refresh_repeat = inst.garp.master_refresh_repeat;
-    p.excluded_vips = inst
-        .virtual_ipaddress_excluded
-        .iter()
-        .map(|v| v.addr)
+    let trackers: Vec<TrackerSrc> = plan::trackers(inst, key)
+        .into_iter()
+        .map(|(t, _)| t)
         .collect();
-    p.vip_lease = lease(inst, g, version);
-    let mut trackers = Vec::new();
-    if !inst.dont_track_primary {
-        trackers.push((
-            TrackerSrc::Link {
-                name: inst.interface.clone(),
-                reverse: false,
-            },
-            0,
-        ));
-    }
-    for t in &inst.track_interface {
-        trackers.push((
-            TrackerSrc::Link {
-                name: t.name.clone(),
-                reverse: t.reverse,
-            },
-            t.weight,
-        ));
-    }
-    let group_scripts = key.group.iter().flat_map(|g| &g.track_script);
-    for t in inst.track_script.iter().chain(group_scripts) {
-        let script = key.scripts.iter().find(|s| s.name == t.name);
-        let weight = t.weight.or(script.map(|s| s.weight)).unwrap_or(0);
-        let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
-        trackers.push((
-            TrackerSrc::Script {
-                name: t.name.clone(),
-                reverse,
-            },
-            weight,
-        ));
-    }
-    let mut tracker_up = Vec::new();
-    for (src, weight) in &trackers {
-        let up = match src {
+    let tracker_up = trackers
+        .iter()
+        .map(|t| match t {
             TrackerSrc::Link { name, reverse } => {
                 env.rtnl().link(name).map(|l| l.up).unwrap_or(false) ^ reverse
             }
             TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
-        };
-        tracker_up.push(up);
-        p.trackers.push(Tracker {
-            name: match src {
-                TrackerSrc::Link { name, .. } | TrackerSrc::Script { name, .. } => name.clone(),
-            },
-            weight: *weight,
-            up,
-        });
-    }
+        })
+        .collect();
+    let os = Resolved {
+        link: link.index,
+        src,
+        tracker_up,
+    };
     let m = Member {
         name: inst.name.clone(),
         ifname: inst.interface.clone(),
         ifindex: link.index,
         v6,
         sock,
-        src,
-        dsts: if unicast {
-            inst.unicast_peer.clone()
-        } else {
-            vec![group]
-        },
-        peers: inst.unicast_peer.clone(),
         vips,
         retired: Vec::new(),
-        held: false,
-        lease_until: None,
-        trackers: trackers.into_iter().map(|(s, _)| s).collect(),
-        tracker_up,
+        trackers,
         logged_errors: 0,
         send_failing: false,
         cfg: inst.clone(),
     };
-    Ok((m, p))
+    Ok((m, plan::params(inst, key, &os)))
 }
 
 /// Builds a unit (not started).
@@ -341,7 +165,7 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
         instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
         members.push(m);
     }
-    let groups = group_params(&key, members.len());
+    let groups = plan::group_params(&key, members.len());
     let vrrp = Vrrp::new(instances, groups).map_err(|e| e.to_string())?;
     Ok(Unit {
         vrrp,
@@ -351,13 +175,16 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
     })
 }
 
-/// The VIPs an action is about: all of them, or only the listed addresses.
-pub fn picked<'a>(
-    vips: &'a mut [(AddrSpec, [u8; 6])],
-    only: Option<&'a [IpAddr]>,
-) -> impl Iterator<Item = &'a mut (AddrSpec, [u8; 6])> {
-    vips.iter_mut()
-        .filter(move |(s, _)| only.is_none_or(|o| o.contains(&s.addr)))
+impl Member {
+    /// The VIPs an action names, with their MAC.
+    pub fn picked<'a>(
+        &'a mut self,
+        addrs: &'a [IpAddr],
+    ) -> impl Iterator<Item = &'a mut (AddrSpec, [u8; 6])> {
+        self.vips
+            .iter_mut()
+            .filter(move |(s, _)| addrs.contains(&s.addr))
+    }
 }
 
 /// Deletes one VIP; one already gone (lease expired, removed by hand) is fine.
@@ -368,82 +195,6 @@ pub fn del_vip(rtnl: &mut Rtnl, name: &str, spec: &AddrSpec) {
         }
         _ => {}
     }
-}
-
-fn group_params(key: &UnitKey, members: usize) -> Vec<GroupParams> {
-    key.group
-        .iter()
-        .map(|g| GroupParams {
-            name: g.name.clone(),
-            members: (0..members).collect(),
-        })
-        .collect()
-}
-
-/// Why `new` cannot replace `old` in a running instance (the OS side of
-/// [`crate::vrrp::Restart`]): another socket, group join or address set.
-fn needs_restart(old: &VrrpInstance, new: &VrrpInstance) -> Option<&'static str> {
-    let vip_moved = old
-        .virtual_ipaddress
-        .iter()
-        .chain(&old.virtual_ipaddress_excluded)
-        .any(|v| {
-            let same = |w: &&VirtualIp| w.addr == v.addr;
-            let mut now = new
-                .virtual_ipaddress
-                .iter()
-                .chain(&new.virtual_ipaddress_excluded);
-            now.find(same).is_some_and(|w| w != v)
-        });
-    if old.interface != new.interface {
-        Some("interface changed")
-    } else if old.unicast_peer.is_empty() != new.unicast_peer.is_empty() {
-        Some("unicast/multicast mode changed")
-    } else if vip_moved {
-        Some("a VIP's device, prefix, label or scope changed")
-    } else {
-        None
-    }
-}
-
-/// One log line's worth of what a reconfiguration changed, e.g.
-/// `priority 100 -> 90, +1 VIP`.
-fn summary(old: &VrrpInstance, new: &VrrpInstance) -> String {
-    let addrs = |i: &VrrpInstance| -> Vec<IpAddr> {
-        i.virtual_ipaddress
-            .iter()
-            .chain(&i.virtual_ipaddress_excluded)
-            .map(|v| v.addr)
-            .collect()
-    };
-    let (was, is) = (addrs(old), addrs(new));
-    let mut parts = Vec::new();
-    if old.priority != new.priority {
-        parts.push(format!("priority {} -> {}", old.priority, new.priority));
-    }
-    if old.advert_int != new.advert_int {
-        parts.push(format!(
-            "advert_int {:?} -> {:?}",
-            old.advert_int, new.advert_int
-        ));
-    }
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let added = is.iter().filter(|a| !was.contains(a)).count();
-    let removed = was.iter().filter(|a| !is.contains(a)).count();
-    if added > 0 {
-        parts.push(format!("+{added} VIP{}", plural(added)));
-    }
-    if removed > 0 {
-        parts.push(format!("-{removed} VIP{}", plural(removed)));
-    }
-    if parts.is_empty() {
-        parts.push(if old == new {
-            "tracked scripts or global settings".into()
-        } else {
-            "other settings".into()
-        });
-    }
-    parts.join(", ")
 }
 
 /// Reconfigures `unit` in place to the key among `keys` with the same instances (by name,
@@ -485,7 +236,7 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         }
     }
     let unit_name = group_name(key).unwrap_or_else(|| names(key).join(","));
-    let groups = group_params(key, members.len());
+    let groups = plan::group_params(key, members.len());
     if let Err(e) = unit.vrrp.reconfigure(now, params, &groups) {
         return restart(&unit_name, &e);
     }
@@ -496,8 +247,6 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
             .filter(|(s, _)| !new.vips.iter().any(|(n, _)| n.addr == s.addr))
             .cloned()
             .collect();
-        new.held = old.held;
-        new.lease_until = old.lease_until;
         new.logged_errors = old.logged_errors;
         new.send_failing = old.send_failing;
         log::info(&format!(
@@ -510,86 +259,4 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
     unit.group = key.group.clone();
     unit.key = key.clone();
     true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{load_str, LoadOptions, MemFiles};
-    use std::path::Path;
-
-    fn keys(text: &str) -> Vec<UnitKey> {
-        let (cfg, _) = load_str(
-            &MemFiles::default(),
-            Path::new("/k.conf"),
-            text,
-            &LoadOptions::default(),
-        )
-        .unwrap();
-        unit_keys(&cfg)
-    }
-
-    const INSTANCES: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
-        virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance B {\n interface eth0\n \
-        virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n";
-
-    #[test]
-    fn one_unit_per_sync_group_or_lone_instance() {
-        assert_eq!(keys(INSTANCES).len(), 2);
-        let grouped = format!("vrrp_sync_group G {{\n group {{\n A\n B\n }}\n}}\n{INSTANCES}");
-        let k = keys(&grouped);
-        assert_eq!(k.len(), 1);
-        assert_eq!(k[0].instances.len(), 2);
-    }
-
-    #[test]
-    fn only_vrrp_relevant_globals_restart_units() {
-        let base = keys(INSTANCES);
-        let renamed = keys(&format!(
-            "global_defs {{\n router_id other\n}}\n{INSTANCES}"
-        ));
-        assert_eq!(base, renamed);
-        let group = keys(&format!(
-            "global_defs {{\n vrrp_mcast_group4 224.0.0.19\n}}\n{INSTANCES}"
-        ));
-        assert_ne!(base, group);
-        let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
-        assert_eq!(base[0], changed[0]);
-        assert_ne!(base[1], changed[1]);
-    }
-
-    #[test]
-    fn in_place_summary_and_restart_reasons() {
-        let base = &keys(INSTANCES)[0].instances[0];
-        let text = INSTANCES
-            .replacen(
-                "virtual_router_id 1\n",
-                "virtual_router_id 1\n priority 90\n",
-                1,
-            )
-            .replacen("192.0.2.1\n", "192.0.2.1\n 192.0.2.9\n", 1);
-        let changed = &keys(&text)[0].instances[0];
-        assert_eq!(summary(base, changed), "priority 100 -> 90, +1 VIP");
-        assert_eq!(summary(changed, base), "priority 90 -> 100, -1 VIP");
-        assert_eq!(needs_restart(base, changed), None);
-        let moved = keys(&INSTANCES.replacen("eth0", "eth1", 1));
-        assert_eq!(
-            needs_restart(base, &moved[0].instances[0]),
-            Some("interface changed")
-        );
-        let prefix = keys(&INSTANCES.replacen("192.0.2.1\n", "192.0.2.1/25\n", 1));
-        assert_eq!(
-            needs_restart(base, &prefix[0].instances[0]),
-            Some("a VIP's device, prefix, label or scope changed")
-        );
-        let unicast = keys(&INSTANCES.replacen(
-            " interface eth0\n",
-            " interface eth0\n unicast_peer {\n 192.0.2.50\n }\n",
-            1,
-        ));
-        assert_eq!(
-            needs_restart(base, &unicast[0].instances[0]),
-            Some("unicast/multicast mode changed")
-        );
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod arp;
 pub mod ethernet;
+pub mod ipv4;
 pub mod ndisc;
 pub mod vrrp;
 

@@ -6,15 +6,17 @@
 //! needs them anyway for the pseudo-header checksum (RFC 5798 §5.2.8).
 //!
 //! Validation is split in two: [`Repr::parse`] rejects what is malformed for anybody
-//! (truncated, version, type, checksum, TTL, family), [`Repr::check`] rejects what is well
+//! (truncated, version, type, checksum, family), [`Repr::check`] rejects what is well
 //! formed but not acceptable for one instance (VRID, authentication, interval, address list).
+//! The TTL rule depends on the instance too (unicast peers or not): the VRRP core applies
+//! it, with the rest of RFC 5798 §7.1, to the [`Datagram`] a raw socket delivered.
 //! Every rejection is one [`Error`] kind, which is also the receive-error counter it bumps.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::checksum;
+use super::{checksum, ipv4};
 
 /// IP protocol number of VRRP (RFC 5798 §5.1.1.4).
 pub const IP_PROTO: u8 = 112;
@@ -59,11 +61,15 @@ pub enum Error {
     AdvertInterval,
     /// IP source/destination/addresses of different families, or v2 over IPv6.
     Family,
+    /// Unicast advert for a multicast instance, or multicast for a unicast one.
+    Destination,
+    /// Unicast instance: the source is none of its `unicast_peer`s.
+    Peer,
 }
 
 impl Error {
     /// Number of kinds, for per-kind counter arrays indexed by [`Error::index`].
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 13;
     /// Every kind, in [`Error::index`] order.
     pub const ALL: [Error; Error::COUNT] = [
         Error::Truncated,
@@ -77,6 +83,8 @@ impl Error {
         Error::AddrList,
         Error::AdvertInterval,
         Error::Family,
+        Error::Destination,
+        Error::Peer,
     ];
 
     /// Dense index in `0..COUNT`.
@@ -99,6 +107,8 @@ impl fmt::Display for Error {
             Error::AddrList => "virtual address list mismatch",
             Error::AdvertInterval => "advertisement interval mismatch",
             Error::Family => "address family mismatch",
+            Error::Destination => "multicast/unicast destination does not match the instance",
+            Error::Peer => "source is not a unicast peer",
         })
     }
 }
@@ -159,13 +169,65 @@ impl Auth {
     }
 }
 
-/// What the shell knows about the IP packet that carried the advertisement.
+/// The IP packet that carried an advertisement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
     pub src: IpAddr,
     pub dst: IpAddr,
-    /// Received TTL / hop limit; `None` skips the check (unicast peers across routers).
-    pub ttl: Option<u8>,
+    /// TTL / hop limit as received.
+    pub ttl: u8,
+}
+
+/// A datagram as a VRRP raw socket delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datagram<'a> {
+    /// IPv4 raw sockets deliver the whole IP packet, header included.
+    V4(&'a [u8]),
+    /// IPv6 raw sockets deliver the payload only; the header fields the kernel reports as
+    /// ancillary data (RFC 3542 §6) come alongside.
+    V6 {
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        payload: &'a [u8],
+    },
+}
+
+impl<'a> Datagram<'a> {
+    /// The IP facts and the VRRP message. A malformed IPv4 header is [`Error::Truncated`],
+    /// another protocol than VRRP [`Error::Type`].
+    pub fn split(&self) -> Result<(RxMeta, &'a [u8])> {
+        match *self {
+            Datagram::V4(bytes) => {
+                let p = ipv4::Packet::new_checked(bytes).map_err(|e| match e {
+                    ipv4::Error::Truncated => Error::Truncated,
+                    ipv4::Error::Version => Error::Family,
+                })?;
+                if p.protocol() != IP_PROTO {
+                    return Err(Error::Type);
+                }
+                let meta = RxMeta {
+                    src: p.src().into(),
+                    dst: p.dst().into(),
+                    ttl: p.ttl(),
+                };
+                Ok((meta, &bytes[p.header_len()..usize::from(p.total_len())]))
+            }
+            Datagram::V6 {
+                src,
+                dst,
+                hop_limit,
+                payload,
+            } => Ok((
+                RxMeta {
+                    src: src.into(),
+                    dst: dst.into(),
+                    ttl: hop_limit,
+                },
+                payload,
+            )),
+        }
+    }
 }
 
 mod field {
@@ -332,10 +394,6 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
 impl Repr {
     /// Validates a received message (`packet` is the IP payload).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, meta: &RxMeta) -> Result<Repr> {
-        // RFC 5798 §7.1: MUST verify that the IP TTL / hop limit is 255.
-        if meta.ttl.is_some_and(|t| t != TTL) {
-            return Err(Error::Ttl);
-        }
         packet.check_len()?;
         // RFC 5798 §7.1: MUST verify the VRRP version.
         let version = match packet.version() {
@@ -551,7 +609,7 @@ mod tests {
         RxMeta {
             src: v4(10, 77, 0, 1),
             dst: IpAddr::V4(MCAST_V4),
-            ttl: Some(255),
+            ttl: 255,
         }
     }
 
@@ -559,7 +617,7 @@ mod tests {
         RxMeta {
             src: "fe80::34fc:c6ff:fe57:c53".parse().unwrap(),
             dst: IpAddr::V6(MCAST_V6),
-            ttl: Some(255),
+            ttl: 255,
         }
     }
 
@@ -659,8 +717,8 @@ mod tests {
         b[3] = 255;
         assert_eq!(parse(&b, &m), Err(Error::Truncated));
         let b = hex(KA_V2);
-        assert_eq!(parse(&b, &RxMeta { ttl: Some(64), ..m }), Err(Error::Ttl));
-        assert!(parse(&b, &RxMeta { ttl: None, ..m }).is_ok());
+        // The TTL rule depends on the instance: the core applies it, not the parser.
+        assert!(parse(&b, &RxMeta { ttl: 1, ..m }).is_ok());
         // v2 over IPv6, and mixed IP families.
         assert_eq!(parse(&b, &meta6()), Err(Error::Family));
         let mixed = RxMeta {
@@ -802,6 +860,31 @@ mod tests {
                 ..skip
             })
             .is_ok());
+    }
+
+    #[test]
+    fn datagram_split_reads_the_ip_layer() {
+        // The IPv4 header keepalived's KA_V2 advert arrived with (proto::ipv4's capture).
+        let mut pkt = hex("45c0 002c 0001 0000 ff70 d040 0a4d 0001 e000 0012");
+        pkt.extend_from_slice(&hex(KA_V2));
+        let (meta, msg) = Datagram::V4(&pkt).split().unwrap();
+        assert_eq!(meta, meta4());
+        assert_eq!(msg, &hex(KA_V2)[..]);
+        assert_eq!(Datagram::V4(&pkt[..30]).split(), Err(Error::Truncated));
+        pkt[9] = 6; // TCP
+        assert_eq!(Datagram::V4(&pkt).split(), Err(Error::Type));
+        let v6 = hex(KA_V3_V6);
+        let m = meta6();
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (m.src, m.dst) else {
+            unreachable!()
+        };
+        let d = Datagram::V6 {
+            src,
+            dst,
+            hop_limit: 255,
+            payload: &v6,
+        };
+        assert_eq!(d.split(), Ok((m, &v6[..])));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Raw IPPROTO_VRRP (112) sockets, one per interface and address family.
 //!
 //! Adverts leave with TTL / hop limit 255 (RFC 5798 §5.1.1.3, §5.1.2.3) and a chosen source
-//! address (the v3 checksum's pseudo-header needs it known); on receipt the TTL / hop limit,
-//! source and destination are handed to the codec, which drops packets not sent with 255.
+//! address (the v3 checksum's pseudo-header needs it known). On receipt the datagram goes to
+//! the VRRP core as the kernel delivered it ([`Datagram`]): IPv4 with its IP header, IPv6
+//! with the hop limit and destination from ancillary data; the core applies RFC 5798 §7.1.
 //! Sockets are bound to their interface, so instances on several interfaces never see each
 //! other's traffic, and multicast loopback is off so a node never hears itself.
 
@@ -12,23 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{cvt, cvt_size};
-
-/// IANA protocol number of VRRP.
-pub const IPPROTO_VRRP: libc::c_int = 112;
-/// RFC 5798 §5.1.1.2: the IPv4 multicast group of VRRP.
-pub const MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// RFC 5798 §5.1.2.2: the IPv6 multicast group of VRRP.
-pub const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-
-/// One received VRRP packet: the VRRP header onwards in `buf[payload]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    /// IPv4 TTL or IPv6 hop limit as received.
-    pub ttl: u8,
-    pub payload: std::ops::Range<usize>,
-}
+use crate::proto::vrrp::{Datagram, IP_PROTO};
 
 /// A raw VRRP socket on one interface.
 pub struct VrrpSocket {
@@ -60,7 +45,7 @@ impl VrrpSocket {
             libc::socket(
                 domain,
                 libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                IPPROTO_VRRP,
+                libc::c_int::from(IP_PROTO),
             )
         })?;
         // SAFETY: `raw` is a fresh fd owned by nobody else.
@@ -185,9 +170,10 @@ impl VrrpSocket {
         Ok(())
     }
 
-    /// Reads one packet into `buf`; `Ok(None)` when nothing is pending. Truncated or
-    /// malformed IPv4 headers are reported as `InvalidData` so the caller can count them.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<Received>> {
+    /// Reads one datagram into `buf`; `Ok(None)` when nothing is pending. A datagram larger
+    /// than `buf`, or IPv6 without its ancillary data, is `InvalidData` so the caller can
+    /// count it.
+    pub fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<Option<Datagram<'b>>> {
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -213,7 +199,7 @@ impl VrrpSocket {
             return Err(bad("truncated datagram"));
         }
         if !self.v6 {
-            return parse_ipv4(&buf[..n]).map(Some);
+            return Ok(Some(Datagram::V4(&buf[..n])));
         }
         let mut ttl = None;
         let mut dst = None;
@@ -236,34 +222,15 @@ impl VrrpSocket {
             }
         }
         match (ttl, dst) {
-            (Some(ttl), Some(dst)) => Ok(Some(Received {
-                src: IpAddr::V6(Ipv6Addr::from(from.sin6_addr.s6_addr)),
-                dst: IpAddr::V6(dst),
-                ttl,
-                payload: 0..n,
+            (Some(hop_limit), Some(dst)) => Ok(Some(Datagram::V6 {
+                src: Ipv6Addr::from(from.sin6_addr.s6_addr),
+                dst,
+                hop_limit,
+                payload: &buf[..n],
             })),
             _ => Err(bad("missing hop limit or destination")),
         }
     }
-}
-
-/// IPv4 raw sockets deliver the IP header: TTL, source and destination come from it.
-fn parse_ipv4(pkt: &[u8]) -> io::Result<Received> {
-    if pkt.len() < 20 || pkt[0] >> 4 != 4 {
-        return Err(bad("short or non-IPv4 header"));
-    }
-    let ihl = usize::from(pkt[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
-    if ihl < 20 || total < ihl || total > pkt.len() {
-        return Err(bad("bad IPv4 header length"));
-    }
-    let addr = |o: usize| IpAddr::V4(Ipv4Addr::new(pkt[o], pkt[o + 1], pkt[o + 2], pkt[o + 3]));
-    Ok(Received {
-        src: addr(12),
-        dst: addr(16),
-        ttl: pkt[8],
-        payload: ihl..total,
-    })
 }
 
 /// Appends the single control message of a send.
@@ -306,34 +273,4 @@ fn family_mismatch() -> io::Error {
         io::ErrorKind::InvalidInput,
         "address family does not match the socket",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ipv4_header_gives_ttl_addresses_and_payload() {
-        let mut pkt = vec![
-            0x45, 0, 0, 24, 0, 0, 0, 0, 255, 112, 0, 0, 192, 0, 2, 2, 224, 0, 0, 18,
-        ];
-        pkt.extend_from_slice(&[0x21, 1, 100, 1]);
-        let r = parse_ipv4(&pkt).unwrap();
-        assert_eq!(r.ttl, 255);
-        assert_eq!(r.src, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
-        assert_eq!(r.dst, IpAddr::V4(MCAST4));
-        assert_eq!(&pkt[r.payload], &[0x21, 1, 100, 1]);
-    }
-
-    #[test]
-    fn ipv4_header_lengths_are_checked() {
-        assert!(parse_ipv4(&[0x45; 10]).is_err());
-        let mut pkt = vec![0u8; 20];
-        pkt[0] = 0x46; // IHL 24 > total
-        pkt[3] = 20;
-        assert!(parse_ipv4(&pkt).is_err());
-        pkt[0] = 0x45;
-        pkt[3] = 40; // total beyond what was received
-        assert!(parse_ipv4(&pkt).is_err());
-    }
 }

@@ -6,12 +6,17 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::proto::vrrp::{Auth, Error, Expect, Repr, Version, MAX_ADVER_INT_V3};
+use crate::proto::vrrp::{
+    Auth, Error, Expect, Packet, Repr, RxMeta, Version, MAX_ADVER_INT_V3, MCAST_V4, MCAST_V6, TTL,
+};
 
 /// Priority of the router owning the virtual addresses (RFC 5798 §5.2.4).
 pub const PRIORITY_OWNER: u8 = 255;
 /// Priority a stepping-down master advertises (RFC 5798 §5.2.4).
 pub const PRIORITY_STOP: u8 = 0;
+/// A Master answers at most one lower-priority or priority-0 advert this often (or per
+/// advert interval, if longer); its own adverts go out on schedule regardless.
+pub const REPLY_GAP: Duration = Duration::from_secs(1);
 
 /// RFC 5798 §6 states, plus keepalived's Fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,36 +87,29 @@ pub struct Transition {
     pub reason: Reason,
 }
 
-/// What the shell must do, in order.
+/// What the shell must do, in order. Each action carries everything it needs: the shell
+/// keeps no copy of the core's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Emit this advertisement (`Repr::to_bytes(src, dst)`) with TTL/hop limit 255.
-    SendAdvert(Repr),
-    /// Add the virtual addresses: with this valid/preferred lifetime, or permanent (`None`).
+    /// Send this VRRP message (checksummed for `src` -> `dst`) with TTL/hop limit 255.
+    Transmit {
+        src: IpAddr,
+        dst: IpAddr,
+        bytes: Vec<u8>,
+    },
+    /// Add, or replace, these virtual addresses with this valid/preferred lifetime, or
+    /// permanent (`None`). A lease refresh is the same action without GARP or notify.
     InstallVips {
+        addrs: Vec<IpAddr>,
         lease: Option<Duration>,
     },
-    /// Re-add (replace) the virtual addresses with a fresh lifetime. No GARP, no notify.
-    RefreshVipLease {
-        lease: Duration,
+    /// Remove these virtual addresses (one already gone is fine).
+    RemoveVips {
+        addrs: Vec<IpAddr>,
     },
-    RemoveVips,
-    /// Send `count` gratuitous ARPs / unsolicited NAs for every virtual address.
+    /// Send `count` gratuitous ARPs / unsolicited NAs for each of these addresses.
     SendGarp {
-        count: u32,
-    },
-    /// In-place reconfiguration as Master: add only these addresses (the shell finds them
-    /// in its new VIP list), with this lifetime.
-    AddVips {
-        vips: Vec<IpAddr>,
-        lease: Option<Duration>,
-    },
-    /// In-place reconfiguration as Master: remove only these addresses (gone from the new
-    /// configuration).
-    DelVips(Vec<IpAddr>),
-    /// `count` gratuitous ARPs / unsolicited NAs for these addresses only.
-    GarpVips {
-        vips: Vec<IpAddr>,
+        addrs: Vec<IpAddr>,
         count: u32,
     },
     Notify(Transition),
@@ -169,6 +167,14 @@ pub struct Params {
     pub accept: bool,
     /// Our primary address: advert source and tie-breaker (RFC 5798 §6.4.3).
     pub primary_addr: IpAddr,
+    /// The interface the instance runs on, as the shell numbers it (its ifindex): adverts
+    /// received on another link are not for this instance.
+    pub link: u32,
+    /// `unicast_peer`: adverts go to each of them and only theirs are accepted (TTL not
+    /// checked, as keepalived). Empty: multicast to [`Params::mcast_group`].
+    pub unicast_peers: Vec<IpAddr>,
+    /// `vrrp_mcast_group4` / `vrrp_mcast_group6` (RFC 5798 §5.1.1.2 / §5.1.2.2 by default).
+    pub mcast_group: IpAddr,
     pub vips: Vec<IpAddr>,
     /// Installed with the VIPs but not adverted (`virtual_ipaddress_excluded`); the core
     /// only needs them to diff a reconfiguration.
@@ -225,6 +231,13 @@ impl Params {
             preempt_delay: Duration::ZERO,
             accept: false,
             primary_addr,
+            link: 0,
+            unicast_peers: Vec::new(),
+            mcast_group: if primary_addr.is_ipv4() {
+                MCAST_V4.into()
+            } else {
+                MCAST_V6.into()
+            },
             vips,
             excluded_vips: Vec::new(),
             auth: Auth::NONE,
@@ -280,8 +293,17 @@ fn validate(p: &Params) -> Result<u16, ParamError> {
     if p.vips.is_empty() {
         return Err(ParamError::NoVips);
     }
+    // RFC 5798 §5.2.5: Count IPvX Addrs is 8 bits.
+    if p.vips.len() > usize::from(u8::MAX) {
+        return Err(ParamError::TooManyVips);
+    }
     let v4 = p.primary_addr.is_ipv4();
-    if p.vips.iter().any(|a| a.is_ipv4() != v4) || (!v4 && p.version == Version::V2) {
+    let foreign = |a: &IpAddr| a.is_ipv4() != v4;
+    if p.vips.iter().any(foreign)
+        || p.unicast_peers.iter().any(foreign)
+        || foreign(&p.mcast_group)
+        || (!v4 && p.version == Version::V2)
+    {
         return Err(ParamError::Family);
     }
     Ok(advert_units)
@@ -321,6 +343,7 @@ pub enum ParamError {
     Priority,
     AdvertInt,
     NoVips,
+    TooManyVips,
     Family,
     SyncGroupMember { group: String, member: usize },
 }
@@ -334,8 +357,11 @@ impl fmt::Display for ParamError {
                 "advert_int must be 1..255 whole seconds (VRRPv2) or 0.01..40.95 s in 10 ms steps (VRRPv3)",
             ),
             ParamError::NoVips => f.write_str("virtual_ipaddress needs at least one address"),
+            ParamError::TooManyVips => {
+                f.write_str("an advertisement carries at most 255 virtual addresses")
+            }
             ParamError::Family => f.write_str(
-                "virtual addresses and the instance address must share one family; IPv6 needs VRRPv3",
+                "virtual addresses, peers and the instance address must share one family; IPv6 needs VRRPv3",
             ),
             ParamError::SyncGroupMember { group, member } => {
                 write!(f, "sync group {group}: instance {member} is unknown or already in a group")
@@ -354,6 +380,8 @@ pub struct Stats {
     pub priority_zero_sent: u64,
     pub priority_zero_received: u64,
     pub became_master: u64,
+    /// Lower-priority or priority-0 adverts a Master did not answer: over the reply rate.
+    pub replies_suppressed: u64,
     pub released_master: u64,
     pub transitions: u64,
     pub last_transition: Option<(Instant, Transition)>,
@@ -389,6 +417,12 @@ pub struct Instance {
     garp_delay: Option<(Instant, u32)>,
     garp_refresh_at: Option<Instant>,
     lease_refresh_at: Option<Instant>,
+    /// When the installed VIPs expire in the kernel (`None`: not held, or permanent).
+    vips_expire: Option<Instant>,
+    /// A Master answers the next lower-priority or priority-0 advert from then on.
+    reply_at: Option<Instant>,
+    /// keepalived `vrrp_startup_delay`: no Master before then.
+    master_not_before: Option<Instant>,
     /// preempt_delay: lower-priority adverts accepted until then.
     preempt_at: Option<Instant>,
     /// Member of a sync group: the group decides when a Backup goes Master.
@@ -415,6 +449,9 @@ impl Instance {
             garp_delay: None,
             garp_refresh_at: None,
             lease_refresh_at: None,
+            vips_expire: None,
+            reply_at: None,
+            master_not_before: None,
             preempt_at: None,
             in_group: false,
             wants_master: false,
@@ -458,8 +495,40 @@ impl Instance {
         self.master_adver_int
     }
 
-    /// Counts a receive error found before the advert reached [`Instance::handle_advert`]
-    /// (parse errors the shell could still attribute to this instance).
+    /// Whether the virtual addresses are installed (exactly while Master).
+    pub fn holds_vips(&self) -> bool {
+        self.state == State::Master
+    }
+
+    /// What is left of the installed VIPs' kernel lifetime; `None` when not held or
+    /// permanent.
+    pub fn vip_lease_left(&self, now: Instant) -> Option<Duration> {
+        self.vips_expire.map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Every address the instance installs: adverted and excluded.
+    pub fn all_vips(&self) -> Vec<IpAddr> {
+        self.p
+            .vips
+            .iter()
+            .chain(&self.p.excluded_vips)
+            .copied()
+            .collect()
+    }
+
+    /// Whether an advert from `src` on `link` for `vrid` is this instance's business, and if
+    /// so whether the unicast peer filter lets it through.
+    pub fn route(&self, link: u32, vrid: u8, src: &IpAddr) -> Option<Result<(), Error>> {
+        let p = &self.p;
+        if p.link != link || p.vrid != vrid || p.primary_addr.is_ipv4() != src.is_ipv4() {
+            return None;
+        }
+        // keepalived check_unicast_src: with unicast peers, only theirs count.
+        let ok = p.unicast_peers.is_empty() || p.unicast_peers.contains(src);
+        Some(if ok { Ok(()) } else { Err(Error::Peer) })
+    }
+
+    /// Counts a receive error attributed to this instance.
     pub fn record_rx_error(&mut self, e: Error) {
         self.stats.rx_errors[e.index()] += 1;
     }
@@ -487,14 +556,24 @@ impl Instance {
         master_down_interval(self.p.version, self.master_adver_int, self.priority)
     }
 
+    /// keepalived `vrrp_startup_delay`: the instance may not become Master before `t`;
+    /// it starts in Backup and listens meanwhile (vrrp_state_goto_master checks
+    /// vrrp_delayed_start_time). Call before [`Instance::start`].
+    pub fn hold_master_until(&mut self, t: Instant) {
+        self.master_not_before = Some(t);
+    }
+
     /// Leaves Initialize (RFC 5798 §6.4.1).
     pub fn start(&mut self, now: Instant) {
         if self.state != State::Initialize {
             return;
         }
         self.master_adver_int = self.p.advert_int;
+        let held = self.master_not_before.filter(|&t| now < t);
         if self.faulted() {
             self.transition(now, State::Fault, Reason::Startup);
+        } else if let (Some(t), PRIORITY_OWNER) = (held, self.p.priority) {
+            self.enter_backup(now, t - now, Reason::Startup);
         } else if self.p.priority == PRIORITY_OWNER {
             // RFC 5798 §6.4.1: priority 255 sends an advert and becomes Master at once.
             // (keepalived refuses `state BACKUP` for an owner and does the same.)
@@ -509,32 +588,72 @@ impl Instance {
             } else {
                 self.down_interval()
             };
+            let first = held.map_or(first, |t| first.max(t - now));
             self.enter_backup(now, first, Reason::Startup);
         }
     }
 
-    /// Processes an advertisement that [`Repr::parse`] accepted, from IP source `src`.
-    /// Errors are counted in [`Stats::rx_errors`] and the advert is dropped.
-    /// Our own adverts (looped back multicast) are ignored.
-    pub fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Repr) -> Result<(), Error> {
-        if src == self.p.primary_addr {
+    /// Processes a VRRP message `msg` that arrived in the IP packet `meta` and was routed
+    /// here ([`Instance::route`]): every RFC 5798 §7.1 check, then the state machine.
+    /// A failed check drops the advert and counts it in [`Stats::rx_errors`]. Our own
+    /// adverts (looped back multicast) are ignored.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        meta: &RxMeta,
+        msg: &[u8],
+    ) -> Result<(), Error> {
+        if meta.src == self.p.primary_addr {
             return Ok(());
         }
-        let expect = Expect {
+        match self.accept(meta, msg) {
+            Ok(adv) => {
+                self.handle_advert(now, meta.src, &adv);
+                Ok(())
+            }
+            Err(e) => {
+                self.record_rx_error(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// RFC 5798 §7.1 "Receiving VRRP Packets", in keepalived's order (vrrp_check_packet).
+    fn accept(&self, meta: &RxMeta, msg: &[u8]) -> Result<Repr, Error> {
+        let unicast = !self.p.unicast_peers.is_empty();
+        // §7.1: MUST verify the packet holds the complete VRRP header.
+        let packet = Packet::new_checked(msg)?;
+        // §7.1: MUST verify that the IP TTL / hop limit is 255. keepalived skips the check
+        // for an instance with unicast peers (they may be routed); without peers a TTL
+        // below 255 means a sender off the link, unicast to us or not.
+        if !unicast && meta.ttl != TTL {
+            return Err(Error::Ttl);
+        }
+        // §7.1: MUST verify the VRRP version, the length for the address count and the
+        // checksum (plus the type, §5.2.2, and the family).
+        let adv = Repr::parse(&packet, meta)?;
+        if meta.src.is_ipv4() != self.p.primary_addr.is_ipv4() {
+            return Err(Error::Family);
+        }
+        // keepalived vrrp_check_packet: a multicast instance takes multicast adverts only,
+        // a unicast one unicast adverts only.
+        if meta.dst.is_multicast() == unicast {
+            return Err(Error::Destination);
+        }
+        // §7.1: MUST verify the VRID is configured on this interface (routing), MUST do
+        // the authentication (v2), MAY verify the address list, and (v2, RFC 3768 §7.1)
+        // MUST verify the Adver Interval.
+        adv.check(&Expect {
             version: self.p.version,
             vrid: self.p.vrid,
             auth: self.p.auth,
             advert_int: self.advert_units,
             addresses: self.p.check_addr_list.then_some(&self.p.vips[..]),
-        };
-        if let Err(e) = adv.check(&expect) {
-            self.record_rx_error(e);
-            return Err(e);
-        }
-        if src.is_ipv4() != self.p.primary_addr.is_ipv4() {
-            self.record_rx_error(Error::Family);
-            return Err(Error::Family);
-        }
+        })?;
+        Ok(adv)
+    }
+
+    fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
         self.stats.adverts_received += 1;
         if adv.priority == PRIORITY_STOP {
             self.stats.priority_zero_received += 1;
@@ -544,7 +663,6 @@ impl Instance {
             State::Backup => self.backup_rx(now, src, adv),
             State::Master => self.master_rx(now, src, adv),
         }
-        Ok(())
     }
 
     fn backup_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
@@ -585,10 +703,25 @@ impl Instance {
         now < at
     }
 
+    /// Whether a Master may answer an advert now. Answers (an advert, for lower priorities
+    /// GARP bursts too) cost more than the advert that asks for them, so forged adverts
+    /// would make the Master an amplifier: the first per [`REPLY_GAP`] (or advert interval
+    /// if longer) is answered as the RFC and keepalived do, the others only counted.
+    fn may_reply(&mut self, now: Instant) -> bool {
+        if self.reply_at.is_some_and(|t| now < t) {
+            self.stats.replies_suppressed += 1;
+            return false;
+        }
+        self.reply_at = Some(now + self.p.advert_int.max(REPLY_GAP));
+        true
+    }
+
     fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
         if adv.priority == PRIORITY_STOP {
             // RFC 5798 §6.4.3: priority 0 -> send an advert, reset the Adver_Timer.
-            self.send_advert(now);
+            if self.may_reply(now) {
+                self.send_advert(now);
+            }
             return;
         }
         let higher = adv.priority > self.priority
@@ -604,7 +737,7 @@ impl Instance {
                 self.send_advert(now);
             }
             self.leave_master(now, Reason::HigherPriority);
-        } else {
+        } else if self.may_reply(now) {
             // RFC 5798 §6.4.3 says discard; keepalived (vrrp_state_master_rx) re-asserts
             // at once, advert plus GARP bursts, so a split brain heals without waiting.
             if !self.p.lower_prio_no_advert {
@@ -612,7 +745,7 @@ impl Instance {
             }
             let count = self.p.garp_lower_prio_repeat;
             if count > 0 {
-                self.push(Action::SendGarp { count });
+                self.garp(count);
                 self.garp_delay = self.delayed_garp(now, self.p.garp_lower_prio_delay, count);
             }
         }
@@ -622,6 +755,10 @@ impl Instance {
     pub fn handle_timeout(&mut self, now: Instant) {
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         match self.state {
+            State::Backup if due(self.timer) && self.master_not_before > Some(now) => {
+                // vrrp_startup_delay: the down timer ran out early; wait for the delay.
+                self.timer = self.master_not_before;
+            }
             State::Backup if due(self.timer) && self.in_group => {
                 // keepalived vrrp_sync_can_goto_master: only when every member wants to,
                 // "prefer backup state to avoid thrashing". The group calls take_over().
@@ -640,17 +777,15 @@ impl Instance {
                 }
                 if let Some((_, count)) = self.garp_delay.filter(|(at, _)| *at <= now) {
                     self.garp_delay = None;
-                    self.push(Action::SendGarp { count });
+                    self.garp(count);
                 }
                 if due(self.garp_refresh_at) {
                     self.garp_refresh_at = Some(now + self.p.garp_master_refresh);
-                    self.push(Action::SendGarp {
-                        count: self.p.garp_master_refresh_repeat,
-                    });
+                    self.garp(self.p.garp_master_refresh_repeat);
                 }
                 if let (true, Some(lease)) = (due(self.lease_refresh_at), self.p.vip_lease) {
                     self.lease_refresh_at = Some(now + lease / 3);
-                    self.push(Action::RefreshVipLease { lease });
+                    self.install_vips(now);
                 }
             }
             _ => {}
@@ -658,6 +793,7 @@ impl Instance {
     }
 
     /// Earliest instant [`Instance::handle_timeout`] has work.
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.timer,
@@ -670,6 +806,7 @@ impl Instance {
         .min()
     }
 
+    #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
     }
@@ -731,7 +868,7 @@ impl Instance {
                 // advert so a backup takes over after Skew_Time, then drop the VIPs.
                 self.send_stop_advert();
                 self.drop_master_duties();
-                self.push(Action::RemoveVips);
+                self.remove_vips();
                 self.stats.released_master += 1;
                 self.transition(now, State::Fault, reason);
             }
@@ -790,7 +927,7 @@ impl Instance {
         let added: Vec<IpAddr> = is.iter().filter(|a| !was.contains(a)).copied().collect();
         let removed: Vec<IpAddr> = was.iter().filter(|a| !is.contains(a)).copied().collect();
         if self.state == State::Master && !removed.is_empty() {
-            self.push(Action::DelVips(removed));
+            self.push(Action::RemoveVips { addrs: removed });
         }
         // Tracker list or weights may differ: a new fault leaves Master/Backup, a cleared one
         // goes Backup, exactly as a tracker event would.
@@ -800,18 +937,15 @@ impl Instance {
             State::Master => {
                 self.master_adver_int = self.p.advert_int;
                 if !added.is_empty() {
-                    self.push(Action::AddVips {
-                        vips: added.clone(),
+                    self.push(Action::InstallVips {
+                        addrs: added.clone(),
                         lease: self.p.vip_lease,
                     });
                 }
                 if self.p.vip_lease != old.vip_lease {
                     // Every VIP gets the new lifetime now: a shorter or removed lease must
                     // not leave addresses expiring on the old schedule.
-                    self.push(match self.p.vip_lease {
-                        Some(lease) => Action::RefreshVipLease { lease },
-                        None => Action::InstallVips { lease: None },
-                    });
+                    self.install_vips(now);
                     self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
                 }
                 if self.advert(self.priority) != old_advert {
@@ -821,8 +955,8 @@ impl Instance {
                     self.send_advert(now);
                 }
                 if !added.is_empty() && self.p.garp_master_repeat > 0 {
-                    self.push(Action::GarpVips {
-                        vips: added,
+                    self.push(Action::SendGarp {
+                        addrs: added,
                         count: self.p.garp_master_repeat,
                     });
                 }
@@ -860,7 +994,7 @@ impl Instance {
         if self.state == State::Master {
             self.send_stop_advert();
             self.drop_master_duties();
-            self.push(Action::RemoveVips);
+            self.remove_vips();
         }
         self.timer = None;
         self.preempt_at = None;
@@ -900,14 +1034,10 @@ impl Instance {
         self.preempt_at = None;
         // Own interval from now on (RFC 5798 §6.4.3 Adver_Timer uses Advertisement_Interval).
         self.master_adver_int = self.p.advert_int;
-        self.push(Action::InstallVips {
-            lease: self.p.vip_lease,
-        });
+        self.install_vips(now);
         // RFC 5798 §6.4.2: send an ADVERTISEMENT, broadcast gratuitous ARP, set Adver_Timer.
         self.send_advert(now);
-        self.push(Action::SendGarp {
-            count: self.p.garp_master_repeat,
-        });
+        self.garp(self.p.garp_master_repeat);
         self.garp_delay =
             self.delayed_garp(now, self.p.garp_master_delay, self.p.garp_master_repeat);
         let p = &self.p;
@@ -924,7 +1054,7 @@ impl Instance {
 
     fn leave_master(&mut self, now: Instant, reason: Reason) {
         self.drop_master_duties();
-        self.push(Action::RemoveVips);
+        self.remove_vips();
         self.stats.released_master += 1;
         let wait = self.down_interval();
         self.enter_backup(now, wait, reason);
@@ -945,14 +1075,56 @@ impl Instance {
 
     fn send_advert(&mut self, now: Instant) {
         self.stats.adverts_sent += 1;
-        self.push(Action::SendAdvert(self.advert(self.priority)));
+        self.transmit(self.priority);
         self.timer = Some(now + self.p.advert_int);
     }
 
     fn send_stop_advert(&mut self) {
         self.stats.adverts_sent += 1;
         self.stats.priority_zero_sent += 1;
-        self.push(Action::SendAdvert(self.advert(PRIORITY_STOP)));
+        self.transmit(PRIORITY_STOP);
+    }
+
+    /// One [`Action::Transmit`] per destination: the multicast group, or each unicast peer
+    /// (RFC 5798 §5.1.1.2; keepalived `unicast_peer`).
+    fn transmit(&mut self, priority: u8) {
+        let adv = self.advert(priority);
+        let src = self.p.primary_addr;
+        let group = [self.p.mcast_group];
+        let dsts = if self.p.unicast_peers.is_empty() {
+            &group[..]
+        } else {
+            &self.p.unicast_peers[..]
+        };
+        for &dst in dsts {
+            // validate() guarantees one family, <= 255 addresses and a wire interval.
+            let bytes = adv.to_bytes(&src, &dst).expect("validated parameters emit");
+            self.actions.push_back(Action::Transmit { src, dst, bytes });
+        }
+    }
+
+    fn install_vips(&mut self, now: Instant) {
+        self.vips_expire = self.p.vip_lease.map(|l| now + l);
+        self.push(Action::InstallVips {
+            addrs: self.all_vips(),
+            lease: self.p.vip_lease,
+        });
+    }
+
+    fn remove_vips(&mut self) {
+        self.vips_expire = None;
+        self.push(Action::RemoveVips {
+            addrs: self.all_vips(),
+        });
+    }
+
+    fn garp(&mut self, count: u32) {
+        if count > 0 {
+            self.push(Action::SendGarp {
+                addrs: self.all_vips(),
+                count,
+            });
+        }
     }
 
     fn transition(&mut self, now: Instant, to: State, reason: Reason) {

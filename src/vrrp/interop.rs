@@ -13,7 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::proto::vrrp::{Packet, RxMeta, Version, MCAST_V4};
+use crate::proto::vrrp::{Datagram, Packet, Repr, Version, MCAST_V4};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -231,17 +231,11 @@ fn keepalived_master_drives_our_backup() {
         if inst.poll_timeout().is_some_and(|d| d <= now) {
             inst.handle_timeout(now);
         }
-        // Ethernet (14) + IPv4 header (IHL words).
-        let ip = &frame[14..];
-        let ihl = usize::from(ip[0] & 0x0f) * 4;
-        let meta = RxMeta {
-            src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-            dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
-            ttl: Some(ip[8]),
-        };
+        // Ethernet (14), then the IPv4 packet as a raw socket would deliver it.
+        let (meta, msg) = Datagram::V4(&frame[14..]).split().unwrap();
         assert_eq!(meta.dst, IpAddr::V4(MCAST_V4));
-        let repr = Repr::parse(&Packet::new_checked(&ip[ihl..]).unwrap(), &meta).unwrap();
-        inst.handle_advert(now, meta.src, &repr).unwrap();
+        let repr = Repr::parse(&Packet::new_checked(msg).unwrap(), &meta).unwrap();
+        inst.handle_datagram(now, &meta, msg).unwrap();
         if repr.priority == 0 {
             stop_at = Some(now);
         } else {
@@ -284,8 +278,11 @@ fn drive(inst: &mut Instance, relay: &mut ChildStdin, src: IpAddr, d: Duration) 
             inst.handle_timeout(now);
         }
         while let Some(a) = inst.poll_action() {
-            if let Action::SendAdvert(repr) = a {
-                let bytes = repr.to_bytes(&src, &IpAddr::V4(MCAST_V4)).unwrap();
+            if let Action::Transmit {
+                src: from, bytes, ..
+            } = a
+            {
+                assert_eq!(from, src);
                 let line: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 writeln!(relay, "{line}").unwrap();
                 relay.flush().unwrap();

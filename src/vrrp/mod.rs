@@ -1,7 +1,15 @@
 //! VRRP protocol core: per-instance state machines (RFC 5798 §6 / RFC 3768 §6, plus
-//! keepalived's Fault, preempt_delay, GARP bursts) and sync groups. Pure and sans-IO:
-//! time comes in as `now`, work goes out as [`Action`]s, the next deadline as
-//! `poll_timeout()`.
+//! keepalived's Fault, preempt_delay, GARP bursts) and sync groups, and the receive path
+//! (RFC 5798 §7.1). Pure and sans-IO: time comes in as `now`, work goes out as
+//! [`Action`]s, the next deadline as `poll_timeout()`.
+//!
+//! # Time
+//!
+//! `now` is a monotonic clock reading ([`Instant`]): every call takes one, and successive
+//! calls on one core must never go backwards (the shell reads `Instant::now()` once per
+//! wake-up and passes that same value to every call it makes in that wake-up). Deadlines
+//! returned by `poll_timeout()` are on the same clock; a call with `now` past a deadline
+//! runs what was due, late but in order. Tests drive the cores in virtual time this way.
 //!
 //! # Driving it from the shell
 //!
@@ -10,25 +18,27 @@
 //! [`Vrrp::new`] (sync groups name member indices). Then, on the single event loop:
 //!
 //! 1. **Startup**: `vrrp.start(now)`, then drain `vrrp.poll_event()` until `None`.
-//! 2. **Per packet**: parse with [`crate::proto::vrrp::Repr::parse`] (the shell supplies
-//!    IP src/dst and the received TTL). Find the instance by (interface, family, VRID):
-//!    none -> count [`crate::proto::vrrp::Error::Vrid`] globally; parse failed but the
-//!    VRID is readable -> `vrrp.record_rx_error(idx, e)`; parsed ->
-//!    `vrrp.handle_advert(now, idx, src, &repr)` (it checks auth, interval, address list
-//!    and counts errors itself). Drain events.
+//! 2. **Per datagram**: hand what the raw socket delivered ([`crate::proto::vrrp::Datagram`])
+//!    and the interface it came in on to [`rx::Receiver::handle_datagram`] with every
+//!    unit's core. It reads the IP layer, routes by interface, VRID and unicast peer, and
+//!    applies every RFC 5798 §7.1 check at the instance, counting each drop by kind; drain
+//!    the events of the unit it names.
 //! 3. **Per timeout**: sleep until `vrrp.poll_timeout()` (or a packet); call
 //!    `vrrp.handle_timeout(now)` whenever `now >= deadline`; drain events.
-//! 4. **Tracking**: `vrrp.set_tracker(now, idx, tracker_index, up)`; drain events.
+//! 4. **Tracking**: `vrrp.set_tracker(now, idx, tracker_index, up)` (repeats are ignored);
+//!    drain events.
 //! 5. **Shutdown** (SIGTERM): `vrrp.shutdown(now)`, drain events (priority-0 adverts,
 //!    VIP removal, STOP notifies), then exit.
 //!
-//! Events are executed in order. [`Action::SendAdvert`] carries the [`Repr`] to emit with
-//! the instance's primary address as source (TTL 255). [`Action::InstallVips`] /
-//! [`Action::RefreshVipLease`] add or replace the VIPs with the given valid/preferred
-//! lifetime (the **VIP lease**: a crashed master's addresses expire in the kernel instead of
-//! staying on the wire); refreshes come every lease/3 while Master and never come with a
-//! GARP or notify. [`Action::SendGarp`] asks for `count` gratuitous ARPs / unsolicited NAs
-//! per VIP ([`crate::proto::arp`], [`crate::proto::ndisc`] build the frames).
+//! Events are executed in order and say everything the shell needs: [`Action::Transmit`]
+//! is an encoded advert with its source and destination (the group, or one per unicast
+//! peer), sent with TTL 255. [`Action::InstallVips`] adds or replaces the named addresses
+//! with the given valid/preferred lifetime (the **VIP lease**: a crashed master's addresses
+//! expire in the kernel instead of staying on the wire); refreshes are the same action,
+//! every lease/3 while Master, never with a GARP or notify. [`Action::SendGarp`] asks for
+//! `count` gratuitous ARPs / unsolicited NAs per named address ([`crate::proto::arp`],
+//! [`crate::proto::ndisc`] build the frames). Whether VIPs are held and for how long is
+//! the core's to answer ([`Instance::holds_vips`], [`Instance::vip_lease_left`]).
 //!
 //! # Reconfiguring in place (reload)
 //!
@@ -41,10 +51,10 @@
 //!   auth) it is sent at once and the Adver_Timer restarts with the new interval; should
 //!   the new priority lose to a known master, the normal rules act on the next advert
 //!   (a preempting backup's down timer, RFC 5798 §6.4.2). VIPs are diffed (adverted and
-//!   excluded alike): [`Action::DelVips`] for the removed ones, [`Action::AddVips`] then
-//!   [`Action::GarpVips`] for the added ones only; unchanged VIPs see no removal, no GARP
+//!   excluded alike): [`Action::RemoveVips`] for the removed ones, [`Action::InstallVips`]
+//!   then [`Action::SendGarp`] for the added ones only; unchanged VIPs see no removal, no GARP
 //!   and no notify. A changed lease re-adds every VIP with the new lifetime at once
-//!   ([`Action::RefreshVipLease`], or [`Action::InstallVips`] for a permanent one) and the
+//!   ([`Action::InstallVips`]) and the
 //!   refresh cadence follows the new lease.
 //! * A Backup stays Backup; a running Master_Down_Timer restarts from now with the new
 //!   Master_Down_Interval (or Skew_Time after a priority-0 advert) for the new interval and
@@ -77,13 +87,16 @@
 //!   member to Backup; one member faulted holds all members in Fault until no member has a
 //!   fault of its own. Group transitions are reported as [`Event::Group`].
 
+pub mod garp;
 pub mod instance;
+pub mod plan;
+pub mod rx;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::proto::vrrp::{Error, Repr};
+use crate::proto::vrrp::{Error, RxMeta};
 
 pub use instance::{
     default_vip_lease, Action, Instance, ParamError, Params, Reason, Restart, State, Stats,
@@ -173,6 +186,15 @@ impl Vrrp {
         self.groups[g].state
     }
 
+    /// [`Vrrp::start`] with keepalived's `vrrp_startup_delay`: no instance becomes Master
+    /// before `now + delay`; they start in Backup and listen meanwhile.
+    pub fn start_delayed(&mut self, now: Instant, delay: Duration) {
+        for i in &mut self.instances {
+            i.hold_master_until(now + delay);
+        }
+        self.start(now);
+    }
+
     pub fn start(&mut self, now: Instant) {
         // A member faulted at start holds its whole group in Fault from the beginning.
         self.update_group_faults(now);
@@ -182,18 +204,35 @@ impl Vrrp {
         self.settle(now);
     }
 
-    pub fn handle_advert(
+    /// The instance an advert from `src` on `link` for `vrid` belongs to: `Ok` when it
+    /// passes the unicast peer filter, `Err` with the instance that has the VRID but not
+    /// this peer. `None`: no instance of this unit has the VRID on that link.
+    pub fn route(&self, link: u32, vrid: u8, src: &IpAddr) -> Option<Result<usize, usize>> {
+        let mut stranger = None;
+        for (i, inst) in self.instances.iter().enumerate() {
+            match inst.route(link, vrid, src) {
+                Some(Ok(())) => return Some(Ok(i)),
+                Some(Err(_)) => stranger = stranger.or(Some(i)),
+                None => {}
+            }
+        }
+        stranger.map(Err)
+    }
+
+    /// Hands a routed datagram to instance `idx` ([`Instance::handle_datagram`]).
+    pub fn handle_datagram(
         &mut self,
         now: Instant,
         idx: usize,
-        src: IpAddr,
-        adv: &Repr,
+        meta: &RxMeta,
+        msg: &[u8],
     ) -> Result<(), Error> {
-        let r = self.instances[idx].handle_advert(now, src, adv);
+        let r = self.instances[idx].handle_datagram(now, meta, msg);
         self.settle(now);
         r
     }
 
+    /// Counts a receive error against instance `idx`.
     pub fn record_rx_error(&mut self, idx: usize, e: Error) {
         self.instances[idx].record_rx_error(e);
     }
@@ -249,6 +288,7 @@ impl Vrrp {
         Ok(())
     }
 
+    #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.instances
             .iter()
@@ -256,6 +296,7 @@ impl Vrrp {
             .min()
     }
 
+    #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::proto::vrrp::{Auth, Packet, RxMeta, Version, MCAST_V4, MCAST_V6};
+use crate::proto::vrrp::{Auth, Datagram, Packet, Repr, RxMeta, Version};
+use crate::proto::{ipv4, vrrp::IP_PROTO};
+use rx::Receiver;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -38,6 +40,7 @@ fn v3(mut p: Params, advert: Duration) -> Params {
 
 struct Router {
     vrrp: Vrrp,
+    rx: Receiver,
     addr: IpAddr,
     /// Receives packets and runs timers.
     running: bool,
@@ -73,6 +76,7 @@ impl Wire {
         vrrp.start(self.now);
         self.routers.push(Router {
             vrrp,
+            rx: Receiver::default(),
             addr,
             running: true,
             muted: false,
@@ -122,14 +126,15 @@ impl Wire {
         self.run_until(until);
     }
 
-    /// Logs router `r`'s events and delivers its adverts (through the codec) to the others.
+    /// Logs router `r`'s events and delivers its adverts to the others, as IP datagrams
+    /// with TTL 255 through the receive path ([`Receiver::handle_datagram`]).
     fn pump(&mut self, r: usize) {
         let mut pending = vec![r];
         while let Some(r) = pending.pop() {
             let mut out = Vec::new();
             while let Some(e) = self.routers[r].vrrp.poll_event() {
-                if let Event::Instance(_, Action::SendAdvert(repr)) = &e {
-                    out.push(repr.clone());
+                if let Event::Instance(_, Action::Transmit { src, dst, bytes }) = &e {
+                    out.push((*src, *dst, bytes.clone()));
                 }
                 let at = self.at();
                 self.routers[r].log.push((at, e));
@@ -137,32 +142,15 @@ impl Wire {
             if self.routers[r].muted {
                 continue;
             }
-            let src = self.routers[r].addr;
-            for repr in out {
-                let dst = if src.is_ipv4() {
-                    IpAddr::V4(MCAST_V4)
-                } else {
-                    IpAddr::V6(MCAST_V6)
-                };
-                let bytes = repr.to_bytes(&src, &dst).unwrap();
-                let meta = RxMeta {
-                    src,
-                    dst,
-                    ttl: Some(255),
-                };
-                let parsed = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta).unwrap();
+            for (src, dst, bytes) in out {
                 for o in 0..self.routers.len() {
-                    if o == r || !self.routers[o].running {
+                    let to_o = dst.is_multicast() || dst == self.routers[o].addr;
+                    if o == r || !self.routers[o].running || !to_o {
                         continue;
                     }
-                    let idx = self.routers[o]
-                        .vrrp
-                        .instances()
-                        .iter()
-                        .position(|i| i.params().vrid == parsed.vrid);
-                    if let Some(idx) = idx {
-                        let now = self.now;
-                        let _ = self.routers[o].vrrp.handle_advert(now, idx, src, &parsed);
+                    let now = self.now;
+                    let d = deliver(&mut self.routers[o], now, src, dst, 255, &bytes);
+                    if d.to.is_some() {
                         pending.push(o);
                     }
                 }
@@ -231,7 +219,7 @@ impl Wire {
         self.actions(r, i)
             .into_iter()
             .filter_map(|(at, a)| match a {
-                Action::SendAdvert(repr) => Some((at, repr.priority)),
+                Action::Transmit { .. } => Some((at, advert(&a).unwrap().priority)),
                 _ => None,
             })
             .collect()
@@ -257,6 +245,76 @@ impl Wire {
     }
 }
 
+/// The IP datagram the kernel would deliver for `msg` from `src` to `dst` with `ttl`: an
+/// IPv4 packet with its header, or IPv6 payload with the header fields alongside.
+fn datagram(src: IpAddr, dst: IpAddr, ttl: u8, msg: &[u8]) -> (Vec<u8>, Option<Datagram<'_>>) {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut p = ipv4::Packet::new_unchecked(vec![0; ipv4::HEADER_LEN + msg.len()]);
+            let hdr = ipv4::Repr {
+                src: s,
+                dst: d,
+                protocol: IP_PROTO,
+                ttl,
+                payload_len: msg.len(),
+            };
+            hdr.emit(&mut p).unwrap();
+            let mut bytes = p.into_inner();
+            bytes[ipv4::HEADER_LEN..].copy_from_slice(msg);
+            (bytes, None)
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => (
+            Vec::new(),
+            Some(Datagram::V6 {
+                src,
+                dst,
+                hop_limit: ttl,
+                payload: msg,
+            }),
+        ),
+        _ => unreachable!("mixed families"),
+    }
+}
+
+/// Hands router `r` one datagram on link 0.
+fn deliver(
+    r: &mut Router,
+    now: Instant,
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    msg: &[u8],
+) -> rx::Delivery {
+    let (v4, v6) = datagram(src, dst, ttl, msg);
+    let d = v6.unwrap_or(Datagram::V4(&v4));
+    r.rx.handle_datagram(now, 0, &d, [&mut r.vrrp])
+}
+
+/// The advertisement a [`Action::Transmit`] carries, decoded.
+fn advert(a: &Action) -> Option<Repr> {
+    let Action::Transmit { src, dst, bytes } = a else {
+        return None;
+    };
+    let meta = RxMeta {
+        src: *src,
+        dst: *dst,
+        ttl: 255,
+    };
+    Some(Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta).unwrap())
+}
+
+fn is_advert(a: &Action, priority: u8) -> bool {
+    advert(a).is_some_and(|r| r.priority == priority)
+}
+
+fn is_garp(a: &Action, n: u32) -> bool {
+    matches!(a, Action::SendGarp { count, .. } if *count == n)
+}
+
+fn is_removal(a: &Action) -> bool {
+    matches!(a, Action::RemoveVips { .. })
+}
+
 /// Nanosecond-exact expected Master_Down_Interval.
 fn down(adv: Duration, skew_base: Duration, prio: u32) -> Duration {
     adv * 3 + skew_base * (256 - prio) / 256
@@ -279,8 +337,14 @@ fn lone_backup_takes_over_after_master_down_interval_v2() {
     // RFC 5798 §6.4.2 order: VIPs, advert, GARP burst, notify.
     let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
     assert!(matches!(acts[1], Action::InstallVips { .. }));
-    assert!(matches!(&acts[2], Action::SendAdvert(r) if r.priority == 100));
-    assert_eq!(acts[3], Action::SendGarp { count: 5 });
+    assert!(is_advert(&acts[2], 100));
+    assert_eq!(
+        acts[3],
+        Action::SendGarp {
+            addrs: vec![vip(1)],
+            count: 5
+        }
+    );
     assert!(matches!(acts[4], Action::Notify(_)));
 }
 
@@ -352,8 +416,13 @@ fn master_and_backup(a: Params) -> (Wire, usize, usize) {
 /// A master leaving (shutdown or fault): priority-0 advert, VIPs removed, then notify.
 fn assert_goodbye(w: &Wire, r: usize, to: State, reason: Reason) {
     let acts: Vec<Action> = w.actions(r, 0).into_iter().map(|(_, a)| a).collect();
-    assert!(matches!(&acts[0], Action::SendAdvert(adv) if adv.priority == 0));
-    assert_eq!(acts[1], Action::RemoveVips);
+    assert!(is_advert(&acts[0], 0));
+    assert_eq!(
+        acts[1],
+        Action::RemoveVips {
+            addrs: vec![vip(1)]
+        }
+    );
     assert!(matches!(acts[2], Action::Notify(t) if t.to == to && t.reason == reason));
     assert_eq!(w.state(r, 0), to);
 }
@@ -589,25 +658,20 @@ fn master_reasserts_against_lower_priority_master() {
     let became = w.entered(a, 0, State::Master).unwrap();
     let acts = w.actions(a, 0);
     let heals: Vec<usize> = (0..acts.len())
-        .filter(|&k| acts[k].0 > became && acts[k].1 == Action::SendGarp { count: 5 })
+        .filter(|&k| acts[k].0 > became && is_garp(&acts[k].1, 5))
         .collect();
     let b_adverts = w.adverts(b, 0);
     assert_eq!(heals.len(), b_adverts.len());
     for (k, (at, prio)) in heals.into_iter().zip(b_adverts) {
         assert_eq!((acts[k].0, prio), (at, 100));
-        assert!(
-            matches!(&acts[k - 1], (t, Action::SendAdvert(r)) if *t == at && r.priority == 200)
-        );
+        assert!(acts[k - 1].0 == at && is_advert(&acts[k - 1].1, 200));
     }
     // Partition heals: B hears A's next advert and yields.
     w.routers[a].muted = false;
     w.clear_logs();
     w.run_for(Duration::from_secs(1));
     assert_eq!(w.state(b, 0), State::Backup);
-    assert!(w
-        .actions(b, 0)
-        .iter()
-        .any(|(_, a)| *a == Action::RemoveVips));
+    assert!(w.actions(b, 0).iter().any(|(_, a)| is_removal(a)));
 }
 
 #[test]
@@ -716,12 +780,13 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
     assert!(acts.contains(&(
         became,
         Action::InstallVips {
+            addrs: vec![vip(1)],
             lease: Some(Duration::from_secs(4))
         }
     )));
     let refreshes: Vec<Duration> = acts
         .iter()
-        .filter(|(_, a)| matches!(a, Action::RefreshVipLease { lease } if *lease == Duration::from_secs(4)))
+        .filter(|&&(at, ref a)| at > became && matches!(a, Action::InstallVips { lease, .. } if *lease == Some(Duration::from_secs(4))))
         .map(|(at, _)| *at)
         .collect();
     let period = Duration::from_secs(4) / 3;
@@ -734,7 +799,7 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
     // After becoming master: only adverts and refreshes; no GARP, no notify.
     for (at, act) in acts.iter().filter(|(at, _)| *at > became) {
         assert!(
-            matches!(act, Action::SendAdvert(_) | Action::RefreshVipLease { .. }),
+            matches!(act, Action::Transmit { .. } | Action::InstallVips { .. }),
             "unexpected {act:?} at {at:?}"
         );
     }
@@ -763,10 +828,11 @@ fn lease_defaults_and_off() {
     let acts = w.actions(a, 0);
     assert!(acts
         .iter()
-        .any(|(_, a)| *a == Action::InstallVips { lease: None }));
-    assert!(!acts
+        .any(|(_, a)| matches!(a, Action::InstallVips { lease: None, .. })));
+    let installs = acts
         .iter()
-        .any(|(_, a)| matches!(a, Action::RefreshVipLease { .. })));
+        .filter(|(_, a)| matches!(a, Action::InstallVips { .. }));
+    assert_eq!(installs.count(), 1, "a permanent VIP is never refreshed");
 }
 
 #[test]
@@ -784,7 +850,7 @@ fn garp_delay_and_refresh_bursts() {
         .actions(a, 0)
         .into_iter()
         .filter_map(|(at, a)| match a {
-            Action::SendGarp { count } => Some((at, count)),
+            Action::SendGarp { count, .. } => Some((at, count)),
             _ => None,
         })
         .collect();
@@ -965,12 +1031,13 @@ fn invalid_params_are_refused() {
 fn own_looped_back_advert_is_ignored() {
     let now = Instant::now();
     let mut i = started_owner(params(1, 1, 255), now);
-    let adv = i.advert(255);
-    assert_eq!(i.handle_advert(now, ip(1), &adv), Ok(()));
+    let adv = i.advert(255).to_bytes(&ip(1), &MCAST).unwrap();
+    assert_eq!(i.handle_datagram(now, &meta(ip(1)), &adv), Ok(()));
     assert_eq!(i.poll_action(), None);
     assert_eq!(i.stats().adverts_received, 0);
     // The same advert from a peer address is a tie the higher address wins.
-    assert_eq!(i.handle_advert(now, ip(2), &adv), Ok(()));
+    let adv = i.advert(255).to_bytes(&ip(2), &MCAST).unwrap();
+    assert_eq!(i.handle_datagram(now, &meta(ip(2)), &adv), Ok(()));
     assert_eq!(i.state(), State::Backup);
 }
 
@@ -1012,6 +1079,23 @@ fn drain(i: &mut Instance) -> Vec<Action> {
     std::iter::from_fn(|| i.poll_action()).collect()
 }
 
+const MCAST: IpAddr = IpAddr::V4(crate::proto::vrrp::MCAST_V4);
+
+/// An IPv4 multicast advert from `src` with TTL 255.
+fn meta(src: IpAddr) -> RxMeta {
+    RxMeta {
+        src,
+        dst: MCAST,
+        ttl: 255,
+    }
+}
+
+/// The advert the instance `p` sends at `priority`, encoded for multicast.
+fn encoded(p: &Params, priority: u8) -> Vec<u8> {
+    let adv = Instance::new(p.clone()).unwrap().advert(priority);
+    adv.to_bytes(&p.primary_addr, &MCAST).unwrap()
+}
+
 #[test]
 fn lower_and_higher_priority_options() {
     let now = Instant::now();
@@ -1021,22 +1105,22 @@ fn lower_and_higher_priority_options() {
     p.garp_lower_prio_repeat = 2;
     p.garp_lower_prio_delay = Duration::from_secs(3);
     let mut i = started_owner(p.clone(), now);
-    let low = Instance::new(params(2, 1, 100)).unwrap().advert(100);
-    i.handle_advert(now, peer, &low).unwrap();
+    let low = encoded(&params(2, 1, 100), 100);
+    i.handle_datagram(now, &meta(peer), &low).unwrap();
     let acts = drain(&mut i);
-    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 255));
-    assert_eq!(acts[1], Action::SendGarp { count: 2 });
+    assert!(is_advert(&acts[0], 255));
+    assert!(is_garp(&acts[1], 2));
     // keepalived garp_lower_prio_delay: a second burst later.
     let later = now + Duration::from_secs(3);
     assert!(i.poll_timeout().unwrap() <= later);
     i.handle_timeout(later);
-    assert!(drain(&mut i).contains(&Action::SendGarp { count: 2 }));
+    assert!(drain(&mut i).iter().any(|a| is_garp(a, 2)));
 
     // lower_prio_no_advert and no GARPs: the lower advert is simply ignored.
     p.lower_prio_no_advert = true;
     p.garp_lower_prio_repeat = 0;
     let mut i = started_owner(p, now);
-    i.handle_advert(now, peer, &low).unwrap();
+    i.handle_datagram(now, &meta(peer), &low).unwrap();
     assert_eq!(drain(&mut i), vec![]);
     assert_eq!(i.current_master(), Some((ip(1), 255)));
 
@@ -1049,11 +1133,11 @@ fn lower_and_higher_priority_options() {
     i.handle_timeout(i.poll_timeout().unwrap());
     assert_eq!(i.state(), State::Master);
     drain(&mut i);
-    let high = Instance::new(params(2, 1, 200)).unwrap().advert(200);
-    i.handle_advert(now, peer, &high).unwrap();
+    let high = encoded(&params(2, 1, 200), 200);
+    i.handle_datagram(now, &meta(peer), &high).unwrap();
     let acts = drain(&mut i);
-    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 100));
-    assert_eq!(acts[1], Action::RemoveVips);
+    assert!(is_advert(&acts[0], 100));
+    assert!(is_removal(&acts[1]));
     assert_eq!(i.current_master(), Some((peer, 200)));
 }
 
@@ -1135,7 +1219,7 @@ fn reconfigured_master_keeps_state_and_adverts_new_priority_at_once() {
     // The default lease is 4 s for both priorities: the advert is the only action.
     let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
     assert_eq!(acts.len(), 1, "{acts:?}");
-    assert!(matches!(&acts[0], Action::SendAdvert(r) if r.priority == 120));
+    assert!(is_advert(&acts[0], 120));
     assert_eq!(
         w.routers[b].vrrp.instance(0).stats().master_seen,
         Some((ip(1), 120))
@@ -1186,19 +1270,24 @@ fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
     w.reconfigure(a, vec![new], &[]).unwrap();
     let acts: Vec<Action> = w.actions(a, 0).into_iter().map(|(_, a)| a).collect();
     assert_eq!(acts.len(), 4, "{acts:?}");
-    assert_eq!(acts[0], Action::DelVips(vec![vip(2)]));
+    assert_eq!(
+        acts[0],
+        Action::RemoveVips {
+            addrs: vec![vip(2)]
+        }
+    );
     assert_eq!(
         acts[1],
-        Action::AddVips {
-            vips: vec![vip(3), vip(9)],
+        Action::InstallVips {
+            addrs: vec![vip(3), vip(9)],
             lease: Some(secs(4)),
         }
     );
-    assert!(matches!(&acts[2], Action::SendAdvert(r) if r.addresses == vec![vip(1), vip(3)]));
+    assert_eq!(advert(&acts[2]).unwrap().addresses, vec![vip(1), vip(3)]);
     assert_eq!(
         acts[3],
-        Action::GarpVips {
-            vips: vec![vip(3), vip(9)],
+        Action::SendGarp {
+            addrs: vec![vip(3), vip(9)],
             count: 5,
         }
     );
@@ -1236,13 +1325,19 @@ fn reconfigured_lease_applies_at_once() {
     w.reconfigure(a, vec![p.clone()], &[]).unwrap();
     assert_eq!(
         w.actions(a, 0),
-        vec![(secs(10), Action::RefreshVipLease { lease: secs(30) })]
+        vec![(
+            secs(10),
+            Action::InstallVips {
+                addrs: vec![vip(1)],
+                lease: Some(secs(30))
+            }
+        )]
     );
     w.run_for(secs(11));
     let refreshes: Vec<Duration> = w
         .actions(a, 0)
         .into_iter()
-        .filter(|(_, a)| matches!(a, Action::RefreshVipLease { .. }))
+        .filter(|(_, a)| matches!(a, Action::InstallVips { .. }))
         .map(|(at, _)| at)
         .collect();
     assert_eq!(refreshes, vec![secs(10), secs(20)]);
@@ -1251,10 +1346,19 @@ fn reconfigured_lease_applies_at_once() {
     w.reconfigure(a, vec![p], &[]).unwrap();
     w.run_for(secs(30));
     let acts = w.actions(a, 0);
-    assert_eq!(acts[0], (secs(21), Action::InstallVips { lease: None }));
+    assert_eq!(
+        acts[0],
+        (
+            secs(21),
+            Action::InstallVips {
+                addrs: vec![vip(1)],
+                lease: None
+            }
+        )
+    );
     assert!(acts[1..]
         .iter()
-        .all(|(_, a)| matches!(a, Action::SendAdvert(_))));
+        .all(|(_, a)| matches!(a, Action::Transmit { .. })));
 }
 
 #[test]
@@ -1347,4 +1451,341 @@ fn reconfigured_sync_group_stays_master_and_refuses_other_members() {
         w.reconfigure(a, vec![params(1, 1, 150), params(1, 2, 140)], &one),
         Err(Restart::Members)
     );
+}
+
+/// RFC 5798 §7.1, one rule at a time: a settled master (10.0.0.1, priority 150) is sent a
+/// forged priority-200 advert from 10.0.0.3 that would demote it if accepted, broken in one
+/// way. Each one is dropped, counted under its own kind, and changes nothing.
+mod receive_checks {
+    use super::*;
+
+    /// Router `a` master, `b` backup; returns the forged advert's bytes for `dst`.
+    fn setup() -> (Wire, usize) {
+        let (w, a, _) = master_and_backup(params(1, 1, 150));
+        (w, a)
+    }
+
+    fn forged(dst: IpAddr) -> Vec<u8> {
+        let adv = Instance::new(params(3, 1, 200)).unwrap().advert(200);
+        adv.to_bytes(&ip(3), &dst).unwrap()
+    }
+
+    /// Delivers `msg` from 10.0.0.3 to router `a` and checks it was dropped as `want`,
+    /// counted on the instance, and left it Master.
+    fn dropped(w: &mut Wire, a: usize, dst: IpAddr, ttl: u8, msg: &[u8], want: Error) {
+        let now = w.now;
+        let d = deliver(&mut w.routers[a], now, ip(3), dst, ttl, msg);
+        assert_eq!(
+            d,
+            rx::Delivery {
+                to: Some((0, 0)),
+                result: Err(want)
+            }
+        );
+        let inst = w.routers[a].vrrp.instance(0);
+        assert_eq!(inst.stats().rx_error(want), 1, "{:?}", inst.stats());
+        assert_eq!(inst.state(), State::Master);
+        assert!(w.routers[a].vrrp.poll_event().is_none());
+    }
+
+    #[test]
+    fn valid_forgery_would_demote() {
+        // The control: the same advert with nothing wrong does demote the master.
+        let (mut w, a) = setup();
+        let now = w.now;
+        let d = deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &forged(MCAST));
+        assert_eq!(d.result, Ok(()));
+        assert_eq!(w.state(a, 0), State::Backup);
+    }
+
+    #[test]
+    fn ttl_must_be_255_even_unicast_to_self() {
+        // §7.1: "MUST verify that the IP TTL is 255". Sent to the master's own address
+        // from off the link (TTL 1), multicast or not.
+        let (mut w, a) = setup();
+        dropped(&mut w, a, ip(1), 1, &forged(ip(1)), Error::Ttl);
+        let (mut w, a) = setup();
+        dropped(&mut w, a, MCAST, 254, &forged(MCAST), Error::Ttl);
+    }
+
+    #[test]
+    fn unicast_instance_skips_ttl_but_filters_peers() {
+        // keepalived: no TTL check with unicast peers (they may be routed), but only the
+        // configured peers are heard.
+        let mut p = params(1, 1, 150);
+        p.unicast_peers = vec![ip(3)];
+        let mut w = Wire::new();
+        let a = w.add(vec![p.clone()], vec![]);
+        w.run_until(secs(10));
+        assert_eq!(w.state(a, 0), State::Master);
+        let now = w.now;
+        let d = deliver(&mut w.routers[a], now, ip(4), ip(1), 64, &forged(ip(1)));
+        assert_eq!(d.result, Err(Error::Peer));
+        assert_eq!(
+            w.routers[a].vrrp.instance(0).stats().rx_error(Error::Peer),
+            1
+        );
+        assert_eq!(w.state(a, 0), State::Master);
+        // From the peer, routed (TTL 64), unicast: accepted.
+        let d = deliver(&mut w.routers[a], now, ip(3), ip(1), 64, &forged(ip(1)));
+        assert_eq!(d.result, Ok(()));
+        assert_eq!(w.state(a, 0), State::Backup);
+    }
+
+    #[test]
+    fn destination_must_match_the_mode() {
+        // keepalived vrrp_check_packet: a multicast instance ignores unicast adverts.
+        let (mut w, a) = setup();
+        dropped(&mut w, a, ip(1), 255, &forged(ip(1)), Error::Destination);
+    }
+
+    #[test]
+    fn version_must_match() {
+        // §7.1: "MUST verify the VRRP version".
+        let (mut w, a) = setup();
+        let adv = Instance::new(v3(params(3, 1, 200), secs(1)))
+            .unwrap()
+            .advert(200);
+        let msg = adv.to_bytes(&ip(3), &MCAST).unwrap();
+        dropped(&mut w, a, MCAST, 255, &msg, Error::Version);
+    }
+
+    #[test]
+    fn checksum_must_verify() {
+        // §7.1: "MUST verify the VRRP checksum".
+        let (mut w, a) = setup();
+        let mut msg = forged(MCAST);
+        msg[7] ^= 1;
+        dropped(&mut w, a, MCAST, 255, &msg, Error::Checksum);
+    }
+
+    #[test]
+    fn length_must_cover_the_address_count() {
+        // §7.1: "MUST verify that the received packet contains the complete VRRP packet".
+        let (mut w, a) = setup();
+        let msg = forged(MCAST);
+        dropped(
+            &mut w,
+            a,
+            MCAST,
+            255,
+            &msg[..msg.len() - 1],
+            Error::Truncated,
+        );
+        let (mut w, a) = setup();
+        dropped(&mut w, a, MCAST, 255, &msg[..4], Error::Truncated);
+    }
+
+    #[test]
+    fn type_must_be_advertisement() {
+        // §5.2.2 / §7.1: only type 1 exists; anything else is discarded.
+        let (mut w, a) = setup();
+        let mut msg = forged(MCAST);
+        msg[0] = 0x22;
+        msg[6] = msg[6].wrapping_sub(1); // keep the checksum right (+1 in the first word)
+        dropped(&mut w, a, MCAST, 255, &msg, Error::Type);
+    }
+
+    #[test]
+    fn auth_must_match() {
+        // RFC 3768 §7.1: "MUST perform authentication specified by Auth Type".
+        let (mut w, a) = setup();
+        let mut p = params(3, 1, 200);
+        p.auth = Auth::password(b"guess");
+        let msg = Instance::new(p.clone())
+            .unwrap()
+            .advert(200)
+            .to_bytes(&ip(3), &MCAST);
+        dropped(&mut w, a, MCAST, 255, &msg.unwrap(), Error::AuthType);
+        let mut w = Wire::new();
+        let mut q = params(1, 1, 150);
+        q.auth = Auth::password(b"secret");
+        let a = w.add(vec![q], vec![]);
+        w.run_until(secs(10));
+        let msg = Instance::new(p)
+            .unwrap()
+            .advert(200)
+            .to_bytes(&ip(3), &MCAST);
+        dropped(&mut w, a, MCAST, 255, &msg.unwrap(), Error::Auth);
+    }
+
+    #[test]
+    fn address_list_must_match() {
+        // §7.1: "MAY verify that the IP Address(es) ... are valid" (keepalived does).
+        let (mut w, a) = setup();
+        let p = with_vips(params(3, 1, 200), &[7]);
+        let msg = Instance::new(p)
+            .unwrap()
+            .advert(200)
+            .to_bytes(&ip(3), &MCAST);
+        dropped(&mut w, a, MCAST, 255, &msg.unwrap(), Error::AddrList);
+    }
+
+    #[test]
+    fn v2_interval_must_match() {
+        // RFC 3768 §7.1: "MUST verify that the Adver Interval ... is the same".
+        let (mut w, a) = setup();
+        let mut p = params(3, 1, 200);
+        p.advert_int = secs(2);
+        let msg = Instance::new(p)
+            .unwrap()
+            .advert(200)
+            .to_bytes(&ip(3), &MCAST);
+        dropped(&mut w, a, MCAST, 255, &msg.unwrap(), Error::AdvertInterval);
+    }
+
+    #[test]
+    fn vrid_must_be_configured_on_the_link() {
+        // §7.1: "MUST verify that the VRID is configured on the receiving interface".
+        let (mut w, a) = setup();
+        let msg = Instance::new(params(3, 9, 200)).unwrap().advert(200);
+        let msg = msg.to_bytes(&ip(3), &MCAST).unwrap();
+        let now = w.now;
+        let d = deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &msg);
+        assert_eq!(
+            d,
+            rx::Delivery {
+                to: None,
+                result: Err(Error::Vrid)
+            }
+        );
+        // Right VRID, other interface.
+        let r = &mut w.routers[a];
+        let (v4, _) = datagram(ip(3), MCAST, 255, &forged(MCAST));
+        let d =
+            r.rx.handle_datagram(now, 7, &Datagram::V4(&v4), [&mut r.vrrp]);
+        assert_eq!(d.result, Err(Error::Vrid));
+        assert_eq!(r.rx.unattributed()[Error::Vrid.index()], 2);
+        assert_eq!(w.state(a, 0), State::Master);
+    }
+
+    #[test]
+    fn malformed_ip_headers_are_counted_unattributed() {
+        let (mut w, a) = setup();
+        let (mut v4, _) = datagram(ip(3), MCAST, 255, &forged(MCAST));
+        v4[3] += 1; // total length beyond the datagram
+        let r = &mut w.routers[a];
+        let d =
+            r.rx.handle_datagram(w.now, 0, &Datagram::V4(&v4), [&mut r.vrrp]);
+        assert_eq!(
+            d,
+            rx::Delivery {
+                to: None,
+                result: Err(Error::Truncated)
+            }
+        );
+        assert_eq!(r.rx.unattributed()[Error::Truncated.index()], 1);
+    }
+
+    #[test]
+    fn same_vrid_on_one_link_is_demultiplexed_by_peer() {
+        // keepalived runs several unicast instances with one VRID on one interface when
+        // their peers differ: each advert reaches the instance of its sender.
+        let mut x = params(1, 1, 150);
+        x.unicast_peers = vec![ip(3)];
+        let mut y = params(1, 1, 150);
+        y.name = "VI_other".into();
+        y.unicast_peers = vec![ip(4)];
+        let mut w = Wire::new();
+        let a = w.add(vec![x, y], vec![]);
+        w.run_until(secs(10));
+        assert_eq!(w.members(a), (State::Master, State::Master));
+        let now = w.now;
+        let d = deliver(&mut w.routers[a], now, ip(4), ip(1), 255, &forged(ip(1)));
+        assert_eq!(
+            d,
+            rx::Delivery {
+                to: Some((0, 1)),
+                result: Ok(())
+            }
+        );
+        assert_eq!(w.members(a), (State::Master, State::Backup));
+    }
+}
+
+#[test]
+fn forged_lower_priority_flood_is_answered_once_per_second() {
+    // 5,000 lower-priority adverts in 5 s: keepalived answers each with an advert and a
+    // GARP burst (an amplifier); the first per second is answered, the rest counted.
+    let (mut w, a, _) = master_and_backup(params(1, 1, 150));
+    let low = encoded(&params(3, 1, 50), 50);
+    let start = w.now;
+    for k in 0..5000u32 {
+        let now = start + Duration::from_millis(u64::from(k));
+        if w.routers[a].vrrp.poll_timeout().is_some_and(|t| t <= now) {
+            w.routers[a].vrrp.handle_timeout(now);
+        }
+        deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &low);
+        w.now = now;
+        w.pump(a);
+    }
+    let acts = w.actions(a, 0);
+    let garps: Vec<Duration> = acts
+        .iter()
+        .filter(|(_, a)| matches!(a, Action::SendGarp { .. }))
+        .map(|(at, _)| *at)
+        .collect();
+    // One answer per second, each with its burst; the delayed second burst (5 s later)
+    // keeps being pushed back by the next answer and never comes within the flood.
+    let s = |n: u64| Duration::from_secs(10 + n);
+    assert_eq!(garps, vec![s(0), s(1), s(2), s(3), s(4)]);
+    // Adverts: the 5 answers plus the regular one a second, nothing more.
+    let adverts = w.adverts(a, 0);
+    assert!(adverts.len() <= 10, "{adverts:?}");
+    let st = w.routers[a].vrrp.instance(0).stats();
+    assert_eq!(st.replies_suppressed, 4995);
+    assert_eq!(w.state(a, 0), State::Master);
+    // Priority-0 adverts are answered (RFC 5798 §6.4.3) at the same rate.
+    let stop = encoded(&params(3, 1, 50), 0);
+    let now = w.now + secs(1);
+    w.now = now;
+    for _ in 0..100 {
+        deliver(&mut w.routers[a], now, ip(3), MCAST, 255, &stop);
+    }
+    w.clear_logs();
+    w.pump(a);
+    assert_eq!(w.adverts(a, 0).len(), 1);
+    assert_eq!(
+        w.routers[a].vrrp.instance(0).stats().replies_suppressed,
+        5094
+    );
+}
+
+#[test]
+fn startup_delay_holds_every_instance_out_of_master() {
+    // keepalived vrrp_startup_delay 10: an owner, and a backup whose master vanished at
+    // 5 s, both wait for 10 s before going Master; meanwhile they listen.
+    let mut w = Wire::new();
+    let m = w.add(vec![params(1, 1, 200)], vec![]);
+    w.run_until(secs(4));
+    assert_eq!(w.state(m, 0), State::Master);
+    let start = |p: Params, w: &mut Wire| {
+        let mut v = Vrrp::new(vec![Instance::new(p).unwrap()], vec![]).unwrap();
+        v.start_delayed(w.now, secs(6));
+        w.routers.push(Router {
+            vrrp: v,
+            rx: Receiver::default(),
+            addr: ip(2),
+            running: true,
+            muted: false,
+            log: Vec::new(),
+        });
+        let r = w.routers.len() - 1;
+        w.pump(r);
+        r
+    };
+    let owner = start(params(2, 2, 255), &mut w);
+    let b = start(params(2, 1, 100), &mut w);
+    assert_eq!(
+        (w.state(owner, 0), w.state(b, 0)),
+        (State::Backup, State::Backup)
+    );
+    w.run_until(secs(5));
+    w.routers[m].running = false;
+    w.run_until(secs(20));
+    // The owner at the end of the delay; the backup heard the master's 4.22 s advert, so
+    // its Master_Down_Timer ran out at 7.83 s, and it waited for 10 s too.
+    assert_eq!(w.entered(owner, 0, State::Master), Some(secs(10)));
+    assert_eq!(w.entered(b, 0, State::Master), Some(secs(10)));
+    assert_eq!(w.routers[b].vrrp.instance(0).stats().adverts_received, 1);
 }

@@ -1,0 +1,207 @@
+//! `global_defs`.
+
+use super::*;
+
+/// Gratuitous ARP keywords: `vrrp_garp_master_*` in global_defs (defaults), `garp_master_*`
+/// in instances.
+pub(super) trait HasGarp {
+    fn garp(&mut self) -> &mut Garp;
+}
+
+impl HasGarp for GlobalDefs {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.garp
+    }
+}
+
+pub(super) fn garp_secs<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.secs(n) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("delay") {
+        g.master_delay = v;
+    } else {
+        g.master_refresh = v;
+    }
+}
+
+pub(super) fn garp_count<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let Some(v) = c.int(n, 1, 255) else { return };
+    let g = t.garp();
+    if n.kw.text.ends_with("refresh_repeat") {
+        g.master_refresh_repeat = v as u32;
+    } else {
+        g.master_repeat = v as u32;
+    }
+}
+
+pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
+    GlobalDefs,
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat"
+);
+
+pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
+    c.warn(
+        &n.kw,
+        format!(
+            "`{}` is accepted but ignored: keeplite sends no e-mail",
+            n.kw.text
+        ),
+        Some("use notify scripts for alerts".into()),
+    );
+}
+
+/// Seconds that keepalived requires to be positive: `0` is invalid there, so it is ignored
+/// here too, with a warning.
+fn positive_secs(c: &mut Ctx, n: &Node) -> Option<Duration> {
+    let v = c.secs(n)?;
+    if v.is_zero() {
+        c.warn(
+            &n.args[0],
+            format!(
+                "`{} 0` is invalid in keepalived (it must be positive); ignored",
+                n.kw.text
+            ),
+            Some("remove the line: the default is no delay".into()),
+        );
+        return None;
+    }
+    Some(v)
+}
+
+pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
+    Kw {
+        name: "router_id",
+        arity: N(1),
+        doc: "`router_id NAME`: name of this node in notifications",
+        set: |_, g, n| g.router_id = Some(n.args[0].text.clone()),
+    },
+    Kw {
+        name: "vrrp_mcast_group4",
+        arity: N(1),
+        doc: "`vrrp_mcast_group4 ADDR`: IPv4 VRRP multicast group (default 224.0.0.18)",
+        set: |c, g, n| {
+            if let Some(a) = c.parse(&n.kw.text, &n.args[0], "an IPv4 multicast address") {
+                g.vrrp_mcast_group4 = a;
+            }
+        },
+    },
+    Kw {
+        name: "vrrp_mcast_group6",
+        arity: N(1),
+        doc: "`vrrp_mcast_group6 ADDR`: IPv6 VRRP multicast group (default ff02::12)",
+        set: |c, g, n| {
+            if let Some(a) = c.parse(&n.kw.text, &n.args[0], "an IPv6 multicast address") {
+                g.vrrp_mcast_group6 = a;
+            }
+        },
+    },
+    Kw {
+        name: "vrrp_version",
+        arity: N(1),
+        doc: "`vrrp_version 2|3`: default VRRP version (default 2)",
+        set: |c, g, n| g.vrrp_version = version(c, n).unwrap_or(g.vrrp_version),
+    },
+    Kw {
+        name: "vrrp_garp_interval",
+        arity: N(1),
+        doc: "`vrrp_garp_interval SECS`: gap between gratuitous ARPs on one interface (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_garp_interval = positive_secs(c, n).unwrap_or(g.vrrp_garp_interval),
+    },
+    Kw {
+        name: "vrrp_gna_interval",
+        arity: N(1),
+        doc: "`vrrp_gna_interval SECS`: gap between unsolicited NAs on one interface (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_gna_interval = positive_secs(c, n).unwrap_or(g.vrrp_gna_interval),
+    },
+    Kw {
+        name: "vrrp_strict",
+        arity: N(0),
+        doc: "`vrrp_strict`: strict RFC compliance (no unicast, no accept mode by default)",
+        set: |_, g, _| g.vrrp_strict = true,
+    },
+    Kw {
+        name: "vrrp_skip_check_adv_addr",
+        arity: N(0),
+        doc: "`vrrp_skip_check_adv_addr`: do not check the address list of adverts from the current master",
+        set: |_, g, _| g.vrrp_skip_check_adv_addr = true,
+    },
+    Kw {
+        name: "vrrp_startup_delay",
+        arity: N(1),
+        doc: "`vrrp_startup_delay SECS`: wait before starting VRRP after boot (default: none; `0` is refused by keepalived and ignored with a warning)",
+        set: |c, g, n| g.vrrp_startup_delay = positive_secs(c, n).unwrap_or(g.vrrp_startup_delay),
+    },
+    Kw {
+        name: "script_user",
+        arity: Range(1, 2),
+        doc: "`script_user USER [GROUP]`: default user for scripts",
+        set: |_, g, n| g.script_user = Some(script_user(n)),
+    },
+    Kw {
+        name: "enable_script_security",
+        arity: N(0),
+        doc: "`enable_script_security`: refuse scripts writable by non-root",
+        set: |_, g, _| g.enable_script_security = true,
+    },
+    Kw {
+        name: "notification_email",
+        arity: Block(0, 0),
+        doc: "`notification_email { ADDR... }`: accepted, ignored (keeplite sends no e-mail)",
+        set: mail_ignored,
+    },
+    Kw {
+        name: "notification_email_from",
+        arity: N(1),
+        doc: "accepted, ignored",
+        set: mail_ignored,
+    },
+    Kw {
+        name: "smtp_server",
+        arity: Range(1, 2),
+        doc: "accepted, ignored",
+        set: mail_ignored,
+    },
+    Kw {
+        name: "smtp_connect_timeout",
+        arity: N(1),
+        doc: "accepted, ignored",
+        set: mail_ignored,
+    },
+    Kw {
+        name: "smtp_helo_name",
+        arity: N(1),
+        doc: "accepted, ignored",
+        set: mail_ignored,
+    },
+    Kw {
+        name: "vip_lease",
+        arity: N(1),
+        doc: "keeplite: `vip_lease SECS|off`: kernel lifetime of installed VIPs, refreshed by the live master, so a crashed master's VIPs expire (default: derived from the master-down interval)",
+        set: |c, g, n| g.vip_lease = vip_lease(c, n).unwrap_or(g.vip_lease),
+    },
+    Kw {
+        name: "watchdog_device",
+        arity: N(1),
+        doc: "keeplite: `watchdog_device PATH`: hardware watchdog to keep fed (default: none)",
+        set: |_, g, n| g.watchdog_device = Some(n.args[0].text.clone().into()),
+    },
+    Kw {
+        name: "watchdog_timeout",
+        arity: N(1),
+        doc: "keeplite: `watchdog_timeout SECS`: watchdog timeout (default 10)",
+        set: |c, g, n| {
+            if let Some(v) = c.int(n, 1, 3600) {
+                g.watchdog_timeout = v as u32;
+            }
+        },
+    },
+    Kw {
+        name: "control_socket",
+        arity: N(1),
+        doc: "keeplite: `control_socket PATH`: socket for `keeplite status|reload` (default /run/keeplite.sock)",
+        set: |_, g, n| g.control_socket = n.args[0].text.clone().into(),
+    },
+];

@@ -1,0 +1,426 @@
+//! `virtual_server_group`, `virtual_server` and `real_server`.
+
+use super::*;
+use crate::ipvs::model::{Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
+
+pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let mut g = VirtualServerGroup {
+        name: n.args[0].text.clone(),
+        entries: Vec::new(),
+    };
+    for e in block(n) {
+        if e.kw.text == "fwmark" {
+            if let Some(m) = e.args.first() {
+                if let Some(v) = c.int_tok("fwmark", m, 1, u32::MAX.into()) {
+                    g.entries.push(GroupEntry::Fwmark(v as u32));
+                }
+                continue;
+            }
+        }
+        let Some(port) = e.args.first() else {
+            c.error(
+                &e.kw,
+                format!("virtual_server_group entry `{}` has no port", e.kw.text),
+                Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
+            );
+            continue;
+        };
+        let (a, last) = match e.kw.text.split_once('-') {
+            Some((a, l)) => (a, Some(l)),
+            None => (e.kw.text.as_str(), None),
+        };
+        let Ok(addr) = a.parse::<IpAddr>() else {
+            c.error(
+                &e.kw,
+                format!("invalid address `{}` in virtual_server_group", e.kw.text),
+                Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
+            );
+            continue;
+        };
+        // The range end replaces the last octet (IPv4, decimal) or group (IPv6, hex).
+        let (first, radix, max) = match addr {
+            IpAddr::V4(v) => (u16::from(v.octets()[3]), 10, 255),
+            IpAddr::V6(v) => (v.segments()[7], 16, 0xffff),
+        };
+        let last = match last.map(|l| u16::from_str_radix(l, radix)) {
+            None => None,
+            Some(Ok(l)) if l >= first && l <= max => Some(l),
+            Some(_) => {
+                c.error(
+                    &e.kw,
+                    format!(
+                        "invalid range `{}`: the end must be >= the start's last part and <= {max}",
+                        e.kw.text
+                    ),
+                    None,
+                );
+                continue;
+            }
+        };
+        if let Some(port) = c.port("virtual_server_group", port) {
+            g.entries.push(GroupEntry::Range { addr, last, port });
+        }
+    }
+    b.cfg.server_groups.push(g);
+}
+
+pub(super) const VS_CHECK_DEFAULTS: [Kw<VirtualServer>; 3] = check_default_kws!(VirtualServer);
+pub(super) const RS_CHECK_DEFAULTS: [Kw<RealServer>; 3] = check_default_kws!(RealServer);
+
+pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let (a0, a1) = (&n.args[0], &n.args[1]);
+    let addr = match a0.text.as_str() {
+        "fwmark" => c
+            .int_tok("fwmark", a1, 1, u32::MAX.into())
+            .map(|v| VsAddr::Fwmark(v as u32)),
+        "group" => Some(VsAddr::Group(a1.text.clone())),
+        _ => match (c.ip("virtual_server", a0), c.port("virtual_server", a1)) {
+            (Some(ip), Some(port)) => Some(VsAddr::Ip(ip, port)),
+            _ => None,
+        },
+    };
+    let mut vs = VirtualServer {
+        // Known before the real servers are read: they check their port against it.
+        addr: addr.clone().unwrap_or(VsAddr::Fwmark(0)),
+        delay_loop: Duration::from_secs(60),
+        lb_algo: "wlc".into(),
+        lb_kind: LbKind::Nat,
+        sched_flags: 0,
+        persistence_timeout: None,
+        persistence_granularity: None,
+        protocol: Protocol::Udp,
+        ha_suspend: false,
+        virtualhost: None,
+        sorry_server: None,
+        inhibit_on_failure: false,
+        quorum: 1,
+        hysteresis: 0,
+        quorum_up: None,
+        quorum_down: None,
+        alpha: false,
+        omega: false,
+        real_servers: Vec::new(),
+    };
+    // Checker defaults apply wherever they appear in the block: real servers come last.
+    let (rss, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.kw.text == "real_server");
+    c.check_defaults = CheckDefaults::default();
+    let tables: &[&[Kw<VirtualServer>]] = &[VS, &VS_CHECK_DEFAULTS];
+    let seen = apply(
+        c,
+        "virtual_server",
+        tables,
+        &mut vs,
+        others.into_iter().chain(rss),
+    );
+    c.check_defaults = CheckDefaults::default();
+    let Some(addr) = addr else { return };
+    if !seen.contains_key("protocol") && !matches!(addr, VsAddr::Fwmark(_)) {
+        c.warn(
+            &n.kw,
+            "virtual_server has no `protocol`; defaulting to UDP (as keepalived does)".into(),
+            Some("add `protocol TCP`".into()),
+        );
+    }
+    vs.addr = addr;
+    b.vs_groups.push(match vs.addr {
+        VsAddr::Group(_) => Some(a1.clone()),
+        _ => None,
+    });
+    b.cfg.virtual_servers.push(vs);
+}
+
+pub(super) const VS: &[Kw<VirtualServer>] = &[
+    Kw {
+        name: "delay_loop",
+        arity: N(1),
+        doc: "`delay_loop SECS`: checker interval (default 60)",
+        set: |c, v, n| v.delay_loop = c.secs(n).unwrap_or(v.delay_loop),
+    },
+    Kw {
+        name: "lb_algo",
+        arity: N(1),
+        doc: "`lb_algo rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|mh|fo|ovf|twos`: IPVS scheduler (default wlc; another name, `RR` included, means wlc with a warning, as keepalived does)",
+        set: set_sched,
+    },
+    Kw {
+        name: "lvs_sched",
+        arity: N(1),
+        doc: "same as `lb_algo`",
+        set: set_sched,
+    },
+    Kw {
+        name: "lb_kind",
+        arity: N(1),
+        doc: "`lb_kind DR|NAT|TUN`: forwarding method (default NAT; another spelling, `dr` included, means NAT with a warning, as keepalived does)",
+        set: set_kind,
+    },
+    Kw {
+        name: "lvs_method",
+        arity: N(1),
+        doc: "same as `lb_kind`",
+        set: set_kind,
+    },
+    Kw {
+        name: "persistence_timeout",
+        arity: N(1),
+        doc: "`persistence_timeout SECS`: client affinity timeout (default none; `0`, which keepalived refuses, means none with a warning)",
+        set: |c, v, n| {
+            v.persistence_timeout = c
+                .int(n, 0, u32::MAX.into())
+                .and_then(|s| (s > 0).then_some(s as u32));
+            if n.args[0].text == "0" {
+                c.warn(
+                    &n.args[0],
+                    "`persistence_timeout 0` is invalid in keepalived (1..2678400); ignored: no persistence".into(),
+                    Some("remove the line: no persistence is the default".into()),
+                );
+            }
+        },
+    },
+    Kw {
+        name: "persistence_granularity",
+        arity: N(1),
+        doc: "`persistence_granularity NETMASK`: affinity per client network",
+        set: |c, v, n| {
+            v.persistence_granularity = c.parse(&n.kw.text, &n.args[0], "an IPv4 netmask");
+        },
+    },
+    Kw {
+        name: "protocol",
+        arity: N(1),
+        doc: "`protocol TCP|UDP|SCTP` (default UDP, as keepalived)",
+        set: |c, v, n| {
+            v.protocol = c.choice(n, Protocol::CHOICES).unwrap_or(v.protocol);
+        },
+    },
+    Kw {
+        name: "ha_suspend",
+        arity: N(0),
+        doc: "`ha_suspend`: suspend checkers while the VIP is absent",
+        set: |_, v, _| v.ha_suspend = true,
+    },
+    Kw {
+        name: "virtualhost",
+        arity: N(1),
+        doc: "`virtualhost NAME`: default HTTP Host header for HTTP_GET/SSL_GET",
+        set: |_, v, n| v.virtualhost = Some(n.args[0].text.clone()),
+    },
+    Kw {
+        name: "sorry_server",
+        arity: Range(1, 2),
+        doc: "`sorry_server IP [PORT]`: used when the quorum is lost (port 0 = the service's)",
+        set: |c, v, n| {
+            let port = opt_port(c, &n.kw.text, n.args.get(1));
+            if let (Some(ip), Some(port)) = (c.ip(&n.kw.text, &n.args[0]), port) {
+                v.sorry_server = Some((ip, port));
+            }
+        },
+    },
+    Kw {
+        name: "inhibit_on_failure",
+        arity: N(0),
+        doc: "`inhibit_on_failure`: set weight 0 instead of removing failed real servers",
+        set: |_, v, _| v.inhibit_on_failure = true,
+    },
+    Kw {
+        name: "quorum",
+        arity: N(1),
+        doc: "`quorum N`: minimum total weight of live real servers (default 1; `0` is set to 1 with a warning, as keepalived does)",
+        set: |c, v, n| {
+            v.quorum = c.int(n, 0, u32::MAX.into()).unwrap_or(1) as u32;
+            if v.quorum == 0 {
+                c.warn(&n.args[0], "`quorum 0` is set to 1, as keepalived does".into(), None);
+                v.quorum = 1;
+            }
+        },
+    },
+    Kw {
+        name: "hysteresis",
+        arity: N(1),
+        doc: "`hysteresis N`: quorum tolerance (default 0)",
+        set: |c, v, n| v.hysteresis = c.int(n, 0, u32::MAX.into()).unwrap_or(0) as u32,
+    },
+    Kw {
+        name: "quorum_up",
+        arity: Rest,
+        doc: "`quorum_up CMD`: run when the quorum is reached",
+        set: |_, v, n| v.quorum_up = Some(rest(n)),
+    },
+    Kw {
+        name: "quorum_down",
+        arity: Rest,
+        doc: "`quorum_down CMD`: run when the quorum is lost",
+        set: |_, v, n| v.quorum_down = Some(rest(n)),
+    },
+    Kw {
+        name: "alpha",
+        arity: N(0),
+        doc: "`alpha`: real servers start down until their first successful check",
+        set: |_, v, _| v.alpha = true,
+    },
+    Kw {
+        name: "omega",
+        arity: N(0),
+        doc: "`omega`: run quorum_down and clear the service on shutdown",
+        set: |_, v, _| v.omega = true,
+    },
+    Kw {
+        name: "sh-port",
+        arity: N(0),
+        doc: "`sh-port`: the `sh` scheduler hashes the source port too (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "sh-fallback",
+        arity: N(0),
+        doc: "`sh-fallback`: the `sh` scheduler skips unavailable servers (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "mh-port",
+        arity: N(0),
+        doc: "`mh-port`: the `mh` scheduler hashes the source port too (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "mh-fallback",
+        arity: N(0),
+        doc: "`mh-fallback`: the `mh` scheduler skips unavailable servers (IPVS flag)",
+        set: sched_flag,
+    },
+    Kw {
+        name: "real_server",
+        arity: Block(1, 2),
+        doc: "`real_server IP [PORT] { ... }`: the port may be omitted with fwmark services",
+        set: real_server,
+    },
+];
+
+/// An optional port: absent = 0 (the service's port, or none with fwmark services).
+pub(super) fn opt_port(c: &mut Ctx, kw: &str, t: Option<&Token>) -> Option<u16> {
+    t.map_or(Some(0), |t| c.port(kw, t))
+}
+
+fn set_sched(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+    let choices: Vec<(&str, Scheduler)> = Scheduler::ALL.iter().map(|s| (s.name(), *s)).collect();
+    v.lb_algo = c
+        .keepalived_choice(n, &choices, ("wlc", Scheduler::Wlc))
+        .name()
+        .into();
+}
+
+pub(super) fn set_kind(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+    v.lb_kind = c.keepalived_choice(n, LbKind::CHOICES, ("NAT", LbKind::Nat));
+}
+
+/// `sh-port` and friends: IPVS scheduler flags (keepalived passes the same bits).
+fn sched_flag(_: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+    v.sched_flags |= match &n.kw.text[3..] {
+        "fallback" => SVC_F_SCHED1,
+        _ => SVC_F_SCHED2,
+    };
+}
+
+/// `inhibit_on_failure` is not inherited from the virtual server here: consumers OR the two.
+pub(super) fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
+    let addr = c.ip("real_server", &n.args[0]);
+    let port = opt_port(c, "real_server", n.args.get(1));
+    let mut rs = RealServer {
+        addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        port: 0,
+        weight: 1,
+        inhibit_on_failure: false,
+        notify_up: None,
+        notify_down: None,
+        checkers: Vec::new(),
+    };
+    let saved = c.check_defaults;
+    let (checks, others): (Vec<&Node>, Vec<&Node>) =
+        block(n).iter().partition(|m| m.block.is_some());
+    let tables: &[&[Kw<RealServer>]] = &[RS, &RS_CHECK_DEFAULTS];
+    apply(
+        c,
+        "real_server",
+        tables,
+        &mut rs,
+        others.into_iter().chain(checks),
+    );
+    c.check_defaults = saved;
+    let (Some(addr), Some(mut port)) = (addr, port) else {
+        return;
+    };
+    // IPVS cannot change the port with DR or TUN: keepalived resets it, with a warning.
+    if let (VsAddr::Ip(_, vport), LbKind::Dr | LbKind::Tun, Some(t)) =
+        (&v.addr, v.lb_kind, n.args.get(1))
+    {
+        if port != 0 && port != *vport {
+            c.warn(
+                t,
+                format!("real server port {port} differs from the virtual server's {vport}, which DR and TUN cannot change; {vport} used, as keepalived does"),
+                Some(format!("write `{vport}`, or use `lb_kind NAT` to change ports")),
+            );
+            port = *vport;
+        }
+    }
+    rs.addr = addr;
+    rs.port = port;
+    v.real_servers.push(rs);
+}
+
+pub(super) const RS: &[Kw<RealServer>] = &[
+    Kw {
+        name: "weight",
+        arity: N(1),
+        doc: "`weight N`: IPVS weight (default 1)",
+        set: |c, r, n| r.weight = c.int(n, 0, i32::MAX.into()).unwrap_or(1) as i32,
+    },
+    Kw {
+        name: "inhibit_on_failure",
+        arity: N(0),
+        doc: "`inhibit_on_failure`: set weight 0 instead of removing on failure",
+        set: |_, r, _| r.inhibit_on_failure = true,
+    },
+    Kw {
+        name: "notify_up",
+        arity: Rest,
+        doc: "`notify_up CMD`: run when the server comes up",
+        set: |_, r, n| r.notify_up = Some(rest(n)),
+    },
+    Kw {
+        name: "notify_down",
+        arity: Rest,
+        doc: "`notify_down CMD`: run when the server goes down",
+        set: |_, r, n| r.notify_down = Some(rest(n)),
+    },
+    Kw {
+        name: "delay_loop",
+        arity: N(1),
+        doc: "`delay_loop SECS`: default checker interval for this real server",
+        set: |c, _, n| c.check_defaults.delay_loop = c.secs(n),
+    },
+    Kw {
+        name: "TCP_CHECK",
+        arity: Block(0, 0),
+        doc: "`TCP_CHECK { ... }`: TCP connect check",
+        set: checker,
+    },
+    Kw {
+        name: "HTTP_GET",
+        arity: Block(0, 0),
+        doc: "`HTTP_GET { url { ... } ... }`: HTTP check",
+        set: checker,
+    },
+    Kw {
+        name: "SSL_GET",
+        arity: Block(0, 0),
+        doc: "`SSL_GET { url { ... } ... }`: HTTPS check",
+        set: checker,
+    },
+    Kw {
+        name: "MISC_CHECK",
+        arity: Block(0, 0),
+        doc: "`MISC_CHECK { misc_path CMD ... }`: script check",
+        set: checker,
+    },
+];

@@ -1,0 +1,62 @@
+//! `vrrp_sync_group`.
+
+use super::*;
+
+pub(super) struct SyncB {
+    g: SyncGroup,
+    members: Vec<Token>,
+    scripts: Vec<Token>,
+}
+
+impl HasNotify for SyncB {
+    fn notify(&mut self) -> &mut Notify {
+        &mut self.g.notify
+    }
+}
+
+pub(super) const SYNC_NOTIFY: [Kw<SyncB>; 5] = notify_kws!(SyncB);
+pub(super) const SYNC: &[Kw<SyncB>] = &[
+    Kw {
+        name: "group",
+        arity: Block(0, 0),
+        doc: "`group { INSTANCE... }`: member instances",
+        set: |_, s, n| {
+            for m in block(n) {
+                s.g.group.push(m.kw.text.clone());
+                s.members.push(m.kw.clone());
+            }
+        },
+    },
+    Kw {
+        name: "track_script",
+        arity: Block(0, 0),
+        doc: "`track_script { NAME [weight N] [reverse] ... }`",
+        set: |c, s, n| track_scripts(c, n, &mut s.g.track_script, &mut s.scripts),
+    },
+];
+
+pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let mut s = SyncB {
+        g: SyncGroup {
+            name: n.args[0].text.clone(),
+            group: Vec::new(),
+            notify: Notify::default(),
+            track_script: Vec::new(),
+        },
+        members: Vec::new(),
+        scripts: Vec::new(),
+    };
+    // Old form (keepalived.conf.vrrp.lvs_syncd): bare instance names directly in the block.
+    let known =
+        |k: &str| SYNC.iter().chain(&SYNC_NOTIFY).any(|x| x.name == k) || UNSUPPORTED.contains(&k);
+    let (stmts, bare): (Vec<&Node>, Vec<&Node>) = block(n)
+        .iter()
+        .partition(|m| known(&m.kw.text) || !m.args.is_empty() || m.block.is_some());
+    for m in bare {
+        s.g.group.push(m.kw.text.clone());
+        s.members.push(m.kw.clone());
+    }
+    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, stmts);
+    b.cfg.sync_groups.push(s.g);
+    b.groups.push((s.members, s.scripts));
+}

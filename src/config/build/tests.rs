@@ -1,0 +1,535 @@
+//! Unit tests of the keyword tables and checks.
+
+use crate::config::model::*;
+use crate::config::{
+    load_str, reference_table, Config, Diagnostic, LoadOptions, MemFiles, Severity,
+};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+fn load(text: &str) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+    load_str(
+        &MemFiles::default(),
+        Path::new("t.conf"),
+        text,
+        &LoadOptions::default(),
+    )
+}
+
+fn ok(text: &str) -> (Config, Vec<String>) {
+    let (c, d) = load(text).unwrap_or_else(|d| panic!("{d:#?}"));
+    (c, d.iter().map(|d| d.to_string()).collect())
+}
+
+fn err(text: &str) -> String {
+    load(text)
+        .expect_err("should fail")
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const BASE: &str = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n";
+
+#[test]
+fn instance_defaults() {
+    let (c, d) = ok(&format!("{BASE}}}"));
+    assert!(d.is_empty(), "{d:?}");
+    let i = &c.instances[0];
+    assert_eq!(i.state, InitialState::Backup);
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_int, Duration::from_secs(1));
+    assert_eq!(i.version, 2);
+    assert_eq!(i.garp, Garp::default());
+    assert!(i.accept && !i.nopreempt);
+    assert_eq!(i.effective_vip_lease(&c.global), VipLease::Auto);
+}
+
+#[test]
+fn master_without_priority_owns_the_address_and_clears_nopreempt() {
+    let (c, d) = ok(&format!("{BASE} state MASTER\n nopreempt\n}}"));
+    assert_eq!(c.instances[0].priority, 255);
+    assert!(!c.instances[0].nopreempt);
+    assert!(d[0]
+        .contains("t.conf:5:2: warning: (`V`) nopreempt will not work with initial state MASTER"));
+    let (c, _) = ok(&format!("{BASE} state MASTER\n priority 90\n}}"));
+    assert_eq!(c.instances[0].priority, 90);
+}
+
+#[test]
+fn global_defaults_flow_into_instances() {
+    let g = "global_defs {\n vrrp_version 3\n vrrp_strict\n vrrp_garp_master_delay 2\n vip_lease 30\n}\n";
+    let (c, d) = ok(&format!("{BASE} advert_int 0.25\n vip_lease off\n}}\n{g}"));
+    assert!(d.is_empty(), "{d:?}");
+    let i = &c.instances[0];
+    assert_eq!((i.version, i.accept), (3, false));
+    assert_eq!(i.advert_int, Duration::from_millis(250));
+    assert_eq!(i.garp.master_delay, Duration::from_secs(2));
+    assert_eq!(c.global.vip_lease, VipLease::Seconds(30));
+    assert_eq!(i.effective_vip_lease(&c.global), VipLease::Off);
+}
+
+#[test]
+fn v2_fractional_advert_rounds_with_warning() {
+    let (c, d) = ok(&format!("{BASE} advert_int 1.5\n}}"));
+    assert_eq!(c.instances[0].advert_int, Duration::from_secs(2));
+    assert!(d[0].contains("whole number of seconds; rounded to 2"));
+}
+
+#[test]
+fn authentication_rules() {
+    let (c, d) = ok(&format!(
+        "{BASE} authentication {{\n auth_type PASS\n auth_pass 0123456789\n }}\n}}"
+    ));
+    assert_eq!(c.instances[0].auth_pass.as_deref(), Some("01234567"));
+    assert!(d[0].contains("only `01234567` is used"));
+    let (c, d) = ok(&format!(
+        "{BASE} authentication {{\n auth_type AH\n auth_pass x\n }}\n}}"
+    ));
+    assert_eq!(c.instances[0].auth_pass, None);
+    assert!(d[0].contains("does not support AH"));
+    let (_, d) = ok(&format!("{BASE} authentication {{\n uth_pass x\n }}\n}}"));
+    assert!(d[0].contains("did you mean `auth_pass`?"), "{d:?}");
+}
+
+#[test]
+fn vip_options_and_tracking() {
+    let (c, d) = ok(&format!(
+        "vrrp_script chk {{\n script \"/bin/true x\"\n weight -20\n}}\n{BASE} virtual_ipaddress {{\n 192.0.2.1/24 brd 192.0.2.255 dev eth1 scope global label eth1:1\n 192.0.2.2\n }}\n track_interface {{\n eth2 weight 20 reverse\n eth3\n }}\n track_script {{\n chk weight 5\n nope\n }}\n}}"
+    ));
+    let i = &c.instances[0];
+    let v = &i.virtual_ipaddress[0];
+    assert_eq!(v.prefix_len, 24);
+    assert_eq!(v.brd, Some("192.0.2.255".parse().unwrap()));
+    assert_eq!(
+        (v.dev.as_deref(), v.scope.as_deref(), v.label.as_deref()),
+        (Some("eth1"), Some("global"), Some("eth1:1"))
+    );
+    assert_eq!(i.virtual_ipaddress[1].prefix_len, 32);
+    assert_eq!(
+        i.track_interface[0],
+        TrackInterface {
+            name: "eth2".into(),
+            weight: 20,
+            reverse: true
+        }
+    );
+    assert_eq!(i.track_interface[1].weight, 0);
+    assert_eq!(i.track_script.len(), 1);
+    assert_eq!(i.track_script[0].weight, Some(5));
+    assert_eq!(c.vrrp_scripts[0].script, "/bin/true x");
+    assert_eq!(c.vrrp_scripts[0].weight, -20);
+    assert!(
+        d.iter().any(|d| d.contains("unknown vrrp_script `nope`")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn sync_group_both_forms() {
+    let inst = |n: &str, id: u8| {
+        format!("vrrp_instance {n} {{\n interface eth0\n virtual_router_id {id}\n}}\n")
+    };
+    let text = format!(
+        "vrrp_sync_group A {{\n group {{\n I1\n }}\n notify_master \"/x m\"\n}}\nvrrp_sync_group B {{\n I2\n GHOST\n}}\n{}{}",
+        inst("I1", 1),
+        inst("I2", 2)
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(c.sync_groups[0].group, ["I1"]);
+    assert_eq!(c.sync_groups[0].notify.master.as_deref(), Some("/x m"));
+    assert_eq!(c.sync_groups[1].group, ["I2"]);
+    assert!(
+        d[0].contains("t.conf:9:2: warning: unknown vrrp_instance `GHOST`"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn semantic_errors() {
+    assert!(err(&format!("{BASE} priority 0\n}}")).contains("out of range"));
+    let dup = format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 7\n}}");
+    assert!(err(&dup).contains(
+        "t.conf:7:20: error: virtual_router_id 7 on `eth0` is already used by vrrp_instance `V`"
+    ));
+    // Same VRID on another family is fine.
+    let v6 = format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n version 3\n virtual_router_id 7\n virtual_ipaddress {{\n fe80::1\n }}\n}}");
+    ok(&v6);
+    assert!(err("vrrp_instance V {\n}").contains("has no `interface`"));
+    let strict = "global_defs {\n vrrp_strict\n}\n";
+    assert!(err(&format!(
+        "{strict}{BASE} unicast_peer {{\n 192.0.2.2\n }}\n}}"
+    ))
+    .contains("not allowed with vrrp_strict"));
+    assert!(err(&format!("{BASE} advert_int 2\n vip_lease 5\n}}"))
+        .contains("t.conf:5:2: error: vip_lease 5 s is shorter than 3 advert intervals"));
+}
+
+#[test]
+fn virtual_server_and_checkers() {
+    let text = "virtual_server_group G {\n 192.0.2.3-10 80\n ae00::2-f 80\n fwmark 4\n}\n\
+        virtual_server group G {\n lvs_sched sh\n lvs_method TUN\n protocol SCTP\n persistence_timeout 600\n quorum 3\n sorry_server 192.0.2.9 8080\n\
+        real_server 192.0.2.21 80 {\n weight 3\n HTTP_GET {\n url {\n path /h\n status_code 200-299 404\n }\n nb_get_retry 4\n }\n\
+        MISC_CHECK {\n misc_path \"/bin/chk a\"\n misc_dynamic\n }\n TCP_CHECK {\n connect_port 81\n }\n }\n}";
+    let (c, d) = ok(text);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(d[0].contains("note: `nb_get_retry` is deprecated"), "{d:?}");
+    let g = &c.server_groups[0];
+    assert_eq!(
+        g.entries[0],
+        GroupEntry::Range {
+            addr: "192.0.2.3".parse().unwrap(),
+            last: Some(10),
+            port: 80
+        }
+    );
+    assert_eq!(
+        g.entries[1],
+        GroupEntry::Range {
+            addr: "ae00::2".parse().unwrap(),
+            last: Some(15),
+            port: 80
+        }
+    );
+    assert_eq!(g.entries[2], GroupEntry::Fwmark(4));
+    let vs = &c.virtual_servers[0];
+    assert_eq!(vs.addr, VsAddr::Group("G".into()));
+    assert_eq!(
+        (vs.lb_algo.as_str(), vs.lb_kind, vs.protocol),
+        ("sh", LbKind::Tun, Protocol::Sctp)
+    );
+    assert_eq!((vs.persistence_timeout, vs.quorum), (Some(600), 3));
+    assert_eq!(vs.delay_loop, Duration::from_secs(60));
+    let ip: IpAddr = "192.0.2.9".parse().unwrap();
+    assert_eq!(vs.sorry_server, Some((ip, 8080)));
+    let rs = &vs.real_servers[0];
+    assert_eq!(rs.weight, 3);
+    let CheckKind::Http(h) = &rs.checkers[0].kind else {
+        panic!()
+    };
+    assert_eq!(h.urls[0].status_code, [(200, 299), (404, 404)]);
+    assert_eq!(rs.checkers[0].retry, 4);
+    assert_eq!(rs.checkers[0].connect_timeout, Duration::from_secs(5));
+    assert_eq!(
+        rs.checkers[1].kind,
+        CheckKind::Misc(MiscCheck {
+            path: "/bin/chk a".into(),
+            timeout: None,
+            dynamic: true
+        })
+    );
+    assert_eq!(rs.checkers[2].connect_port, Some(81));
+}
+
+#[test]
+fn checker_settings_inherit_from_server_levels() {
+    let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n\
+        real_server 192.0.2.2 80 {\n HTTP_GET {\n url {\n path /\n }\n }\n delay_loop 9\n retry 7\n }\n\
+        real_server 192.0.2.3 80 {\n TCP_CHECK {\n retry 2\n }\n }\n\
+        connect_timeout 2\n retry 4\n}";
+    let (c, d) = ok(text);
+    assert!(d.is_empty(), "{d:?}");
+    let rs = &c.virtual_servers[0].real_servers;
+    let (h, t) = (&rs[0].checkers[0], &rs[1].checkers[0]);
+    assert_eq!((h.connect_timeout, h.retry), (Duration::from_secs(2), 7));
+    assert_eq!(h.delay_before_retry, Duration::from_secs(3));
+    assert_eq!(h.delay_loop, Some(Duration::from_secs(9)));
+    assert_eq!((t.connect_timeout, t.retry), (Duration::from_secs(2), 2));
+    assert_eq!(
+        (t.delay_before_retry, t.delay_loop),
+        (Duration::from_secs(1), None)
+    );
+}
+
+#[test]
+fn unsupported_keywords_warn_and_skip_blocks() {
+    let (c, d) = ok(&format!(
+        "{BASE} use_vmac\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+    ));
+    assert_eq!(c.instances.len(), 1);
+    assert_eq!(d.len(), 3);
+    assert!(d.iter().all(|d| d.contains("not supported by keeplite")));
+}
+
+#[test]
+fn reference_lists_every_block_and_keyword() {
+    let r = reference_table();
+    for needle in [
+        "## vrrp_instance",
+        "| `virtual_router_id` |",
+        "| `nb_get_retry` | old name of `retry`",
+        "| `vip_lease` | keeplite:",
+        "## MISC_CHECK",
+        "`SMTP_CHECK`",
+    ] {
+        assert!(r.contains(needle), "missing {needle}");
+    }
+}
+
+/// Diagnostics as `line:col: severity: message` lines (file name dropped).
+fn diags(d: &[String]) -> Vec<String> {
+    d.iter()
+        .map(|s| {
+            s.lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("t.conf:")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn keepalived_tolerances_in_instances() {
+    // Issue 10 defects 2-5, 7: what keepalived runs (with a message) runs here too.
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n state SLAVE\n\
+        unicast_src_ip 10.0.0.1/24\n unicast_peer {\n 10.0.0.2/24\n 2001:db8::9\n }\n\
+        authentication {\n auth_type PASS;\n auth_pass x\n }\n preempt\n\
+        virtual_ipaddress {\n 10.0.0.10\n 2001:db8::1\n }\n\
+        virtual_ipaddress_excluded {\n 2001:db8::2\n }\n}\n\
+        vrrp_instance V {\n interface eth1\n virtual_router_id 8\n}\n";
+    let (c, d) = ok(text);
+    assert_eq!(c.instances.len(), 1);
+    let i = &c.instances[0];
+    assert_eq!(
+        (i.state, i.priority, i.auth_pass.as_ref()),
+        (InitialState::Backup, 100, None)
+    );
+    assert_eq!(i.unicast_src_ip, Some("10.0.0.1".parse().unwrap()));
+    assert_eq!(i.unicast_peer, ["10.0.0.2".parse::<IpAddr>().unwrap()]);
+    assert_eq!(i.virtual_ipaddress.len(), 1);
+    assert_eq!(
+        i.virtual_ipaddress_excluded[0].addr,
+        "2001:db8::2".parse::<IpAddr>().unwrap()
+    );
+    assert!(!i.is_ipv6());
+    let d = diags(&d);
+    assert_eq!(d.len(), 5, "{d:#?}");
+    assert!(d[0].starts_with(
+        "4:8: warning: unknown value `SLAVE` for `state`; keepalived and keeplite use `BACKUP`"
+    ));
+    assert!(d[1].starts_with(
+        "8:2: warning: (`V`) `2001:db8::9` is not of the instance's address family (IPv4)"
+    ));
+    assert!(
+        d[2].starts_with("11:12: warning: unknown value `PASS;` for `auth_type`"),
+        "{d:#?}"
+    );
+    assert!(d[3]
+        .starts_with("17:2: warning: (`V`) `2001:db8::1` is not of the instance's address family"));
+    assert!(d[4].starts_with(
+        "23:15: warning: vrrp_instance `V` is already defined; this block is skipped"
+    ));
+    // The first address decides the family; `state master` is not MASTER for keepalived.
+    let (c, d) = ok(&format!(
+        "{BASE} state master\n virtual_ipaddress {{\n 2001:db8::1\n 10.0.0.1\n }}\n}}"
+    ));
+    assert_eq!(
+        (c.instances[0].version, c.instances[0].state),
+        (3, InitialState::Backup)
+    );
+    assert!(c.instances[0].is_ipv6());
+    assert!(
+        d[0].contains("write `MASTER`: keepalived only knows that spelling"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn ipv6_instances_run_version_3() {
+    // Defect 4: no `version` -> 3 silently, as keepalived; an explicit 2 -> 3 with a warning.
+    let (c, d) = ok(&format!("{BASE} virtual_ipaddress {{\n fe80::1\n }}\n}}"));
+    assert_eq!((c.instances[0].version, d.len()), (3, 0));
+    let (c, d) = ok(&format!(
+        "{BASE} version 2\n virtual_ipaddress {{\n fe80::1\n }}\n}}"
+    ));
+    assert_eq!(c.instances[0].version, 3);
+    assert!(diags(&d)[0]
+        .starts_with("4:2: warning: (`V`) keepalived would send VRRPv2 adverts over IPv6"));
+}
+
+#[test]
+fn advert_int_is_clamped_and_rounded_as_keepalived() {
+    let adv = |v: &str| {
+        let (c, d) = ok(&format!("{BASE} {v}\n}}"));
+        (c.instances[0].advert_int, diags(&d).join("\n"))
+    };
+    let (a, d) = adv("version 3\n advert_int 50");
+    assert_eq!(a, Duration::from_millis(40_950));
+    assert!(d.contains("at most 40.95 seconds; set to 40.95"), "{d}");
+    let (a, d) = adv("version 3\n advert_int 0.015");
+    assert_eq!(a, Duration::from_millis(20));
+    assert!(d.contains("rounded to 0.02"), "{d}");
+    let (a, d) = adv("advert_int 300");
+    assert_eq!(a, Duration::from_secs(1));
+    assert!(
+        d.contains("outside 0.01..255 seconds; ignored (1 s)"),
+        "{d}"
+    );
+}
+
+#[test]
+fn too_many_vips_move_to_excluded() {
+    // Defect 10: the advert's count is 8 bits; keepalived moves the excess to the eVIPs.
+    let vips: String = (0..260)
+        .map(|k| format!(" 10.1.{}.{}\n", k / 250, k % 250 + 1))
+        .collect();
+    let (c, d) = ok(&format!("{BASE} virtual_ipaddress {{\n{vips} }}\n}}"));
+    let i = &c.instances[0];
+    assert_eq!(
+        (
+            i.virtual_ipaddress.len(),
+            i.virtual_ipaddress_excluded.len()
+        ),
+        (255, 5)
+    );
+    assert_eq!(
+        i.virtual_ipaddress_excluded[0].addr,
+        "10.1.1.6".parse::<IpAddr>().unwrap()
+    );
+    assert!(
+        diags(&d)[0].starts_with(
+            "260:2: warning: (`V`) 260 virtual addresses do not fit one advert (at most 255)"
+        ),
+        "{d:?}"
+    );
+    let vips: String = (0..100).map(|k| format!(" 2001:db8::{k:x}\n")).collect();
+    let (c, _) = ok(&format!("{BASE} virtual_ipaddress {{\n{vips} }}\n}}"));
+    assert_eq!(c.instances[0].virtual_ipaddress.len(), 89);
+}
+
+#[test]
+fn same_vrid_is_fine_when_unicast_peers_tell_instances_apart() {
+    // Defect 11, checked against keepalived 2.2.7 -t.
+    let inst = |name: &str, src: &str, peer: &str, vip: &str| {
+        let uni = if peer.is_empty() {
+            String::new()
+        } else {
+            format!(" unicast_src_ip {src}\n unicast_peer {{\n {peer}\n }}\n")
+        };
+        format!("vrrp_instance {name} {{\n interface eth0\n virtual_router_id 9\n{uni} virtual_ipaddress {{\n {vip}\n }}\n}}\n")
+    };
+    let ok_text = [
+        inst("A", "10.0.0.1", "10.0.0.2", "10.0.0.50"),
+        inst("B", "10.0.0.1", "10.0.0.3", "10.0.0.51"),
+        inst("C", "10.0.0.5", "10.0.0.3", "10.0.0.52"),
+        inst("M", "", "", "10.0.0.53"),
+    ]
+    .concat();
+    let (c, d) = ok(&ok_text);
+    assert_eq!((c.instances.len(), d.len()), (4, 0), "{d:?}");
+    let e = err(&format!(
+        "{ok_text}{}",
+        inst("D", "10.0.0.1", "10.0.0.3", "10.0.0.54")
+    ));
+    assert!(
+        e.contains(
+            "already used by vrrp_instance `B` with the same unicast source and peer 10.0.0.3"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{ok_text}{}", inst("N", "", "", "10.0.0.55")));
+    assert!(
+        e.contains("already used by vrrp_instance `M` (both multicast)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn address_owner_ignores_weights() {
+    // Defect 6: priority 255 + weighted tracking; keepalived drops them with a message.
+    let text = "vrrp_script w {\n script /bin/true\n weight 10\n}\nvrrp_script f {\n script /bin/true\n}\n\
+        vrrp_instance V {\n interface eth0\n virtual_router_id 7\n priority 255\n\
+        track_interface {\n eth1 weight 5\n eth2\n }\n track_script {\n w\n f\n }\n}\n\
+        vrrp_sync_group G {\n group {\n V\n }\n track_script {\n w\n }\n}\n";
+    let (c, d) = ok(text);
+    let i = &c.instances[0];
+    assert_eq!(i.track_interface.len(), 1);
+    assert_eq!(i.track_interface[0].name, "eth2");
+    assert_eq!(i.track_script.len(), 1);
+    assert_eq!(i.track_script[0].name, "f");
+    assert_eq!(c.sync_groups[0].track_script[0].weight, Some(0));
+    let d = diags(&d);
+    assert_eq!(d.len(), 3, "{d:#?}");
+    assert!(d[0].starts_with("12:1: warning: (`V`) priority 255 (address owner): weighted track_interface `eth1` ignored"), "{d:#?}");
+    assert!(d[1].starts_with(
+        "17:2: warning: (`V`) priority 255 (address owner): weighted track_script `w` ignored"
+    ));
+    assert!(
+        d[2].starts_with("26:2: warning: (`G`) a member has priority 255"),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn keepalived_refusals_and_resets() {
+    // Defects 6 and 7 on the global and LVS side.
+    let text = "global_defs {\n vrrp_garp_interval 0\n vrrp_gna_interval 0\n vrrp_startup_delay 0\n}\n\
+        virtual_server 10.0.0.100 80 {\n lb_kind dr\n lb_algo RR\n quorum 0\n protocol TCP\n sh-port\n mh-fallback\n\
+        real_server 10.0.0.5 8080 {\n TCP_CHECK {\n nb_get_retry 3\n }\n }\n}\n\
+        virtual_server 10.0.0.101 80 {\n lb_kind DR\n protocol TCP\n real_server 10.0.0.5 8080 {\n }\n}\n";
+    let (c, d) = ok(text);
+    let g = &c.global;
+    assert_eq!(
+        (
+            g.vrrp_garp_interval,
+            g.vrrp_gna_interval,
+            g.vrrp_startup_delay
+        ),
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+    );
+    let vs = &c.virtual_servers[0];
+    assert_eq!(
+        (vs.lb_kind, vs.lb_algo.as_str(), vs.quorum),
+        (LbKind::Nat, "wlc", 1)
+    );
+    assert_eq!(
+        vs.sched_flags,
+        crate::ipvs::model::SVC_F_SCHED1 | crate::ipvs::model::SVC_F_SCHED2
+    );
+    assert_eq!(
+        (
+            vs.real_servers[0].port,
+            vs.real_servers[0].checkers[0].retry
+        ),
+        (8080, 1)
+    );
+    assert_eq!(c.virtual_servers[1].real_servers[0].port, 80);
+    let d = diags(&d);
+    let want = [
+        "2:21: warning: `vrrp_garp_interval 0` is invalid in keepalived",
+        "3:20: warning: `vrrp_gna_interval 0` is invalid in keepalived",
+        "4:21: warning: `vrrp_startup_delay 0` is invalid in keepalived",
+        "7:10: warning: unknown value `dr` for `lb_kind`; keepalived and keeplite use `NAT`",
+        "8:10: warning: unknown value `RR` for `lb_algo`; keepalived and keeplite use `wlc`",
+        "9:9: warning: `quorum 0` is set to 1, as keepalived does",
+        "15:2: warning: unknown keyword `nb_get_retry` in TCP_CHECK; line ignored",
+        "22:23: warning: real server port 8080 differs from the virtual server's 80",
+    ];
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+    for (got, want) in d.iter().zip(want) {
+        assert!(got.starts_with(want), "{got}\n  != {want}");
+    }
+}
+
+#[test]
+fn diagnostics_are_sorted_and_unicast_without_source_is_a_note() {
+    // global_defs is applied first, yet its warning comes after the instance's note.
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n unicast_peer {\n 10.0.0.2\n }\n}\n\
+        global_defs {\n bogus\n}\n";
+    let (_, d) = load(text).unwrap();
+    let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    let lines = diags(&lines);
+    assert!(
+        lines[0].starts_with("4:2: note: unicast_peer without unicast_src_ip"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("9:2: warning: unknown keyword `bogus`"),
+        "{lines:?}"
+    );
+    assert_eq!(crate::config::exit_status(&d[..1]), 0);
+}

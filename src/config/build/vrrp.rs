@@ -1,0 +1,417 @@
+//! `vrrp_instance` and its blocks.
+
+use super::*;
+
+pub(super) struct InstB {
+    pub(super) v: VrrpInstance,
+    pub(super) at: InstanceAt,
+    pub(super) auth_type: Option<Token>,
+    pub(super) auth_pass: Option<Token>,
+    /// `auth_type` had a value keepalived does not know: no authentication, already said.
+    pub(super) auth_unknown: bool,
+}
+
+impl HasGarp for InstB {
+    fn garp(&mut self) -> &mut Garp {
+        &mut self.v.garp
+    }
+}
+
+impl HasNotify for InstB {
+    fn notify(&mut self) -> &mut Notify {
+        &mut self.v.notify
+    }
+}
+
+pub(super) const INST_GARP: [Kw<InstB>; 4] = garp_kws!(
+    InstB,
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat"
+);
+
+pub(super) fn vip_list(c: &mut Ctx, i: &mut InstB, n: &Node, excluded: bool) {
+    for e in block(n) {
+        let Some(v) = vip(c, e) else { continue };
+        if excluded {
+            // keepalived's way to carry both families: excluded VIPs may be of either.
+            i.v.virtual_ipaddress_excluded.push(v);
+            i.at.evips.push(e.kw.clone());
+        } else if i.same_family(c, v.addr, &e.kw) {
+            i.v.virtual_ipaddress.push(v);
+            i.at.vips.push(e.kw.clone());
+        }
+    }
+}
+
+impl InstB {
+    /// keepalived takes the family from the instance's first address and ignores, with a
+    /// message, adverted addresses of the other one.
+    fn same_family(&mut self, c: &mut Ctx, a: IpAddr, t: &Token) -> bool {
+        let v6 = *self.at.v6.get_or_insert(a.is_ipv6());
+        if v6 == a.is_ipv6() {
+            return true;
+        }
+        c.warn(
+            t,
+            format!(
+                "(`{}`) `{}` is not of the instance's address family ({}); ignored, as keepalived does",
+                self.v.name,
+                t.text,
+                if v6 { "IPv6" } else { "IPv4" }
+            ),
+            Some("put other-family VIPs in `virtual_ipaddress_excluded`, or in an instance of their own".into()),
+        );
+        false
+    }
+
+    /// `unicast_src_ip` / `mcast_src_ip`: the address (a `/LEN` is dropped, as keepalived
+    /// does), if of the instance's family.
+    fn source(&mut self, c: &mut Ctx, n: &Node) -> Option<IpAddr> {
+        let a = c.ip_no_prefix(&n.kw.text, &n.args[0])?;
+        self.same_family(c, a, &n.args[0]).then_some(a)
+    }
+}
+
+/// `ADDR[/LEN] [brd X] [dev IF] [scope S] [label L]`.
+pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
+    let (a, len) = match e.kw.text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (e.kw.text.as_str(), None),
+    };
+    let Ok(addr) = a.parse::<IpAddr>() else {
+        c.error(
+            &e.kw,
+            format!("invalid virtual address `{}`", e.kw.text),
+            Some("expected `ADDR[/LEN] [brd X] [dev IF] [scope S] [label L]`".into()),
+        );
+        return None;
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match len.map(|l| l.parse::<u8>()) {
+        None => max,
+        Some(Ok(l)) if l <= max => l,
+        Some(_) => {
+            c.error(
+                &e.kw,
+                format!(
+                    "invalid prefix length in `{}`: expected 0..={max}",
+                    e.kw.text
+                ),
+                None,
+            );
+            return None;
+        }
+    };
+    let mut v = VirtualIp {
+        addr,
+        prefix_len,
+        brd: None,
+        dev: None,
+        scope: None,
+        label: None,
+    };
+    let mut i = 0;
+    while i < e.args.len() {
+        let key = &e.args[i];
+        let Some(val) = e.args.get(i + 1) else {
+            c.warn(
+                key,
+                format!("`{}` without a value; ignored", key.text),
+                None,
+            );
+            break;
+        };
+        match key.text.as_str() {
+            "brd" | "broadcast" => v.brd = c.parse("brd", val, "an IPv4 address"),
+            "dev" => {
+                c.interface(val);
+                v.dev = Some(val.text.clone());
+            }
+            "scope" => {
+                const SCOPES: &[&str] = &["global", "site", "link", "host", "nowhere"];
+                if SCOPES.contains(&val.text.as_str()) {
+                    v.scope = Some(val.text.clone());
+                } else {
+                    c.error(
+                        val,
+                        format!("invalid scope `{}`", val.text),
+                        Some(format!("expected one of: {}", SCOPES.join(", "))),
+                    );
+                }
+            }
+            "label" => v.label = Some(val.text.clone()),
+            other => {
+                c.warn(
+                    key,
+                    format!(
+                        "virtual address option `{other}` is not supported by keeplite; ignored"
+                    ),
+                    Some("supported: brd, dev, scope, label".into()),
+                );
+            }
+        }
+        i += 2;
+    }
+    Some(v)
+}
+
+pub(super) const INST_NOTIFY: [Kw<InstB>; 5] = notify_kws!(InstB);
+pub(super) const INSTANCE: &[Kw<InstB>] = &[
+    Kw {
+        name: "state",
+        arity: N(1),
+        doc: "`state MASTER|BACKUP`: initial state (default BACKUP; other spellings, `master` or `SLAVE`, run as BACKUP with a warning, as keepalived does)",
+        set: |c, i, n| {
+            i.v.state = c.keepalived_choice(n, InitialState::CHOICES, ("BACKUP", InitialState::Backup));
+        },
+    },
+    Kw {
+        name: "interface",
+        arity: N(1),
+        doc: "`interface IF`: interface VRRP runs on",
+        set: |c, i, n| {
+            c.interface(&n.args[0]);
+            i.v.interface = n.args[0].text.clone();
+        },
+    },
+    Kw {
+        name: "virtual_router_id",
+        arity: N(1),
+        doc: "`virtual_router_id 1..255`: VRID, the same on all nodes of this router",
+        set: |c, i, n| {
+            if let Some(v) = c.int(n, 1, 255) {
+                i.v.virtual_router_id = v as u8;
+                i.at.vrid = Some(n.args[0].clone());
+            }
+        },
+    },
+    Kw {
+        name: "priority",
+        arity: N(1),
+        doc: "`priority 1..255`: election priority (default 100; 255 with `state MASTER`)",
+        set: |c, i, n| i.v.priority = c.int(n, 1, 255).map_or(i.v.priority, |v| v as u8),
+    },
+    Kw {
+        name: "advert_int",
+        arity: N(1),
+        doc: "`advert_int SECS`: advert interval, 0.01..255 (default 1). As keepalived: a value outside is ignored, VRRPv2 rounds to whole seconds, VRRPv3 to 10 ms and at most 40.95, each with a warning",
+        set: |c, i, n| {
+            let Some(d) = c.secs(n) else { return };
+            if d < Duration::from_millis(10) || d > Duration::from_secs(255) {
+                c.warn(
+                    &n.args[0],
+                    format!("advert_int {} is outside 0.01..255 seconds; ignored (1 s), as keepalived does", n.args[0].text),
+                    None,
+                );
+                return;
+            }
+            i.v.advert_int = d;
+        },
+    },
+    Kw {
+        name: "version",
+        arity: N(1),
+        doc: "`version 2|3`: VRRP version (default `vrrp_version`)",
+        set: |c, i, n| i.v.version = version(c, n).unwrap_or(i.v.version),
+    },
+    Kw {
+        name: "authentication",
+        arity: Block(0, 0),
+        doc: "`authentication { auth_type PASS; auth_pass SECRET }` (VRRPv2)",
+        set: |c, i, n| {
+            apply(c, "authentication", &[AUTH], i, block(n));
+        },
+    },
+    Kw {
+        name: "virtual_ipaddress",
+        arity: Block(0, 0),
+        doc: "`virtual_ipaddress { ADDR[/LEN] [brd X] [dev IF] [scope S] [label L] ... }`",
+        set: |c, i, n| vip_list(c, i, n, false),
+    },
+    Kw {
+        name: "virtual_ipaddress_excluded",
+        arity: Block(0, 0),
+        doc: "`virtual_ipaddress_excluded { ... }`: VIPs not carried in adverts",
+        set: |c, i, n| vip_list(c, i, n, true),
+    },
+    Kw {
+        name: "track_interface",
+        arity: Block(0, 0),
+        doc: "`track_interface { IF [weight N] [reverse] ... }`: FAULT (or priority change) when down",
+        set: |c, i, n| {
+            for e in block(n) {
+                c.interface(&e.kw);
+                let (w, reverse) = weight_rev(c, "track_interface", &e.args, -253, 253);
+                i.v.track_interface.push(TrackInterface {
+                    name: e.kw.text.clone(),
+                    weight: w.unwrap_or(0),
+                    reverse,
+                });
+            }
+        },
+    },
+    Kw {
+        name: "track_script",
+        arity: Block(0, 0),
+        doc: "`track_script { NAME [weight N] [reverse] ... }`",
+        set: |c, i, n| track_scripts(c, n, &mut i.v.track_script, &mut i.at.scripts),
+    },
+    Kw {
+        name: "unicast_src_ip",
+        arity: N(1),
+        doc: "`unicast_src_ip ADDR`: source address of unicast adverts (a `/LEN` is dropped, as keepalived does)",
+        set: |c, i, n| i.v.unicast_src_ip = i.source(c, n),
+    },
+    Kw {
+        name: "unicast_peer",
+        arity: Block(0, 0),
+        doc: "`unicast_peer { ADDR ... }`: send adverts to these peers instead of multicast (a `/LEN` is dropped, as keepalived does; addresses of the other family are ignored with a warning, as keepalived does)",
+        set: |c, i, n| {
+            for e in block(n) {
+                if let Some(a) = c.ip_no_prefix("unicast_peer", &e.kw) {
+                    if i.same_family(c, a, &e.kw) {
+                        i.v.unicast_peer.push(a);
+                    }
+                }
+                if let Some(extra) = e.args.first() {
+                    c.warn(
+                        extra,
+                        "peer options are not supported by keeplite; ignored".into(),
+                        None,
+                    );
+                }
+            }
+        },
+    },
+    Kw {
+        name: "mcast_src_ip",
+        arity: N(1),
+        doc: "`mcast_src_ip ADDR`: source address of multicast adverts",
+        set: |c, i, n| i.v.mcast_src_ip = i.source(c, n),
+    },
+    Kw {
+        name: "nopreempt",
+        arity: N(0),
+        doc: "`nopreempt`: a higher-priority backup does not take over from a live master",
+        set: |_, i, _| i.v.nopreempt = true,
+    },
+    Kw {
+        name: "preempt",
+        arity: N(0),
+        doc: "`preempt`: clears an earlier `nopreempt` (keepalived's backwards-compatible spelling of the default)",
+        set: |_, i, _| i.v.nopreempt = false,
+    },
+    Kw {
+        name: "preempt_delay",
+        arity: N(1),
+        doc: "`preempt_delay SECS`: wait before preempting after start (0..1000)",
+        set: |c, i, n| i.v.preempt_delay = c.secs(n).unwrap_or_default(),
+    },
+    Kw {
+        name: "dont_track_primary",
+        arity: N(0),
+        doc: "`dont_track_primary`: ignore faults of `interface`",
+        set: |_, i, _| i.v.dont_track_primary = true,
+    },
+    Kw {
+        name: "accept",
+        arity: N(0),
+        doc: "`accept`: accept packets to the VIPs while master (default unless vrrp_strict)",
+        set: |_, i, _| i.v.accept = true,
+    },
+    Kw {
+        name: "no_accept",
+        arity: N(0),
+        doc: "`no_accept`: drop packets to the VIPs while master",
+        set: |_, i, _| i.v.accept = false,
+    },
+    Kw {
+        name: "vip_lease",
+        arity: N(1),
+        doc: "keeplite: `vip_lease SECS|off`: overrides `global_defs vip_lease`",
+        set: |c, i, n| i.v.vip_lease = vip_lease(c, n).or(i.v.vip_lease),
+    },
+];
+
+pub(super) const AUTH: &[Kw<InstB>] = &[
+    Kw {
+        name: "auth_type",
+        arity: N(1),
+        doc: "`auth_type PASS|AH`: AH is not supported (the instance runs unauthenticated); another value (`pass`, `PASS;`) means no authentication, with a warning, as keepalived does",
+        set: |c, i, n| {
+            let known = c.keepalived_choice(n, &[("PASS", true), ("AH", true)], ("no authentication", false));
+            i.auth_type = Some(n.args[0].clone());
+            i.auth_unknown = !known;
+        },
+    },
+    Kw {
+        name: "auth_pass",
+        arity: N(1),
+        doc: "`auth_pass SECRET`: password, first 8 characters used",
+        set: |_, i, n| i.auth_pass = Some(n.args[0].clone()),
+    },
+];
+
+pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let name = &n.args[0];
+    if b.cfg.instances.iter().any(|x| x.name == name.text) {
+        c.warn(
+            name,
+            format!(
+                "vrrp_instance `{}` is already defined; this block is skipped, as keepalived does",
+                name.text
+            ),
+            Some("instance names must be unique: rename one".into()),
+        );
+        return;
+    }
+    let g = &b.cfg.global;
+    let mut i = InstB {
+        v: VrrpInstance {
+            name: n.args[0].text.clone(),
+            state: InitialState::Backup,
+            interface: String::new(),
+            virtual_router_id: 0,
+            priority: 100,
+            advert_int: Duration::from_secs(1),
+            version: g.vrrp_version,
+            auth_pass: None,
+            virtual_ipaddress: Vec::new(),
+            virtual_ipaddress_excluded: Vec::new(),
+            track_interface: Vec::new(),
+            track_script: Vec::new(),
+            unicast_src_ip: None,
+            unicast_peer: Vec::new(),
+            mcast_src_ip: None,
+            nopreempt: false,
+            preempt_delay: Duration::ZERO,
+            garp: g.garp,
+            notify: Notify::default(),
+            dont_track_primary: false,
+            accept: !g.vrrp_strict,
+            vip_lease: None,
+        },
+        at: InstanceAt {
+            vrid: None,
+            vips: Vec::new(),
+            evips: Vec::new(),
+            v6: None,
+            scripts: Vec::new(),
+        },
+        auth_type: None,
+        auth_pass: None,
+        auth_unknown: false,
+    };
+    let seen = apply(
+        c,
+        "vrrp_instance",
+        &[INSTANCE, &INST_NOTIFY, &INST_GARP],
+        &mut i,
+        block(n),
+    );
+    check_instance(c, &b.cfg.global, &mut i, &seen, n);
+    b.cfg.instances.push(i.v);
+    b.instances.push(i.at);
+}

@@ -1,0 +1,285 @@
+//! Checks of one `vrrp_instance` after its block is read.
+
+use super::*;
+use crate::proto::vrrp::{AUTH_DATA_LEN, HEADER_LEN, MAX_ADVER_INT_V3};
+use crate::vrrp::PRIORITY_OWNER;
+
+/// Checks that only need this instance.
+pub(super) fn check_instance(
+    c: &mut Ctx,
+    global: &GlobalDefs,
+    i: &mut InstB,
+    seen: &Seen,
+    n: &Node,
+) {
+    required(c, i, seen, n);
+    preempt(c, &mut i.v, seen);
+    version(c, i, global, seen);
+    advert_int(c, &mut i.v, seen, n);
+    strict(c, global, i, seen);
+    lease(c, global, &i.v, seen, n);
+    auth(c, i);
+    vip_count(c, i);
+    owner_tracking(c, i, seen);
+    unicast(c, &i.v, seen);
+}
+
+fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
+    let name = &i.v.name;
+    if i.v.interface.is_empty() {
+        c.error(
+            &n.kw,
+            format!("vrrp_instance `{name}` has no `interface`"),
+            Some("add `interface eth0` (the interface VRRP runs on)".into()),
+        );
+    }
+    if i.at.vrid.is_none() && !seen.contains_key("virtual_router_id") {
+        c.error(
+            &n.kw,
+            format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+            Some("add `virtual_router_id N` (1..255, the same on every node)".into()),
+        );
+    }
+}
+
+fn preempt(c: &mut Ctx, v: &mut VrrpInstance, seen: &Seen) {
+    let name = &v.name;
+    // keepalived: MASTER without an explicit priority is the address owner.
+    if v.state == InitialState::Master && !seen.contains_key("priority") {
+        v.priority = PRIORITY_OWNER;
+    }
+    if v.nopreempt && v.state == InitialState::Master {
+        let t = &seen["nopreempt"];
+        c.warn(
+            t,
+            format!("(`{name}`) nopreempt will not work with initial state MASTER; cleared (as keepalived does)"),
+            Some("use `state BACKUP` on every node for non-preemptive failover".into()),
+        );
+        v.nopreempt = false;
+    }
+    if v.nopreempt && v.priority == PRIORITY_OWNER {
+        c.warn(
+            &seen["nopreempt"],
+            format!("(`{name}`) nopreempt is incompatible with priority 255; cleared"),
+            None,
+        );
+        v.nopreempt = false;
+    }
+}
+
+/// keepalived rounds and clamps what the advert field cannot carry (RFC 3768 §5.3.7: 8-bit
+/// seconds; RFC 5798 §5.2.7: 12-bit centiseconds), with a message.
+fn advert_int(c: &mut Ctx, v: &mut VrrpInstance, seen: &Seen, n: &Node) {
+    let adv = seen.get("advert_int").unwrap_or(&n.kw).clone();
+    let (unit, max) = if v.version == 2 {
+        (1_000_000, 255)
+    } else {
+        (10_000, u128::from(MAX_ADVER_INT_V3))
+    };
+    let us = v.advert_int.as_micros();
+    let units = ((us + unit / 2) / unit).clamp(1, max);
+    let rounded = Duration::from_micros((units * unit) as u64);
+    if rounded == v.advert_int {
+        return;
+    }
+    let (msg, help) = if us > max * unit {
+        (
+            "VRRPv3 advert_int must be at most 40.95 seconds; set to 40.95, as keepalived does"
+                .to_string(),
+            None,
+        )
+    } else if v.version == 2 {
+        (
+            format!("VRRPv2 advert_int must be a whole number of seconds; rounded to {}, as keepalived does", units),
+            Some("use `version 3` for sub-second adverts".into()),
+        )
+    } else {
+        (
+            format!(
+                "VRRPv3 advert_int has 10 ms units; rounded to {}, as keepalived does",
+                rounded.as_secs_f64()
+            ),
+            None,
+        )
+    };
+    c.warn(&adv, msg, help);
+    v.advert_int = rounded;
+}
+
+fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
+    if !global.vrrp_strict {
+        return;
+    }
+    let v = &mut i.v;
+    if v.state == InitialState::Master && v.priority != PRIORITY_OWNER {
+        c.warn(
+            &seen["state"],
+            format!("vrrp_strict: state MASTER needs priority 255 (address owner); `{}` starts as BACKUP", v.name),
+            Some("use `state BACKUP`, or `priority 255` on the address owner".into()),
+        );
+        v.state = InitialState::Backup;
+    }
+    if !v.unicast_peer.is_empty() {
+        c.error(
+            &seen["unicast_peer"],
+            "unicast_peer is not allowed with vrrp_strict (RFC 5798 §5.1.1.2 multicast only)"
+                .into(),
+            Some("remove `vrrp_strict` from global_defs or use multicast".into()),
+        );
+    }
+    if i.auth_pass.is_some() {
+        c.warn(
+            &seen["authentication"],
+            "vrrp_strict: authentication is not allowed (RFC 5798 §9); ignored".into(),
+            Some("remove the authentication block".into()),
+        );
+        i.auth_type = None;
+        i.auth_pass = None;
+    }
+}
+
+/// The live master refreshes the lease every advert: it must outlive a few lost adverts.
+fn lease(c: &mut Ctx, global: &GlobalDefs, v: &VrrpInstance, seen: &Seen, n: &Node) {
+    if let VipLease::Seconds(secs) = v.effective_vip_lease(global) {
+        let min = (v.advert_int * 3).as_secs_f64().ceil() as u64;
+        if u64::from(secs) < min {
+            let t = seen.get("vip_lease").unwrap_or(&n.kw);
+            c.error(
+                t,
+                format!("vip_lease {secs} s is shorter than 3 advert intervals; VIPs would expire while the master is alive"),
+                Some(format!("use `vip_lease {}` or more", min.max(1))),
+            );
+        }
+    }
+}
+
+fn auth(c: &mut Ctx, i: &mut InstB) {
+    let v = &mut i.v;
+    if i.auth_unknown {
+        return;
+    }
+    match (&i.auth_type, &i.auth_pass) {
+        (Some(t), _) if t.text.eq_ignore_ascii_case("AH") => c.warn(
+            t,
+            "keeplite does not support AH authentication; the instance runs without authentication"
+                .into(),
+            Some("use `auth_type PASS`, or drop the authentication block".into()),
+        ),
+        (_, Some(p)) if v.version == 3 => c.warn(
+            p,
+            "VRRPv3 has no authentication (RFC 5798 §9); auth_pass ignored".into(),
+            None,
+        ),
+        (Some(_), Some(p)) => {
+            let pass: String = p.text.chars().take(AUTH_DATA_LEN).collect();
+            if pass.len() < p.text.len() {
+                c.warn(
+                    p,
+                    format!("auth_pass is longer than 8 characters; only `{pass}` is used"),
+                    None,
+                );
+            }
+            v.auth_pass = Some(pass);
+        }
+        (Some(t), None) => c.warn(
+            t,
+            "auth_type PASS without auth_pass; the instance runs without authentication".into(),
+            Some("add `auth_pass SECRET`".into()),
+        ),
+        (None, Some(p)) => c.warn(
+            p,
+            "auth_pass without auth_type; ignored".into(),
+            Some("add `auth_type PASS`".into()),
+        ),
+        (None, None) => {}
+    }
+}
+
+/// IPv6 instances run VRRPv3: keepalived picks it unless `version 2` is given, and then sends
+/// non-standard VRRPv2 adverts over IPv6, which keeplite's core refuses.
+fn version(c: &mut Ctx, i: &mut InstB, global: &GlobalDefs, seen: &Seen) {
+    let v = &mut i.v;
+    if i.at.v6 != Some(true) || v.version == 3 {
+        return;
+    }
+    v.version = 3;
+    let Some(t) = seen.get("version") else { return };
+    let msg = if global.vrrp_strict {
+        format!("(`{}`) IPv6 cannot use VRRP version 2; version 3 used, as keepalived does in strict mode", v.name)
+    } else {
+        format!("(`{}`) keepalived would send VRRPv2 adverts over IPv6 (not standard); keeplite uses version 3, which peers running `version 2` do not see", v.name)
+    };
+    c.warn(t, msg, Some("use `version 3` on every node".into()));
+}
+
+/// The advert's address count is 8 bits and the advert must fit the link: keepalived moves the
+/// excess to the excluded VIPs (installed, not adverted). keeplite assumes a 1500-byte MTU.
+fn vip_count(c: &mut Ctx, i: &mut InstB) {
+    const MTU: usize = 1500;
+    let (hdr, size) = match (i.at.v6 == Some(true), i.v.version) {
+        (true, _) => (14 + 40 + HEADER_LEN, 16),
+        (false, 2) => (14 + 20 + HEADER_LEN + AUTH_DATA_LEN, 4),
+        (false, _) => (14 + 20 + HEADER_LEN, 4),
+    };
+    let max = ((MTU - hdr) / size).min(usize::from(u8::MAX));
+    let n = i.v.virtual_ipaddress.len();
+    if n <= max {
+        return;
+    }
+    c.warn(
+        &i.at.vips[max],
+        format!(
+            "(`{}`) {n} virtual addresses do not fit one advert (at most {max}); this one and the {} after it are moved to virtual_ipaddress_excluded (installed, not adverted), as keepalived does",
+            i.v.name,
+            n - max - 1
+        ),
+        Some("split the addresses over several instances to advertise them all".into()),
+    );
+    let moved = i.v.virtual_ipaddress.split_off(max);
+    i.v.virtual_ipaddress_excluded.extend(moved);
+    let at = i.at.vips.split_off(max);
+    i.at.evips.extend(at);
+}
+
+/// The address owner's priority is fixed: keepalived drops weighted interface tracking (the
+/// weighted scripts are handled with the script table, in `cross`).
+fn owner_tracking(c: &mut Ctx, i: &mut InstB, seen: &Seen) {
+    if i.v.priority != PRIORITY_OWNER {
+        return;
+    }
+    let name = i.v.name.clone();
+    let at = seen.get("track_interface").cloned();
+    i.v.track_interface.retain(|t| {
+        if t.weight == 0 {
+            return true;
+        }
+        if let Some(at) = &at {
+            c.warn(
+                at,
+                format!("(`{name}`) priority 255 (address owner): weighted track_interface `{}` ignored, as keepalived does", t.name),
+                Some("use weight 0 (FAULT when down) or a lower priority".into()),
+            );
+        }
+        false
+    });
+}
+
+fn unicast(c: &mut Ctx, v: &VrrpInstance, seen: &Seen) {
+    if !v.unicast_peer.is_empty() && v.unicast_src_ip.is_none() {
+        c.note(
+            &seen["unicast_peer"],
+            format!(
+                "unicast_peer without unicast_src_ip: adverts use the primary address of `{}`",
+                v.interface
+            ),
+            Some("set `unicast_src_ip` so peers can match this node".into()),
+        );
+    }
+    if seen.contains_key("unicast_peer") && seen.contains_key("mcast_src_ip") {
+        c.warn(
+            &seen["mcast_src_ip"],
+            "mcast_src_ip is ignored in unicast mode".into(),
+            None,
+        );
+    }
+}

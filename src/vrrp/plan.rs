@@ -1,0 +1,351 @@
+//! From the configuration model to the cores' parameters, and the reload rules, before
+//! anything touches the OS. A unit is one sync group, or one instance outside any group,
+//! with its own [`Vrrp`](super::Vrrp) core. On a reload, units whose [`UnitKey`] did not
+//! change keep state, timers and VIPs untouched. A unit whose configuration changed but
+//! whose instances (names, sync group) are the same is reconfigured in place
+//! ([`super::Vrrp::reconfigure`]): states are kept, only added / removed VIPs are touched.
+//! Another interface, unicast/multicast mode, VRID, version, family, membership, or a VIP
+//! whose device, prefix, label or scope changed restarts the unit from Initialize instead
+//! ([`needs_restart`], [`super::Restart`]).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::{default_vip_lease, GroupParams, Params, Tracker};
+use crate::config::{
+    Config, GlobalDefs, InitialState, SyncGroup, VipLease, VirtualIp, VrrpInstance, VrrpScript,
+};
+use crate::proto::vrrp::{Auth, Version};
+
+/// What feeds one core tracker (same order as `Params::trackers`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackerSrc {
+    Link { name: String, reverse: bool },
+    Script { name: String, reverse: bool },
+}
+
+/// The configuration a unit was built from: equal keys mean nothing to restart.
+#[derive(Clone, Debug)]
+pub struct UnitKey {
+    pub instances: Vec<VrrpInstance>,
+    pub group: Option<SyncGroup>,
+    pub scripts: Vec<VrrpScript>,
+    pub global: GlobalDefs,
+}
+
+impl PartialEq for UnitKey {
+    /// Only the global settings a running instance uses count: changing `router_id`, the
+    /// watchdog or IPVS-side defaults must not restart (and flap) any instance.
+    fn eq(&self, o: &Self) -> bool {
+        let (g, h) = (&self.global, &o.global);
+        self.instances == o.instances
+            && self.group == o.group
+            && self.scripts == o.scripts
+            && g.vrrp_mcast_group4 == h.vrrp_mcast_group4
+            && g.vrrp_mcast_group6 == h.vrrp_mcast_group6
+            && g.vrrp_skip_check_adv_addr == h.vrrp_skip_check_adv_addr
+            && g.vip_lease == h.vip_lease
+            && g.script_user == h.script_user
+    }
+}
+
+/// The split of a configuration into units, before anything touches the OS.
+pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
+    let scripts_of = |insts: &[VrrpInstance], g: Option<&SyncGroup>| {
+        cfg.vrrp_scripts
+            .iter()
+            .filter(|s| {
+                insts
+                    .iter()
+                    .flat_map(|i| &i.track_script)
+                    .chain(g.iter().flat_map(|g| &g.track_script))
+                    .any(|t| t.name == s.name)
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut keys = Vec::new();
+    let mut grouped = Vec::new();
+    for g in &cfg.sync_groups {
+        let insts: Vec<VrrpInstance> = g
+            .group
+            .iter()
+            .filter_map(|n| cfg.instances.iter().find(|i| &i.name == n))
+            .cloned()
+            .collect();
+        grouped.extend(insts.iter().map(|i| i.name.clone()));
+        keys.push(UnitKey {
+            scripts: scripts_of(&insts, Some(g)),
+            instances: insts,
+            group: Some(g.clone()),
+            global: cfg.global.clone(),
+        });
+    }
+    for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
+        let insts = vec![i.clone()];
+        keys.push(UnitKey {
+            scripts: scripts_of(&insts, None),
+            instances: insts,
+            group: None,
+            global: cfg.global.clone(),
+        });
+    }
+    keys
+}
+
+/// What the OS says about an instance: its interface index, advert source address and
+/// the state of each tracker (in [`trackers`] order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub link: u32,
+    pub src: IpAddr,
+    pub tracker_up: Vec<bool>,
+}
+
+/// The multicast group adverts go to (`vrrp_mcast_group4/6`).
+pub fn mcast_group(inst: &VrrpInstance, g: &GlobalDefs) -> IpAddr {
+    if inst.is_ipv6() {
+        g.vrrp_mcast_group6.into()
+    } else {
+        g.vrrp_mcast_group4.into()
+    }
+}
+
+/// The instance's trackers in core order with their weights: the primary interface
+/// (unless `dont_track_primary`), `track_interface`, then `track_script` of the instance
+/// and of its sync group.
+pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
+    let mut out = Vec::new();
+    if !inst.dont_track_primary {
+        let name = inst.interface.clone();
+        out.push((
+            TrackerSrc::Link {
+                name,
+                reverse: false,
+            },
+            0,
+        ));
+    }
+    for t in &inst.track_interface {
+        let (name, reverse) = (t.name.clone(), t.reverse);
+        out.push((TrackerSrc::Link { name, reverse }, t.weight));
+    }
+    let group_scripts = key.group.iter().flat_map(|g| &g.track_script);
+    for t in inst.track_script.iter().chain(group_scripts) {
+        let script = key.scripts.iter().find(|s| s.name == t.name);
+        let weight = t.weight.or(script.map(|s| s.weight)).unwrap_or(0);
+        let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
+        let name = t.name.clone();
+        out.push((TrackerSrc::Script { name, reverse }, weight));
+    }
+    out
+}
+
+/// The core parameters of `inst` (a member of `key`).
+pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
+    let g = &key.global;
+    let version = if inst.version == 3 {
+        Version::V3
+    } else {
+        Version::V2
+    };
+    let addrs = |l: &[VirtualIp]| l.iter().map(|v| v.addr).collect::<Vec<_>>();
+    let mut p = Params::new(
+        &inst.name,
+        inst.virtual_router_id,
+        inst.priority,
+        os.src,
+        addrs(&inst.virtual_ipaddress),
+    );
+    p.version = version;
+    p.advert_int = inst.advert_int;
+    p.initial_master = inst.state == InitialState::Master;
+    p.preempt = !inst.nopreempt;
+    p.preempt_delay = inst.preempt_delay;
+    p.accept = inst.accept;
+    p.auth = inst
+        .auth_pass
+        .as_ref()
+        .map_or(Auth::NONE, |pw| Auth::password(pw.as_bytes()));
+    p.check_addr_list = !g.vrrp_skip_check_adv_addr;
+    p.garp_master_delay = inst.garp.master_delay;
+    p.garp_master_repeat = inst.garp.master_repeat;
+    p.garp_master_refresh = inst.garp.master_refresh;
+    p.garp_master_refresh_repeat = inst.garp.master_refresh_repeat;
+    p.excluded_vips = addrs(&inst.virtual_ipaddress_excluded);
+    p.vip_lease = lease(inst, g, version);
+    p.link = os.link;
+    p.unicast_peers = inst.unicast_peer.clone();
+    p.mcast_group = mcast_group(inst, g);
+    for ((src, weight), &up) in trackers(inst, key).into_iter().zip(&os.tracker_up) {
+        let (TrackerSrc::Link { name, .. } | TrackerSrc::Script { name, .. }) = src;
+        p.trackers.push(Tracker { name, weight, up });
+    }
+    p
+}
+
+fn lease(inst: &VrrpInstance, global: &GlobalDefs, version: Version) -> Option<Duration> {
+    match inst.effective_vip_lease(global) {
+        VipLease::Auto => Some(default_vip_lease(version, inst.advert_int, inst.priority)),
+        VipLease::Off => None,
+        VipLease::Seconds(s) => Some(Duration::from_secs(u64::from(s))),
+    }
+}
+
+pub fn group_params(key: &UnitKey, members: usize) -> Vec<GroupParams> {
+    key.group
+        .iter()
+        .map(|g| GroupParams {
+            name: g.name.clone(),
+            members: (0..members).collect(),
+        })
+        .collect()
+}
+
+/// Why `new` cannot replace `old` in a running instance (the OS side of
+/// [`crate::vrrp::Restart`]): another socket, group join or address set.
+pub fn needs_restart(old: &VrrpInstance, new: &VrrpInstance) -> Option<&'static str> {
+    let vip_moved = old
+        .virtual_ipaddress
+        .iter()
+        .chain(&old.virtual_ipaddress_excluded)
+        .any(|v| {
+            let same = |w: &&VirtualIp| w.addr == v.addr;
+            let mut now = new
+                .virtual_ipaddress
+                .iter()
+                .chain(&new.virtual_ipaddress_excluded);
+            now.find(same).is_some_and(|w| w != v)
+        });
+    if old.interface != new.interface {
+        Some("interface changed")
+    } else if old.unicast_peer.is_empty() != new.unicast_peer.is_empty() {
+        Some("unicast/multicast mode changed")
+    } else if vip_moved {
+        Some("a VIP's device, prefix, label or scope changed")
+    } else {
+        None
+    }
+}
+
+/// One log line's worth of what a reconfiguration changed, e.g.
+/// `priority 100 -> 90, +1 VIP`.
+pub fn summary(old: &VrrpInstance, new: &VrrpInstance) -> String {
+    let addrs = |i: &VrrpInstance| -> Vec<IpAddr> {
+        i.virtual_ipaddress
+            .iter()
+            .chain(&i.virtual_ipaddress_excluded)
+            .map(|v| v.addr)
+            .collect()
+    };
+    let (was, is) = (addrs(old), addrs(new));
+    let mut parts = Vec::new();
+    if old.priority != new.priority {
+        parts.push(format!("priority {} -> {}", old.priority, new.priority));
+    }
+    if old.advert_int != new.advert_int {
+        parts.push(format!(
+            "advert_int {:?} -> {:?}",
+            old.advert_int, new.advert_int
+        ));
+    }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let added = is.iter().filter(|a| !was.contains(a)).count();
+    let removed = was.iter().filter(|a| !is.contains(a)).count();
+    if added > 0 {
+        parts.push(format!("+{added} VIP{}", plural(added)));
+    }
+    if removed > 0 {
+        parts.push(format!("-{removed} VIP{}", plural(removed)));
+    }
+    if parts.is_empty() {
+        parts.push(if old == new {
+            "tracked scripts or global settings".into()
+        } else {
+            "other settings".into()
+        });
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_str, LoadOptions, MemFiles};
+    use std::path::Path;
+
+    fn keys(text: &str) -> Vec<UnitKey> {
+        let (cfg, _) = load_str(
+            &MemFiles::default(),
+            Path::new("/k.conf"),
+            text,
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        unit_keys(&cfg)
+    }
+
+    const INSTANCES: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n \
+        virtual_ipaddress {\n 192.0.2.1\n }\n}\nvrrp_instance B {\n interface eth0\n \
+        virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n";
+
+    #[test]
+    fn one_unit_per_sync_group_or_lone_instance() {
+        assert_eq!(keys(INSTANCES).len(), 2);
+        let grouped = format!("vrrp_sync_group G {{\n group {{\n A\n B\n }}\n}}\n{INSTANCES}");
+        let k = keys(&grouped);
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].instances.len(), 2);
+    }
+
+    #[test]
+    fn only_vrrp_relevant_globals_restart_units() {
+        let base = keys(INSTANCES);
+        let renamed = keys(&format!(
+            "global_defs {{\n router_id other\n}}\n{INSTANCES}"
+        ));
+        assert_eq!(base, renamed);
+        let group = keys(&format!(
+            "global_defs {{\n vrrp_mcast_group4 224.0.0.19\n}}\n{INSTANCES}"
+        ));
+        assert_ne!(base, group);
+        let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
+        assert_eq!(base[0], changed[0]);
+        assert_ne!(base[1], changed[1]);
+    }
+
+    #[test]
+    fn in_place_summary_and_restart_reasons() {
+        let base = &keys(INSTANCES)[0].instances[0];
+        let text = INSTANCES
+            .replacen(
+                "virtual_router_id 1\n",
+                "virtual_router_id 1\n priority 90\n",
+                1,
+            )
+            .replacen("192.0.2.1\n", "192.0.2.1\n 192.0.2.9\n", 1);
+        let changed = &keys(&text)[0].instances[0];
+        assert_eq!(summary(base, changed), "priority 100 -> 90, +1 VIP");
+        assert_eq!(summary(changed, base), "priority 90 -> 100, -1 VIP");
+        assert_eq!(needs_restart(base, changed), None);
+        let moved = keys(&INSTANCES.replacen("eth0", "eth1", 1));
+        assert_eq!(
+            needs_restart(base, &moved[0].instances[0]),
+            Some("interface changed")
+        );
+        let prefix = keys(&INSTANCES.replacen("192.0.2.1\n", "192.0.2.1/25\n", 1));
+        assert_eq!(
+            needs_restart(base, &prefix[0].instances[0]),
+            Some("a VIP's device, prefix, label or scope changed")
+        );
+        let unicast = keys(&INSTANCES.replacen(
+            " interface eth0\n",
+            " interface eth0\n unicast_peer {\n 192.0.2.50\n }\n",
+            1,
+        ));
+        assert_eq!(
+            needs_restart(base, &unicast[0].instances[0]),
+            Some("unicast/multicast mode changed")
+        );
+    }
+}
