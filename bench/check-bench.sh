@@ -10,40 +10,13 @@ N=${N:-10000}; WINDOW=${WINDOW:-20}; RUNS=${RUNS:-3}
 WARM=${WARM:-10}; KA_WARM=${KA_WARM:-70}
 cd "$(dirname "$0")/.."
 BIN=$(cargo bench --bench check_tcp --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))/\1/p')
-tmp=$(mktemp -d /tmp/klchk.XXXXXX)
-ns=klchk$$
-pids=""
-cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
-	[ -f "$tmp/ka.pid" ] && kill -9 "$(cat "$tmp/ka.pid")" 2>/dev/null || true
-	[ -f "$tmp/ka.chk" ] && kill -9 "$(cat "$tmp/ka.chk")" 2>/dev/null || true
-	sleep 0.5
-	ip netns del "$ns" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-gcc -shared -fPIC -O2 -o "$tmp/shim.so" bench/check-ipvs-shim.c -ldl
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
+. bench/check-common.sh
+bench_netns klchk
 ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" net.core.somaxconn=65535
 ip netns exec "$ns" "$BIN" listen 80 >"$tmp/accepts" &
 pids="$pids $!"
 
-# keepalived config: one virtual server, N real servers with TCP_CHECK.
-{
-	echo 'global_defs { router_id klbench }'
-	echo 'virtual_server 10.0.0.1 80 {'
-	echo '  delay_loop 1'
-	echo '  lb_algo rr'
-	echo '  lb_kind NAT'
-	echo '  protocol TCP'
-	i=0
-	while [ $i -lt "$N" ]; do
-		echo "  real_server 127.$((1 + i / 62500)).$((i / 250 % 250)).$((i % 250 + 1)) 80 { TCP_CHECK { connect_timeout 3 } }"
-		i=$((i + 1))
-	done
-	echo '}'
-} >"$tmp/ka.conf"
+rs_conf "$N" >"$tmp/ka.conf"
 
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }

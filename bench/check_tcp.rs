@@ -5,7 +5,7 @@
 //!                          against 127.1.x.y:80 in an epoll loop, like the daemon will.
 
 use keeplite::check::{CheckKind, CheckParams, ConnParams};
-use keeplite::sys::check_io::{CheckIo, FdChange, Interest};
+use keeplite::sys::check_io::{CheckIo, Checkers, FdChange, Interest};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -65,16 +65,17 @@ fn rs_addr(i: usize) -> SocketAddr {
 
 fn flags(i: Interest) -> EpollFlags {
     let mut f = EpollFlags::empty();
-    f.set(EpollFlags::EPOLLIN, i.readable);
-    f.set(EpollFlags::EPOLLOUT, i.writable);
+    f.set(EpollFlags::EPOLLIN, i.readable());
+    f.set(EpollFlags::EPOLLOUT, i.writable());
     f
 }
 
 fn run(n: usize) {
     let now = Instant::now();
     let mut io = CheckIo::new();
+    let mut cs = Checkers::new();
     for i in 0..n {
-        io.add(
+        cs.add(keeplite::check::Checker::new(
             CheckParams {
                 kind: CheckKind::Tcp(ConnParams {
                     dst: rs_addr(i),
@@ -88,7 +89,7 @@ fn run(n: usize) {
                 initial_delay: Duration::from_secs(1) * i as u32 / n as u32,
             },
             now,
-        );
+        ));
     }
     let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
     let mut events = vec![EpollEvent::empty(); 256];
@@ -109,7 +110,7 @@ fn run(n: usize) {
                 FdChange::Remove(_) => {}
             }
         }
-        let ms = io.poll_timeout().map_or(1000, |t| {
+        let ms = cs.poll_timeout().map_or(1000, |t| {
             t.saturating_duration_since(Instant::now()).as_millis() as u16 + 1
         });
         let k = ep.wait(&mut events, EpollTimeout::from(ms)).unwrap();
@@ -118,14 +119,15 @@ fn run(n: usize) {
             let f = e.events();
             let err = f.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP);
             io.handle_ready(
+                &mut cs,
                 e.data() as i32,
                 f.contains(EpollFlags::EPOLLIN) || err,
                 f.contains(EpollFlags::EPOLLOUT) || err,
                 now,
             );
         }
-        io.handle_timeout(now);
-        while let Some(o) = io.poll_output() {
+        io.handle_timeout(&mut cs, now);
+        while let Some(o) = cs.poll_output() {
             if matches!(
                 o,
                 keeplite::sys::check_io::Output::Event(_, keeplite::check::Event::Down(_))

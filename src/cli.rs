@@ -270,10 +270,13 @@ pub fn load_options(opts: &Options) -> LoadOptions<'static> {
 /// status (0 runs as written, 4 runs with warnings, 1 would not run).
 pub fn check_config(opts: &Options, path: &Path) -> i32 {
     let diags = match config::load(path, &load_options(opts)) {
-        Ok((cfg, diags)) => {
+        Ok((cfg, mut diags)) => {
             if opts.command == Command::Dump {
                 print!("{}", config::dump(&cfg));
             }
+            // The scripts, as the daemon judges them at every load (keepalived's rules).
+            let vetting = crate::sys::process::vet_scripts(&cfg);
+            diags.extend(vetting.findings.into_iter().map(Into::into));
             diags
         }
         Err(diags) => diags,

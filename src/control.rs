@@ -11,6 +11,9 @@ use std::net::IpAddr;
 
 /// Largest frame either side accepts.
 pub const MAX_FRAME: usize = 1 << 20;
+/// Largest request body the daemon accepts: a [`Request`] encodes in a few bytes, so a longer
+/// frame is not worth buffering.
+pub const MAX_REQUEST: usize = 64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -131,13 +134,18 @@ pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
     out
 }
 
+/// The body length announced by the frame at the start of `buf`, once its 4-byte header is in.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let len = buf.get(..4)?;
+    Some(u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize)
+}
+
 /// Decodes the first complete frame of `buf`: `Ok(None)` when more bytes are needed,
 /// otherwise the message and the number of bytes it took.
 pub fn decode<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Result<Option<(T, usize)>, String> {
-    let Some(len) = buf.get(..4) else {
+    let Some(len) = frame_len(buf) else {
         return Ok(None);
     };
-    let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
     if len > MAX_FRAME {
         return Err(format!("control frame of {len} bytes exceeds {MAX_FRAME}"));
     }
@@ -177,8 +185,70 @@ fn wrap(out: &mut String, head: &str, items: &[String]) {
     out.push('\n');
 }
 
-/// The `keeplite status` text: one block per instance, every line within 80 columns.
+/// The longest prefix of `s` of at most `max` characters.
+fn clip(s: &str, max: usize) -> &str {
+    s.char_indices().nth(max).map_or(s, |(i, _)| &s[..i])
+}
+
+/// `text` without control characters (shown as `?`, except the line breaks of multi-line
+/// messages when `lines`): a name or message must neither break the layout nor drive the
+/// reader's terminal.
+fn printable(text: &str, lines: bool) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !(lines && c == '\n') {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The report with every text made [`printable`].
+fn printable_report(r: &StatusReport) -> StatusReport {
+    let p = |s: &String| printable(s, false);
+    let counts = |v: &[(String, u64)]| v.iter().map(|(k, n)| (p(k), *n)).collect();
+    let mut r = r.clone();
+    r.version = p(&r.version);
+    r.config = p(&r.config);
+    r.unattributed_rx_errors = counts(&r.unattributed_rx_errors);
+    r.ipvs_error = r.ipvs_error.map(|e| printable(&e, true));
+    for i in &mut r.instances {
+        (i.name, i.interface, i.state) = (p(&i.name), p(&i.interface), p(&i.state));
+        i.vips.iter_mut().for_each(|v| v.addr = p(&v.addr));
+        if let Some(t) = &mut i.last_transition {
+            (t.from, t.to, t.reason) = (p(&t.from), p(&t.to), p(&t.reason));
+        }
+        i.rx_errors = counts(&i.rx_errors);
+    }
+    for v in &mut r.virtual_servers {
+        (v.name, v.scheduler, v.method) = (p(&v.name), p(&v.scheduler), p(&v.method));
+        v.services.iter_mut().for_each(|s| *s = p(s));
+        v.sync_error = v.sync_error.as_ref().map(|e| printable(e, true));
+        for rs in &mut v.real_servers {
+            rs.addr = p(&rs.addr);
+            if let Some(c) = &mut rs.last {
+                (c.check, c.reason) = (p(&c.check), p(&c.reason));
+            }
+        }
+    }
+    r
+}
+
+/// The `keeplite status` text: one block per instance, every line within 80 columns (longer
+/// ones are cut), no control characters but line breaks.
 pub fn render_human(r: &StatusReport) -> String {
+    let text = render_lines(&printable_report(r));
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        out.push_str(clip(line, 80));
+        out.push('\n');
+    }
+    out
+}
+
+fn render_lines(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "keeplite {} pid {} ({})", r.version, r.pid, r.config);
     if r.instances.is_empty() {
@@ -186,12 +256,11 @@ pub fn render_human(r: &StatusReport) -> String {
     }
     for i in &r.instances {
         let master = i.master.map_or("none".to_owned(), |m| m.to_string());
-        let mut head = format!(
+        let _ = writeln!(
+            out,
             "{} {} vrid {}: {} prio {}/{} master {}",
             i.name, i.interface, i.vrid, i.state, i.priority, i.configured_priority, master
         );
-        head.truncate(80);
-        let _ = writeln!(out, "{head}");
         let vips: Vec<String> = i
             .vips
             .iter()
@@ -206,15 +275,14 @@ pub fn render_human(r: &StatusReport) -> String {
             wrap(&mut out, "vips:", &vips);
         }
         if let Some(t) = &i.last_transition {
-            let mut line = format!(
+            let _ = writeln!(
+                out,
                 "  {} -> {} {} ago: {}",
                 t.from,
                 t.to,
                 secs(t.ago_ms),
                 t.reason
             );
-            line.truncate(80);
-            let _ = writeln!(out, "{line}");
         }
         let errs: Vec<String> = i
             .rx_errors
@@ -295,7 +363,6 @@ fn render_lb(out: &mut String, r: &StatusReport) {
         if v.suspended {
             head.push_str(" suspended");
         }
-        head.truncate(80);
         let _ = writeln!(out, "{head}");
         if v.services.len() > 1 {
             wrap(out, "services:", &v.services);
@@ -317,9 +384,8 @@ fn render_lb(out: &mut String, r: &StatusReport) {
                 }
                 let _ = write!(line, " {} ({} ago)", c.reason, secs(c.ago_ms));
             }
-            if line.len() > 80 {
-                line.truncate(77);
-                line.push_str("...");
+            if line.chars().count() > 80 {
+                line = format!("{}...", clip(&line, 77));
             }
             let _ = writeln!(out, "{line}");
         }
@@ -453,6 +519,30 @@ mod tests {
         assert!(text.contains("\n  192.168.235.12:80 UP w=1 HTTP 200 ok (2.0s ago)\n"));
         assert!(text.contains("\n  192.168.235.13:80 DOWN w=0 TCP connect timeout after 3 s"));
         assert!(text.trim_end().ends_with("..."), "{text}");
+    }
+
+    /// Long non-ASCII names and control characters: no panic (the daemon renders this on
+    /// SIGUSR1), lines cut at 80 characters, no escape sequence reaches the terminal.
+    #[test]
+    fn hostile_names_are_cut_and_neutralised() {
+        let mut r = sample();
+        r.instances[0].name = format!("{}é", "x".repeat(79));
+        r.instances[0].last_transition.as_mut().unwrap().reason = "a\nb\x1b[2J".into();
+        r.virtual_servers[0].real_servers[0].addr = "ü".repeat(100);
+        r.ipvs_error = Some("line one\nline \x1b]0;two".into());
+        let text = render_human(&r);
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains(&format!("\n{}é\n", "x".repeat(79))), "{text}");
+        assert!(text.contains(" ago: a?b?[2J\n"), "{text}");
+        assert!(text.contains("IPVS: line one\n  line ?]0;two\n"), "{text}");
+        assert!(
+            text.contains(&format!("  {}...\n", "ü".repeat(75))),
+            "{text}"
+        );
     }
 
     #[test]

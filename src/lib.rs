@@ -1,7 +1,8 @@
 //! keeplite: a keepalived-compatible failover daemon (VRRP v2/v3, virtual IPs, IPVS, checks).
 //!
 //! Layout: pure, sans-IO logic (`config`, `proto`, `vrrp`, `check`, `ipvs`) takes `now` and
-//! inputs and returns actions plus the next deadline; only `sys` touches the operating system.
+//! inputs and returns actions plus the next deadline; `netlink` is the message framing shared
+//! by rtnetlink and generic netlink; only `sys` touches the operating system.
 
 pub mod check;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod ipvs;
+pub mod netlink;
 pub mod proto;
 pub mod sys;
 pub mod vrrp;

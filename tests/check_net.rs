@@ -2,12 +2,14 @@
 //! python3, iproute2, md5sum). Only loopback and a dummy interface inside that namespace are
 //! ever contacted.
 
+mod common;
+
 use keeplite::check::http::HttpProtocol;
 use keeplite::check::misc::MiscExit;
 use keeplite::check::{
-    CheckKind, CheckParams, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
+    CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
-use keeplite::sys::check_io::{CheckId, CheckIo, FdChange, Interest, Output};
+use keeplite::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Interest, Output};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -23,23 +25,10 @@ use Reason::*;
 
 const MS: Duration = Duration::from_millis(1);
 
-/// Runs `f` on a fresh thread moved into a new network namespace with `lo` up. The
-/// namespace disappears with the thread and the children the test's guards kill.
+/// Runs `f` on a fresh thread inside a new network namespace (tests/common's harness) with `lo`
+/// up; the namespace and whatever still runs in it go when the test ends.
 fn in_netns(f: impl FnOnce() + Send + 'static) {
-    let r = std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare (root?)");
-        sh("ip link set lo up");
-        f();
-    })
-    .join();
-    if let Err(p) = r {
-        std::panic::resume_unwind(p);
-    }
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
-    assert!(st.success(), "{cmd}: {st}");
+    common::Netns::new("chk").enter(f)
 }
 
 /// Kills a server process (group) when the test ends, pass or fail.
@@ -53,71 +42,7 @@ impl Drop for Proc {
 }
 
 /// Test servers: each `port:mode` argument serves one behaviour.
-const SERVER: &str = r#"
-import socket, sys, threading, time, os
-BODY = b"hello from the real server\n"
-def reply(c, mode):
-    c.settimeout(30)
-    if mode.startswith("tls"):
-        import ssl
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.environ["KLCERT"], os.environ["KLKEY"])
-        c = ctx.wrap_socket(c, server_side=True)
-    req = b""
-    while b"\r\n\r\n" not in req:
-        d = c.recv(4096)
-        if not d: return
-        req += d
-    if mode == "silent":
-        time.sleep(30); return
-    if mode == "flip":
-        mode = "500" if os.path.exists(sys.argv[1]) else "ok"
-    if mode == "ok":
-        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + BODY)
-    elif mode == "500":
-        c.sendall(b"HTTP/1.0 500 Internal Server Error\r\n\r\nbroken\n")
-    elif mode == "drip":
-        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-        while True:
-            c.sendall(b"x"); time.sleep(0.1)
-    elif mode == "endless":
-        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
-        while True: c.sendall(b"y" * 65536)
-    elif mode == "chunked":
-        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for part in (BODY[:5], BODY[5:]):
-            c.sendall(b"%x\r\n%s\r\n" % (len(part), part)); time.sleep(0.05)
-        c.sendall(b"0\r\n\r\n")
-    elif mode == "tls":
-        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + BODY)
-        c.unwrap()
-    elif mode == "garbage":
-        c.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
-def serve(port, mode):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", port))
-    if mode == "full":
-        s.listen(0)
-        held = [socket.socket() for _ in range(3)]
-        for h in held:
-            h.setblocking(False); h.connect_ex(("127.0.0.1", port))
-        time.sleep(0.2)
-        ready = socket.socket(); ready.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ready.bind(("127.0.0.1", port + 1000)); ready.listen(8)
-        while True: ready.accept()[0].close()
-    s.listen(64)
-    while True:
-        c, _ = s.accept()
-        def run(c=c):
-            try: reply(c, mode)
-            except OSError: pass
-            finally: c.close()
-        threading.Thread(target=run, daemon=True).start()
-for a in sys.argv[2:]:
-    p, m = a.split(":")
-    threading.Thread(target=serve, args=(int(p), m), daemon=True).start()
-while True: time.sleep(3600)
-"#;
+const SERVER: &str = include_str!("http_servers.py");
 
 fn spawn(cmd: &mut Command, ports: &[u16]) -> Proc {
     let child = cmd
@@ -185,8 +110,9 @@ impl Drop for TmpDir {
     }
 }
 
-/// Minimal poll(2) driver around [`CheckIo`], with a misc spawner.
+/// Minimal poll(2) driver around [`Checkers`] and [`CheckIo`], with a misc spawner.
 struct Driver {
+    cs: Checkers,
     io: CheckIo,
     fds: HashMap<RawFd, Interest>,
     children: HashMap<CheckId, Proc>,
@@ -197,6 +123,7 @@ struct Driver {
 impl Driver {
     fn new() -> Self {
         Driver {
+            cs: Checkers::new(),
             io: CheckIo::new(),
             fds: HashMap::new(),
             children: HashMap::new(),
@@ -206,7 +133,7 @@ impl Driver {
     }
 
     fn add(&mut self, p: CheckParams) -> CheckId {
-        self.io.add(p, Instant::now())
+        self.cs.add(Checker::new(p, Instant::now()))
     }
 
     /// Drives the checks until `done` says so; panics after `limit`.
@@ -234,7 +161,7 @@ impl Driver {
 
     fn step(&mut self, now: Instant, end: Instant) {
         self.sync_fds();
-        let mut wake = self.io.poll_timeout().unwrap_or(end).min(end);
+        let mut wake = self.cs.poll_timeout().unwrap_or(end).min(end);
         if !self.children.is_empty() {
             wake = wake.min(now + 20 * MS);
         }
@@ -245,8 +172,8 @@ impl Driver {
                 .iter()
                 .map(|(fd, i)| {
                     let mut fl = PollFlags::empty();
-                    fl.set(PollFlags::POLLIN, i.readable);
-                    fl.set(PollFlags::POLLOUT, i.writable);
+                    fl.set(PollFlags::POLLIN, i.readable());
+                    fl.set(PollFlags::POLLOUT, i.writable());
                     PollFd::new(self.io.fd(*fd).expect("registered fd"), fl)
                 })
                 .collect();
@@ -264,9 +191,9 @@ impl Driver {
         };
         let now = Instant::now();
         for (fd, r, w) in ready {
-            self.io.handle_ready(fd, r, w, now);
+            self.io.handle_ready(&mut self.cs, fd, r, w, now);
         }
-        self.io.handle_timeout(Instant::now());
+        self.io.handle_timeout(&mut self.cs, Instant::now());
         let exited: Vec<(CheckId, MiscExit)> = self
             .children
             .iter_mut()
@@ -282,9 +209,9 @@ impl Driver {
             .collect();
         for (id, exit) in exited {
             self.children.remove(&id);
-            self.io.misc_exited(id, exit, Instant::now());
+            self.io.misc_exited(&mut self.cs, id, exit, Instant::now());
         }
-        while let Some(o) = self.io.poll_output() {
+        while let Some(o) = self.cs.poll_output() {
             match o {
                 Output::Event(id, e) => self.events.push((self.start.elapsed(), id, e)),
                 Output::SpawnMisc { id, path } => {
@@ -404,8 +331,8 @@ fn tcp_check_up_refused_timeout_and_recovery() {
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused)])]);
         let _server = servers(&flag.join("none"), &[(8001, "ok")]);
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
-        assert!(d.io.checker(up).is_up());
-        assert!(!d.io.checker(refused).is_up());
+        assert!(d.cs.get(up).is_up());
+        assert!(!d.cs.get(refused).is_up());
     });
 }
 

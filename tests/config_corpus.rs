@@ -132,11 +132,17 @@ fn opts(id: &str) -> LoadOptions<'static> {
 #[test]
 fn dump_round_trip_every_corpus_file() {
     for f in corpus("seed").into_iter().chain(corpus("samples")) {
-        let (cfg, _) = load(&f, &opts("corpus")).unwrap_or_else(|d| panic!("{d:?}"));
+        let (cfg, first) = load(&f, &opts("corpus")).unwrap_or_else(|d| panic!("{d:?}"));
         let text = dump(&cfg);
         let (again, diags) = load_str(&MemFiles::default(), Path::new("dump"), &text, &opts(""))
             .unwrap_or_else(|d| panic!("{}: dump does not parse: {d:?}\n{text}", rel(&f)));
-        assert!(diags.is_empty(), "{}: dump draws {diags:?}", rel(&f));
+        // Only what still holds for the same model (a command keepalived would run without a
+        // shell) may be said again.
+        let new: Vec<_> = diags
+            .iter()
+            .filter(|d| !first.iter().any(|o| o.message == d.message))
+            .collect();
+        assert!(new.is_empty(), "{}: dump draws {new:?}", rel(&f));
         assert_eq!(cfg, again, "{}: round trip changed the model", rel(&f));
         assert_eq!(text, dump(&again));
     }

@@ -440,9 +440,7 @@ fn vm_thousands_of_destinations_in_batches() {
 #[ignore = "runs in the VM"]
 fn vm_capture_kernel_replies() {
     let mut s = vm();
-    let mut want = State::default();
-    let v6 = tcp("[2001:db8::1]:443");
-    want.add_service(Service {
+    let web = Service {
         key: tcp("10.1.0.1:80"),
         params: ServiceParams {
             persistence: Some(Persistence {
@@ -451,22 +449,38 @@ fn vm_capture_kernel_replies() {
             }),
             ..params(Scheduler::Wlc)
         },
-    })
-    .add_dest(dest("10.2.0.2:8080", Forward::Direct, 100));
-    want.add_service(Service {
-        key: v6,
+    };
+    let v6 = Service {
+        key: tcp("[2001:db8::1]:443"),
         params: params(Scheduler::Rr),
-    })
-    .add_dest(dest("[2001:db8::10]:443", Forward::Masq, 3));
+    };
+    let web_dest = dest("10.2.0.2:8080", Forward::Direct, 100);
+    let v6_dest = dest("[2001:db8::10]:443", Forward::Masq, 3);
+    let mut want = State::default();
+    want.add_service(web).add_dest(web_dest);
+    want.add_service(v6).add_dest(v6_dest);
     program(&mut s, &want);
+    // The kernel's dump replies (printed: src/ipvs/wire.rs keeps them as byte vectors) decode
+    // to exactly what was programmed, at the captured sizes (stats included): a change of the
+    // kernel's layout fails here before the stored vectors go stale.
     let hex = |m: &[u8]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    for m in s.dump_raw(Request::dump_services()).unwrap() {
-        println!("KL-CAPTURE service {}", hex(&m));
+    let services = s.dump_raw(Request::dump_services()).unwrap();
+    let mut decoded = Vec::new();
+    for m in &services {
+        println!("KL-CAPTURE service {}", hex(m));
+        assert_eq!(m.len(), 320, "service reply size");
+        decoded.push(Reply::decode(m).unwrap());
     }
-    for key in [tcp("10.1.0.1:80"), v6] {
-        for m in s.dump_raw(Request::dump_dests(&key)).unwrap() {
-            println!("KL-CAPTURE dest {}", hex(&m));
-        }
+    assert_eq!(decoded.len(), 2, "{decoded:?}");
+    for svc in [web, v6] {
+        assert!(decoded.contains(&Reply::Service(svc)), "{decoded:?}");
+    }
+    for (svc, d) in [(web, web_dest), (v6, v6_dest)] {
+        let dests = s.dump_raw(Request::dump_dests(&svc.key)).unwrap();
+        assert_eq!(dests.len(), 1, "{:?}", svc.key);
+        println!("KL-CAPTURE dest {}", hex(&dests[0]));
+        assert_eq!(dests[0].len(), 356, "dest reply size");
+        assert_eq!(Reply::decode(&dests[0]).unwrap(), Reply::Dest(d));
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{vrrp_conf, wait_until, ChildGuard, Keeplite, Lan, Netns};
+use common::{vrrp_conf, wait_until, ChildGuard, Keeplite, Lan, Netns, TempDir};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
@@ -105,6 +105,26 @@ fn real(kl: &Keeplite, vs: usize, addr: &str) -> Value {
         .unwrap_or_default()
 }
 
+/// Waits until each of `addrs` (real servers of virtual server `vs`) has finished two more
+/// checks: any transition a reload caused would be logged by then.
+fn checked_twice_more(kl: &Keeplite, vs: usize, addrs: &[&str]) {
+    for _ in 0..2 {
+        let since = Instant::now();
+        for addr in addrs {
+            let fresh = || {
+                real(kl, vs, addr)["last"]["ago_ms"]
+                    .as_u64()
+                    .is_some_and(|ms| u128::from(ms) < since.elapsed().as_millis())
+            };
+            assert!(
+                wait_until(Duration::from_secs(15), fresh),
+                "{addr} not checked again:\n{}",
+                kl.log()
+            );
+        }
+    }
+}
+
 fn wait_real(
     kl: &Keeplite,
     vs: usize,
@@ -137,7 +157,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     let lan = Lan::new(1);
     let h = &lan.hosts[0];
     h.sh("ip addr add 127.0.0.2/8 dev lo; ip addr add 127.0.0.3/8 dev lo");
-    let web = tempdir();
+    let web = TempDir::new("lbweb");
     std::fs::write(web.join("index.html"), "ok\n").unwrap();
     std::fs::write(web.join("code"), "0").unwrap();
     std::fs::write(
@@ -275,7 +295,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     wait_real(&kl, 3, "127.0.0.3:8081", 15, |r| {
         r["last"]["reason"] == "connected"
     });
-    std::thread::sleep(Duration::from_secs(2));
+    checked_twice_more(&kl, 0, &["127.0.0.2:8080"]);
     let after = kl.log();
     assert_eq!(count(&after, "127.0.0.2:8080 UP"), ups, "{after}");
     assert_eq!(count(&after, "127.0.0.2:8080 DOWN"), 1, "{after}");
@@ -293,7 +313,7 @@ fn checks_status_notify_misc_reload_without_ipvs() {
     let st = kl.status().unwrap();
     assert_eq!(st["virtual_servers"].as_array().unwrap().len(), 3, "{st}");
     assert_eq!(real(&kl, 0, "127.0.0.5:80")["weight"], 3);
-    std::thread::sleep(Duration::from_secs(2));
+    checked_twice_more(&kl, 0, &["127.0.0.2:8080", "127.0.0.4:9"]);
     let after = kl.log();
     assert_eq!(count(&after, "127.0.0.2:8080 UP"), ups, "{after}");
     assert_eq!(
@@ -301,26 +321,4 @@ fn checks_status_notify_misc_reload_without_ipvs() {
         count(&before, "127.0.0.4:9 UP")
     );
     assert_eq!(real(&kl, 0, "127.0.0.2:8080")["up"], true);
-}
-
-/// A private directory for the served files and markers, removed on drop.
-struct TempDir(std::path::PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir() -> TempDir {
-    let d = std::env::temp_dir().join(format!("kl{}_lbweb", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
 }

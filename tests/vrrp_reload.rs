@@ -46,7 +46,15 @@ fn reload_keeps_unchanged_instances_untouched() {
     let (ok, out) = kl.client(&["reload"]);
     assert!(ok, "{out}");
     kl.child.signal("HUP");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        wait_until(Duration::from_secs(5), || kl
+            .log()
+            .matches("reload done")
+            .count()
+            == 2),
+        "{}",
+        kl.log()
+    );
     // VI_2 gains an address; VI_1 must not notice.
     kl.write_conf(&two_instances(&["192.0.2.200/24", "192.0.2.201/24"]));
     let (ok, out) = kl.client(&["reload"]);
@@ -317,7 +325,11 @@ fn reload_reconfigures_a_master_in_place_without_flap() {
     assert!(master
         .log()
         .contains("VI_1: reconfigured in place (priority 150 -> 140)"));
-    std::thread::sleep(Duration::from_secs(2));
+    // Two more priority-140 adverts reach the backup: nobody moves.
+    let received = || backup.status().unwrap()["instances"][0]["adverts_received"].as_u64();
+    let base = received().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || received()
+        .is_some_and(|n| n >= base + 2)));
     assert_eq!(master.state("VI_1"), "MASTER");
     assert_eq!(backup.state("VI_1"), "BACKUP");
 

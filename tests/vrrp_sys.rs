@@ -9,7 +9,6 @@ use keeplite::sys::if_index;
 use keeplite::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use keeplite::sys::vrrp_sock::VrrpSocket;
 use std::net::IpAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
@@ -31,22 +30,19 @@ fn address_lease_expires_unless_refreshed() {
         let info = listed.iter().find(|x| x.addr == kept).unwrap();
         assert_eq!(info.label.as_deref(), Some("d0:vip"));
         assert!(info.valid_left.is_some_and(|s| s <= 2), "{info:?}");
-        // Refresh `kept` every 500 ms for 4 s; `expiring` is left alone.
-        for _ in 0..8 {
+        // Refresh `kept` every 500 ms until the kernel expires `expiring`, which is left
+        // alone (the kernel's lifetime timers run in real time).
+        let gone = wait_until(Duration::from_secs(10), || {
             std::thread::sleep(Duration::from_millis(500));
             let mut spec = AddrSpec::new(idx, kept, 32);
             spec.lifetime = Some(Duration::from_secs(2));
             spec.label = Some("d0:vip".into());
             nl.add_address(&spec).unwrap();
-        }
-        let now: Vec<IpAddr> = nl
-            .addresses(Some(idx))
-            .unwrap()
-            .iter()
-            .map(|a| a.addr)
-            .collect();
-        assert!(now.contains(&kept), "{now:?}");
-        assert!(!now.contains(&expiring), "{now:?}");
+            let now = nl.addresses(Some(idx)).unwrap();
+            assert!(now.iter().any(|a| a.addr == kept), "{now:?}");
+            !now.iter().any(|a| a.addr == expiring)
+        });
+        assert!(gone, "{expiring} outlived its 2 s lifetime");
         nl.del_address(idx, kept, 32).unwrap();
         let err = nl.del_address(idx, kept, 32).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EADDRNOTAVAIL));
@@ -76,7 +72,6 @@ fn refresh_never_removes_the_address() {
             .count();
         assert_eq!(n, 1);
     });
-    std::thread::sleep(Duration::from_millis(200));
     let log = watch.finish();
     assert!(log.contains("2001:db8:1::7"), "monitor saw nothing: {log}");
     assert!(
@@ -145,11 +140,12 @@ fn vrrp_multicast_and_unicast_ipv4() {
     let (r, msg) = recv_wait(&a);
     assert_eq!((r.src, r.dst, r.ttl), (b_addr, IpAddr::V4(MCAST4), 255));
     assert_eq!(msg, b"\x31\x07multicast");
-    // Multicast loop is off: the sender does not hear itself.
-    std::thread::sleep(Duration::from_millis(100));
-    let mut buf = [0u8; 1500];
-    assert!(b.recv(&mut buf).unwrap().is_none());
-    assert!(c.recv(&mut buf).unwrap().is_none());
+    // Multicast loop is off: the sender does not hear itself, so the first thing b receives
+    // is a's later unicast (and c, which joined nothing, gets b's unicast first).
+    let a_addr: IpAddr = "192.0.2.1".parse().unwrap();
+    a.send(a_addr, b_addr, b"to b").unwrap();
+    let (_, msg) = recv_wait(&b);
+    assert_eq!(msg, b"to b");
     let c_addr: IpAddr = "192.0.2.3".parse().unwrap();
     b.send(b_addr, c_addr, b"unicast").unwrap();
     let (r, msg) = recv_wait(&c);
@@ -191,9 +187,9 @@ fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
     let lan = Lan::new(2);
     // The peer learns from gratuitous ARP only with arp_accept; NA updates existing entries
     // only, so capture both on the wire instead.
-    let mut dump = lan.hosts[1]
-        .command("tcpdump")
-        .args([
+    let mut dump = common::tcpdump(
+        &lan.hosts[1],
+        &[
             "-l",
             "-n",
             "-vv",
@@ -202,12 +198,8 @@ fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
             "-c",
             "2",
             "arp or icmp6[0] == 136",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700)); // tcpdump attaches its filter
+        ],
+    );
     lan.hosts[0].enter(|| {
         let mut nl = Rtnl::new().unwrap();
         let link = nl.link("eth0").unwrap();
@@ -225,14 +217,10 @@ fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
         };
         s.send(&na.to_bytes()).unwrap();
     });
-    let ok = common::wait_until(Duration::from_secs(5), || {
-        dump.try_wait().unwrap().is_some()
-    });
-    if !ok {
-        dump.kill().unwrap();
-    }
-    let out = dump.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // It exits after the two frames (-c 2); the guard kills it if they never come.
+    dump.wait_timeout(Duration::from_secs(5));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut dump.0.stdout.take().unwrap(), &mut text).unwrap();
     assert!(text.contains("Request who-has 192.0.2.100"), "{text}");
     assert!(text.contains("tell 192.0.2.100"), "{text}");
     assert!(text.contains("hlim 255"), "{text}");

@@ -16,12 +16,17 @@
 
 pub mod http;
 pub mod misc;
+pub mod script;
+pub mod set;
+pub mod settings;
+pub mod tracker;
 
 use http::{HttpProtocol, ParseError, Progress, ResponseParser, StatusSet};
 use misc::{MiscExit, MiscVerdict};
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Grace after SIGTERM, then after SIGKILL, before signalling again (keepalived: 2 s each).
@@ -246,7 +251,7 @@ enum HttpStep {
 }
 
 pub struct Checker {
-    params: CheckParams,
+    params: Rc<CheckParams>,
     up: bool,
     has_run: bool,
     retry_it: u32,
@@ -262,9 +267,17 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(params: CheckParams, now: Instant) -> Self {
-        let deadline = now + params.initial_delay;
+        let (up, delay) = (!params.alpha, params.initial_delay);
+        Self::start(Rc::new(params), up, delay, now)
+    }
+
+    /// A checker on settings shared with its owner (which keeps them to restart it), starting
+    /// `up` or not, its first attempt `delay` from `now` (`alpha` and `initial_delay` of
+    /// `params` are not used).
+    pub fn start(params: Rc<CheckParams>, up: bool, delay: Duration, now: Instant) -> Self {
+        let deadline = now + delay;
         Checker {
-            up: !params.alpha,
+            up,
             params,
             has_run: false,
             retry_it: 0,

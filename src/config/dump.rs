@@ -326,7 +326,9 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     }
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
-    w.kv("protocol", vs.protocol.keyword());
+    if !matches!(vs.addr, VsAddr::Fwmark(_)) {
+        w.kv("protocol", vs.protocol.keyword());
+    }
     w.flag("ha_suspend", vs.ha_suspend);
     w.opt("virtualhost", vs.virtualhost.as_deref().map(q));
     w.opt(

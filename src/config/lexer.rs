@@ -467,11 +467,16 @@ impl Pre<'_> {
             let mut matches = glob(self.fs, &pattern);
             matches.sort();
             if matches.is_empty() {
-                self.error(
+                let d = self.out.sources.diag(
+                    Severity::Warning,
                     pat.pos,
-                    format!("included file `{}` not found", pattern.display()),
+                    format!(
+                        "included file `{}` not found; skipped, as keepalived does",
+                        pattern.display()
+                    ),
                     Some("include paths are relative to the including file".into()),
                 );
+                self.out.diags.push(d);
                 continue;
             }
             for m in matches {
@@ -483,11 +488,16 @@ impl Pre<'_> {
     fn include_one(&mut self, at: Pos, m: &Path) {
         let id = self.fs.identity(m);
         if self.stack.contains(&id) {
-            self.error(
+            let d = self.out.sources.diag(
+                Severity::Warning,
                 at,
-                format!("include loop: `{}` is already being read", m.display()),
+                format!(
+                    "include loop: `{}` is already being read; skipped, as keepalived does",
+                    m.display()
+                ),
                 Some("remove one of the `include` lines forming the cycle".into()),
             );
+            self.out.diags.push(d);
             return;
         }
         if self.stack.len() >= self.limits.include_depth {
@@ -903,7 +913,7 @@ mod tests {
         assert_eq!(words(&pre), [vec!["x"], vec!["b"], vec!["a"]]);
         assert_eq!(pre.diags.len(), 1);
         assert!(pre.diags[0].to_string().starts_with(
-            "/c/conf.d/a.conf:2:9: error: include loop: `/c/conf.d/../main.conf` is already being read"
+            "/c/conf.d/a.conf:2:9: warning: include loop: `/c/conf.d/../main.conf` is already being read; skipped"
         ));
         let pre = preprocess(
             &fs,

@@ -63,8 +63,17 @@ impl<'a> Parser<'a, '_> {
     }
 
     fn error(&mut self, tok: &Token, msg: &str, help: &str) {
+        self.report(Severity::Error, tok, msg, help);
+    }
+
+    /// What keepalived recovers from with a message: keeplite recovers the same way and warns.
+    fn warn(&mut self, tok: &Token, msg: &str, help: &str) {
+        self.report(Severity::Warning, tok, msg, help);
+    }
+
+    fn report(&mut self, sev: Severity, tok: &Token, msg: &str, help: &str) {
         let d = self.sources.diag(
-            Severity::Error,
+            sev,
             tok.pos,
             msg.into(),
             (!help.is_empty()).then(|| help.into()),
@@ -79,9 +88,9 @@ impl<'a> Parser<'a, '_> {
             self.skip_eols();
             let Some(tok) = self.peek_tok() else {
                 if let Some(open) = open {
-                    self.error(
+                    self.warn(
                         open,
-                        "unclosed `{`: end of file reached inside this block",
+                        "unclosed `{`: end of file reached inside this block; closed there, as keepalived does",
                         "add the missing `}`",
                     );
                 }
@@ -93,7 +102,11 @@ impl<'a> Parser<'a, '_> {
                     if open.is_some() {
                         return nodes;
                     }
-                    self.error(tok, "unmatched `}`", "remove it or add the missing `{`");
+                    self.warn(
+                        tok,
+                        "unmatched `}`; ignored, as keepalived does",
+                        "remove it or add the missing `{`",
+                    );
                 }
                 TokKind::Open => {
                     self.error(
@@ -203,17 +216,21 @@ mod tests {
         assert_eq!(shape(&n), "a x {b 1; c {d}; e}; f");
     }
 
+    /// keepalived closes open blocks at the end of the file and skips a stray `}` (wild
+    /// corpus W3, W4): the same tree, with warnings.
     #[test]
     fn unclosed_and_unmatched() {
-        let (_, d) = tree("a {\n b\n");
+        let (n, d) = tree("a {\n b\n");
+        assert_eq!(shape(&n), "a {b}");
         assert_eq!(d.len(), 1);
         assert!(d[0]
             .to_string()
-            .starts_with("t.conf:1:3: error: unclosed `{`"));
-        let (_, d) = tree("a\n}\n");
+            .starts_with("t.conf:1:3: warning: unclosed `{`: end of file reached inside this block; closed there"));
+        let (n, d) = tree("a\n}\nb\n");
+        assert_eq!(shape(&n), "a; b");
         assert!(d[0]
             .to_string()
-            .starts_with("t.conf:2:1: error: unmatched `}`"));
+            .starts_with("t.conf:2:1: warning: unmatched `}`; ignored"));
     }
 
     #[test]

@@ -260,11 +260,17 @@ impl<'s> Ctx<'s> {
         self.at(Severity::Note, t.pos, msg, help);
     }
 
+    /// An invalid value: keepalived reports it and ignores the line (the default stays), so
+    /// keeplite does the same and warns. Checks that need the value (a missing VRID) still fail.
+    fn invalid(&mut self, t: &Token, msg: String, help: Option<String>) {
+        self.warn(t, format!("{msg}; ignored, as keepalived does"), help);
+    }
+
     /// Parses `t` with `FromStr`, or reports "expected `what`".
     pub fn parse<T: FromStr>(&mut self, kw: &str, t: &Token, what: &str) -> Option<T> {
         let v = t.text.parse().ok();
         if v.is_none() {
-            self.error(
+            self.invalid(
                 t,
                 format!("invalid value `{}` for `{kw}`: expected {what}", t.text),
                 None,
@@ -277,7 +283,7 @@ impl<'s> Ctx<'s> {
     pub fn int_tok(&mut self, kw: &str, t: &Token, lo: i64, hi: i64) -> Option<i64> {
         let v = self.parse::<i64>(kw, t, &format!("an integer in {lo}..={hi}"))?;
         if !(lo..=hi).contains(&v) {
-            self.error(
+            self.invalid(
                 t,
                 format!("`{kw}` {v} is out of range: expected {lo}..={hi}"),
                 None,
@@ -297,7 +303,7 @@ impl<'s> Ctx<'s> {
         let t = &n.args[0];
         let v = parse_secs(&t.text);
         if v.is_none() {
-            self.error(
+            self.invalid(
                 t,
                 format!(
                     "invalid value `{}` for `{}`: expected seconds, such as `1` or `0.5`",
@@ -332,7 +338,7 @@ impl<'s> Ctx<'s> {
             Some(s) => format!("did you mean `{s}`? ({expected})"),
             None => expected,
         };
-        self.error(
+        self.invalid(
             t,
             format!("invalid value `{}` for `{}`", t.text, n.kw.text),
             Some(help),
@@ -371,6 +377,30 @@ impl<'s> Ctx<'s> {
         fallback.1
     }
 
+    /// A command (script, notify, misc_path): its words joined, with a warning where keeplite's
+    /// `/bin/sh -c` and keepalived differ. keepalived executes a command whose first word is an
+    /// executable directly, so a `|`, `;`, `&`, `>`, `<`, backquote or `$(` reaches it as an
+    /// argument (wild corpus W15: `iptables -L | grep x` never pipes there).
+    pub fn command(&mut self, n: &Node) -> String {
+        let cmd = rest(n);
+        let mut words = cmd.split_whitespace();
+        let shell = words.next().is_some_and(|w| {
+            let base = w.rsplit('/').next().unwrap_or(w);
+            ["sh", "bash", "dash", "ash", "zsh", "ksh"].contains(&base)
+        }) && words.next() == Some("-c");
+        let op = ["|", ";", "&", ">", "<", "`", "$("]
+            .into_iter()
+            .find(|op| cmd.contains(op));
+        if let (Some(op), false) = (op, shell) {
+            self.warn(
+                &n.args[0],
+                format!("keeplite runs this with `/bin/sh -c`, so `{op}` works here; keepalived runs a command without a shell when its first word is an executable, and passes `{op}` to it as an argument"),
+                Some("to behave the same under both, put the pipeline in a script or write `/bin/sh -c '...'`".into()),
+            );
+        }
+        cmd
+    }
+
     /// An address that may carry a `/LEN`, which keepalived drops (`unicast_peer`, sources).
     pub fn ip_no_prefix(&mut self, kw: &str, t: &Token) -> Option<IpAddr> {
         match t.text.split_once('/') {
@@ -390,13 +420,20 @@ impl<'s> Ctx<'s> {
     }
 }
 
-/// The values of a statement joined by single spaces (scripts, commands).
-pub fn rest(n: &Node) -> String {
-    n.args
+/// The values of a statement joined by single spaces (scripts, commands). A command wrapped
+/// whole in single quotes (`script 'killall -0 haproxy'`) loses them: keepalived splits the
+/// command honouring them, while `/bin/sh -c` would read one word.
+fn rest(n: &Node) -> String {
+    let s = n
+        .args
         .iter()
         .map(|t| t.text.as_str())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    match s.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')) {
+        Some(inner) if !inner.contains('\'') => inner.to_owned(),
+        _ => s,
+    }
 }
 
 /// `1`, `0.5`, `1.25` -> Duration (at most 6 decimals).
@@ -475,9 +512,11 @@ fn check_arity(ctx: &mut Ctx, arity: Arity, doc: &str, n: &Node) -> bool {
     let kw = &n.kw.text;
     let wants_block = matches!(arity, Arity::Block(..));
     if wants_block && n.block.is_none() {
-        ctx.error(
+        // keepalived: "Missing '{' at beginning of configuration block"; the lines meant for
+        // the block follow as statements of the enclosing one.
+        ctx.warn(
             &n.kw,
-            format!("`{kw}` expects a `{{ ... }}` block"),
+            format!("`{kw}` expects a `{{ ... }}` block; statement ignored, as keepalived does"),
             Some(format!("syntax: {doc}")),
         );
         return false;

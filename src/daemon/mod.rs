@@ -3,7 +3,7 @@
 
 mod lb;
 pub mod log;
-pub mod scripts;
+pub mod reload;
 pub mod unit;
 
 use std::io;
@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::{self, Options};
+use crate::check::script::{strip_disabled, Vetting};
+use crate::check::tracker::TrackedScript;
+use crate::cli::Options;
 use crate::config::{self, Config, Notify};
 use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipStatus};
 use crate::proto::vrrp::Error as RxError;
@@ -21,18 +23,18 @@ use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
-use crate::sys::process::{daemonize, lookup_user, Processes, ScriptSpec};
+use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
 use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
-use scripts::TrackedScript;
 use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
+const TOKEN_RELOAD: u64 = 3;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -58,7 +60,8 @@ struct Shell {
     scripts: Vec<TrackedScript>,
     /// Scripts of the configuration being built.
     script_cfg: Vec<config::VrrpScript>,
-    script_user: Option<(u32, u32)>,
+    /// Who runs each script; disabled ones are not in the configuration any more.
+    vetting: Vetting,
     now: Instant,
 }
 
@@ -112,9 +115,8 @@ impl Env for Shell {
         let Some(c) = self.script_cfg.iter().find(|s| s.name == name) else {
             return false;
         };
-        let user = match &c.user {
-            Some(u) => lookup_user(&u.user, u.group.as_deref()).ok(),
-            None => self.script_user,
+        let Some(user) = self.vetting.run_as(&c.script, c.user.as_ref()) else {
+            return false;
         };
         let spec = ScriptSpec {
             command: c.script.clone(),
@@ -203,7 +205,8 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let (notify, name) = (m.cfg.notify.clone(), m.name.clone());
+                let notify = unit.key.instances[i].notify.clone();
+                let name = m.name.clone();
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
             }
         }
@@ -251,10 +254,13 @@ impl Shell {
             State::Initialize => &n.stop,
         };
         let mut run = |command: &str, args: Vec<String>| {
+            let Some(user) = self.vetting.run_as(command, None) else {
+                return;
+            };
             let spec = ScriptSpec {
                 command: command.to_owned(),
                 args,
-                user: self.script_user,
+                user,
                 timeout: Some(NOTIFY_TIMEOUT),
             };
             if let Err(e) = self.procs.spawn(&spec, now) {
@@ -284,6 +290,7 @@ struct Daemon {
     signals: Signals,
     links: LinkMonitor,
     control: ControlServer,
+    reloads: reload::Reloads,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
     waiting: Vec<UnitKey>,
@@ -298,15 +305,11 @@ struct Daemon {
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
-    match config::load(&opts.config_file, &cli::load_options(opts)) {
-        Ok((cfg, warnings)) => {
-            for w in warnings {
-                log::warn(&w.to_string());
-            }
-            Ok(cfg)
-        }
-        Err(diags) => Err(diags.iter().map(ToString::to_string).collect()),
+    let loaded = reload::load(opts);
+    for w in &loaded.warnings {
+        log::warn(w);
     }
+    loaded.config
 }
 
 /// The control socket path: `--control`, else `global_defs control_socket`, else the default.
@@ -344,7 +347,7 @@ pub fn run(opts: &Options) -> i32 {
             return 1;
         }
     } else if let Some(p) = &opts.pid_file {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+        if let Err(e) = persist::write_pid_file(p, std::process::id()) {
             log::warn(&format!("pid file {}: {e}", p.display()));
         }
     }
@@ -485,7 +488,7 @@ impl Daemon {
             procs: Processes::new(),
             scripts: Vec::new(),
             script_cfg: Vec::new(),
-            script_user: None,
+            vetting: Vetting::default(),
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -495,6 +498,7 @@ impl Daemon {
             signals,
             links,
             control,
+            reloads: reload::Reloads::new(opts, TOKEN_RELOAD),
             units: Vec::new(),
             waiting: Vec::new(),
             cfg: Config::default(),
@@ -513,7 +517,11 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        d.remember_good();
+        crate::sys::trim_heap();
+        match std::fs::read(&d.config_path) {
+            Ok(text) => d.remember_good(&text),
+            Err(e) => log::warn(&format!("last-known-good copy: {e}")),
+        }
         if let Some(dev) = d.cfg.global.watchdog_device.clone() {
             let timeout = Duration::from_secs(d.cfg.global.watchdog_timeout.into());
             match Watchdog::open(&dev, timeout, Instant::now()) {
@@ -532,7 +540,8 @@ impl Daemon {
             "keeplite {} started: {} ({} VRRP instances)",
             env!("CARGO_PKG_VERSION"),
             d.config_path.display(),
-            d.cfg.instances.len()
+            d.units.iter().map(|u| u.members.len()).sum::<usize>()
+                + d.waiting.iter().map(|k| k.instances.len()).sum::<usize>()
         ));
         Ok(d)
     }
@@ -540,18 +549,19 @@ impl Daemon {
     /// Replaces the running configuration by `cfg`, touching only units whose configuration
     /// changed. Units that cannot start yet (interface missing or without address) wait and
     /// are retried on every link change, as keepalived waits for its interfaces.
-    fn apply(&mut self, cfg: Config, now: Instant) {
+    fn apply(&mut self, mut cfg: Config, now: Instant) {
         self.shell.now = now;
+        let vetting = vet_scripts(&cfg);
+        for f in &vetting.findings {
+            log::warn(&format!("warning: {}", f.message));
+        }
+        strip_disabled(&mut cfg, &vetting);
+        self.shell.vetting = vetting;
         let g = &cfg.global;
         self.shell
             .garps
             .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
-        self.shell.script_user = cfg.global.script_user.as_ref().and_then(|u| {
-            lookup_user(&u.user, u.group.as_deref())
-                .map_err(|e| log::warn(&format!("script_user: {e}; scripts run as root")))
-                .ok()
-        });
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -559,10 +569,16 @@ impl Daemon {
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
+        let procs = &mut self.shell.procs;
         self.shell.scripts.retain(|s| {
             let find =
                 |list: &[config::VrrpScript]| list.iter().find(|c| c.name == s.name).cloned();
-            find(old).is_some() && find(old) == find(&cfg.vrrp_scripts)
+            let keep = find(old).is_some() && find(old) == find(&cfg.vrrp_scripts);
+            // A replaced tracker's run must not overlap its successor's.
+            if let Some(id) = s.running().filter(|_| !keep) {
+                procs.stop(id, now);
+            }
+            keep
         });
         self.units = kept;
         for mut u in gone {
@@ -578,9 +594,17 @@ impl Daemon {
             .into_iter()
             .filter(|k| !self.units.iter().any(|u| &u.key == k))
             .collect();
-        self.cfg = cfg;
+        // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
+        self.cfg = Config {
+            instances: Vec::new(),
+            ..cfg
+        };
         self.start_waiting(now, true);
-        self.lb.apply(&self.cfg, &mut self.shell, now);
+        // The load-balancing state lives in `lb` from here on; the configuration's copy is
+        // most of the memory with many real servers (10,000: ~7.6 MB).
+        let vss = std::mem::take(&mut self.cfg.virtual_servers);
+        self.lb.apply(&self.cfg, vss, &mut self.shell, now);
+        crate::sys::process::trim_heap();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -640,6 +664,7 @@ impl Daemon {
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
                     .chain([self.shell.garps.poll_timeout()])
+                    .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -654,9 +679,7 @@ impl Daemon {
                                     self.shutdown(now);
                                     return Ok(());
                                 }
-                                libc::SIGHUP => {
-                                    self.reload(now);
-                                }
+                                libc::SIGHUP => self.reload(None, now),
                                 libc::SIGUSR1 => {
                                     for line in control::render_human(&self.report(now)).lines() {
                                         log::info(line);
@@ -667,6 +690,11 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    TOKEN_RELOAD => {
+                        for done in self.reloads.ready(&self.shell.poller, now) {
+                            self.reloaded(done, now);
+                        }
+                    }
                     t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
@@ -686,56 +714,77 @@ impl Daemon {
     }
 
     fn control(&mut self, token: u64, now: Instant) {
-        let reqs = match self.control.ready(token, &self.shell.poller) {
+        let reqs = match self.control.ready(token, &self.shell.poller, now) {
             Ok(r) => r,
             Err(e) => {
                 log::warn(&format!("control socket: {e}"));
                 return;
             }
         };
-        for (conn, req) in reqs {
-            let resp = match req {
-                Request::Status => Response::Status(self.report(now)),
-                Request::Reload => Response::Reload {
-                    errors: self.reload(now),
-                },
-            };
-            self.control.respond(conn, &resp, &self.shell.poller);
+        match reqs {
+            Some((conn, Request::Status)) => {
+                let resp = Response::Status(self.report(now));
+                self.control.respond(conn, &resp, &self.shell.poller, now);
+            }
+            // Answered when the reload is done.
+            Some((conn, Request::Reload)) => self.reload(Some(conn), now),
+            None => {}
         }
     }
 
-    fn reload(&mut self, now: Instant) -> Vec<String> {
+    /// Starts reading the configuration off the loop (see [`reload`]); `client` is answered
+    /// when it is applied or refused.
+    fn reload(&mut self, client: Option<u64>, now: Instant) {
         log::info(&format!("reloading {}", self.config_path.display()));
-        let cfg = match load(&self.opts) {
-            Ok(c) => c,
-            Err(errors) => {
-                for e in &errors {
-                    log::error(e);
+        if let Some(done) = self.reloads.request(client, &self.shell.poller, now) {
+            self.reloaded(done, now);
+        }
+    }
+
+    fn reloaded(&mut self, done: reload::Done, now: Instant) {
+        let errors = match done.loaded.map(|l| (l.config, l.warnings, l.text)) {
+            Ok((Ok(cfg), warnings, text)) => {
+                for w in &warnings {
+                    log::warn(w);
                 }
-                log::error("reload refused: the previous configuration keeps running");
-                return errors;
+                let before = self.units.len();
+                self.apply(cfg, now);
+                crate::sys::trim_heap();
+                self.remember_good(&text);
+                log::info(&format!(
+                    "reload done: {} units running ({} before), {} waiting",
+                    self.units.len(),
+                    before,
+                    self.waiting.len()
+                ));
+                Vec::new()
             }
+            Ok((Err(errors), _, _)) => errors,
+            Err(e) => vec![format!("error: reading the configuration: {e}")],
         };
-        let before = self.units.len();
-        self.apply(cfg, now);
-        self.remember_good();
-        log::info(&format!(
-            "reload done: {} units running ({} before), {} waiting",
-            self.units.len(),
-            before,
-            self.waiting.len()
-        ));
-        Vec::new()
+        if !errors.is_empty() {
+            for e in &errors {
+                log::error(e);
+            }
+            log::error("reload refused: the previous configuration keeps running");
+        }
+        let resp = Response::Reload { errors };
+        for c in done.clients {
+            self.control.respond(c, &resp, &self.shell.poller, now);
+        }
     }
 
     fn shutdown(&mut self, now: Instant) {
         log::info("stopping: releasing VIPs");
+        self.shell.procs.stop_all(now);
         for u in 0..self.units.len() {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
+        // No script outlives the daemon; the shutdown's notify scripts get a grace period.
+        self.shell.procs.kill_all();
         if let Some(w) = self.watchdog.take() {
             if let Err(e) = w.close() {
                 log::warn(&format!("watchdog: magic close: {e}"));
@@ -745,10 +794,8 @@ impl Daemon {
 
     /// The configuration was accepted: keep it as the last-known-good copy the appliance
     /// falls back to at boot (rootfs/etc/init.d/run-keeplite).
-    fn remember_good(&self) {
-        let stored = std::fs::read(&self.config_path)
-            .and_then(|bytes| persist::remember_good(&self.config_path, &bytes));
-        match stored {
+    fn remember_good(&self, text: &[u8]) {
+        match persist::remember_good(&self.config_path, text) {
             Ok(true) => log::info(&format!(
                 "saved last-known-good {}",
                 persist::good_path(&self.config_path).display()
@@ -778,6 +825,12 @@ impl Daemon {
         self.shell.send_garps(now);
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
+        if let Err(e) = self.control.handle_timeout(now, &self.shell.poller) {
+            log::error(&format!("control socket: {e}"));
+        }
+        for done in self.reloads.handle_timeout(&self.shell.poller, now) {
+            self.reloaded(done, now);
+        }
         for i in 0..self.shell.scripts.len() {
             if self.shell.scripts[i].due(now) {
                 let spec = self.shell.scripts[i].spec.clone();
@@ -796,7 +849,7 @@ impl Daemon {
     }
 
     fn reap(&mut self, now: Instant) {
-        for f in self.shell.procs.reap() {
+        for f in self.shell.procs.reap(now) {
             let Some(i) = self
                 .shell
                 .scripts
@@ -905,10 +958,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: m.cfg.virtual_router_id,
+                    vrid: u.key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: m.cfg.priority,
+                    configured_priority: u.key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips

@@ -31,7 +31,6 @@ pub struct Member {
     pub logged_errors: u32,
     /// The last advert could not be sent (logged once until one goes out again).
     pub send_failing: bool,
-    pub cfg: VrrpInstance,
 }
 
 pub struct Unit {
@@ -151,15 +150,15 @@ fn member(
         trackers,
         logged_errors: 0,
         send_failing: false,
-        cfg: inst.clone(),
     };
     Ok((m, plan::params(inst, key, &os)))
 }
 
 /// Builds a unit (not started).
 pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
-    let mut members = Vec::new();
-    let mut instances = Vec::new();
+    // Exact sizes: most units hold one instance, and a Vec grown by push starts at four.
+    let mut members = Vec::with_capacity(key.instances.len());
+    let mut instances = Vec::with_capacity(key.instances.len());
     for inst in &key.instances {
         let (m, p) = member(env, inst, &key)?;
         instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
@@ -224,8 +223,8 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
             return restart(&new.name, &why);
         }
     }
-    let mut members = Vec::new();
-    let mut params = Vec::new();
+    let mut members = Vec::with_capacity(key.instances.len());
+    let mut params = Vec::with_capacity(key.instances.len());
     for inst in &key.instances {
         match member(env, inst, key) {
             Ok((m, p)) => {
@@ -240,7 +239,8 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
     if let Err(e) = unit.vrrp.reconfigure(now, params, &groups) {
         return restart(&unit_name, &e);
     }
-    for (new, old) in members.iter_mut().zip(&unit.members) {
+    let configs = unit.key.instances.iter().zip(&key.instances);
+    for ((new, old), (was, is)) in members.iter_mut().zip(&unit.members).zip(configs) {
         new.retired = old
             .vips
             .iter()
@@ -252,7 +252,7 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         log::info(&format!(
             "{}: reconfigured in place ({})",
             new.name,
-            summary(&old.cfg, &new.cfg)
+            summary(was, is)
         ));
     }
     unit.members = members;

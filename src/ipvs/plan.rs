@@ -9,6 +9,8 @@
 //! service destinations are added/edited before stale ones are deleted (a sorry server is only
 //! removed after the real server replacing it is in), and stale services go last.
 
+use std::net::SocketAddr;
+
 use super::model::{Dest, DestKey, Service, ServiceKey, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +71,62 @@ pub fn plan(desired: &State, current: &State, owned: impl Fn(&ServiceKey) -> boo
 /// Orderly shutdown: remove every owned service (their destinations go with them).
 pub fn teardown(current: &State, owned: impl Fn(&ServiceKey) -> bool) -> Vec<Op> {
     plan(&State::default(), current, owned)
+}
+
+impl Op {
+    /// One line for the log.
+    pub fn describe(&self) -> String {
+        let dest = |d: &Dest| {
+            format!(
+                "{} (weight {})",
+                SocketAddr::new(d.key.addr, d.key.port),
+                d.params.weight
+            )
+        };
+        match self {
+            Op::AddService(s) => format!("add virtual server {}", s.key),
+            Op::EditService(s) => format!("update virtual server {}", s.key),
+            Op::DelService(k) => format!("remove virtual server {k}"),
+            Op::AddDest(k, d) => format!("add real server {} to {k}", dest(d)),
+            Op::EditDest(k, d) => format!("update real server {} of {k}", dest(d)),
+            Op::DelDest(k, d) => format!(
+                "remove real server {} from {k}",
+                SocketAddr::new(d.addr, d.port)
+            ),
+        }
+    }
+
+    /// The service the operation is about.
+    pub fn service(&self) -> ServiceKey {
+        match self {
+            Op::AddService(s) | Op::EditService(s) => s.key,
+            Op::DelService(k) | Op::AddDest(k, _) | Op::EditDest(k, _) | Op::DelDest(k, _) => *k,
+        }
+    }
+}
+
+impl State {
+    /// What an applied operation did to the kernel's table.
+    pub fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::AddService(s) | Op::EditService(s) => {
+                self.add_service(s);
+            }
+            Op::DelService(k) => {
+                self.services.remove(&k);
+            }
+            Op::AddDest(k, d) | Op::EditDest(k, d) => {
+                if let Some(e) = self.services.get_mut(&k) {
+                    e.add_dest(d);
+                }
+            }
+            Op::DelDest(k, d) => {
+                if let Some(e) = self.services.get_mut(&k) {
+                    e.dests.remove(&d);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +331,32 @@ mod tests {
             ]
         );
         assert_eq!(teardown(&kernel, mine), vec![Op::DelService(k80)]);
+    }
+
+    #[test]
+    fn applied_ops_update_the_known_kernel_table() {
+        let key = ServiceKey::Fwmark {
+            family: Family::V4,
+            mark: 1,
+        };
+        let params = ServiceParams {
+            scheduler: Scheduler::Rr,
+            persistence: None,
+            flags: 0,
+        };
+        let d = Dest::new("192.0.2.5:0".parse().unwrap(), Forward::Masq, 2);
+        let mut st = State::default();
+        let mut desired = State::default();
+        desired.add_service(Service { key, params }).add_dest(d);
+        for op in plan(&desired, &st, |_| true) {
+            assert!(!op.describe().is_empty());
+            st.apply(&op);
+        }
+        assert_eq!(st, desired);
+        for op in teardown(&st.clone(), |_| true) {
+            assert_eq!(op.describe(), "remove virtual server FWM 1");
+            st.apply(&op);
+        }
+        assert_eq!(st, State::default());
     }
 }

@@ -10,9 +10,13 @@
 //!   reports quorum/real-server down events.
 //! * [`expand_group`] turns virtual_server_group entries (address ranges, fwmarks) into services.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use super::model::{Dest, Family, Protocol, ServiceKey, ServiceParams, State};
+use super::model::{
+    Dest, DestKey, DestParams, Family, Forward, Persistence, Protocol, Scheduler, ServiceKey,
+    ServiceParams, State,
+};
+use crate::config::{self, Config, LbKind, VsAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealServer {
@@ -220,6 +224,218 @@ pub fn expand_group(
     Ok(out)
 }
 
+fn forward(k: LbKind) -> Forward {
+    match k {
+        LbKind::Dr => Forward::Direct,
+        LbKind::Nat => Forward::Masq,
+        LbKind::Tun => Forward::Tunnel,
+    }
+}
+
+fn protocol(p: config::Protocol) -> Protocol {
+    match p {
+        config::Protocol::Tcp => Protocol::Tcp,
+        config::Protocol::Udp => Protocol::Udp,
+        config::Protocol::Sctp => Protocol::Sctp,
+    }
+}
+
+/// `ADDR-LAST`: LAST replaces the last octet (IPv4) or group (IPv6).
+fn range_end(addr: IpAddr, last: u16) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let mut o = a.octets();
+            o[3] = last as u8;
+            IpAddr::V4(o.into())
+        }
+        IpAddr::V6(a) => {
+            let mut s = a.segments();
+            s[7] = last;
+            IpAddr::V6(s.into())
+        }
+    }
+}
+
+/// A virtual server as reload reconciliation sees it: its services and, per real server, the
+/// address and the settings of its checks.
+pub struct Shape<'a, C> {
+    pub services: &'a [ServiceKey],
+    pub reals: Vec<(SocketAddr, Vec<&'a C>)>,
+}
+
+/// What a reload keeps for one new virtual server (indices into the running ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The running virtual server with the same services.
+    pub vs: Option<usize>,
+    /// Per real server: the running one of `vs` with the same address and the same checks,
+    /// whose checkers and health carry on (an unchanged real server never flaps).
+    pub reals: Vec<Option<usize>>,
+}
+
+/// Matches a reload's virtual servers to the running ones. Each running entry is kept at most
+/// once, first match first.
+pub fn reconcile<C: PartialEq>(old: &[Shape<C>], new: &[Shape<C>]) -> Vec<Kept> {
+    let mut vs_used = vec![false; old.len()];
+    new.iter()
+        .map(|n| {
+            let vs = (0..old.len()).find(|&i| !vs_used[i] && old[i].services == n.services);
+            let Some(v) = vs else {
+                return Kept {
+                    vs,
+                    reals: vec![None; n.reals.len()],
+                };
+            };
+            vs_used[v] = true;
+            let o = &old[v].reals;
+            let mut used = vec![false; o.len()];
+            let reals = n
+                .reals
+                .iter()
+                .map(|real| {
+                    let j = (0..o.len()).find(|&j| !used[j] && o[j] == *real)?;
+                    used[j] = true;
+                    Some(j)
+                })
+                .collect();
+            Kept { vs, reals }
+        })
+        .collect()
+}
+
+/// The quorum notification a (re)loaded virtual server owes: a kept one when its quorum state
+/// changed, a new one when it starts without quorum or [`Health::new`] said so.
+pub fn reload_event(before: Option<bool>, up: bool, start: Option<Event>) -> Option<Event> {
+    let changed = match before {
+        Some(b) => b != up,
+        None => !up || start.is_some(),
+    };
+    changed.then_some(if up {
+        Event::QuorumUp
+    } else {
+        Event::QuorumDown
+    })
+}
+
+/// The services of a virtual server (a group expands to several) and its display name.
+fn services_of(
+    cfg: &Config,
+    vs: &config::VirtualServer,
+    proto: Protocol,
+    fwmark_family: Family,
+) -> Result<(String, Vec<ServiceKey>), String> {
+    Ok(match &vs.addr {
+        VsAddr::Ip(ip, port) => {
+            let key = ServiceKey::Addr {
+                protocol: proto,
+                addr: SocketAddr::new(*ip, *port),
+            };
+            (key.to_string(), vec![key])
+        }
+        VsAddr::Fwmark(mark) => {
+            let key = ServiceKey::Fwmark {
+                family: fwmark_family,
+                mark: *mark,
+            };
+            (key.to_string(), vec![key])
+        }
+        VsAddr::Group(g) => {
+            let group = cfg
+                .server_groups
+                .iter()
+                .find(|x| &x.name == g)
+                .ok_or_else(|| format!("virtual_server_group `{g}` is not defined"))?;
+            let entries: Vec<GroupEntry> = group
+                .entries
+                .iter()
+                .map(|e| match *e {
+                    config::GroupEntry::Range { addr, last, port } => GroupEntry::Range {
+                        first: addr,
+                        last: last.map_or(addr, |l| range_end(addr, l)),
+                        port,
+                    },
+                    config::GroupEntry::Fwmark(m) => GroupEntry::Fwmark(m),
+                })
+                .collect();
+            let services = expand_group(&entries, proto, fwmark_family)
+                .map_err(|e| format!("virtual_server_group `{g}`: {e}"))?;
+            (format!("group {g}"), services)
+        }
+    })
+}
+
+/// The IPVS policy of a configured virtual server, and its display name.
+pub fn from_config(
+    cfg: &Config,
+    vs: &config::VirtualServer,
+) -> Result<(String, VirtualServer), String> {
+    let proto = protocol(vs.protocol);
+    let fwmark_family = vs
+        .real_servers
+        .first()
+        .map_or(Family::V4, |r| Family::of(r.addr));
+    let (name, services) = services_of(cfg, vs, proto, fwmark_family)?;
+    let scheduler = Scheduler::from_name(&vs.lb_algo)
+        .ok_or_else(|| format!("{name}: unknown lb_algo `{}`", vs.lb_algo))?;
+    // keepalived: persistence_timeout 0 means not persistent.
+    let persistence = vs
+        .persistence_timeout
+        .filter(|t| *t > 0)
+        .map(|timeout| Persistence {
+            timeout,
+            prefix: match (vs.persistence_granularity, services[0].family()) {
+                (Some(mask), Family::V4) => u32::from(mask).count_ones() as u8,
+                (None, Family::V4) => 32,
+                (_, Family::V6) => 128,
+            },
+        });
+    let fwd = forward(vs.lb_kind);
+    let reals = vs
+        .real_servers
+        .iter()
+        .map(|r| RealServer {
+            dest: Dest {
+                key: DestKey {
+                    addr: r.addr,
+                    port: r.port,
+                },
+                params: DestParams {
+                    forward: fwd,
+                    weight: r.weight.max(0) as u32,
+                    upper_threshold: 0,
+                    lower_threshold: 0,
+                },
+            },
+            inhibit_on_failure: r.inhibit_on_failure || vs.inhibit_on_failure,
+        })
+        .collect();
+    let service_port = match vs.addr {
+        VsAddr::Ip(_, p) => p,
+        _ => 0,
+    };
+    let sorry = vs.sorry_server.map(|(addr, port)| {
+        let port = if port == 0 { service_port } else { port };
+        Dest::new(SocketAddr::new(addr, port), fwd, 1)
+    });
+    Ok((
+        name,
+        VirtualServer {
+            services,
+            params: ServiceParams {
+                scheduler,
+                persistence,
+                flags: vs.sched_flags,
+            },
+            reals,
+            sorry,
+            quorum: vs.quorum,
+            hysteresis: vs.hysteresis,
+            alpha: vs.alpha,
+            omega: vs.omega,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,5 +613,100 @@ mod tests {
             Family::V6,
         );
         assert_eq!(v6.unwrap().len(), 3);
+    }
+
+    use crate::check::settings::cfg;
+
+    #[test]
+    fn groups_fwmarks_and_persistence_become_services() {
+        let c = cfg("virtual_server_group G {\n 192.0.2.1-3 80\n fwmark 7\n}\n\
+             virtual_server group G {\n protocol TCP\n lb_algo wrr\n lb_kind DR\n \
+             persistence_timeout 50\n persistence_granularity 255.255.255.0\n \
+             sorry_server 192.0.2.99 0\n real_server 2001:db8::1 80 {\n weight 3\n \
+             inhibit_on_failure\n }\n}\n\
+             virtual_server fwmark 9 {\n persistence_timeout 0\n real_server 2001:db8::2 0 {\n }\n}\n");
+        let (name, p) = from_config(&c, &c.virtual_servers[0]).unwrap();
+        assert_eq!(name, "group G");
+        let services: Vec<String> = p.services.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            services,
+            [
+                "TCP 192.0.2.1:80",
+                "TCP 192.0.2.2:80",
+                "TCP 192.0.2.3:80",
+                "FWM 7 IPv6"
+            ]
+        );
+        assert_eq!(p.params.scheduler, Scheduler::Wrr);
+        assert_eq!(
+            p.params.persistence,
+            Some(Persistence {
+                timeout: 50,
+                prefix: 24
+            })
+        );
+        assert_eq!(p.reals[0].dest.params.forward, Forward::Direct);
+        assert_eq!(p.reals[0].dest.params.weight, 3);
+        assert!(p.reals[0].inhibit_on_failure);
+        // Sorry server port 0: no port of its own (a group has none either).
+        assert_eq!(p.sorry.unwrap().key.port, 0);
+        let (name, p) = from_config(&c, &c.virtual_servers[1]).unwrap();
+        assert_eq!(name, "FWM 9 IPv6");
+        assert_eq!(p.params.persistence, None);
+        assert_eq!(p.params.scheduler, Scheduler::Wlc);
+    }
+
+    #[test]
+    fn reload_keeps_same_services_and_unchanged_real_servers() {
+        fn shape<'a>(services: &'a [ServiceKey], reals: &[(u8, &'a u8)]) -> Shape<'a, u8> {
+            let reals = reals
+                .iter()
+                .map(|&(last, check)| (SocketAddr::from(([10, 0, 0, last], 80)), vec![check]))
+                .collect();
+            Shape { services, reals }
+        }
+        let k = |p: u16| ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: SocketAddr::from(([192, 0, 2, 1], p)),
+        };
+        let (a, b, c) = ([k(80)], [k(443)], [k(25)]);
+        let old = [
+            shape(&a, &[(1, &1), (2, &1), (2, &1)]),
+            shape(&b, &[(1, &1)]),
+        ];
+        let new = [
+            shape(&c, &[(1, &1)]),
+            // Same address, changed check: not kept; duplicates each keep one old entry.
+            shape(&a, &[(1, &2), (2, &1), (2, &1), (2, &1)]),
+            shape(&b, &[(1, &1)]),
+        ];
+        assert_eq!(
+            reconcile(&old, &new),
+            [
+                Kept {
+                    vs: None,
+                    reals: vec![None]
+                },
+                Kept {
+                    vs: Some(0),
+                    reals: vec![None, Some(1), Some(2), None]
+                },
+                Kept {
+                    vs: Some(1),
+                    reals: vec![Some(0)]
+                },
+            ]
+        );
+        assert_eq!(reload_event(Some(true), true, None), None);
+        assert_eq!(
+            reload_event(Some(true), false, None),
+            Some(Event::QuorumDown)
+        );
+        assert_eq!(reload_event(None, true, None), None);
+        assert_eq!(reload_event(None, false, None), Some(Event::QuorumDown));
+        assert_eq!(
+            reload_event(None, true, Some(Event::QuorumUp)),
+            Some(Event::QuorumUp)
+        );
     }
 }

@@ -22,14 +22,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use netlink_packet_core::{
-    DecodeError, Emitable, NetlinkMessage, NetlinkPayload, NlaBuffer, NlasIterator,
-    ParseableParametrized, NLA_F_NESTED, NLA_TYPE_MASK,
-};
-use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
-
 use super::model::*;
 use super::plan::Op;
+use crate::netlink::{self, attrs, nest, put, NLMSG_DONE, NLMSG_ERROR};
+
+type DecodeError = String;
 
 pub const IPVS_GENL_NAME: &str = "IPVS";
 pub const IPVS_GENL_VERSION: u8 = 1;
@@ -134,57 +131,14 @@ impl Request {
 }
 
 impl Request {
-    /// Appends this request as a complete netlink message (family id resolved by the caller).
+    /// Appends this request as a complete netlink message (family id resolved by the caller):
+    /// nlmsghdr, genlmsghdr {cmd, version, reserved}, attributes.
     pub fn write_message(self, family: u16, flags: u16, seq: u32, out: &mut Vec<u8>) {
-        let mut genl = GenlMessage::from_payload(self);
-        genl.set_resolved_family_id(family);
-        let mut msg = NetlinkMessage::from(genl);
-        msg.header.flags = flags;
-        msg.header.sequence_number = seq;
-        msg.finalize();
-        let start = out.len();
-        out.resize(start + msg.buffer_len(), 0);
-        msg.serialize(&mut out[start..]);
+        let start = netlink::begin(out, family, flags, seq);
+        out.extend_from_slice(&[self.cmd, IPVS_GENL_VERSION, 0, 0]);
+        out.extend_from_slice(&self.attrs);
+        netlink::end(out, start);
     }
-}
-
-impl GenlFamily for Request {
-    fn family_name() -> &'static str {
-        IPVS_GENL_NAME
-    }
-    fn command(&self) -> u8 {
-        self.cmd
-    }
-    fn version(&self) -> u8 {
-        IPVS_GENL_VERSION
-    }
-}
-
-impl Emitable for Request {
-    fn buffer_len(&self) -> usize {
-        self.attrs.len()
-    }
-    fn emit(&self, buffer: &mut [u8]) {
-        buffer[..self.attrs.len()].copy_from_slice(&self.attrs);
-    }
-}
-
-fn put(a: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    let len = 4 + value.len();
-    a.extend_from_slice(&(len as u16).to_ne_bytes());
-    a.extend_from_slice(&kind.to_ne_bytes());
-    a.extend_from_slice(value);
-    a.resize(a.len() + (4 - len % 4) % 4, 0);
-}
-
-/// A nested attribute, flagged NLA_F_NESTED like libnl (and so ipvsadm) does.
-fn nest(a: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
-    let start = a.len();
-    a.extend_from_slice(&[0; 4]);
-    body(a);
-    let len = (a.len() - start) as u16;
-    a[start..start + 2].copy_from_slice(&len.to_ne_bytes());
-    a[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
 }
 
 fn inet_addr(ip: IpAddr) -> [u8; 16] {
@@ -281,31 +235,37 @@ pub enum Reply {
 impl Reply {
     /// Decodes one complete netlink message of an IPVS dump.
     pub fn decode(message: &[u8]) -> Result<Self, DecodeError> {
-        match NetlinkMessage::<GenlMessage<Reply>>::deserialize(message)?.payload {
-            NetlinkPayload::InnerMessage(m) => Ok(m.payload),
-            other => Err(format!("not an IPVS reply: {other:?}").into()),
+        let m = netlink::messages(message)
+            .next()
+            .ok_or("not a complete netlink message")?;
+        if m.ty == NLMSG_ERROR || m.ty == NLMSG_DONE {
+            return Err(format!("not an IPVS reply: netlink message type {}", m.ty));
         }
+        let genl = m
+            .payload
+            .get(..4)
+            .ok_or("generic netlink header cut short")?;
+        Self::parse(genl[0], &m.payload[4..])
     }
-}
 
-impl ParseableParametrized<[u8], GenlHeader> for Reply {
-    fn parse_with_param(buf: &[u8], header: GenlHeader) -> Result<Self, DecodeError> {
-        let (want, cmd) = match header.cmd {
+    /// The attributes after the generic netlink header of a reply to command `cmd`.
+    fn parse(cmd: u8, buf: &[u8]) -> Result<Self, DecodeError> {
+        let (want, what) = match cmd {
             IPVS_CMD_NEW_SERVICE => (IPVS_CMD_ATTR_SERVICE, "service"),
             IPVS_CMD_NEW_DEST => (IPVS_CMD_ATTR_DEST, "destination"),
-            other => return Err(format!("unexpected IPVS reply command {other}").into()),
+            other => return Err(format!("unexpected IPVS reply command {other}")),
         };
-        for nla in NlasIterator::new(buf) {
-            let nla = nla?;
-            if nla.kind() & NLA_TYPE_MASK == want {
+        for nla in attrs(buf, 0) {
+            let (kind, value) = nla?;
+            if kind == want {
                 return if want == IPVS_CMD_ATTR_SERVICE {
-                    parse_service(nla.value()).map(Reply::Service)
+                    parse_service(value).map(Reply::Service)
                 } else {
-                    parse_dest(nla.value()).map(Reply::Dest)
+                    parse_dest(value).map(Reply::Dest)
                 };
             }
         }
-        Err(format!("IPVS {cmd} reply without its {cmd} attribute").into())
+        Err(format!("IPVS {what} reply without its {what} attribute"))
     }
 }
 
@@ -314,21 +274,18 @@ struct Attrs<'a>([Option<&'a [u8]>; 12]);
 
 impl<'a> Attrs<'a> {
     fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut attrs = [None; 12];
-        for nla in NlasIterator::new(buf) {
-            let nla: NlaBuffer<&'a [u8]> = nla?;
-            let kind = usize::from(nla.kind() & NLA_TYPE_MASK);
-            if kind < attrs.len() {
-                // new_checked verified 4 <= length <= buffer length.
-                let len = usize::from(nla.length());
-                attrs[kind] = Some(&nla.into_inner()[4..len]);
+        let mut found = [None; 12];
+        for nla in attrs(buf, 0) {
+            let (kind, value) = nla?;
+            if let Some(slot) = found.get_mut(usize::from(kind)) {
+                *slot = Some(value);
             }
         }
-        Ok(Attrs(attrs))
+        Ok(Attrs(found))
     }
 
     fn get(&self, kind: u16, what: &str) -> Result<&'a [u8], DecodeError> {
-        self.0[usize::from(kind)].ok_or_else(|| format!("IPVS reply lacks {what}").into())
+        self.0[usize::from(kind)].ok_or_else(|| format!("IPVS reply lacks {what}"))
     }
 
     fn u16(&self, kind: u16, what: &str) -> Result<u16, DecodeError> {
@@ -355,11 +312,11 @@ impl<'a> Attrs<'a> {
 fn fixed<const N: usize>(value: &[u8], what: &str) -> Result<[u8; N], DecodeError> {
     value
         .try_into()
-        .map_err(|_| format!("IPVS {what}: expected {N} bytes, got {}", value.len()).into())
+        .map_err(|_| format!("IPVS {what}: expected {N} bytes, got {}", value.len()))
 }
 
 fn family(af: u16) -> Result<Family, DecodeError> {
-    Family::from_af(af).ok_or_else(|| format!("unknown address family {af}").into())
+    Family::from_af(af).ok_or_else(|| format!("unknown address family {af}"))
 }
 
 fn parse_service(buf: &[u8]) -> Result<Service, DecodeError> {
@@ -381,7 +338,7 @@ fn parse_service(buf: &[u8]) -> Result<Service, DecodeError> {
     };
     let name = a.get(SVC_ATTR_SCHED_NAME, "scheduler")?;
     let name = name.split(|b| *b == 0).next().unwrap_or_default();
-    let name = std::str::from_utf8(name).map_err(|_| "scheduler name is not UTF-8")?;
+    let name = std::str::from_utf8(name).map_err(|_| "scheduler name is not UTF-8".to_owned())?;
     let scheduler =
         Scheduler::from_name(name).ok_or_else(|| format!("unknown IPVS scheduler {name:?}"))?;
     let flags: [u8; 8] = fixed(a.get(SVC_ATTR_FLAGS, "flags")?, "flags")?;
@@ -421,7 +378,7 @@ fn parse_dest(buf: &[u8]) -> Result<Dest, DecodeError> {
         CONN_F_MASQ => Forward::Masq,
         CONN_F_TUNNEL => Forward::Tunnel,
         CONN_F_DROUTE => Forward::Direct,
-        other => return Err(format!("unsupported IPVS forwarding method {other}").into()),
+        other => return Err(format!("unsupported IPVS forwarding method {other}")),
     };
     Ok(Dest {
         key: DestKey {
@@ -612,21 +569,16 @@ mod tests {
     #[test]
     fn truncated_or_garbled_replies_are_errors() {
         let full = unhex(SERVICE_V4_PERSISTENT);
-        let genl = GenlHeader {
-            cmd: IPVS_CMD_NEW_SERVICE,
-            version: 1,
-        };
         let attrs = &full[20..];
         for cut in [0, 3, 8, 30, 60] {
             assert!(
-                Reply::parse_with_param(&attrs[..cut], genl).is_err(),
+                Reply::parse(IPVS_CMD_NEW_SERVICE, &attrs[..cut]).is_err(),
                 "cut {cut}"
             );
         }
-        let wrong = GenlHeader {
-            cmd: 99,
-            version: 1,
-        };
-        assert!(Reply::parse_with_param(attrs, wrong).is_err());
+        assert!(Reply::parse(99, attrs).is_err());
+        for cut in [0, 15, 16, 19, full.len() - 1] {
+            assert!(Reply::decode(&full[..cut]).is_err(), "cut {cut}");
+        }
     }
 }

@@ -1,29 +1,22 @@
 //! Non-blocking socket driver for the health checkers.
 //!
-//! [`CheckIo`] owns the [`Checker`]s and their TCP sockets but no event loop: the daemon
-//! registers the fds it is told about ([`CheckIo::poll_fd_change`]) in its own epoll, calls
+//! [`CheckIo`] owns the checkers' TCP sockets and nothing else: the checkers, their timers and
+//! outputs are the caller's ([`Checkers`], pure), lent to every call. The daemon registers the
+//! fds it is told about ([`CheckIo::poll_fd_change`]) in its own epoll, calls
 //! [`CheckIo::handle_ready`] on readiness and [`CheckIo::handle_timeout`] at
-//! [`CheckIo::poll_timeout`]. Misc scripts are spawned by the daemon's spawner
+//! [`Checkers::poll_timeout`]. Misc scripts are spawned by the daemon's spawner
 //! ([`Output::SpawnMisc`]) which reports the exit back with [`CheckIo::misc_exited`].
-//! Timers sit in a heap, so each step costs O(log n) with 10,000 checkers.
 
 use crate::check::misc::MiscExit;
-use crate::check::{Action, CheckParams, Checker, Event};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use crate::check::{Action, Checker};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Index of a checker in its [`CheckIo`].
-pub type CheckId = usize;
+pub use crate::check::set::{CheckId, Checkers, Output};
 
-/// Readiness the daemon must watch for an fd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Interest {
-    pub readable: bool,
-    pub writable: bool,
-}
+pub use super::event::Interest;
 
 /// Keep the daemon's epoll set in step with the checkers' sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,18 +25,6 @@ pub enum FdChange {
     Modify(RawFd, Interest),
     /// Sent just before the fd is closed.
     Remove(RawFd),
-}
-
-/// What the daemon must act on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// A health transition or weight change for the real server behind `id`.
-    Event(CheckId, Event),
-    /// Run this misc script (`sh -c` semantics, own process group); report its end with
-    /// [`CheckIo::misc_exited`].
-    SpawnMisc { id: CheckId, path: String },
-    /// Signal the process group of `id`'s running misc script.
-    KillMisc { id: CheckId, signal: i32 },
 }
 
 struct Conn {
@@ -72,29 +53,16 @@ impl Conn {
     }
 }
 
-struct Slot {
-    checker: Checker,
-    conn: Option<Conn>,
-    /// Deadline currently queued in the heap, as a [`CheckIo::tick`] (older heap entries
-    /// are stale).
-    armed: u64,
-}
-
 /// Reads per readiness event before yielding back to the loop, so a fast sender cannot
 /// starve other work.
 const READS_PER_EVENT: usize = 4;
 const READ_BUF: usize = 4096;
 
 pub struct CheckIo {
-    slots: Vec<Slot>,
-    /// (deadline tick, checker): 16-byte entries that compare as plain integers.
-    timers: BinaryHeap<Reverse<(u64, u32)>>,
-    epoch: Instant,
+    /// The open socket of each checker, by [`CheckId`].
+    conns: Vec<Option<Conn>>,
     by_fd: HashMap<RawFd, CheckId>,
     changes: VecDeque<FdChange>,
-    outputs: VecDeque<Output>,
-    /// Slots of removed checkers, reused by [`CheckIo::add`].
-    free: Vec<CheckId>,
     buf: Box<[u8; READ_BUF]>,
     #[cfg(feature = "tls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -109,78 +77,30 @@ impl Default for CheckIo {
 impl CheckIo {
     pub fn new() -> Self {
         CheckIo {
-            slots: Vec::new(),
-            timers: BinaryHeap::new(),
-            epoch: Instant::now(),
+            conns: Vec::new(),
             by_fd: HashMap::new(),
             changes: VecDeque::new(),
-            outputs: VecDeque::new(),
-            free: Vec::new(),
             buf: Box::new([0; READ_BUF]),
             #[cfg(feature = "tls")]
             tls_config: None,
         }
     }
 
-    pub fn add(&mut self, params: CheckParams, now: Instant) -> CheckId {
-        let checker = Checker::new(params, now);
-        let armed = self.tick(checker.poll_timeout());
-        let slot = Slot {
-            checker,
-            conn: None,
-            armed,
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.slots[id] = slot;
-                id
-            }
-            None => {
-                self.slots.push(slot);
-                self.slots.len() - 1
-            }
-        };
-        self.timers.push(Reverse((armed, id as u32)));
-        id
-    }
-
     /// Stops checker `id` (reload, ha_suspend): its socket is closed (an [`FdChange::Remove`]
-    /// follows), its timers and undelivered outputs are dropped and its id may be handed out
-    /// again by [`CheckIo::add`]. A misc script it started is the caller's to stop.
-    pub fn remove(&mut self, id: CheckId) {
-        let slot = &mut self.slots[id];
-        if let Some(conn) = slot.conn.take() {
+    /// follows) and it leaves `cs`. A misc script it started is the caller's to stop.
+    pub fn remove(&mut self, cs: &mut Checkers, id: CheckId) {
+        if let Some(conn) = self.conns.get_mut(id).and_then(Option::take) {
             let raw = conn.fd.as_raw_fd();
             self.by_fd.remove(&raw);
             self.changes.push_back(FdChange::Remove(raw));
         }
-        // No deadline is ever armed at this tick, so every heap entry of the slot is stale.
-        slot.armed = u64::MAX;
-        self.outputs.retain(|o| match o {
-            Output::Event(i, _)
-            | Output::SpawnMisc { id: i, .. }
-            | Output::KillMisc { id: i, .. } => *i != id,
-        });
-        self.free.push(id);
-    }
-
-    /// Number of running checkers.
-    pub fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn checker(&self, id: CheckId) -> &Checker {
-        &self.slots[id].checker
+        cs.remove(id);
     }
 
     /// The socket behind a raw fd from [`FdChange`], for registering it (nix's epoll/poll).
     pub fn fd(&self, raw: RawFd) -> Option<BorrowedFd<'_>> {
         let id = *self.by_fd.get(&raw)?;
-        Some(self.slots[id].conn.as_ref()?.fd.as_fd())
+        Some(self.conns[id].as_ref()?.fd.as_fd())
     }
 
     /// Number of checks with an open socket right now.
@@ -188,41 +108,28 @@ impl CheckIo {
         self.by_fd.len()
     }
 
-    /// Earliest deadline of any checker.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if self.slots[id as usize].armed == t {
-                return Some(self.epoch + Duration::from_nanos(t));
-            }
-            self.timers.pop();
-        }
-        None
-    }
-
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let now_tick = self.tick(now);
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if t > now_tick {
-                break;
-            }
-            self.timers.pop();
-            let id = id as usize;
-            if self.slots[id].armed != t {
-                continue;
-            }
-            self.slots[id].checker.handle_timeout(now);
-            self.run_actions(id, now);
+    /// Runs every checker of `cs` whose deadline has come.
+    pub fn handle_timeout(&mut self, cs: &mut Checkers, now: Instant) {
+        while let Some(id) = cs.next_due(now) {
+            cs.get_mut(id).handle_timeout(now);
+            self.run_actions(cs, id, now);
         }
     }
 
     /// Readiness on `fd`. Error/hang-up conditions (EPOLLERR/EPOLLHUP) must be reported as
     /// readable and writable.
-    pub fn handle_ready(&mut self, fd: RawFd, readable: bool, writable: bool, now: Instant) {
+    pub fn handle_ready(
+        &mut self,
+        cs: &mut Checkers,
+        fd: RawFd,
+        readable: bool,
+        writable: bool,
+        now: Instant,
+    ) {
         let Some(&id) = self.by_fd.get(&fd) else {
             return;
         };
-        let slot = &mut self.slots[id];
-        let Some(conn) = slot.conn.as_mut() else {
+        let Some(conn) = self.conns[id].as_mut() else {
             return;
         };
         if conn.connecting {
@@ -238,42 +145,38 @@ impl CheckIo {
                 socket_error(fd)
             };
             match err {
-                0 => self.established(id, now),
-                e => self.slots[id].checker.on_connect_failed(now, e),
+                0 => self.established(cs.get_mut(id), id, now),
+                e => cs.get_mut(id).on_connect_failed(now, e),
             }
-            return self.run_actions(id, now);
+            return self.run_actions(cs, id, now);
         }
         #[cfg(feature = "tls")]
         if conn.is_tls() {
-            let CheckIo { slots, buf, .. } = self;
-            let slot = &mut slots[id];
-            if let Some(conn) = slot.conn.as_mut() {
-                tls::ready(conn, &mut slot.checker, &mut buf[..], readable, now);
-            }
+            tls::ready(conn, cs.get_mut(id), &mut self.buf[..], readable, now);
             self.update_interest(id);
-            return self.run_actions(id, now);
+            return self.run_actions(cs, id, now);
         }
         if writable && !conn.out.is_empty() {
             if let Err(e) = flush(conn) {
-                slot.checker.on_io_error(now, e);
-                return self.run_actions(id, now);
+                cs.get_mut(id).on_io_error(now, e);
+                return self.run_actions(cs, id, now);
             }
             self.update_interest(id);
         }
         if readable {
             for _ in 0..READS_PER_EVENT {
-                let slot = &mut self.slots[id];
-                let Some(conn) = slot.conn.as_ref() else {
+                let Some(conn) = self.conns[id].as_ref() else {
                     break;
                 };
                 let n = read(conn.fd.as_raw_fd(), &mut self.buf[..]);
+                let checker = cs.get_mut(id);
                 match n {
-                    Ok(0) => slot.checker.on_eof(now),
-                    Ok(n) => slot.checker.on_data(now, &self.buf[..n]),
+                    Ok(0) => checker.on_eof(now),
+                    Ok(n) => checker.on_data(now, &self.buf[..n]),
                     Err(libc::EAGAIN) => break,
-                    Err(e) => slot.checker.on_io_error(now, e),
+                    Err(e) => checker.on_io_error(now, e),
                 }
-                self.run_actions(id, now);
+                self.run_actions(cs, id, now);
                 if n.map_or(true, |n| n < READ_BUF) {
                     break;
                 }
@@ -282,85 +185,42 @@ impl CheckIo {
     }
 
     /// The misc script started for `id` ended.
-    pub fn misc_exited(&mut self, id: CheckId, exit: MiscExit, now: Instant) {
-        self.slots[id].checker.on_misc_exit(now, exit);
-        self.run_actions(id, now);
+    pub fn misc_exited(&mut self, cs: &mut Checkers, id: CheckId, exit: MiscExit, now: Instant) {
+        cs.get_mut(id).on_misc_exit(now, exit);
+        self.run_actions(cs, id, now);
     }
 
     pub fn poll_fd_change(&mut self) -> Option<FdChange> {
         self.changes.pop_front()
     }
 
-    pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
-    }
-
-    fn run_actions(&mut self, id: CheckId, now: Instant) {
-        while let Some(a) = self.slots[id].checker.poll_action() {
+    fn run_actions(&mut self, cs: &mut Checkers, id: CheckId, now: Instant) {
+        if self.conns.len() <= id {
+            self.conns.resize_with(id + 1, || None);
+        }
+        while let Some(a) = cs.get_mut(id).poll_action() {
             match a {
-                Action::Connect { dst, bind, tls } => {
-                    #[cfg(not(feature = "tls"))]
-                    if tls {
-                        // SSL_GET needs the `tls` feature; config rejects it without.
-                        self.slots[id]
-                            .checker
-                            .on_connect_failed(now, libc::EPROTONOSUPPORT);
-                        continue;
-                    }
-                    #[cfg(feature = "tls")]
-                    let session = match tls.then(|| tls::session(&mut self.tls_config, dst)) {
-                        Some(Err(e)) => {
-                            self.slots[id].checker.on_connect_failed(now, e);
-                            continue;
-                        }
-                        Some(Ok(s)) => Some(s),
-                        None => None,
-                    };
-                    match connect(dst, bind) {
-                        Ok((fd, done)) => {
-                            let raw = fd.as_raw_fd();
-                            let interest = Interest {
-                                readable: false,
-                                writable: true,
-                            };
-                            self.slots[id].conn = Some(Conn {
-                                fd,
-                                connecting: !done,
-                                out: Vec::new(),
-                                interest,
-                                #[cfg(feature = "tls")]
-                                tls: session,
-                            });
-                            self.by_fd.insert(raw, id);
-                            self.changes.push_back(FdChange::Add(raw, interest));
-                            if done {
-                                self.established(id, now);
-                            }
-                        }
-                        Err(e) => self.slots[id].checker.on_connect_failed(now, e),
-                    }
-                }
+                Action::Connect { dst, bind, tls } => self.connect(cs, id, dst, bind, tls, now),
                 Action::Send(bytes) => {
-                    let slot = &mut self.slots[id];
-                    let Some(conn) = slot.conn.as_mut() else {
+                    let Some(conn) = self.conns[id].as_mut() else {
                         continue;
                     };
                     #[cfg(feature = "tls")]
                     if let Some(t) = conn.tls.as_mut() {
                         if let Err(e) = tls::write(t, conn.fd.as_raw_fd(), &bytes) {
-                            slot.checker.on_io_error(now, e);
+                            cs.get_mut(id).on_io_error(now, e);
                         }
                         self.update_interest(id);
                         continue;
                     }
                     conn.out = bytes;
                     if let Err(e) = flush(conn) {
-                        slot.checker.on_io_error(now, e);
+                        cs.get_mut(id).on_io_error(now, e);
                     }
                     self.update_interest(id);
                 }
                 Action::Close | Action::Reset => {
-                    if let Some(conn) = self.slots[id].conn.take() {
+                    if let Some(conn) = self.conns[id].take() {
                         let raw = conn.fd.as_raw_fd();
                         if matches!(a, Action::Reset) {
                             set_linger_zero(raw);
@@ -369,49 +229,80 @@ impl CheckIo {
                         self.changes.push_back(FdChange::Remove(raw));
                     }
                 }
-                Action::SpawnMisc { path } => {
-                    self.outputs.push_back(Output::SpawnMisc { id, path })
-                }
-                Action::KillMisc { signal } => {
-                    self.outputs.push_back(Output::KillMisc { id, signal })
-                }
-                Action::Report(e) => self.outputs.push_back(Output::Event(id, e)),
+                Action::SpawnMisc { path } => cs.push_output(Output::SpawnMisc { id, path }),
+                Action::KillMisc { signal } => cs.push_output(Output::KillMisc { id, signal }),
+                Action::Report(e) => cs.push_output(Output::Event(id, e)),
             }
         }
-        let t = self.tick(self.slots[id].checker.poll_timeout());
-        let slot = &mut self.slots[id];
-        if t != slot.armed {
-            slot.armed = t;
-            self.timers.push(Reverse((t, id as u32)));
+        cs.rearm(id);
+    }
+
+    fn connect(
+        &mut self,
+        cs: &mut Checkers,
+        id: CheckId,
+        dst: SocketAddr,
+        bind: Option<SocketAddr>,
+        tls: bool,
+        now: Instant,
+    ) {
+        #[cfg(not(feature = "tls"))]
+        if tls {
+            // SSL_GET needs the `tls` feature; config rejects it without.
+            return cs.get_mut(id).on_connect_failed(now, libc::EPROTONOSUPPORT);
+        }
+        #[cfg(feature = "tls")]
+        let session = match tls.then(|| tls::session(&mut self.tls_config, dst)) {
+            Some(Err(e)) => return cs.get_mut(id).on_connect_failed(now, e),
+            Some(Ok(s)) => Some(s),
+            None => None,
+        };
+        match connect(dst, bind) {
+            Ok((fd, done)) => {
+                let raw = fd.as_raw_fd();
+                // Connecting: writability (or an error) says it is done.
+                let interest = Interest::ReadWrite;
+                self.conns[id] = Some(Conn {
+                    fd,
+                    connecting: !done,
+                    out: Vec::new(),
+                    interest,
+                    #[cfg(feature = "tls")]
+                    tls: session,
+                });
+                self.by_fd.insert(raw, id);
+                self.changes.push_back(FdChange::Add(raw, interest));
+                if done {
+                    self.established(cs.get_mut(id), id, now);
+                }
+            }
+            Err(e) => cs.get_mut(id).on_connect_failed(now, e),
         }
     }
 
     /// TCP connected: plain checks go on; TLS ones start the handshake first.
-    fn established(&mut self, id: CheckId, now: Instant) {
-        let slot = &mut self.slots[id];
+    fn established(&mut self, checker: &mut Checker, id: CheckId, now: Instant) {
         #[cfg(feature = "tls")]
-        if let Some(conn) = slot.conn.as_mut().filter(|c| c.is_tls()) {
+        if let Some(conn) = self.conns[id].as_mut().filter(|c| c.is_tls()) {
             let fd = conn.fd.as_raw_fd();
             if let Err(e) = tls::flush(conn.tls.as_mut().expect("tls conn"), fd) {
-                slot.checker.on_connect_failed(now, e);
+                checker.on_connect_failed(now, e);
             }
             return self.update_interest(id);
         }
-        slot.checker.on_connected(now);
-    }
-
-    /// Nanoseconds since this driver was created (deadlines before that fire at once).
-    fn tick(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_nanos() as u64
+        #[cfg(not(feature = "tls"))]
+        let _ = id;
+        checker.on_connected(now);
     }
 
     fn update_interest(&mut self, id: CheckId) {
-        let Some(conn) = self.slots[id].conn.as_mut() else {
+        let Some(conn) = self.conns[id].as_mut() else {
             return;
         };
-        let want = Interest {
-            readable: true,
-            writable: conn.wants_write(),
+        let want = if conn.wants_write() {
+            Interest::ReadWrite
+        } else {
+            Interest::Read
         };
         if want != conn.interest {
             conn.interest = want;
@@ -753,50 +644,5 @@ mod tls {
         if eof {
             checker.on_eof(now);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::{CheckKind, MiscParams};
-
-    fn misc(delay: Duration) -> CheckParams {
-        CheckParams {
-            kind: CheckKind::Misc(MiscParams {
-                path: "true".into(),
-                timeout: None,
-                dynamic: false,
-            }),
-            delay_loop: Duration::from_secs(1),
-            retry: 0,
-            delay_before_retry: Duration::from_secs(1),
-            alpha: false,
-            initial_delay: delay,
-        }
-    }
-
-    #[test]
-    fn removed_checkers_stop_and_their_slot_is_reused() {
-        let now = Instant::now();
-        let mut io = CheckIo::new();
-        let a = io.add(misc(Duration::ZERO), now);
-        let b = io.add(misc(Duration::from_secs(5)), now);
-        io.handle_timeout(now);
-        assert!(matches!(io.outputs.front(), Some(Output::SpawnMisc { id, .. }) if *id == a));
-        io.remove(a);
-        assert_eq!(
-            io.poll_output(),
-            None,
-            "pending outputs of a removed checker are dropped"
-        );
-        assert_eq!(io.len(), 1);
-        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(5)));
-        io.remove(b);
-        assert_eq!(io.poll_timeout(), None);
-        assert!(io.is_empty());
-        let c = io.add(misc(Duration::from_secs(2)), now);
-        assert!(c == a || c == b);
-        assert_eq!(io.poll_timeout(), Some(now + Duration::from_secs(2)));
     }
 }

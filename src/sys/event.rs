@@ -21,13 +21,24 @@ pub struct Poller {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interest {
     Read,
+    /// Writing only: a peer that does not take its answers is not read from meanwhile.
+    Write,
     ReadWrite,
 }
 
 impl Interest {
+    pub fn readable(self) -> bool {
+        self != Interest::Write
+    }
+
+    pub fn writable(self) -> bool {
+        self != Interest::Read
+    }
+
     fn bits(self) -> u32 {
         match self {
             Interest::Read => libc::EPOLLIN as u32,
+            Interest::Write => libc::EPOLLOUT as u32,
             Interest::ReadWrite => (libc::EPOLLIN | libc::EPOLLOUT) as u32,
         }
     }

@@ -6,19 +6,23 @@
 
 use std::io;
 
-use netlink_packet_core::{
-    NetlinkBuffer, NetlinkMessage, NetlinkPayload, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP,
-    NLM_F_REQUEST,
-};
-use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
-use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
-use netlink_packet_generic::GenlMessage;
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
-
+use super::netlink::Socket;
 use crate::ipvs::error::OpError;
 use crate::ipvs::model::{Dest, Service, ServiceKey, State};
 use crate::ipvs::plan::Op;
 use crate::ipvs::wire::{Reply, Request, IPVS_GENL_NAME};
+use crate::netlink::{
+    self, attrs, messages, put, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
+
+/// The generic netlink controller (`linux/genetlink.h`): resolves family names to ids.
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_VERSION: u8 = 2;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// `SOL_NETLINK` option: errors carry only the header of the failed request.
+const NETLINK_CAP_ACK: libc::c_int = 10;
 
 /// Requests per `sendmsg` (~36 KiB). The kernel queues all their acks (one small skb each,
 /// NETLINK_CAP_ACK) before `sendmsg` returns; 256 of them fit the socket's receive buffer
@@ -33,7 +37,6 @@ const RX_DATAGRAM: usize = 64 * 1024;
 pub struct IpvsSocket {
     sock: Socket,
     family: u16,
-    seq: u32,
     tx: Vec<u8>,
     rx: Vec<u8>,
 }
@@ -41,74 +44,55 @@ pub struct IpvsSocket {
 impl IpvsSocket {
     /// Opens a generic-netlink socket and resolves the "IPVS" family.
     pub fn open() -> io::Result<Self> {
-        let mut sock = Socket::new(NETLINK_GENERIC)?;
-        sock.bind_auto()?;
-        sock.connect(&netlink_sys::SocketAddr::new(0, 0))?;
+        let sock = Socket::open(libc::NETLINK_GENERIC, 0, false)?;
         // Errors then carry only the header of the failed request, not a copy of it.
-        sock.set_cap_ack(true)?;
-        sock.set_rx_buf_sz(RX_BUF)?;
+        sock.set_option(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+        sock.set_option(libc::SOL_SOCKET, libc::SO_RCVBUF, RX_BUF as i32)?;
         let mut s = IpvsSocket {
             sock,
             family: 0,
-            seq: 0,
             tx: Vec::with_capacity(64 * 1024),
-            rx: Vec::with_capacity(RX_DATAGRAM),
+            rx: vec![0; RX_DATAGRAM],
         };
         s.family = s.resolve_family()?;
         Ok(s)
     }
 
     fn resolve_family(&mut self) -> io::Result<u16> {
-        let mut msg = NetlinkMessage::from(GenlMessage::from_payload(GenlCtrl {
-            cmd: GenlCtrlCmd::GetFamily,
-            nlas: vec![GenlCtrlAttrs::FamilyName(IPVS_GENL_NAME.into())],
-        }));
-        msg.header.flags = NLM_F_REQUEST;
-        msg.header.sequence_number = self.next_seq();
-        msg.finalize();
-        let mut buf = vec![0; msg.buffer_len()];
-        msg.serialize(&mut buf);
-        self.sock.send(&buf, 0)?;
-        self.recv()?;
-        let reply = NetlinkMessage::<GenlMessage<GenlCtrl>>::deserialize(&self.rx)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        match reply.payload {
-            NetlinkPayload::InnerMessage(m) => m
-                .payload
-                .nlas
-                .iter()
-                .find_map(|a| match a {
-                    GenlCtrlAttrs::FamilyId(id) => Some(*id),
-                    _ => None,
-                })
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no family id")),
-            NetlinkPayload::Error(e) if e.raw_code() == -libc::ENOENT => Err(io::Error::new(
+        let seq = self.sock.next_seq();
+        self.tx.clear();
+        let flags = NLM_F_REQUEST | NLM_F_ACK;
+        let start = netlink::begin(&mut self.tx, GENL_ID_CTRL, flags, seq);
+        self.tx
+            .extend_from_slice(&[CTRL_CMD_GETFAMILY, CTRL_VERSION, 0, 0]);
+        let name = format!("{IPVS_GENL_NAME}\0");
+        put(&mut self.tx, CTRL_ATTR_FAMILY_NAME, name.as_bytes());
+        netlink::end(&mut self.tx, start);
+        self.sock.send(&self.tx)?;
+        let mut id = None;
+        let replied = self.sock.replies(&mut self.rx, seq, |m| {
+            // The answer (genlmsghdr, then the family's attributes), before the ack.
+            for a in attrs(m.payload, 4) {
+                if let (CTRL_ATTR_FAMILY_ID, v) = a.map_err(|e| bad(&e))? {
+                    id = v.try_into().ok().map(u16::from_ne_bytes);
+                }
+            }
+            Ok(())
+        });
+        match replied {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 "error: IPVS is not available in this kernel (no generic netlink family \
                  \"IPVS\")\n  = help: load the module: `modprobe ip_vs`",
             )),
-            NetlinkPayload::Error(e) => Err(e.to_io()),
-            other => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unexpected reply to CTRL_CMD_GETFAMILY: {other:?}"),
-            )),
+            Err(e) => Err(e),
+            Ok(()) => id.ok_or_else(|| bad("no family id in the reply to CTRL_CMD_GETFAMILY")),
         }
-    }
-
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    fn recv(&mut self) -> io::Result<()> {
-        self.rx.clear();
-        self.sock.recv(&mut self.rx, 0)?;
-        Ok(())
     }
 
     /// Appends one request to the transmit buffer; returns its sequence number.
     fn push(&mut self, req: Request, flags: u16) -> u32 {
-        let seq = self.next_seq();
+        let seq = self.sock.next_seq();
         req.write_message(self.family, flags, seq, &mut self.tx);
         seq
     }
@@ -123,29 +107,27 @@ impl IpvsSocket {
             for op in &chunk[1..] {
                 self.push(Request::op(op), NLM_F_REQUEST | NLM_F_ACK);
             }
-            self.sock.send(&self.tx, 0)?;
+            self.sock.send(&self.tx)?;
             let mut acked = 0;
             while acked < chunk.len() {
-                self.recv()?;
-                for_each_message(&self.rx, |m| {
-                    if m.kind != NLMSG_ERROR {
-                        return Ok(());
+                let n = self.sock.recv(&mut self.rx)?;
+                for m in messages(&self.rx[..n]) {
+                    if m.ty != NLMSG_ERROR {
+                        continue;
                     }
                     // Acks left over from an earlier call that failed midway are not ours.
                     let idx = m.seq.wrapping_sub(first) as usize;
                     let Some(op) = chunk.get(idx) else {
-                        return Ok(());
+                        continue;
                     };
-                    let code = m.error_code()?;
-                    if code != 0 {
+                    if let Err(e) = m.ack() {
                         failed.push(OpError {
                             op: *op,
-                            errno: -code,
+                            errno: e.raw_os_error().unwrap_or(libc::EBADMSG),
                         });
                     }
                     acked += 1;
-                    Ok(())
-                })?;
+                }
             }
         }
         Ok(failed)
@@ -156,26 +138,13 @@ impl IpvsSocket {
     pub fn dump_raw(&mut self, req: Request) -> io::Result<Vec<Vec<u8>>> {
         self.tx.clear();
         let seq = self.push(req, NLM_F_REQUEST | NLM_F_DUMP);
-        self.sock.send(&self.tx, 0)?;
+        self.sock.send(&self.tx)?;
         let mut out = Vec::new();
-        loop {
-            self.recv()?;
-            let mut done = false;
-            for_each_message(&self.rx, |m| {
-                if m.seq != seq {
-                    return Ok(()); // left over from an earlier call that failed midway
-                }
-                match m.kind {
-                    NLMSG_DONE => done = true,
-                    NLMSG_ERROR => return Err(io::Error::from_raw_os_error(-m.error_code()?)),
-                    _ => out.push(m.raw.to_vec()),
-                }
-                Ok(())
-            })?;
-            if done {
-                return Ok(out);
-            }
-        }
+        self.sock.replies(&mut self.rx, seq, |m| {
+            out.push(m.raw.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     fn dump<T>(&mut self, req: Request, pick: impl Fn(Reply) -> Option<T>) -> io::Result<Vec<T>> {
@@ -219,42 +188,4 @@ impl IpvsSocket {
 
 fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
-}
-
-/// One netlink message of a received datagram.
-struct Msg<'a> {
-    kind: u16,
-    seq: u32,
-    /// The whole message, header included.
-    raw: &'a [u8],
-    payload: &'a [u8],
-}
-
-impl Msg<'_> {
-    /// The error code of an NLMSG_ERROR (0 = ack).
-    fn error_code(&self) -> io::Result<i32> {
-        let code = self
-            .payload
-            .get(..4)
-            .ok_or_else(|| bad("short netlink ack"))?;
-        Ok(i32::from_ne_bytes(code.try_into().expect("4 bytes")))
-    }
-}
-
-/// Walks the netlink messages of one datagram.
-fn for_each_message(buf: &[u8], mut f: impl FnMut(Msg) -> io::Result<()>) -> io::Result<()> {
-    let mut off = 0;
-    while off < buf.len() {
-        let nl = NetlinkBuffer::new_checked(&buf[off..])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let len = nl.length() as usize;
-        f(Msg {
-            kind: nl.message_type(),
-            seq: nl.sequence_number(),
-            raw: &buf[off..off + len],
-            payload: &buf[off + 16..off + len],
-        })?;
-        off += (len + 3) & !3;
-    }
-    Ok(())
 }

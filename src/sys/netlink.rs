@@ -1,9 +1,12 @@
-//! rtnetlink: virtual addresses with a kernel lifetime (the "VIP lease"), address listing,
-//! link lookup and link-state notifications.
+//! Netlink sockets ([`Socket`], for rtnetlink here and generic netlink in `sys::ipvs`) over
+//! the shared message layer (`crate::netlink`), and rtnetlink itself: virtual addresses with a
+//! kernel lifetime (the "VIP lease"), address listing, link lookup and link-state
+//! notifications.
 //!
-//! Requests go over one socket and wait for the kernel's ACK: the kernel answers rtnetlink
-//! synchronously, so this never waits on anything outside the machine. Link notifications
-//! arrive on a separate non-blocking socket ([`LinkMonitor`]) polled by the event loop.
+//! Requests go over one socket and wait for the kernel's ACK: the kernel answers netlink
+//! requests synchronously, so this never waits on anything outside the machine. Link
+//! notifications arrive on a separate non-blocking socket ([`LinkMonitor`]) polled by the
+//! event loop.
 //!
 //! The few messages needed are encoded here directly (`linux/rtnetlink.h`,
 //! `linux/if_addr.h`, `linux/if_link.h`): a general rtnetlink crate parses every attribute of
@@ -16,19 +19,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::{cvt, cvt_size};
+use crate::netlink::{
+    attrs, begin, end, messages, put, Msg, HDR, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE,
+    NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+};
 
 /// `INFINITY_LIFE_TIME` in the kernel: an address that never expires.
 const FOREVER: u32 = u32::MAX;
 const RTMGRP_LINK: u32 = 1;
-
-const NLMSG_HDR: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
-const NLM_F_REPLACE: u16 = 0x100;
-const NLM_F_CREATE: u16 = 0x400;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
@@ -111,41 +109,6 @@ pub struct LinkInfo {
     pub up: bool,
 }
 
-/// Builds netlink messages: header, fixed part, then attributes, each 4-byte aligned.
-struct MsgBuilder(Vec<u8>);
-
-impl MsgBuilder {
-    fn new(msg_type: u16, flags: u16, seq: u32) -> Self {
-        let mut b = Vec::with_capacity(128);
-        b.extend_from_slice(&0u32.to_ne_bytes()); // length, set by finish()
-        b.extend_from_slice(&msg_type.to_ne_bytes());
-        b.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
-        b.extend_from_slice(&seq.to_ne_bytes());
-        b.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-        MsgBuilder(b)
-    }
-
-    fn bytes(mut self, data: &[u8]) -> Self {
-        self.0.extend_from_slice(data);
-        self
-    }
-
-    fn attr(mut self, ty: u16, data: &[u8]) -> Self {
-        let len = 4 + data.len();
-        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.0.extend_from_slice(&ty.to_ne_bytes());
-        self.0.extend_from_slice(data);
-        self.0.resize(self.0.len().next_multiple_of(4), 0);
-        self
-    }
-
-    fn finish(mut self) -> Vec<u8> {
-        let len = self.0.len() as u32;
-        self.0[..4].copy_from_slice(&len.to_ne_bytes());
-        self.0
-    }
-}
-
 fn ip_bytes(a: &IpAddr) -> Vec<u8> {
     match a {
         IpAddr::V4(v) => v.octets().to_vec(),
@@ -162,42 +125,38 @@ fn family(a: &IpAddr) -> u8 {
 
 /// RTM_NEWADDR (create or replace) / RTM_DELADDR for one address.
 fn addr_request(msg_type: u16, flags: u16, seq: u32, a: &AddrSpec) -> Vec<u8> {
-    let ifa = [
-        family(&a.addr),
-        a.prefix_len,
-        0,
-        a.scope,
-        // ifa_index follows in host order
-    ];
-    let mut b = MsgBuilder::new(msg_type, flags, seq)
-        .bytes(&ifa)
-        .bytes(&a.ifindex.to_ne_bytes())
-        .attr(IFA_LOCAL, &ip_bytes(&a.addr))
-        .attr(IFA_ADDRESS, &ip_bytes(&a.addr));
-    if msg_type == RTM_DELADDR {
-        return b.finish();
+    let mut b = Vec::with_capacity(128);
+    let start = begin(&mut b, msg_type, NLM_F_REQUEST | flags, seq);
+    // ifaddrmsg: family, prefix length, flags, scope, then ifa_index in host order.
+    b.extend_from_slice(&[family(&a.addr), a.prefix_len, 0, a.scope]);
+    b.extend_from_slice(&a.ifindex.to_ne_bytes());
+    put(&mut b, IFA_LOCAL, &ip_bytes(&a.addr));
+    put(&mut b, IFA_ADDRESS, &ip_bytes(&a.addr));
+    if msg_type != RTM_DELADDR {
+        if let Some(brd) = a.broadcast {
+            put(&mut b, IFA_BROADCAST, &brd.octets());
+        }
+        if let Some(l) = &a.label {
+            let mut z = l.as_bytes().to_vec();
+            z.push(0);
+            put(&mut b, IFA_LABEL, &z);
+        }
+        if a.addr.is_ipv6() {
+            // keepalived does the same: a VIP moves between peers, DAD would only delay it.
+            put(&mut b, IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
+        }
+        let life = a.lifetime.map_or(FOREVER, |d| {
+            let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+            secs.min(u64::from(FOREVER - 1)) as u32
+        });
+        let mut cache = Vec::with_capacity(16);
+        for v in [life, life, 0, 0] {
+            cache.extend_from_slice(&v.to_ne_bytes());
+        }
+        put(&mut b, IFA_CACHEINFO, &cache);
     }
-    if let Some(brd) = a.broadcast {
-        b = b.attr(IFA_BROADCAST, &brd.octets());
-    }
-    if let Some(l) = &a.label {
-        let mut z = l.as_bytes().to_vec();
-        z.push(0);
-        b = b.attr(IFA_LABEL, &z);
-    }
-    if a.addr.is_ipv6() {
-        // keepalived does the same: a VIP moves between peers, DAD would only delay it.
-        b = b.attr(IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
-    }
-    let life = a.lifetime.map_or(FOREVER, |d| {
-        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-        secs.min(u64::from(FOREVER - 1)) as u32
-    });
-    let mut cache = Vec::with_capacity(16);
-    for v in [life, life, 0, 0] {
-        cache.extend_from_slice(&v.to_ne_bytes());
-    }
-    b.attr(IFA_CACHEINFO, &cache).finish()
+    end(&mut b, start);
+    b
 }
 
 fn dump_request(msg_type: u16, seq: u32) -> Vec<u8> {
@@ -206,52 +165,11 @@ fn dump_request(msg_type: u16, seq: u32) -> Vec<u8> {
     } else {
         IFADDRMSG
     };
-    MsgBuilder::new(msg_type, NLM_F_DUMP, seq)
-        .bytes(&vec![0; fixed])
-        .finish()
-}
-
-/// One message of a netlink datagram.
-struct Msg<'a> {
-    ty: u16,
-    seq: u32,
-    payload: &'a [u8],
-}
-
-/// Splits a datagram into messages; stops at the first malformed header.
-fn messages(buf: &[u8]) -> impl Iterator<Item = Msg<'_>> {
-    let mut off = 0;
-    std::iter::from_fn(move || {
-        let h = buf.get(off..off + NLMSG_HDR)?;
-        let len = u32::from_ne_bytes(h[0..4].try_into().ok()?) as usize;
-        if len < NLMSG_HDR || off + len > buf.len() {
-            return None;
-        }
-        let m = Msg {
-            ty: u16::from_ne_bytes([h[4], h[5]]),
-            seq: u32::from_ne_bytes(h[8..12].try_into().ok()?),
-            payload: &buf[off + NLMSG_HDR..off + len],
-        };
-        off += len.next_multiple_of(4);
-        Some(m)
-    })
-}
-
-/// Attributes after a fixed header of `skip` bytes: (type, data).
-fn attrs(payload: &[u8], skip: usize) -> impl Iterator<Item = (u16, &[u8])> {
-    let mut off = skip;
-    std::iter::from_fn(move || {
-        let h = payload.get(off..off + 4)?;
-        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
-        if len < 4 || off + len > payload.len() {
-            return None;
-        }
-        // NLA_F_NESTED / NLA_F_NET_BYTEORDER live in the top bits of the type.
-        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
-        let data = &payload[off + 4..off + len];
-        off += len.next_multiple_of(4);
-        Some((ty, data))
-    })
+    let mut b = Vec::with_capacity(HDR + fixed);
+    let start = begin(&mut b, msg_type, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    b.resize(b.len() + fixed, 0);
+    end(&mut b, start);
+    b
 }
 
 fn parse_ip(data: &[u8]) -> Option<IpAddr> {
@@ -283,7 +201,7 @@ fn parse_addr(p: &[u8]) -> Option<AddrInfo> {
         secondary: u32::from(fixed[2]) & IFA_F_SECONDARY != 0,
     };
     let (mut local, mut address) = (None, None);
-    for (ty, data) in attrs(p, IFADDRMSG) {
+    for (ty, data) in attrs(p, IFADDRMSG).map_while(Result::ok) {
         match ty {
             IFA_LOCAL => local = parse_ip(data),
             IFA_ADDRESS => address = parse_ip(data),
@@ -312,7 +230,7 @@ fn parse_link(p: &[u8]) -> Option<LinkInfo> {
         up: false,
     };
     let mut oper = IF_OPER_UNKNOWN;
-    for (ty, data) in attrs(p, IFINFOMSG) {
+    for (ty, data) in attrs(p, IFINFOMSG).map_while(Result::ok) {
         match ty {
             IFLA_IFNAME => info.name = c_string(data),
             IFLA_ADDRESS => info.mac = data.try_into().ok(),
@@ -327,46 +245,107 @@ fn parse_link(p: &[u8]) -> Option<LinkInfo> {
     Some(info)
 }
 
-/// A NETLINK_ROUTE socket bound to `groups`.
-fn nl_socket(groups: u32, nonblocking: bool) -> io::Result<OwnedFd> {
-    let flags =
-        libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: plain syscall; the fd is owned right below.
-    let raw = cvt(unsafe { libc::socket(libc::AF_NETLINK, flags, libc::NETLINK_ROUTE) })?;
-    // SAFETY: `raw` is a fresh fd owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // SAFETY: all-zero is a valid sockaddr_nl (port 0: the kernel assigns one).
-    let mut sa: libc::sockaddr_nl = unsafe { zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    sa.nl_groups = groups;
-    // SAFETY: `sa` is a valid sockaddr_nl of the size passed.
-    cvt(unsafe {
-        libc::bind(
-            raw,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    })?;
-    Ok(fd)
+/// A netlink socket of one protocol, bound to multicast `groups`, its requests numbered.
+pub struct Socket {
+    fd: OwnedFd,
+    seq: u32,
 }
 
-fn nl_recv(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is writable for its length.
-    cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+impl Socket {
+    pub fn open(protocol: libc::c_int, groups: u32, nonblocking: bool) -> io::Result<Self> {
+        let flags =
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
+        // SAFETY: plain syscall; the fd is owned right below.
+        let raw = cvt(unsafe { libc::socket(libc::AF_NETLINK, flags, protocol) })?;
+        // SAFETY: `raw` is a fresh fd owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: all-zero is a valid sockaddr_nl (port 0: the kernel assigns one).
+        let mut sa: libc::sockaddr_nl = unsafe { zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        sa.nl_groups = groups;
+        // SAFETY: `sa` is a valid sockaddr_nl of the size passed.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                (&sa as *const libc::sockaddr_nl).cast(),
+                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        })?;
+        Ok(Socket { fd, seq: 0 })
+    }
+
+    /// An integer socket option.
+    pub fn set_option(&self, level: libc::c_int, name: libc::c_int, value: i32) -> io::Result<()> {
+        // SAFETY: `value` is a readable c_int of the size passed.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                (&value as *const i32).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        })?;
+        Ok(())
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Sends one datagram (one or more messages) to the kernel.
+    pub fn send(&self, msg: &[u8]) -> io::Result<()> {
+        // SAFETY: `msg` is readable for its length; an unconnected netlink socket sends to
+        // the kernel (port 0).
+        cvt_size(unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) })?;
+        Ok(())
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is writable for its length.
+        cvt_size(unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+    }
+
+    /// Reads the replies to request `seq` into `buf`, handing each other message to `each`,
+    /// until the ACK (or DONE for dumps); a NACK becomes the kernel's errno. Messages of other
+    /// sequence numbers (left over from an earlier call that failed midway) are skipped.
+    pub fn replies(
+        &self,
+        buf: &mut [u8],
+        seq: u32,
+        mut each: impl FnMut(Msg) -> io::Result<()>,
+    ) -> io::Result<()> {
+        loop {
+            let n = self.recv(buf)?;
+            for m in messages(&buf[..n]) {
+                if m.seq != seq {
+                    continue;
+                }
+                match m.ty {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => return m.ack(),
+                    _ => each(m)?,
+                }
+            }
+        }
+    }
 }
 
 /// A request socket for rtnetlink.
 pub struct Rtnl {
-    fd: OwnedFd,
-    seq: u32,
+    sock: Socket,
     buf: Vec<u8>,
 }
 
 impl Rtnl {
     pub fn new() -> io::Result<Self> {
         Ok(Rtnl {
-            fd: nl_socket(0, false)?,
-            seq: 0,
+            sock: Socket::open(libc::NETLINK_ROUTE, 0, false)?,
             buf: vec![0; 1 << 16],
         })
     }
@@ -375,41 +354,43 @@ impl Rtnl {
     /// lifetime restarts without the address ever leaving the interface, so a lease refresh
     /// never flaps a VIP.
     pub fn add_address(&mut self, a: &AddrSpec) -> io::Result<()> {
-        let seq = self.next_seq();
         let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-        self.send(&addr_request(RTM_NEWADDR, flags, seq, a))?;
-        self.replies(seq, |_, _| {})
+        self.request(|seq| addr_request(RTM_NEWADDR, flags, seq, a), |_| {})
     }
 
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
-        let seq = self.next_seq();
         let spec = AddrSpec::new(ifindex, addr, prefix_len);
-        self.send(&addr_request(RTM_DELADDR, NLM_F_ACK, seq, &spec))?;
-        self.replies(seq, |_, _| {})
+        self.request(
+            |seq| addr_request(RTM_DELADDR, NLM_F_ACK, seq, &spec),
+            |_| {},
+        )
     }
 
     /// Addresses of one interface (or all with `None`).
     pub fn addresses(&mut self, ifindex: Option<u32>) -> io::Result<Vec<AddrInfo>> {
-        let seq = self.next_seq();
-        self.send(&dump_request(RTM_GETADDR, seq))?;
         let mut out = Vec::new();
-        self.replies(seq, |ty, p| {
-            if ty == RTM_NEWADDR {
-                out.extend(parse_addr(p).filter(|a| ifindex.is_none_or(|i| i == a.ifindex)));
-            }
-        })?;
+        self.request(
+            |seq| dump_request(RTM_GETADDR, seq),
+            |m| {
+                if m.ty == RTM_NEWADDR {
+                    let a = parse_addr(m.payload);
+                    out.extend(a.filter(|a| ifindex.is_none_or(|i| i == a.ifindex)));
+                }
+            },
+        )?;
         Ok(out)
     }
 
     pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
-        let seq = self.next_seq();
-        self.send(&dump_request(RTM_GETLINK, seq))?;
         let mut out = Vec::new();
-        self.replies(seq, |ty, p| {
-            if ty == RTM_NEWLINK {
-                out.extend(parse_link(p));
-            }
-        })?;
+        self.request(
+            |seq| dump_request(RTM_GETLINK, seq),
+            |m| {
+                if m.ty == RTM_NEWLINK {
+                    out.extend(parse_link(m.payload));
+                }
+            },
+        )?;
         Ok(out)
     }
 
@@ -433,68 +414,44 @@ impl Rtnl {
             .map(|a| a.addr))
     }
 
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    fn send(&self, msg: &[u8]) -> io::Result<()> {
-        // SAFETY: `msg` is readable for its length; the socket is connected to the kernel
-        // by default (destination port 0).
-        cvt_size(unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) })?;
-        Ok(())
-    }
-
-    /// Reads replies to `seq`, handing each (type, payload) to `each`, until the ACK (or DONE
-    /// for dumps); a NACK becomes the kernel's errno.
-    fn replies(&mut self, seq: u32, mut each: impl FnMut(u16, &[u8])) -> io::Result<()> {
-        loop {
-            let n = nl_recv(&self.fd, &mut self.buf)?;
-            for m in messages(&self.buf[..n]) {
-                if m.seq != seq {
-                    continue;
-                }
-                match m.ty {
-                    NLMSG_DONE => return Ok(()),
-                    NLMSG_ERROR => {
-                        let code = m.payload.get(..4).map_or(-libc::EBADMSG, |c| {
-                            i32::from_ne_bytes(c.try_into().expect("4 bytes"))
-                        });
-                        return match code {
-                            0 => Ok(()),
-                            c => Err(io::Error::from_raw_os_error(-c)),
-                        };
-                    }
-                    ty => each(ty, m.payload),
-                }
-            }
-        }
+    /// Sends the request built for a fresh sequence number and reads its replies.
+    fn request(
+        &mut self,
+        msg: impl FnOnce(u32) -> Vec<u8>,
+        mut each: impl FnMut(Msg),
+    ) -> io::Result<()> {
+        let seq = self.sock.next_seq();
+        self.sock.send(&msg(seq))?;
+        self.sock.replies(&mut self.buf, seq, |m| {
+            each(m);
+            Ok(())
+        })
     }
 }
 
 /// RTMGRP_LINK notifications: every change of any link's state, read without blocking.
 pub struct LinkMonitor {
-    fd: OwnedFd,
+    sock: Socket,
     buf: Vec<u8>,
 }
 
 impl LinkMonitor {
     pub fn new() -> io::Result<Self> {
         Ok(LinkMonitor {
-            fd: nl_socket(RTMGRP_LINK, true)?,
+            sock: Socket::open(libc::NETLINK_ROUTE, RTMGRP_LINK, true)?,
             buf: vec![0; 1 << 16],
         })
     }
 
     pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.sock.fd()
     }
 
     /// Drains pending notifications. Deleted links come back with `up == false`.
     pub fn recv(&mut self) -> io::Result<Vec<LinkInfo>> {
         let mut out = Vec::new();
         loop {
-            let n = match nl_recv(&self.fd, &mut self.buf) {
+            let n = match self.sock.recv(&mut self.buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(out),
                 Err(e) => return Err(e),
@@ -551,15 +508,15 @@ mod tests {
         }
         assert_eq!(m, want);
         let del = addr_request(RTM_DELADDR, NLM_F_ACK, 1, &a);
-        assert_eq!(del.len(), NLMSG_HDR + IFADDRMSG + 16);
+        assert_eq!(del.len(), HDR + IFADDRMSG + 16);
     }
 
     #[test]
     fn ipv6_addresses_get_nodad_and_permanent_lifetime() {
         let a = AddrSpec::new(3, "2001:db8::1".parse().unwrap(), 64);
         let m = addr_request(RTM_NEWADDR, 0, 1, &a);
-        let got: Vec<(u16, Vec<u8>)> = attrs(&m[NLMSG_HDR..], IFADDRMSG)
-            .map(|(t, d)| (t, d.to_vec()))
+        let got: Vec<(u16, Vec<u8>)> = attrs(&m[HDR..], IFADDRMSG)
+            .map(|a| a.map(|(t, d)| (t, d.to_vec())).unwrap())
             .collect();
         assert_eq!(got[0].1.len(), 16);
         assert!(got.contains(&(IFA_FLAGS, IFA_F_NODAD.to_ne_bytes().to_vec())));
@@ -586,13 +543,22 @@ mod tests {
         let mut link = vec![0u8; IFINFOMSG];
         link[4..8].copy_from_slice(&2u32.to_ne_bytes());
         link[8..12].copy_from_slice(&(IFF_UP | IFF_LOWER_UP).to_ne_bytes());
-        let l = MsgBuilder::new(RTM_NEWLINK, 0, 0)
-            .bytes(&link)
-            .attr(IFLA_IFNAME, b"eth0\0")
-            .attr(IFLA_ADDRESS, &[2, 0, 0, 0, 0, 1])
-            .attr(IFLA_OPERSTATE, &[IF_OPER_UP])
-            .finish();
-        let info = parse_link(&l[NLMSG_HDR..]).unwrap();
+        let link_msg = |attributes: &[(u16, &[u8])]| {
+            let mut b = Vec::new();
+            let start = begin(&mut b, RTM_NEWLINK, 0, 0);
+            b.extend_from_slice(&link);
+            for (ty, value) in attributes {
+                put(&mut b, *ty, value);
+            }
+            end(&mut b, start);
+            b
+        };
+        let l = link_msg(&[
+            (IFLA_IFNAME, b"eth0\0"),
+            (IFLA_ADDRESS, &[2, 0, 0, 0, 0, 1]),
+            (IFLA_OPERSTATE, &[IF_OPER_UP]),
+        ]);
+        let info = parse_link(&l[HDR..]).unwrap();
         assert_eq!(
             info,
             LinkInfo {
@@ -602,16 +568,13 @@ mod tests {
                 up: true
             }
         );
-        let down = MsgBuilder::new(RTM_NEWLINK, 0, 0)
-            .bytes(&link)
-            .attr(IFLA_OPERSTATE, &[2]) // IF_OPER_DOWN
-            .finish();
-        assert!(!parse_link(&down[NLMSG_HDR..]).unwrap().up);
+        let down = link_msg(&[(IFLA_OPERSTATE, &[2])]); // IF_OPER_DOWN
+        assert!(!parse_link(&down[HDR..]).unwrap().up);
 
         // Truncated input never panics and yields nothing past the damage.
         assert_eq!(messages(&msg[..msg.len() - 1]).count(), 0);
-        assert!(parse_addr(&msg[NLMSG_HDR..NLMSG_HDR + 4]).is_none());
-        let cut = &l[NLMSG_HDR..l.len() - 2];
+        assert!(parse_addr(&msg[HDR..HDR + 4]).is_none());
+        let cut = &l[HDR..l.len() - 2];
         assert_eq!(parse_link(cut).unwrap().mac, Some([2, 0, 0, 0, 0, 1]));
     }
 }

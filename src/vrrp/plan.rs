@@ -8,12 +8,13 @@
 //! whose device, prefix, label or scope changed restarts the unit from Initialize instead
 //! ([`needs_restart`], [`super::Restart`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use super::{default_vip_lease, GroupParams, Params, Tracker};
 use crate::config::{
-    Config, GlobalDefs, InitialState, SyncGroup, VipLease, VirtualIp, VrrpInstance, VrrpScript,
+    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, VipLease, VirtualIp, VrrpInstance,
+    VrrpScript,
 };
 use crate::proto::vrrp::{Auth, Version};
 
@@ -25,27 +26,34 @@ pub enum TrackerSrc {
 }
 
 /// The configuration a unit was built from: equal keys mean nothing to restart.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
     pub group: Option<SyncGroup>,
     pub scripts: Vec<VrrpScript>,
-    pub global: GlobalDefs,
+    pub global: Globals,
 }
 
-impl PartialEq for UnitKey {
-    /// Only the global settings a running instance uses count: changing `router_id`, the
-    /// watchdog or IPVS-side defaults must not restart (and flap) any instance.
-    fn eq(&self, o: &Self) -> bool {
-        let (g, h) = (&self.global, &o.global);
-        self.instances == o.instances
-            && self.group == o.group
-            && self.scripts == o.scripts
-            && g.vrrp_mcast_group4 == h.vrrp_mcast_group4
-            && g.vrrp_mcast_group6 == h.vrrp_mcast_group6
-            && g.vrrp_skip_check_adv_addr == h.vrrp_skip_check_adv_addr
-            && g.vip_lease == h.vip_lease
-            && g.script_user == h.script_user
+/// The `global_defs` a running instance uses; only these count when comparing keys, so
+/// changing `router_id`, the watchdog or IPVS-side defaults restarts (and flaps) nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Globals {
+    pub vrrp_mcast_group4: Ipv4Addr,
+    pub vrrp_mcast_group6: Ipv6Addr,
+    pub vrrp_skip_check_adv_addr: bool,
+    pub vip_lease: VipLease,
+    pub script_user: Option<ScriptUser>,
+}
+
+impl Globals {
+    pub fn of(g: &GlobalDefs) -> Globals {
+        Globals {
+            vrrp_mcast_group4: g.vrrp_mcast_group4,
+            vrrp_mcast_group6: g.vrrp_mcast_group6,
+            vrrp_skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
+            vip_lease: g.vip_lease,
+            script_user: g.script_user.clone(),
+        }
     }
 }
 
@@ -78,7 +86,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             scripts: scripts_of(&insts, Some(g)),
             instances: insts,
             group: Some(g.clone()),
-            global: cfg.global.clone(),
+            global: Globals::of(&cfg.global),
         });
     }
     for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
@@ -87,7 +95,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             scripts: scripts_of(&insts, None),
             instances: insts,
             group: None,
-            global: cfg.global.clone(),
+            global: Globals::of(&cfg.global),
         });
     }
     keys
@@ -103,7 +111,7 @@ pub struct Resolved {
 }
 
 /// The multicast group adverts go to (`vrrp_mcast_group4/6`).
-pub fn mcast_group(inst: &VrrpInstance, g: &GlobalDefs) -> IpAddr {
+pub fn mcast_group(inst: &VrrpInstance, g: &Globals) -> IpAddr {
     if inst.is_ipv6() {
         g.vrrp_mcast_group6.into()
     } else {
@@ -184,8 +192,8 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
     p
 }
 
-fn lease(inst: &VrrpInstance, global: &GlobalDefs, version: Version) -> Option<Duration> {
-    match inst.effective_vip_lease(global) {
+fn lease(inst: &VrrpInstance, global: &Globals, version: Version) -> Option<Duration> {
+    match inst.vip_lease.unwrap_or(global.vip_lease) {
         VipLease::Auto => Some(default_vip_lease(version, inst.advert_int, inst.priority)),
         VipLease::Off => None,
         VipLease::Seconds(s) => Some(Duration::from_secs(u64::from(s))),

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use crate::common::Netns;
+
 pub const TOP: &str = env!("CARGO_MANIFEST_DIR");
 
 fn unique(prefix: &str) -> String {
@@ -46,47 +48,11 @@ pub fn image() -> &'static Path {
     })
 }
 
-/// A network namespace with a bridge `br0` the VMs' taps join.
-pub struct Netns {
-    pub name: String,
-}
-
-impl Netns {
-    pub fn new(host_addr: &str) -> Netns {
-        let name = unique("klap");
-        run(Command::new("ip").args(["netns", "add", &name]));
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        ns.ip(&["link", "add", "br0", "type", "bridge"]);
-        ns.ip(&["addr", "add", host_addr, "dev", "br0"]);
-        ns.ip(&["link", "set", "br0", "up"]);
-        ns
-    }
-
-    pub fn ip(&self, args: &[&str]) {
-        run(Command::new("ip").arg("-n").arg(&self.name).args(args));
-    }
-
-    /// Run a command inside the namespace, returning its stdout.
-    pub fn exec(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(args)
-            .output()
-            .expect("ip netns exec");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+/// A namespace (tests/common's harness) with a bridge `br0` at `host_addr` that VMs' taps join.
+pub fn switch(host_addr: &str) -> Netns {
+    let ns = Netns::new("ap");
+    ns.bridge("br0", Some(host_addr));
+    ns
 }
 
 pub struct VmOptions<'a> {

@@ -1,8 +1,11 @@
-//! Shared helpers for tests that need real network namespaces (run as root).
+//! The network-namespace harness of every Rust test that needs one (run as root); its shell
+//! twin, for the demo and the benches, is tests/lib/netns.sh (same rules, same topology verbs:
+//! `Netns::new` / `netns_new`, `Netns::bridge` / `netns_bridge`, `plug` / `netns_plug`).
 //!
 //! Every namespace is named `kl<pid>_<counter><tag>` so concurrent test runs on one machine
-//! never collide, and is deleted on drop (which also destroys the veths and bridges in it),
-//! even when the test panics. Links are created inside namespaces only, never in the root one.
+//! never collide, and is deleted on drop (after killing what still runs in it, which also
+//! destroys the veths and bridges in it), even when the test panics. Links are created inside
+//! namespaces only, never in the root one.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::fs::File;
@@ -73,6 +76,17 @@ impl Netns {
             .spawn()
             .unwrap();
         ChildGuard(child)
+    }
+
+    /// Adds bridge `br`, up and forwarding at once (no STP delay), with `addr` (`a.b.c.d/len`)
+    /// if given: the "switch" of a LAN, or the host side of VMs' taps.
+    pub fn bridge(&self, br: &str, addr: Option<&str>) {
+        self.sh(&format!(
+            "ip link add {br} type bridge forward_delay 0 && ip link set {br} up"
+        ));
+        if let Some(a) = addr {
+            self.sh(&format!("ip addr add {a} dev {br}"));
+        }
     }
 
     /// Runs `f` on a fresh thread that has joined this namespace, so sockets and netlink
@@ -155,6 +169,13 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     b.sh(&format!("ip link set {b_if} up"));
 }
 
+/// Plugs `host`'s interface `host_if` into bridge `br` of `switch` by a veth whose switch end
+/// is `port`; both ends up.
+pub fn plug(switch: &Netns, br: &str, port: &str, host: &Netns, host_if: &str) {
+    veth(switch, port, host, host_if);
+    switch.sh(&format!("ip link set {port} master {br}"));
+}
+
 /// A LAN: `n` hosts, each with `eth0` plugged into bridge `br0` of a switch namespace.
 /// Host `i` (0-based) has 192.0.2.(i+1)/24 and 2001:db8::(i+1)/64 (documentation ranges,
 /// reachable only inside these namespaces).
@@ -166,15 +187,13 @@ pub struct Lan {
 impl Lan {
     pub fn new(n: usize) -> Lan {
         let switch = Netns::new("sw");
-        switch.sh("ip link add br0 type bridge forward_delay 0 && ip link set br0 up");
+        switch.bridge("br0", None);
         let mut hosts = Vec::new();
         for i in 0..n {
             let h = Netns::new(&format!("h{i}"));
             // No DAD: link-local sources are usable at once, as on a settled LAN.
             h.sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
-            let port = format!("p{i}");
-            veth(&switch, &port, &h, "eth0");
-            switch.sh(&format!("ip link set {port} master br0"));
+            plug(&switch, "br0", &format!("p{i}"), &h, "eth0");
             h.sh(&format!(
                 "ip addr add 192.0.2.{}/24 dev eth0 && ip -6 addr add 2001:db8::{}/64 dev eth0 nodad",
                 i + 1,
@@ -237,8 +256,30 @@ fn private_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A scratch directory for a test's files, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        TempDir(private_dir(tag))
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Spawns `cmd` with stdout and stderr going to `dir/log`.
-fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
+pub fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
     let log = File::create(dir.join("log")).unwrap();
     let child = cmd
         .stdin(Stdio::null())
@@ -250,36 +291,112 @@ fn spawn_logged(mut cmd: Command, dir: &std::path::Path) -> ChildGuard {
 }
 
 /// `ip -o monitor address` in a namespace, for asserting that addresses never flapped.
-pub struct AddrWatch(Option<Child>);
+/// Rtnetlink events come in order: a marker address added on `lo` and seen in the output
+/// proves that the monitor listens (in `start`) and that every earlier event was read (in
+/// `finish`). Marker lines are left out of what `finish` returns.
+pub struct AddrWatch {
+    child: Option<Child>,
+    ns: String,
+    out: std::sync::Arc<std::sync::Mutex<String>>,
+    markers: usize,
+}
+
+const WATCH_MARKER: &str = "127.77.0.";
 
 impl AddrWatch {
     pub fn start(ns: &Netns) -> AddrWatch {
-        let child = ns
+        let mut child = ns
             .command("ip")
             .args(["-o", "monitor", "address"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(300)); // let it subscribe
-        AddrWatch(Some(child))
+        let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (mut stdout, sink) = (child.stdout.take().unwrap(), out.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let mut w = AddrWatch {
+            child: Some(child),
+            ns: ns.name.clone(),
+            out,
+            markers: 0,
+        };
+        w.sync();
+        w
     }
 
-    /// Stops watching and returns the events seen.
+    /// Adds marker addresses until the monitor reports one (until it has subscribed, markers
+    /// go unseen).
+    fn sync(&mut self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            self.markers += 1;
+            let marker = format!("{WATCH_MARKER}{}/32", self.markers);
+            let ok = Command::new("ip")
+                .args(["-n", &self.ns, "addr", "add", &marker, "dev", "lo"])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cannot add marker {marker}");
+            let out = &self.out;
+            if wait_until(Duration::from_millis(500), || {
+                out.lock().unwrap().contains(&marker)
+            }) {
+                return;
+            }
+        }
+        panic!("ip monitor in {} reported no marker address", self.ns);
+    }
+
+    /// Reads every event up to now, stops watching and returns the events seen.
     pub fn finish(mut self) -> String {
-        let mut child = self.0.take().unwrap();
-        child.kill().unwrap();
-        String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+        self.sync();
+        let text = self.out.lock().unwrap().clone();
+        text.lines()
+            .filter(|l| !l.contains(WATCH_MARKER))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 }
 
 impl Drop for AddrWatch {
     fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
+        if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
+}
+
+/// `tcpdump ARGS` in `ns`, returned once it listens with its filter attached (it says so on
+/// stderr); its stdout is piped. Killed on drop.
+pub fn tcpdump(ns: &Netns, args: &[&str]) -> ChildGuard {
+    let mut dump = ChildGuard(
+        ns.command("tcpdump")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = std::io::BufReader::new(dump.0.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 {
+        if line.contains("listening on") {
+            // Keep draining stderr so tcpdump never blocks on it.
+            std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+            return dump;
+        }
+        line.clear();
+    }
+    panic!("tcpdump {args:?} in {} did not start", ns.name);
 }
 
 /// A keeplite daemon running in a namespace, with its own config, log and control socket in a
@@ -406,6 +523,12 @@ impl Keepalived {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Asserts that keepalived logs `needle` within `secs` seconds (its log on failure).
+    pub fn expect_log(&self, needle: &str, secs: u64) {
+        let ok = wait_until(Duration::from_secs(secs), || self.log().contains(needle));
+        assert!(ok, "keepalived never logged {needle:?}:\n{}", self.log());
     }
 
     /// SIGTERM and wait for a clean exit (keepalived sends priority-0 adverts on the way).

@@ -44,9 +44,9 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
     };
     apply(c, &n.kw.text, tables, &mut ck, block(n));
     if matches!(&ck.kind, CheckKind::Misc(m) if m.path.is_empty()) {
-        c.error(
+        c.warn(
             &n.kw,
-            "MISC_CHECK has no `misc_path`".into(),
+            "MISC_CHECK has no `misc_path`; skipped, as keepalived does".into(),
             Some("add `misc_path \"/path/to/check args\"`".into()),
         );
         return;
@@ -143,9 +143,9 @@ pub(super) const HTTP: &[Kw<Checker>] = &[
             };
             apply(c, "url", &[URL], &mut u, block(n));
             if u.path.is_empty() {
-                c.error(
+                c.warn(
                     &n.kw,
-                    "url has no `path`".into(),
+                    "url has no `path`; skipped, as keepalived does".into(),
                     Some("add `path /`".into()),
                 );
                 return;
@@ -180,9 +180,10 @@ pub(super) const URL: &[Kw<Url>] = &[
             if d.text.len() == 32 && d.text.bytes().all(|b| b.is_ascii_hexdigit()) {
                 u.digest = Some(d.text.to_ascii_lowercase());
             } else {
-                c.error(
+                c.warn(
                     d,
-                    "invalid digest: expected 32 hex digits (MD5)".into(),
+                    "invalid digest: expected 32 hex digits (MD5); skipped, as keepalived does"
+                        .into(),
                     None,
                 );
             }
@@ -199,9 +200,12 @@ pub(super) const URL: &[Kw<Url>] = &[
                     (Ok(lo), Ok(hi)) if (100..=599).contains(&lo) && (lo..=599).contains(&hi) => {
                         u.status_code.push((lo, hi))
                     }
-                    _ => c.error(
+                    _ => c.warn(
                         t,
-                        format!("invalid status_code `{}`", t.text),
+                        format!(
+                            "invalid status_code `{}`; skipped, as keepalived does",
+                            t.text
+                        ),
                         Some("expected codes 100..599 or ranges like `200-299`".into()),
                     ),
                 }
@@ -229,7 +233,7 @@ pub(super) const MISC: &[Kw<Checker>] = &[
         name: "misc_path",
         arity: Rest,
         doc: "`misc_path \"CMD ARGS\"`: exit 0 = up",
-        set: |_, k, n| misc(k).path = rest(n),
+        set: |c, k, n| misc(k).path = c.command(n),
     },
     Kw {
         name: "misc_timeout",

@@ -5,33 +5,11 @@ use crate::vrrp::PRIORITY_OWNER;
 
 pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
     vrid_conflicts(c, &b.cfg.instances, &b.instances);
+    shared_vips(c, &b.cfg.instances, &b.instances);
     owner_scripts(c, b);
     let cfg = &mut b.cfg;
-    let mut vips: HashMap<IpAddr, String> = HashMap::new();
     for (inst, at) in cfg.instances.iter_mut().zip(&b.instances) {
-        let addrs = inst
-            .virtual_ipaddress
-            .iter()
-            .chain(&inst.virtual_ipaddress_excluded);
-        for (v, t) in addrs.zip(at.vips.iter().chain(&at.evips)) {
-            match vips.get(&v.addr) {
-                Some(other) if *other != inst.name => c.error(
-                    t,
-                    format!(
-                        "virtual address {} is also in vrrp_instance `{other}`",
-                        v.addr
-                    ),
-                    Some("a VIP can belong to one instance only".into()),
-                ),
-                _ => {
-                    vips.insert(v.addr, inst.name.clone());
-                }
-            }
-        }
-        let scripts = &cfg.vrrp_scripts;
-        retain_known(c, &mut inst.track_script, &at.scripts, "vrrp_script", |s| {
-            scripts.iter().any(|x| x.name == s.name)
-        });
+        instance_scripts(c, inst, at, &cfg.vrrp_scripts);
     }
     let instances = &cfg.instances;
     for (g, (members, scripts)) in cfg.sync_groups.iter_mut().zip(&b.groups) {
@@ -42,18 +20,102 @@ pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
         retain_known(c, &mut g.track_script, scripts, "vrrp_script", |s| {
             known.iter().any(|x| x.name == s.name)
         });
+        if g.group.len() == 1 {
+            c.note(
+                &members[0],
+                format!("sync group `{}` has only 1 instance; keepalived: this probably isn't what you want", g.name),
+                None,
+            );
+        }
     }
-    for (vs, t) in cfg.virtual_servers.iter().zip(&b.vs_groups) {
-        if let (VsAddr::Group(name), Some(t)) = (&vs.addr, t) {
-            if !cfg.server_groups.iter().any(|g| g.name == *name) {
-                c.error(
-                    t,
-                    format!("unknown virtual_server_group `{name}`"),
-                    Some("define it with `virtual_server_group NAME { ... }`".into()),
-                );
+    // keepalived removes a group left without members (each unknown one was reported above).
+    cfg.sync_groups.retain(|g| !g.group.is_empty());
+    // keepalived runs a service naming an unknown group as one without addresses: nothing.
+    let mut k = 0;
+    let groups = &cfg.server_groups;
+    cfg.virtual_servers.retain(|vs| {
+        let t = &b.vs_groups[k];
+        k += 1;
+        let (VsAddr::Group(name), Some(t)) = (&vs.addr, t) else { return true };
+        let known = groups.iter().any(|g| g.name == *name);
+        if !known {
+            c.warn(
+                t,
+                format!("unknown virtual_server_group `{name}`; the virtual_server is skipped, as keepalived does"),
+                Some("define it with `virtual_server_group NAME { ... }`".into()),
+            );
+        }
+        known
+    });
+}
+
+/// A VIP in two instances: refused (unsafe) unless both hold it as excluded.
+fn shared_vips(c: &mut Ctx, insts: &[VrrpInstance], ats: &[InstanceAt]) {
+    let mut vips: HashMap<IpAddr, (String, bool)> = HashMap::new();
+    for (inst, at) in insts.iter().zip(ats) {
+        let addrs = inst
+            .virtual_ipaddress
+            .iter()
+            .chain(&inst.virtual_ipaddress_excluded);
+        let adverted = inst.virtual_ipaddress.len();
+        for (k, (v, t)) in addrs.zip(at.vips.iter().chain(&at.evips)).enumerate() {
+            let excluded = k >= adverted;
+            match vips.get(&v.addr) {
+                Some((other, other_excluded)) if *other != inst.name => {
+                    let msg = format!(
+                        "virtual address {} is also in vrrp_instance `{other}`",
+                        v.addr
+                    );
+                    if excluded && *other_excluded {
+                        // OpenStack neutron's HA routers share excluded routes this way.
+                        c.warn(
+                            t,
+                            format!("{msg} (both excluded; keepalived accepts this)"),
+                            Some(
+                                "the address is removed whenever either instance leaves MASTER"
+                                    .into(),
+                            ),
+                        );
+                    } else {
+                        c.error(t, msg, Some("keepalived accepts it, but it is unsafe: whichever instance leaves MASTER removes the address the other one holds; give each VIP to one instance".into()));
+                    }
+                }
+                _ => {
+                    vips.insert(v.addr, (inst.name.clone(), excluded));
+                }
             }
         }
     }
+}
+
+/// Drops track_script references keepalived ignores: to scripts defined below the instance
+/// (it reads in order) or nowhere.
+fn instance_scripts(c: &mut Ctx, inst: &mut VrrpInstance, at: &InstanceAt, all: &[VrrpScript]) {
+    let (above, below) = all.split_at(at.scripts_above);
+    let mut k = 0;
+    inst.track_script.retain(|s| {
+        let t = &at.scripts[k];
+        k += 1;
+        let later = below.iter().any(|x| x.name == s.name) && !above.iter().any(|x| x.name == s.name);
+        if later {
+            c.warn(
+                t,
+                format!("vrrp_script `{}` is defined below this instance; keepalived reads in order and ignores the reference, so keeplite does too", s.name),
+                Some("move the vrrp_script above the vrrp_instance".into()),
+            );
+        }
+        !later
+    });
+    let at_scripts: Vec<Token> = at
+        .scripts
+        .iter()
+        .filter(|t| inst.track_script.iter().any(|s| s.name == t.text))
+        .cloned()
+        .collect();
+    let scripts = all;
+    retain_known(c, &mut inst.track_script, &at_scripts, "vrrp_script", |s| {
+        scripts.iter().any(|x| x.name == s.name)
+    });
 }
 
 /// Instances sharing interface, VRID and family must be told apart by their adverts' source

@@ -18,9 +18,12 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             }
         }
         let Some(port) = e.args.first() else {
-            c.error(
+            c.warn(
                 &e.kw,
-                format!("virtual_server_group entry `{}` has no port", e.kw.text),
+                format!(
+                    "virtual_server_group entry `{}` has no port; skipped, as keepalived does",
+                    e.kw.text
+                ),
                 Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
             );
             continue;
@@ -30,9 +33,12 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             None => (e.kw.text.as_str(), None),
         };
         let Ok(addr) = a.parse::<IpAddr>() else {
-            c.error(
+            c.warn(
                 &e.kw,
-                format!("invalid address `{}` in virtual_server_group", e.kw.text),
+                format!(
+                    "invalid address `{}` in virtual_server_group; skipped, as keepalived does",
+                    e.kw.text
+                ),
                 Some("expected `IP[-LAST] PORT` or `fwmark N`".into()),
             );
             continue;
@@ -46,10 +52,10 @@ pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             None => None,
             Some(Ok(l)) if l >= first && l <= max => Some(l),
             Some(_) => {
-                c.error(
+                c.warn(
                     &e.kw,
                     format!(
-                        "invalid range `{}`: the end must be >= the start's last part and <= {max}",
+                        "invalid range `{}`: the end must be >= the start's last part and <= {max}; skipped, as keepalived does",
                         e.kw.text
                     ),
                     None,
@@ -121,6 +127,29 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
             "virtual_server has no `protocol`; defaulting to UDP (as keepalived does)".into(),
             Some("add `protocol TCP`".into()),
         );
+    }
+    if matches!(addr, VsAddr::Fwmark(_)) {
+        if let Some(t) = seen.get("protocol") {
+            c.note(
+                t,
+                "keepalived: protocol specified for fwmark - protocol will be ignored".into(),
+                None,
+            );
+        }
+        // Ignored by IPVS too: the default keeps the model (and the dump) free of it.
+        vs.protocol = Protocol::Udp;
+    }
+    for (kw, alias, what) in [
+        (
+            "lb_kind",
+            "lvs_method",
+            "forwarding method, setting default NAT",
+        ),
+        ("lb_algo", "lvs_sched", "scheduler, setting default wlc"),
+    ] {
+        if !seen.contains_key(kw) && !seen.contains_key(alias) {
+            c.note(&n.kw, format!("keepalived: no {what}"), None);
+        }
     }
     vs.addr = addr;
     b.vs_groups.push(match vs.addr {
@@ -245,13 +274,13 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         name: "quorum_up",
         arity: Rest,
         doc: "`quorum_up CMD`: run when the quorum is reached",
-        set: |_, v, n| v.quorum_up = Some(rest(n)),
+        set: |c, v, n| v.quorum_up = Some(c.command(n)),
     },
     Kw {
         name: "quorum_down",
         arity: Rest,
         doc: "`quorum_down CMD`: run when the quorum is lost",
-        set: |_, v, n| v.quorum_down = Some(rest(n)),
+        set: |c, v, n| v.quorum_down = Some(c.command(n)),
     },
     Kw {
         name: "alpha",
@@ -385,13 +414,13 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         name: "notify_up",
         arity: Rest,
         doc: "`notify_up CMD`: run when the server comes up",
-        set: |_, r, n| r.notify_up = Some(rest(n)),
+        set: |c, r, n| r.notify_up = Some(c.command(n)),
     },
     Kw {
         name: "notify_down",
         arity: Rest,
         doc: "`notify_down CMD`: run when the server goes down",
-        set: |_, r, n| r.notify_down = Some(rest(n)),
+        set: |c, r, n| r.notify_down = Some(c.command(n)),
     },
     Kw {
         name: "delay_loop",

@@ -6,7 +6,7 @@ use super::diag::Severity;
 use super::lexer::Token;
 use super::model::*;
 use super::parser::Node;
-use super::schema::{apply, rest, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
+use super::schema::{apply, rows, Arity, CheckDefaults, Ctx, Kw, Seen, UNSUPPORTED};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -171,6 +171,9 @@ struct InstanceAt {
     v6: Option<bool>,
     /// Parallel to `track_script`.
     scripts: Vec<Token>,
+    /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
+    /// ignores references to later ones.
+    scripts_above: usize,
 }
 
 #[derive(Default)]
@@ -213,7 +216,7 @@ const TOP: &[Kw<Builder>] = &[
     Kw {
         name: "vrrp_sync_group",
         arity: Block(1, 1),
-        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (the old bare-list form is accepted)",
+        doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (bare names in the block are unknown keywords, as in keepalived 2.2.7)",
         set: sync_group,
     },
     Kw {
@@ -255,6 +258,44 @@ fn version(c: &mut Ctx, n: &Node) -> Option<u8> {
 }
 
 /// A Markdown reference of every block's keywords, plus the unsupported ones.
+/// Where keepalived 2.2.7 and keeplite read a construct differently, or where keeplite warns
+/// about what keepalived does: (construct, what keeplite does, how keepalived differs). The
+/// handlers named in each row implement it; the unit tests in build/tests.rs check each one.
+pub const TOLERANCES: &[(&str, &str, &str)] = &[
+    ("`$NAME` / `${NAME}` inside a quoted string", "expanded", "same"),
+    ("an invalid value (`priority 300`, `advert_int abc`)", "line ignored, default kept, warning", "same, with its own message"),
+    ("a bad VIP, status code, group entry; `MISC_CHECK` without `misc_path`", "entry skipped, warning", "same"),
+    ("`state` other than `MASTER`/`BACKUP` (`SLAVE`, `master`)", "BACKUP, warning", "same (case-sensitive)"),
+    ("`auth_type` other than `PASS`/`AH` (`PASS;`, `pass`)", "no authentication, warning", "same"),
+    ("`lb_kind` / `lb_algo` spelled otherwise (`dr`, `RR`, unknown)", "NAT / wlc, warning", "same (case-sensitive)"),
+    ("a second `vrrp_instance` with the same name", "block skipped, warning", "same"),
+    ("`unicast_src_ip` / `unicast_peer` with `/LEN`", "prefix dropped", "same, silently"),
+    ("VIPs, peers or sources of the other family than the instance's first address", "ignored, warning", "same"),
+    ("IPv6 or mixed families in `virtual_ipaddress_excluded`", "accepted: installed, not adverted", "same"),
+    ("IPv6 instance without `version`", "VRRPv3", "same, silently"),
+    ("IPv6 instance with `version 2`", "VRRPv3, warning", "sends non-standard VRRPv2 over IPv6 (v3 in strict mode)"),
+    ("`advert_int` beyond what the advert carries", "rounded / clamped (v2 whole seconds, v3 10 ms, <= 40.95 s), warning", "same"),
+    ("more VIPs than one advert carries (255; 89 IPv6 at MTU 1500)", "the rest moved to `virtual_ipaddress_excluded`, warning", "same, using the interface's real MTU"),
+    ("priority 255 with weighted `track_interface` / `track_script`", "those trackers dropped (sync group: weights cleared), warning", "same"),
+    ("`track_script` naming a `vrrp_script` defined below the instance", "reference ignored, warning", "same (reads in order)"),
+    ("own interface in `track_interface`; `preempt_delay` with state MASTER", "ignored / cleared, warning", "same"),
+    ("same VRID on one interface and family", "refused only when both are multicast, or unicast with the same source and a common peer", "same"),
+    ("a VIP in two instances", "refused (unsafe: leaving MASTER removes the other's address) unless both are excluded (warning)", "accepts both"),
+    ("bare instance names in `vrrp_sync_group`; a group without members", "unknown keywords; the group is removed, warning", "same"),
+    ("a VRRPv2 instance without `virtual_ipaddress`", "not run (the VRRP core needs an address), warning", "runs it (for its notify scripts)"),
+    ("`quorum 0`", "1, warning", "same"),
+    ("`persistence_timeout 0`; `vrrp_garp_interval`, `vrrp_gna_interval`, `vrrp_startup_delay` 0", "ignored (the default: none), warning", "invalid, ignored"),
+    ("DR/TUN real server on another port than the service", "service port used, warning", "same"),
+    ("`nb_get_retry`", "`retry` in HTTP_GET/SSL_GET (note); unknown keyword elsewhere, default retry", "same"),
+    ("`protocol` on an fwmark service", "ignored (note)", "same"),
+    ("a block without `{`, a stray `}`, an unclosed block at end of file", "statement ignored / `}` ignored / closed at end of file, warning", "same"),
+    ("a missing include, an include loop", "skipped, warning", "same"),
+    ("an include or `-f` that is not a regular file (FIFO, device, socket)", "refused with the include's file:line", "reads it (a FIFO blocks, `/dev/zero` never ends)"),
+    ("more than 16 MiB in all files, 1024 files, 16 include levels, 1 MiB of `$` expansion", "refused", "no limit"),
+    ("`|`, `;`, `&`, `>`, `<`, backquote or `$(` in a command", "run with `/bin/sh -c` (works), warning", "runs the command without a shell when its first word is an executable: the operator is an argument"),
+    ("a command wrapped whole in single quotes (`script 'killall -0 x'`)", "quotes dropped (run through `/bin/sh -c`)", "split honouring the quotes, run without a shell"),
+];
+
 pub fn reference_table() -> String {
     let mut out = String::from(
         "# keeplite configuration reference\n\nGenerated from the keyword tables in src/config/.\n",
@@ -264,6 +305,10 @@ pub fn reference_table() -> String {
         for (name, doc) in rows() {
             out += &format!("| `{name}` | {} |\n", doc.replace('|', "\\|"));
         }
+    }
+    out += "\n## Read as keepalived reads it, or with a warning\n\n`keeplite -t` exits 4 on a warning, 0 on a note.\n\n| construct | keeplite | keepalived 2.2.7 |\n| --- | --- | --- |\n";
+    for (what, ours, theirs) in TOLERANCES {
+        out += &format!("| {what} | {ours} | {theirs} |\n");
     }
     out += "\n## Not supported (parsed, ignored with a warning)\n\n";
     out += &UNSUPPORTED

@@ -62,9 +62,12 @@ pub(super) fn vrrp_script(c: &mut Ctx, b: &mut Builder, n: &Node) {
         return;
     }
     if b.cfg.vrrp_scripts.iter().any(|x| x.name == s.name) {
-        c.error(
+        c.warn(
             &n.args[0],
-            format!("vrrp_script `{}` defined twice", s.name),
+            format!(
+                "vrrp_script `{}` defined twice; this one is skipped, as keepalived does",
+                s.name
+            ),
             None,
         );
         return;
@@ -77,7 +80,7 @@ pub(super) const SCRIPT: &[Kw<VrrpScript>] = &[
         name: "script",
         arity: Rest,
         doc: "`script \"CMD ARGS\"`: command to run (exit 0 = success)",
-        set: |_, s, n| s.script = rest(n),
+        set: |c, s, n| s.script = c.command(n),
     },
     Kw {
         name: "interval",
@@ -133,8 +136,8 @@ pub(super) trait HasNotify {
     fn notify(&mut self) -> &mut Notify;
 }
 
-pub(super) fn set_notify<T: HasNotify>(_: &mut Ctx, t: &mut T, n: &Node) {
-    let v = Some(rest(n));
+pub(super) fn set_notify<T: HasNotify>(c: &mut Ctx, t: &mut T, n: &Node) {
+    let v = Some(c.command(n));
     let no = t.notify();
     match n.kw.text.as_str() {
         "notify_master" => no.master = v,

@@ -46,17 +46,26 @@ pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
         members: Vec::new(),
         scripts: Vec::new(),
     };
-    // Old form (keepalived.conf.vrrp.lvs_syncd): bare instance names directly in the block.
-    let known =
-        |k: &str| SYNC.iter().chain(&SYNC_NOTIFY).any(|x| x.name == k) || UNSUPPORTED.contains(&k);
-    let (stmts, bare): (Vec<&Node>, Vec<&Node>) = block(n)
-        .iter()
-        .partition(|m| known(&m.kw.text) || !m.args.is_empty() || m.block.is_some());
-    for m in bare {
-        s.g.group.push(m.kw.text.clone());
-        s.members.push(m.kw.clone());
+    // The old form, bare instance names in the block, is unknown keywords to keepalived 2.2.7
+    // (a group left empty is removed): the same here, so nothing syncs that did not before.
+    apply(
+        c,
+        "vrrp_sync_group",
+        &[SYNC, &SYNC_NOTIFY],
+        &mut s,
+        block(n),
+    );
+    if s.g.group.is_empty() {
+        c.warn(
+            &n.args[0],
+            format!(
+                "vrrp_sync_group `{}` has no instances; removed, as keepalived does",
+                s.g.name
+            ),
+            Some("list the members in `group { INSTANCE... }`".into()),
+        );
+        return;
     }
-    apply(c, "vrrp_sync_group", &[SYNC, &SYNC_NOTIFY], &mut s, stmts);
     b.cfg.sync_groups.push(s.g);
     b.groups.push((s.members, s.scripts));
 }

@@ -17,10 +17,18 @@ fn load(text: &str) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     )
 }
 
+/// Loads a valid config; its warnings. Left out: notes, and the warning about an instance
+/// without VIPs (`BASE` has none); the tests of those use `load`.
 fn ok(text: &str) -> (Config, Vec<String>) {
     let (c, d) = load(text).unwrap_or_else(|d| panic!("{d:#?}"));
-    (c, d.iter().map(|d| d.to_string()).collect())
+    let shown = d
+        .iter()
+        .filter(|d| d.severity != Severity::Note && !d.message.contains("no virtual_ipaddress"));
+    (c, shown.map(|d| d.to_string()).collect())
 }
+
+/// Closes a `BASE` instance with a VIP (VRRPv3 instances need one), past the lines tested.
+const VIP_END: &str = " virtual_ipaddress {\n 10.9.9.9\n }\n}";
 
 fn err(text: &str) -> String {
     load(text)
@@ -62,7 +70,9 @@ fn master_without_priority_owns_the_address_and_clears_nopreempt() {
 #[test]
 fn global_defaults_flow_into_instances() {
     let g = "global_defs {\n vrrp_version 3\n vrrp_strict\n vrrp_garp_master_delay 2\n vip_lease 30\n}\n";
-    let (c, d) = ok(&format!("{BASE} advert_int 0.25\n vip_lease off\n}}\n{g}"));
+    let (c, d) = ok(&format!(
+        "{BASE} advert_int 0.25\n vip_lease off\n{VIP_END}\n{g}"
+    ));
     assert!(d.is_empty(), "{d:?}");
     let i = &c.instances[0];
     assert_eq!((i.version, i.accept), (3, false));
@@ -139,18 +149,36 @@ fn sync_group_both_forms() {
         inst("I2", 2)
     );
     let (c, d) = ok(&text);
+    assert_eq!(c.sync_groups.len(), 1);
     assert_eq!(c.sync_groups[0].group, ["I1"]);
     assert_eq!(c.sync_groups[0].notify.master.as_deref(), Some("/x m"));
-    assert_eq!(c.sync_groups[1].group, ["I2"]);
+    // keepalived 2.2.7 (wild corpus W9): bare names are unknown keywords, the group goes.
+    let d = diags(&d);
     assert!(
-        d[0].contains("t.conf:9:2: warning: unknown vrrp_instance `GHOST`"),
-        "{d:?}"
+        d[0].starts_with("7:17: warning: vrrp_sync_group `B` has no instances; removed"),
+        "{d:#?}"
+    );
+    assert!(
+        d[1].starts_with("8:2: warning: unknown keyword `I2` in vrrp_sync_group"),
+        "{d:#?}"
+    );
+    assert!(
+        d[2].starts_with("9:2: warning: unknown keyword `GHOST` in vrrp_sync_group"),
+        "{d:#?}"
     );
 }
 
 #[test]
 fn semantic_errors() {
-    assert!(err(&format!("{BASE} priority 0\n}}")).contains("out of range"));
+    // keepalived ignores an invalid value and keeps the default: so does keeplite, warning.
+    let (c, d) = ok(&format!("{BASE} priority 0\n}}"));
+    assert_eq!(c.instances[0].priority, 100);
+    assert!(
+        d[0].contains(
+            "`priority` 0 is out of range: expected 1..=255; ignored, as keepalived does"
+        ),
+        "{d:?}"
+    );
     let dup = format!("{BASE}}}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 7\n}}");
     assert!(err(&dup).contains(
         "t.conf:7:20: error: virtual_router_id 7 on `eth0` is already used by vrrp_instance `V`"
@@ -174,9 +202,13 @@ fn virtual_server_and_checkers() {
         virtual_server group G {\n lvs_sched sh\n lvs_method TUN\n protocol SCTP\n persistence_timeout 600\n quorum 3\n sorry_server 192.0.2.9 8080\n\
         real_server 192.0.2.21 80 {\n weight 3\n HTTP_GET {\n url {\n path /h\n status_code 200-299 404\n }\n nb_get_retry 4\n }\n\
         MISC_CHECK {\n misc_path \"/bin/chk a\"\n misc_dynamic\n }\n TCP_CHECK {\n connect_port 81\n }\n }\n}";
-    let (c, d) = ok(text);
+    let (c, d) = load(text).unwrap();
     assert_eq!(d.len(), 1, "{d:?}");
-    assert!(d[0].contains("note: `nb_get_retry` is deprecated"), "{d:?}");
+    assert!(
+        d[0].to_string()
+            .contains("note: `nb_get_retry` is deprecated"),
+        "{d:?}"
+    );
     let g = &c.server_groups[0];
     assert_eq!(
         g.entries[0],
@@ -354,7 +386,7 @@ fn ipv6_instances_run_version_3() {
 #[test]
 fn advert_int_is_clamped_and_rounded_as_keepalived() {
     let adv = |v: &str| {
-        let (c, d) = ok(&format!("{BASE} {v}\n}}"));
+        let (c, d) = ok(&format!("{BASE} {v}\n{VIP_END}"));
         (c.instances[0].advert_int, diags(&d).join("\n"))
     };
     let (a, d) = adv("version 3\n advert_int 50");
@@ -518,8 +550,8 @@ fn keepalived_refusals_and_resets() {
 #[test]
 fn diagnostics_are_sorted_and_unicast_without_source_is_a_note() {
     // global_defs is applied first, yet its warning comes after the instance's note.
-    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n unicast_peer {\n 10.0.0.2\n }\n}\n\
-        global_defs {\n bogus\n}\n";
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n unicast_peer {\n 10.0.0.2\n }\n\
+        virtual_ipaddress {\n 10.0.0.9\n }\n}\nglobal_defs {\n bogus\n}\n";
     let (_, d) = load(text).unwrap();
     let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
     let lines = diags(&lines);
@@ -528,8 +560,94 @@ fn diagnostics_are_sorted_and_unicast_without_source_is_a_note() {
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with("9:2: warning: unknown keyword `bogus`"),
+        lines[1].starts_with("12:2: warning: unknown keyword `bogus`"),
         "{lines:?}"
     );
     assert_eq!(crate::config::exit_status(&d[..1]), 0);
+}
+
+#[test]
+fn wild_corpus_findings() {
+    // W5 shared excluded VIPs, W8 script defined below its user, W14 single-quoted script,
+    // W22 own interface tracked, W25 preempt_delay with MASTER, `no_track` VIP flag.
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n state MASTER\n preempt_delay 5\n\
+        track_interface {\n eth0\n eth1\n }\n track_script {\n late\n }\n\
+        virtual_ipaddress {\n 10.0.0.1\n }\n virtual_ipaddress_excluded {\n 192.168.2.0/24 dev eth2 no_track\n }\n}\n\
+        vrrp_script late {\n script 'killall -0 haproxy'\n}\n\
+        vrrp_instance B {\n interface eth1\n virtual_router_id 2\n track_script {\n late\n }\n\
+        virtual_ipaddress {\n 10.0.0.2\n }\n virtual_ipaddress_excluded {\n 192.168.2.0/24 dev eth2\n }\n}\n";
+    let (c, d) = ok(text);
+    let (a, b) = (&c.instances[0], &c.instances[1]);
+    assert_eq!(a.preempt_delay, Duration::ZERO);
+    assert_eq!(a.track_interface.len(), 1);
+    assert!(a.track_script.is_empty());
+    assert_eq!(b.track_script[0].name, "late");
+    assert_eq!(c.vrrp_scripts[0].script, "killall -0 haproxy");
+    assert_eq!(a.virtual_ipaddress_excluded[0].dev.as_deref(), Some("eth2"));
+    let d = diags(&d);
+    let want = [
+        "5:2: warning: (`A`) preempt_delay does not apply to initial state MASTER; cleared",
+        "6:1: warning: (`A`) track_interface `eth0` is the instance's own interface; ignored",
+        "11:2: warning: vrrp_script `late` is defined below this instance",
+        "33:2: warning: virtual address 192.168.2.0 is also in vrrp_instance `A` (both excluded; keepalived accepts this)",
+    ];
+    assert_eq!(d.len(), want.len(), "{d:#?}");
+    for (got, want) in d.iter().zip(want) {
+        assert!(got.starts_with(want), "{got}\n  != {want}");
+    }
+    // Adverted VIPs stay refused: unsafe, and said why.
+    let e = err("vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n\
+        vrrp_instance B {\n interface eth1\n virtual_router_id 2\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n");
+    assert!(e.contains("keepalived accepts it, but it is unsafe"), "{e}");
+}
+
+#[test]
+fn keepalived_notes_keep_exit_0() {
+    let text = "virtual_server fwmark 7 {\n protocol TCP\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 3\n}\n\
+        vrrp_instance W {\n version 3\n interface eth0\n virtual_router_id 4\n}\n";
+    let d = load(text).unwrap_err();
+    let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    let lines = diags(&lines);
+    let want = [
+        "1:1: note: keepalived: no forwarding method, setting default NAT",
+        "1:1: note: keepalived: no scheduler, setting default wlc",
+        "2:2: note: keepalived: protocol specified for fwmark - protocol will be ignored",
+        "4:1: warning: (`V`) no virtual_ipaddress: keepalived runs such an instance",
+        "8:1: error: (`W`) no virtual_ipaddress: VRRPv3, IPv6 and strict instances need one",
+    ];
+    assert_eq!(lines.len(), want.len(), "{lines:#?}");
+    for (got, want) in lines.iter().zip(want) {
+        assert!(got.starts_with(want), "{got}\n  != {want}");
+    }
+    assert_eq!(crate::config::exit_status(&d[..3]), 0);
+}
+
+#[test]
+fn shell_operators_in_commands_warn() {
+    // W15: keepalived execs the command without a shell; keeplite uses /bin/sh -c.
+    let text = "vrrp_script a {\n script \"iptables -L -n | grep 8443\"\n}\n\
+        vrrp_script b {\n script \"/bin/bash -c 'pidof x || exit 1'\"\n}\n\
+        vrrp_script c {\n script \"/usr/bin/check --port 80\"\n}\n";
+    let (c, d) = ok(text);
+    assert_eq!(c.vrrp_scripts[0].script, "iptables -L -n | grep 8443");
+    let d = diags(&d);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].starts_with("2:9: warning: keeplite runs this with `/bin/sh -c`, so `|` works here"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn ah_with_initial_master_starts_as_backup() {
+    // W27, as keepalived: it needs an advert's AH sequence number before taking over.
+    let (c, d) = ok(&format!(
+        "{BASE} state MASTER\n priority 150\n authentication {{\n auth_type AH\n auth_pass x\n }}\n{VIP_END}"
+    ));
+    assert_eq!(c.instances[0].state, InitialState::Backup);
+    let d = diags(&d);
+    assert!(
+        d[1].starts_with("7:12: warning: (`V`) initial state MASTER is incompatible with AH"),
+        "{d:#?}"
+    );
 }

@@ -81,9 +81,12 @@ pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
         None => (e.kw.text.as_str(), None),
     };
     let Ok(addr) = a.parse::<IpAddr>() else {
-        c.error(
+        c.warn(
             &e.kw,
-            format!("invalid virtual address `{}`", e.kw.text),
+            format!(
+                "invalid virtual address `{}`; skipped, as keepalived does",
+                e.kw.text
+            ),
             Some("expected `ADDR[/LEN] [brd X] [dev IF] [scope S] [label L]`".into()),
         );
         return None;
@@ -93,10 +96,10 @@ pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
         None => max,
         Some(Ok(l)) if l <= max => l,
         Some(_) => {
-            c.error(
+            c.warn(
                 &e.kw,
                 format!(
-                    "invalid prefix length in `{}`: expected 0..={max}",
+                    "invalid prefix length in `{}`: expected 0..={max}; skipped, as keepalived does",
                     e.kw.text
                 ),
                 None,
@@ -115,6 +118,12 @@ pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
     let mut i = 0;
     while i < e.args.len() {
         let key = &e.args[i];
+        // keepalived's flag: do not fault the instance when the VIP's interface goes down
+        // (keeplite does not track VIP interfaces).
+        if key.text == "no_track" {
+            i += 1;
+            continue;
+        }
         let Some(val) = e.args.get(i + 1) else {
             c.warn(
                 key,
@@ -134,9 +143,9 @@ pub(super) fn vip(c: &mut Ctx, e: &Node) -> Option<VirtualIp> {
                 if SCOPES.contains(&val.text.as_str()) {
                     v.scope = Some(val.text.clone());
                 } else {
-                    c.error(
+                    c.warn(
                         val,
-                        format!("invalid scope `{}`", val.text),
+                        format!("invalid scope `{}`; skipped, as keepalived does", val.text),
                         Some(format!("expected one of: {}", SCOPES.join(", "))),
                     );
                 }
@@ -399,6 +408,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             evips: Vec::new(),
             v6: None,
             scripts: Vec::new(),
+            scripts_above: b.cfg.vrrp_scripts.len(),
         },
         auth_type: None,
         auth_pass: None,

@@ -22,6 +22,50 @@ pub(super) fn check_instance(
     vip_count(c, i);
     owner_tracking(c, i, seen);
     unicast(c, &i.v, seen);
+    keepalived_resets(c, &mut i.v, global.vrrp_strict, seen, n);
+}
+
+/// What keepalived clears or drops with a message, keeplite too.
+fn keepalived_resets(c: &mut Ctx, v: &mut VrrpInstance, strict: bool, seen: &Seen, n: &Node) {
+    let name = v.name.clone();
+    if v.state == InitialState::Master && !v.preempt_delay.is_zero() {
+        c.warn(
+            &seen["preempt_delay"],
+            format!("(`{name}`) preempt_delay does not apply to initial state MASTER; cleared, as keepalived does"),
+            None,
+        );
+        v.preempt_delay = Duration::ZERO;
+    }
+    if let Some(t) = seen.get("track_interface") {
+        let own = v.interface.clone();
+        v.track_interface.retain(|ti| {
+            if ti.name != own {
+                return true;
+            }
+            c.warn(
+                t,
+                format!("(`{name}`) track_interface `{own}` is the instance's own interface; ignored, as keepalived does"),
+                Some("the instance already goes to FAULT when its interface is down".into()),
+            );
+            false
+        });
+    }
+    if v.virtual_ipaddress.is_empty() {
+        if v.version == 3 || v.is_ipv6() || strict {
+            c.error(
+                &n.kw,
+                format!("(`{name}`) no virtual_ipaddress: VRRPv3, IPv6 and strict instances need one (keepalived refuses this too)"),
+                Some("add `virtual_ipaddress { ADDR }`".into()),
+            );
+        } else {
+            // keepalived runs it (notify scripts only); keeplite's core needs an address.
+            c.warn(
+                &n.kw,
+                format!("(`{name}`) no virtual_ipaddress: keepalived runs such an instance (\"at least one is sensible\"), keeplite does not run it"),
+                Some("add the address the notify scripts move, or `virtual_ipaddress { ADDR }`".into()),
+            );
+        }
+    }
 }
 
 fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
@@ -33,10 +77,11 @@ fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
             Some("add `interface eth0` (the interface VRRP runs on)".into()),
         );
     }
-    if i.at.vrid.is_none() && !seen.contains_key("virtual_router_id") {
+    if i.at.vrid.is_none() {
+        // An invalid one was ignored above: keepalived refuses the instance either way.
         c.error(
-            &n.kw,
-            format!("vrrp_instance `{name}` has no `virtual_router_id`"),
+            seen.get("virtual_router_id").unwrap_or(&n.kw),
+            format!("vrrp_instance `{name}` has no valid `virtual_router_id`"),
             Some("add `virtual_router_id N` (1..255, the same on every node)".into()),
         );
     }
@@ -156,15 +201,34 @@ fn lease(c: &mut Ctx, global: &GlobalDefs, v: &VrrpInstance, seen: &Seen, n: &No
 fn auth(c: &mut Ctx, i: &mut InstB) {
     let v = &mut i.v;
     if i.auth_unknown {
+        // keepalived still reads the password (and says when it truncates it), then ignores it.
+        if let Some(p) = i
+            .auth_pass
+            .as_ref()
+            .filter(|p| p.text.chars().count() > AUTH_DATA_LEN)
+        {
+            c.note(p, "auth_pass is longer than 8 characters (keepalived truncates it); unused: no authentication".into(), None);
+        }
         return;
     }
     match (&i.auth_type, &i.auth_pass) {
-        (Some(t), _) if t.text.eq_ignore_ascii_case("AH") => c.warn(
-            t,
-            "keeplite does not support AH authentication; the instance runs without authentication"
-                .into(),
-            Some("use `auth_type PASS`, or drop the authentication block".into()),
-        ),
+        (Some(t), _) if t.text == "AH" => {
+            c.warn(
+                t,
+                "keeplite does not support AH authentication; the instance runs without authentication"
+                    .into(),
+                Some("use `auth_type PASS`, or drop the authentication block".into()),
+            );
+            // keepalived needs an advert's AH sequence number before taking over.
+            if v.state == InitialState::Master && v.priority != PRIORITY_OWNER {
+                c.warn(
+                    t,
+                    format!("(`{}`) initial state MASTER is incompatible with AH authentication; BACKUP, as keepalived does", v.name),
+                    None,
+                );
+                v.state = InitialState::Backup;
+            }
+        }
         (_, Some(p)) if v.version == 3 => c.warn(
             p,
             "VRRPv3 has no authentication (RFC 5798 §9); auth_pass ignored".into(),

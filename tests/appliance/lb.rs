@@ -1,21 +1,13 @@
-//! Load balancing on a real kernel with IPVS: the appliance VM (qemu, TCG) runs keeplite with
-//! three seed LVS director configurations as written (only interface names adapted), their
-//! real servers being busybox httpd on addresses inside the VM. Checks /proc/net/ip_vs against
-//! the configs, real-server failure and recovery, a reload that edits one destination only,
-//! and the removal of keeplite's services on SIGTERM. Runs as root (the VM's NIC is a tap in a
-//! test-owned namespace; every packet stays in the VM or that namespace).
+//! Load balancing on a real kernel with IPVS, run in the appliance VM of tests/appliance.rs
+//! (sharing its boot): keeplite with three seed LVS director configurations as written (only
+//! interface names adapted), their real servers being busybox httpd on addresses inside the VM.
+//! Checks /proc/net/ip_vs against the configs, real-server failure and recovery, a reload that
+//! edits one destination only, and the removal of keeplite's services on SIGTERM. Every packet
+//! stays in the VM.
 
-// Shared with tests/appliance.rs, which uses the parts this test does not.
-#[allow(dead_code)]
-#[path = "appliance/harness.rs"]
-mod harness;
-
-use harness::{image, vm_lock, Netns, Vm, VmOptions, TOP};
+use crate::harness::{Vm, TOP};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::Duration;
-
-const BOOT: Duration = Duration::from_secs(180);
 
 /// `ADDR:PORT` as /proc/net/ip_vs spells it (`C0A8EB64:0050`).
 fn hex(addr: &str, port: u16) -> String {
@@ -93,17 +85,9 @@ fn wait_ipvs(
     panic!("IPVS never reached the expected state: {t:#?}\n{logs}");
 }
 
-#[test]
-fn appliance_lb_seed_directors() {
-    image();
-    let _lock = vm_lock();
-    let ns = Netns::new("10.77.3.1/24");
-    let mut vm = Vm::boot(VmOptions {
-        netns: &ns,
-        mac: "52:54:00:4b:4c:31",
-    });
-    vm.wait_console(BOOT);
-
+/// Runs the load-balancing checks on a booted appliance `vm` (its own instance stays on eth0,
+/// untouched); leaves VLANs, addresses and httpd behind, so the caller reboots afterwards.
+pub fn seed_directors(vm: &mut Vm) {
     // The seed configs' interfaces, as VLANs of the VM's NIC (their own L2, away from the
     // appliance's instance on eth0); real servers are httpd on local addresses.
     vm.ok("for v in 33 34 192; do ip link add link eth0 name ens$v type vlan id $v && ip link set ens$v up || exit 1; done");
@@ -122,14 +106,14 @@ fn appliance_lb_seed_directors() {
             "ip addr add {a}/32 dev lo && (httpd -f -p {a}:80 -h /tmp/www & echo $! > /tmp/h{a}.pid)"
         ));
     }
-    put_file(&mut vm, "/tmp/lb1.conf", &seed("lvs-dr-http-master.conf"));
+    put_file(vm, "/tmp/lb1.conf", &seed("lvs-dr-http-master.conf"));
     put_file(
-        &mut vm,
+        vm,
         "/tmp/lb2.conf",
         &seed("tcp-check-master.conf").replace("interface ens33", "interface ens34"),
     );
     let director = seed("unicast-wlc-director1.conf");
-    put_file(&mut vm, "/tmp/lb3.conf", &director);
+    put_file(vm, "/tmp/lb3.conf", &director);
     // lb2 keeps its services at exit, as keepalived -I does.
     for (n, flags) in [("lb1", ""), ("lb2", " -I"), ("lb3", "")] {
         vm.ok(&format!(
@@ -149,12 +133,12 @@ fn appliance_lb_seed_directors() {
         v
     };
     let want_dr = dests("192.168.235.12", "192.168.235.13", 1);
-    wait_ipvs(&mut vm, 60, |t| {
+    wait_ipvs(vm, 60, |t| {
         t.get(&lvs_dr).is_some_and(|s| s.1 == want_dr)
             && t.get(&tcp).is_some_and(|s| s.1.len() == 2)
             && t.get(&wlc).is_some_and(|s| s.1.len() == 2)
     });
-    let t = ipvs(&mut vm);
+    let t = ipvs(vm);
     // Scheduler, DR, persistence and weights as configured (persistence_timeout 0: none).
     assert_eq!(t[&lvs_dr].0, "rr", "{t:#?}");
     // The kernel prints the persistence timeout in jiffies, with the full netmask.
@@ -198,7 +182,7 @@ fn appliance_lb_seed_directors() {
     let down = secs(&took);
     eprintln!("appliance_lb: real server stop -> IPVS removal {down:.1}s");
     assert!(down < 20.0, "{took}");
-    let t = ipvs(&mut vm);
+    let t = ipvs(vm);
     assert_eq!(
         t[&lvs_dr].1,
         vec![format!("{} Route 1", hex("192.168.235.12", 80))]
@@ -220,10 +204,10 @@ fn appliance_lb_seed_directors() {
     let up = secs(&took);
     eprintln!("appliance_lb: real server start -> IPVS restore {up:.1}s");
     assert!(up < 15.0, "{took}");
-    assert_eq!(ipvs(&mut vm)[&lvs_dr].1, want_dr);
+    assert_eq!(ipvs(vm)[&lvs_dr].1, want_dr);
 
     // Reload with one weight changed: one destination edited, nothing else.
-    let before = ipvs(&mut vm);
+    let before = ipvs(vm);
     let edited = {
         let (head, tail) = director.split_once("real_server 200.222.0.89 80").unwrap();
         format!(
@@ -231,19 +215,19 @@ fn appliance_lb_seed_directors() {
             tail.replacen("weight 100", "weight 50", 1)
         )
     };
-    put_file(&mut vm, "/tmp/lb3.conf", &edited);
+    put_file(vm, "/tmp/lb3.conf", &edited);
     let lines = vm
         .ok("wc -l < /tmp/lb3.log")
         .trim()
         .parse::<usize>()
         .unwrap();
     vm.ok("keeplite reload --control /run/lb3.sock");
-    wait_ipvs(&mut vm, 10, |t| {
+    wait_ipvs(vm, 10, |t| {
         t[&wlc]
             .1
             .contains(&format!("{} Route 50", hex("200.222.0.89", 80)))
     });
-    let after = ipvs(&mut vm);
+    let after = ipvs(vm);
     assert_eq!(after[&lvs_dr], before[&lvs_dr]);
     assert_eq!(after[&tcp], before[&tcp]);
     assert_eq!(after[&wlc].0, before[&wlc].0);
@@ -259,8 +243,10 @@ fn appliance_lb_seed_directors() {
     );
 
     // SIGTERM: each keeplite removes its own services, and only those; lb2 (-I) keeps its.
-    vm.ok("for n in lb1 lb2 lb3; do kill $(cat /tmp/$n.pid); done; sleep 2");
-    let t = ipvs(&mut vm);
+    vm.ok("for n in lb1 lb2 lb3; do kill $(cat /tmp/$n.pid); done");
+    // Each has exited (so is done with IPVS) before the table is read.
+    vm.ok("for n in lb1 lb2 lb3; do while kill -0 $(cat /tmp/$n.pid) 2>/dev/null; do usleep 100000; done; done");
+    let t = ipvs(vm);
     assert_eq!(t.keys().collect::<Vec<_>>(), [&tcp], "{t:#?}");
     assert_eq!(t[&tcp], after[&tcp]);
     let log = vm.ok("cat /tmp/lb1.log");

@@ -1,9 +1,10 @@
 //! vrrp_script scheduling and keepalived's rise/fall hysteresis. Pure: the daemon spawns what
-//! [`TrackedScript::due`] says and reports exit results back.
+//! [`TrackedScript::due`] says and reports exit results back (a run counts as finished only
+//! once its whole process group is gone, so one tracker never has two runs in flight).
 
 use std::time::{Duration, Instant};
 
-use crate::sys::process::{ProcId, ScriptSpec};
+use super::script::{ProcId, ScriptSpec};
 
 #[derive(Debug)]
 pub struct TrackedScript {

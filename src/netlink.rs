@@ -1,0 +1,213 @@
+//! Netlink message framing, one layer for rtnetlink (`sys::netlink`: addresses, links) and
+//! generic netlink (IPVS: `ipvs::wire`, `sys::ipvs`): building requests, splitting datagrams
+//! into messages, walking attributes, reading acknowledgements. Pure: no socket here.
+//!
+//! ```text
+//!  nlmsghdr (host byte order, 16 bytes)            nlattr (4 bytes, then the value
+//!  0        4        6         8        12     16    padded to a multiple of 4)
+//!  | length | type   | flags   | seq    | port |     0        2        4
+//!  +--------+--------+---------+--------+------+     | length | type   | value ...
+//!  then the family's fixed header (ifaddrmsg, ifinfomsg, genlmsghdr), then attributes;
+//!  NLMSG_ERROR carries an i32 errno (0: ack) and the request's header.
+//! ```
+
+pub const HDR: usize = 16;
+pub const NLMSG_ERROR: u16 = 2;
+pub const NLMSG_DONE: u16 = 3;
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLM_F_REPLACE: u16 = 0x100;
+pub const NLM_F_DUMP: u16 = 0x300;
+pub const NLM_F_CREATE: u16 = 0x400;
+/// Attribute type bits: nested / network byte order flags live above the mask.
+pub const NLA_F_NESTED: u16 = 0x8000;
+pub const NLA_TYPE_MASK: u16 = 0x3fff;
+
+/// Starts a message of `ty` in `out` (after what is already there); returns its offset for
+/// [`end`]. The port id is left 0: the kernel fills it in.
+pub fn begin(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    start
+}
+
+/// Sets the length of the message begun at `start` to everything after it.
+pub fn end(out: &mut [u8], start: usize) {
+    let len = (out.len() - start) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// Appends one attribute, padded to 4 bytes.
+pub fn put(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    let len = 4 + value.len();
+    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    out.resize(out.len().next_multiple_of(4), 0);
+}
+
+/// Appends a nested attribute whose value `body` writes, flagged NLA_F_NESTED as libnl does.
+pub fn nest(out: &mut Vec<u8>, kind: u16, body: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    body(out);
+    let len = (out.len() - start) as u16;
+    out[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    out[start + 2..start + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+}
+
+/// One message of a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg<'a> {
+    pub ty: u16,
+    pub seq: u32,
+    /// The whole message, header included.
+    pub raw: &'a [u8],
+    /// What follows the header.
+    pub payload: &'a [u8],
+}
+
+impl Msg<'_> {
+    /// For NLMSG_ERROR: `Ok(())` for an ack, else the kernel's errno as an error.
+    pub fn ack(&self) -> std::io::Result<()> {
+        let code = self.payload.get(..4).map_or(-libc::EBADMSG, |c| {
+            i32::from_ne_bytes(c.try_into().expect("4 bytes"))
+        });
+        match code {
+            0 => Ok(()),
+            c => Err(std::io::Error::from_raw_os_error(-c)),
+        }
+    }
+}
+
+/// Splits a datagram into messages; stops at the first malformed header.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = Msg<'_>> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        let h = buf.get(off..off + HDR)?;
+        let len = u32::from_ne_bytes(h[0..4].try_into().ok()?) as usize;
+        if len < HDR || off + len > buf.len() {
+            return None;
+        }
+        let m = Msg {
+            ty: u16::from_ne_bytes([h[4], h[5]]),
+            seq: u32::from_ne_bytes(h[8..12].try_into().ok()?),
+            raw: &buf[off..off + len],
+            payload: &buf[off + HDR..off + len],
+        };
+        off += len.next_multiple_of(4);
+        Some(m)
+    })
+}
+
+/// Attributes of `payload` after a fixed header of `skip` bytes: (type without flag bits,
+/// value). A malformed attribute ends the walk with one `Err`.
+pub fn attrs(payload: &[u8], skip: usize) -> impl Iterator<Item = Result<(u16, &[u8]), String>> {
+    let mut off = skip;
+    std::iter::from_fn(move || {
+        if off >= payload.len() {
+            return None;
+        }
+        let Some(h) = payload.get(off..off + 4) else {
+            off = payload.len();
+            return Some(Err(format!("netlink attribute header cut at byte {off}")));
+        };
+        let len = usize::from(u16::from_ne_bytes([h[0], h[1]]));
+        if len < 4 || off + len > payload.len() {
+            let at = off;
+            off = payload.len();
+            return Some(Err(format!(
+                "netlink attribute of {len} bytes at byte {at} overruns its message"
+            )));
+        }
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & NLA_TYPE_MASK;
+        let value = &payload[off + 4..off + len];
+        off += len.next_multiple_of(4);
+        Some(Ok((ty, value)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_messages_split_back() {
+        let mut out = Vec::new();
+        let a = begin(&mut out, 20, NLM_F_REQUEST | NLM_F_ACK, 7);
+        out.extend_from_slice(&[1, 2, 3, 4]);
+        put(&mut out, 3, b"abcde");
+        nest(&mut out, 1, |o| put(o, 2, &9u32.to_ne_bytes()));
+        end(&mut out, a);
+        let b = begin(&mut out, NLMSG_DONE, 0, 8);
+        end(&mut out, b);
+        let want: Vec<u8> = [
+            &44u32.to_ne_bytes()[..],
+            &20u16.to_ne_bytes(),
+            &5u16.to_ne_bytes(),
+            &7u32.to_ne_bytes(),
+            &[0; 4],
+            &[1, 2, 3, 4],
+            &9u16.to_ne_bytes(),
+            &3u16.to_ne_bytes(),
+            b"abcde\0\0\0",
+            &12u16.to_ne_bytes(),
+            &(1 | NLA_F_NESTED).to_ne_bytes(),
+            &8u16.to_ne_bytes(),
+            &2u16.to_ne_bytes(),
+            &9u32.to_ne_bytes(),
+        ]
+        .concat();
+        assert_eq!(&out[..44], &want[..]);
+        let ms: Vec<Msg> = messages(&out).collect();
+        assert_eq!(ms.len(), 2);
+        assert_eq!((ms[0].ty, ms[0].seq, ms[0].raw.len()), (20, 7, 44));
+        assert_eq!(
+            (ms[1].ty, ms[1].seq, ms[1].payload.len()),
+            (NLMSG_DONE, 8, 0)
+        );
+        let got: Vec<(u16, &[u8])> = attrs(ms[0].payload, 4).map(Result::unwrap).collect();
+        assert_eq!(got[0], (3, &b"abcde"[..]));
+        assert_eq!(got[1].0, 1); // the nested flag is masked off
+        let inner: Vec<_> = attrs(got[1].1, 0).map(Result::unwrap).collect();
+        assert_eq!(inner, [(2, &9u32.to_ne_bytes()[..])]);
+    }
+
+    #[test]
+    fn damage_stops_the_walk_without_panic() {
+        let mut out = Vec::new();
+        let a = begin(&mut out, 20, 0, 1);
+        put(&mut out, 3, b"abcdefgh");
+        end(&mut out, a);
+        assert_eq!(messages(&out[..out.len() - 1]).count(), 0);
+        assert_eq!(messages(&out[..HDR - 1]).count(), 0);
+        let payload = &out[HDR..];
+        let cut: Vec<_> = attrs(&payload[..payload.len() - 2], 0).collect();
+        assert_eq!(cut.len(), 1);
+        assert!(cut[0].is_err());
+        assert!(attrs(&payload[..2], 0).next().unwrap().is_err());
+        assert!(attrs(&[], 0).next().is_none());
+    }
+
+    #[test]
+    fn acks_and_errors() {
+        let mut out = Vec::new();
+        for code in [0i32, -libc::EEXIST] {
+            let a = begin(&mut out, NLMSG_ERROR, 0, 3);
+            out.extend_from_slice(&code.to_ne_bytes());
+            end(&mut out, a);
+        }
+        let ms: Vec<Msg> = messages(&out).collect();
+        assert!(ms[0].ack().is_ok());
+        assert_eq!(ms[1].ack().unwrap_err().raw_os_error(), Some(libc::EEXIST));
+        let short = Msg {
+            payload: &[],
+            ..ms[0]
+        };
+        assert_eq!(short.ack().unwrap_err().raw_os_error(), Some(libc::EBADMSG));
+    }
+}
