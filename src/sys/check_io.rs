@@ -338,7 +338,7 @@ impl CheckIo {
             Some(Ok(s)) => Some(s),
             None => None,
         };
-        match connect(dst, bind, libc::SOCK_STREAM, 0) {
+        match connect(dst, bind) {
             Ok((fd, done)) => {
                 let raw = fd.as_raw_fd();
                 // Connecting: writability (or an error) says it is done.
@@ -442,7 +442,7 @@ fn datagram_socket(
     icmp: bool,
 ) -> Result<(OwnedFd, Dgram), i32> {
     if !icmp {
-        return connect(dst, bind, libc::SOCK_DGRAM, 0).map(|(fd, _)| (fd, Dgram::Udp));
+        return open_connected(dst, bind, libc::SOCK_DGRAM, 0).map(|(fd, _)| (fd, Dgram::Udp));
     }
     // Ports mean nothing to ICMP (a raw IPv6 socket even takes one for a protocol).
     dst.set_port(0);
@@ -454,16 +454,21 @@ fn datagram_socket(
     } else {
         libc::IPPROTO_ICMPV6
     };
-    match connect(dst, bind, libc::SOCK_DGRAM, proto) {
-        Err(libc::EACCES) | Err(libc::EPERM) => connect(dst, bind, libc::SOCK_RAW, proto)
+    match open_connected(dst, bind, libc::SOCK_DGRAM, proto) {
+        Err(libc::EACCES) | Err(libc::EPERM) => open_connected(dst, bind, libc::SOCK_RAW, proto)
             .map(|(fd, _)| (fd, Dgram::Raw { v4: dst.is_ipv4() })),
         r => r.map(|(fd, _)| (fd, Dgram::Ping)),
     }
 }
 
-/// Non-blocking connect of a `SOCK_STREAM` (TCP), `SOCK_DGRAM` or `SOCK_RAW` socket of
-/// protocol `proto` (0: the default); returns the socket and whether it is already connected.
-fn connect(
+/// Non-blocking TCP connect; returns the socket and whether it is already connected.
+pub(crate) fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
+    open_connected(dst, bind, libc::SOCK_STREAM, 0)
+}
+
+/// Non-blocking connect of a `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_RAW` socket of protocol
+/// `proto` (0: the default); returns the socket and whether it is already connected.
+fn open_connected(
     dst: SocketAddr,
     bind: Option<SocketAddr>,
     kind: i32,
@@ -525,7 +530,7 @@ fn set_linger_zero(fd: RawFd) {
 }
 
 /// Pending error of a socket after a non-blocking connect (0 = connected).
-fn socket_error(fd: RawFd) -> i32 {
+pub(crate) fn socket_error(fd: RawFd) -> i32 {
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err`/`len` are valid out-pointers of the size SO_ERROR writes.
