@@ -42,6 +42,40 @@ pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
     "vrrp_garp_master_refresh_repeat"
 );
 
+/// keepalived's `KEYWORD [true|false]` (check_true_false: also on/off, yes/no): no value
+/// means true; another value is reported and ignored, as keepalived does.
+pub(super) fn opt_bool(c: &mut Ctx, n: &Node) -> Option<bool> {
+    let Some(t) = n.args.first() else {
+        return Some(true);
+    };
+    match t.text.as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => {
+            c.warn(
+                t,
+                format!(
+                    "invalid value `{}` for `{}`; ignored, as keepalived does",
+                    t.text, n.kw.text
+                ),
+                Some("expected `true` or `false` (or nothing, meaning true)".into()),
+            );
+            None
+        }
+    }
+}
+
+/// `[vrrp_]garp_lower_prio_delay SECS` / `[vrrp_]garp_lower_prio_repeat N`.
+pub(super) fn garp_lower_prio<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    if n.kw.text.ends_with("delay") {
+        if let Some(v) = c.secs(n) {
+            t.garp().lower_prio_delay = Some(v);
+        }
+    } else if let Some(v) = c.int(n, 0, 255) {
+        t.garp().lower_prio_repeat = Some(v as u32);
+    }
+}
+
 pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
     c.warn(
         &n.kw,
@@ -127,6 +161,36 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(0),
         doc: "`vrrp_skip_check_adv_addr`: do not check the address list of adverts from the current master",
         set: |_, g, _| g.vrrp_skip_check_adv_addr = true,
+    },
+    Kw {
+        name: "vrrp_check_unicast_src",
+        arity: N(0),
+        doc: "`vrrp_check_unicast_src`: adverts of unicast instances are only accepted from their `unicast_peer`s. keeplite always does this (keepalived only with this keyword); a dropped advert is logged once per instance",
+        set: |_, _, _| {},
+    },
+    Kw {
+        name: "vrrp_lower_prio_no_advert",
+        arity: Range(0, 1),
+        doc: "`vrrp_lower_prio_no_advert [true|false]`: default of the instances' `lower_prio_no_advert` (default false; true under `vrrp_strict`)",
+        set: |c, g, n| g.vrrp_lower_prio_no_advert = opt_bool(c, n).unwrap_or(g.vrrp_lower_prio_no_advert),
+    },
+    Kw {
+        name: "vrrp_higher_prio_send_advert",
+        arity: Range(0, 1),
+        doc: "`vrrp_higher_prio_send_advert [true|false]`: default of the instances' `higher_prio_send_advert` (default false)",
+        set: |c, g, n| g.vrrp_higher_prio_send_advert = opt_bool(c, n).unwrap_or(g.vrrp_higher_prio_send_advert),
+    },
+    Kw {
+        name: "vrrp_garp_lower_prio_delay",
+        arity: N(1),
+        doc: "`vrrp_garp_lower_prio_delay SECS`: default of the instances' `garp_lower_prio_delay` (default `vrrp_garp_master_delay`)",
+        set: garp_lower_prio,
+    },
+    Kw {
+        name: "vrrp_garp_lower_prio_repeat",
+        arity: N(1),
+        doc: "`vrrp_garp_lower_prio_repeat N`: default of the instances' `garp_lower_prio_repeat` (default `vrrp_garp_master_repeat`)",
+        set: garp_lower_prio,
     },
     Kw {
         name: "vrrp_startup_delay",

@@ -51,7 +51,8 @@ fn instance_defaults() {
     assert_eq!(i.priority, 100);
     assert_eq!(i.advert_int, Duration::from_secs(1));
     assert_eq!(i.version, 2);
-    assert_eq!(i.garp, Garp::default());
+    assert_eq!(i.garp, Garp::default().instance_defaults(false));
+    assert_eq!(i.garp.lower_prio_repeat, Some(5));
     assert!(i.accept && !i.nopreempt);
     assert_eq!(i.effective_vip_lease(&c.global), VipLease::Auto);
 }
@@ -78,6 +79,9 @@ fn global_defaults_flow_into_instances() {
     assert_eq!((i.version, i.accept), (3, false));
     assert_eq!(i.advert_int, Duration::from_millis(250));
     assert_eq!(i.garp.master_delay, Duration::from_secs(2));
+    // keepalived's strict mode: no answer to lower priority adverts.
+    assert!(i.lower_prio_no_advert);
+    assert_eq!(i.garp.lower_prio_repeat, Some(0));
     assert_eq!(c.global.vip_lease, VipLease::Seconds(30));
     assert_eq!(i.effective_vip_lease(&c.global), VipLease::Off);
 }
