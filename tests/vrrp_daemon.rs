@@ -125,6 +125,30 @@ fn unicast_peers() {
 }
 
 #[test]
+fn unicast_ttl_reaches_the_peer() {
+    // keepalived unicast_ttl: adverts to a (possibly routed) peer leave with that TTL, and
+    // the peer, in unicast mode, takes them (no TTL check there).
+    let lan = Lan::new(2);
+    let uni = |me: usize, peer: usize| {
+        format!(
+            "unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}\n  unicast_ttl 64\n  check_unicast_src",
+            Lan::addr4(me),
+            Lan::addr4(peer)
+        )
+    };
+    let (_a, b) = master_and_backup(&lan, &uni(0, 1), &uni(1, 0));
+    let mut dump = common::tcpdump(
+        &lan.hosts[1],
+        &["-l", "-n", "-v", "-c", "1", "-i", "eth0", "vrrp"],
+    );
+    dump.wait_timeout(Duration::from_secs(10));
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut dump.0.stdout.take().unwrap(), &mut seen).unwrap();
+    assert!(seen.contains("ttl 64,"), "{seen}");
+    b.expect_state("VI_1", "BACKUP", 1);
+}
+
+#[test]
 fn v3_with_10ms_adverts() {
     let lan = Lan::new(2);
     let fast = "version 3\n  advert_int 0.01";

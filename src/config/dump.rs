@@ -306,6 +306,10 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
         }
         w.close();
     }
+    w.opt(
+        "unicast_ttl",
+        (i.unicast_ttl != 255).then_some(i.unicast_ttl),
+    );
     w.opt("mcast_src_ip", i.mcast_src_ip);
     w.flag("nopreempt", i.nopreempt);
     w.kv("preempt_delay", secs(i.preempt_delay));

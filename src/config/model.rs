@@ -222,6 +222,8 @@ pub struct VrrpInstance {
     pub unicast_src_ip: Option<IpAddr>,
     /// Non-empty = unicast mode.
     pub unicast_peer: Vec<IpAddr>,
+    /// IP TTL / hop limit of unicast adverts (`unicast_ttl`, default 255).
+    pub unicast_ttl: u8,
     pub mcast_src_ip: Option<IpAddr>,
     pub nopreempt: bool,
     pub preempt_delay: Duration,

@@ -90,7 +90,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "nftables_priority",
     "process_names",
     "snmp_socket",
-    "unicast_ttl",
     "native_ipv6",
     "strict_mode",
     "notify_master_rx_lower_pri",

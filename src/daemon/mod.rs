@@ -160,7 +160,7 @@ impl Shell {
         let m = &mut unit.members[i];
         match a {
             Action::Transmit { src, dst, bytes } => {
-                let sent = self.socks[m.sock].sock.send(src, dst, &bytes);
+                let sent = self.socks[m.sock].sock.send(src, dst, m.ttl, &bytes);
                 // One line when sending starts failing, one when it recovers: at 10 ms
                 // adverts a line per failure would flood the console.
                 match sent {

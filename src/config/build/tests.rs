@@ -655,3 +655,22 @@ fn ah_with_initial_master_starts_as_backup() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn unicast_ttl_needs_unicast_peers() {
+    let (c, d) = ok(&format!(
+        "{BASE} unicast_ttl 64\n unicast_peer {{\n 10.0.0.2\n }}\n}}"
+    ));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.instances[0].unicast_ttl, 64);
+    let (_, d) = ok(&format!("{BASE} unicast_ttl 64\n}}"));
+    assert!(
+        d[0].contains("t.conf:4:2: warning: unicast_ttl without unicast_peer is ignored"),
+        "{d:?}"
+    );
+    let (c, d) = ok(&format!("{BASE} unicast_ttl 0\n}}"));
+    assert_eq!(c.instances[0].unicast_ttl, 255);
+    assert!(d
+        .iter()
+        .any(|d| d.contains("out of range: expected 1..=255")));
+}

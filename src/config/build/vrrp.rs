@@ -295,6 +295,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         },
     },
     Kw {
+        name: "unicast_ttl",
+        arity: N(1),
+        doc: "`unicast_ttl 1..255`: IP TTL / hop limit of unicast adverts, for peers that are routed (default 255; the receiver skips its TTL check in unicast mode, as keepalived)",
+        set: |c, i, n| i.v.unicast_ttl = c.int(n, 1, 255).map_or(i.v.unicast_ttl, |v| v as u8),
+    },
+    Kw {
         name: "check_unicast_src",
         arity: N(0),
         doc: "`check_unicast_src`: adverts are only accepted from the `unicast_peer`s. keeplite always does this (keepalived only with this keyword); a dropped advert is logged once per instance",
@@ -429,6 +435,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             track_script: Vec::new(),
             unicast_src_ip: None,
             unicast_peer: Vec::new(),
+            unicast_ttl: 255,
             mcast_src_ip: None,
             nopreempt: false,
             preempt_delay: Duration::ZERO,

@@ -339,6 +339,14 @@ fn unicast(c: &mut Ctx, v: &VrrpInstance, seen: &Seen) {
             Some("set `unicast_src_ip` so peers can match this node".into()),
         );
     }
+    if let (true, Some(t)) = (v.unicast_peer.is_empty(), seen.get("unicast_ttl")) {
+        // keepalived: "Cannot use unicast_ttl without unicast peers - resetting".
+        c.warn(
+            t,
+            "unicast_ttl without unicast_peer is ignored, as keepalived does: multicast adverts always leave with TTL 255".into(),
+            None,
+        );
+    }
     if seen.contains_key("unicast_peer") && seen.contains_key("mcast_src_ip") {
         c.warn(
             &seen["mcast_src_ip"],
