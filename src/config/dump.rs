@@ -333,6 +333,8 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
         own(i.skip_check_adv_addr, g.vrrp_skip_check_adv_addr),
     );
     notify(w, &i.notify);
+    let rx_lower = i.notify_master_rx_lower_pri.as_deref().map(q);
+    w.opt("notify_master_rx_lower_pri", rx_lower);
     w.flag("dont_track_primary", i.dont_track_primary);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));

@@ -236,6 +236,9 @@ pub struct VrrpInstance {
     /// is not compared with ours.
     pub skip_check_adv_addr: bool,
     pub notify: Notify,
+    /// keepalived `notify_master_rx_lower_pri`: run while Master when a lower priority
+    /// advert arrives (a split brain healing).
+    pub notify_master_rx_lower_pri: Option<String>,
     pub dont_track_primary: bool,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
     pub accept: bool,

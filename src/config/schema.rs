@@ -92,7 +92,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "snmp_socket",
     "native_ipv6",
     "strict_mode",
-    "notify_master_rx_lower_pri",
     "unicast_fault_no_peer",
     "lvs_timeouts",
     "ip_family",

@@ -209,6 +209,18 @@ impl Shell {
                 let name = m.name.clone();
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
             }
+            Action::LowerPriorityAdvert { src, priority } => {
+                let ours = unit.vrrp.instance(i).priority();
+                // keepalived's line, and its notify_master_rx_lower_pri (run as written).
+                log::info(&format!(
+                    "{}: master received advert from {src} with lower priority {priority}, ours {ours}",
+                    m.name
+                ));
+                if let Some(c) = &unit.key.instances[i].notify_master_rx_lower_pri {
+                    let (name, c) = (m.name.clone(), c.clone());
+                    self.run_notify(&name, &c, Vec::new(), now);
+                }
+            }
         }
     }
 
@@ -253,32 +265,32 @@ impl Shell {
             State::Fault => &n.fault,
             State::Initialize => &n.stop,
         };
-        let mut run = |command: &str, args: Vec<String>| {
-            let Some(user) = self.vetting.run_as(command, None) else {
-                return;
-            };
-            let spec = ScriptSpec {
-                command: command.to_owned(),
-                args,
-                user,
-                timeout: Some(NOTIFY_TIMEOUT),
-            };
-            if let Err(e) = self.procs.spawn(&spec, now) {
-                log::warn(&format!("{name}: notify {command}: {e}"));
-            }
-        };
         if let Some(c) = specific {
-            run(c, Vec::new());
+            self.run_notify(name, c, Vec::new(), now);
         }
         if let Some(c) = &n.any {
             let state = match to {
                 State::Initialize => "STOP".to_owned(),
                 s => state_name(s).to_owned(),
             };
-            run(
-                c,
-                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
-            );
+            let args = vec![kind.to_owned(), name.to_owned(), state, prio.to_string()];
+            self.run_notify(name, c, args, now);
+        }
+    }
+
+    /// Spawns one notify script (vetted like the others; reaped by the loop).
+    fn run_notify(&mut self, name: &str, command: &str, args: Vec<String>, now: Instant) {
+        let Some(user) = self.vetting.run_as(command, None) else {
+            return;
+        };
+        let spec = ScriptSpec {
+            command: command.to_owned(),
+            args,
+            user,
+            timeout: Some(NOTIFY_TIMEOUT),
+        };
+        if let Err(e) = self.procs.spawn(&spec, now) {
+            log::warn(&format!("{name}: notify {command}: {e}"));
         }
     }
 }

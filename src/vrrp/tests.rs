@@ -1116,12 +1116,17 @@ fn lower_and_higher_priority_options() {
     i.handle_timeout(later);
     assert!(drain(&mut i).iter().any(|a| is_garp(a, 2)));
 
-    // lower_prio_no_advert and no GARPs: the lower advert is simply ignored.
+    // lower_prio_no_advert and no GARPs: nothing goes out; the shell still hears of it
+    // (keepalived's notify_master_rx_lower_pri).
     p.lower_prio_no_advert = true;
     p.garp_lower_prio_repeat = 0;
     let mut i = started_owner(p, now);
     i.handle_datagram(now, &meta(peer), &low).unwrap();
-    assert_eq!(drain(&mut i), vec![]);
+    let event = Action::LowerPriorityAdvert {
+        src: peer,
+        priority: 100,
+    };
+    assert_eq!(drain(&mut i), vec![event]);
     assert_eq!(i.current_master(), Some((ip(1), 255)));
 
     // higher_prio_send_advert: one last advert before yielding.
@@ -1833,15 +1838,28 @@ fn lower_and_higher_priority_keywords_reach_the_core() {
     i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
         .unwrap();
     let acts = drain(&mut i);
-    assert_eq!(acts.len(), 1);
+    assert_eq!(acts.len(), 2);
     assert!(is_garp(&acts[0], 3));
+    let event = Action::LowerPriorityAdvert {
+        src: ip(2),
+        priority: 100,
+    };
+    assert_eq!(acts[1], event);
     i.handle_timeout(now + Duration::from_millis(10));
     assert_eq!(drain(&mut i), vec![]);
+    // A flood of them is answered (and reported) once per advert interval.
+    i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
+        .unwrap();
+    assert_eq!(drain(&mut i), vec![]);
+    let next = now + Duration::from_secs(1);
+    i.handle_datagram(next, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
+        .unwrap();
+    assert!(drain(&mut i).contains(&event));
     // B answers with an advert and no GARP.
     let mut i = started_owner(b, now);
     i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 2, 100), 100))
         .unwrap();
     let acts = drain(&mut i);
-    assert_eq!(acts.len(), 1);
+    assert_eq!(acts.len(), 2);
     assert!(is_advert(&acts[0], 255));
 }

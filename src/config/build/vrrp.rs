@@ -367,6 +367,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.skip_check_adv_addr = opt_bool(c, n).unwrap_or(i.v.skip_check_adv_addr),
     },
     Kw {
+        name: "notify_master_rx_lower_pri",
+        arity: Rest,
+        doc: "`notify_master_rx_lower_pri CMD`: run, as master, when an advert with a lower priority arrives (another node became master: a split brain healing); at most once per advert interval",
+        set: |c, i, n| i.v.notify_master_rx_lower_pri = Some(c.command(n)),
+    },
+    Kw {
         name: "garp_lower_prio_delay",
         arity: N(1),
         doc: "`garp_lower_prio_delay SECS`: as master, a second GARP / NA burst this long after answering a lower priority advert (0 = none; default `vrrp_garp_lower_prio_delay`)",
@@ -444,6 +450,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             higher_prio_send_advert: g.vrrp_higher_prio_send_advert,
             skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
             notify: Notify::default(),
+            notify_master_rx_lower_pri: None,
             dont_track_primary: false,
             accept: !g.vrrp_strict,
             vip_lease: None,
