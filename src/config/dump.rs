@@ -173,6 +173,7 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.garp.lower_prio_delay.map(secs),
     );
     w.opt("vrrp_garp_lower_prio_repeat", g.garp.lower_prio_repeat);
+    w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);

@@ -40,6 +40,8 @@ pub struct GlobalDefs {
     /// Instance defaults of `lower_prio_no_advert` / `higher_prio_send_advert`.
     pub vrrp_lower_prio_no_advert: bool,
     pub vrrp_higher_prio_send_advert: bool,
+    /// `default_interface`: the interface of instances that name none.
+    pub default_interface: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
     pub vrrp_startup_delay: Duration,
     /// `script_user USER [GROUP]`.
@@ -72,6 +74,7 @@ impl Default for GlobalDefs {
             vrrp_skip_check_adv_addr: false,
             vrrp_lower_prio_no_advert: false,
             vrrp_higher_prio_send_advert: false,
+            default_interface: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,

@@ -79,7 +79,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "lvs_flush",
     "warmup",
     "SSL",
-    "default_interface",
     "notify_fifo",
     "notify_fifo_script",
     "vrrp_notify_fifo",

@@ -193,6 +193,15 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "default_interface",
+        arity: N(1),
+        doc: "`default_interface IF`: interface of the `vrrp_instance`s without `interface`",
+        set: |c, g, n| {
+            c.interface(&n.args[0]);
+            g.default_interface = Some(n.args[0].text.clone());
+        },
+    },
+    Kw {
         name: "vrrp_startup_delay",
         arity: N(1),
         doc: "`vrrp_startup_delay SECS`: wait before starting VRRP after boot (default: none; `0` is refused by keepalived and ignored with a warning)",

@@ -674,3 +674,14 @@ fn unicast_ttl_needs_unicast_peers() {
         .iter()
         .any(|d| d.contains("out of range: expected 1..=255")));
 }
+
+#[test]
+fn default_interface_serves_instances_without_one() {
+    let g = "global_defs {\n default_interface eth1\n}\n";
+    let text = "vrrp_instance V {\n virtual_router_id 7\n}\nvrrp_instance W {\n interface eth2\n virtual_router_id 8\n}\n";
+    let (c, d) = ok(&format!("{g}{text}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.instances[0].interface, "eth1");
+    assert_eq!(c.instances[1].interface, "eth2");
+    assert!(err(text).contains("has no `interface`"));
+}

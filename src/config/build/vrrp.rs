@@ -429,7 +429,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         v: VrrpInstance {
             name: n.args[0].text.clone(),
             state: InitialState::Backup,
-            interface: String::new(),
+            interface: g.default_interface.clone().unwrap_or_default(),
             virtual_router_id: 0,
             priority: 100,
             advert_int: Duration::from_secs(1),

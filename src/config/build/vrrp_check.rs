@@ -74,7 +74,7 @@ fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
         c.error(
             &n.kw,
             format!("vrrp_instance `{name}` has no `interface`"),
-            Some("add `interface eth0` (the interface VRRP runs on)".into()),
+            Some("add `interface eth0` (the interface VRRP runs on), or `default_interface` in global_defs".into()),
         );
     }
     if i.at.vrid.is_none() {
