@@ -173,6 +173,10 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.garp.lower_prio_delay.map(secs),
     );
     w.opt("vrrp_garp_lower_prio_repeat", g.garp.lower_prio_repeat);
+    w.opt("vrrp_priority", g.vrrp_priority);
+    w.opt("checker_priority", g.checker_priority);
+    w.flag("vrrp_no_swap", g.vrrp_no_swap);
+    w.flag("checker_no_swap", g.checker_no_swap);
     w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));

@@ -40,6 +40,12 @@ pub struct GlobalDefs {
     /// Instance defaults of `lower_prio_no_advert` / `higher_prio_send_advert`.
     pub vrrp_lower_prio_no_advert: bool,
     pub vrrp_higher_prio_send_advert: bool,
+    /// `vrrp_priority` / `checker_priority`: nice values (-20..19) for the process.
+    pub vrrp_priority: Option<i8>,
+    pub checker_priority: Option<i8>,
+    /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
+    pub vrrp_no_swap: bool,
+    pub checker_no_swap: bool,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
@@ -74,6 +80,10 @@ impl Default for GlobalDefs {
             vrrp_skip_check_adv_addr: false,
             vrrp_lower_prio_no_advert: false,
             vrrp_higher_prio_send_advert: false,
+            vrrp_priority: None,
+            checker_priority: None,
+            vrrp_no_swap: false,
+            checker_no_swap: false,
             default_interface: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,

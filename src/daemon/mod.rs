@@ -24,6 +24,7 @@ use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
+use crate::sys::sched;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
@@ -295,6 +296,23 @@ impl Shell {
     }
 }
 
+/// keepalived's per-child `vrrp_*` / `checker_*` priority and no-swap settings, merged for
+/// keeplite's single process: the stronger of each applies.
+fn tune_process(g: &config::GlobalDefs) {
+    if let Some(nice) = g.vrrp_priority.into_iter().chain(g.checker_priority).min() {
+        match sched::set_nice(nice.into()) {
+            Ok(()) => log::info(&format!("process priority (nice) set to {nice}")),
+            Err(e) => log::warn(&format!("vrrp_priority / checker_priority {nice}: {e}")),
+        }
+    }
+    if g.vrrp_no_swap || g.checker_no_swap {
+        match sched::lock_memory() {
+            Ok(()) => log::info("memory locked (no swap)"),
+            Err(e) => log::warn(&format!("vrrp_no_swap / checker_no_swap: {e}")),
+        }
+    }
+}
+
 struct Daemon {
     config_path: PathBuf,
     opts: Options,
@@ -530,6 +548,7 @@ impl Daemon {
         }
         d.apply(cfg, Instant::now());
         crate::sys::trim_heap();
+        tune_process(&d.cfg.global);
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),

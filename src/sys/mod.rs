@@ -12,6 +12,7 @@ pub mod ipvs;
 pub mod netlink;
 pub mod persist;
 pub mod process;
+pub mod sched;
 pub mod vrrp_sock;
 pub mod watchdog;
 pub mod worker;

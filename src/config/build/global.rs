@@ -193,6 +193,30 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "vrrp_priority",
+        arity: N(1),
+        doc: "`vrrp_priority -20..19`: nice value of the process at start. keeplite is one process: with `checker_priority` too, the lower value applies",
+        set: |c, g, n| g.vrrp_priority = c.int(n, -20, 19).map(|v| v as i8).or(g.vrrp_priority),
+    },
+    Kw {
+        name: "checker_priority",
+        arity: N(1),
+        doc: "`checker_priority -20..19`: as `vrrp_priority` (one process: the lower value applies)",
+        set: |c, g, n| g.checker_priority = c.int(n, -20, 19).map(|v| v as i8).or(g.checker_priority),
+    },
+    Kw {
+        name: "vrrp_no_swap",
+        arity: N(0),
+        doc: "`vrrp_no_swap`: lock the process's memory at start (mlockall), so swapping never delays an advert",
+        set: |_, g, _| g.vrrp_no_swap = true,
+    },
+    Kw {
+        name: "checker_no_swap",
+        arity: N(0),
+        doc: "`checker_no_swap`: as `vrrp_no_swap` (one process for both)",
+        set: |_, g, _| g.checker_no_swap = true,
+    },
+    Kw {
         name: "default_interface",
         arity: N(1),
         doc: "`default_interface IF`: interface of the `vrrp_instance`s without `interface`",
