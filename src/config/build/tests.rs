@@ -685,3 +685,20 @@ fn default_interface_serves_instances_without_one() {
     assert_eq!(c.instances[1].interface, "eth2");
     assert!(err(text).contains("has no `interface`"));
 }
+
+#[test]
+fn strict_mode_resets_lower_priority_garps() {
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_strict\n}}\n{BASE} garp_lower_prio_repeat 3\n garp_lower_prio_delay 2\n{VIP_END}"
+    ));
+    let g = c.instances[0].garp;
+    assert_eq!(
+        (g.lower_prio_repeat, g.lower_prio_delay),
+        (Some(0), Some(Duration::ZERO))
+    );
+    assert!(
+        d[0].contains("t.conf:7:2: warning: vrrp_strict: `garp_lower_prio_repeat` must be 0"),
+        "{d:?}"
+    );
+    assert!(d[1].contains("`garp_lower_prio_delay` must be 0"), "{d:?}");
+}

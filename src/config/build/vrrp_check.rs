@@ -181,6 +181,33 @@ fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
         i.auth_type = None;
         i.auth_pass = None;
     }
+    // keepalived vrrp_complete_instance: "Strict mode requires no repeat garps - resetting"
+    // (and no delayed ones).
+    let g = &mut i.v.garp;
+    for (kw, set) in [
+        (
+            "garp_lower_prio_repeat",
+            g.lower_prio_repeat.is_some_and(|r| r > 0),
+        ),
+        (
+            "garp_lower_prio_delay",
+            g.lower_prio_delay.is_some_and(|d| !d.is_zero()),
+        ),
+    ] {
+        if let (true, Some(t)) = (set, seen.get(kw)) {
+            c.warn(
+                t,
+                format!("vrrp_strict: `{kw}` must be 0; reset to 0, as keepalived does"),
+                Some("remove the line, or `vrrp_strict`".into()),
+            );
+        }
+    }
+    if seen.contains_key("garp_lower_prio_repeat") {
+        g.lower_prio_repeat = Some(0);
+    }
+    if seen.contains_key("garp_lower_prio_delay") {
+        g.lower_prio_delay = Some(Duration::ZERO);
+    }
 }
 
 /// The live master refreshes the lease every advert: it must outlive a few lost adverts.
