@@ -13,4 +13,5 @@ pub mod ipvs;
 pub mod netlink;
 pub mod proto;
 pub mod sys;
+pub mod upgrade;
 pub mod vrrp;

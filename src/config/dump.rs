@@ -13,6 +13,17 @@ pub fn dump(cfg: &Config) -> String {
     for s in &cfg.vrrp_scripts {
         script(&mut w, s);
     }
+    for f in &cfg.track_files {
+        w.open(&format!("track_file {}", q(&f.name)));
+        w.kv("file", q(&f.file.to_string_lossy()));
+        let rev = if f.reverse { " reverse" } else { "" };
+        w.kv("weight", format!("{}{rev}", f.weight));
+        if let Some((v, overwrite)) = f.init {
+            let ow = if overwrite { " overwrite" } else { "" };
+            w.kv("init_file", format!("{v}{ow}"));
+        }
+        w.close();
+    }
     for g in &cfg.sync_groups {
         w.open(&format!("vrrp_sync_group {}", q(&g.name)));
         w.open("group");
@@ -22,6 +33,7 @@ pub fn dump(cfg: &Config) -> String {
         w.close();
         notify(&mut w, &g.notify);
         track_scripts(&mut w, &g.track_script);
+        w.opt("notify_priority_changes", g.notify_priority_changes);
         w.close();
     }
     for i in &cfg.instances {
@@ -145,6 +157,19 @@ fn user(u: &ScriptUser) -> String {
     }
 }
 
+fn fifo(w: &mut W, kw: &str, f: &NotifyFifo) {
+    let with_user = |head: String, u: &Option<ScriptUser>| match u {
+        Some(u) => format!("{head} {}", user(u)),
+        None => head,
+    };
+    if let Some(p) = &f.path {
+        w.kv(kw, with_user(q(&p.to_string_lossy()), &f.owner));
+    }
+    if let Some(s) = &f.script {
+        w.kv(&format!("{kw}_script"), with_user(q(s), &f.script_user));
+    }
+}
+
 fn global(w: &mut W, g: &GlobalDefs) {
     w.open("global_defs");
     w.opt("router_id", g.router_id.as_deref().map(q));
@@ -181,6 +206,17 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
+    for (kw, f) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+        ("lvs_notify_fifo", &g.lvs_notify_fifo),
+    ] {
+        fifo(w, kw, f);
+    }
+    w.flag(
+        "vrrp_notify_priority_changes",
+        g.vrrp_notify_priority_changes,
+    );
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -237,10 +273,14 @@ fn weight_rev(weight: Option<i32>, reverse: bool) -> String {
 }
 
 fn track_scripts(w: &mut W, list: &[TrackScript]) {
+    tracked(w, "track_script", list);
+}
+
+fn tracked(w: &mut W, kw: &str, list: &[TrackScript]) {
     if list.is_empty() {
         return;
     }
-    w.open("track_script");
+    w.open(kw);
     for t in list {
         w.line(&format!(
             "{}{}",
@@ -341,6 +381,8 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     let rx_lower = i.notify_master_rx_lower_pri.as_deref().map(q);
     w.opt("notify_master_rx_lower_pri", rx_lower);
     w.flag("dont_track_primary", i.dont_track_primary);
+    tracked(w, "track_file", &i.track_file);
+    w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
     w.close();

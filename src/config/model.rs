@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
+    pub track_files: Vec<TrackFile>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
@@ -53,6 +54,14 @@ pub struct GlobalDefs {
     /// `script_user USER [GROUP]`.
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
+    /// `notify_fifo`: VRRP and LVS events, one line each (keepalived's format).
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo`: VRRP events only.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `lvs_notify_fifo`: virtual and real server events only.
+    pub lvs_notify_fifo: NotifyFifo,
+    /// Instance default of `notify_priority_changes`.
+    pub vrrp_notify_priority_changes: bool,
     /// keeplite: kernel lifetime given to installed VIPs, refreshed by the live master.
     pub vip_lease: VipLease,
     /// keeplite: hardware watchdog device (e.g. /dev/watchdog), none = no watchdog.
@@ -88,12 +97,27 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            lvs_notify_fifo: NotifyFifo::default(),
+            vrrp_notify_priority_changes: false,
             vip_lease: VipLease::Auto,
             watchdog_device: None,
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
+}
+
+/// `*notify_fifo PATH [USER [GROUP]]` and `*notify_fifo_script CMD [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotifyFifo {
+    pub path: Option<PathBuf>,
+    /// Owner given to a FIFO keeplite creates.
+    pub owner: Option<ScriptUser>,
+    /// Reader started with the FIFO's path as its last argument, stopped with SIGTERM.
+    pub script: Option<String>,
+    pub script_user: Option<ScriptUser>,
 }
 
 /// Gratuitous ARP / unsolicited NA timing after a transition to master.
@@ -160,6 +184,18 @@ pub struct ScriptUser {
     pub group: Option<String>,
 }
 
+/// `track_file NAME { ... }` (`vrrp_track_file` is keepalived's older name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: PathBuf,
+    /// Multiplies the value read (default 1; 0: a non-zero value is a fault).
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: written at start if absent (always with overwrite).
+    pub init: Option<(i64, bool)>,
+}
+
 /// `vrrp_script NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpScript {
@@ -202,6 +238,8 @@ pub struct SyncGroup {
     pub group: Vec<String>,
     pub notify: Notify,
     pub track_script: Vec<TrackScript>,
+    /// Default of its instances' `notify_priority_changes`.
+    pub notify_priority_changes: Option<bool>,
 }
 
 /// Initial state requested by `state`.
@@ -253,6 +291,11 @@ pub struct VrrpInstance {
     /// advert arrives (a split brain healing).
     pub notify_master_rx_lower_pri: Option<String>,
     pub dont_track_primary: bool,
+    /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
+    pub track_file: Vec<TrackScript>,
+    /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
+    /// group's, else `vrrp_notify_priority_changes`).
+    pub notify_priority_changes: Option<bool>,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
     pub accept: bool,
     /// keeplite: per-instance override of `global_defs vip_lease`.
@@ -275,6 +318,13 @@ impl VrrpInstance {
     /// The lease to use for this instance's VIPs.
     pub fn effective_vip_lease(&self, global: &GlobalDefs) -> VipLease {
         self.vip_lease.unwrap_or(global.vip_lease)
+    }
+
+    /// Whether priority changes go to the notify FIFOs (keepalived's default chain).
+    pub fn priority_changes(&self, group: Option<&SyncGroup>, global: &GlobalDefs) -> bool {
+        self.notify_priority_changes
+            .or(group.and_then(|g| g.notify_priority_changes))
+            .unwrap_or(global.vrrp_notify_priority_changes)
     }
 }
 

@@ -15,11 +15,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{log, Shell, NOTIFY_TIMEOUT};
+use super::{fifo, log, Shell, NOTIFY_TIMEOUT};
 use crate::check::misc::MiscExit;
 use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
-use crate::config::{Config, Keyword, LbKind, RealServer, VirtualServer};
+use crate::config::{Config, Keyword, LbKind, Protocol, RealServer, VirtualServer};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{DestKey, ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
@@ -69,6 +69,9 @@ struct Vs {
     quorum_up: Option<String>,
     quorum_down: Option<String>,
     sync_error: Option<String>,
+    /// keepalived's name of the service and its protocol, for notify FIFO lines.
+    fifo_label: String,
+    proto: Protocol,
 }
 
 impl Real {
@@ -345,6 +348,8 @@ impl Lb {
             lb_kind,
             quorum_up,
             quorum_down,
+            addr,
+            protocol,
             ..
         } = p.cfg;
         let mut old_reals: Vec<Option<Real>> = prev
@@ -405,6 +410,8 @@ impl Lb {
             quorum_up,
             quorum_down,
             sync_error: None,
+            fifo_label: fifo::vs_label(&addr, protocol),
+            proto: protocol,
             policy: p.policy,
         };
         (vs, event)
@@ -591,6 +598,8 @@ impl Lb {
                 if let Some(cmd) = script.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(real.addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(w) => {
@@ -619,10 +628,14 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify_down.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(vs.reals[i].addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
         };
         log::info(&format!("{}: quorum {what}", vs.name));
+        let up = matches!(ev, LbEvent::QuorumUp);
+        sh.fifos.lvs(&fifo::vs_line(&vs.fifo_label, up));
         if let Some(cmd) = script.clone() {
             spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
         }

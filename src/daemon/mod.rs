@@ -1,6 +1,7 @@
 //! The VRRP daemon: one thread, one epoll loop joining the pure cores (config, VRRP) to the
 //! OS shell (`sys`). Everything the cores ask for is done here, in the order they ask.
 
+mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
@@ -25,11 +26,13 @@ use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::sched;
+use crate::sys::track_file as sys_track_file;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
 use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
+use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use unit::{Env, Unit};
 
@@ -41,6 +44,9 @@ const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
 /// not accumulate forever on an appliance).
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often `track_file` files are read (keepalived uses inotify; a read a second of a
+/// few bytes is as cheap and needs no watch descriptors to follow renames).
+const FILE_POLL: Duration = Duration::from_secs(1);
 
 struct Sock {
     ifname: String,
@@ -63,12 +69,26 @@ struct Shell {
     script_cfg: Vec<config::VrrpScript>,
     /// Who runs each script; disabled ones are not in the configuration any more.
     vetting: Vetting,
+    fifos: fifo::Fifos,
+    /// `track_file` files with their last value, and when they are read next.
+    files: Vec<(PathBuf, i64)>,
+    files_due: Option<Instant>,
     now: Instant,
 }
 
 impl Env for Shell {
     fn rtnl(&mut self) -> &mut Rtnl {
         &mut self.rtnl
+    }
+
+    fn file_value(&mut self, path: &Path) -> i64 {
+        if let Some((_, v)) = self.files.iter().find(|(p, _)| p == path) {
+            return *v;
+        }
+        let v = sys_track_file::read_value(path).unwrap_or(0);
+        self.files.push((path.to_owned(), v));
+        self.files_due.get_or_insert(self.now + FILE_POLL);
+        v
     }
 
     fn socket(
@@ -260,6 +280,8 @@ impl Shell {
 
     /// Runs keepalived's notify scripts for a transition to `to`.
     fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let ev = fifo::VrrpEvent::State(to);
+        self.fifos.vrrp(kind == "GROUP", name, ev, prio);
         let specific = match to {
             State::Master => &n.master,
             State::Backup => &n.backup,
@@ -519,6 +541,9 @@ impl Daemon {
             scripts: Vec::new(),
             script_cfg: Vec::new(),
             vetting: Vetting::default(),
+            fifos: fifo::Fifos::default(),
+            files: Vec::new(),
+            files_due: None,
             now: Instant::now(),
         };
         let mut d = Daemon {
@@ -593,6 +618,19 @@ impl Daemon {
             .garps
             .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
+        let sh = &mut self.shell;
+        sh.fifos
+            .configure(&cfg.global, &sh.vetting, &mut sh.procs, now);
+        for f in &cfg.track_files {
+            if let Some((value, overwrite)) = f.init {
+                if let Err(e) = sys_track_file::init(&f.file, value, overwrite) {
+                    log::warn(&format!("track_file {}: init_file: {e}", f.name));
+                }
+            }
+        }
+        // Files no longer tracked are not read any more; the others keep their value.
+        sh.files
+            .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -694,7 +732,7 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
-                    .chain([self.shell.garps.poll_timeout()])
+                    .chain([self.shell.garps.poll_timeout(), self.shell.files_due])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
@@ -814,6 +852,8 @@ impl Daemon {
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
+        // The STOP lines are written; the FIFOs close (their readers got SIGTERM above).
+        self.shell.fifos.close(&mut self.shell.procs, now);
         // No script outlives the daemon; the shutdown's notify scripts get a grace period.
         self.shell.procs.kill_all();
         if let Some(w) = self.watchdog.take() {
@@ -852,6 +892,9 @@ impl Daemon {
                 self.units[u].vrrp.handle_timeout(now);
                 self.shell.drain(&mut self.units[u], now);
             }
+        }
+        if self.shell.files_due.is_some_and(|t| now >= t) {
+            self.poll_files(now);
         }
         self.shell.send_garps(now);
         self.shell.procs.handle_timeout(now);
@@ -903,7 +946,7 @@ impl Daemon {
             if up { "up" } else { "down" }
         ));
         self.set_trackers(now, |src| match src {
-            TrackerSrc::Script { name: n, reverse } if *n == name => Some(up ^ reverse),
+            TrackerSrc::Script { name: n, reverse } if *n == name => Some((None, up ^ reverse)),
             _ => None,
         });
     }
@@ -921,28 +964,75 @@ impl Daemon {
         }
         for l in events {
             self.set_trackers(now, |src| match src {
-                TrackerSrc::Link { name, reverse } if *name == l.name => Some(l.up ^ reverse),
+                TrackerSrc::Link { name, reverse } if *name == l.name => {
+                    Some((None, l.up ^ reverse))
+                }
                 _ => None,
             });
         }
     }
 
-    /// Feeds every tracker for which `state` has news into the cores.
-    fn set_trackers(&mut self, now: Instant, state: impl Fn(&TrackerSrc) -> Option<bool>) {
+    /// Reads the `track_file` files and reports the values that changed.
+    fn poll_files(&mut self, now: Instant) {
+        let sh = &mut self.shell;
+        sh.files_due = (!sh.files.is_empty()).then_some(now + FILE_POLL);
+        for k in 0..self.shell.files.len() {
+            let (path, old) = self.shell.files[k].clone();
+            // Out of range: ignored, as keepalived does.
+            let Some(v) = sys_track_file::read_value(&path).filter(|v| *v != old) else {
+                continue;
+            };
+            self.shell.files[k].1 = v;
+            log::info(&format!("track_file {}: {v}", path.display()));
+            self.set_trackers(now, |src| match src {
+                TrackerSrc::File {
+                    path: p,
+                    weight,
+                    reverse,
+                    ..
+                } if *p == path => {
+                    let (w, up) = track_file::tracker(track_file::status(v, *weight, *reverse));
+                    Some((Some(w), up))
+                }
+                _ => None,
+            });
+        }
+    }
+
+    /// Feeds every tracker for which `state` has news into the cores: `(weight, up)`, the
+    /// weight only for trackers whose weight moves (`track_file`).
+    fn set_trackers(
+        &mut self,
+        now: Instant,
+        state: impl Fn(&TrackerSrc) -> Option<(Option<i32>, bool)>,
+    ) {
         for u in 0..self.units.len() {
             let mut changes = Vec::new();
             for (i, m) in self.units[u].members.iter().enumerate() {
                 for (t, src) in m.trackers.iter().enumerate() {
-                    if let Some(up) = state(src) {
-                        changes.push((i, t, up));
+                    if let Some(news) = state(src) {
+                        changes.push((i, t, news));
                     }
                 }
             }
             // The core ignores reports that change nothing.
-            for (i, t, up) in changes {
-                self.units[u].vrrp.set_tracker(now, i, t, up);
+            for (i, t, (weight, up)) in changes {
+                let vrrp = &mut self.units[u].vrrp;
+                match weight {
+                    Some(w) => vrrp.set_tracker_weight(now, i, t, w, up),
+                    None => vrrp.set_tracker(now, i, t, up),
+                }
             }
             self.shell.drain(&mut self.units[u], now);
+            let unit = &self.units[u];
+            for (i, m) in unit.members.iter().enumerate() {
+                let inst = unit.vrrp.instance(i);
+                let group = unit.key.group.as_ref();
+                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
+                    let fifos = &mut self.shell.fifos;
+                    fifos.priority(&m.name, inst.state(), inst.priority());
+                }
+            }
         }
     }
 

@@ -141,7 +141,7 @@ impl Tracker {
         }
     }
 
-    fn contribution(&self) -> i32 {
+    pub(crate) fn contribution(&self) -> i32 {
         match (self.weight > 0, self.up) {
             (true, true) => self.weight,
             (false, false) => self.weight,
@@ -149,7 +149,7 @@ impl Tracker {
         }
     }
 
-    fn faulted(&self) -> bool {
+    pub(crate) fn faulted(&self) -> bool {
         self.weight == 0 && !self.up
     }
 }
@@ -832,6 +832,18 @@ impl Instance {
             return;
         }
         t.up = up;
+        self.apply_tracking(now);
+    }
+
+    /// Sets tracker `index`'s weight and state (a `track_file`'s value moves its weight).
+    pub fn set_tracker_weight(&mut self, now: Instant, index: usize, weight: i32, up: bool) {
+        let Some(t) = self.p.trackers.get_mut(index) else {
+            return;
+        };
+        if (t.weight, t.up) == (weight, up) {
+            return;
+        }
+        (t.weight, t.up) = (weight, up);
         self.apply_tracking(now);
     }
 

@@ -1818,6 +1818,7 @@ fn lower_and_higher_priority_keywords_reach_the_core() {
         link: 0,
         src: ip(1),
         tracker_up: vec![true],
+        file_values: vec![None],
     };
     let keys = plan::unit_keys(&cfg);
     let [a, b] = [0, 1].map(|u| plan::params(&keys[u].instances[0], &keys[u], &os));
@@ -1862,4 +1863,38 @@ fn lower_and_higher_priority_keywords_reach_the_core() {
     let acts = drain(&mut i);
     assert_eq!(acts.len(), 2);
     assert!(is_advert(&acts[0], 255));
+}
+
+#[test]
+fn a_tracked_file_value_moves_priority_and_faults_below_minus_253() {
+    use super::track_file::{status, tracker};
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 150);
+    // `track_file f { weight 10 }`, file holding 0.
+    let (weight, up) = tracker(status(0, 10, false));
+    p.trackers = vec![Tracker::new("f", weight, up)];
+    let a = w.add(vec![p], vec![]);
+    let b = w.add(vec![params(2, 1, 120)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+    let set = |w: &mut Wire, value: i64| {
+        let (weight, up) = tracker(status(value, 10, false));
+        let now = w.now;
+        w.routers[a].vrrp.set_tracker_weight(now, 0, 0, weight, up);
+        w.pump(a);
+    };
+    // 150 + 2 × 10.
+    set(&mut w, 2);
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 170);
+    // 150 - 4 × 10 = 110 < 120: advertised at once, B preempts.
+    set(&mut w, -4);
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 110);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+    // -30 × 10 < -253: fault.
+    set(&mut w, -30);
+    assert_eq!(w.state(a, 0), State::Fault);
+    set(&mut w, 0);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
 }

@@ -232,6 +232,50 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |c, g, n| g.vrrp_startup_delay = positive_secs(c, n).unwrap_or(g.vrrp_startup_delay),
     },
     Kw {
+        name: "notify_fifo",
+        arity: Range(1, 3),
+        doc: "`notify_fifo PATH [USER [GROUP]]`: FIFO receiving every VRRP and LVS event as one line (`INSTANCE \"VI_1\" MASTER 100`, `GROUP \"G\" BACKUP 0`, `VS [10.0.0.1]:tcp:80 UP`, `RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN`); created (mode 0644, owned by USER) if absent; a reader that stops reading loses lines, never delays keeplite",
+        set: |_, g, n| fifo_path(&mut g.notify_fifo, n),
+    },
+    Kw {
+        name: "notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`notify_fifo_script CMD [USER [GROUP]]`: reader started with the FIFO path as last argument, stopped with SIGTERM at exit",
+        set: |c, g, n| fifo_script(c, &mut g.notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_fifo",
+        arity: Range(1, 3),
+        doc: "`vrrp_notify_fifo PATH [USER [GROUP]]`: as `notify_fifo`, VRRP lines only",
+        set: |_, g, n| fifo_path(&mut g.vrrp_notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`vrrp_notify_fifo_script CMD [USER [GROUP]]`: reader of `vrrp_notify_fifo`",
+        set: |c, g, n| fifo_script(c, &mut g.vrrp_notify_fifo, n),
+    },
+    Kw {
+        name: "lvs_notify_fifo",
+        arity: Range(1, 3),
+        doc: "`lvs_notify_fifo PATH [USER [GROUP]]`: as `notify_fifo`, `VS` / `RS` lines only",
+        set: |_, g, n| fifo_path(&mut g.lvs_notify_fifo, n),
+    },
+    Kw {
+        name: "lvs_notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`lvs_notify_fifo_script CMD [USER [GROUP]]`: reader of `lvs_notify_fifo`",
+        set: |c, g, n| fifo_script(c, &mut g.lvs_notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_priority_changes",
+        arity: Range(0, 1),
+        doc: "`vrrp_notify_priority_changes [BOOL]`: instance default of `notify_priority_changes` (default off)",
+        set: |c, g, n| {
+            g.vrrp_notify_priority_changes = bool_arg(c, n).unwrap_or(g.vrrp_notify_priority_changes)
+        },
+    },
+    Kw {
         name: "script_user",
         arity: Range(1, 2),
         doc: "`script_user USER [GROUP]`: default user for scripts",
@@ -302,3 +346,21 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, n| g.control_socket = n.args[0].text.clone().into(),
     },
 ];
+
+fn fifo_path(f: &mut NotifyFifo, n: &Node) {
+    f.path = Some(n.args[0].text.clone().into());
+    f.owner = (n.args.len() > 1).then(|| script_user_at(n, 1));
+}
+
+fn fifo_script(c: &mut Ctx, f: &mut NotifyFifo, n: &Node) {
+    if n.args[0].text.is_empty() {
+        c.warn(
+            &n.args[0],
+            format!("`{}` needs a command; ignored", n.kw.text),
+            None,
+        );
+        return;
+    }
+    f.script = Some(n.args[0].text.clone());
+    f.script_user = (n.args.len() > 1).then(|| script_user_at(n, 1));
+}

@@ -702,3 +702,85 @@ fn strict_mode_resets_lower_priority_garps() {
     );
     assert!(d[1].contains("`garp_lower_prio_delay` must be 0"), "{d:?}");
 }
+
+#[test]
+fn notify_fifos_and_priority_changes() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/all.fifo\n vrrp_notify_fifo /run/vrrp.fifo nobody nogroup\n \
+         vrrp_notify_fifo_script \"/bin/reader -v\" nobody\n lvs_notify_fifo_script /bin/lvs\n \
+         vrrp_notify_priority_changes yes\n}}\n{BASE}}}\nvrrp_instance W {{\n interface eth0\n \
+         virtual_router_id 8\n notify_priority_changes off\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = &c.global;
+    assert_eq!(
+        g.notify_fifo.path.as_deref(),
+        Some(Path::new("/run/all.fifo"))
+    );
+    let v = &g.vrrp_notify_fifo;
+    let nobody = |group: Option<&str>| ScriptUser {
+        user: "nobody".into(),
+        group: group.map(Into::into),
+    };
+    assert_eq!(v.owner, Some(nobody(Some("nogroup"))));
+    assert_eq!(v.script.as_deref(), Some("/bin/reader -v"));
+    assert_eq!(v.script_user, Some(nobody(None)));
+    assert_eq!(g.lvs_notify_fifo.path, None);
+    assert_eq!(g.lvs_notify_fifo.script.as_deref(), Some("/bin/lvs"));
+    assert!(g.vrrp_notify_priority_changes);
+    let on = |i: usize| c.instances[i].priority_changes(None, g);
+    assert!(on(0) && !on(1));
+    // -d gives the same model back.
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+    let (_, d) = ok("global_defs {\n vrrp_notify_priority_changes maybe\n}\n");
+    assert_eq!(
+        diags(&d),
+        ["2:31: warning: invalid value `maybe` for `vrrp_notify_priority_changes`: expected true or false; ignored, as keepalived does"]
+    );
+}
+
+#[test]
+fn track_files_and_their_references() {
+    let text = format!(
+        "vrrp_track_file f1 {{\n file /run/f1\n weight -3 reverse\n init_file 5 overwrite\n}}\n\
+         track_file f2 {{\n file \"/run/f 2\"\n}}\n{BASE} track_file {{\n f1\n f2 weight 20\n later\n }}\n}}\n\
+         track_file later {{\n file /run/later\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(
+        diags(&d),
+        ["15:2: warning: track_file `later` is not defined above; ignored"]
+    );
+    let f1 = &c.track_files[0];
+    assert_eq!(
+        (f1.file.as_path(), f1.weight, f1.reverse, f1.init),
+        (Path::new("/run/f1"), -3, true, Some((5, true)))
+    );
+    let f2 = &c.track_files[1];
+    assert_eq!(
+        (f2.file.as_path(), f2.weight, f2.reverse, f2.init),
+        (Path::new("/run/f 2"), 1, false, None)
+    );
+    let t = &c.instances[0].track_file;
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
+    let text = "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_priority_changes\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 2\n notify_priority_changes false\n}\n\
+        vrrp_instance C {\n interface eth0\n virtual_router_id 3\n}\n";
+    let (c, d) = ok(text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = Some(&c.sync_groups[0]);
+    let on = |i: usize, g| c.instances[i].priority_changes(g, &c.global);
+    assert_eq!((on(0, g), on(1, g), on(2, None)), (true, false, false));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
