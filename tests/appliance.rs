@@ -186,3 +186,26 @@ fn appliance_two_vms_failover() {
     );
     vms[1].wait_after(mark_b, "VI_DEMO: BACKUP -> MASTER", Duration::from_secs(30));
 }
+
+/// The image's static binary on this Debian host, checking a config whose scripts need a user
+/// looked up: a static glibc getpwnam dlopens the host's libnss_systemd and crashed (SIGSEGV).
+/// keeplite reads /etc/passwd itself; `-t` must run to its verdict (0 or 4 here).
+#[test]
+fn static_binary_looks_up_script_users_on_the_host() {
+    image();
+    let bin = format!(
+        "{}/target/x86_64-unknown-linux-gnu/release/keeplite",
+        harness::TOP
+    );
+    let conf = format!("{}/config/ha-pair-unicast.conf", harness::TOP);
+    let out = std::process::Command::new(&bin)
+        .args(["-t", "-f", &conf])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(0 | 4)) && err.contains("configuration"),
+        "{bin} -t: {:?}\n{err}",
+        out.status
+    );
+}

@@ -34,6 +34,7 @@ pub fn dump(cfg: &Config) -> String {
         notify(&mut w, &g.notify);
         track_scripts(&mut w, &g.track_script);
         w.opt("notify_priority_changes", g.notify_priority_changes);
+        w.opt("smtp_alert", g.smtp_alert.map(yes_no));
         w.close();
     }
     for i in &cfg.instances {
@@ -217,6 +218,7 @@ fn global(w: &mut W, g: &GlobalDefs) {
         "vrrp_notify_priority_changes",
         g.vrrp_notify_priority_changes,
     );
+    smtp(w, &g.smtp);
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -233,6 +235,36 @@ fn global(w: &mut W, g: &GlobalDefs) {
         (g.control_socket != d.control_socket).then(|| q(&g.control_socket.to_string_lossy())),
     );
     w.close();
+}
+
+fn yes_no(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn smtp(w: &mut W, m: &Smtp) {
+    if !m.to.is_empty() {
+        w.open("notification_email");
+        for a in &m.to {
+            w.line(&q(a));
+        }
+        w.close();
+    }
+    w.opt("notification_email_from", m.from.as_deref().map(q));
+    w.opt(
+        "smtp_server",
+        m.server.map(|s| format!("{} {}", s.ip(), s.port())),
+    );
+    w.opt("smtp_helo_name", m.helo_name.as_deref().map(q));
+    w.kv("smtp_connect_timeout", m.connect_timeout.as_secs());
+    w.opt("smtp_alert", m.alert.map(yes_no));
+    w.opt("smtp_alert_vrrp", m.alert_vrrp.map(yes_no));
+    w.opt("smtp_alert_checker", m.alert_checker.map(yes_no));
+    w.flag("no_email_faults", m.no_email_faults);
+    w.flag("no_checker_emails", m.no_checker_emails);
 }
 
 fn script(w: &mut W, s: &VrrpScript) {
@@ -357,6 +389,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     );
     w.opt("mcast_src_ip", i.mcast_src_ip);
     w.flag("nopreempt", i.nopreempt);
+    w.opt("smtp_alert", i.smtp_alert.map(yes_no));
     w.kv("preempt_delay", secs(i.preempt_delay));
     w.kv("garp_master_delay", secs(i.garp.master_delay));
     w.kv("garp_master_repeat", i.garp.master_repeat);
@@ -420,6 +453,7 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.opt("quorum_down", vs.quorum_down.as_deref().map(q));
     w.flag("alpha", vs.alpha);
     w.flag("omega", vs.omega);
+    w.opt("smtp_alert", vs.smtp_alert.map(yes_no));
     for rs in &vs.real_servers {
         let port = if rs.port == 0 {
             String::new()
@@ -431,6 +465,7 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
         w.flag("inhibit_on_failure", rs.inhibit_on_failure);
         w.opt("notify_up", rs.notify_up.as_deref().map(q));
         w.opt("notify_down", rs.notify_down.as_deref().map(q));
+        w.opt("smtp_alert", rs.smtp_alert.map(yes_no));
         for c in &rs.checkers {
             checker(w, c);
         }

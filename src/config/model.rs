@@ -4,7 +4,7 @@
 //! Durations are `std::time::Duration`; VRRP v3 intervals keep centisecond resolution.
 
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,6 +70,63 @@ pub struct GlobalDefs {
     pub watchdog_timeout: u32,
     /// keeplite: unix socket for `keeplite status` / `keeplite reload`.
     pub control_socket: PathBuf,
+    /// E-mail alerts (`notification_email`, `smtp_server`, ...).
+    pub smtp: Smtp,
+}
+
+/// keepalived's SMTP alert settings. Mail goes out only with both recipients and a server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Smtp {
+    /// `notification_email { ... }`: the recipients.
+    pub to: Vec<String>,
+    /// Default `root@HOSTNAME`, as keepalived (`USER@HOSTNAME` of the daemon).
+    pub from: Option<String>,
+    /// `smtp_server IP [PORT]` (port 25 by default).
+    pub server: Option<SocketAddr>,
+    /// Default: the host name, as keepalived.
+    pub helo_name: Option<String>,
+    /// Default 30 s; also bounds every later wait for the server.
+    pub connect_timeout: Duration,
+    /// Default for instances, sync groups and virtual servers without their own `smtp_alert`.
+    pub alert: Option<bool>,
+    /// Overrides `alert` for instances and sync groups.
+    pub alert_vrrp: Option<bool>,
+    /// Overrides `alert` for virtual servers.
+    pub alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT states.
+    pub no_email_faults: bool,
+    /// `no_checker_emails`: mail a checker's change only when it changes its real server's.
+    pub no_checker_emails: bool,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            to: Vec::new(),
+            from: None,
+            server: None,
+            helo_name: None,
+            connect_timeout: Duration::from_secs(30),
+            alert: None,
+            alert_vrrp: None,
+            alert_checker: None,
+            no_email_faults: false,
+            no_checker_emails: false,
+        }
+    }
+}
+
+impl Smtp {
+    /// Whether a VRRP instance or sync group with `own` (`smtp_alert`) sends mail, as
+    /// keepalived resolves it: its own setting, else `smtp_alert_vrrp`, else `smtp_alert`.
+    pub fn vrrp_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.alert_vrrp).or(self.alert).unwrap_or(false)
+    }
+
+    /// The same for a virtual server, with `smtp_alert_checker`.
+    pub fn checker_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.alert_checker).or(self.alert).unwrap_or(false)
+    }
 }
 
 /// Default control socket path.
@@ -105,6 +162,7 @@ impl Default for GlobalDefs {
             watchdog_device: None,
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            smtp: Smtp::default(),
         }
     }
 }
@@ -240,6 +298,8 @@ pub struct SyncGroup {
     pub track_script: Vec<TrackScript>,
     /// Default of its instances' `notify_priority_changes`.
     pub notify_priority_changes: Option<bool>,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
 }
 
 /// Initial state requested by `state`.
@@ -300,6 +360,8 @@ pub struct VrrpInstance {
     pub accept: bool,
     /// keeplite: per-instance override of `global_defs vip_lease`.
     pub vip_lease: Option<VipLease>,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
 }
 
 impl VrrpInstance {
@@ -464,6 +526,8 @@ pub struct VirtualServer {
     pub quorum_down: Option<String>,
     pub alpha: bool,
     pub omega: bool,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -478,6 +542,8 @@ pub struct RealServer {
     pub inhibit_on_failure: bool,
     pub notify_up: Option<String>,
     pub notify_down: Option<String>,
+    /// `smtp_alert [yes|no]`; unset = the virtual server's.
+    pub smtp_alert: Option<bool>,
     pub checkers: Vec<Checker>,
 }
 

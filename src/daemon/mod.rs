@@ -26,6 +26,7 @@ use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::sched;
+use crate::sys::smtp::Mailer;
 use crate::sys::track_file as sys_track_file;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
@@ -39,6 +40,7 @@ use unit::{Env, Unit};
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
 const TOKEN_RELOAD: u64 = 3;
+const TOKEN_MAIL: u64 = 4;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -74,6 +76,10 @@ struct Shell {
     files: Vec<(PathBuf, i64)>,
     files_due: Option<Instant>,
     now: Instant,
+    /// SMTP alerts (keepalived's `smtp_alert`).
+    mail: Mailer,
+    /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
+    smtp: config::Smtp,
 }
 
 impl Env for Shell {
@@ -172,6 +178,13 @@ impl Shell {
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
                     self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                    if self.smtp.vrrp_alert(g.smtp_alert) {
+                        if let Some(state) = self.mail_state(t.to) {
+                            let name = g.name.clone();
+                            let alert = crate::smtp::Alert::Group { name, state };
+                            self.mail.alert(alert, &self.poller, now);
+                        }
+                    }
                 }
             }
         }
@@ -228,7 +241,12 @@ impl Shell {
                 log::info(&transition_line(&m.name, &t, master));
                 let notify = unit.key.instances[i].notify.clone();
                 let name = m.name.clone();
+                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+                if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
+                    let alert = crate::smtp::Alert::Instance { name, state };
+                    self.mail.alert(alert, &self.poller, now);
+                }
             }
             Action::LowerPriorityAdvert { src, priority } => {
                 let ours = unit.vrrp.instance(i).priority();
@@ -276,6 +294,13 @@ impl Shell {
                 log::warn(&format!("gratuitous ARP/NA for {addr}: {e}"));
             }
         }
+    }
+
+    /// The states keepalived mails about (FAULT unless `no_email_faults`). Stopping is not
+    /// mailed: the daemon exits before a mail could be delivered.
+    fn mail_state(&self, s: State) -> Option<&'static str> {
+        let fault = s == State::Fault && self.smtp.no_email_faults;
+        (s != State::Initialize && !fault).then(|| state_name(s))
     }
 
     /// Runs keepalived's notify scripts for a transition to `to`.
@@ -545,6 +570,8 @@ impl Daemon {
             files: Vec::new(),
             files_due: None,
             now: Instant::now(),
+            mail: Mailer::new(TOKEN_MAIL),
+            smtp: config::Smtp::default(),
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -631,6 +658,8 @@ impl Daemon {
         // Files no longer tracked are not read any more; the others keep their value.
         sh.files
             .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
+        self.shell.mail.configure(g);
+        self.shell.smtp = g.smtp.clone();
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -732,7 +761,11 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
-                    .chain([self.shell.garps.poll_timeout(), self.shell.files_due])
+                    .chain([
+                        self.shell.garps.poll_timeout(),
+                        self.shell.files_due,
+                        self.shell.mail.poll_timeout(),
+                    ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
@@ -759,6 +792,7 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    TOKEN_MAIL => self.shell.mail.ready(&self.shell.poller, now),
                     TOKEN_RELOAD => {
                         for done in self.reloads.ready(&self.shell.poller, now) {
                             self.reloaded(done, now);
@@ -897,6 +931,10 @@ impl Daemon {
             self.poll_files(now);
         }
         self.shell.send_garps(now);
+        self.shell.mail.handle_timeout(&self.shell.poller, now);
+        for line in self.shell.mail.take_log() {
+            log::info(&line);
+        }
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
         if let Err(e) = self.control.handle_timeout(now, &self.shell.poller) {

@@ -14,6 +14,7 @@ pub mod netlink;
 pub mod persist;
 pub mod process;
 pub mod sched;
+pub mod smtp;
 pub mod track_file;
 pub mod vrrp_sock;
 pub mod watchdog;

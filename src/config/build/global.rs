@@ -42,29 +42,6 @@ pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
     "vrrp_garp_master_refresh_repeat"
 );
 
-/// keepalived's `KEYWORD [true|false]` (check_true_false: also on/off, yes/no): no value
-/// means true; another value is reported and ignored, as keepalived does.
-pub(super) fn opt_bool(c: &mut Ctx, n: &Node) -> Option<bool> {
-    let Some(t) = n.args.first() else {
-        return Some(true);
-    };
-    match t.text.as_str() {
-        "true" | "on" | "yes" => Some(true),
-        "false" | "off" | "no" => Some(false),
-        _ => {
-            c.warn(
-                t,
-                format!(
-                    "invalid value `{}` for `{}`; ignored, as keepalived does",
-                    t.text, n.kw.text
-                ),
-                Some("expected `true` or `false` (or nothing, meaning true)".into()),
-            );
-            None
-        }
-    }
-}
-
 /// `[vrrp_]garp_lower_prio_delay SECS` / `[vrrp_]garp_lower_prio_repeat N`.
 pub(super) fn garp_lower_prio<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
     if n.kw.text.ends_with("delay") {
@@ -76,15 +53,65 @@ pub(super) fn garp_lower_prio<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
     }
 }
 
-pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
-    c.warn(
-        &n.kw,
-        format!(
-            "`{}` is accepted but ignored: keeplite sends no e-mail",
-            n.kw.text
-        ),
-        Some("use notify scripts for alerts".into()),
-    );
+/// `smtp_alert [yes|no|true|false|on|off]`: no value means yes, as in keepalived; another
+/// word is ignored with a warning (keepalived: "Invalid value").
+pub(super) fn yes_no(c: &mut Ctx, n: &Node) -> Option<bool> {
+    if n.args.is_empty() {
+        return Some(true);
+    }
+    c.choice(
+        n,
+        &[
+            ("yes", true),
+            ("true", true),
+            ("on", true),
+            ("no", false),
+            ("false", false),
+            ("off", false),
+        ],
+    )
+}
+
+fn smtp_server(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    let host = &n.args[0];
+    // RFC 6761 §6.3: `localhost` is the loopback address (keepalived's lookup gives it too).
+    let localhost = host.text.eq_ignore_ascii_case("localhost");
+    let name_like = !localhost
+        && host.text.parse::<std::net::IpAddr>().is_err()
+        && host.text.contains(|ch: char| ch.is_ascii_alphabetic())
+        && host
+            .text
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-');
+    if name_like {
+        // keepalived resolves a host name here, once, at load time; keeplite's loop does no
+        // DNS, so it says what is lost instead of differing silently.
+        c.warn(
+            host,
+            format!(
+                "`smtp_server {}`: keeplite needs an address here (keepalived looks the name up when it loads the file); no alert e-mail is sent",
+                host.text
+            ),
+            Some("write the mail relay's IP address, such as `127.0.0.1`".into()),
+        );
+        return;
+    }
+    let ip = if localhost {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        let Some(ip) = c.ip(&n.kw.text, host) else {
+            return;
+        };
+        ip
+    };
+    let port = match n.args.get(1) {
+        Some(t) => match c.port(&n.kw.text, t) {
+            Some(p) => p,
+            None => return,
+        },
+        None => 25,
+    };
+    g.smtp.server = Some(std::net::SocketAddr::new(ip, port));
 }
 
 /// Seconds that keepalived requires to be positive: `0` is invalid there, so it is ignored
@@ -172,13 +199,13 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         name: "vrrp_lower_prio_no_advert",
         arity: Range(0, 1),
         doc: "`vrrp_lower_prio_no_advert [true|false]`: default of the instances' `lower_prio_no_advert` (default false; true under `vrrp_strict`)",
-        set: |c, g, n| g.vrrp_lower_prio_no_advert = opt_bool(c, n).unwrap_or(g.vrrp_lower_prio_no_advert),
+        set: |c, g, n| g.vrrp_lower_prio_no_advert = yes_no(c, n).unwrap_or(g.vrrp_lower_prio_no_advert),
     },
     Kw {
         name: "vrrp_higher_prio_send_advert",
         arity: Range(0, 1),
         doc: "`vrrp_higher_prio_send_advert [true|false]`: default of the instances' `higher_prio_send_advert` (default false)",
-        set: |c, g, n| g.vrrp_higher_prio_send_advert = opt_bool(c, n).unwrap_or(g.vrrp_higher_prio_send_advert),
+        set: |c, g, n| g.vrrp_higher_prio_send_advert = yes_no(c, n).unwrap_or(g.vrrp_higher_prio_send_advert),
     },
     Kw {
         name: "vrrp_garp_lower_prio_delay",
@@ -290,32 +317,76 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "notification_email",
         arity: Block(0, 0),
-        doc: "`notification_email { ADDR... }`: accepted, ignored (keeplite sends no e-mail)",
-        set: mail_ignored,
+        doc: "`notification_email { ADDR... }`: recipients of the alert e-mails",
+        set: |c, g, n| {
+            g.smtp.to = block(n).iter().map(|m| m.kw.text.clone()).collect();
+            if g.smtp.to.is_empty() {
+                c.warn(
+                    &n.kw,
+                    "empty `notification_email` block ignored: no alert e-mail is sent (keepalived warns too)"
+                        .into(),
+                    Some("list the recipients, one per line, or remove the block".into()),
+                );
+            }
+        },
     },
     Kw {
         name: "notification_email_from",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`notification_email_from ADDR`: sender of the alerts (default root@HOSTNAME)",
+        set: |_, g, n| g.smtp.from = Some(n.args[0].text.clone()),
     },
     Kw {
         name: "smtp_server",
         arity: Range(1, 2),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_server ADDR [PORT]`: mail relay for the alerts (port 25 by default); no mail without it",
+        set: smtp_server,
     },
     Kw {
         name: "smtp_connect_timeout",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_connect_timeout SECS`: give up on the mail relay after this long (default 30)",
+        set: |c, g, n| {
+            if let Some(v) = c.int(n, 1, 86400) {
+                g.smtp.connect_timeout = Duration::from_secs(v as u64);
+            }
+        },
     },
     Kw {
         name: "smtp_helo_name",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_helo_name NAME`: name given in HELO (default: the host name)",
+        set: |_, g, n| g.smtp.helo_name = Some(n.args[0].text.clone()),
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: default alert setting of instances, sync groups and virtual servers (default no)",
+        set: |c, g, n| g.smtp.alert = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_vrrp",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_vrrp [yes|no]`: the same, for instances and sync groups only",
+        set: |c, g, n| g.smtp.alert_vrrp = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_checker",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_checker [yes|no]`: the same, for virtual servers only",
+        set: |c, g, n| g.smtp.alert_checker = yes_no(c, n),
+    },
+    Kw {
+        name: "no_email_faults",
+        arity: N(0),
+        doc: "`no_email_faults`: no alert for FAULT states",
+        set: |_, g, _| g.smtp.no_email_faults = true,
+    },
+    Kw {
+        name: "no_checker_emails",
+        arity: N(0),
+        doc: "`no_checker_emails`: alert for a checker's change only when the real server's state changes with it",
+        set: |_, g, _| g.smtp.no_checker_emails = true,
     },
     Kw {
         name: "vip_lease",

@@ -39,6 +39,12 @@ pub(super) const SYNC: &[Kw<SyncB>] = &[
         doc: "`track_script { NAME [weight N] [reverse] ... }`",
         set: |c, s, n| track_scripts(c, n, &mut s.g.track_script, &mut s.scripts),
     },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail on group transitions (default: `smtp_alert_vrrp`, else `smtp_alert` of global_defs)",
+        set: |c, s, n| s.g.smtp_alert = yes_no(c, n),
+    },
 ];
 
 pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
@@ -49,6 +55,7 @@ pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify: Notify::default(),
             track_script: Vec::new(),
             notify_priority_changes: None,
+            smtp_alert: None,
         },
         members: Vec::new(),
         scripts: Vec::new(),

@@ -784,3 +784,65 @@ fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
     let (again, _) = ok(&crate::config::dump::dump(&c));
     assert_eq!(again, c);
 }
+
+#[test]
+fn smtp_alert_settings_resolve_as_keepalived() {
+    let (c, w) = ok("global_defs {
+ notification_email {
+  ops@example.org
+  noc@example.org
+ }
+ notification_email_from lb@example.org
+ smtp_server 192.0.2.25 2525
+ smtp_connect_timeout 7
+ smtp_helo_name lb1
+ smtp_alert
+ smtp_alert_checker no
+ no_email_faults
+ no_checker_emails
+}
+vrrp_instance A {
+ interface lo
+ virtual_router_id 1
+ smtp_alert off
+}
+vrrp_instance B {
+ interface lo
+ virtual_router_id 2
+}
+virtual_server 10.0.0.1 80 {
+ protocol TCP
+ real_server 10.0.0.2 80 {
+  smtp_alert no
+ }
+}
+");
+    assert!(w.is_empty(), "{w:#?}");
+    assert_eq!(c.virtual_servers[0].real_servers[0].smtp_alert, Some(false));
+    let m = &c.global.smtp;
+    assert_eq!(m.to, ["ops@example.org", "noc@example.org"]);
+    assert_eq!(m.from.as_deref(), Some("lb@example.org"));
+    assert_eq!(m.server, Some("192.0.2.25:2525".parse().unwrap()));
+    assert_eq!(m.connect_timeout, Duration::from_secs(7));
+    assert_eq!(m.helo_name.as_deref(), Some("lb1"));
+    assert!(m.no_email_faults && m.no_checker_emails);
+    // Own setting first, then smtp_alert_vrrp / smtp_alert_checker, then smtp_alert.
+    assert!(!m.vrrp_alert(c.instances[0].smtp_alert));
+    assert!(m.vrrp_alert(c.instances[1].smtp_alert));
+    assert!(!m.checker_alert(c.virtual_servers[0].smtp_alert));
+    assert!(m.checker_alert(Some(true)));
+    // Without any smtp_alert nothing is mailed; the server port defaults to 25.
+    let (c, _) = ok("global_defs {\n smtp_server 192.0.2.25\n}\n");
+    assert!(!c.global.smtp.vrrp_alert(None));
+    assert_eq!(c.global.smtp.server.unwrap().port(), 25);
+    let (c, _) = ok("global_defs {\n smtp_server localhost 587\n}\n");
+    assert_eq!(c.global.smtp.server, Some("127.0.0.1:587".parse().unwrap()));
+    let (c, w) = ok("global_defs {\n smtp_server mail.example.org\n}\n");
+    assert!(c.global.smtp.server.is_none());
+    assert!(w[0].contains("keeplite needs an address here"), "{w:#?}");
+    let (_, w) = ok("global_defs {\n smtp_alert maybe\n}\n");
+    assert!(
+        w[0].contains("invalid value `maybe` for `smtp_alert`"),
+        "{w:#?}"
+    );
+}

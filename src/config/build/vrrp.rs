@@ -319,6 +319,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.mcast_src_ip = i.source(c, n),
     },
     Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail on this instance's transitions (default: `smtp_alert_vrrp`, else `smtp_alert` of global_defs)",
+        set: |c, i, n| i.v.smtp_alert = yes_no(c, n),
+    },
+    Kw {
         name: "nopreempt",
         arity: N(0),
         doc: "`nopreempt`: a higher-priority backup does not take over from a live master",
@@ -368,19 +374,19 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         name: "lower_prio_no_advert",
         arity: Range(0, 1),
         doc: "`lower_prio_no_advert [true|false]`: as master, do not answer a lower priority advert with an advert (GARPs per `garp_lower_prio_repeat` still go; default `vrrp_lower_prio_no_advert`)",
-        set: |c, i, n| i.v.lower_prio_no_advert = opt_bool(c, n).unwrap_or(i.v.lower_prio_no_advert),
+        set: |c, i, n| i.v.lower_prio_no_advert = yes_no(c, n).unwrap_or(i.v.lower_prio_no_advert),
     },
     Kw {
         name: "higher_prio_send_advert",
         arity: Range(0, 1),
         doc: "`higher_prio_send_advert [true|false]`: as master, send one advert before yielding to a higher priority one (default `vrrp_higher_prio_send_advert`)",
-        set: |c, i, n| i.v.higher_prio_send_advert = opt_bool(c, n).unwrap_or(i.v.higher_prio_send_advert),
+        set: |c, i, n| i.v.higher_prio_send_advert = yes_no(c, n).unwrap_or(i.v.higher_prio_send_advert),
     },
     Kw {
         name: "skip_check_adv_addr",
         arity: Range(0, 1),
         doc: "`skip_check_adv_addr [true|false]`: do not compare the current master's advert address list with ours (default `vrrp_skip_check_adv_addr`)",
-        set: |c, i, n| i.v.skip_check_adv_addr = opt_bool(c, n).unwrap_or(i.v.skip_check_adv_addr),
+        set: |c, i, n| i.v.skip_check_adv_addr = yes_no(c, n).unwrap_or(i.v.skip_check_adv_addr),
     },
     Kw {
         name: "notify_master_rx_lower_pri",
@@ -472,6 +478,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
+            smtp_alert: None,
         },
         at: InstanceAt {
             vrid: None,
