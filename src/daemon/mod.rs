@@ -305,7 +305,7 @@ struct Daemon {
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
-    let loaded = reload::load(opts);
+    let loaded = reload::load_at_startup(opts).map_err(|e| vec![format!("keeplite: {e}")])?;
     for w in &loaded.warnings {
         log::warn(w);
     }
