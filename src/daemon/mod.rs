@@ -517,7 +517,6 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        crate::sys::trim_heap();
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),
@@ -604,7 +603,7 @@ impl Daemon {
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
         self.lb.apply(&self.cfg, vss, &mut self.shell, now);
-        crate::sys::process::trim_heap();
+        crate::sys::trim_heap();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -749,7 +748,6 @@ impl Daemon {
                 }
                 let before = self.units.len();
                 self.apply(cfg, now);
-                crate::sys::trim_heap();
                 self.remember_good(&text);
                 log::info(&format!(
                     "reload done: {} units running ({} before), {} waiting",
