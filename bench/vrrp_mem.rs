@@ -101,6 +101,7 @@ fn main() {
                         link: 2,
                         src: IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1)),
                         tracker_up: vec![true; plan::trackers(inst, key).len()],
+                        file_values: Vec::new(),
                     };
                     Instance::new(plan::params(inst, key, &os)).expect("valid params")
                 })

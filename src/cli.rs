@@ -65,6 +65,7 @@ pub const USAGE: &str = "\
 Usage: keeplite [OPTION...]
        keeplite status [--json]
        keeplite reload
+       keeplite upgrade FILE|- [--reboot] [--allow-downgrade]   (appliance; upgrade --help)
 
   -f, --use-file=FILE      configuration file (default /etc/keepalived/keepalived.conf)
   -t, --config-test[=FILE] check the configuration and exit: 0 runs as written,

@@ -12,5 +12,7 @@ pub mod daemon;
 pub mod ipvs;
 pub mod netlink;
 pub mod proto;
+pub mod smtp;
 pub mod sys;
+pub mod upgrade;
 pub mod vrrp;

@@ -3,7 +3,12 @@
 use keeplite::cli::{self, Command};
 
 fn main() {
-    let opts = match cli::parse_args(std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The appliance's upgrade commands have their own arguments (keeplite upgrade --help).
+    if let Some(cmd @ ("upgrade" | "slot" | "bundle")) = args.first().map(String::as_str) {
+        std::process::exit(keeplite::upgrade::main(cmd, &args[1..]));
+    }
+    let opts = match cli::parse_args(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("keeplite: {e}\nTry `keeplite --help`.");

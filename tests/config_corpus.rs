@@ -16,7 +16,7 @@ fn root() -> &'static Path {
 /// Runs `sh -c script` in a new network namespace from the crate root.
 fn in_netns(script: &str) -> std::process::Output {
     Command::new("unshare")
-        .args(["-n", "sh", "-c", script])
+        .args(["-n", "-m", "sh", "-c", script])
         .env("KL", BIN)
         .current_dir(root())
         .stdin(Stdio::null())
@@ -193,8 +193,11 @@ fn example_configs_run_as_written() {
         "lvs-dr-director.conf",
         "ha-pair-unicast.conf",
     ] {
+        // The notify script the examples name is the user's own: a stub on a private tmpfs.
         let out = in_netns(&format!(
-            "ip link add eth0 type veth peer name eth1 && \"$KL\" -t -f config/{name}"
+            "mount -t tmpfs -o mode=755 none /usr/local/bin && \
+             printf '#!/bin/sh\\n' >/usr/local/bin/vrrp-notify && chmod 755 /usr/local/bin/vrrp-notify && \
+             ip link add eth0 type veth peer name eth1 && \"$KL\" -t -f config/{name}"
         ));
         assert_eq!(
             out.status.code(),

@@ -8,7 +8,7 @@ BOARD_DIR=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$BOARD_DIR/../.." && pwd)
 
 # Mount points: the root is read-only, so every one must exist in the image.
-for d in config dev proc sys run tmp var; do
+for d in boot config dev proc sys run tmp var; do
 	mkdir -p "$TARGET_DIR/$d"
 done
 
@@ -21,3 +21,17 @@ fi
 # Nothing may expect a writable /etc: resolv.conf and mtab point into tmpfs / procfs.
 ln -sf /proc/self/mounts "$TARGET_DIR/etc/mtab"
 ln -sf /run/resolv.conf "$TARGET_DIR/etc/resolv.conf"
+
+# Console login: users and the root password hash live on /config (rcS installs them at first
+# boot; BusyBox passwd follows the symlinks), whatever the skeleton put in /etc.
+ln -sf /config/passwd "$TARGET_DIR/etc/passwd"
+ln -sf /config/shadow "$TARGET_DIR/etc/shadow"
+
+# Upgrades (keeplite upgrade): the board name and version bundles are checked against, and the
+# public key they must be signed with. The private key never enters the image.
+VERSION=${KEEPLITE_RELEASE:-$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n 1)}
+mkdir -p "$TARGET_DIR/etc/keeplite"
+echo pc-x86_64 >"$TARGET_DIR/etc/keeplite/board"
+echo "$VERSION" >"$TARGET_DIR/etc/keeplite/version"
+install -m 0644 "${KEEPLITE_SIGNING_PUB:-$BOARD_DIR/keys/development-signing.pub}" \
+	"$TARGET_DIR/etc/keeplite/upgrade.pub"

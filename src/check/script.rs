@@ -277,6 +277,20 @@ fn scripts(cfg: &Config) -> Vec<(String, &str, Option<&ScriptUser>)> {
             }
         }
     }
+    let g = &cfg.global;
+    for (kw, f) in [
+        ("notify_fifo_script", &g.notify_fifo),
+        ("vrrp_notify_fifo_script", &g.vrrp_notify_fifo),
+        ("lvs_notify_fifo_script", &g.lvs_notify_fifo),
+    ] {
+        if let Some(c) = &f.script {
+            out.push((
+                format!("global_defs {kw}"),
+                c.as_str(),
+                f.script_user.as_ref(),
+            ));
+        }
+    }
     for vs in &cfg.virtual_servers {
         for (kw, cmd) in [
             ("quorum_up", &vs.quorum_up),

@@ -13,6 +13,17 @@ pub fn dump(cfg: &Config) -> String {
     for s in &cfg.vrrp_scripts {
         script(&mut w, s);
     }
+    for f in &cfg.track_files {
+        w.open(&format!("track_file {}", q(&f.name)));
+        w.kv("file", q(&f.file.to_string_lossy()));
+        let rev = if f.reverse { " reverse" } else { "" };
+        w.kv("weight", format!("{}{rev}", f.weight));
+        if let Some((v, overwrite)) = f.init {
+            let ow = if overwrite { " overwrite" } else { "" };
+            w.kv("init_file", format!("{v}{ow}"));
+        }
+        w.close();
+    }
     for g in &cfg.sync_groups {
         w.open(&format!("vrrp_sync_group {}", q(&g.name)));
         w.open("group");
@@ -22,6 +33,8 @@ pub fn dump(cfg: &Config) -> String {
         w.close();
         notify(&mut w, &g.notify);
         track_scripts(&mut w, &g.track_script);
+        w.opt("notify_priority_changes", g.notify_priority_changes);
+        w.opt("smtp_alert", g.smtp_alert.map(yes_no));
         w.close();
     }
     for i in &cfg.instances {
@@ -145,6 +158,19 @@ fn user(u: &ScriptUser) -> String {
     }
 }
 
+fn fifo(w: &mut W, kw: &str, f: &NotifyFifo) {
+    let with_user = |head: String, u: &Option<ScriptUser>| match u {
+        Some(u) => format!("{head} {}", user(u)),
+        None => head,
+    };
+    if let Some(p) = &f.path {
+        w.kv(kw, with_user(q(&p.to_string_lossy()), &f.owner));
+    }
+    if let Some(s) = &f.script {
+        w.kv(&format!("{kw}_script"), with_user(q(s), &f.script_user));
+    }
+}
+
 fn global(w: &mut W, g: &GlobalDefs) {
     w.open("global_defs");
     w.opt("router_id", g.router_id.as_deref().map(q));
@@ -166,6 +192,18 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
+    for (kw, f) in [
+        ("notify_fifo", &g.notify_fifo),
+        ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+        ("lvs_notify_fifo", &g.lvs_notify_fifo),
+    ] {
+        fifo(w, kw, f);
+    }
+    w.flag(
+        "vrrp_notify_priority_changes",
+        g.vrrp_notify_priority_changes,
+    );
+    smtp(w, &g.smtp);
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -182,6 +220,36 @@ fn global(w: &mut W, g: &GlobalDefs) {
         (g.control_socket != d.control_socket).then(|| q(&g.control_socket.to_string_lossy())),
     );
     w.close();
+}
+
+fn yes_no(on: bool) -> &'static str {
+    if on {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn smtp(w: &mut W, m: &Smtp) {
+    if !m.to.is_empty() {
+        w.open("notification_email");
+        for a in &m.to {
+            w.line(&q(a));
+        }
+        w.close();
+    }
+    w.opt("notification_email_from", m.from.as_deref().map(q));
+    w.opt(
+        "smtp_server",
+        m.server.map(|s| format!("{} {}", s.ip(), s.port())),
+    );
+    w.opt("smtp_helo_name", m.helo_name.as_deref().map(q));
+    w.kv("smtp_connect_timeout", m.connect_timeout.as_secs());
+    w.opt("smtp_alert", m.alert.map(yes_no));
+    w.opt("smtp_alert_vrrp", m.alert_vrrp.map(yes_no));
+    w.opt("smtp_alert_checker", m.alert_checker.map(yes_no));
+    w.flag("no_email_faults", m.no_email_faults);
+    w.flag("no_checker_emails", m.no_checker_emails);
 }
 
 fn script(w: &mut W, s: &VrrpScript) {
@@ -222,10 +290,14 @@ fn weight_rev(weight: Option<i32>, reverse: bool) -> String {
 }
 
 fn track_scripts(w: &mut W, list: &[TrackScript]) {
+    tracked(w, "track_script", list);
+}
+
+fn tracked(w: &mut W, kw: &str, list: &[TrackScript]) {
     if list.is_empty() {
         return;
     }
-    w.open("track_script");
+    w.open(kw);
     for t in list {
         w.line(&format!(
             "{}{}",
@@ -298,6 +370,7 @@ fn instance(w: &mut W, i: &VrrpInstance) {
     }
     w.opt("mcast_src_ip", i.mcast_src_ip);
     w.flag("nopreempt", i.nopreempt);
+    w.opt("smtp_alert", i.smtp_alert.map(yes_no));
     w.kv("preempt_delay", secs(i.preempt_delay));
     w.kv("garp_master_delay", secs(i.garp.master_delay));
     w.kv("garp_master_repeat", i.garp.master_repeat);
@@ -305,6 +378,8 @@ fn instance(w: &mut W, i: &VrrpInstance) {
     w.kv("garp_master_refresh_repeat", i.garp.master_refresh_repeat);
     notify(w, &i.notify);
     w.flag("dont_track_primary", i.dont_track_primary);
+    tracked(w, "track_file", &i.track_file);
+    w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
     w.close();
@@ -342,6 +417,7 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.opt("quorum_down", vs.quorum_down.as_deref().map(q));
     w.flag("alpha", vs.alpha);
     w.flag("omega", vs.omega);
+    w.opt("smtp_alert", vs.smtp_alert.map(yes_no));
     for rs in &vs.real_servers {
         let port = if rs.port == 0 {
             String::new()
@@ -353,6 +429,7 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
         w.flag("inhibit_on_failure", rs.inhibit_on_failure);
         w.opt("notify_up", rs.notify_up.as_deref().map(q));
         w.opt("notify_down", rs.notify_down.as_deref().map(q));
+        w.opt("smtp_alert", rs.smtp_alert.map(yes_no));
         for c in &rs.checkers {
             checker(w, c);
         }

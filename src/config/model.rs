@@ -4,7 +4,7 @@
 //! Durations are `std::time::Duration`; VRRP v3 intervals keep centisecond resolution.
 
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
+    pub track_files: Vec<TrackFile>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
@@ -42,6 +43,14 @@ pub struct GlobalDefs {
     /// `script_user USER [GROUP]`.
     pub script_user: Option<ScriptUser>,
     pub enable_script_security: bool,
+    /// `notify_fifo`: VRRP and LVS events, one line each (keepalived's format).
+    pub notify_fifo: NotifyFifo,
+    /// `vrrp_notify_fifo`: VRRP events only.
+    pub vrrp_notify_fifo: NotifyFifo,
+    /// `lvs_notify_fifo`: virtual and real server events only.
+    pub lvs_notify_fifo: NotifyFifo,
+    /// Instance default of `notify_priority_changes`.
+    pub vrrp_notify_priority_changes: bool,
     /// keeplite: kernel lifetime given to installed VIPs, refreshed by the live master.
     pub vip_lease: VipLease,
     /// keeplite: hardware watchdog device (e.g. /dev/watchdog), none = no watchdog.
@@ -50,6 +59,63 @@ pub struct GlobalDefs {
     pub watchdog_timeout: u32,
     /// keeplite: unix socket for `keeplite status` / `keeplite reload`.
     pub control_socket: PathBuf,
+    /// E-mail alerts (`notification_email`, `smtp_server`, ...).
+    pub smtp: Smtp,
+}
+
+/// keepalived's SMTP alert settings. Mail goes out only with both recipients and a server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Smtp {
+    /// `notification_email { ... }`: the recipients.
+    pub to: Vec<String>,
+    /// Default `root@HOSTNAME`, as keepalived (`USER@HOSTNAME` of the daemon).
+    pub from: Option<String>,
+    /// `smtp_server IP [PORT]` (port 25 by default).
+    pub server: Option<SocketAddr>,
+    /// Default: the host name, as keepalived.
+    pub helo_name: Option<String>,
+    /// Default 30 s; also bounds every later wait for the server.
+    pub connect_timeout: Duration,
+    /// Default for instances, sync groups and virtual servers without their own `smtp_alert`.
+    pub alert: Option<bool>,
+    /// Overrides `alert` for instances and sync groups.
+    pub alert_vrrp: Option<bool>,
+    /// Overrides `alert` for virtual servers.
+    pub alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT states.
+    pub no_email_faults: bool,
+    /// `no_checker_emails`: mail a checker's change only when it changes its real server's.
+    pub no_checker_emails: bool,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            to: Vec::new(),
+            from: None,
+            server: None,
+            helo_name: None,
+            connect_timeout: Duration::from_secs(30),
+            alert: None,
+            alert_vrrp: None,
+            alert_checker: None,
+            no_email_faults: false,
+            no_checker_emails: false,
+        }
+    }
+}
+
+impl Smtp {
+    /// Whether a VRRP instance or sync group with `own` (`smtp_alert`) sends mail, as
+    /// keepalived resolves it: its own setting, else `smtp_alert_vrrp`, else `smtp_alert`.
+    pub fn vrrp_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.alert_vrrp).or(self.alert).unwrap_or(false)
+    }
+
+    /// The same for a virtual server, with `smtp_alert_checker`.
+    pub fn checker_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.alert_checker).or(self.alert).unwrap_or(false)
+    }
 }
 
 /// Default control socket path.
@@ -70,12 +136,28 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
+            notify_fifo: NotifyFifo::default(),
+            vrrp_notify_fifo: NotifyFifo::default(),
+            lvs_notify_fifo: NotifyFifo::default(),
+            vrrp_notify_priority_changes: false,
             vip_lease: VipLease::Auto,
             watchdog_device: None,
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            smtp: Smtp::default(),
         }
     }
+}
+
+/// `*notify_fifo PATH [USER [GROUP]]` and `*notify_fifo_script CMD [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotifyFifo {
+    pub path: Option<PathBuf>,
+    /// Owner given to a FIFO keeplite creates.
+    pub owner: Option<ScriptUser>,
+    /// Reader started with the FIFO's path as its last argument, stopped with SIGTERM.
+    pub script: Option<String>,
+    pub script_user: Option<ScriptUser>,
 }
 
 /// Gratuitous ARP / unsolicited NA timing after a transition to master.
@@ -120,6 +202,18 @@ pub struct ScriptUser {
     pub group: Option<String>,
 }
 
+/// `track_file NAME { ... }` (`vrrp_track_file` is keepalived's older name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: PathBuf,
+    /// Multiplies the value read (default 1; 0: a non-zero value is a fault).
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: written at start if absent (always with overwrite).
+    pub init: Option<(i64, bool)>,
+}
+
 /// `vrrp_script NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpScript {
@@ -162,6 +256,10 @@ pub struct SyncGroup {
     pub group: Vec<String>,
     pub notify: Notify,
     pub track_script: Vec<TrackScript>,
+    /// Default of its instances' `notify_priority_changes`.
+    pub notify_priority_changes: Option<bool>,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
 }
 
 /// Initial state requested by `state`.
@@ -201,10 +299,17 @@ pub struct VrrpInstance {
     pub garp: Garp,
     pub notify: Notify,
     pub dont_track_primary: bool,
+    /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
+    pub track_file: Vec<TrackScript>,
+    /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
+    /// group's, else `vrrp_notify_priority_changes`).
+    pub notify_priority_changes: Option<bool>,
     /// Accept packets to the VIPs while master (default: true unless `vrrp_strict`).
     pub accept: bool,
     /// keeplite: per-instance override of `global_defs vip_lease`.
     pub vip_lease: Option<VipLease>,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
 }
 
 impl VrrpInstance {
@@ -223,6 +328,13 @@ impl VrrpInstance {
     /// The lease to use for this instance's VIPs.
     pub fn effective_vip_lease(&self, global: &GlobalDefs) -> VipLease {
         self.vip_lease.unwrap_or(global.vip_lease)
+    }
+
+    /// Whether priority changes go to the notify FIFOs (keepalived's default chain).
+    pub fn priority_changes(&self, group: Option<&SyncGroup>, global: &GlobalDefs) -> bool {
+        self.notify_priority_changes
+            .or(group.and_then(|g| g.notify_priority_changes))
+            .unwrap_or(global.vrrp_notify_priority_changes)
     }
 }
 
@@ -362,6 +474,8 @@ pub struct VirtualServer {
     pub quorum_down: Option<String>,
     pub alpha: bool,
     pub omega: bool,
+    /// `smtp_alert [yes|no]`; unset = the global default.
+    pub smtp_alert: Option<bool>,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -376,6 +490,8 @@ pub struct RealServer {
     pub inhibit_on_failure: bool,
     pub notify_up: Option<String>,
     pub notify_down: Option<String>,
+    /// `smtp_alert [yes|no]`; unset = the virtual server's.
+    pub smtp_alert: Option<bool>,
     pub checkers: Vec<Checker>,
 }
 

@@ -15,15 +15,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{log, Shell, NOTIFY_TIMEOUT};
+use super::{fifo, log, Shell, NOTIFY_TIMEOUT};
 use crate::check::misc::MiscExit;
 use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
-use crate::config::{Config, Keyword, LbKind, RealServer, VirtualServer};
+use crate::config::{self, Config, Keyword, LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{DestKey, ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
+use crate::smtp;
 use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
 use crate::sys::event::Poller;
 use crate::sys::ipvs::IpvsSocket;
@@ -56,6 +57,8 @@ struct Real {
     up: bool,
     /// misc_dynamic weight in force.
     weight: Option<u32>,
+    /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
+    smtp: bool,
 }
 
 struct Vs {
@@ -69,6 +72,13 @@ struct Vs {
     quorum_up: Option<String>,
     quorum_down: Option<String>,
     sync_error: Option<String>,
+    /// keepalived's name of the service and its protocol, for notify FIFO lines.
+    fifo_label: String,
+    proto: Protocol,
+    /// keepalived's name of the service and its protocol, for the mails.
+    mail_name: (String, &'static str),
+    /// `smtp_alert`: quorum changes are mailed.
+    smtp: bool,
 }
 
 impl Real {
@@ -90,6 +100,7 @@ impl Real {
             notify_up: rcfg.notify_up,
             notify_down: rcfg.notify_down,
             weight: None,
+            smtp: false,
         }
     }
 }
@@ -202,6 +213,30 @@ fn stop(
     }
 }
 
+/// The checker's words in keepalived's alert bodies, from its `kind_name`.
+fn mail_check_name(kind: &str) -> &'static str {
+    match kind {
+        "TCP" => "TCP CHECK",
+        "MISC" => "MISC CHECK",
+        _ => "CHECK",
+    }
+}
+
+/// keepalived's `FMT_VS` and the service protocol (`FMT_RS` uses it too).
+fn mail_name(addr: &VsAddr, protocol: config::Protocol) -> (String, &'static str) {
+    let proto = match protocol {
+        config::Protocol::Tcp => "tcp",
+        config::Protocol::Udp => "udp",
+        config::Protocol::Sctp => "sctp",
+    };
+    let name = match addr {
+        VsAddr::Ip(ip, port) => smtp::trio(SocketAddr::new(*ip, *port), proto),
+        VsAddr::Fwmark(m) => format!("FWM {m}"),
+        VsAddr::Group(g) => format!("[{g}]"),
+    };
+    (name, proto)
+}
+
 fn spawn(sh: &mut Shell, command: &str, timeout: Option<Duration>, now: Instant) -> Option<ProcId> {
     // Disabled scripts left the configuration; this only guards against running as root.
     let user = sh.vetting.run_as(command, None)?;
@@ -312,7 +347,7 @@ impl Lb {
             }
         }
         for (v, ev) in events {
-            self.quorum_event(v, ev, sh, now);
+            self.quorum_event(v, ev, Some(true), sh, now);
         }
         let new: BTreeSet<ServiceKey> = self
             .vss
@@ -345,8 +380,12 @@ impl Lb {
             lb_kind,
             quorum_up,
             quorum_down,
+            addr,
+            protocol,
+            smtp_alert,
             ..
         } = p.cfg;
+        let vs_smtp = sh.smtp.checker_alert(smtp_alert);
         let mut old_reals: Vec<Option<Real>> = prev
             .as_ref()
             .map_or(Vec::new(), |v| v.reals.iter().map(|_| None).collect());
@@ -364,16 +403,19 @@ impl Lb {
             .into_iter()
             .zip(p.checks)
             .zip(kept)
-            .map(
-                |((rcfg, params), k)| match k.and_then(|j| old_reals[j].take()) {
+            .map(|((rcfg, params), k)| {
+                let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
+                let mut r = match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
                         r.notify_up = rcfg.notify_up;
                         r.notify_down = rcfg.notify_down;
                         r
                     }
                     None => Real::new(alpha, rcfg, params),
-                },
-            )
+                };
+                r.smtp = smtp;
+                r
+            })
             .collect();
         // Real servers that changed or went away: stop their checkers.
         let mut gone: Vec<Real> = old_reals.into_iter().flatten().collect();
@@ -405,6 +447,10 @@ impl Lb {
             quorum_up,
             quorum_down,
             sync_error: None,
+            fifo_label: fifo::vs_label(&addr, protocol),
+            proto: protocol,
+            mail_name: mail_name(&addr, protocol),
+            smtp: vs_smtp,
             policy: p.policy,
         };
         (vs, event)
@@ -566,7 +612,21 @@ impl Lb {
                 let ck = &mut real.checks[c];
                 ck.up = matches!(ev, CheckEvent::Up(_));
                 let kind = ck.params.kind_name();
+                let check_ok = ck.up;
                 let up = real.checks.iter().all(|k| k.up);
+                // keepalived mails every checker change unless `no_checker_emails`, which
+                // keeps those that change the real server's state.
+                if real.smtp && (up != real.up || !sh.smtp.no_checker_emails) {
+                    let (name, proto) = &vs.mail_name;
+                    let alert = smtp::Alert::RealServer {
+                        real: smtp::trio(real.addr, proto),
+                        virtual_server: name.clone(),
+                        up,
+                        check: mail_check_name(kind),
+                        check_ok,
+                    };
+                    sh.mail.alert(alert, &sh.poller, now);
+                }
                 if up == real.up {
                     return;
                 }
@@ -591,6 +651,8 @@ impl Lb {
                 if let Some(cmd) = script.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(real.addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(w) => {
@@ -606,12 +668,34 @@ impl Lb {
         };
         self.dirty = true;
         if let Some(q) = q {
-            self.quorum_event(v, q, sh, now);
+            self.quorum_event(v, q, Some(false), sh, now);
         }
     }
 
-    fn quorum_event(&mut self, v: usize, ev: LbEvent, sh: &mut Shell, now: Instant) {
+    /// `start`: `Some(true)` after a (re)load, `Some(false)` on a check's news, `None` when
+    /// stopping (no mail then: the daemon exits before it could be delivered).
+    fn quorum_event(
+        &mut self,
+        v: usize,
+        ev: LbEvent,
+        start: Option<bool>,
+        sh: &mut Shell,
+        now: Instant,
+    ) {
         let vs = &self.vss[v];
+        let up = matches!(ev, LbEvent::QuorumUp);
+        if let (Some(start), true, false) = (start, vs.smtp, matches!(ev, LbEvent::RealDown(_))) {
+            let name = &vs.mail_name.0;
+            let (q, h) = (vs.policy.quorum, vs.policy.hysteresis);
+            let sum = vs.health.live_weight(&vs.policy);
+            let body = smtp::quorum_body(up, start, q, h, sum);
+            let name = name.clone();
+            sh.mail.alert(
+                smtp::Alert::VirtualServer { name, up, body },
+                &sh.poller,
+                now,
+            );
+        }
         let (what, script) = match ev {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
@@ -619,10 +703,14 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify_down.clone() {
                     spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
                 }
+                let rs = fifo::trio(vs.reals[i].addr, vs.proto);
+                sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
         };
         log::info(&format!("{}: quorum {what}", vs.name));
+        let up = matches!(ev, LbEvent::QuorumUp);
+        sh.fifos.lvs(&fifo::vs_line(&vs.fifo_label, up));
         if let Some(cmd) = script.clone() {
             spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
         }
@@ -748,7 +836,7 @@ impl Lb {
     pub fn shutdown(&mut self, sh: &mut Shell, release: bool, now: Instant) {
         for v in 0..self.vss.len() {
             for ev in self.vss[v].health.shutdown(&self.vss[v].policy) {
-                self.quorum_event(v, ev, sh, now);
+                self.quorum_event(v, ev, None, sh, now);
             }
         }
         if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {

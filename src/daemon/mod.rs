@@ -1,6 +1,7 @@
 //! The VRRP daemon: one thread, one epoll loop joining the pure cores (config, VRRP) to the
 //! OS shell (`sys`). Everything the cores ask for is done here, in the order they ask.
 
+mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
@@ -24,22 +25,29 @@ use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
+use crate::sys::smtp::Mailer;
+use crate::sys::track_file as sys_track_file;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
 use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
+use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
 use unit::{Env, Unit};
 
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
 const TOKEN_RELOAD: u64 = 3;
+const TOKEN_MAIL: u64 = 4;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
 /// not accumulate forever on an appliance).
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often `track_file` files are read (keepalived uses inotify; a read a second of a
+/// few bytes is as cheap and needs no watch descriptors to follow renames).
+const FILE_POLL: Duration = Duration::from_secs(1);
 
 struct Sock {
     ifname: String,
@@ -62,12 +70,30 @@ struct Shell {
     script_cfg: Vec<config::VrrpScript>,
     /// Who runs each script; disabled ones are not in the configuration any more.
     vetting: Vetting,
+    fifos: fifo::Fifos,
+    /// `track_file` files with their last value, and when they are read next.
+    files: Vec<(PathBuf, i64)>,
+    files_due: Option<Instant>,
     now: Instant,
+    /// SMTP alerts (keepalived's `smtp_alert`).
+    mail: Mailer,
+    /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
+    smtp: config::Smtp,
 }
 
 impl Env for Shell {
     fn rtnl(&mut self) -> &mut Rtnl {
         &mut self.rtnl
+    }
+
+    fn file_value(&mut self, path: &Path) -> i64 {
+        if let Some((_, v)) = self.files.iter().find(|(p, _)| p == path) {
+            return *v;
+        }
+        let v = sys_track_file::read_value(path).unwrap_or(0);
+        self.files.push((path.to_owned(), v));
+        self.files_due.get_or_insert(self.now + FILE_POLL);
+        v
     }
 
     fn socket(
@@ -151,6 +177,13 @@ impl Shell {
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
                     self.notify(&g.notify, "GROUP", &g.name, t.to, 0, now);
+                    if self.smtp.vrrp_alert(g.smtp_alert) {
+                        if let Some(state) = self.mail_state(t.to) {
+                            let name = g.name.clone();
+                            let alert = crate::smtp::Alert::Group { name, state };
+                            self.mail.alert(alert, &self.poller, now);
+                        }
+                    }
                 }
             }
         }
@@ -207,7 +240,12 @@ impl Shell {
                 log::info(&transition_line(&m.name, &t, master));
                 let notify = unit.key.instances[i].notify.clone();
                 let name = m.name.clone();
+                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
+                if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
+                    let alert = crate::smtp::Alert::Instance { name, state };
+                    self.mail.alert(alert, &self.poller, now);
+                }
             }
         }
     }
@@ -245,8 +283,17 @@ impl Shell {
         }
     }
 
+    /// The states keepalived mails about (FAULT unless `no_email_faults`). Stopping is not
+    /// mailed: the daemon exits before a mail could be delivered.
+    fn mail_state(&self, s: State) -> Option<&'static str> {
+        let fault = s == State::Fault && self.smtp.no_email_faults;
+        (s != State::Initialize && !fault).then(|| state_name(s))
+    }
+
     /// Runs keepalived's notify scripts for a transition to `to`.
     fn notify(&mut self, n: &Notify, kind: &str, name: &str, to: State, prio: u8, now: Instant) {
+        let ev = fifo::VrrpEvent::State(to);
+        self.fifos.vrrp(kind == "GROUP", name, ev, prio);
         let specific = match to {
             State::Master => &n.master,
             State::Backup => &n.backup,
@@ -489,7 +536,12 @@ impl Daemon {
             scripts: Vec::new(),
             script_cfg: Vec::new(),
             vetting: Vetting::default(),
+            fifos: fifo::Fifos::default(),
+            files: Vec::new(),
+            files_due: None,
             now: Instant::now(),
+            mail: Mailer::new(TOKEN_MAIL),
+            smtp: config::Smtp::default(),
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -561,6 +613,21 @@ impl Daemon {
             .garps
             .set_intervals(g.vrrp_garp_interval, g.vrrp_gna_interval);
         self.shell.script_cfg = cfg.vrrp_scripts.clone();
+        let sh = &mut self.shell;
+        sh.fifos
+            .configure(&cfg.global, &sh.vetting, &mut sh.procs, now);
+        for f in &cfg.track_files {
+            if let Some((value, overwrite)) = f.init {
+                if let Err(e) = sys_track_file::init(&f.file, value, overwrite) {
+                    log::warn(&format!("track_file {}: init_file: {e}", f.name));
+                }
+            }
+        }
+        // Files no longer tracked are not read any more; the others keep their value.
+        sh.files
+            .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
+        self.shell.mail.configure(g);
+        self.shell.smtp = g.smtp.clone();
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -662,7 +729,11 @@ impl Daemon {
                     .iter()
                     .map(|u| u.vrrp.poll_timeout())
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
-                    .chain([self.shell.garps.poll_timeout()])
+                    .chain([
+                        self.shell.garps.poll_timeout(),
+                        self.shell.files_due,
+                        self.shell.mail.poll_timeout(),
+                    ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
@@ -689,6 +760,7 @@ impl Daemon {
                         }
                     }
                     TOKEN_LINKS => self.link_events(now),
+                    TOKEN_MAIL => self.shell.mail.ready(&self.shell.poller, now),
                     TOKEN_RELOAD => {
                         for done in self.reloads.ready(&self.shell.poller, now) {
                             self.reloaded(done, now);
@@ -781,6 +853,8 @@ impl Daemon {
         }
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
+        // The STOP lines are written; the FIFOs close (their readers got SIGTERM above).
+        self.shell.fifos.close(&mut self.shell.procs, now);
         // No script outlives the daemon; the shutdown's notify scripts get a grace period.
         self.shell.procs.kill_all();
         if let Some(w) = self.watchdog.take() {
@@ -820,7 +894,14 @@ impl Daemon {
                 self.shell.drain(&mut self.units[u], now);
             }
         }
+        if self.shell.files_due.is_some_and(|t| now >= t) {
+            self.poll_files(now);
+        }
         self.shell.send_garps(now);
+        self.shell.mail.handle_timeout(&self.shell.poller, now);
+        for line in self.shell.mail.take_log() {
+            log::info(&line);
+        }
         self.shell.procs.handle_timeout(now);
         self.lb.handle_timeout(now);
         if let Err(e) = self.control.handle_timeout(now, &self.shell.poller) {
@@ -870,7 +951,7 @@ impl Daemon {
             if up { "up" } else { "down" }
         ));
         self.set_trackers(now, |src| match src {
-            TrackerSrc::Script { name: n, reverse } if *n == name => Some(up ^ reverse),
+            TrackerSrc::Script { name: n, reverse } if *n == name => Some((None, up ^ reverse)),
             _ => None,
         });
     }
@@ -888,28 +969,75 @@ impl Daemon {
         }
         for l in events {
             self.set_trackers(now, |src| match src {
-                TrackerSrc::Link { name, reverse } if *name == l.name => Some(l.up ^ reverse),
+                TrackerSrc::Link { name, reverse } if *name == l.name => {
+                    Some((None, l.up ^ reverse))
+                }
                 _ => None,
             });
         }
     }
 
-    /// Feeds every tracker for which `state` has news into the cores.
-    fn set_trackers(&mut self, now: Instant, state: impl Fn(&TrackerSrc) -> Option<bool>) {
+    /// Reads the `track_file` files and reports the values that changed.
+    fn poll_files(&mut self, now: Instant) {
+        let sh = &mut self.shell;
+        sh.files_due = (!sh.files.is_empty()).then_some(now + FILE_POLL);
+        for k in 0..self.shell.files.len() {
+            let (path, old) = self.shell.files[k].clone();
+            // Out of range: ignored, as keepalived does.
+            let Some(v) = sys_track_file::read_value(&path).filter(|v| *v != old) else {
+                continue;
+            };
+            self.shell.files[k].1 = v;
+            log::info(&format!("track_file {}: {v}", path.display()));
+            self.set_trackers(now, |src| match src {
+                TrackerSrc::File {
+                    path: p,
+                    weight,
+                    reverse,
+                    ..
+                } if *p == path => {
+                    let (w, up) = track_file::tracker(track_file::status(v, *weight, *reverse));
+                    Some((Some(w), up))
+                }
+                _ => None,
+            });
+        }
+    }
+
+    /// Feeds every tracker for which `state` has news into the cores: `(weight, up)`, the
+    /// weight only for trackers whose weight moves (`track_file`).
+    fn set_trackers(
+        &mut self,
+        now: Instant,
+        state: impl Fn(&TrackerSrc) -> Option<(Option<i32>, bool)>,
+    ) {
         for u in 0..self.units.len() {
             let mut changes = Vec::new();
             for (i, m) in self.units[u].members.iter().enumerate() {
                 for (t, src) in m.trackers.iter().enumerate() {
-                    if let Some(up) = state(src) {
-                        changes.push((i, t, up));
+                    if let Some(news) = state(src) {
+                        changes.push((i, t, news));
                     }
                 }
             }
             // The core ignores reports that change nothing.
-            for (i, t, up) in changes {
-                self.units[u].vrrp.set_tracker(now, i, t, up);
+            for (i, t, (weight, up)) in changes {
+                let vrrp = &mut self.units[u].vrrp;
+                match weight {
+                    Some(w) => vrrp.set_tracker_weight(now, i, t, w, up),
+                    None => vrrp.set_tracker(now, i, t, up),
+                }
             }
             self.shell.drain(&mut self.units[u], now);
+            let unit = &self.units[u];
+            for (i, m) in unit.members.iter().enumerate() {
+                let inst = unit.vrrp.instance(i);
+                let group = unit.key.group.as_ref();
+                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
+                    let fifos = &mut self.shell.fifos;
+                    fifos.priority(&m.name, inst.state(), inst.priority());
+                }
+            }
         }
     }
 

@@ -54,6 +54,8 @@ pub trait Env {
     ) -> Result<usize, String>;
     /// Current state of a vrrp_script (starting it if new).
     fn script_up(&mut self, name: &str) -> bool;
+    /// Current value of a `track_file` file (watched from now on).
+    fn file_value(&mut self, path: &std::path::Path) -> i64;
 }
 
 fn scope(s: Option<&str>) -> u8 {
@@ -132,12 +134,21 @@ fn member(
                 env.rtnl().link(name).map(|l| l.up).unwrap_or(false) ^ reverse
             }
             TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
+            TrackerSrc::File { .. } => true,
+        })
+        .collect();
+    let file_values = trackers
+        .iter()
+        .map(|t| match t {
+            TrackerSrc::File { path, .. } => Some(env.file_value(path)),
+            _ => None,
         })
         .collect();
     let os = Resolved {
         link: link.index,
         src,
         tracker_up,
+        file_values,
     };
     let m = Member {
         name: inst.name.clone(),

@@ -79,7 +79,8 @@ impl Health {
         self.weight[i].unwrap_or(vs.reals[i].dest.params.weight)
     }
 
-    fn live_weight(&self, vs: &VirtualServer) -> u32 {
+    /// Sum of the effective weights of the live real servers.
+    pub fn live_weight(&self, vs: &VirtualServer) -> u32 {
         (0..vs.reals.len())
             .filter(|i| self.up[*i])
             .map(|i| self.effective_weight(vs, i))

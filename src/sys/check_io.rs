@@ -354,7 +354,7 @@ fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// Non-blocking connect; returns the socket and whether it is already connected.
-fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
+pub(crate) fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
     let family = if dst.is_ipv4() {
         libc::AF_INET
     } else {
@@ -411,7 +411,7 @@ fn set_linger_zero(fd: RawFd) {
 }
 
 /// Pending error of a socket after a non-blocking connect (0 = connected).
-fn socket_error(fd: RawFd) -> i32 {
+pub(crate) fn socket_error(fd: RawFd) -> i32 {
     let mut err: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `err`/`len` are valid out-pointers of the size SO_ERROR writes.

@@ -7,11 +7,14 @@
 pub mod check_io;
 pub mod control;
 pub mod event;
+pub mod fifo;
 pub mod garp;
 pub mod ipvs;
 pub mod netlink;
 pub mod persist;
 pub mod process;
+pub mod smtp;
+pub mod track_file;
 pub mod vrrp_sock;
 pub mod watchdog;
 pub mod worker;

@@ -279,45 +279,38 @@ fn signal_group(pgid: libc::pid_t, sig: libc::c_int) {
     unsafe { libc::kill(-pgid, sig) };
 }
 
-/// Looks up `script_user`'s uid and primary gid (and an explicit group if given).
+/// Looks up `script_user`'s uid and primary gid (and an explicit group if given) in
+/// /etc/passwd and /etc/group. Not getpwnam(3): a static glibc binary that meets an
+/// nsswitch.conf naming other modules (Debian's `systemd`) dlopens the host's libnss_*.so,
+/// built for the shared libc, and crashes. keepalived goes through NSS, so users that exist
+/// only in LDAP and the like are unknown to keeplite (documented in the README).
 pub fn lookup_user(user: &str, group: Option<&str>) -> io::Result<(u32, u32)> {
-    let c = std::ffi::CString::new(user)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has a NUL"))?;
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: all-zero passwd is valid; getpwnam_r writes into it and `buf`.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut res = std::ptr::null_mut();
-    // SAFETY: every pointer is valid for the call, `buf.len()` is its true size.
-    let rc =
-        unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut res) };
-    if rc != 0 || res.is_null() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no user named {user}"),
-        ));
-    }
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let not_found = |what: &str, name: &str| {
+        io::Error::new(io::ErrorKind::NotFound, format!("no {what} named {name}"))
+    };
+    let (uid, primary) =
+        db_entry(&read("/etc/passwd"), user, 2, 3).ok_or_else(|| not_found("user", user))?;
     let gid = match group {
-        None => pw.pw_gid,
+        None => primary,
         Some(g) => {
-            let c = std::ffi::CString::new(g)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name has a NUL"))?;
-            // SAFETY: as above, for the group database.
-            let mut gr: libc::group = unsafe { std::mem::zeroed() };
-            let mut res = std::ptr::null_mut();
-            // SAFETY: every pointer is valid for the call, `buf.len()` is its true size.
-            let rc = unsafe {
-                libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut res)
-            };
-            if rc != 0 || res.is_null() {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("no group named {g}"),
-                ));
-            }
-            gr.gr_gid
+            db_entry(&read("/etc/group"), g, 2, 2)
+                .ok_or_else(|| not_found("group", g))?
+                .0
         }
     };
-    Ok((pw.pw_uid, gid))
+    Ok((uid, gid))
+}
+
+/// Fields `a` and `b` (numbers) of the line named `name` in a passwd(5)/group(5) style file.
+fn db_entry(db: &str, name: &str, a: usize, b: usize) -> Option<(u32, u32)> {
+    db.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() <= a.max(b) || f[0] != name {
+            return None;
+        }
+        Some((f[a].trim().parse().ok()?, f[b].trim().parse().ok()?))
+    })
 }
 
 /// The machine as the script rules see it: the user database and `stat(2)`.
@@ -538,5 +531,16 @@ mod tests {
         p.spawn(&spec, Instant::now()).unwrap();
         let done = run_until_done(&mut p, &sigs, &mut poller);
         assert_eq!(done[0].outcome, Outcome::Exited(0));
+    }
+
+    #[test]
+    fn passwd_and_group_lines() {
+        let pw =
+            "root:x:0:0:root:/root:/bin/sh\n# note\nbad line\nnobody:x:65534:65534::/:/bin/false\n";
+        assert_eq!(db_entry(pw, "nobody", 2, 3), Some((65534, 65534)));
+        assert_eq!(db_entry(pw, "root", 2, 3), Some((0, 0)));
+        assert_eq!(db_entry(pw, "nob", 2, 3), None);
+        assert_eq!(db_entry("wheel:x:10:root\n", "wheel", 2, 2), Some((10, 10)));
+        assert_eq!(db_entry("odd:x:notanumber:0:::\n", "odd", 2, 3), None);
     }
 }

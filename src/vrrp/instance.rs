@@ -134,7 +134,7 @@ impl Tracker {
         }
     }
 
-    fn contribution(&self) -> i32 {
+    pub(crate) fn contribution(&self) -> i32 {
         match (self.weight > 0, self.up) {
             (true, true) => self.weight,
             (false, false) => self.weight,
@@ -142,7 +142,7 @@ impl Tracker {
         }
     }
 
-    fn faulted(&self) -> bool {
+    pub(crate) fn faulted(&self) -> bool {
         self.weight == 0 && !self.up
     }
 }
@@ -820,6 +820,18 @@ impl Instance {
             return;
         }
         t.up = up;
+        self.apply_tracking(now);
+    }
+
+    /// Sets tracker `index`'s weight and state (a `track_file`'s value moves its weight).
+    pub fn set_tracker_weight(&mut self, now: Instant, index: usize, weight: i32, up: bool) {
+        let Some(t) = self.p.trackers.get_mut(index) else {
+            return;
+        };
+        if (t.weight, t.up) == (weight, up) {
+            return;
+        }
+        (t.weight, t.up) = (weight, up);
         self.apply_tracking(now);
     }
 

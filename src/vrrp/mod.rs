@@ -91,6 +91,7 @@ pub mod garp;
 pub mod instance;
 pub mod plan;
 pub mod rx;
+pub mod track_file;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -246,6 +247,13 @@ impl Vrrp {
 
     pub fn set_tracker(&mut self, now: Instant, idx: usize, tracker: usize, up: bool) {
         self.instances[idx].set_tracker(now, tracker, up);
+        self.update_group_faults(now);
+        self.settle(now);
+    }
+
+    /// A `track_file` tracker's new `(weight, up)` (see [`track_file::tracker`]).
+    pub fn set_tracker_weight(&mut self, now: Instant, idx: usize, t: usize, w: i32, up: bool) {
+        self.instances[idx].set_tracker_weight(now, t, w, up);
         self.update_group_faults(now);
         self.settle(now);
     }

@@ -11,18 +11,41 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use super::{default_vip_lease, GroupParams, Params, Tracker};
+use super::{default_vip_lease, track_file, GroupParams, Params, Tracker};
 use crate::config::{
-    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, VipLease, VirtualIp, VrrpInstance,
-    VrrpScript,
+    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, VipLease, VirtualIp,
+    VrrpInstance, VrrpScript,
 };
 use crate::proto::vrrp::{Auth, Version};
 
 /// What feeds one core tracker (same order as `Params::trackers`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TrackerSrc {
-    Link { name: String, reverse: bool },
-    Script { name: String, reverse: bool },
+    Link {
+        name: String,
+        reverse: bool,
+    },
+    Script {
+        name: String,
+        reverse: bool,
+    },
+    /// `track_file`: the file's value times `weight` (see [`super::track_file`]).
+    File {
+        name: String,
+        path: std::path::PathBuf,
+        weight: i32,
+        reverse: bool,
+    },
+}
+
+impl TrackerSrc {
+    pub fn name(&self) -> &str {
+        match self {
+            TrackerSrc::Link { name, .. }
+            | TrackerSrc::Script { name, .. }
+            | TrackerSrc::File { name, .. } => name,
+        }
+    }
 }
 
 /// The configuration a unit was built from: equal keys mean nothing to restart.
@@ -31,6 +54,7 @@ pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
     pub group: Option<SyncGroup>,
     pub scripts: Vec<VrrpScript>,
+    pub track_files: Vec<TrackFile>,
     pub global: Globals,
 }
 
@@ -72,6 +96,14 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             .cloned()
             .collect::<Vec<_>>()
     };
+    let files_of = |insts: &[VrrpInstance]| {
+        let tracked = |f: &&TrackFile| {
+            insts
+                .iter()
+                .any(|i| i.track_file.iter().any(|t| t.name == f.name))
+        };
+        cfg.track_files.iter().filter(tracked).cloned().collect()
+    };
     let mut keys = Vec::new();
     let mut grouped = Vec::new();
     for g in &cfg.sync_groups {
@@ -84,6 +116,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         grouped.extend(insts.iter().map(|i| i.name.clone()));
         keys.push(UnitKey {
             scripts: scripts_of(&insts, Some(g)),
+            track_files: files_of(&insts),
             instances: insts,
             group: Some(g.clone()),
             global: Globals::of(&cfg.global),
@@ -93,6 +126,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         let insts = vec![i.clone()];
         keys.push(UnitKey {
             scripts: scripts_of(&insts, None),
+            track_files: files_of(&insts),
             instances: insts,
             group: None,
             global: Globals::of(&cfg.global),
@@ -108,6 +142,8 @@ pub struct Resolved {
     pub link: u32,
     pub src: IpAddr,
     pub tracker_up: Vec<bool>,
+    /// The value of each `track_file` tracker's file (`None` for other trackers).
+    pub file_values: Vec<Option<i64>>,
 }
 
 /// The multicast group adverts go to (`vrrp_mcast_group4/6`).
@@ -145,6 +181,19 @@ pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
         let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
         let name = t.name.clone();
         out.push((TrackerSrc::Script { name, reverse }, weight));
+    }
+    for t in &inst.track_file {
+        // An undefined file is warned about by the configuration check.
+        let Some(f) = key.track_files.iter().find(|f| f.name == t.name) else {
+            continue;
+        };
+        let src = TrackerSrc::File {
+            name: t.name.clone(),
+            path: f.file.clone(),
+            weight: t.weight.unwrap_or(f.weight),
+            reverse: t.reverse ^ f.reverse,
+        };
+        out.push((src, 0));
     }
     out
 }
@@ -185,8 +234,18 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
     p.link = os.link;
     p.unicast_peers = inst.unicast_peer.clone();
     p.mcast_group = mcast_group(inst, g);
-    for ((src, weight), &up) in trackers(inst, key).into_iter().zip(&os.tracker_up) {
-        let (TrackerSrc::Link { name, .. } | TrackerSrc::Script { name, .. }) = src;
+    let states = trackers(inst, key).into_iter().zip(&os.tracker_up);
+    for (i, ((src, weight), &up)) in states.enumerate() {
+        let (weight, up) = match (&src, os.file_values.get(i).copied().flatten()) {
+            (
+                TrackerSrc::File {
+                    weight, reverse, ..
+                },
+                Some(v),
+            ) => track_file::tracker(track_file::status(v, *weight, *reverse)),
+            _ => (weight, up),
+        };
+        let name = src.name().to_owned();
         p.trackers.push(Tracker { name, weight, up });
     }
     p

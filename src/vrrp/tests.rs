@@ -1789,3 +1789,37 @@ fn startup_delay_holds_every_instance_out_of_master() {
     assert_eq!(w.entered(b, 0, State::Master), Some(secs(10)));
     assert_eq!(w.routers[b].vrrp.instance(0).stats().adverts_received, 1);
 }
+
+#[test]
+fn a_tracked_file_value_moves_priority_and_faults_below_minus_253() {
+    use super::track_file::{status, tracker};
+    let mut w = Wire::new();
+    let mut p = params(1, 1, 150);
+    // `track_file f { weight 10 }`, file holding 0.
+    let (weight, up) = tracker(status(0, 10, false));
+    p.trackers = vec![Tracker::new("f", weight, up)];
+    let a = w.add(vec![p], vec![]);
+    let b = w.add(vec![params(2, 1, 120)], vec![]);
+    w.run_until(Duration::from_secs(10));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+    let set = |w: &mut Wire, value: i64| {
+        let (weight, up) = tracker(status(value, 10, false));
+        let now = w.now;
+        w.routers[a].vrrp.set_tracker_weight(now, 0, 0, weight, up);
+        w.pump(a);
+    };
+    // 150 + 2 × 10.
+    set(&mut w, 2);
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 170);
+    // 150 - 4 × 10 = 110 < 120: advertised at once, B preempts.
+    set(&mut w, -4);
+    assert_eq!(w.routers[a].vrrp.instance(0).priority(), 110);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Backup, State::Master));
+    // -30 × 10 < -253: fault.
+    set(&mut w, -30);
+    assert_eq!(w.state(a, 0), State::Fault);
+    set(&mut w, 0);
+    w.run_for(Duration::from_secs(5));
+    assert_eq!(w.pair(a, b), (State::Master, State::Backup));
+}

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub use crate::common::Netns;
 
 pub const TOP: &str = env!("CARGO_MANIFEST_DIR");
+/// The root password the tests set at the console's first-boot step.
+pub const ROOT_PASSWORD: &str = "kl-Test-pw-4711";
 
 fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -23,7 +25,7 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-fn run(cmd: &mut Command) {
+pub fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
@@ -63,6 +65,7 @@ pub struct VmOptions<'a> {
 /// One appliance VM: qemu on a qcow2 overlay of the image, console on a unix socket.
 pub struct Vm {
     child: Child,
+    qemu: Command,
     dir: PathBuf,
     console: UnixStream,
     /// Everything read from the console so far (by a thread that drains it all the time: a
@@ -78,24 +81,51 @@ impl Vm {
     pub fn boot(opts: VmOptions) -> Vm {
         let dir = std::env::temp_dir().join(unique("klvm"));
         std::fs::create_dir_all(&dir).unwrap();
-        let serial = dir.join("serial.sock");
-        let tap = unique("kt");
-        let child = Command::new(format!("{TOP}/board/pc-x86_64/run-qemu"))
-            .arg("--accel")
+        let mut qemu = Command::new(format!("{TOP}/board/pc-x86_64/run-qemu"));
+        qemu.arg("--accel")
             .arg("tcg")
             .arg("--overlay")
             .arg(dir.join("disk.qcow2"))
             .arg("--serial-socket")
-            .arg(&serial)
+            .arg(dir.join("serial.sock"))
             .arg("--netns")
             .arg(&opts.netns.name)
             .arg("--nic")
-            .arg(format!("tap={tap},bridge=br0,mac={}", opts.mac))
+            .arg(format!("tap={},bridge=br0,mac={}", unique("kt"), opts.mac))
             .arg(image())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("run-qemu");
+            .stdout(Stdio::null());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (child, console, booted_at) = Self::start(&mut qemu, &dir, &log);
+        Vm {
+            child,
+            qemu,
+            dir,
+            console,
+            log,
+            seen: 0,
+            marker: 0,
+            booted_at,
+        }
+    }
+
+    /// Power-cycle: kill qemu (as a power cut would) and boot the same disk again; the
+    /// console log goes on (marks into it stay valid).
+    pub fn restart(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(self.dir.join("serial.sock"));
+        let (child, console, booted_at) = Self::start(&mut self.qemu, &self.dir, &self.log);
+        (self.child, self.console, self.booted_at) = (child, console, booted_at);
+    }
+
+    /// Starts qemu and a thread that appends everything its console prints to `log`.
+    fn start(
+        qemu: &mut Command,
+        dir: &Path,
+        log: &Arc<Mutex<Vec<u8>>>,
+    ) -> (Child, UnixStream, Instant) {
+        let serial = dir.join("serial.sock");
+        let child = qemu.spawn().expect("run-qemu");
         let booted_at = Instant::now();
         let deadline = booted_at + Duration::from_secs(30);
         let console = loop {
@@ -108,23 +138,14 @@ impl Vm {
                 Err(e) => panic!("{}: {e}", serial.display()),
             }
         };
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (mut reader, sink) = (console.try_clone().unwrap(), Arc::clone(&log));
+        let (mut reader, sink) = (console.try_clone().unwrap(), Arc::clone(log));
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = reader.read(&mut buf) {
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
-        Vm {
-            child,
-            dir,
-            console,
-            log,
-            seen: 0,
-            marker: 0,
-            booted_at,
-        }
+        (child, console, booted_at)
     }
 
     pub fn text(&self) -> String {
@@ -216,12 +237,48 @@ impl Vm {
         out
     }
 
-    /// Wait until the login shell is up (banner printed by /etc/profile).
+    /// Log in on the serial console (on first boot, set the root password first) and wait
+    /// until the login shell is up (banner printed by /etc/profile).
     pub fn wait_console(&mut self, timeout: Duration) -> Duration {
-        self.expect("keeplite appliance", timeout);
+        if self.expect_any(&["New password:", " login: "], timeout) == 0 {
+            self.send(ROOT_PASSWORD);
+            self.expect("Retype password:", Duration::from_secs(30));
+            self.send(ROOT_PASSWORD);
+            self.expect(" login: ", Duration::from_secs(60));
+        }
         let t = self.booted_at.elapsed();
+        self.send("root");
+        self.expect("Password:", Duration::from_secs(30));
+        self.send(ROOT_PASSWORD);
+        self.expect("keeplite appliance", Duration::from_secs(60));
         self.expect("# ", Duration::from_secs(30));
         t
+    }
+
+    /// Wait for the first of `needles` after what earlier expects consumed; returns its index.
+    pub fn expect_any(&mut self, needles: &[&str], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                let hit = needles
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| Some((find(&log[self.seen..], n.as_bytes())?, i)))
+                    .min();
+                if let Some((pos, i)) = hit {
+                    self.seen += pos + needles[i].len();
+                    return i;
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "console: none of {needles:?} within {timeout:?}; console so far:\n{}",
+                    self.tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Write `content` to `path` on the appliance (one shell line: printf with quoted lines).

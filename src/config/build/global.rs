@@ -42,15 +42,65 @@ pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
     "vrrp_garp_master_refresh_repeat"
 );
 
-pub(super) fn mail_ignored(c: &mut Ctx, _: &mut GlobalDefs, n: &Node) {
-    c.warn(
-        &n.kw,
-        format!(
-            "`{}` is accepted but ignored: keeplite sends no e-mail",
-            n.kw.text
-        ),
-        Some("use notify scripts for alerts".into()),
-    );
+/// `smtp_alert [yes|no|true|false|on|off]`: no value means yes, as in keepalived; another
+/// word is ignored with a warning (keepalived: "Invalid value").
+pub(super) fn yes_no(c: &mut Ctx, n: &Node) -> Option<bool> {
+    if n.args.is_empty() {
+        return Some(true);
+    }
+    c.choice(
+        n,
+        &[
+            ("yes", true),
+            ("true", true),
+            ("on", true),
+            ("no", false),
+            ("false", false),
+            ("off", false),
+        ],
+    )
+}
+
+fn smtp_server(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    let host = &n.args[0];
+    // RFC 6761 §6.3: `localhost` is the loopback address (keepalived's lookup gives it too).
+    let localhost = host.text.eq_ignore_ascii_case("localhost");
+    let name_like = !localhost
+        && host.text.parse::<std::net::IpAddr>().is_err()
+        && host.text.contains(|ch: char| ch.is_ascii_alphabetic())
+        && host
+            .text
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-');
+    if name_like {
+        // keepalived resolves a host name here, once, at load time; keeplite's loop does no
+        // DNS, so it says what is lost instead of differing silently.
+        c.warn(
+            host,
+            format!(
+                "`smtp_server {}`: keeplite needs an address here (keepalived looks the name up when it loads the file); no alert e-mail is sent",
+                host.text
+            ),
+            Some("write the mail relay's IP address, such as `127.0.0.1`".into()),
+        );
+        return;
+    }
+    let ip = if localhost {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        let Some(ip) = c.ip(&n.kw.text, host) else {
+            return;
+        };
+        ip
+    };
+    let port = match n.args.get(1) {
+        Some(t) => match c.port(&n.kw.text, t) {
+            Some(p) => p,
+            None => return,
+        },
+        None => 25,
+    };
+    g.smtp.server = Some(std::net::SocketAddr::new(ip, port));
 }
 
 /// Seconds that keepalived requires to be positive: `0` is invalid there, so it is ignored
@@ -135,6 +185,50 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |c, g, n| g.vrrp_startup_delay = positive_secs(c, n).unwrap_or(g.vrrp_startup_delay),
     },
     Kw {
+        name: "notify_fifo",
+        arity: Range(1, 3),
+        doc: "`notify_fifo PATH [USER [GROUP]]`: FIFO receiving every VRRP and LVS event as one line (`INSTANCE \"VI_1\" MASTER 100`, `GROUP \"G\" BACKUP 0`, `VS [10.0.0.1]:tcp:80 UP`, `RS [10.0.0.2]:tcp:80 [10.0.0.1]:tcp:80 DOWN`); created (mode 0644, owned by USER) if absent; a reader that stops reading loses lines, never delays keeplite",
+        set: |_, g, n| fifo_path(&mut g.notify_fifo, n),
+    },
+    Kw {
+        name: "notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`notify_fifo_script CMD [USER [GROUP]]`: reader started with the FIFO path as last argument, stopped with SIGTERM at exit",
+        set: |c, g, n| fifo_script(c, &mut g.notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_fifo",
+        arity: Range(1, 3),
+        doc: "`vrrp_notify_fifo PATH [USER [GROUP]]`: as `notify_fifo`, VRRP lines only",
+        set: |_, g, n| fifo_path(&mut g.vrrp_notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`vrrp_notify_fifo_script CMD [USER [GROUP]]`: reader of `vrrp_notify_fifo`",
+        set: |c, g, n| fifo_script(c, &mut g.vrrp_notify_fifo, n),
+    },
+    Kw {
+        name: "lvs_notify_fifo",
+        arity: Range(1, 3),
+        doc: "`lvs_notify_fifo PATH [USER [GROUP]]`: as `notify_fifo`, `VS` / `RS` lines only",
+        set: |_, g, n| fifo_path(&mut g.lvs_notify_fifo, n),
+    },
+    Kw {
+        name: "lvs_notify_fifo_script",
+        arity: Range(1, 3),
+        doc: "`lvs_notify_fifo_script CMD [USER [GROUP]]`: reader of `lvs_notify_fifo`",
+        set: |c, g, n| fifo_script(c, &mut g.lvs_notify_fifo, n),
+    },
+    Kw {
+        name: "vrrp_notify_priority_changes",
+        arity: Range(0, 1),
+        doc: "`vrrp_notify_priority_changes [BOOL]`: instance default of `notify_priority_changes` (default off)",
+        set: |c, g, n| {
+            g.vrrp_notify_priority_changes = bool_arg(c, n).unwrap_or(g.vrrp_notify_priority_changes)
+        },
+    },
+    Kw {
         name: "script_user",
         arity: Range(1, 2),
         doc: "`script_user USER [GROUP]`: default user for scripts",
@@ -149,32 +243,76 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "notification_email",
         arity: Block(0, 0),
-        doc: "`notification_email { ADDR... }`: accepted, ignored (keeplite sends no e-mail)",
-        set: mail_ignored,
+        doc: "`notification_email { ADDR... }`: recipients of the alert e-mails",
+        set: |c, g, n| {
+            g.smtp.to = block(n).iter().map(|m| m.kw.text.clone()).collect();
+            if g.smtp.to.is_empty() {
+                c.warn(
+                    &n.kw,
+                    "empty `notification_email` block ignored: no alert e-mail is sent (keepalived warns too)"
+                        .into(),
+                    Some("list the recipients, one per line, or remove the block".into()),
+                );
+            }
+        },
     },
     Kw {
         name: "notification_email_from",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`notification_email_from ADDR`: sender of the alerts (default root@HOSTNAME)",
+        set: |_, g, n| g.smtp.from = Some(n.args[0].text.clone()),
     },
     Kw {
         name: "smtp_server",
         arity: Range(1, 2),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_server ADDR [PORT]`: mail relay for the alerts (port 25 by default); no mail without it",
+        set: smtp_server,
     },
     Kw {
         name: "smtp_connect_timeout",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_connect_timeout SECS`: give up on the mail relay after this long (default 30)",
+        set: |c, g, n| {
+            if let Some(v) = c.int(n, 1, 86400) {
+                g.smtp.connect_timeout = Duration::from_secs(v as u64);
+            }
+        },
     },
     Kw {
         name: "smtp_helo_name",
         arity: N(1),
-        doc: "accepted, ignored",
-        set: mail_ignored,
+        doc: "`smtp_helo_name NAME`: name given in HELO (default: the host name)",
+        set: |_, g, n| g.smtp.helo_name = Some(n.args[0].text.clone()),
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: default alert setting of instances, sync groups and virtual servers (default no)",
+        set: |c, g, n| g.smtp.alert = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_vrrp",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_vrrp [yes|no]`: the same, for instances and sync groups only",
+        set: |c, g, n| g.smtp.alert_vrrp = yes_no(c, n),
+    },
+    Kw {
+        name: "smtp_alert_checker",
+        arity: Range(0, 1),
+        doc: "`smtp_alert_checker [yes|no]`: the same, for virtual servers only",
+        set: |c, g, n| g.smtp.alert_checker = yes_no(c, n),
+    },
+    Kw {
+        name: "no_email_faults",
+        arity: N(0),
+        doc: "`no_email_faults`: no alert for FAULT states",
+        set: |_, g, _| g.smtp.no_email_faults = true,
+    },
+    Kw {
+        name: "no_checker_emails",
+        arity: N(0),
+        doc: "`no_checker_emails`: alert for a checker's change only when the real server's state changes with it",
+        set: |_, g, _| g.smtp.no_checker_emails = true,
     },
     Kw {
         name: "vip_lease",
@@ -205,3 +343,21 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, n| g.control_socket = n.args[0].text.clone().into(),
     },
 ];
+
+fn fifo_path(f: &mut NotifyFifo, n: &Node) {
+    f.path = Some(n.args[0].text.clone().into());
+    f.owner = (n.args.len() > 1).then(|| script_user_at(n, 1));
+}
+
+fn fifo_script(c: &mut Ctx, f: &mut NotifyFifo, n: &Node) {
+    if n.args[0].text.is_empty() {
+        c.warn(
+            &n.args[0],
+            format!("`{}` needs a command; ignored", n.kw.text),
+            None,
+        );
+        return;
+    }
+    f.script = Some(n.args[0].text.clone());
+    f.script_user = (n.args.len() > 1).then(|| script_user_at(n, 1));
+}

@@ -105,6 +105,7 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         quorum_down: None,
         alpha: false,
         omega: false,
+        smtp_alert: None,
         real_servers: Vec::new(),
     };
     // Checker defaults apply wherever they appear in the block: real servers come last.
@@ -222,6 +223,12 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         set: |c, v, n| {
             v.protocol = c.choice(n, Protocol::CHOICES).unwrap_or(v.protocol);
         },
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail when a checker of a real server fails or recovers and when the quorum is lost or gained (default: `smtp_alert_checker`, else `smtp_alert` of global_defs)",
+        set: |c, v, n| v.smtp_alert = yes_no(c, n),
     },
     Kw {
         name: "ha_suspend",
@@ -362,6 +369,7 @@ pub(super) fn real_server(c: &mut Ctx, v: &mut VirtualServer, n: &Node) {
         inhibit_on_failure: false,
         notify_up: None,
         notify_down: None,
+        smtp_alert: None,
         checkers: Vec::new(),
     };
     let saved = c.check_defaults;
@@ -409,6 +417,12 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         arity: N(0),
         doc: "`inhibit_on_failure`: set weight 0 instead of removing on failure",
         set: |_, r, _| r.inhibit_on_failure = true,
+    },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail when one of its checkers fails or recovers (default: the virtual server's)",
+        set: |c, r, n| r.smtp_alert = yes_no(c, n),
     },
     Kw {
         name: "notify_up",

@@ -137,6 +137,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
         rows(&GLOBAL_GARP)
     }),
     ("vrrp_script", || rows(SCRIPT)),
+    ("track_file", || rows(TRACK_FILE)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
     ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
@@ -171,6 +172,8 @@ struct InstanceAt {
     v6: Option<bool>,
     /// Parallel to `track_script`.
     scripts: Vec<Token>,
+    /// Parallel to `track_file`.
+    files: Vec<Token>,
     /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
     /// ignores references to later ones.
     scripts_above: usize,
@@ -214,6 +217,18 @@ const TOP: &[Kw<Builder>] = &[
         set: vrrp_script,
     },
     Kw {
+        name: "track_file",
+        arity: Block(1, 1),
+        doc: "`track_file NAME { ... }`: a file whose number instances can track",
+        set: track_file,
+    },
+    Kw {
+        name: "vrrp_track_file",
+        arity: Block(1, 1),
+        doc: "`vrrp_track_file NAME { ... }`: keepalived's older name of `track_file`",
+        set: track_file,
+    },
+    Kw {
         name: "vrrp_sync_group",
         arity: Block(1, 1),
         doc: "`vrrp_sync_group NAME { group { INSTANCE... } ... }`: instances that change state together (bare names in the block are unknown keywords, as in keepalived 2.2.7)",
@@ -247,9 +262,33 @@ fn vip_lease(c: &mut Ctx, n: &Node) -> Option<VipLease> {
 }
 
 fn script_user(n: &Node) -> ScriptUser {
+    script_user_at(n, 0)
+}
+
+/// `USER [GROUP]` starting at value `i`.
+fn script_user_at(n: &Node, i: usize) -> ScriptUser {
     ScriptUser {
-        user: n.args[0].text.clone(),
-        group: n.args.get(1).map(|t| t.text.clone()),
+        user: n.args[i].text.clone(),
+        group: n.args.get(i + 1).map(|t| t.text.clone()),
+    }
+}
+
+/// keepalived's optional boolean (`true|on|yes`, `false|off|no`; none = true).
+fn bool_arg(c: &mut Ctx, n: &Node) -> Option<bool> {
+    let Some(t) = n.args.first() else {
+        return Some(true);
+    };
+    match t.text.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => {
+            c.warn(
+                t,
+                format!("invalid value `{}` for `{}`: expected true or false; ignored, as keepalived does", t.text, n.kw.text),
+                None,
+            );
+            None
+        }
     }
 }
 

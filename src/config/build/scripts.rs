@@ -1,6 +1,7 @@
 //! `vrrp_script`, notify scripts and script tracking, shared by instances and sync groups.
 
 use super::*;
+use std::path::PathBuf;
 
 /// `weight N [reverse]` at `args[i..]`.
 pub(super) fn weight_rev(
@@ -34,6 +35,13 @@ pub(super) fn weight_rev(
         }
     }
     (weight, reverse)
+}
+
+/// A `weight N [reverse]` line, N in -bound..=bound.
+fn weight_line(c: &mut Ctx, n: &Node, bound: i64) -> (Option<i32>, bool) {
+    let w = c.int(n, -bound, bound).map(|w| w as i32);
+    let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
+    (w, reverse)
 }
 
 pub(super) fn vrrp_script(c: &mut Ctx, b: &mut Builder, n: &Node) {
@@ -99,9 +107,8 @@ pub(super) const SCRIPT: &[Kw<VrrpScript>] = &[
         arity: Range(1, 2),
         doc: "`weight N [reverse]`: priority change, -253..=253 (default 0: fault on failure)",
         set: |c, s, n| {
-            let w = c.int(n, -253, 253);
-            let (_, reverse) = weight_rev(c, "weight", &n.args[1..], 0, 0);
-            s.weight = w.unwrap_or(0) as i32;
+            let (w, reverse) = weight_line(c, n, 253);
+            s.weight = w.unwrap_or(0);
             s.weight_reverse = reverse;
         },
     },
@@ -154,8 +161,20 @@ pub(super) fn track_scripts(
     out: &mut Vec<TrackScript>,
     at: &mut Vec<Token>,
 ) {
+    tracked(c, n, 253, out, at);
+}
+
+/// `track_script { ... }` / `track_file { ... }`: `NAME [weight N] [reverse]` lines, N in
+/// -bound..=bound.
+pub(super) fn tracked(
+    c: &mut Ctx,
+    n: &Node,
+    bound: i64,
+    out: &mut Vec<TrackScript>,
+    at: &mut Vec<Token>,
+) {
     for e in block(n) {
-        let (weight, reverse) = weight_rev(c, "track_script", &e.args, -253, 253);
+        let (weight, reverse) = weight_rev(c, &n.kw.text, &e.args, -bound, bound);
         out.push(TrackScript {
             name: e.kw.text.clone(),
             weight,
@@ -164,3 +183,64 @@ pub(super) fn track_scripts(
         at.push(e.kw.clone());
     }
 }
+
+pub(super) fn track_file(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let mut f = TrackFile {
+        name: n.args[0].text.clone(),
+        file: PathBuf::new(),
+        weight: 1,
+        reverse: false,
+        init: None,
+    };
+    apply(c, &n.kw.text, &[TRACK_FILE], &mut f, block(n));
+    if f.file.as_os_str().is_empty() {
+        c.warn(
+            &n.kw,
+            format!("{} `{}` has no `file`; ignored", n.kw.text, f.name),
+            Some("add `file \"/path/to/file\"`".into()),
+        );
+        return;
+    }
+    if b.cfg.track_files.iter().any(|x| x.name == f.name) {
+        let msg = format!("track_file `{}` defined twice; this one is skipped", f.name);
+        c.warn(&n.args[0], msg, None);
+        return;
+    }
+    b.cfg.track_files.push(f);
+}
+
+pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
+    Kw {
+        name: "file",
+        arity: N(1),
+        doc: "`file PATH`: the file; its number (decimal, 0x hex, 0 octal; missing or empty = 0) times the weight is added to the priority, below -253 a fault",
+        set: |_, f, n| f.file = n.args[0].text.clone().into(),
+    },
+    Kw {
+        name: "weight",
+        arity: Range(1, 2),
+        doc: "`weight N [reverse]`: multiplier, -2147483647..2147483647 (default 1; 0: a non-zero value is a fault, a zero one with `reverse`)",
+        set: |c, f, n| {
+            let (w, reverse) = weight_line(c, n, 2_147_483_647);
+            f.weight = w.unwrap_or(f.weight);
+            f.reverse = reverse;
+        },
+    },
+    Kw {
+        name: "init_file",
+        arity: Range(0, 2),
+        doc: "`init_file [VALUE] [overwrite]`: write VALUE (default 0) at start if the file is absent, or always with `overwrite`",
+        set: |c, f, n| {
+            let mut value = 0;
+            let mut overwrite = false;
+            for t in &n.args {
+                if t.text == "overwrite" {
+                    overwrite = true;
+                } else if let Some(v) = c.int_tok("init_file", t, -2_147_483_648, 2_147_483_647) {
+                    value = v;
+                }
+            }
+            f.init = Some((value, overwrite));
+        },
+    },
+];

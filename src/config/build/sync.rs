@@ -17,6 +17,12 @@ impl HasNotify for SyncB {
 pub(super) const SYNC_NOTIFY: [Kw<SyncB>; 5] = notify_kws!(SyncB);
 pub(super) const SYNC: &[Kw<SyncB>] = &[
     Kw {
+        name: "notify_priority_changes",
+        arity: Range(0, 1),
+        doc: "`notify_priority_changes [BOOL]`: default of the member instances' `notify_priority_changes`",
+        set: |c, s, n| s.g.notify_priority_changes = bool_arg(c, n).or(s.g.notify_priority_changes),
+    },
+    Kw {
         name: "group",
         arity: Block(0, 0),
         doc: "`group { INSTANCE... }`: member instances",
@@ -33,6 +39,12 @@ pub(super) const SYNC: &[Kw<SyncB>] = &[
         doc: "`track_script { NAME [weight N] [reverse] ... }`",
         set: |c, s, n| track_scripts(c, n, &mut s.g.track_script, &mut s.scripts),
     },
+    Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail on group transitions (default: `smtp_alert_vrrp`, else `smtp_alert` of global_defs)",
+        set: |c, s, n| s.g.smtp_alert = yes_no(c, n),
+    },
 ];
 
 pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
@@ -42,6 +54,8 @@ pub(super) fn sync_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
             group: Vec::new(),
             notify: Notify::default(),
             track_script: Vec::new(),
+            notify_priority_changes: None,
+            smtp_alert: None,
         },
         members: Vec::new(),
         scripts: Vec::new(),

@@ -651,3 +651,147 @@ fn ah_with_initial_master_starts_as_backup() {
         "{d:#?}"
     );
 }
+
+#[test]
+fn notify_fifos_and_priority_changes() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/all.fifo\n vrrp_notify_fifo /run/vrrp.fifo nobody nogroup\n \
+         vrrp_notify_fifo_script \"/bin/reader -v\" nobody\n lvs_notify_fifo_script /bin/lvs\n \
+         vrrp_notify_priority_changes yes\n}}\n{BASE}}}\nvrrp_instance W {{\n interface eth0\n \
+         virtual_router_id 8\n notify_priority_changes off\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = &c.global;
+    assert_eq!(
+        g.notify_fifo.path.as_deref(),
+        Some(Path::new("/run/all.fifo"))
+    );
+    let v = &g.vrrp_notify_fifo;
+    let nobody = |group: Option<&str>| ScriptUser {
+        user: "nobody".into(),
+        group: group.map(Into::into),
+    };
+    assert_eq!(v.owner, Some(nobody(Some("nogroup"))));
+    assert_eq!(v.script.as_deref(), Some("/bin/reader -v"));
+    assert_eq!(v.script_user, Some(nobody(None)));
+    assert_eq!(g.lvs_notify_fifo.path, None);
+    assert_eq!(g.lvs_notify_fifo.script.as_deref(), Some("/bin/lvs"));
+    assert!(g.vrrp_notify_priority_changes);
+    let on = |i: usize| c.instances[i].priority_changes(None, g);
+    assert!(on(0) && !on(1));
+    // -d gives the same model back.
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+    let (_, d) = ok("global_defs {\n vrrp_notify_priority_changes maybe\n}\n");
+    assert_eq!(
+        diags(&d),
+        ["2:31: warning: invalid value `maybe` for `vrrp_notify_priority_changes`: expected true or false; ignored, as keepalived does"]
+    );
+}
+
+#[test]
+fn track_files_and_their_references() {
+    let text = format!(
+        "vrrp_track_file f1 {{\n file /run/f1\n weight -3 reverse\n init_file 5 overwrite\n}}\n\
+         track_file f2 {{\n file \"/run/f 2\"\n}}\n{BASE} track_file {{\n f1\n f2 weight 20\n later\n }}\n}}\n\
+         track_file later {{\n file /run/later\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(
+        diags(&d),
+        ["15:2: warning: track_file `later` is not defined above; ignored"]
+    );
+    let f1 = &c.track_files[0];
+    assert_eq!(
+        (f1.file.as_path(), f1.weight, f1.reverse, f1.init),
+        (Path::new("/run/f1"), -3, true, Some((5, true)))
+    );
+    let f2 = &c.track_files[1];
+    assert_eq!(
+        (f2.file.as_path(), f2.weight, f2.reverse, f2.init),
+        (Path::new("/run/f 2"), 1, false, None)
+    );
+    let t = &c.instances[0].track_file;
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
+    let text = "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_priority_changes\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 2\n notify_priority_changes false\n}\n\
+        vrrp_instance C {\n interface eth0\n virtual_router_id 3\n}\n";
+    let (c, d) = ok(text);
+    assert!(d.is_empty(), "{d:?}");
+    let g = Some(&c.sync_groups[0]);
+    let on = |i: usize, g| c.instances[i].priority_changes(g, &c.global);
+    assert_eq!((on(0, g), on(1, g), on(2, None)), (true, false, false));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn smtp_alert_settings_resolve_as_keepalived() {
+    let (c, w) = ok("global_defs {
+ notification_email {
+  ops@example.org
+  noc@example.org
+ }
+ notification_email_from lb@example.org
+ smtp_server 192.0.2.25 2525
+ smtp_connect_timeout 7
+ smtp_helo_name lb1
+ smtp_alert
+ smtp_alert_checker no
+ no_email_faults
+ no_checker_emails
+}
+vrrp_instance A {
+ interface lo
+ virtual_router_id 1
+ smtp_alert off
+}
+vrrp_instance B {
+ interface lo
+ virtual_router_id 2
+}
+virtual_server 10.0.0.1 80 {
+ protocol TCP
+ real_server 10.0.0.2 80 {
+  smtp_alert no
+ }
+}
+");
+    assert!(w.is_empty(), "{w:#?}");
+    assert_eq!(c.virtual_servers[0].real_servers[0].smtp_alert, Some(false));
+    let m = &c.global.smtp;
+    assert_eq!(m.to, ["ops@example.org", "noc@example.org"]);
+    assert_eq!(m.from.as_deref(), Some("lb@example.org"));
+    assert_eq!(m.server, Some("192.0.2.25:2525".parse().unwrap()));
+    assert_eq!(m.connect_timeout, Duration::from_secs(7));
+    assert_eq!(m.helo_name.as_deref(), Some("lb1"));
+    assert!(m.no_email_faults && m.no_checker_emails);
+    // Own setting first, then smtp_alert_vrrp / smtp_alert_checker, then smtp_alert.
+    assert!(!m.vrrp_alert(c.instances[0].smtp_alert));
+    assert!(m.vrrp_alert(c.instances[1].smtp_alert));
+    assert!(!m.checker_alert(c.virtual_servers[0].smtp_alert));
+    assert!(m.checker_alert(Some(true)));
+    // Without any smtp_alert nothing is mailed; the server port defaults to 25.
+    let (c, _) = ok("global_defs {\n smtp_server 192.0.2.25\n}\n");
+    assert!(!c.global.smtp.vrrp_alert(None));
+    assert_eq!(c.global.smtp.server.unwrap().port(), 25);
+    let (c, _) = ok("global_defs {\n smtp_server localhost 587\n}\n");
+    assert_eq!(c.global.smtp.server, Some("127.0.0.1:587".parse().unwrap()));
+    let (c, w) = ok("global_defs {\n smtp_server mail.example.org\n}\n");
+    assert!(c.global.smtp.server.is_none());
+    assert!(w[0].contains("keeplite needs an address here"), "{w:#?}");
+    let (_, w) = ok("global_defs {\n smtp_alert maybe\n}\n");
+    assert!(
+        w[0].contains("invalid value `maybe` for `smtp_alert`"),
+        "{w:#?}"
+    );
+}

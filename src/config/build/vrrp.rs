@@ -268,6 +268,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| track_scripts(c, n, &mut i.v.track_script, &mut i.at.scripts),
     },
     Kw {
+        name: "track_file",
+        arity: Block(0, 0),
+        doc: "`track_file { NAME [weight N] [reverse] ... }`: files whose number changes the priority (weight -254..254, default the file's own)",
+        set: |c, i, n| tracked(c, n, 254, &mut i.v.track_file, &mut i.at.files),
+    },
+    Kw {
         name: "unicast_src_ip",
         arity: N(1),
         doc: "`unicast_src_ip ADDR`: source address of unicast adverts (a `/LEN` is dropped, as keepalived does)",
@@ -301,6 +307,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| i.v.mcast_src_ip = i.source(c, n),
     },
     Kw {
+        name: "smtp_alert",
+        arity: Range(0, 1),
+        doc: "`smtp_alert [yes|no]`: mail on this instance's transitions (default: `smtp_alert_vrrp`, else `smtp_alert` of global_defs)",
+        set: |c, i, n| i.v.smtp_alert = yes_no(c, n),
+    },
+    Kw {
         name: "nopreempt",
         arity: N(0),
         doc: "`nopreempt`: a higher-priority backup does not take over from a live master",
@@ -317,6 +329,16 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         arity: N(1),
         doc: "`preempt_delay SECS`: wait before preempting after start (0..1000)",
         set: |c, i, n| i.v.preempt_delay = c.secs(n).unwrap_or_default(),
+    },
+    Kw {
+        name: "notify_priority_changes",
+        arity: Range(0, 1),
+        doc: "`notify_priority_changes [BOOL]`: write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs when the effective priority changes (default: the sync group's, else `vrrp_notify_priority_changes`)",
+        set: |c, i, n| {
+            if let Some(v) = bool_arg(c, n) {
+                i.v.notify_priority_changes = Some(v);
+            }
+        },
     },
     Kw {
         name: "dont_track_primary",
@@ -399,8 +421,11 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             garp: g.garp,
             notify: Notify::default(),
             dont_track_primary: false,
+            track_file: Vec::new(),
+            notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
+            smtp_alert: None,
         },
         at: InstanceAt {
             vrid: None,
@@ -408,6 +433,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             evips: Vec::new(),
             v6: None,
             scripts: Vec::new(),
+            files: Vec::new(),
             scripts_above: b.cfg.vrrp_scripts.len(),
         },
         auth_type: None,
@@ -422,6 +448,17 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         block(n),
     );
     check_instance(c, &b.cfg.global, &mut i, &seen, n);
+    // keepalived reads in order: a file defined below (or nowhere) is not tracked.
+    let files = std::mem::take(&mut i.v.track_file);
+    for (t, at) in files.into_iter().zip(&i.at.files) {
+        if b.cfg.track_files.iter().any(|f| f.name == t.name) {
+            i.v.track_file.push(t);
+        } else {
+            let msg = format!("track_file `{}` is not defined above; ignored", t.name);
+            let help = "define it with `track_file NAME { file PATH }` before the instance";
+            c.warn(at, msg, Some(help.into()));
+        }
+    }
     b.cfg.instances.push(i.v);
     b.instances.push(i.at);
 }

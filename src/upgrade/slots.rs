@@ -1,0 +1,490 @@
+//! A/B slots: which slot boots, boot counting, mark-good and rollback. Pure: the state is a
+//! small text file on the boot partition (`/boot/slots`), read and written by the upgrade
+//! command, by the initramfs at every boot (`keeplite slot boot`), and by the trial watcher
+//! (`keeplite slot trial`); syslinux boots the slot named on the `DEFAULT` line of its config,
+//! which [`with_default`] rewrites whenever `boot` changes.
+//!
+//! ```text
+//! # keeplite A/B slots (written by keeplite)
+//! boot b
+//! a good 0.1.0
+//! b try 2 0.2.0
+//! trial 60 300
+//! note b: installed 0.2.0, 3 tries
+//! ```
+//!
+//! Life of an upgrade: the target (the slot not running) becomes `writing` before any byte is
+//! written, so a half-written slot is never booted; once every part is written, verified and
+//! synced it becomes `try N` and `boot` points at it. Each boot of a `try` slot spends one try
+//! in the initramfs, before the slot's root is even mounted, so a slot that panics, cannot
+//! mount its root, hangs (the initramfs arms the hardware watchdog) or never marks itself
+//! good runs out of tries; booting it with no tries left makes it `bad` and boots the other
+//! slot instead. The trial watcher marks it `good` after a healthy run (see `trial.rs`).
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    A,
+    B,
+}
+
+impl Slot {
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::A => Slot::B,
+            Slot::B => Slot::A,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::A => "a",
+            Slot::B => "b",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Slot> {
+        match s {
+            "a" => Some(Slot::A),
+            "b" => Some(Slot::B),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing installed.
+    Empty,
+    /// Being written: never booted.
+    Writing,
+    /// Installed, on trial: `left` more boots before it is abandoned.
+    Try {
+        left: u8,
+    },
+    Good,
+    /// Abandoned after a failed trial.
+    Bad,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub status: Status,
+    pub version: String,
+}
+
+/// Timings of a trial, in seconds: healthy this long continuously marks the slot good; not
+/// good this long after boot abandons it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrialTimes {
+    pub good_after: u32,
+    pub give_up_after: u32,
+}
+
+pub const DEFAULT_TRIAL: TrialTimes = TrialTimes {
+    good_after: 60,
+    give_up_after: 300,
+};
+pub const DEFAULT_TRIES: u8 = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    /// The slot syslinux boots.
+    pub boot: Slot,
+    pub a: SlotInfo,
+    pub b: SlotInfo,
+    pub trial: TrialTimes,
+    /// The last event, for the console.
+    pub note: String,
+}
+
+/// What the initramfs does after counting a boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BootDecision {
+    /// Go on booting this slot (`trial`: it is on trial, arm the watchdog).
+    Run { trial: bool },
+    /// This slot must not run: reboot into `boot` (already written to the state).
+    Reboot,
+}
+
+impl State {
+    /// A fresh image: slot A good at `version`, B empty.
+    pub fn factory(version: &str) -> State {
+        State {
+            boot: Slot::A,
+            a: SlotInfo {
+                status: Status::Good,
+                version: version.to_owned(),
+            },
+            b: SlotInfo {
+                status: Status::Empty,
+                version: String::new(),
+            },
+            trial: DEFAULT_TRIAL,
+            note: "factory image".to_owned(),
+        }
+    }
+
+    pub fn slot(&self, s: Slot) -> &SlotInfo {
+        match s {
+            Slot::A => &self.a,
+            Slot::B => &self.b,
+        }
+    }
+
+    fn slot_mut(&mut self, s: Slot) -> &mut SlotInfo {
+        match s {
+            Slot::A => &mut self.a,
+            Slot::B => &mut self.b,
+        }
+    }
+
+    /// Counts one boot of `booted` (the initramfs, before the root is mounted).
+    pub fn on_boot(&mut self, booted: Slot) -> BootDecision {
+        let other = booted.other();
+        let fallback = self.slot(other).status == Status::Good;
+        match self.slot(booted).status {
+            Status::Good => BootDecision::Run { trial: false },
+            Status::Try { left } if left > 0 => {
+                self.slot_mut(booted).status = Status::Try { left: left - 1 };
+                BootDecision::Run { trial: true }
+            }
+            Status::Try { .. } => {
+                self.slot_mut(booted).status = Status::Bad;
+                let why = format!(
+                    "{booted}: no tries left and never marked good (it hung, crashed, could not \
+                     mount its root or stayed unhealthy)"
+                );
+                self.fall_back(booted, fallback, why)
+            }
+            Status::Empty | Status::Writing | Status::Bad => {
+                let why = format!(
+                    "{booted}: booted while {}",
+                    status_word(self.slot(booted).status)
+                );
+                self.fall_back(booted, fallback, why)
+            }
+        }
+    }
+
+    fn fall_back(&mut self, booted: Slot, fallback: bool, why: String) -> BootDecision {
+        if fallback {
+            self.boot = booted.other();
+            self.note = format!("{why}: rolled back to {}", booted.other());
+            BootDecision::Reboot
+        } else {
+            self.note = format!(
+                "{why}, and {} is not good either: booting {booted} anyway",
+                booted.other()
+            );
+            BootDecision::Run { trial: false }
+        }
+    }
+
+    /// Before writing an upgrade: the target is the slot not running; it is marked `writing`
+    /// (never booted) and the running slot boots until the write completes.
+    pub fn begin_write(&mut self, running: Slot) -> Slot {
+        let target = running.other();
+        self.boot = running;
+        *self.slot_mut(target) = SlotInfo {
+            status: Status::Writing,
+            version: String::new(),
+        };
+        self.note = format!("{target}: writing an upgrade");
+        target
+    }
+
+    /// Every part written and verified: the target boots next, on trial.
+    pub fn finish_write(&mut self, target: Slot, version: &str, tries: u8, trial: TrialTimes) {
+        *self.slot_mut(target) = SlotInfo {
+            status: Status::Try { left: tries },
+            version: version.to_owned(),
+        };
+        self.boot = target;
+        self.trial = trial;
+        self.note = format!("{target}: installed {version}, {tries} tries to prove itself");
+    }
+
+    /// The trial went well. Returns whether anything changed.
+    pub fn mark_good(&mut self, running: Slot) -> bool {
+        if self.slot(running).status == Status::Good {
+            return false;
+        }
+        self.slot_mut(running).status = Status::Good;
+        self.boot = running;
+        self.note = format!("{running}: marked good");
+        true
+    }
+
+    /// The trial failed while running (unhealthy past the deadline): the slot is abandoned
+    /// now. Returns whether there is a good slot to reboot into.
+    pub fn abandon(&mut self, running: Slot, why: &str) -> bool {
+        self.slot_mut(running).status = Status::Bad;
+        let fallback = self.slot(running.other()).status == Status::Good;
+        if fallback {
+            self.boot = running.other();
+            self.note = format!("{running}: {why}: rolled back to {}", running.other());
+        } else {
+            self.note = format!("{running}: {why}, and no good slot to roll back to");
+        }
+        fallback
+    }
+
+    /// One line per slot, for the console.
+    pub fn summary(&self, running: Option<Slot>) -> String {
+        let mut s = String::new();
+        for slot in [Slot::A, Slot::B] {
+            let info = self.slot(slot);
+            s.push_str(&format!(
+                "slot {slot}: {}{}{}{}\n",
+                status_word(info.status),
+                if info.version.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", info.version)
+                },
+                if self.boot == slot {
+                    ", boots next"
+                } else {
+                    ""
+                },
+                if running == Some(slot) {
+                    ", running"
+                } else {
+                    ""
+                },
+            ));
+        }
+        s.push_str(&format!("last event: {}\n", self.note));
+        s
+    }
+
+    pub fn emit(&self) -> String {
+        let mut s = String::from(
+            "# keeplite A/B slots (written by keeplite; see `keeplite slot status`)\n",
+        );
+        s.push_str(&format!("boot {}\n", self.boot));
+        for slot in [Slot::A, Slot::B] {
+            let info = self.slot(slot);
+            let status = match info.status {
+                Status::Try { left } => format!("try {left}"),
+                st => status_word(st).to_owned(),
+            };
+            let line = format!("{slot} {status} {}", info.version);
+            s.push_str(line.trim_end());
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "trial {} {}\n",
+            self.trial.good_after, self.trial.give_up_after
+        ));
+        s.push_str(&format!("note {}\n", self.note.replace('\n', " ")));
+        s
+    }
+
+    /// Parses [`State::emit`]'s format; errors name the line.
+    pub fn parse(text: &str) -> Result<State, String> {
+        let mut boot = None;
+        let mut slots = [None, None];
+        let mut trial = DEFAULT_TRIAL;
+        let mut note = String::new();
+        for (n, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let bad = || format!("slots:{n}: cannot read `{line}`");
+            match f.as_slice() {
+                [] => {}
+                [c, ..] if c.starts_with('#') => {}
+                ["boot", s] => boot = Some(Slot::parse(s).ok_or_else(bad)?),
+                ["trial", g, d] => {
+                    trial = TrialTimes {
+                        good_after: g.parse().map_err(|_| bad())?,
+                        give_up_after: d.parse().map_err(|_| bad())?,
+                    }
+                }
+                ["note", ..] => note = line[4..].trim().to_owned(),
+                [s, rest @ ..] if Slot::parse(s).is_some() => {
+                    let (status, version) = match rest {
+                        ["try", left, v @ ..] => (
+                            Status::Try {
+                                left: left.parse().map_err(|_| bad())?,
+                            },
+                            v,
+                        ),
+                        [st, v @ ..] => (
+                            match *st {
+                                "empty" => Status::Empty,
+                                "writing" => Status::Writing,
+                                "good" => Status::Good,
+                                "bad" => Status::Bad,
+                                _ => return Err(bad()),
+                            },
+                            v,
+                        ),
+                        [] => return Err(bad()),
+                    };
+                    let i = usize::from(Slot::parse(s) == Some(Slot::B));
+                    slots[i] = Some(SlotInfo {
+                        status,
+                        version: version.join(" "),
+                    });
+                }
+                _ => return Err(bad()),
+            }
+        }
+        let [Some(a), Some(b)] = slots else {
+            return Err("slots: expected a line for each of slot a and slot b".to_owned());
+        };
+        Ok(State {
+            boot: boot.ok_or("slots: expected a `boot a|b` line")?,
+            a,
+            b,
+            trial,
+            note,
+        })
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Empty => "empty",
+        Status::Writing => "writing (incomplete)",
+        Status::Try { .. } => "on trial",
+        Status::Good => "good",
+        Status::Bad => "bad",
+    }
+}
+
+/// `cfg` (syslinux.cfg) with its `DEFAULT` line naming `slot`'s label.
+pub fn with_default(cfg: &str, slot: Slot) -> String {
+    let mut out = String::with_capacity(cfg.len());
+    for line in cfg.lines() {
+        if line
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("DEFAULT ")
+        {
+            out.push_str(&format!("DEFAULT {slot}"));
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The slot the kernel command line names (`klslot=a|b`, set per label in syslinux.cfg).
+pub fn running_slot(cmdline: &str) -> Option<Slot> {
+    cmdline
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("klslot="))
+        .and_then(Slot::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRIAL: TrialTimes = TrialTimes {
+        good_after: 10,
+        give_up_after: 120,
+    };
+
+    fn upgraded(tries: u8) -> State {
+        let mut s = State::factory("0.1.0");
+        let t = s.begin_write(Slot::A);
+        assert_eq!(t, Slot::B);
+        s.finish_write(t, "0.2.0", tries, TRIAL);
+        s
+    }
+
+    #[test]
+    fn text_round_trip() {
+        let s = upgraded(3);
+        let text = s.emit();
+        assert_eq!(
+            text,
+            "# keeplite A/B slots (written by keeplite; see `keeplite slot status`)\n\
+             boot b\na good 0.1.0\nb try 3 0.2.0\ntrial 10 120\nnote b: installed 0.2.0, 3 tries to prove itself\n"
+        );
+        assert_eq!(State::parse(&text), Ok(s));
+        let f = State::factory("1");
+        assert_eq!(State::parse(&f.emit()), Ok(f));
+        assert_eq!(
+            State::parse("boot c\n").unwrap_err(),
+            "slots:1: cannot read `boot c`"
+        );
+        assert!(State::parse("boot a\na good 1\n").is_err());
+    }
+
+    #[test]
+    fn good_upgrade_counts_then_marks_good() {
+        let mut s = upgraded(3);
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: true });
+        assert_eq!(s.b.status, Status::Try { left: 2 });
+        assert!(s.mark_good(Slot::B));
+        assert_eq!(s.b.status, Status::Good);
+        assert_eq!(s.boot, Slot::B);
+        assert!(!s.mark_good(Slot::B));
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: false });
+        // The old slot stays good: the next upgrade writes it.
+        assert_eq!(s.a.status, Status::Good);
+        assert_eq!(s.begin_write(Slot::B), Slot::A);
+        assert_eq!(s.boot, Slot::B);
+    }
+
+    #[test]
+    fn tries_run_out_then_roll_back() {
+        let mut s = upgraded(2);
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: true });
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: true });
+        assert_eq!(s.b.status, Status::Try { left: 0 });
+        // The third boot (two tries spent, no mark-good) abandons it.
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Reboot);
+        assert_eq!((s.boot, s.b.status), (Slot::A, Status::Bad));
+        assert!(s.note.contains("rolled back to a"), "{}", s.note);
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+    }
+
+    #[test]
+    fn half_written_slot_is_never_booted() {
+        let mut s = State::factory("0.1.0");
+        s.begin_write(Slot::A);
+        assert_eq!((s.boot, s.b.status), (Slot::A, Status::Writing));
+        // Power cut mid-write: the boot loader still boots a.
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+        // Even if b were booted (by hand at the boot prompt), it sends the box back to a.
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Reboot);
+        assert_eq!(s.boot, Slot::A);
+    }
+
+    #[test]
+    fn abandon_during_trial() {
+        let mut s = upgraded(3);
+        s.on_boot(Slot::B);
+        assert!(s.abandon(Slot::B, "not healthy within 120 s"));
+        assert_eq!((s.boot, s.b.status), (Slot::A, Status::Bad));
+        // No good slot to go to: keep running what there is.
+        let mut s = State::factory("1");
+        s.a.status = Status::Try { left: 0 };
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+        assert!(s.note.contains("booting a anyway"), "{}", s.note);
+    }
+
+    #[test]
+    fn syslinux_default_and_cmdline() {
+        let cfg = "DEFAULT a\nPROMPT 0\nLABEL a\n\tKERNEL /a/bzImage\nLABEL b\n";
+        assert_eq!(
+            with_default(cfg, Slot::B),
+            "DEFAULT b\nPROMPT 0\nLABEL a\n\tKERNEL /a/bzImage\nLABEL b\n"
+        );
+        assert_eq!(running_slot("root=x klslot=b quiet"), Some(Slot::B));
+        assert_eq!(running_slot("root=x"), None);
+    }
+}
