@@ -382,7 +382,7 @@ struct Daemon {
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
-    let loaded = reload::load(opts);
+    let loaded = reload::load_at_startup(opts).map_err(|e| vec![format!("keeplite: {e}")])?;
     for w in &loaded.warnings {
         log::warn(w);
     }
@@ -599,7 +599,6 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        crate::sys::trim_heap();
         tune_process(&d.cfg.global);
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
@@ -702,7 +701,7 @@ impl Daemon {
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
         self.lb.apply(&self.cfg, vss, &mut self.shell, now);
-        crate::sys::process::trim_heap();
+        crate::sys::trim_heap();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -852,7 +851,6 @@ impl Daemon {
                 }
                 let before = self.units.len();
                 self.apply(cfg, now);
-                crate::sys::trim_heap();
                 self.remember_good(&text);
                 log::info(&format!(
                     "reload done: {} units running ({} before), {} waiting",
