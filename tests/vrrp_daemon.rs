@@ -3,6 +3,10 @@
 mod common;
 
 use common::{has_addr, vrrp_conf, wait_until, Keeplite, Lan};
+use keeplite::proto::vrrp::{Auth, Repr, Version, MCAST_V4};
+use keeplite::sys::if_index;
+use keeplite::sys::vrrp_sock::VrrpSocket;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 const VIP: &str = "192.0.2.100";
@@ -122,6 +126,71 @@ fn unicast_peers() {
     assert!(seen.trim().is_empty(), "{seen}");
     a.child.signal("KILL");
     b.expect_state("VI_1", "MASTER", 8);
+}
+
+#[test]
+fn unicast_ttl_reaches_the_peer() {
+    // keepalived unicast_ttl: adverts to a (possibly routed) peer leave with that TTL, and
+    // the peer, in unicast mode, takes them (no TTL check there).
+    let lan = Lan::new(2);
+    let uni = |me: usize, peer: usize| {
+        format!(
+            "unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}\n  unicast_ttl 64\n  check_unicast_src",
+            Lan::addr4(me),
+            Lan::addr4(peer)
+        )
+    };
+    let (_a, b) = master_and_backup(&lan, &uni(0, 1), &uni(1, 0));
+    let mut dump = common::tcpdump(
+        &lan.hosts[1],
+        &["-l", "-n", "-v", "-c", "1", "-i", "eth0", "vrrp"],
+    );
+    dump.wait_timeout(Duration::from_secs(10));
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut dump.0.stdout.take().unwrap(), &mut seen).unwrap();
+    assert!(seen.contains("ttl 64,"), "{seen}");
+    b.expect_state("VI_1", "BACKUP", 1);
+}
+
+#[test]
+fn lower_priority_master_runs_notify_master_rx_lower_pri() {
+    // keepalived: a master that hears a lower priority master (a split brain healing) logs
+    // it and runs notify_master_rx_lower_pri, e.g. to take a cloud VIP back.
+    let lan = Lan::new(2);
+    let mark = std::env::temp_dir().join(format!("kl{}_rx_lower", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
+    let extra = format!(
+        "state MASTER\n  notify_master_rx_lower_pri \"/usr/bin/touch {}\"",
+        mark.display()
+    );
+    let a = Keeplite::start(&lan.hosts[0], &conf(150, &extra));
+    a.expect_state("VI_1", "MASTER", 10);
+    assert!(!mark.exists());
+    // The other node's advert as its keeplite would send it, at priority 100.
+    let sock = lan.hosts[1]
+        .enter(|| VrrpSocket::open("eth0", if_index("eth0").unwrap(), false))
+        .unwrap();
+    let (src, dst): (IpAddr, IpAddr) = (Lan::addr4(1).parse().unwrap(), MCAST_V4.into());
+    let adv = Repr {
+        version: Version::V2,
+        vrid: 51,
+        priority: 100,
+        advert_int: 1,
+        auth: Auth::NONE,
+        addresses: vec![VIP.parse().unwrap()],
+    };
+    sock.send(src, dst, 255, &adv.to_bytes(&src, &dst).unwrap())
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || mark.exists()),
+        "{}",
+        a.log()
+    );
+    assert!(a
+        .log()
+        .contains("master received advert from 192.0.2.2 with lower priority 100, ours 150"));
+    assert_eq!(a.state("VI_1"), "MASTER");
+    std::fs::remove_file(&mark).unwrap();
 }
 
 #[test]

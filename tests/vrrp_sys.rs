@@ -135,7 +135,7 @@ fn vrrp_multicast_and_unicast_ipv4() {
     // Host 2 joins nothing: it must still get unicast, and no multicast.
     let c = vrrp_socket(&lan.hosts[2], false, vec![]);
     let b_addr: IpAddr = "192.0.2.2".parse().unwrap();
-    b.send(b_addr, IpAddr::V4(MCAST4), b"\x31\x07multicast")
+    b.send(b_addr, IpAddr::V4(MCAST4), 255, b"\x31\x07multicast")
         .unwrap();
     let (r, msg) = recv_wait(&a);
     assert_eq!((r.src, r.dst, r.ttl), (b_addr, IpAddr::V4(MCAST4), 255));
@@ -143,13 +143,14 @@ fn vrrp_multicast_and_unicast_ipv4() {
     // Multicast loop is off: the sender does not hear itself, so the first thing b receives
     // is a's later unicast (and c, which joined nothing, gets b's unicast first).
     let a_addr: IpAddr = "192.0.2.1".parse().unwrap();
-    a.send(a_addr, b_addr, b"to b").unwrap();
+    a.send(a_addr, b_addr, 255, b"to b").unwrap();
     let (_, msg) = recv_wait(&b);
     assert_eq!(msg, b"to b");
     let c_addr: IpAddr = "192.0.2.3".parse().unwrap();
-    b.send(b_addr, c_addr, b"unicast").unwrap();
+    // keepalived unicast_ttl: adverts to routed peers may leave with another TTL.
+    b.send(b_addr, c_addr, 64, b"unicast").unwrap();
     let (r, msg) = recv_wait(&c);
-    assert_eq!((r.src, r.dst, r.ttl), (b_addr, c_addr, 255));
+    assert_eq!((r.src, r.dst, r.ttl), (b_addr, c_addr, 64));
     assert_eq!(msg, b"unicast");
 }
 
@@ -164,7 +165,7 @@ fn vrrp_multicast_ipv6_reports_hop_limit_and_destination() {
             .unwrap()
             .unwrap()
     });
-    b.send(ll, IpAddr::V6(MCAST6), b"\x31\x01v6").unwrap();
+    b.send(ll, IpAddr::V6(MCAST6), 255, b"\x31\x01v6").unwrap();
     let (r, msg) = recv_wait(&a);
     assert_eq!((r.src, r.dst, r.ttl), (ll, IpAddr::V6(MCAST6), 255));
     assert_eq!(msg, b"\x31\x01v6");
@@ -179,6 +180,10 @@ s.sendto(b'hop1', ('ff02::12', 0, 0, socket.if_nametoindex('eth0')))
     let (r, msg) = recv_wait(&a);
     assert_eq!(r.ttl, 1);
     assert_eq!(msg, b"hop1");
+    // unicast_ttl's per-send hop limit reaches the wire over IPv6 too.
+    b.send(ll, IpAddr::V6(MCAST6), 7, b"hop7").unwrap();
+    let (r, msg) = recv_wait(&a);
+    assert_eq!((r.ttl, msg.as_slice()), (7, &b"hop7"[..]));
 }
 
 #[test]

@@ -277,6 +277,12 @@ fn scripts(cfg: &Config) -> Vec<(String, &str, Option<&ScriptUser>)> {
             }
         }
     }
+    for i in &cfg.instances {
+        if let Some(c) = &i.notify_master_rx_lower_pri {
+            let what = format!("vrrp_instance `{}` notify_master_rx_lower_pri", i.name);
+            out.push((what, c.as_str(), None));
+        }
+    }
     let g = &cfg.global;
     for (kw, f) in [
         ("notify_fifo_script", &g.notify_fifo),

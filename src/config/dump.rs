@@ -38,7 +38,7 @@ pub fn dump(cfg: &Config) -> String {
         w.close();
     }
     for i in &cfg.instances {
-        instance(&mut w, i);
+        instance(&mut w, i, &cfg.global);
     }
     for g in &cfg.server_groups {
         w.open(&format!("virtual_server_group {}", q(&g.name)));
@@ -189,6 +189,21 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("vrrp_gna_interval", nonzero(g.vrrp_gna_interval));
     w.flag("vrrp_strict", g.vrrp_strict);
     w.flag("vrrp_skip_check_adv_addr", g.vrrp_skip_check_adv_addr);
+    w.flag("vrrp_lower_prio_no_advert", g.vrrp_lower_prio_no_advert);
+    w.flag(
+        "vrrp_higher_prio_send_advert",
+        g.vrrp_higher_prio_send_advert,
+    );
+    w.opt(
+        "vrrp_garp_lower_prio_delay",
+        g.garp.lower_prio_delay.map(secs),
+    );
+    w.opt("vrrp_garp_lower_prio_repeat", g.garp.lower_prio_repeat);
+    w.opt("vrrp_priority", g.vrrp_priority);
+    w.opt("checker_priority", g.checker_priority);
+    w.flag("vrrp_no_swap", g.vrrp_no_swap);
+    w.flag("checker_no_swap", g.checker_no_swap);
+    w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
@@ -328,7 +343,7 @@ fn vips(w: &mut W, key: &str, list: &[VirtualIp]) {
     w.close();
 }
 
-fn instance(w: &mut W, i: &VrrpInstance) {
+fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.open(&format!("vrrp_instance {}", q(&i.name)));
     w.kv("state", i.state.keyword());
     w.kv("interface", q(&i.interface));
@@ -368,6 +383,10 @@ fn instance(w: &mut W, i: &VrrpInstance) {
         }
         w.close();
     }
+    w.opt(
+        "unicast_ttl",
+        (i.unicast_ttl != 255).then_some(i.unicast_ttl),
+    );
     w.opt("mcast_src_ip", i.mcast_src_ip);
     w.flag("nopreempt", i.nopreempt);
     w.opt("smtp_alert", i.smtp_alert.map(yes_no));
@@ -376,7 +395,24 @@ fn instance(w: &mut W, i: &VrrpInstance) {
     w.kv("garp_master_repeat", i.garp.master_repeat);
     w.kv("garp_master_refresh", secs(i.garp.master_refresh));
     w.kv("garp_master_refresh_repeat", i.garp.master_refresh_repeat);
+    w.opt("garp_lower_prio_delay", i.garp.lower_prio_delay.map(secs));
+    w.opt("garp_lower_prio_repeat", i.garp.lower_prio_repeat);
+    // Only where the instance differs from what it inherits from global_defs.
+    let own = |v: bool, inherited: bool| (v != inherited).then_some(v);
+    let lower = own(
+        i.lower_prio_no_advert,
+        g.vrrp_lower_prio_no_advert || g.vrrp_strict,
+    );
+    w.opt("lower_prio_no_advert", lower);
+    let higher = own(i.higher_prio_send_advert, g.vrrp_higher_prio_send_advert);
+    w.opt("higher_prio_send_advert", higher);
+    w.opt(
+        "skip_check_adv_addr",
+        own(i.skip_check_adv_addr, g.vrrp_skip_check_adv_addr),
+    );
     notify(w, &i.notify);
+    let rx_lower = i.notify_master_rx_lower_pri.as_deref().map(q);
+    w.opt("notify_master_rx_lower_pri", rx_lower);
     w.flag("dont_track_primary", i.dont_track_primary);
     tracked(w, "track_file", &i.track_file);
     w.opt("notify_priority_changes", i.notify_priority_changes);

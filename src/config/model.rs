@@ -38,6 +38,17 @@ pub struct GlobalDefs {
     pub vrrp_gna_interval: Duration,
     pub vrrp_strict: bool,
     pub vrrp_skip_check_adv_addr: bool,
+    /// Instance defaults of `lower_prio_no_advert` / `higher_prio_send_advert`.
+    pub vrrp_lower_prio_no_advert: bool,
+    pub vrrp_higher_prio_send_advert: bool,
+    /// `vrrp_priority` / `checker_priority`: nice values (-20..19) for the process.
+    pub vrrp_priority: Option<i8>,
+    pub checker_priority: Option<i8>,
+    /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
+    pub vrrp_no_swap: bool,
+    pub checker_no_swap: bool,
+    /// `default_interface`: the interface of instances that name none.
+    pub default_interface: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
     pub vrrp_startup_delay: Duration,
     /// `script_user USER [GROUP]`.
@@ -133,6 +144,13 @@ impl Default for GlobalDefs {
             vrrp_gna_interval: Duration::ZERO,
             vrrp_strict: false,
             vrrp_skip_check_adv_addr: false,
+            vrrp_lower_prio_no_advert: false,
+            vrrp_higher_prio_send_advert: false,
+            vrrp_priority: None,
+            checker_priority: None,
+            vrrp_no_swap: false,
+            checker_no_swap: false,
+            default_interface: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
@@ -171,6 +189,26 @@ pub struct Garp {
     pub master_refresh: Duration,
     /// Messages per refresh (default 1).
     pub master_refresh_repeat: u32,
+    /// Second burst this long after a lower priority advert reached the master (unset: the
+    /// global `vrrp_garp_master_delay`, as keepalived; zero = none).
+    pub lower_prio_delay: Option<Duration>,
+    /// Messages per burst answering a lower priority advert (unset: the global
+    /// `vrrp_garp_master_repeat`; zero = none).
+    pub lower_prio_repeat: Option<u32>,
+}
+
+impl Garp {
+    /// The global values an instance starts from: the lower-priority ones default to the
+    /// master ones here (keepalived's init_global_data), to none under `vrrp_strict`.
+    pub fn instance_defaults(&self, strict: bool) -> Garp {
+        let delay = self.lower_prio_delay.unwrap_or(self.master_delay);
+        let repeat = self.lower_prio_repeat.unwrap_or(self.master_repeat);
+        Garp {
+            lower_prio_delay: Some(if strict { Duration::ZERO } else { delay }),
+            lower_prio_repeat: Some(if strict { 0 } else { repeat }),
+            ..*self
+        }
+    }
 }
 
 impl Default for Garp {
@@ -180,6 +218,8 @@ impl Default for Garp {
             master_repeat: 5,
             master_refresh: Duration::ZERO,
             master_refresh_repeat: 1,
+            lower_prio_delay: None,
+            lower_prio_repeat: None,
         }
     }
 }
@@ -293,11 +333,23 @@ pub struct VrrpInstance {
     pub unicast_src_ip: Option<IpAddr>,
     /// Non-empty = unicast mode.
     pub unicast_peer: Vec<IpAddr>,
+    /// IP TTL / hop limit of unicast adverts (`unicast_ttl`, default 255).
+    pub unicast_ttl: u8,
     pub mcast_src_ip: Option<IpAddr>,
     pub nopreempt: bool,
     pub preempt_delay: Duration,
     pub garp: Garp,
+    /// keepalived `lower_prio_no_advert`: a master does not answer a lower priority advert.
+    pub lower_prio_no_advert: bool,
+    /// keepalived `higher_prio_send_advert`: a master sends one advert before yielding.
+    pub higher_prio_send_advert: bool,
+    /// keepalived `skip_check_adv_addr`: the address list of the current master's adverts
+    /// is not compared with ours.
+    pub skip_check_adv_addr: bool,
     pub notify: Notify,
+    /// keepalived `notify_master_rx_lower_pri`: run while Master when a lower priority
+    /// advert arrives (a split brain healing).
+    pub notify_master_rx_lower_pri: Option<String>,
     pub dont_track_primary: bool,
     /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
     pub track_file: Vec<TrackScript>,

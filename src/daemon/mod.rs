@@ -25,6 +25,7 @@ use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
+use crate::sys::sched;
 use crate::sys::smtp::Mailer;
 use crate::sys::track_file as sys_track_file;
 use crate::sys::vrrp_sock::VrrpSocket;
@@ -193,7 +194,7 @@ impl Shell {
         let m = &mut unit.members[i];
         match a {
             Action::Transmit { src, dst, bytes } => {
-                let sent = self.socks[m.sock].sock.send(src, dst, &bytes);
+                let sent = self.socks[m.sock].sock.send(src, dst, m.ttl, &bytes);
                 // One line when sending starts failing, one when it recovers: at 10 ms
                 // adverts a line per failure would flood the console.
                 match sent {
@@ -245,6 +246,18 @@ impl Shell {
                 if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
                     self.mail.alert(alert, &self.poller, now);
+                }
+            }
+            Action::LowerPriorityAdvert { src, priority } => {
+                let ours = unit.vrrp.instance(i).priority();
+                // keepalived's line, and its notify_master_rx_lower_pri (run as written).
+                log::info(&format!(
+                    "{}: master received advert from {src} with lower priority {priority}, ours {ours}",
+                    m.name
+                ));
+                if let Some(c) = &unit.key.instances[i].notify_master_rx_lower_pri {
+                    let (name, c) = (m.name.clone(), c.clone());
+                    self.run_notify(&name, &c, Vec::new(), now);
                 }
             }
         }
@@ -300,32 +313,49 @@ impl Shell {
             State::Fault => &n.fault,
             State::Initialize => &n.stop,
         };
-        let mut run = |command: &str, args: Vec<String>| {
-            let Some(user) = self.vetting.run_as(command, None) else {
-                return;
-            };
-            let spec = ScriptSpec {
-                command: command.to_owned(),
-                args,
-                user,
-                timeout: Some(NOTIFY_TIMEOUT),
-            };
-            if let Err(e) = self.procs.spawn(&spec, now) {
-                log::warn(&format!("{name}: notify {command}: {e}"));
-            }
-        };
         if let Some(c) = specific {
-            run(c, Vec::new());
+            self.run_notify(name, c, Vec::new(), now);
         }
         if let Some(c) = &n.any {
             let state = match to {
                 State::Initialize => "STOP".to_owned(),
                 s => state_name(s).to_owned(),
             };
-            run(
-                c,
-                vec![kind.to_owned(), name.to_owned(), state, prio.to_string()],
-            );
+            let args = vec![kind.to_owned(), name.to_owned(), state, prio.to_string()];
+            self.run_notify(name, c, args, now);
+        }
+    }
+
+    /// Spawns one notify script (vetted like the others; reaped by the loop).
+    fn run_notify(&mut self, name: &str, command: &str, args: Vec<String>, now: Instant) {
+        let Some(user) = self.vetting.run_as(command, None) else {
+            return;
+        };
+        let spec = ScriptSpec {
+            command: command.to_owned(),
+            args,
+            user,
+            timeout: Some(NOTIFY_TIMEOUT),
+        };
+        if let Err(e) = self.procs.spawn(&spec, now) {
+            log::warn(&format!("{name}: notify {command}: {e}"));
+        }
+    }
+}
+
+/// keepalived's per-child `vrrp_*` / `checker_*` priority and no-swap settings, merged for
+/// keeplite's single process: the stronger of each applies.
+fn tune_process(g: &config::GlobalDefs) {
+    if let Some(nice) = g.vrrp_priority.into_iter().chain(g.checker_priority).min() {
+        match sched::set_nice(nice.into()) {
+            Ok(()) => log::info(&format!("process priority (nice) set to {nice}")),
+            Err(e) => log::warn(&format!("vrrp_priority / checker_priority {nice}: {e}")),
+        }
+    }
+    if g.vrrp_no_swap || g.checker_no_swap {
+        match sched::lock_memory() {
+            Ok(()) => log::info("memory locked (no swap)"),
+            Err(e) => log::warn(&format!("vrrp_no_swap / checker_no_swap: {e}")),
         }
     }
 }
@@ -352,7 +382,7 @@ struct Daemon {
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
-    let loaded = reload::load(opts);
+    let loaded = reload::load_at_startup(opts).map_err(|e| vec![format!("keeplite: {e}")])?;
     for w in &loaded.warnings {
         log::warn(w);
     }
@@ -569,7 +599,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        crate::sys::trim_heap();
+        tune_process(&d.cfg.global);
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),
@@ -671,7 +701,7 @@ impl Daemon {
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
         self.lb.apply(&self.cfg, vss, &mut self.shell, now);
-        crate::sys::process::trim_heap();
+        crate::sys::trim_heap();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -821,7 +851,6 @@ impl Daemon {
                 }
                 let before = self.units.len();
                 self.apply(cfg, now);
-                crate::sys::trim_heap();
                 self.remember_good(&text);
                 log::info(&format!(
                     "reload done: {} units running ({} before), {} waiting",

@@ -20,6 +20,8 @@ pub struct Member {
     pub v6: bool,
     /// Index of the VRRP socket in the daemon's socket list.
     pub sock: usize,
+    /// TTL / hop limit of its adverts: `unicast_ttl` in unicast mode, else 255.
+    pub ttl: u8,
     /// Every VIP (adverted and excluded) with its MAC for gratuitous ARP / NA.
     pub vips: Vec<(AddrSpec, [u8; 6])>,
     /// VIPs dropped by an in-place reconfiguration, until the core's `RemoveVips` removes
@@ -156,6 +158,11 @@ fn member(
         ifindex: link.index,
         v6,
         sock,
+        ttl: if inst.unicast_peer.is_empty() {
+            255
+        } else {
+            inst.unicast_ttl
+        },
         vips,
         retired: Vec::new(),
         trackers,

@@ -108,7 +108,9 @@ impl fmt::Display for Error {
             Error::AdvertInterval => "advertisement interval mismatch",
             Error::Family => "address family mismatch",
             Error::Destination => "multicast/unicast destination does not match the instance",
-            Error::Peer => "source is not a unicast peer",
+            Error::Peer => {
+                "source is not a unicast peer (keeplite always checks; keepalived only with check_unicast_src)"
+            }
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod ipvs;
 pub mod netlink;
 pub mod persist;
 pub mod process;
+pub mod sched;
 pub mod smtp;
 pub mod track_file;
 pub mod vrrp_sock;
@@ -51,10 +52,9 @@ pub fn if_index(name: &str) -> io::Result<u32> {
     Ok(idx)
 }
 
-/// Hands freed heap pages back to the kernel. glibc keeps them mapped after a
-/// configuration load, whose transient parse trees peak at several times the model kept
-/// (bench/vrrp_mem.rs: 6 KiB per instance), and that peak would stay in RSS for good.
-/// musl's allocator returns memory by itself.
+/// Hands freed heap pages back to the kernel after a configuration is applied (the model's
+/// transfer buffer, the replaced units and LB state; the parse itself runs in a child): glibc
+/// would keep them in RSS for good. musl's allocator returns memory by itself.
 pub fn trim_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only walks and releases glibc's own free lists.

@@ -337,17 +337,6 @@ pub fn vet_scripts(cfg: &Config) -> Vetting {
     script::vet(cfg, &Os)
 }
 
-/// Gives the allocator's free pages back to the kernel. A load parses the whole file into
-/// short-lived trees many times the size of what the daemon keeps (10,000 real servers:
-/// ~29 MB at the peak, ~11 MB kept); glibc keeps such freed memory resident unless asked.
-pub fn trim_heap() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: plain libc call, no pointers.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Detaches like keepalived without `-n`: fork (the parent exits 0 so an init system's
 /// `Type=forking` sees a started daemon), new session, `/` as working directory, stdin and
 /// stdout (and stderr unless `keep_stderr`) on /dev/null. The parent writes the child's pid

@@ -114,8 +114,9 @@ impl VrrpSocket {
         }
     }
 
-    /// Sends `payload` (a VRRP packet) from `src` to `dst` (the group or a unicast peer).
-    pub fn send(&self, src: IpAddr, dst: IpAddr, payload: &[u8]) -> io::Result<()> {
+    /// Sends `payload` (a VRRP packet) from `src` to `dst` (the group or a unicast peer)
+    /// with TTL / hop limit `ttl` (255, or keepalived's `unicast_ttl` toward routed peers).
+    pub fn send(&self, src: IpAddr, dst: IpAddr, ttl: u8, payload: &[u8]) -> io::Result<()> {
         let mut iov = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
@@ -127,6 +128,7 @@ impl VrrpSocket {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cbuf.as_mut_ptr().cast();
+        let ttl = libc::c_int::from(ttl);
         let (mut sa4, mut sa6): (libc::sockaddr_in, libc::sockaddr_in6);
         match (src, dst, self.v6) {
             (IpAddr::V4(s), IpAddr::V4(d), false) => {
@@ -143,8 +145,12 @@ impl VrrpSocket {
                     },
                     ipi_addr: libc::in_addr { s_addr: 0 },
                 };
-                // SAFETY: `cbuf` is large and aligned enough for one in_pktinfo cmsg.
-                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info) };
+                // SAFETY: `cbuf` is aligned and holds an in_pktinfo and an int cmsg (56 of
+                // 64 bytes).
+                unsafe {
+                    put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
+                    put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_TTL, &ttl);
+                }
             }
             (IpAddr::V6(s), IpAddr::V6(d), true) => {
                 // SAFETY: all-zero is a valid sockaddr_in6.
@@ -160,8 +166,12 @@ impl VrrpSocket {
                     },
                     ipi6_ifindex: self.ifindex,
                 };
-                // SAFETY: `cbuf` is large and aligned enough for one in6_pktinfo cmsg.
-                unsafe { put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info) };
+                // SAFETY: `cbuf` is aligned and holds an in6_pktinfo and an int cmsg (64 of
+                // 64 bytes).
+                unsafe {
+                    put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
+                    put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &ttl);
+                }
             }
             _ => return Err(family_mismatch()),
         }
@@ -233,16 +243,22 @@ impl VrrpSocket {
     }
 }
 
-/// Appends the single control message of a send.
+/// Appends a control message to a send's (initially empty) control buffer.
 ///
 /// # Safety
-/// `msg.msg_control` must point to an aligned buffer of at least `CMSG_SPACE(size_of::<T>())`.
+/// `msg.msg_control` must point to an aligned buffer with `CMSG_SPACE(size_of::<T>())` bytes
+/// free after the `msg_controllen` already used.
 unsafe fn put_cmsg<T>(msg: &mut libc::msghdr, level: libc::c_int, ty: libc::c_int, val: &T) {
     let len = size_of::<T>() as u32;
-    // SAFETY: per the function's contract the buffer holds one cmsg of this size.
+    // SAFETY: per the function's contract the buffer has room for this cmsg past the used
+    // part; CMSG_SPACE keeps the next header aligned.
     unsafe {
-        msg.msg_controllen = libc::CMSG_SPACE(len) as usize;
-        let c = libc::CMSG_FIRSTHDR(msg);
+        let c = msg
+            .msg_control
+            .cast::<u8>()
+            .add(msg.msg_controllen)
+            .cast::<libc::cmsghdr>();
+        msg.msg_controllen += libc::CMSG_SPACE(len) as usize;
         (*c).cmsg_level = level;
         (*c).cmsg_type = ty;
         (*c).cmsg_len = libc::CMSG_LEN(len) as usize;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::cvt;
+use super::event::{Interest, Poller};
 
 /// Largest result accepted from a child (a parsed configuration is far smaller).
 const MAX_RESULT: usize = 64 << 20;
@@ -92,6 +93,23 @@ impl<T: Serialize + DeserializeOwned> Worker<T> {
         Some(self.finish(result))
     }
 
+    /// Blocks until the child answers, however long it takes (no deadline: for the startup
+    /// load, before the loop has a schedule to keep).
+    pub fn wait(mut self) -> Result<T, String> {
+        let mut poller = Poller::new().map_err(|e| e.to_string())?;
+        poller
+            .add(self.fd(), Interest::Read, 0)
+            .map_err(|e| e.to_string())?;
+        loop {
+            poller
+                .wait(Instant::now(), None)
+                .map_err(|e| e.to_string())?;
+            if let Some(r) = self.ready() {
+                return r;
+            }
+        }
+    }
+
     /// Past the deadline: kills the child and reports it.
     pub fn handle_timeout(&mut self, now: Instant) -> Option<Result<T, String>> {
         (now >= self.deadline).then(|| {
@@ -150,7 +168,6 @@ fn child<T: Serialize>(work: impl FnOnce() -> T, pipe: OwnedFd) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::event::{Interest, Poller};
 
     fn run<T: Serialize + DeserializeOwned>(w: &mut Worker<T>) -> Result<T, String> {
         let mut p = Poller::new().unwrap();
@@ -174,6 +191,20 @@ mod tests {
         let expect = big.clone();
         let mut w = Worker::spawn(move || big, Duration::from_secs(30), Instant::now()).unwrap();
         assert_eq!(run(&mut w), Ok(expect));
+    }
+
+    #[test]
+    fn wait_outlasts_the_deadline() {
+        let w = Worker::spawn(
+            || {
+                std::thread::sleep(Duration::from_millis(300));
+                7u8
+            },
+            Duration::ZERO,
+            Instant::now(),
+        )
+        .unwrap();
+        assert_eq!(w.wait(), Ok(7));
     }
 
     #[test]

@@ -91,7 +91,8 @@ pub struct Transition {
 /// keeps no copy of the core's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Send this VRRP message (checksummed for `src` -> `dst`) with TTL/hop limit 255.
+    /// Send this VRRP message (checksummed for `src` -> `dst`) with TTL/hop limit 255
+    /// (the shell's `unicast_ttl` toward unicast peers).
     Transmit {
         src: IpAddr,
         dst: IpAddr,
@@ -113,6 +114,12 @@ pub enum Action {
         count: u32,
     },
     Notify(Transition),
+    /// As Master, answered an advert from `src` with lower `priority`: keepalived logs it
+    /// and runs `notify_master_rx_lower_pri` (rate-limited like the answer itself).
+    LowerPriorityAdvert {
+        src: IpAddr,
+        priority: u8,
+    },
 }
 
 /// A tracked object (interface, script, ...) feeding priority or fault.
@@ -748,6 +755,11 @@ impl Instance {
                 self.garp(count);
                 self.garp_delay = self.delayed_garp(now, self.p.garp_lower_prio_delay, count);
             }
+            // keepalived vrrp_state_master_rx: send_event_notify(MASTER_RX_LOWER_PRI).
+            self.push(Action::LowerPriorityAdvert {
+                src,
+                priority: adv.priority,
+            });
         }
     }
 

@@ -32,7 +32,7 @@
 //!
 //! Events are executed in order and say everything the shell needs: [`Action::Transmit`]
 //! is an encoded advert with its source and destination (the group, or one per unicast
-//! peer), sent with TTL 255. [`Action::InstallVips`] adds or replaces the named addresses
+//! peer), sent with TTL 255 (`unicast_ttl` toward unicast peers). [`Action::InstallVips`] adds or replaces the named addresses
 //! with the given valid/preferred lifetime (the **VIP lease**: a crashed master's addresses
 //! expire in the kernel instead of staying on the wire); refreshes are the same action,
 //! every lease/3 while Master, never with a GARP or notify. [`Action::SendGarp`] asks for
@@ -75,7 +75,8 @@
 //! * A master seeing a lower priority advert re-asserts at once: advert + GARP burst, and a
 //!   second burst `garp_lower_prio_delay` later (`lower_prio_no_advert` and
 //!   `garp_lower_prio_repeat 0` turn these off); `higher_prio_send_advert` sends one last
-//!   advert before yielding to a higher priority.
+//!   advert before yielding to a higher priority. [`Action::LowerPriorityAdvert`] tells
+//!   the shell (log line, `notify_master_rx_lower_pri`).
 //! * Adverts from our own primary address (looped-back multicast) are ignored.
 //! * Entering Fault as Master sends a priority-0 advert (vrrp_state_leave_master) and
 //!   removes the VIPs; leaving Fault goes Backup with a full Master_Down_Interval.

@@ -64,7 +64,6 @@ pub struct UnitKey {
 pub struct Globals {
     pub vrrp_mcast_group4: Ipv4Addr,
     pub vrrp_mcast_group6: Ipv6Addr,
-    pub vrrp_skip_check_adv_addr: bool,
     pub vip_lease: VipLease,
     pub script_user: Option<ScriptUser>,
 }
@@ -74,7 +73,6 @@ impl Globals {
         Globals {
             vrrp_mcast_group4: g.vrrp_mcast_group4,
             vrrp_mcast_group6: g.vrrp_mcast_group6,
-            vrrp_skip_check_adv_addr: g.vrrp_skip_check_adv_addr,
             vip_lease: g.vip_lease,
             script_user: g.script_user.clone(),
         }
@@ -224,11 +222,22 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
         .auth_pass
         .as_ref()
         .map_or(Auth::NONE, |pw| Auth::password(pw.as_bytes()));
-    p.check_addr_list = !g.vrrp_skip_check_adv_addr;
+    p.check_addr_list = !inst.skip_check_adv_addr;
     p.garp_master_delay = inst.garp.master_delay;
     p.garp_master_repeat = inst.garp.master_repeat;
     p.garp_master_refresh = inst.garp.master_refresh;
     p.garp_master_refresh_repeat = inst.garp.master_refresh_repeat;
+    // Always set on instances (config build); keep the core's defaults otherwise.
+    p.garp_lower_prio_delay = inst
+        .garp
+        .lower_prio_delay
+        .unwrap_or(p.garp_lower_prio_delay);
+    p.garp_lower_prio_repeat = inst
+        .garp
+        .lower_prio_repeat
+        .unwrap_or(p.garp_lower_prio_repeat);
+    p.lower_prio_no_advert = inst.lower_prio_no_advert;
+    p.higher_prio_send_advert = inst.higher_prio_send_advert;
     p.excluded_vips = addrs(&inst.virtual_ipaddress_excluded);
     p.vip_lease = lease(inst, g, version);
     p.link = os.link;

@@ -1116,12 +1116,17 @@ fn lower_and_higher_priority_options() {
     i.handle_timeout(later);
     assert!(drain(&mut i).iter().any(|a| is_garp(a, 2)));
 
-    // lower_prio_no_advert and no GARPs: the lower advert is simply ignored.
+    // lower_prio_no_advert and no GARPs: nothing goes out; the shell still hears of it
+    // (keepalived's notify_master_rx_lower_pri).
     p.lower_prio_no_advert = true;
     p.garp_lower_prio_repeat = 0;
     let mut i = started_owner(p, now);
     i.handle_datagram(now, &meta(peer), &low).unwrap();
-    assert_eq!(drain(&mut i), vec![]);
+    let event = Action::LowerPriorityAdvert {
+        src: peer,
+        priority: 100,
+    };
+    assert_eq!(drain(&mut i), vec![event]);
     assert_eq!(i.current_master(), Some((ip(1), 255)));
 
     // higher_prio_send_advert: one last advert before yielding.
@@ -1788,6 +1793,76 @@ fn startup_delay_holds_every_instance_out_of_master() {
     assert_eq!(w.entered(owner, 0, State::Master), Some(secs(10)));
     assert_eq!(w.entered(b, 0, State::Master), Some(secs(10)));
     assert_eq!(w.routers[b].vrrp.instance(0).stats().adverts_received, 1);
+}
+
+#[test]
+fn lower_and_higher_priority_keywords_reach_the_core() {
+    // keepalived: instances inherit vrrp_lower_prio_no_advert / vrrp_higher_prio_send_advert;
+    // the lower-priority GARP values default to the global vrrp_garp_master_* ones.
+    let text = "global_defs {\n vrrp_garp_master_repeat 3\n vrrp_lower_prio_no_advert\n \
+        vrrp_higher_prio_send_advert\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priority 255\n \
+        garp_lower_prio_delay 0\n higher_prio_send_advert false\n \
+        virtual_ipaddress {\n 10.0.1.1\n }\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 2\n priority 255\n \
+        lower_prio_no_advert off\n garp_lower_prio_repeat 0\n skip_check_adv_addr\n \
+        virtual_ipaddress {\n 10.0.1.2\n }\n}\n";
+    let (cfg, _) = crate::config::load_str(
+        &crate::config::MemFiles::default(),
+        std::path::Path::new("/k.conf"),
+        text,
+        &crate::config::LoadOptions::default(),
+    )
+    .unwrap();
+    let os = plan::Resolved {
+        link: 0,
+        src: ip(1),
+        tracker_up: vec![true],
+        file_values: vec![None],
+    };
+    let keys = plan::unit_keys(&cfg);
+    let [a, b] = [0, 1].map(|u| plan::params(&keys[u].instances[0], &keys[u], &os));
+    assert_eq!(
+        (a.garp_lower_prio_repeat, a.garp_lower_prio_delay),
+        (3, Duration::ZERO)
+    );
+    assert!(a.lower_prio_no_advert && !a.higher_prio_send_advert && a.check_addr_list);
+    assert_eq!(
+        (b.garp_lower_prio_repeat, b.garp_lower_prio_delay),
+        (0, Duration::from_secs(5))
+    );
+    assert!(!b.lower_prio_no_advert && b.higher_prio_send_advert && !b.check_addr_list);
+
+    let now = Instant::now();
+    // A answers a lower priority advert with GARPs only, and no second burst.
+    let mut i = started_owner(a, now);
+    i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
+        .unwrap();
+    let acts = drain(&mut i);
+    assert_eq!(acts.len(), 2);
+    assert!(is_garp(&acts[0], 3));
+    let event = Action::LowerPriorityAdvert {
+        src: ip(2),
+        priority: 100,
+    };
+    assert_eq!(acts[1], event);
+    i.handle_timeout(now + Duration::from_millis(10));
+    assert_eq!(drain(&mut i), vec![]);
+    // A flood of them is answered (and reported) once per advert interval.
+    i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
+        .unwrap();
+    assert_eq!(drain(&mut i), vec![]);
+    let next = now + Duration::from_secs(1);
+    i.handle_datagram(next, &meta(ip(2)), &encoded(&params(2, 1, 100), 100))
+        .unwrap();
+    assert!(drain(&mut i).contains(&event));
+    // B answers with an advert and no GARP.
+    let mut i = started_owner(b, now);
+    i.handle_datagram(now, &meta(ip(2)), &encoded(&params(2, 2, 100), 100))
+        .unwrap();
+    let acts = drain(&mut i);
+    assert_eq!(acts.len(), 2);
+    assert!(is_advert(&acts[0], 255));
 }
 
 #[test]

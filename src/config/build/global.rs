@@ -42,6 +42,17 @@ pub(super) const GLOBAL_GARP: [Kw<GlobalDefs>; 4] = garp_kws!(
     "vrrp_garp_master_refresh_repeat"
 );
 
+/// `[vrrp_]garp_lower_prio_delay SECS` / `[vrrp_]garp_lower_prio_repeat N`.
+pub(super) fn garp_lower_prio<T: HasGarp>(c: &mut Ctx, t: &mut T, n: &Node) {
+    if n.kw.text.ends_with("delay") {
+        if let Some(v) = c.secs(n) {
+            t.garp().lower_prio_delay = Some(v);
+        }
+    } else if let Some(v) = c.int(n, 0, 255) {
+        t.garp().lower_prio_repeat = Some(v as u32);
+    }
+}
+
 /// `smtp_alert [yes|no|true|false|on|off]`: no value means yes, as in keepalived; another
 /// word is ignored with a warning (keepalived: "Invalid value").
 pub(super) fn yes_no(c: &mut Ctx, n: &Node) -> Option<bool> {
@@ -177,6 +188,69 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(0),
         doc: "`vrrp_skip_check_adv_addr`: do not check the address list of adverts from the current master",
         set: |_, g, _| g.vrrp_skip_check_adv_addr = true,
+    },
+    Kw {
+        name: "vrrp_check_unicast_src",
+        arity: N(0),
+        doc: "`vrrp_check_unicast_src`: adverts of unicast instances are only accepted from their `unicast_peer`s. keeplite always does this (keepalived only with this keyword); a dropped advert is logged once per instance",
+        set: |_, _, _| {},
+    },
+    Kw {
+        name: "vrrp_lower_prio_no_advert",
+        arity: Range(0, 1),
+        doc: "`vrrp_lower_prio_no_advert [true|false]`: default of the instances' `lower_prio_no_advert` (default false; true under `vrrp_strict`)",
+        set: |c, g, n| g.vrrp_lower_prio_no_advert = yes_no(c, n).unwrap_or(g.vrrp_lower_prio_no_advert),
+    },
+    Kw {
+        name: "vrrp_higher_prio_send_advert",
+        arity: Range(0, 1),
+        doc: "`vrrp_higher_prio_send_advert [true|false]`: default of the instances' `higher_prio_send_advert` (default false)",
+        set: |c, g, n| g.vrrp_higher_prio_send_advert = yes_no(c, n).unwrap_or(g.vrrp_higher_prio_send_advert),
+    },
+    Kw {
+        name: "vrrp_garp_lower_prio_delay",
+        arity: N(1),
+        doc: "`vrrp_garp_lower_prio_delay SECS`: default of the instances' `garp_lower_prio_delay` (default `vrrp_garp_master_delay`)",
+        set: garp_lower_prio,
+    },
+    Kw {
+        name: "vrrp_garp_lower_prio_repeat",
+        arity: N(1),
+        doc: "`vrrp_garp_lower_prio_repeat N`: default of the instances' `garp_lower_prio_repeat` (default `vrrp_garp_master_repeat`)",
+        set: garp_lower_prio,
+    },
+    Kw {
+        name: "vrrp_priority",
+        arity: N(1),
+        doc: "`vrrp_priority -20..19`: nice value of the process at start. keeplite is one process: with `checker_priority` too, the lower value applies",
+        set: |c, g, n| g.vrrp_priority = c.int(n, -20, 19).map(|v| v as i8).or(g.vrrp_priority),
+    },
+    Kw {
+        name: "checker_priority",
+        arity: N(1),
+        doc: "`checker_priority -20..19`: as `vrrp_priority` (one process: the lower value applies)",
+        set: |c, g, n| g.checker_priority = c.int(n, -20, 19).map(|v| v as i8).or(g.checker_priority),
+    },
+    Kw {
+        name: "vrrp_no_swap",
+        arity: N(0),
+        doc: "`vrrp_no_swap`: lock the process's memory at start (mlockall), so swapping never delays an advert",
+        set: |_, g, _| g.vrrp_no_swap = true,
+    },
+    Kw {
+        name: "checker_no_swap",
+        arity: N(0),
+        doc: "`checker_no_swap`: as `vrrp_no_swap` (one process for both)",
+        set: |_, g, _| g.checker_no_swap = true,
+    },
+    Kw {
+        name: "default_interface",
+        arity: N(1),
+        doc: "`default_interface IF`: interface of the `vrrp_instance`s without `interface`",
+        set: |c, g, n| {
+            c.interface(&n.args[0]);
+            g.default_interface = Some(n.args[0].text.clone());
+        },
     },
     Kw {
         name: "vrrp_startup_delay",

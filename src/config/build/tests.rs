@@ -51,7 +51,8 @@ fn instance_defaults() {
     assert_eq!(i.priority, 100);
     assert_eq!(i.advert_int, Duration::from_secs(1));
     assert_eq!(i.version, 2);
-    assert_eq!(i.garp, Garp::default());
+    assert_eq!(i.garp, Garp::default().instance_defaults(false));
+    assert_eq!(i.garp.lower_prio_repeat, Some(5));
     assert!(i.accept && !i.nopreempt);
     assert_eq!(i.effective_vip_lease(&c.global), VipLease::Auto);
 }
@@ -78,6 +79,9 @@ fn global_defaults_flow_into_instances() {
     assert_eq!((i.version, i.accept), (3, false));
     assert_eq!(i.advert_int, Duration::from_millis(250));
     assert_eq!(i.garp.master_delay, Duration::from_secs(2));
+    // keepalived's strict mode: no answer to lower priority adverts.
+    assert!(i.lower_prio_no_advert);
+    assert_eq!(i.garp.lower_prio_repeat, Some(0));
     assert_eq!(c.global.vip_lease, VipLease::Seconds(30));
     assert_eq!(i.effective_vip_lease(&c.global), VipLease::Off);
 }
@@ -650,6 +654,53 @@ fn ah_with_initial_master_starts_as_backup() {
         d[1].starts_with("7:12: warning: (`V`) initial state MASTER is incompatible with AH"),
         "{d:#?}"
     );
+}
+
+#[test]
+fn unicast_ttl_needs_unicast_peers() {
+    let (c, d) = ok(&format!(
+        "{BASE} unicast_ttl 64\n unicast_peer {{\n 10.0.0.2\n }}\n}}"
+    ));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.instances[0].unicast_ttl, 64);
+    let (_, d) = ok(&format!("{BASE} unicast_ttl 64\n}}"));
+    assert!(
+        d[0].contains("t.conf:4:2: warning: unicast_ttl without unicast_peer is ignored"),
+        "{d:?}"
+    );
+    let (c, d) = ok(&format!("{BASE} unicast_ttl 0\n}}"));
+    assert_eq!(c.instances[0].unicast_ttl, 255);
+    assert!(d
+        .iter()
+        .any(|d| d.contains("out of range: expected 1..=255")));
+}
+
+#[test]
+fn default_interface_serves_instances_without_one() {
+    let g = "global_defs {\n default_interface eth1\n}\n";
+    let text = "vrrp_instance V {\n virtual_router_id 7\n}\nvrrp_instance W {\n interface eth2\n virtual_router_id 8\n}\n";
+    let (c, d) = ok(&format!("{g}{text}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(c.instances[0].interface, "eth1");
+    assert_eq!(c.instances[1].interface, "eth2");
+    assert!(err(text).contains("has no `interface`"));
+}
+
+#[test]
+fn strict_mode_resets_lower_priority_garps() {
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_strict\n}}\n{BASE} garp_lower_prio_repeat 3\n garp_lower_prio_delay 2\n{VIP_END}"
+    ));
+    let g = c.instances[0].garp;
+    assert_eq!(
+        (g.lower_prio_repeat, g.lower_prio_delay),
+        (Some(0), Some(Duration::ZERO))
+    );
+    assert!(
+        d[0].contains("t.conf:7:2: warning: vrrp_strict: `garp_lower_prio_repeat` must be 0"),
+        "{d:?}"
+    );
+    assert!(d[1].contains("`garp_lower_prio_delay` must be 0"), "{d:?}");
 }
 
 #[test]

@@ -74,7 +74,7 @@ fn required(c: &mut Ctx, i: &InstB, seen: &Seen, n: &Node) {
         c.error(
             &n.kw,
             format!("vrrp_instance `{name}` has no `interface`"),
-            Some("add `interface eth0` (the interface VRRP runs on)".into()),
+            Some("add `interface eth0` (the interface VRRP runs on), or `default_interface` in global_defs".into()),
         );
     }
     if i.at.vrid.is_none() {
@@ -180,6 +180,33 @@ fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
         );
         i.auth_type = None;
         i.auth_pass = None;
+    }
+    // keepalived vrrp_complete_instance: "Strict mode requires no repeat garps - resetting"
+    // (and no delayed ones).
+    let g = &mut i.v.garp;
+    for (kw, set) in [
+        (
+            "garp_lower_prio_repeat",
+            g.lower_prio_repeat.is_some_and(|r| r > 0),
+        ),
+        (
+            "garp_lower_prio_delay",
+            g.lower_prio_delay.is_some_and(|d| !d.is_zero()),
+        ),
+    ] {
+        if let (true, Some(t)) = (set, seen.get(kw)) {
+            c.warn(
+                t,
+                format!("vrrp_strict: `{kw}` must be 0; reset to 0, as keepalived does"),
+                Some("remove the line, or `vrrp_strict`".into()),
+            );
+        }
+    }
+    if seen.contains_key("garp_lower_prio_repeat") {
+        g.lower_prio_repeat = Some(0);
+    }
+    if seen.contains_key("garp_lower_prio_delay") {
+        g.lower_prio_delay = Some(Duration::ZERO);
     }
 }
 
@@ -337,6 +364,14 @@ fn unicast(c: &mut Ctx, v: &VrrpInstance, seen: &Seen) {
                 v.interface
             ),
             Some("set `unicast_src_ip` so peers can match this node".into()),
+        );
+    }
+    if let (true, Some(t)) = (v.unicast_peer.is_empty(), seen.get("unicast_ttl")) {
+        // keepalived: "Cannot use unicast_ttl without unicast peers - resetting".
+        c.warn(
+            t,
+            "unicast_ttl without unicast_peer is ignored, as keepalived does: multicast adverts always leave with TTL 255".into(),
+            None,
         );
     }
     if seen.contains_key("unicast_peer") && seen.contains_key("mcast_src_ip") {
