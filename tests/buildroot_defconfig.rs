@@ -12,8 +12,14 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The Buildroot tree, unpacked once under cargo's per-target temporary directory.
+/// The Buildroot tree, unpacked once under cargo's per-target temporary directory (the tests
+/// run in parallel: the first one unpacks, the others wait for it).
 fn buildroot() -> PathBuf {
+    static TREE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TREE.get_or_init(unpack).clone()
+}
+
+fn unpack() -> PathBuf {
     let tarball = std::env::var_os("BR_TARBALL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
