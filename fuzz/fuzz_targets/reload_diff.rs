@@ -95,6 +95,7 @@ fn params(key: &UnitKey) -> Vec<keeplite::vrrp::Params> {
                 link: if inst.interface == "eth0" { 2 } else { 3 },
                 src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200)),
                 tracker_up: vec![true; plan::trackers(inst, key).len()],
+                file_values: vec![None; plan::trackers(inst, key).len()],
             };
             plan::params(inst, key, &os)
         })
