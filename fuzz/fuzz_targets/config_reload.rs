@@ -16,9 +16,14 @@ fn model(text: &[u8]) -> Option<Config> {
         interface_exists: None,
         ..Default::default()
     };
-    load_str(&MemFiles::default(), Path::new("/fuzz/k.conf"), &text, &opts)
-        .ok()
-        .map(|(cfg, _)| cfg)
+    load_str(
+        &MemFiles::default(),
+        Path::new("/fuzz/k.conf"),
+        &text,
+        &opts,
+    )
+    .ok()
+    .map(|(cfg, _)| cfg)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -39,5 +44,8 @@ fuzz_target!(|data: &[u8]| {
     let reread = model(keeplite::config::dump(&old).as_bytes()).expect("a dump loads");
     let (before, after) = (unit_keys(&old), unit_keys(&reread));
     assert_eq!(before.len(), after.len());
-    assert!(before.iter().zip(&after).all(|(a, b)| a == b), "an unchanged unit would restart");
+    assert!(
+        before.iter().zip(&after).all(|(a, b)| a == b),
+        "an unchanged unit would restart"
+    );
 });

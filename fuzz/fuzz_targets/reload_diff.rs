@@ -142,7 +142,12 @@ fuzz_target!(|data: &[u8]| {
         v.handle_timeout(now);
         drain(v);
     }
-    let names = |k: &UnitKey| k.instances.iter().map(|i| i.name.clone()).collect::<Vec<_>>();
+    let names = |k: &UnitKey| {
+        k.instances
+            .iter()
+            .map(|i| i.name.clone())
+            .collect::<Vec<_>>()
+    };
     for (old, v) in &mut running {
         if new_keys.contains(old) {
             continue;
