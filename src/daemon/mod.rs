@@ -401,6 +401,7 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
 /// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
+    crate::sys::tune_heap();
     let cfg = match load(opts) {
         Ok(c) => c,
         Err(lines) => {
