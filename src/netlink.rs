@@ -164,7 +164,11 @@ fn link_msg(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, index: u32, up: u3
     out.extend_from_slice(&[0; 4]); // family AF_UNSPEC, pad, type
     out.extend_from_slice(&index.to_ne_bytes());
     out.extend_from_slice(&up.to_ne_bytes());
-    let change = if ty == RTM_NEWLINK && index != 0 { IFF_UP } else { 0 };
+    let change = if ty == RTM_NEWLINK && index != 0 {
+        IFF_UP
+    } else {
+        0
+    };
     out.extend_from_slice(&change.to_ne_bytes());
     start
 }

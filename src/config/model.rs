@@ -49,6 +49,8 @@ pub struct GlobalDefs {
     pub checker_no_swap: bool,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
+    /// `vmac_prefix`: the start of generated `use_vmac` names (default `vrrp`).
+    pub vmac_prefix: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
     pub vrrp_startup_delay: Duration,
     /// `script_user USER [GROUP]`.
@@ -151,6 +153,7 @@ impl Default for GlobalDefs {
             vrrp_no_swap: false,
             checker_no_swap: false,
             default_interface: None,
+            vmac_prefix: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
@@ -362,6 +365,19 @@ pub struct VrrpInstance {
     pub vip_lease: Option<VipLease>,
     /// `smtp_alert [yes|no]`; unset = the global default.
     pub smtp_alert: Option<bool>,
+    /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`), names and MAC resolved.
+    pub vmac: Option<Vmac>,
+}
+
+/// The RFC 5798 §7.3 virtual MAC of an instance, on a private macvlan over its interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vmac {
+    /// The macvlan (default `vmac_prefix`.VRID, `vrrp.51`).
+    pub name: String,
+    /// Default 00:00:5e:00:01:VRID (IPv4) / 00:00:5e:00:02:VRID (IPv6).
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: adverts go and come on the interface itself, with its own MAC.
+    pub xmit_base: bool,
 }
 
 impl VrrpInstance {
