@@ -158,17 +158,22 @@ const IFLA_MACVLAN_MODE: u16 = 1;
 const MACVLAN_MODE_PRIVATE: u32 = 1;
 const IFF_UP: u32 = 1;
 
-/// Starts a link message: the header and an ifinfomsg for `index` with `flags` / `change`.
-fn link_msg(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, index: u32, up: u32) -> usize {
+/// Starts a link message: the header and an ifinfomsg for `index`, setting IFF_UP to `up`
+/// when given (`ifi_change` says which flags the message sets).
+fn link_msg(
+    out: &mut Vec<u8>,
+    ty: u16,
+    flags: u16,
+    seq: u32,
+    index: u32,
+    up: Option<bool>,
+) -> usize {
     let start = begin(out, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
     out.extend_from_slice(&[0; 4]); // family AF_UNSPEC, pad, type
     out.extend_from_slice(&index.to_ne_bytes());
-    out.extend_from_slice(&up.to_ne_bytes());
-    let change = if ty == RTM_NEWLINK && index != 0 {
-        IFF_UP
-    } else {
-        0
-    };
+    let set = if up == Some(true) { IFF_UP } else { 0 };
+    out.extend_from_slice(&set.to_ne_bytes());
+    let change = if up.is_some() { IFF_UP } else { 0 };
     out.extend_from_slice(&change.to_ne_bytes());
     start
 }
@@ -176,7 +181,7 @@ fn link_msg(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, index: u32, up: u3
 /// `ip link add link BASE name NAME address MAC type macvlan mode private`, byte for byte.
 pub fn macvlan_add(seq: u32, base: u32, name: &str, mac: [u8; 6]) -> Vec<u8> {
     let mut b = Vec::with_capacity(96);
-    let start = link_msg(&mut b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, seq, 0, 0);
+    let start = link_msg(&mut b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, seq, 0, None);
     put(&mut b, IFLA_ADDRESS, &mac);
     put(&mut b, IFLA_LINK, &base.to_ne_bytes());
     put(&mut b, IFLA_IFNAME, &[name.as_bytes(), &[0]].concat());
@@ -193,7 +198,7 @@ pub fn macvlan_add(seq: u32, base: u32, name: &str, mac: [u8; 6]) -> Vec<u8> {
 /// `ip link set dev INDEX up` (`up == false`: down).
 pub fn link_set_up(seq: u32, index: u32, up: bool) -> Vec<u8> {
     let mut b = Vec::with_capacity(HDR + 16);
-    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, u32::from(up) * IFF_UP);
+    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, Some(up));
     end(&mut b, start);
     b
 }
@@ -201,7 +206,25 @@ pub fn link_set_up(seq: u32, index: u32, up: bool) -> Vec<u8> {
 /// `ip link del dev INDEX`.
 pub fn link_del(seq: u32, index: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(HDR + 16);
-    let start = link_msg(&mut b, RTM_DELLINK, 0, seq, index, 0);
+    let start = link_msg(&mut b, RTM_DELLINK, 0, seq, index, None);
+    end(&mut b, start);
+    b
+}
+
+/// `ip link set dev INDEX addrgenmode none`: no IPv6 link-local address made from the MAC
+/// (two routers' macvlans share the virtual MAC, so they would share that address too).
+pub fn link_addr_gen_none(seq: u32, index: u32) -> Vec<u8> {
+    const IFLA_AF_SPEC: u16 = 26;
+    const AF_INET6: u16 = 10;
+    const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
+    const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
+    let mut b = Vec::with_capacity(HDR + 32);
+    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, None);
+    nest_as(&mut b, IFLA_AF_SPEC, |b| {
+        nest_as(b, AF_INET6, |b| {
+            put(b, IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE])
+        })
+    });
     end(&mut b, start);
     b
 }
@@ -270,7 +293,7 @@ mod tests {
 
     /// What `strace -xx ip link add link eth0 name vrrp.51 address 00:00:5e:00:01:33 type
     /// macvlan mode private` shows iproute2 6.1 sending (eth0 has index 3), then `ip link set
-    /// vrrp.51 up` and `ip link del vrrp.51` (index 4).
+    /// vrrp.51 up`, `down`, `addrgenmode none` and `ip link del vrrp.51` (index 4).
     #[test]
     fn link_messages_match_iproute2() {
         let h = |len: u32, ty: u16, flags: u16| {
@@ -317,6 +340,17 @@ mod tests {
         assert_eq!(link_set_up(7, 4, false), down);
         let del = [h(32, RTM_DELLINK, 0x5), info(4, 0, 0)].concat();
         assert_eq!(link_del(7, 4), del);
+        // `ip link set vrrp.51 addrgenmode none`.
+        let none = [
+            &h(48, RTM_NEWLINK, 0x5)[..],
+            &info(4, 0, 0),
+            &a(16, 26), // IFLA_AF_SPEC
+            &a(12, 10), // AF_INET6
+            &a(5, 8),   // IFLA_INET6_ADDR_GEN_MODE
+            &[1, 0, 0, 0],
+        ]
+        .concat();
+        assert_eq!(link_addr_gen_none(7, 4), none);
     }
 
     #[test]
