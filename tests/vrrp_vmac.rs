@@ -1,0 +1,107 @@
+//! `use_vmac` against Debian's keepalived 2.2.7 as the peer, both ways (root, in namespaces
+//! this test makes): a client on the LAN resolves the VIP to the RFC 5798 §7.3 virtual MAC
+//! 00:00:5e:00:01:VRID, and after a failover reaches the new master with the entry it has,
+//! unchanged. keeplite's macvlan and the sysctls it changed are gone after it stops.
+
+mod common;
+
+use common::{tcpdump, vrrp_conf, wait_until, Keepalived, Keeplite, Lan, Netns};
+use std::io::BufRead;
+use std::time::Duration;
+
+const VMAC: &str = "00:00:5e:00:01:33";
+const VIP: &str = "192.0.2.100";
+
+fn conf(prio: u8) -> String {
+    vrrp_conf("VI_1", 51, prio, &[&format!("{VIP}/24")], "use_vmac")
+}
+
+/// The client's neighbour entry for the VIP after pinging it (which must get an answer).
+/// The master forgets its neighbours first, so its reply needs an ARP request from the base
+/// interface: one that names the VIP as its sender would teach the client the base's MAC.
+fn ping_vip(client: &Netns, master: &Netns) -> String {
+    master.sh("ip neigh flush dev eth0");
+    let answered = wait_until(Duration::from_secs(10), || {
+        let out = client.sh_output(&format!("busybox ping -c1 -W1 {VIP}"));
+        out.status.success()
+    });
+    assert!(answered, "the VIP does not answer");
+    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
+    let mut words = entry.split_whitespace();
+    words.find(|w| *w == "lladdr");
+    words.next().unwrap_or_default().to_owned()
+}
+
+/// Source MAC of the next advert on the LAN, seen from the client.
+fn advert_source(client: &Netns) -> String {
+    let mut dump = tcpdump(client, &["-l", "-e", "-n", "-c1", "-i", "eth0", "ip proto 112"]);
+    let mut line = String::new();
+    std::io::BufReader::new(dump.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap_or_default().to_owned()
+}
+
+fn sysctls(ns: &Netns) -> String {
+    ns.sh("cd /proc/sys/net/ipv4/conf/eth0 && cat arp_ignore arp_filter arp_announce")
+}
+
+/// keepalived's host gets what its NOTE_vrrp_vmac asks of the admin (arp_announce; 2 because
+/// 1 keeps the VIP as sender when it shares the base's subnet); keeplite's host gets nothing.
+fn keepalived_host(ns: &Netns) {
+    ns.sh("sysctl -qw net.ipv4.conf.eth0.arp_announce=2");
+}
+
+#[test]
+fn keeplite_master_keepalived_backup() {
+    let lan = Lan::new(3);
+    let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
+    keepalived_host(h1);
+    let before = sysctls(h0);
+    let kd = Keepalived::start(h1, &conf(100));
+    let kl = Keeplite::start(h0, &conf(150));
+    kl.expect_state("VI_1", "MASTER", 10);
+    kd.expect_log("Entering BACKUP STATE", 10);
+    assert!(h0.sh("ip -d link show vrrp.51").contains("macvlan mode private"));
+    assert_eq!(advert_source(client), VMAC);
+    assert_eq!(ping_vip(client, h0), VMAC);
+    // arp_ignore, arp_filter, arp_announce on the base while it runs.
+    assert_eq!(sysctls(h0), "1\n1\n2\n");
+
+    kl.child.signal("TERM");
+    let mut kl = kl;
+    assert!(kl.child.wait_timeout(Duration::from_secs(5)).is_some());
+    kd.expect_log("Entering MASTER STATE", 10);
+    assert!(!h0.sh("ip link").contains("vrrp.51"), "{}", kl.log());
+    assert_eq!(sysctls(h0), before, "sysctls not restored");
+    // The client's entry still points at the virtual MAC, now on keepalived's node.
+    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
+    assert!(entry.contains(VMAC), "{entry}");
+    assert_eq!(ping_vip(client, h1), VMAC);
+    assert_eq!(advert_source(client), VMAC);
+}
+
+#[test]
+fn keepalived_master_keeplite_backup() {
+    let lan = Lan::new(3);
+    let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
+    keepalived_host(h1);
+    let mut kd = Keepalived::start(h1, &conf(200));
+    kd.expect_log("Entering MASTER STATE", 10);
+    let kl = Keeplite::start(h0, &conf(100));
+    kl.expect_state("VI_1", "BACKUP", 10);
+    // keeplite hears keepalived's adverts, which come from the shared virtual MAC.
+    let heard = wait_until(Duration::from_secs(5), || {
+        kl.status().is_some_and(|s| s["instances"][0]["master"] == "192.0.2.2")
+    });
+    assert!(heard, "{:?}", kl.status());
+    assert_eq!(ping_vip(client, h1), VMAC);
+
+    kd.stop();
+    kl.expect_state("VI_1", "MASTER", 10);
+    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
+    assert!(entry.contains(VMAC), "{entry}");
+    assert_eq!(ping_vip(client, h0), VMAC);
+    assert_eq!(advert_source(client), VMAC);
+    assert!(h0.sh("ip -o addr show dev vrrp.51").contains(VIP));
+}
