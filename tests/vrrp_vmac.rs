@@ -34,12 +34,18 @@ fn ping_vip(client: &Netns, master: &Netns) -> String {
 
 /// Source MAC of the next advert on the LAN, seen from the client.
 fn advert_source(client: &Netns) -> String {
-    let mut dump = tcpdump(client, &["-l", "-e", "-n", "-c1", "-i", "eth0", "ip proto 112"]);
+    let mut dump = tcpdump(
+        client,
+        &["-l", "-e", "-n", "-c1", "-i", "eth0", "ip proto 112"],
+    );
     let mut line = String::new();
     std::io::BufReader::new(dump.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    line.split_whitespace().nth(1).unwrap_or_default().to_owned()
+    line.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn sysctls(ns: &Netns) -> String {
@@ -62,7 +68,9 @@ fn keeplite_master_keepalived_backup() {
     let kl = Keeplite::start(h0, &conf(150));
     kl.expect_state("VI_1", "MASTER", 10);
     kd.expect_log("Entering BACKUP STATE", 10);
-    assert!(h0.sh("ip -d link show vrrp.51").contains("macvlan mode private"));
+    assert!(h0
+        .sh("ip -d link show vrrp.51")
+        .contains("macvlan mode private"));
     assert_eq!(advert_source(client), VMAC);
     assert_eq!(ping_vip(client, h0), VMAC);
     // arp_ignore, arp_filter, arp_announce on the base while it runs.
@@ -92,7 +100,8 @@ fn keepalived_master_keeplite_backup() {
     kl.expect_state("VI_1", "BACKUP", 10);
     // keeplite hears keepalived's adverts, which come from the shared virtual MAC.
     let heard = wait_until(Duration::from_secs(5), || {
-        kl.status().is_some_and(|s| s["instances"][0]["master"] == "192.0.2.2")
+        kl.status()
+            .is_some_and(|s| s["instances"][0]["master"] == "192.0.2.2")
     });
     assert!(heard, "{:?}", kl.status());
     assert_eq!(ping_vip(client, h1), VMAC);

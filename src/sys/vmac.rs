@@ -51,7 +51,11 @@ impl Vmacs {
         v6: bool,
         base_ll: Option<IpAddr>,
     ) -> io::Result<LinkInfo> {
-        if self.links.iter().any(|(n, _, b)| *n == v.name && *b == base.index) {
+        if self
+            .links
+            .iter()
+            .any(|(n, _, b)| *n == v.name && *b == base.index)
+        {
             return rtnl.link(&v.name);
         }
         // Moved to another base by a reload: replaced below like any stranger's.
@@ -104,7 +108,11 @@ impl Vmacs {
         }
         write(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")?;
         let b = Some(base.index);
-        for (key, value) in [("arp_ignore", "1"), ("arp_filter", "1"), ("arp_announce", "2")] {
+        for (key, value) in [
+            ("arp_ignore", "1"),
+            ("arp_filter", "1"),
+            ("arp_announce", "2"),
+        ] {
             self.set(&format!("{CONF4}/{}/{key}", base.name), value, b)?;
         }
         let level = |path: &str| read(path).map(|v| v.parse::<u8>().unwrap_or(0));
@@ -156,8 +164,9 @@ impl Vmacs {
             Some(b) => links.iter().any(|(_, _, lb)| *lb == b),
             None => !links.is_empty(),
         };
-        let (keep, restore): (Vec<Saved>, Vec<Saved>) =
-            std::mem::take(&mut self.saved).into_iter().partition(needed);
+        let (keep, restore): (Vec<Saved>, Vec<Saved>) = std::mem::take(&mut self.saved)
+            .into_iter()
+            .partition(needed);
         self.saved = keep;
         // Reverse order: `all.rp_filter` comes back before the interfaces raised for it.
         for s in restore.iter().rev() {
