@@ -20,16 +20,15 @@ use std::time::Duration;
 
 use super::{cvt, cvt_size};
 use crate::netlink::{
-    attrs, begin, end, messages, put, Msg, HDR, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+    attrs, begin, end, messages, put, Msg, HDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_KIND,
+    IFLA_LINK, IFLA_LINKINFO, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK,
 };
 
 /// `INFINITY_LIFE_TIME` in the kernel: an address that never expires.
 const FOREVER: u32 = u32::MAX;
 const RTMGRP_LINK: u32 = 1;
 
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
@@ -44,12 +43,7 @@ const IFA_FLAGS: u16 = 8;
 const IFA_F_SECONDARY: u32 = 0x01;
 const IFA_F_NODAD: u32 = 0x02;
 
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_LINK: u16 = 5;
 const IFLA_OPERSTATE: u16 = 16;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_INFO_KIND: u16 = 1;
 const IFF_UP: u32 = 0x1;
 const IFF_LOWER_UP: u32 = 0x1_0000;
 const IF_OPER_UNKNOWN: u8 = 0;
