@@ -9,35 +9,62 @@ use common::{tcpdump, vrrp_conf, wait_until, Keepalived, Keeplite, Lan, Netns};
 use std::io::BufRead;
 use std::time::Duration;
 
-const VMAC: &str = "00:00:5e:00:01:33";
-const VIP: &str = "192.0.2.100";
-
-fn conf(prio: u8) -> String {
-    vrrp_conf("VI_1", 51, prio, &[&format!("{VIP}/24")], "use_vmac")
+/// One address family's side of the test: the VIP, its virtual MAC, the instance's extra
+/// configuration.
+struct Family {
+    vip: &'static str,
+    prefix_len: u8,
+    vmac: &'static str,
+    extra: &'static str,
 }
 
-/// The client's neighbour entry for the VIP after pinging it (which must get an answer).
-/// The master forgets its neighbours first, so its reply needs an ARP request from the base
-/// interface: one that names the VIP as its sender would teach the client the base's MAC.
-fn ping_vip(client: &Netns, master: &Netns) -> String {
-    master.sh("ip neigh flush dev eth0");
-    let answered = wait_until(Duration::from_secs(10), || {
-        let out = client.sh_output(&format!("busybox ping -c1 -W1 {VIP}"));
-        out.status.success()
-    });
-    assert!(answered, "the VIP does not answer");
-    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
-    let mut words = entry.split_whitespace();
-    words.find(|w| *w == "lladdr");
-    words.next().unwrap_or_default().to_owned()
+const V4: Family = Family {
+    vip: "192.0.2.100",
+    prefix_len: 24,
+    vmac: "00:00:5e:00:01:33",
+    extra: "use_vmac",
+};
+
+const V6: Family = Family {
+    vip: "2001:db8::100",
+    prefix_len: 64,
+    vmac: "00:00:5e:00:02:33",
+    extra: "use_vmac\n  version 3",
+};
+
+impl Family {
+    fn conf(&self, prio: u8) -> String {
+        let vip = format!("{}/{}", self.vip, self.prefix_len);
+        vrrp_conf("VI_1", 51, prio, &[&vip], self.extra)
+    }
+
+    /// The client's neighbour entry for the VIP.
+    fn entry(&self, client: &Netns) -> String {
+        client.sh(&format!("ip neigh show {} dev eth0", self.vip))
+    }
+
+    /// The MAC the client has for the VIP after pinging it (which must get an answer). The
+    /// master forgets its neighbours first, so its reply needs a request from the base
+    /// interface: an ARP request naming the VIP as its sender would teach the client the
+    /// base's MAC.
+    fn ping(&self, client: &Netns, master: &Netns) -> String {
+        master.sh("ip neigh flush dev eth0");
+        let ping = format!("busybox ping -c1 -W1 {}", self.vip);
+        let answered = wait_until(Duration::from_secs(10), || {
+            client.sh_output(&ping).status.success()
+        });
+        assert!(answered, "the VIP does not answer");
+        let entry = self.entry(client);
+        let mut words = entry.split_whitespace();
+        words.find(|w| *w == "lladdr");
+        words.next().unwrap_or_default().to_owned()
+    }
 }
 
 /// Source MAC of the next advert on the LAN, seen from the client.
 fn advert_source(client: &Netns) -> String {
-    let mut dump = tcpdump(
-        client,
-        &["-l", "-e", "-n", "-c1", "-i", "eth0", "ip proto 112"],
-    );
+    let filter = "ip proto 112 or ip6 proto 112";
+    let mut dump = tcpdump(client, &["-l", "-e", "-n", "-c1", "-i", "eth0", filter]);
     let mut line = String::new();
     std::io::BufReader::new(dump.0.stdout.take().unwrap())
         .read_line(&mut line)
@@ -58,23 +85,24 @@ fn keepalived_host(ns: &Netns) {
     ns.sh("sysctl -qw net.ipv4.conf.eth0.arp_announce=2");
 }
 
-#[test]
-fn keeplite_master_keepalived_backup() {
+/// keeplite is the master, then stops: keepalived takes over.
+fn keeplite_master_keepalived_backup(f: &Family) {
     let lan = Lan::new(3);
     let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
     keepalived_host(h1);
     let before = sysctls(h0);
-    let kd = Keepalived::start(h1, &conf(100));
-    let kl = Keeplite::start(h0, &conf(150));
+    let kd = Keepalived::start(h1, &f.conf(100));
+    let kl = Keeplite::start(h0, &f.conf(150));
     kl.expect_state("VI_1", "MASTER", 10);
     kd.expect_log("Entering BACKUP STATE", 10);
-    assert!(h0
-        .sh("ip -d link show vrrp.51")
-        .contains("macvlan mode private"));
-    assert_eq!(advert_source(client), VMAC);
-    assert_eq!(ping_vip(client, h0), VMAC);
-    // arp_ignore, arp_filter, arp_announce on the base while it runs.
-    assert_eq!(sysctls(h0), "1\n1\n2\n");
+    let link = h0.sh("ip -d link show vrrp.51");
+    assert!(link.contains("macvlan mode private"), "{link}");
+    assert_eq!(advert_source(client), f.vmac);
+    assert_eq!(f.ping(client, h0), f.vmac);
+    if f.vip == V4.vip {
+        // arp_ignore, arp_filter, arp_announce on the base while it runs.
+        assert_eq!(sysctls(h0), "1\n1\n2\n");
+    }
 
     kl.child.signal("TERM");
     let mut kl = kl;
@@ -83,20 +111,31 @@ fn keeplite_master_keepalived_backup() {
     assert!(!h0.sh("ip link").contains("vrrp.51"), "{}", kl.log());
     assert_eq!(sysctls(h0), before, "sysctls not restored");
     // The client's entry still points at the virtual MAC, now on keepalived's node.
-    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
-    assert!(entry.contains(VMAC), "{entry}");
-    assert_eq!(ping_vip(client, h1), VMAC);
-    assert_eq!(advert_source(client), VMAC);
+    let entry = f.entry(client);
+    assert!(entry.contains(f.vmac), "{entry}");
+    assert_eq!(f.ping(client, h1), f.vmac);
+    assert_eq!(advert_source(client), f.vmac);
+}
+
+#[test]
+fn keeplite_master_keepalived_backup_v4() {
+    keeplite_master_keepalived_backup(&V4);
+}
+
+#[test]
+fn keeplite_master_keepalived_backup_v6() {
+    keeplite_master_keepalived_backup(&V6);
 }
 
 #[test]
 fn keepalived_master_keeplite_backup() {
+    let f = &V4;
     let lan = Lan::new(3);
     let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
     keepalived_host(h1);
-    let mut kd = Keepalived::start(h1, &conf(200));
+    let mut kd = Keepalived::start(h1, &f.conf(200));
     kd.expect_log("Entering MASTER STATE", 10);
-    let kl = Keeplite::start(h0, &conf(100));
+    let kl = Keeplite::start(h0, &f.conf(100));
     kl.expect_state("VI_1", "BACKUP", 10);
     // keeplite hears keepalived's adverts, which come from the shared virtual MAC.
     let heard = wait_until(Duration::from_secs(5), || {
@@ -104,13 +143,13 @@ fn keepalived_master_keeplite_backup() {
             .is_some_and(|s| s["instances"][0]["master"] == "192.0.2.2")
     });
     assert!(heard, "{:?}", kl.status());
-    assert_eq!(ping_vip(client, h1), VMAC);
+    assert_eq!(f.ping(client, h1), f.vmac);
 
     kd.stop();
     kl.expect_state("VI_1", "MASTER", 10);
-    let entry = client.sh(&format!("ip neigh show {VIP} dev eth0"));
-    assert!(entry.contains(VMAC), "{entry}");
-    assert_eq!(ping_vip(client, h0), VMAC);
-    assert_eq!(advert_source(client), VMAC);
-    assert!(h0.sh("ip -o addr show dev vrrp.51").contains(VIP));
+    let entry = f.entry(client);
+    assert!(entry.contains(f.vmac), "{entry}");
+    assert_eq!(f.ping(client, h0), f.vmac);
+    assert_eq!(advert_source(client), f.vmac);
+    assert!(h0.sh("ip -o addr show dev vrrp.51").contains(f.vip));
 }
