@@ -22,7 +22,8 @@ const V4: Family = Family {
     vip: "192.0.2.100",
     prefix_len: 24,
     vmac: "00:00:5e:00:01:33",
-    extra: "use_vmac",
+    // An IPv6 address on the macvlan of an IPv4 instance: IPv6 stays on for it.
+    extra: "use_vmac\n  virtual_ipaddress_excluded {\n    2001:db8::200/64\n  }",
 };
 
 const V6: Family = Family {
@@ -102,6 +103,8 @@ fn keeplite_master_keepalived_backup(f: &Family) {
     if f.vip == V4.vip {
         // arp_ignore, arp_filter, arp_announce on the base while it runs.
         assert_eq!(sysctls(h0), "1\n1\n2\n");
+        let addrs = h0.sh("ip -o addr show dev vrrp.51");
+        assert!(addrs.contains("2001:db8::200/64"), "{addrs}");
     }
 
     kl.child.signal("TERM");

@@ -143,13 +143,13 @@ impl Env for Shell {
         &mut self,
         v: &config::Vmac,
         base: &LinkInfo,
-        v6: bool,
+        families: (bool, bool),
         ll: Option<IpAddr>,
     ) -> Result<LinkInfo, String> {
         let fresh = !self.vmacs.names().contains(&v.name);
         let link = self
             .vmacs
-            .ensure(&mut self.rtnl, v, base, v6, ll)
+            .ensure(&mut self.rtnl, v, base, families, ll)
             .map_err(|e| e.to_string())?;
         if fresh {
             let mac = v.mac.map(|b| format!("{b:02x}")).join(":");

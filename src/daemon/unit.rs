@@ -58,13 +58,13 @@ pub trait Env {
     fn script_up(&mut self, name: &str) -> bool;
     /// Current value of a `track_file` file (watched from now on).
     fn file_value(&mut self, path: &std::path::Path) -> i64;
-    /// The `use_vmac` macvlan over `base`, made if needed (`ll`: an IPv6 instance's advert
-    /// source, which the macvlan gets too).
+    /// The `use_vmac` macvlan over `base`, made if needed, for the families given (IPv4,
+    /// IPv6); `ll`: an IPv6 instance's advert source, which the macvlan gets too.
     fn vmac(
         &mut self,
         v: &Vmac,
         base: &LinkInfo,
-        v6: bool,
+        families: (bool, bool),
         ll: Option<IpAddr>,
     ) -> Result<LinkInfo, String>;
 }
@@ -132,9 +132,11 @@ fn member(
     // use_vmac: the VIPs go on the macvlan, and the adverts too unless vmac_xmit_base.
     let (home, tx) = match &inst.vmac {
         Some(v) => {
-            let ll = v6.then_some(src);
+            // keepalived keeps IPv6 for excluded IPv6 VIPs of an IPv4 instance.
+            let evip6 = inst.virtual_ipaddress_excluded.iter();
+            let ipv6 = v6 || evip6.filter(|a| a.dev.is_none()).any(|a| a.addr.is_ipv6());
             let mac = env
-                .vmac(v, &link, v6, ll)
+                .vmac(v, &link, (!v6, ipv6), v6.then_some(src))
                 .map_err(|e| format!("{}: use_vmac {}: {e}", inst.name, v.name))?;
             let tx = if v.xmit_base { link } else { mac.clone() };
             (mac, tx)

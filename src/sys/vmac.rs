@@ -41,14 +41,15 @@ impl Vmacs {
     /// Makes `v`'s macvlan over `base` (or adopts one left by an earlier run with the same
     /// parent and MAC; one with another parent or MAC is replaced, as keepalived does, and an
     /// interface of that name that is no macvlan is left alone), sets its sysctls and brings
-    /// it up. `base_ll`: the link-local address an IPv6 instance's adverts leave from, added
-    /// to the macvlan (RFC 5798 §7.4: never one made from the shared virtual MAC).
+    /// it up. `ipv4`: an IPv4 instance's; `ipv6`: IPv6 addresses go on it, never one made
+    /// from the shared virtual MAC (RFC 5798 §7.4), but `base_ll`, the link-local address
+    /// an IPv6 instance's adverts leave from.
     pub fn ensure(
         &mut self,
         rtnl: &mut Rtnl,
         v: &Vmac,
         base: &LinkInfo,
-        v6: bool,
+        (ipv4, ipv6): (bool, bool),
         base_ll: Option<IpAddr>,
     ) -> io::Result<LinkInfo> {
         if self
@@ -74,15 +75,16 @@ impl Vmacs {
         }
         let link = rtnl.link(&v.name)?;
         self.links.push((v.name.clone(), link.index, base.index));
-        if v6 {
+        if ipv4 {
+            self.ipv4_sysctls(&v.name, base, ipv6)?;
+        }
+        if ipv6 {
             rtnl.ack(|seq| link_addr_gen_none(seq, link.index))?;
-            if let Some(ll) = base_ll {
-                let mut a = AddrSpec::new(link.index, ll, 64);
-                a.scope = 253; // link
-                rtnl.add_address(&a)?;
-            }
-        } else {
-            self.ipv4_sysctls(&v.name, base)?;
+        }
+        if let Some(ll) = base_ll {
+            let mut a = AddrSpec::new(link.index, ll, 64);
+            a.scope = 253; // link
+            rtnl.add_address(&a)?;
         }
         rtnl.ack(|seq| link_set_up(seq, link.index, true))?;
         Ok(link)
@@ -91,13 +93,13 @@ impl Vmacs {
     /// keepalived's settings for an IPv4 instance. The macvlan: `arp_ignore` 1 (answer ARP
     /// only for its own addresses, the VIPs), `accept_local` 1, `rp_filter` 0 (adverts
     /// arrive on it from addresses routed through the base), `promote_secondaries` 1, and
-    /// no IPv6. The base: `arp_ignore` 1 and `arp_filter` 1 (it never answers for the VIPs),
+    /// no IPv6 unless `ipv6` VIPs go on it. The base: `arp_ignore` 1 and `arp_filter` 1 (it never answers for the VIPs),
     /// and `arp_announce` 2, which keepalived leaves to the admin (its NOTE_vrrp_vmac): the
     /// replies to clients leave through the base, and without it the ARP requests they need
     /// announce the VIP with the base's MAC, undoing the virtual one in the clients' caches.
     /// `rp_filter` only takes effect if `all.rp_filter` is 0: when it is not, every
     /// interface is raised to it first and `all` is cleared (keepalived's man page).
-    fn ipv4_sysctls(&mut self, name: &str, base: &LinkInfo) -> io::Result<()> {
+    fn ipv4_sysctls(&mut self, name: &str, base: &LinkInfo, ipv6: bool) -> io::Result<()> {
         for (key, value) in [
             ("arp_ignore", "1"),
             ("accept_local", "1"),
@@ -106,7 +108,9 @@ impl Vmacs {
         ] {
             write(&format!("{CONF4}/{name}/{key}"), value)?;
         }
-        write(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")?;
+        if !ipv6 {
+            write(&format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"), "1")?;
+        }
         let b = Some(base.index);
         for (key, value) in [
             ("arp_ignore", "1"),
