@@ -156,3 +156,32 @@ fn keepalived_master_keeplite_backup() {
     assert_eq!(advert_source(client), f.vmac);
     assert!(h0.sh("ip -o addr show dev vrrp.51").contains(f.vip));
 }
+
+/// A reload that drops `use_vmac` restarts the instance on the interface itself and deletes
+/// the macvlan; one that brings it back makes it again.
+#[test]
+fn reload_adds_and_removes_the_macvlan() {
+    let lan = Lan::new(1);
+    let h0 = &lan.hosts[0];
+    let plain = vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], "");
+    let kl = Keeplite::start(h0, &V4.conf(150));
+    kl.expect_state("VI_1", "MASTER", 10);
+    let on_vmac = || h0.sh("ip -o addr show dev vrrp.51").contains(V4.vip);
+    assert!(wait_until(Duration::from_secs(5), on_vmac));
+
+    kl.write_conf(&plain);
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+    kl.expect_state("VI_1", "MASTER", 10);
+    let on_base = || common::has_addr(h0, "eth0", V4.vip);
+    assert!(wait_until(Duration::from_secs(5), on_base), "{}", kl.log());
+    assert!(!h0.sh("ip link").contains("vrrp.51"), "{}", kl.log());
+    assert_eq!(sysctls(h0), "0\n0\n0\n");
+
+    kl.write_conf(&V4.conf(150));
+    let (ok, out) = kl.client(&["reload"]);
+    assert!(ok, "{out}");
+    kl.expect_state("VI_1", "MASTER", 10);
+    assert!(wait_until(Duration::from_secs(5), on_vmac), "{}", kl.log());
+    assert!(!common::has_addr(h0, "eth0", V4.vip));
+}
