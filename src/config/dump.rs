@@ -420,8 +420,13 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
     if let Some(v) = &i.vmac {
-        let m = v.mac.map(|b| format!("{b:02x}")).join(":");
-        w.kv("use_vmac", format!("{} {m}", q(&v.name)));
+        let mut line = q(&v.name);
+        // keepalived refuses the RFC 5798 MAC written out: it is the default.
+        if v.mac != i.default_vmac() {
+            line += " ";
+            line += &v.mac.map(|b| format!("{b:02x}")).join(":");
+        }
+        w.kv("use_vmac", line);
         w.flag("vmac_xmit_base", v.xmit_base);
     }
     w.close();

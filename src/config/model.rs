@@ -393,6 +393,12 @@ impl VrrpInstance {
             .is_some_and(|a| a.is_ipv6())
     }
 
+    /// RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    pub fn default_vmac(&self) -> [u8; 6] {
+        let family = if self.is_ipv6() { 2 } else { 1 };
+        [0, 0, 0x5e, 0, family, self.virtual_router_id]
+    }
+
     /// The lease to use for this instance's VIPs.
     pub fn effective_vip_lease(&self, global: &GlobalDefs) -> VipLease {
         self.vip_lease.unwrap_or(global.vip_lease)

@@ -950,8 +950,20 @@ fn use_vmac_names_macs_and_unicast() {
     ));
     assert_eq!((v.name.as_str(), v.mac), ("vx", [2, 0, 0, 0, 0xaa, 7]));
     assert!(v.xmit_base);
+    let text = format!("global_defs {{\n vmac_prefix vm\n}}\n{BASE} use_vmac 02:00:00:00:aa\n vmac_xmit_base\n}}\n");
+    let (c, _) = ok(&format!(
+        "{text}vrrp_instance W {{\n interface eth0\n virtual_router_id 8\n use_vmac\n}}"
+    ));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
     let (v, _) = vmac(&format!("{BASE} use_vmac vx 02:00:00:00:aa:bb\n}}"));
     assert_eq!(v.mac, [2, 0, 0, 0, 0xaa, 0xbb]);
+    // keepalived keeps the RFC 5798 range for its default, and refuses multicast.
+    for mac in ["00:00:5e:00:01:07", "00:00:5e:00:02", "01:00:00:00:aa"] {
+        let (v, d) = vmac(&format!("{BASE} use_vmac {mac}\n}}"));
+        assert_eq!(v.mac, [0, 0, 0x5e, 0, 1, 7]);
+        assert!(d[0].contains("MAC address; ignored"), "{d:?}");
+    }
     // Unicast needs vmac_xmit_base: keepalived sets it with a message.
     let (v, d) = vmac(&format!(
         "{BASE} use_vmac\n unicast_peer {{\n 10.0.0.2\n }}\n}}"
@@ -962,7 +974,14 @@ fn use_vmac_names_macs_and_unicast() {
     let (v, d) = vmac(&format!("{BASE} use_vmac a/b 00:zz\n}}"));
     assert_eq!((v.name.as_str(), v.mac), ("vrrp.7", [0, 0, 0x5e, 0, 1, 7]));
     assert_eq!(d.len(), 2, "{d:?}");
-    // Two instances on one macvlan would fight over it.
+    // A name another instance uses is ignored; two instances on one macvlan would fight.
+    let w = "vrrp_instance W {\n interface eth1\n virtual_router_id 8\n use_vmac vx\n}\n";
+    let (c, d) = ok(&format!("{BASE} use_vmac vx\n}}\n{w}"));
+    assert_eq!(c.instances[1].vmac.as_ref().unwrap().name, "vrrp.8");
+    assert!(
+        d[0].contains("`vx` is already `V`'s; the default name"),
+        "{d:?}"
+    );
     let two = "vrrp_instance W {\n interface eth1\n virtual_router_id 7\n use_vmac\n}\n";
     let e = err(&format!("{BASE} use_vmac\n}}\n{two}"));
     assert!(

@@ -558,7 +558,8 @@ fn dev_name_valid(name: &str) -> bool {
         && !name.contains(char::is_whitespace)
 }
 
-/// `00:00:5e:00:01` or `00:00:5e:00:01:33`: 5 or 6 hex octets.
+/// `02:00:00:00:01` or `02:00:00:00:01:33`: 5 or 6 hex octets (5: the VRID is the 6th) of
+/// a unicast address outside the RFC 5798 ranges, which keepalived keeps for its default.
 fn vmac_octets(c: &mut Ctx, t: &Token) -> Option<Vec<u8>> {
     let octets: Option<Vec<u8>> = t
         .text
@@ -569,21 +570,20 @@ fn vmac_octets(c: &mut Ctx, t: &Token) -> Option<Vec<u8>> {
                 .flatten()
         })
         .collect();
-    match octets {
-        Some(o) if o.len() == 5 || o.len() == 6 => Some(o),
-        _ => {
-            let msg = format!(
-                "invalid MAC address `{}` for use_vmac; ignored, as keepalived does",
-                t.text
-            );
-            c.warn(
-                t,
-                msg,
-                Some("expected 5 or 6 hex octets, e.g. `00:00:5e:00:01`".into()),
-            );
-            None
-        }
-    }
+    let why = match &octets {
+        Some(o) if o.len() != 5 && o.len() != 6 => "an invalid",
+        None => "an invalid",
+        Some(o) if o[0] & 1 != 0 => "a multicast",
+        Some(o) if o[..4] == [0, 0, 0x5e, 0] && matches!(o[4], 1 | 2) => "an RFC 5798",
+        Some(_) => return octets,
+    };
+    let msg = format!(
+        "use_vmac: `{}` is {why} MAC address; ignored, as keepalived does",
+        t.text
+    );
+    let help = "expected 5 or 6 hex octets of a unicast address outside 00:00:5e:00:01/02";
+    c.warn(t, msg, Some(help.into()));
+    None
 }
 
 /// Resolves `use_vmac` once the VRID and family are known (RFC 5798 §7.3: 00-00-5E-00-01-VRID
@@ -593,23 +593,32 @@ fn vmac(c: &mut Ctx, b: &Builder, i: &mut InstB) {
         return;
     };
     let vrid = i.v.virtual_router_id;
+    let owner = |name: &str| {
+        let mut all = b.cfg.instances.iter();
+        all.find(|o| o.vmac.as_ref().is_some_and(|v| v.name == name))
+            .map(|o| o.name.clone())
+    };
+    // keepalived ignores a name another instance uses (its default name applies).
+    let name = match name.map(|n| (owner(&n), n)) {
+        Some((Some(other), n)) => {
+            let msg = format!(
+                "(`{}`) use_vmac interface `{n}` is already `{other}`'s; the default name is used, as keepalived does",
+                i.v.name
+            );
+            c.warn(&kw, msg, None);
+            None
+        }
+        other => other.map(|(_, n)| n),
+    };
     let prefix = b.cfg.global.vmac_prefix.as_deref().unwrap_or("vrrp");
     let name = name.unwrap_or_else(|| format!("{prefix}.{vrid}"));
-    if let Some(other) = b
-        .cfg
-        .instances
-        .iter()
-        .find(|o| o.vmac.as_ref().is_some_and(|v| v.name == name))
-    {
+    if let Some(other) = owner(&name) {
         let msg = format!(
-            "(`{}`) use_vmac interface `{name}` is already `{}`'s; use_vmac ignored",
-            i.v.name, other.name
+            "(`{}`) use_vmac interface `{name}` is already `{other}`'s; use_vmac ignored",
+            i.v.name
         );
-        c.error(
-            &kw,
-            msg,
-            Some("give one of them another name: `use_vmac NAME`".into()),
-        );
+        let help = "give one of them another name: `use_vmac NAME`";
+        c.error(&kw, msg, Some(help.into()));
         return;
     }
     if !dev_name_valid(&name) {
@@ -617,15 +626,11 @@ fn vmac(c: &mut Ctx, b: &Builder, i: &mut InstB) {
             "(`{}`) use_vmac interface name `{name}` is invalid (at most 15 characters)",
             i.v.name
         );
-        c.error(
-            &kw,
-            msg,
-            Some("give a shorter name: `use_vmac NAME` or `vmac_prefix`".into()),
-        );
+        let help = "give a shorter name: `use_vmac NAME` or `vmac_prefix`";
+        c.error(&kw, msg, Some(help.into()));
         return;
     }
-    let family = if i.v.is_ipv6() { 2 } else { 1 };
-    let mut octets = mac.unwrap_or_else(|| vec![0, 0, 0x5e, 0, family]);
+    let mut octets = mac.unwrap_or_else(|| i.v.default_vmac()[..5].to_vec());
     if octets.len() == 5 {
         octets.push(vrid);
     }
