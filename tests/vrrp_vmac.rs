@@ -136,6 +136,10 @@ fn keepalived_master_keeplite_backup() {
     let lan = Lan::new(3);
     let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
     keepalived_host(h1);
+    // Strict reverse-path filtering everywhere: the adverts reach the macvlan from an
+    // address routed through eth0, so keeplite clears `all` and raises each interface instead.
+    let rp = "cat /proc/sys/net/ipv4/conf/all/rp_filter /proc/sys/net/ipv4/conf/eth0/rp_filter";
+    h0.sh("sysctl -qw net.ipv4.conf.all.rp_filter=1");
     let mut kd = Keepalived::start(h1, &f.conf(200));
     kd.expect_log("Entering MASTER STATE", 10);
     let kl = Keeplite::start(h0, &f.conf(100));
@@ -146,6 +150,7 @@ fn keepalived_master_keeplite_backup() {
             .is_some_and(|s| s["instances"][0]["master"] == "192.0.2.2")
     });
     assert!(heard, "{:?}", kl.status());
+    assert_eq!(h0.sh(rp), "0\n1\n");
     assert_eq!(f.ping(client, h1), f.vmac);
 
     kd.stop();
@@ -155,6 +160,10 @@ fn keepalived_master_keeplite_backup() {
     assert_eq!(f.ping(client, h0), f.vmac);
     assert_eq!(advert_source(client), f.vmac);
     assert!(h0.sh("ip -o addr show dev vrrp.51").contains(f.vip));
+    kl.child.signal("TERM");
+    let mut kl = kl;
+    assert!(kl.child.wait_timeout(Duration::from_secs(5)).is_some());
+    assert_eq!(h0.sh(rp), "1\n0\n", "rp_filter not restored");
 }
 
 /// A reload that drops `use_vmac` restarts the instance on the interface itself and deletes
