@@ -194,3 +194,35 @@ fn reload_adds_and_removes_the_macvlan() {
     assert!(wait_until(Duration::from_secs(5), on_vmac), "{}", kl.log());
     assert!(!common::has_addr(h0, "eth0", V4.vip));
 }
+
+/// `vmac_xmit_base`: the adverts leave (and arrive) on eth0 with its own MAC, the VIP still
+/// answers with the virtual one.
+#[test]
+fn xmit_base_keeps_adverts_on_the_interface() {
+    let lan = Lan::new(3);
+    let (h0, h1, client) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
+    keepalived_host(h1);
+    let conf = |prio| {
+        V4.conf(prio)
+            .replace("use_vmac", "use_vmac\n  vmac_xmit_base")
+    };
+    let mut kd = Keepalived::start(h1, &conf(100));
+    let kl = Keeplite::start(h0, &conf(150));
+    kl.expect_state("VI_1", "MASTER", 10);
+    kd.expect_log("Entering BACKUP STATE", 10);
+    let mac = |ns: &Netns| {
+        let link = ns.sh("ip -o link show eth0");
+        let mut words = link.split_whitespace();
+        words.find(|w| *w == "link/ether");
+        words.next().unwrap().to_owned()
+    };
+    assert_eq!(advert_source(client), mac(h0));
+    assert_eq!(V4.ping(client, h0), V4.vmac);
+    // keepalived hears them on its eth0: it stays backup until keeplite leaves.
+    assert!(!kd.log().contains("Entering MASTER STATE"), "{}", kd.log());
+    kl.child.signal("TERM");
+    kd.expect_log("Entering MASTER STATE", 10);
+    assert_eq!(advert_source(client), mac(h1));
+    assert_eq!(V4.ping(client, h1), V4.vmac);
+    kd.stop();
+}
