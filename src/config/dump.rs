@@ -424,7 +424,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
         // keepalived refuses the RFC 5798 MAC written out: it is the default.
         if v.mac != i.default_vmac() {
             line += " ";
-            line += &v.mac.map(|b| format!("{b:02x}")).join(":");
+            line += &v.mac_text();
         }
         w.kv("use_vmac", line);
         w.flag("vmac_xmit_base", v.xmit_base);

@@ -380,6 +380,17 @@ pub struct Vmac {
     pub xmit_base: bool,
 }
 
+impl Vmac {
+    /// The MAC as `ip link` and keepalived write it: `00:00:5e:00:01:33`.
+    pub fn mac_text(&self) -> String {
+        let m = self.mac;
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
 impl VrrpInstance {
     /// The instance's address family: that of its adverted VIPs, sources and peers (they
     /// share it; validated). Excluded VIPs may be of either family; without any other

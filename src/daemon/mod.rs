@@ -152,8 +152,8 @@ impl Env for Shell {
             .ensure(&mut self.rtnl, v, base, families, ll)
             .map_err(|e| e.to_string())?;
         if fresh {
-            let mac = v.mac.map(|b| format!("{b:02x}")).join(":");
-            log::info(&format!("use_vmac: {} ({mac}) over {}", v.name, base.name));
+            let (name, mac) = (&v.name, v.mac_text());
+            log::info(&format!("use_vmac: {name} ({mac}) over {}", base.name));
         }
         Ok(link)
     }
