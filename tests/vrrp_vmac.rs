@@ -167,7 +167,7 @@ fn keepalived_master_keeplite_backup() {
 }
 
 /// A reload that drops `use_vmac` restarts the instance on the interface itself and deletes
-/// the macvlan; one that brings it back makes it again.
+/// the macvlan; one that brings it back makes it again; after a crash the next run reuses it.
 #[test]
 fn reload_adds_and_removes_the_macvlan() {
     let lan = Lan::new(1);
@@ -193,6 +193,16 @@ fn reload_adds_and_removes_the_macvlan() {
     kl.expect_state("VI_1", "MASTER", 10);
     assert!(wait_until(Duration::from_secs(5), on_vmac), "{}", kl.log());
     assert!(!common::has_addr(h0, "eth0", V4.vip));
+
+    // A crash leaves the macvlan behind; the next run takes it over.
+    let index = |ns: &Netns| ns.sh("cat /sys/class/net/vrrp.51/ifindex");
+    let before = index(h0);
+    kl.child.signal("KILL");
+    drop(kl);
+    let kl = Keeplite::start(h0, &V4.conf(150));
+    kl.expect_state("VI_1", "MASTER", 10);
+    assert!(wait_until(Duration::from_secs(5), on_vmac), "{}", kl.log());
+    assert_eq!(index(h0), before, "{}", kl.log());
 }
 
 /// `vmac_xmit_base`: the adverts leave (and arrive) on eth0 with its own MAC, the VIP still
