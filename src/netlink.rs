@@ -158,30 +158,29 @@ const IFLA_MACVLAN_MODE: u16 = 1;
 const MACVLAN_MODE_PRIVATE: u32 = 1;
 const IFF_UP: u32 = 1;
 
-/// Starts a link message: the header and an ifinfomsg for `index`, setting IFF_UP to `up`
-/// when given (`ifi_change` says which flags the message sets).
-fn link_msg(
-    out: &mut Vec<u8>,
-    ty: u16,
-    flags: u16,
-    seq: u32,
-    index: u32,
-    up: Option<bool>,
-) -> usize {
+/// Starts a link message: the header and an ifinfomsg for `index`, setting IFF_UP if `up`
+/// (`ifi_change` says which flags the message sets; no flag otherwise).
+fn link_msg(out: &mut Vec<u8>, ty: u16, flags: u16, seq: u32, index: u32, up: bool) -> usize {
     let start = begin(out, ty, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
     out.extend_from_slice(&[0; 4]); // family AF_UNSPEC, pad, type
     out.extend_from_slice(&index.to_ne_bytes());
-    let set = if up == Some(true) { IFF_UP } else { 0 };
-    out.extend_from_slice(&set.to_ne_bytes());
-    let change = if up.is_some() { IFF_UP } else { 0 };
-    out.extend_from_slice(&change.to_ne_bytes());
+    let up = if up { IFF_UP } else { 0 };
+    out.extend_from_slice(&up.to_ne_bytes()); // flags
+    out.extend_from_slice(&up.to_ne_bytes()); // change
     start
 }
 
 /// `ip link add link BASE name NAME address MAC type macvlan mode private`, byte for byte.
 pub fn macvlan_add(seq: u32, base: u32, name: &str, mac: [u8; 6]) -> Vec<u8> {
     let mut b = Vec::with_capacity(96);
-    let start = link_msg(&mut b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, seq, 0, None);
+    let start = link_msg(
+        &mut b,
+        RTM_NEWLINK,
+        NLM_F_CREATE | NLM_F_EXCL,
+        seq,
+        0,
+        false,
+    );
     put(&mut b, IFLA_ADDRESS, &mac);
     put(&mut b, IFLA_LINK, &base.to_ne_bytes());
     put(&mut b, IFLA_IFNAME, &[name.as_bytes(), &[0]].concat());
@@ -195,10 +194,10 @@ pub fn macvlan_add(seq: u32, base: u32, name: &str, mac: [u8; 6]) -> Vec<u8> {
     b
 }
 
-/// `ip link set dev INDEX up` (`up == false`: down).
-pub fn link_set_up(seq: u32, index: u32, up: bool) -> Vec<u8> {
+/// `ip link set dev INDEX up`.
+pub fn link_up(seq: u32, index: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(HDR + 16);
-    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, Some(up));
+    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, true);
     end(&mut b, start);
     b
 }
@@ -206,7 +205,7 @@ pub fn link_set_up(seq: u32, index: u32, up: bool) -> Vec<u8> {
 /// `ip link del dev INDEX`.
 pub fn link_del(seq: u32, index: u32) -> Vec<u8> {
     let mut b = Vec::with_capacity(HDR + 16);
-    let start = link_msg(&mut b, RTM_DELLINK, 0, seq, index, None);
+    let start = link_msg(&mut b, RTM_DELLINK, 0, seq, index, false);
     end(&mut b, start);
     b
 }
@@ -219,7 +218,7 @@ pub fn link_addr_gen_none(seq: u32, index: u32) -> Vec<u8> {
     const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
     const IN6_ADDR_GEN_MODE_NONE: u8 = 1;
     let mut b = Vec::with_capacity(HDR + 32);
-    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, None);
+    let start = link_msg(&mut b, RTM_NEWLINK, 0, seq, index, false);
     nest_as(&mut b, IFLA_AF_SPEC, |b| {
         nest_as(b, AF_INET6, |b| {
             put(b, IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_NONE])
@@ -293,7 +292,7 @@ mod tests {
 
     /// What `strace -xx ip link add link eth0 name vrrp.51 address 00:00:5e:00:01:33 type
     /// macvlan mode private` shows iproute2 6.1 sending (eth0 has index 3), then `ip link set
-    /// vrrp.51 up`, `down`, `addrgenmode none` and `ip link del vrrp.51` (index 4).
+    /// vrrp.51 up`, `addrgenmode none` and `ip link del vrrp.51` (index 4).
     #[test]
     fn link_messages_match_iproute2() {
         let h = |len: u32, ty: u16, flags: u16| {
@@ -335,9 +334,7 @@ mod tests {
             .concat()
         };
         let up = [h(32, RTM_NEWLINK, 0x5), info(4, 1, 1)].concat();
-        assert_eq!(link_set_up(7, 4, true), up);
-        let down = [h(32, RTM_NEWLINK, 0x5), info(4, 0, 1)].concat();
-        assert_eq!(link_set_up(7, 4, false), down);
+        assert_eq!(link_up(7, 4), up);
         let del = [h(32, RTM_DELLINK, 0x5), info(4, 0, 0)].concat();
         assert_eq!(link_del(7, 4), del);
         // `ip link set vrrp.51 addrgenmode none`.

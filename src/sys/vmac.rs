@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use super::netlink::{AddrSpec, LinkInfo, Rtnl};
 use crate::config::Vmac;
-use crate::netlink::{link_addr_gen_none, link_del, link_set_up, macvlan_add};
+use crate::netlink::{link_addr_gen_none, link_del, link_up, macvlan_add};
 
 const CONF4: &str = "/proc/sys/net/ipv4/conf";
 
@@ -86,7 +86,7 @@ impl Vmacs {
             a.scope = 253; // link
             rtnl.add_address(&a)?;
         }
-        rtnl.ack(|seq| link_set_up(seq, link.index, true))?;
+        rtnl.ack(|seq| link_up(seq, link.index))?;
         Ok(link)
     }
 
