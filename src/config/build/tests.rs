@@ -988,6 +988,12 @@ fn use_vmac_names_macs_and_unicast() {
         e.contains("use_vmac interface `vrrp.7` is already `V`'s"),
         "{e}"
     );
+    let g = "global_defs {\n vmac_prefix a_longer_prefix\n}\n";
+    let e = err(&format!("{g}{BASE} use_vmac\n}}"));
+    assert!(
+        e.contains("`a_longer_prefix.7` is no valid interface name"),
+        "{e}"
+    );
     let (c, _) = ok(&format!("{BASE}}}"));
     assert!(c.instances[0].vmac.is_none());
 }

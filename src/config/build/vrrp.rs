@@ -612,21 +612,22 @@ fn vmac(c: &mut Ctx, b: &Builder, i: &mut InstB) {
     };
     let prefix = b.cfg.global.vmac_prefix.as_deref().unwrap_or("vrrp");
     let name = name.unwrap_or_else(|| format!("{prefix}.{vrid}"));
-    if let Some(other) = owner(&name) {
+    let problem = match owner(&name) {
+        Some(other) => Some((
+            format!("is already `{other}`'s"),
+            "give one of them another name: `use_vmac NAME`",
+        )),
+        None if !dev_name_valid(&name) => Some((
+            "is no valid interface name (at most 15 characters)".to_owned(),
+            "give a shorter name: `use_vmac NAME` or `vmac_prefix`",
+        )),
+        None => None,
+    };
+    if let Some((what, help)) = problem {
         let msg = format!(
-            "(`{}`) use_vmac interface `{name}` is already `{other}`'s; use_vmac ignored",
+            "(`{}`) use_vmac interface `{name}` {what}; use_vmac ignored",
             i.v.name
         );
-        let help = "give one of them another name: `use_vmac NAME`";
-        c.error(&kw, msg, Some(help.into()));
-        return;
-    }
-    if !dev_name_valid(&name) {
-        let msg = format!(
-            "(`{}`) use_vmac interface name `{name}` is invalid (at most 15 characters)",
-            i.v.name
-        );
-        let help = "give a shorter name: `use_vmac NAME` or `vmac_prefix`";
         c.error(&kw, msg, Some(help.into()));
         return;
     }
