@@ -743,6 +743,7 @@ impl Daemon {
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
         self.lb.apply(&self.cfg, vss, &mut self.shell, now);
         crate::sys::trim_heap();
+        crate::sys::trim_text();
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
