@@ -219,6 +219,22 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.vrrp_notify_priority_changes,
     );
     smtp(w, &g.smtp);
+    if let Some(d) = &g.lvs_sync_daemon {
+        let mut line = format!("{} {}", q(&d.interface), q(&d.instance));
+        let opts = [
+            ("id", d.syncid.map(|v| v.to_string())),
+            ("maxlen", d.maxlen.map(|v| v.to_string())),
+            ("port", d.port.map(|v| v.to_string())),
+            ("ttl", d.ttl.map(|v| v.to_string())),
+            ("group", d.group.map(|v| v.to_string())),
+        ];
+        for (k, v) in opts {
+            if let Some(v) = v {
+                line += &format!(" {k} {v}");
+            }
+        }
+        w.kv("lvs_sync_daemon", line);
+    }
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(

@@ -72,6 +72,23 @@ pub struct GlobalDefs {
     pub control_socket: PathBuf,
     /// E-mail alerts (`notification_email`, `smtp_server`, ...).
     pub smtp: Smtp,
+    /// `lvs_sync_daemon`: the kernel's IPVS connection sync daemons, following one instance.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: a master
+/// sync daemon while `instance` is MASTER, a backup one otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    pub instance: String,
+    /// None: the instance's VRID, as keepalived.
+    pub syncid: Option<u8>,
+    /// Unset: the kernel's defaults (maxlen from the MTU, port 8848, ttl 1, 224.0.0.81).
+    pub maxlen: Option<u16>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+    pub group: Option<IpAddr>,
 }
 
 /// keepalived's SMTP alert settings. Mail goes out only with both recipients and a server.
@@ -163,6 +180,7 @@ impl Default for GlobalDefs {
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             smtp: Smtp::default(),
+            lvs_sync_daemon: None,
         }
     }
 }

@@ -49,8 +49,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "vmac_xmit_base",
     "use_ipvlan",
     "net_namespace",
-    "lvs_sync_daemon_interface",
-    "lvs_sync_daemon",
     "track_process",
     "track_bfd",
     "vrrp_track_process",

@@ -24,6 +24,8 @@ use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{DestKey, ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
+use crate::ipvs::syncd::{self, Mode, SyncDaemon};
+use crate::ipvs::wire::Request;
 use crate::smtp;
 use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
 use crate::sys::event::Poller;
@@ -192,6 +194,9 @@ pub struct Lb {
     /// Generation of the socket behind each registered fd.
     fd_gen: std::collections::HashMap<i32, u64>,
     next_gen: u64,
+    /// `lvs_sync_daemon`, and the sync daemon commanded into the kernel.
+    syncd_cfg: Option<config::LvsSyncDaemon>,
+    syncd: Option<(SyncDaemon, Mode)>,
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
@@ -273,6 +278,8 @@ impl Lb {
             held: None,
             fd_gen: std::collections::HashMap::new(),
             next_gen: 0,
+            syncd_cfg: None,
+            syncd: None,
             // Only spreads first checks over delay_loop; any odd non-zero seed does.
             rng: (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1,
         }
@@ -305,7 +312,8 @@ impl Lb {
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
     /// every real server whose checks did not change ([`policy::reconcile`]).
     pub fn apply(&mut self, cfg: &Config, vss: Vec<VirtualServer>, sh: &mut Shell, now: Instant) {
-        if self.ipvs.is_none() && !vss.is_empty() {
+        self.syncd_cfg = cfg.global.lvs_sync_daemon.clone();
+        if self.ipvs.is_none() && (!vss.is_empty() || self.syncd_cfg.is_some()) {
             self.open_ipvs();
         }
         let planned = plan_config(cfg, vss);
@@ -831,6 +839,40 @@ impl Lb {
         }
     }
 
+    /// Runs the sync daemon `lvs_sync_daemon` asks for: master while its instance is MASTER,
+    /// backup otherwise, none while the instance is not running. `instance` gives a running
+    /// instance's VRID and whether it is MASTER. Called after every loop iteration.
+    pub fn sync_daemon(&mut self, instance: impl Fn(&str) -> Option<(u8, bool)>) {
+        let want = self.syncd_cfg.as_ref().and_then(|c| {
+            let (vrid, master) = instance(&c.instance)?;
+            let mode = if master { Mode::Master } else { Mode::Backup };
+            Some((SyncDaemon::from_config(c, vrid), mode))
+        });
+        self.switch_sync_daemon(want);
+    }
+
+    fn switch_sync_daemon(&mut self, want: Option<(SyncDaemon, Mode)>) {
+        let cmds = syncd::switch(self.syncd.as_ref(), want.as_ref());
+        if cmds.is_empty() {
+            return;
+        }
+        // Not retried: like keepalived, a refused daemon is reported once per change.
+        self.syncd = want;
+        let Some(sock) = self.ipvs.as_mut() else {
+            log::error("error: IPVS sync daemon: IPVS is not available");
+            return;
+        };
+        for cmd in cmds {
+            let stop = matches!(cmd, syncd::Cmd::Stop(..));
+            match sock.command(Request::daemon(&cmd)) {
+                Ok(()) => log::info(&format!("IPVS: {}", cmd.describe())),
+                // Nothing of that kind was running.
+                Err(e) if stop && e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => log::error(&format!("error: IPVS: cannot {}: {e}", cmd.describe())),
+            }
+        }
+    }
+
     /// SIGTERM: omega notifications, then keeplite's services leave the kernel with `release`
     /// (keepalived does the same unless `--dont-release-ipvs`).
     pub fn shutdown(&mut self, sh: &mut Shell, release: bool, now: Instant) {
@@ -839,6 +881,8 @@ impl Lb {
                 self.quorum_event(v, ev, None, sh, now);
             }
         }
+        // keepalived stops its sync daemon at exit, `-I` or not.
+        self.switch_sync_daemon(None);
         if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
             let ops = teardown(&self.current, |k| self.owned.contains(k));
             log_ops(&ops);

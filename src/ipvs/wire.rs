@@ -17,6 +17,20 @@
 //!   SVC_ATTR_NETMASK   be32 mask (IPv4) / u32 prefix length (IPv6)
 //! ```
 //!
+//! The sync daemons (`lvs_sync_daemon`) are started and stopped with NEW_DAEMON / DEL_DAEMON,
+//! their attributes nested in `IPVS_CMD_ATTR_DAEMON` (the order and sizes libipvs uses):
+//!
+//! ```text
+//! IPVS_CMD_ATTR_DAEMON (nested)
+//!   DAEMON_ATTR_STATE        u32 IP_VS_STATE_MASTER 1 / IP_VS_STATE_BACKUP 2
+//!   DAEMON_ATTR_MCAST_IFN    NUL-terminated interface name (< 16 bytes)
+//!   DAEMON_ATTR_SYNC_ID      u32
+//!   DAEMON_ATTR_SYNC_MAXLEN  u16            (NEW_DAEMON only, each optional)
+//!   DAEMON_ATTR_MCAST_PORT   u16
+//!   DAEMON_ATTR_MCAST_TTL    u8
+//!   DAEMON_ATTR_MCAST_GROUP  be32 IPv4 group, or DAEMON_ATTR_MCAST_GROUP6 16 bytes
+//! ```
+//!
 //! Requests are encoded once into [`Request`] (the genl payload); kernel replies decode into
 //! [`Reply`]. Counters and statistics in replies are skipped.
 
@@ -24,6 +38,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::model::*;
 use super::plan::Op;
+use super::syncd::Cmd;
 use crate::netlink::{self, attrs, nest, put, NLMSG_DONE, NLMSG_ERROR};
 
 type DecodeError = String;
@@ -40,8 +55,21 @@ pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
 
+pub const IPVS_CMD_NEW_DAEMON: u8 = 9;
+pub const IPVS_CMD_DEL_DAEMON: u8 = 10;
+
 const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 const IPVS_CMD_ATTR_DEST: u16 = 2;
+const IPVS_CMD_ATTR_DAEMON: u16 = 3;
+
+const DAEMON_ATTR_STATE: u16 = 1;
+const DAEMON_ATTR_MCAST_IFN: u16 = 2;
+const DAEMON_ATTR_SYNC_ID: u16 = 3;
+const DAEMON_ATTR_SYNC_MAXLEN: u16 = 4;
+const DAEMON_ATTR_MCAST_GROUP: u16 = 5;
+const DAEMON_ATTR_MCAST_GROUP6: u16 = 6;
+const DAEMON_ATTR_MCAST_PORT: u16 = 7;
+const DAEMON_ATTR_MCAST_TTL: u16 = 8;
 
 const SVC_ATTR_AF: u16 = 1;
 const SVC_ATTR_PROTOCOL: u16 = 2;
@@ -108,6 +136,40 @@ impl Request {
                 IPVS_CMD_DEL_DEST
             }
         };
+        Request { cmd, attrs: a }
+    }
+
+    /// NEW_DAEMON / DEL_DAEMON for a sync daemon command.
+    pub fn daemon(cmd: &Cmd) -> Self {
+        let (cmd, d, mode) = match cmd {
+            Cmd::Start(d, m) => (IPVS_CMD_NEW_DAEMON, d, *m),
+            Cmd::Stop(d, m) => (IPVS_CMD_DEL_DAEMON, d, *m),
+        };
+        let mut a = Vec::with_capacity(64);
+        nest(&mut a, IPVS_CMD_ATTR_DAEMON, |a| {
+            put(a, DAEMON_ATTR_STATE, &(mode as u32).to_ne_bytes());
+            let mut ifn = d.interface.as_bytes().to_vec();
+            ifn.push(0);
+            put(a, DAEMON_ATTR_MCAST_IFN, &ifn);
+            put(a, DAEMON_ATTR_SYNC_ID, &u32::from(d.syncid).to_ne_bytes());
+            if cmd == IPVS_CMD_DEL_DAEMON {
+                return;
+            }
+            if let Some(v) = d.maxlen {
+                put(a, DAEMON_ATTR_SYNC_MAXLEN, &v.to_ne_bytes());
+            }
+            if let Some(v) = d.port {
+                put(a, DAEMON_ATTR_MCAST_PORT, &v.to_ne_bytes());
+            }
+            if let Some(v) = d.ttl {
+                put(a, DAEMON_ATTR_MCAST_TTL, &[v]);
+            }
+            match d.group {
+                Some(IpAddr::V4(g)) => put(a, DAEMON_ATTR_MCAST_GROUP, &g.octets()),
+                Some(IpAddr::V6(g)) => put(a, DAEMON_ATTR_MCAST_GROUP6, &g.octets()),
+                None => {}
+            }
+        });
         Request { cmd, attrs: a }
     }
 
@@ -397,6 +459,7 @@ fn parse_dest(buf: &[u8]) -> Result<Dest, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::syncd::{Mode, SyncDaemon};
 
     // Kernel replies captured in the qemu VM (Debian 6.1 kernel) by tests/ipvs_kvm.rs
     // `vm_capture_kernel_replies`: nlmsghdr + genlmsghdr + attributes, stats included.
@@ -564,6 +627,62 @@ mod tests {
             "0600020000000000",                         // DEST_ATTR_PORT = 0 (be16), padded
         );
         assert_eq!(req.attrs, unhex(want));
+    }
+
+    fn sync_daemon() -> SyncDaemon {
+        SyncDaemon {
+            interface: "eth0".into(),
+            syncid: 5,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn sync_daemon_request_bytes() {
+        let req = Request::daemon(&Cmd::Start(sync_daemon(), Mode::Master));
+        assert_eq!(req.cmd, IPVS_CMD_NEW_DAEMON);
+        let want = concat!(
+            "20000380",                 // CMD_ATTR_DAEMON | NLA_F_NESTED, 32 bytes
+            "0800010001000000",         // DAEMON_ATTR_STATE = IP_VS_STATE_MASTER
+            "090002006574683000000000", // DAEMON_ATTR_MCAST_IFN = "eth0\0", padded
+            "0800030005000000",         // DAEMON_ATTR_SYNC_ID = 5
+        );
+        assert_eq!(req.attrs, unhex(want));
+        // Stopping names the same daemon; the multicast options are for starting only.
+        let tuned = SyncDaemon {
+            maxlen: Some(1400),
+            port: Some(8849),
+            ttl: Some(2),
+            group: Some("239.1.2.3".parse().unwrap()),
+            ..sync_daemon()
+        };
+        let req = Request::daemon(&Cmd::Stop(tuned.clone(), Mode::Backup));
+        assert_eq!(req.cmd, IPVS_CMD_DEL_DAEMON);
+        assert_eq!(req.attrs, unhex(&want.replace("01000000", "02000000")));
+        let req = Request::daemon(&Cmd::Start(tuned, Mode::Backup));
+        let want = concat!(
+            "40000380",
+            "0800010002000000",         // STATE = IP_VS_STATE_BACKUP
+            "090002006574683000000000", // MCAST_IFN
+            "0800030005000000",         // SYNC_ID
+            "0600040078050000",         // SYNC_MAXLEN = 1400, padded
+            "0600070091220000",         // MCAST_PORT = 8849, padded
+            "0500080002000000",         // MCAST_TTL = 2, padded
+            "08000500ef010203",         // MCAST_GROUP = 239.1.2.3, network order
+        );
+        assert_eq!(req.attrs, unhex(want));
+        let v6 = SyncDaemon {
+            group: Some("ff02::1:81".parse().unwrap()),
+            ..sync_daemon()
+        };
+        let attrs = Request::daemon(&Cmd::Start(v6, Mode::Master)).attrs;
+        assert_eq!(
+            &attrs[32..],
+            &unhex("14000600ff020000000000000000000000010081")[..]
+        );
     }
 
     #[test]

@@ -389,6 +389,12 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, _| g.smtp.no_checker_emails = true,
     },
     Kw {
+        name: "lvs_sync_daemon",
+        arity: Range(1, 13),
+        doc: "`lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: run the kernel's IPVS connection sync daemon on IFACE, master while INSTANCE is MASTER and backup otherwise, so a new master director keeps forwarding the connections of the old one (id: sync id, default the instance's VRID; maxlen: UDP payload of a sync message; port, ttl, group: multicast settings, default 8848, 1, 224.0.0.81)",
+        set: lvs_sync_daemon,
+    },
+    Kw {
         name: "vip_lease",
         arity: N(1),
         doc: "keeplite: `vip_lease SECS|off`: kernel lifetime of installed VIPs, refreshed by the live master, so a crashed master's VIPs expire (default: derived from the master-down interval)",

@@ -485,3 +485,134 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         set: checker,
     },
 ];
+
+/// `lvs_sync_daemon IFACE [INSTANCE] [inst NAME] [id N] [maxlen N] [port N] [ttl N]
+/// [group ADDR]`, read as keepalived's `lvs_syncd_handler` reads it: options in any order,
+/// the old positional `IFACE INSTANCE SYNCID` still understood.
+pub(super) fn lvs_sync_daemon(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    if let Some(d) = &g.lvs_sync_daemon {
+        let msg = format!(
+            "`lvs_sync_daemon` is already set ({} {}); this one is ignored, as keepalived does",
+            d.interface, d.instance
+        );
+        c.warn(&n.kw, msg, None);
+        return;
+    }
+    let ifname = &n.args[0];
+    // IP_VS_IFNAME_MAXLEN is 16, with the NUL.
+    if ifname.text.len() >= 16 {
+        let msg = format!("interface name `{}` is too long (at most 15 characters); `lvs_sync_daemon` ignored, as keepalived does", ifname.text);
+        c.warn(ifname, msg, None);
+        return;
+    }
+    c.interface(ifname);
+    let mut d = LvsSyncDaemon {
+        interface: ifname.text.clone(),
+        instance: String::new(),
+        syncid: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let mut i = 1;
+    while i < n.args.len() {
+        let (t, value) = (&n.args[i], n.args.get(i + 1));
+        let kw = format!("lvs_sync_daemon {}", t.text);
+        match (t.text.as_str(), value) {
+            ("inst" | "id" | "maxlen" | "port" | "ttl" | "group", None) => {
+                c.warn(t, format!("no value after `{}`; ignored", t.text), None)
+            }
+            ("inst", Some(v)) => d.instance = v.text.clone(),
+            ("id", Some(v)) => d.syncid = c.int_tok(&kw, v, 0, 255).map(|v| v as u8),
+            // The UDP payload of one sync message: at most 65535 - IPv4 - UDP headers.
+            ("maxlen", Some(v)) => d.maxlen = c.int_tok(&kw, v, 1, 65535 - 28).map(|v| v as u16),
+            ("port", Some(v)) => d.port = c.int_tok(&kw, v, 1, 65535).map(|v| v as u16),
+            ("ttl", Some(v)) => d.ttl = c.int_tok(&kw, v, 1, 255).map(|v| v as u8),
+            ("group", Some(v)) => match c.ip(&kw, v) {
+                Some(a) if a.is_multicast() => d.group = Some(a),
+                Some(_) => {
+                    let msg = format!(
+                        "`{}` is not a multicast address; ignored, as keepalived does",
+                        v.text
+                    );
+                    c.warn(v, msg, None)
+                }
+                None => {}
+            },
+            _ if i == 1 => {
+                d.instance = t.text.clone();
+                i += 1;
+                continue;
+            }
+            _ if i == 2 && t.text.parse::<u8>().is_ok() => {
+                d.syncid = t.text.parse().ok();
+                c.note(
+                    t,
+                    "a bare sync id is keepalived's old syntax; keepalived asks for `id` before it"
+                        .into(),
+                    Some(format!("write `id {}`", t.text)),
+                );
+                i += 1;
+                continue;
+            }
+            _ => {
+                let msg = format!("unknown option `{}` of `lvs_sync_daemon`; ignored", t.text);
+                let help = "options: inst NAME, id N, maxlen N, port N, ttl N, group ADDR";
+                c.warn(t, msg, Some(help.into()));
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    g.lvs_sync_daemon = Some(d);
+}
+
+/// `lvs_sync_daemon_interface IFACE` in a `vrrp_instance` (keepalived before 1.2.20): the sync
+/// daemons follow that instance. keepalived 2.2.7 still honours it, with a deprecation note.
+pub(super) fn instance_sync_daemon(c: &mut Ctx, g: &mut GlobalDefs, instance: &str, t: &Token) {
+    if let Some(d) = &g.lvs_sync_daemon {
+        let msg = format!(
+            "`lvs_sync_daemon` is already set ({} {}); this one is ignored, as keepalived does",
+            d.interface, d.instance
+        );
+        c.warn(t, msg, None);
+        return;
+    }
+    c.note(
+        t,
+        "`lvs_sync_daemon_interface` in a vrrp_instance is deprecated (keepalived says so too)"
+            .into(),
+        Some(format!(
+            "write `lvs_sync_daemon {} {instance}` in global_defs",
+            t.text
+        )),
+    );
+    c.interface(t);
+    g.lvs_sync_daemon = Some(LvsSyncDaemon {
+        interface: t.text.clone(),
+        instance: instance.to_owned(),
+        syncid: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    });
+}
+
+/// The instance the sync daemons follow must exist (keepalived clears the setting otherwise).
+pub(super) fn check_sync_daemon(c: &mut Ctx, cfg: &mut Config, at: Option<&Token>) {
+    let (Some(d), Some(at)) = (&cfg.global.lvs_sync_daemon, at) else {
+        return;
+    };
+    if d.instance.is_empty() || !cfg.instances.iter().any(|i| i.name == d.instance) {
+        let msg = match d.instance.as_str() {
+            "" => "`lvs_sync_daemon` names no vrrp_instance; no sync daemon is started, as keepalived does".to_owned(),
+            name => format!("`lvs_sync_daemon`: unknown vrrp_instance `{name}`; no sync daemon is started, as keepalived does"),
+        };
+        let help = "syntax: `lvs_sync_daemon IFACE INSTANCE [id N] ...`";
+        c.warn(at, msg, Some(help.into()));
+        cfg.global.lvs_sync_daemon = None;
+    }
+}
