@@ -26,6 +26,7 @@ const VM_TESTS: &[&str] = &[
     "vm_capture_kernel_replies",
     "vm_requests_match_ipvsadm",
     "vm_health_changes_reach_the_kernel",
+    "vm_timeouts_and_flush",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -745,4 +746,43 @@ fn vm_health_changes_reach_the_kernel() {
     health.set_weight(&vs, 0, Some(9)); // MISC_CHECK dynamic weight
     assert_eq!(sync(&health), 2);
     assert_eq!(sync(&health), 0);
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_timeouts_and_flush() {
+    let mut s = vm();
+    let timeout = || {
+        let out = Command::new("/usr/sbin/ipvsadm")
+            .args(["-L", "--timeout"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // The kernel's defaults, then `lvs_timeouts tcp 7200 udp 30`: tcpfin stays.
+    assert!(
+        timeout().contains("(tcp tcpfin udp): 900 120 300"),
+        "{}",
+        timeout()
+    );
+    let t = keeplite::config::LvsTimeouts {
+        tcp: Some(7200),
+        tcpfin: None,
+        udp: Some(30),
+    };
+    s.command(Request::set_timeouts(&t)).unwrap();
+    assert!(
+        timeout().contains("(tcp tcpfin udp): 7200 120 30"),
+        "{}",
+        timeout()
+    );
+    // `lvs_flush`: every service goes, keeplite's or not.
+    program(&mut s, &assorted());
+    let ok = Command::new("/usr/sbin/ipvsadm")
+        .args(["-A", "-t", "10.9.9.9:25", "-s", "lc"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    s.command(Request::flush()).unwrap();
+    assert_eq!(s.state().unwrap(), State::default());
 }

@@ -98,7 +98,7 @@ fn connection_survives_director_failover() {
     ));
     let _echo = real.spawn("python3", &["-c", ECHO]);
     let mut a = director("vm_director_a", &lan, "kta", "52:54:00:4b:53:0a", &kernel);
-    let b = director("vm_director_b", &lan, "ktb", "52:54:00:4b:53:0b", &kernel);
+    let mut b = director("vm_director_b", &lan, "ktb", "52:54:00:4b:53:0b", &kernel);
     a.wait_for("VI_1: BACKUP -> MASTER", 0, BOOT);
     a.wait_for(
         "IPVS: start the master sync daemon on eth0 (sync id 7)",

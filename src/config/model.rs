@@ -74,6 +74,20 @@ pub struct GlobalDefs {
     pub smtp: Smtp,
     /// `lvs_sync_daemon`: the kernel's IPVS connection sync daemons, following one instance.
     pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// `lvs_timeouts`: the kernel's IPVS connection timeouts, in seconds (unset: unchanged).
+    pub lvs_timeouts: LvsTimeouts,
+    /// `lvs_flush`: empty the whole IPVS table at start.
+    pub lvs_flush: bool,
+    /// `lvs_flush_on_stop`: empty the whole IPVS table at exit (not only keeplite's services).
+    pub lvs_flush_on_stop: bool,
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
 }
 
 /// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: a master
@@ -181,6 +195,9 @@ impl Default for GlobalDefs {
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             smtp: Smtp::default(),
             lvs_sync_daemon: None,
+            lvs_timeouts: LvsTimeouts::default(),
+            lvs_flush: false,
+            lvs_flush_on_stop: false,
         }
     }
 }

@@ -197,6 +197,10 @@ pub struct Lb {
     /// `lvs_sync_daemon`, and the sync daemon commanded into the kernel.
     syncd_cfg: Option<config::LvsSyncDaemon>,
     syncd: Option<(SyncDaemon, Mode)>,
+    /// `lvs_timeouts` last set in the kernel.
+    timeouts: config::LvsTimeouts,
+    /// `lvs_flush_on_stop`.
+    flush_on_stop: bool,
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
@@ -280,6 +284,8 @@ impl Lb {
             next_gen: 0,
             syncd_cfg: None,
             syncd: None,
+            timeouts: config::LvsTimeouts::default(),
+            flush_on_stop: false,
             // Only spreads first checks over delay_loop; any odd non-zero seed does.
             rng: (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1,
         }
@@ -313,9 +319,11 @@ impl Lb {
     /// every real server whose checks did not change ([`policy::reconcile`]).
     pub fn apply(&mut self, cfg: &Config, vss: Vec<VirtualServer>, sh: &mut Shell, now: Instant) {
         self.syncd_cfg = cfg.global.lvs_sync_daemon.clone();
+        self.flush_on_stop = cfg.global.lvs_flush_on_stop;
         if self.ipvs.is_none() && (!vss.is_empty() || self.syncd_cfg.is_some()) {
-            self.open_ipvs();
+            self.open_ipvs(cfg.global.lvs_flush);
         }
+        self.set_timeouts(cfg.global.lvs_timeouts);
         let planned = plan_config(cfg, vss);
         let mut old: Vec<Option<Vs>> = std::mem::take(&mut self.vss)
             .into_iter()
@@ -472,8 +480,36 @@ impl Lb {
         }
     }
 
-    fn open_ipvs(&mut self) {
+    /// `lvs_timeouts`, when set and changed (keepalived sets them at every start and reload).
+    fn set_timeouts(&mut self, t: config::LvsTimeouts) {
+        if t == self.timeouts || t == config::LvsTimeouts::default() {
+            return;
+        }
+        let Some(sock) = self.ipvs.as_mut() else {
+            return;
+        };
+        match sock.command(Request::set_timeouts(&t)) {
+            Ok(()) => {
+                let v = |v: Option<u32>| v.map_or("unchanged".to_owned(), |v| format!("{v}s"));
+                log::info(&format!(
+                    "IPVS: timeouts tcp {}, tcpfin {}, udp {}",
+                    v(t.tcp),
+                    v(t.tcpfin),
+                    v(t.udp)
+                ));
+                self.timeouts = t;
+            }
+            Err(e) => log::error(&format!("error: IPVS: cannot set lvs_timeouts: {e}")),
+        }
+    }
+
+    /// `flush`: `lvs_flush`, the table is emptied first.
+    fn open_ipvs(&mut self, flush: bool) {
         match IpvsSocket::open().and_then(|mut s| {
+            if flush {
+                s.command(Request::flush())?;
+                log::info("IPVS: flushed (lvs_flush)");
+            }
             let st = s.state()?;
             Ok((s, st))
         }) {
@@ -883,7 +919,12 @@ impl Lb {
         }
         // keepalived stops its sync daemon at exit, `-I` or not.
         self.switch_sync_daemon(None);
-        if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
+        if let Some(sock) = self.ipvs.as_mut().filter(|_| release && self.flush_on_stop) {
+            match sock.command(Request::flush()) {
+                Ok(()) => log::info("IPVS: flushed (lvs_flush_on_stop)"),
+                Err(e) => log::error(&format!("error: IPVS: lvs_flush_on_stop: {e}")),
+            }
+        } else if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
             let ops = teardown(&self.current, |k| self.owned.contains(k));
             log_ops(&ops);
             match sock.apply(&ops) {

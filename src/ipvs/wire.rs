@@ -39,6 +39,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::model::*;
 use super::plan::Op;
 use super::syncd::Cmd;
+use crate::config::LvsTimeouts;
 use crate::netlink::{self, attrs, nest, put, NLMSG_DONE, NLMSG_ERROR};
 
 type DecodeError = String;
@@ -57,10 +58,15 @@ pub const IPVS_CMD_GET_DEST: u8 = 8;
 
 pub const IPVS_CMD_NEW_DAEMON: u8 = 9;
 pub const IPVS_CMD_DEL_DAEMON: u8 = 10;
+pub const IPVS_CMD_SET_CONFIG: u8 = 12;
+pub const IPVS_CMD_FLUSH: u8 = 17;
 
 const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 const IPVS_CMD_ATTR_DEST: u16 = 2;
 const IPVS_CMD_ATTR_DAEMON: u16 = 3;
+const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
+const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
+const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
 
 const DAEMON_ATTR_STATE: u16 = 1;
 const DAEMON_ATTR_MCAST_IFN: u16 = 2;
@@ -171,6 +177,33 @@ impl Request {
             }
         });
         Request { cmd, attrs: a }
+    }
+
+    /// SET_CONFIG with the connection timeouts given (u32 seconds each, top-level attributes);
+    /// the kernel keeps those not sent.
+    pub fn set_timeouts(t: &LvsTimeouts) -> Self {
+        let mut a = Vec::new();
+        for (kind, v) in [
+            (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
+            (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpfin),
+            (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+        ] {
+            if let Some(v) = v {
+                put(&mut a, kind, &v.to_ne_bytes());
+            }
+        }
+        Request {
+            cmd: IPVS_CMD_SET_CONFIG,
+            attrs: a,
+        }
+    }
+
+    /// FLUSH: every service of the namespace goes, whoever added it.
+    pub fn flush() -> Self {
+        Request {
+            cmd: IPVS_CMD_FLUSH,
+            attrs: Vec::new(),
+        }
     }
 
     /// GET_SERVICE; sent with NLM_F_DUMP it lists all services.
@@ -683,6 +716,21 @@ mod tests {
             &attrs[32..],
             &unhex("14000600ff020000000000000000000000010081")[..]
         );
+    }
+
+    #[test]
+    fn timeout_and_flush_request_bytes() {
+        let t = LvsTimeouts {
+            tcp: Some(7200),
+            tcpfin: None,
+            udp: Some(30),
+        };
+        let req = Request::set_timeouts(&t);
+        assert_eq!(req.cmd, IPVS_CMD_SET_CONFIG);
+        // IPVS_CMD_ATTR_TIMEOUT_TCP = 7200, IPVS_CMD_ATTR_TIMEOUT_UDP = 30; no TCP_FIN.
+        assert_eq!(req.attrs, unhex("04000400201c0000080006001e000000"));
+        let req = Request::flush();
+        assert_eq!((req.cmd, req.attrs.len()), (IPVS_CMD_FLUSH, 0));
     }
 
     #[test]

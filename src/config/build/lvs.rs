@@ -1,7 +1,7 @@
 //! `virtual_server_group`, `virtual_server` and `real_server`.
 
 use super::*;
-use crate::ipvs::model::{Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs::model::{Scheduler, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2};
 
 pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let mut g = VirtualServerGroup {
@@ -152,6 +152,10 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
             c.note(&n.kw, format!("keepalived: no {what}"), None);
         }
     }
+    if let (Some(t), false) = (seen.get("ops"), vs.protocol == Protocol::Udp) {
+        let msg = "`ops` only acts on UDP: this service's connections are scheduled as usual (keepalived: \"inactive due to not UDP\")";
+        c.note(t, msg.into(), None);
+    }
     vs.addr = addr;
     b.vs_groups.push(match vs.addr {
         VsAddr::Group(_) => Some(a1.clone()),
@@ -300,6 +304,12 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         arity: N(0),
         doc: "`omega`: run quorum_down and clear the service on shutdown",
         set: |_, v, _| v.omega = true,
+    },
+    Kw {
+        name: "ops",
+        arity: N(0),
+        doc: "`ops`: one-packet scheduling, each UDP datagram scheduled on its own (IPVS flag; no effect on TCP and SCTP, as in keepalived)",
+        set: |_, v, _| v.sched_flags |= SVC_F_ONEPACKET,
     },
     Kw {
         name: "sh-port",
@@ -614,5 +624,62 @@ pub(super) fn check_sync_daemon(c: &mut Ctx, cfg: &mut Config, at: Option<&Token
         let help = "syntax: `lvs_sync_daemon IFACE INSTANCE [id N] ...`";
         c.warn(at, msg, Some(help.into()));
         cfg.global.lvs_sync_daemon = None;
+    }
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`, as keepalived's handler reads it.
+pub(super) fn lvs_timeouts(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    let mut i = 0;
+    while i < n.args.len() {
+        let t = &n.args[i];
+        let slot = match t.text.as_str() {
+            "tcp" => &mut g.lvs_timeouts.tcp,
+            "tcpfin" => &mut g.lvs_timeouts.tcpfin,
+            "udp" => &mut g.lvs_timeouts.udp,
+            _ => {
+                let msg = format!("unknown option `{}` of `lvs_timeouts`; ignored", t.text);
+                c.warn(
+                    t,
+                    msg,
+                    Some("options: tcp SECS, tcpfin SECS, udp SECS".into()),
+                );
+                i += 1;
+                continue;
+            }
+        };
+        match n.args.get(i + 1) {
+            // LVS_MAX_TIMEOUT: 86400 * 31 seconds.
+            Some(v) => {
+                let kw = format!("lvs_timeouts {}", t.text);
+                if let Some(v) = c.int_tok(&kw, v, 0, 86400 * 31) {
+                    *slot = Some(v as u32);
+                }
+            }
+            None => c.warn(t, format!("no value after `{}`; ignored", t.text), None),
+        }
+        i += 2;
+    }
+}
+
+/// `lvs_flush_on_stop [VS]`.
+pub(super) fn lvs_flush_on_stop(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    match n.args.first() {
+        None => g.lvs_flush_on_stop = true,
+        Some(t) if t.text == "VS" => {
+            g.lvs_flush_on_stop = false;
+            let msg = "`lvs_flush_on_stop VS`: keeplite always removes its virtual servers at exit";
+            c.note(t, msg.into(), None);
+        }
+        Some(t) => {
+            let msg = format!(
+                "unknown `lvs_flush_on_stop` type `{}`; ignored, as keepalived does",
+                t.text
+            );
+            c.warn(
+                t,
+                msg,
+                Some("write `lvs_flush_on_stop` or `lvs_flush_on_stop VS`".into()),
+            );
+        }
     }
 }

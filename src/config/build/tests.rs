@@ -978,3 +978,46 @@ fn lvs_sync_daemon_as_keepalived_reads_it() {
         "{dumped}"
     );
 }
+
+#[test]
+fn lvs_timeouts_flush_and_ops() {
+    let text =
+        "global_defs {\n lvs_timeouts tcp 7200 udp 30 bogus\n lvs_flush\n lvs_flush_on_stop\n}\n\
+                virtual_server 10.0.0.1 53 {\n ops\n protocol UDP\n}\n\
+                virtual_server 10.0.0.1 80 {\n protocol TCP\n ops\n}\n";
+    let (c, d) = load(text).unwrap();
+    let g = &c.global;
+    assert_eq!(
+        (
+            g.lvs_timeouts.tcp,
+            g.lvs_timeouts.tcpfin,
+            g.lvs_timeouts.udp
+        ),
+        (Some(7200), None, Some(30))
+    );
+    assert!(g.lvs_flush && g.lvs_flush_on_stop);
+    let ops = crate::ipvs::model::SVC_F_ONEPACKET;
+    assert!(c.virtual_servers.iter().all(|v| v.sched_flags & ops != 0));
+    let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("unknown option `bogus`")),
+        "{msgs:?}"
+    );
+    // Kept for TCP, as keepalived keeps it, with a note that it does nothing there.
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`ops` only acts on UDP") && m.contains("t.conf:12")),
+        "{msgs:?}"
+    );
+    let dumped = crate::config::dump::dump(&c);
+    for want in [
+        "lvs_timeouts tcp 7200 udp 30",
+        "lvs_flush\n",
+        "lvs_flush_on_stop",
+        "ops",
+    ] {
+        assert!(dumped.contains(want), "{want}: {dumped}");
+    }
+    let (c, _) = load("global_defs {\n lvs_flush_on_stop VS\n}\n").unwrap();
+    assert!(!c.global.lvs_flush_on_stop);
+}
