@@ -27,6 +27,7 @@ const VM_TESTS: &[&str] = &[
     "vm_requests_match_ipvsadm",
     "vm_health_changes_reach_the_kernel",
     "vm_timeouts_and_flush",
+    "vm_persistence_engine_sip",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -48,6 +49,8 @@ const MODULES: &[&str] = &[
     "ip_vs_mh",
     "ip_vs_fo",
     "ip_vs_ovf",
+    // `persistence_engine sip`.
+    "ip_vs_pe_sip",
     // Netlink monitor device, to capture the requests ipvsadm sends.
     "nlmon",
 ];
@@ -212,6 +215,7 @@ fn assorted() -> State {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wrr)
         },
@@ -231,6 +235,7 @@ fn assorted() -> State {
             persistence: Some(Persistence {
                 timeout: 50,
                 prefix: 64,
+                sip: false,
             }),
             flags: SVC_F_SCHED1,
             ..params(Scheduler::Sh)
@@ -389,6 +394,7 @@ fn vm_seed_config_virtual_servers() {
                 persistence: (timeout > 0).then_some(Persistence {
                     timeout,
                     prefix: 32,
+                    sip: false,
                 }),
                 ..params(sched)
             },
@@ -447,6 +453,7 @@ fn vm_capture_kernel_replies() {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wlc)
         },
@@ -681,6 +688,7 @@ fn vm_requests_match_ipvsadm() {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wlc)
         },
@@ -785,4 +793,34 @@ fn vm_timeouts_and_flush() {
     assert!(ok.success());
     s.command(Request::flush()).unwrap();
     assert_eq!(s.state().unwrap(), State::default());
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_persistence_engine_sip() {
+    let mut s = vm();
+    let sip = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: "10.1.0.5:5060".parse().unwrap(),
+    };
+    let mut want = State::default();
+    want.add_service(Service {
+        key: sip,
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 60,
+                prefix: 32,
+                sip: true,
+            }),
+            ..params(Scheduler::Rr)
+        },
+    })
+    .add_dest(dest("10.2.0.1:5060", Forward::Masq, 1));
+    // Read back with the engine: a second plan is empty.
+    program(&mut s, &want);
+    assert_listed(
+        "ipvsadm -Ln",
+        &ipvsadm_ln(),
+        &["UDP 10.1.0.5:5060 rr persistent 60 pe sip"],
+    );
 }

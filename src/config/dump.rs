@@ -464,6 +464,10 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     w.flag("ops", vs.sched_flags & SVC_F_ONEPACKET != 0);
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
+    w.opt(
+        "persistence_engine",
+        vs.persistence_engine_sip.then_some("sip"),
+    );
     if !matches!(vs.addr, VsAddr::Fwmark(_)) {
         w.kv("protocol", vs.protocol.keyword());
     }

@@ -547,6 +547,8 @@ pub struct VirtualServer {
     /// Seconds; None = not persistent.
     pub persistence_timeout: Option<u32>,
     pub persistence_granularity: Option<Ipv4Addr>,
+    /// `persistence_engine sip`: persistence by SIP Call-ID (the kernel's only engine).
+    pub persistence_engine_sip: bool,
     /// Default UDP, as keepalived 2.2 (with a warning when absent).
     pub protocol: Protocol,
     pub ha_suspend: bool,

@@ -127,7 +127,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "nftables_ipvs_start_fwmark",
     "notify_deleted",
     "old_unicast_checksum",
-    "persistence_engine",
     "process_monitor_rcv_bufs",
     "process_monitor_rcv_bufs_force",
     "promote_secondaries",

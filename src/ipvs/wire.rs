@@ -86,6 +86,7 @@ const SVC_ATTR_SCHED_NAME: u16 = 6;
 const SVC_ATTR_FLAGS: u16 = 7;
 const SVC_ATTR_TIMEOUT: u16 = 8;
 const SVC_ATTR_NETMASK: u16 = 9;
+const SVC_ATTR_PE_NAME: u16 = 11;
 
 const DEST_ATTR_ADDR: u16 = 1;
 const DEST_ATTR_PORT: u16 = 2;
@@ -267,6 +268,9 @@ fn put_service(a: &mut Vec<u8>, s: &Service) {
         Some(p) => (SVC_F_PERSISTENT, p.timeout, p.prefix),
         None => (0, 0, max_prefix(s.key.family())),
     };
+    if s.params.persistence.is_some_and(|p| p.sip) {
+        put(a, SVC_ATTR_PE_NAME, b"sip\0");
+    }
     let mut flags = [0u8; 8];
     flags[..4].copy_from_slice(&((s.params.flags & SVC_F_MANAGED) | persistent).to_ne_bytes());
     flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
@@ -447,6 +451,7 @@ fn parse_service(buf: &[u8]) -> Result<Service, DecodeError> {
         Some(Persistence {
             timeout: a.u32(SVC_ATTR_TIMEOUT, "timeout")?,
             prefix: prefix as u8,
+            sip: a.0[usize::from(SVC_ATTR_PE_NAME)].is_some_and(|n| n.starts_with(b"sip\0")),
         })
     } else {
         None
@@ -572,6 +577,7 @@ mod tests {
                 persistence: Some(Persistence {
                     timeout: 600,
                     prefix: 24,
+                    sip: false,
                 }),
                 flags: 0,
             },
@@ -719,6 +725,21 @@ mod tests {
     }
 
     #[test]
+    fn persistence_engine_follows_the_scheduler_as_in_libipvs() {
+        let mut svc = web_v4();
+        svc.params.persistence = svc
+            .params
+            .persistence
+            .map(|p| Persistence { sip: true, ..p });
+        let attrs = Request::op(&Op::AddService(svc)).attrs;
+        // Nest header, AF, PROTOCOL, ADDR, PORT, SCHED_NAME "wlc\0": 56 bytes, then
+        // SVC_ATTR_PE_NAME = "sip\0", then the rest as without an engine.
+        assert_eq!(&attrs[56..64], &unhex("08000b0073697000")[..]);
+        let plain = Request::op(&Op::AddService(web_v4())).attrs;
+        assert_eq!([&attrs[4..56], &attrs[64..]].concat(), plain[4..]);
+    }
+
+    #[test]
     fn timeout_and_flush_request_bytes() {
         let t = LvsTimeouts {
             tcp: Some(7200),
@@ -728,7 +749,7 @@ mod tests {
         let req = Request::set_timeouts(&t);
         assert_eq!(req.cmd, IPVS_CMD_SET_CONFIG);
         // IPVS_CMD_ATTR_TIMEOUT_TCP = 7200, IPVS_CMD_ATTR_TIMEOUT_UDP = 30; no TCP_FIN.
-        assert_eq!(req.attrs, unhex("04000400201c0000080006001e000000"));
+        assert_eq!(req.attrs, unhex("08000400201c0000080006001e000000"));
         let req = Request::flush();
         assert_eq!((req.cmd, req.attrs.len()), (IPVS_CMD_FLUSH, 0));
     }

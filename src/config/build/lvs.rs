@@ -94,6 +94,7 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         sched_flags: 0,
         persistence_timeout: None,
         persistence_granularity: None,
+        persistence_engine_sip: false,
         protocol: Protocol::Udp,
         ha_suspend: false,
         virtualhost: None,
@@ -150,6 +151,12 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
     ] {
         if !seen.contains_key(kw) && !seen.contains_key(alias) {
             c.note(&n.kw, format!("keepalived: no {what}"), None);
+        }
+    }
+    if let (Some(t), None) = (seen.get("persistence_engine"), vs.persistence_timeout) {
+        if vs.persistence_engine_sip {
+            let msg = "`persistence_engine` without `persistence_timeout` does nothing: the service is not persistent";
+            c.note(t, msg.into(), None);
         }
     }
     if let (Some(t), false) = (seen.get("ops"), vs.protocol == Protocol::Udp) {
@@ -304,6 +311,20 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         arity: N(0),
         doc: "`omega`: run quorum_down and clear the service on shutdown",
         set: |_, v, _| v.omega = true,
+    },
+    Kw {
+        name: "persistence_engine",
+        arity: N(1),
+        doc: "`persistence_engine sip`: persistent connections grouped by SIP Call-ID rather than by client address (kernel module ip_vs_pe_sip; needs `persistence_timeout`)",
+        set: |c, v, n| {
+            let t = &n.args[0];
+            if t.text == "sip" {
+                v.persistence_engine_sip = true;
+            } else {
+                let msg = format!("unknown persistence engine `{}`; ignored (the kernel has only `sip`, keepalived would have the service refused)", t.text);
+                c.warn(t, msg, Some("write `persistence_engine sip`".into()));
+            }
+        },
     },
     Kw {
         name: "ops",
