@@ -100,6 +100,17 @@ fn connection_survives_director_failover() {
     let mut a = director("vm_director_a", &lan, "kta", "52:54:00:4b:53:0a", &kernel);
     let mut b = director("vm_director_b", &lan, "ktb", "52:54:00:4b:53:0b", &kernel);
     a.wait_for("VI_1: BACKUP -> MASTER", 0, BOOT);
+    // The kernel runs what keeplite asked for (ipvsadm reads it back).
+    a.wait_for(
+        "KL-DAEMON master sync daemon (mcast=eth0, syncid=7",
+        0,
+        BOOT,
+    );
+    b.wait_for(
+        "KL-DAEMON backup sync daemon (mcast=eth0, syncid=7",
+        0,
+        BOOT,
+    );
     a.wait_for(
         "IPVS: start the master sync daemon on eth0 (sync id 7)",
         0,
@@ -150,6 +161,11 @@ fn connection_survives_director_failover() {
         mark,
         BOOT,
     );
+    b.wait_for(
+        "KL-DAEMON master sync daemon (mcast=eth0, syncid=7",
+        mark,
+        BOOT,
+    );
     wait_echoes(before + 30, &mut client, "through the new master");
     eprintln!(
         "lvs_sync: {} echoes before the failover, {} after, one connection",
@@ -190,10 +206,21 @@ fn run_director(addr: &str, state: &str, priority: u8) {
             .spawn()
             .unwrap(),
     );
-    // Reports each connection entry the kernel gets (the backup's come from the sync daemon),
-    // until the host pulls the plug.
+    // Reports each connection entry the kernel gets (the backup's come from the sync daemon)
+    // and each sync daemon it runs, until the host pulls the plug.
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..2400 {
+    for i in 0..2400 {
+        if i % 8 == 0 {
+            let out = Command::new("/usr/sbin/ipvsadm")
+                .args(["-L", "--daemon"])
+                .output()
+                .unwrap();
+            for l in String::from_utf8_lossy(&out.stdout).lines() {
+                if seen.insert(l.to_owned()) {
+                    println!("KL-DAEMON {l}");
+                }
+            }
+        }
         let table = std::fs::read_to_string("/proc/net/ip_vs_conn").unwrap_or_default();
         for l in table.lines().skip(1) {
             let f: Vec<&str> = l.split_whitespace().collect();
