@@ -12,7 +12,8 @@ use std::time::Duration;
 use keeplite::ipvs::model::*;
 use keeplite::ipvs::plan::{plan, teardown, Op};
 use keeplite::ipvs::policy::{Event, Health, RealServer, VirtualServer};
-use keeplite::ipvs::wire::{Reply, Request};
+use keeplite::ipvs::syncd::{Cmd, Mode, SyncDaemon};
+use keeplite::ipvs::wire::{Reply, Request, IPVS_CMD_NEW_DAEMON};
 use keeplite::sys::ipvs::IpvsSocket;
 
 const VM_TESTS: &[&str] = &[
@@ -28,6 +29,7 @@ const VM_TESTS: &[&str] = &[
     "vm_health_changes_reach_the_kernel",
     "vm_timeouts_and_flush",
     "vm_persistence_engine_sip",
+    "vm_sync_daemon_requests_match_ipvsadm",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -51,6 +53,8 @@ const MODULES: &[&str] = &[
     "ip_vs_ovf",
     // `persistence_engine sip`.
     "ip_vs_pe_sip",
+    // A multicast-capable link for the sync daemons.
+    "veth",
     // Netlink monitor device, to capture the requests ipvsadm sends.
     "nlmon",
 ];
@@ -621,15 +625,18 @@ fn pcap_messages(pcap: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-#[test]
-#[ignore = "runs in the VM"]
-fn vm_requests_match_ipvsadm() {
-    let _s = vm();
+/// Runs `ipvsadm` with each of `runs` while tcpdump captures netlink on an nlmon device;
+/// returns the requests (NLM_F_REQUEST) to a dynamic genl family (not nlctrl 0x10, not acks)
+/// whose generic netlink command is one of `cmds`.
+fn ipvsadm_requests(runs: &[&[&str]], cmds: &[u8]) -> Vec<Vec<u8>> {
     let run = |cmd: &str, args: &[&str]| {
         let ok = Command::new(cmd).args(args).status().unwrap();
         assert!(ok.success(), "{cmd} {args:?}");
     };
-    run("/usr/bin/ip", &["link", "add", "nlmon0", "type", "nlmon"]);
+    // A second call in the same VM finds the device there.
+    let _ = Command::new("/usr/bin/ip")
+        .args(["link", "add", "nlmon0", "type", "nlmon"])
+        .status();
     run("/usr/bin/ip", &["link", "set", "nlmon0", "up"]);
     let mut dump = Command::new("/usr/bin/tcpdump")
         .args([
@@ -650,36 +657,42 @@ fn vm_requests_match_ipvsadm() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).unwrap();
     assert!(line.contains("listening"), "{line}");
-    let vip = "10.1.0.1:80";
-    run(
-        "/usr/sbin/ipvsadm",
-        &[
-            "-A",
-            "-t",
-            vip,
-            "-s",
-            "wlc",
-            "-p",
-            "600",
-            "-M",
-            "255.255.255.0",
-        ],
-    );
-    run(
-        "/usr/sbin/ipvsadm",
-        &["-a", "-t", vip, "-r", "10.2.0.2:8080", "-g", "-w", "100"],
-    );
+    for args in runs {
+        run("/usr/sbin/ipvsadm", args);
+    }
     run("kill", &["-INT", &dump.id().to_string()]);
     dump.wait().unwrap();
-    let theirs: Vec<Vec<u8>> = pcap_messages(&std::fs::read("/tmp/nl.pcap").unwrap())
+    pcap_messages(&std::fs::read("/tmp/nl.pcap").unwrap())
         .into_iter()
-        // Requests (NLM_F_REQUEST) to a dynamic genl family (not nlctrl 0x10, not acks) that
-        // add a service or destination (ipvsadm also asks for IPVS_CMD_GET_INFO first).
         .filter(|m| {
-            let cmd = m[16];
-            m[6] & 1 == 1 && u16::from_ne_bytes([m[4], m[5]]) > 0x10 && (cmd == 1 || cmd == 5)
+            m[6] & 1 == 1 && u16::from_ne_bytes([m[4], m[5]]) > 0x10 && cmds.contains(&m[16])
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_requests_match_ipvsadm() {
+    let _s = vm();
+    let vip = "10.1.0.1:80";
+    let theirs = ipvsadm_requests(
+        &[
+            &[
+                "-A",
+                "-t",
+                vip,
+                "-s",
+                "wlc",
+                "-p",
+                "600",
+                "-M",
+                "255.255.255.0",
+            ],
+            &["-a", "-t", vip, "-r", "10.2.0.2:8080", "-g", "-w", "100"],
+        ],
+        // NEW_SERVICE, NEW_DEST (ipvsadm also asks for IPVS_CMD_GET_INFO first).
+        &[1, 5],
+    );
     assert_eq!(theirs.len(), 2, "ipvsadm sent NEW_SERVICE and NEW_DEST");
 
     let service = Service {
@@ -823,4 +836,78 @@ fn vm_persistence_engine_sip() {
         &ipvsadm_ln(),
         &["UDP 10.1.0.5:5060 rr persistent 60 pe sip"],
     );
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_sync_daemon_requests_match_ipvsadm() {
+    let mut s = vm();
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh").args(["-c", cmd]).status().unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    // The master daemon binds to the link's address and sends to 224.0.0.81 on it.
+    sh(
+        "/usr/bin/ip link add sy0 type veth peer name sy1 && ip link set sy1 up && ip link set sy0 up \
+        && ip addr add 10.99.0.1/24 dev sy0",
+    );
+    let theirs = ipvsadm_requests(
+        &[
+            &[
+                "--start-daemon",
+                "master",
+                "--mcast-interface",
+                "sy0",
+                "--syncid",
+                "5",
+            ],
+            &["--stop-daemon", "master"],
+        ],
+        &[IPVS_CMD_NEW_DAEMON],
+    );
+    assert_eq!(theirs.len(), 1, "ipvsadm sent NEW_DAEMON");
+    let d = SyncDaemon {
+        interface: "sy0".into(),
+        syncid: 5,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let family = u16::from_ne_bytes([theirs[0][4], theirs[0][5]]);
+    let mut mine = Vec::new();
+    Request::daemon(&Cmd::Start(d.clone(), Mode::Master)).write_message(family, 0, 0, &mut mine);
+    // The same genl header and attributes, byte for byte.
+    let hex = |m: &[u8]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(&mine[16..]), hex(&theirs[0][16..]));
+    // The kernel runs what keeplite asks for, with every option, and stops it.
+    let tuned = SyncDaemon {
+        maxlen: Some(1400),
+        port: Some(8849),
+        ttl: Some(2),
+        group: Some("239.1.2.3".parse().unwrap()),
+        ..d
+    };
+    s.command(Request::daemon(&Cmd::Start(tuned.clone(), Mode::Backup)))
+        .unwrap();
+    let daemons = || {
+        let out = Command::new("/usr/sbin/ipvsadm")
+            .args(["-L", "--daemon"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        daemons().contains(
+            "backup sync daemon (mcast=sy0, syncid=5, maxlen=1400, group=239.1.2.3, port=8849, ttl=2)"
+        ),
+        "{}",
+        daemons()
+    );
+    s.command(Request::daemon(&Cmd::Stop(tuned.clone(), Mode::Backup)))
+        .unwrap();
+    assert_eq!(daemons(), "");
+    // Stopping what is not running: ESRCH, which the daemon ignores.
+    let e = s.command(Request::daemon(&Cmd::Stop(tuned, Mode::Backup)));
+    assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::ESRCH));
 }
