@@ -115,8 +115,13 @@ fn program(s: &mut IpvsSocket, want: &State) {
 }
 
 fn ipvsadm_ln() -> String {
+    ipvsadm(&["-Ln"])
+}
+
+/// What `ipvsadm ARGS` prints.
+fn ipvsadm(args: &[&str]) -> String {
     let out = Command::new("/usr/sbin/ipvsadm")
-        .arg("-Ln")
+        .args(args)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -773,13 +778,7 @@ fn vm_health_changes_reach_the_kernel() {
 #[ignore = "runs in the VM"]
 fn vm_timeouts_and_flush() {
     let mut s = vm();
-    let timeout = || {
-        let out = Command::new("/usr/sbin/ipvsadm")
-            .args(["-L", "--timeout"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let timeout = || ipvsadm(&["-L", "--timeout"]);
     // The kernel's defaults, then `lvs_timeouts tcp 7200 udp 30`: tcpfin stays.
     assert!(
         timeout().contains("(tcp tcpfin udp): 900 120 300"),
@@ -890,13 +889,7 @@ fn vm_sync_daemon_requests_match_ipvsadm() {
     };
     s.command(Request::daemon(&Cmd::Start(tuned.clone(), Mode::Backup)))
         .unwrap();
-    let daemons = || {
-        let out = Command::new("/usr/sbin/ipvsadm")
-            .args(["-L", "--daemon"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let daemons = || ipvsadm(&["-L", "--daemon"]);
     assert!(
         daemons().contains(
             "backup sync daemon (mcast=sy0, syncid=5, maxlen=1400, group=239.1.2.3, port=8849, ttl=2)"

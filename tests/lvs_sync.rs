@@ -6,6 +6,10 @@
 //! keeps forwarding it. Without the sync, the new master has no entry for the connection and
 //! its own stack answers the next segment with a reset.
 //!
+//! The directors' configuration also has the other IPVS globals and flags (`lvs_flush`,
+//! `lvs_timeouts`, `ops`, `persistence_engine sip`): what the kernel makes of them is read
+//! back with ipvsadm on the first director.
+//!
 //! The `vm_*` tests are the directors, run inside the VMs; they are `#[ignore]`d on the host.
 
 mod common;
@@ -26,7 +30,13 @@ const PORT: u16 = 7000;
 /// Generous: TCG VMs on a loaded machine.
 const BOOT: Duration = Duration::from_secs(400);
 
-const MODULES: &[&str] = &["crc32c_generic", "ip_vs", "ip_vs_rr", "e1000"];
+const MODULES: &[&str] = &[
+    "crc32c_generic",
+    "ip_vs",
+    "ip_vs_rr",
+    "ip_vs_pe_sip",
+    "e1000",
+];
 
 /// An echo server, one thread per connection.
 const ECHO: &str = r#"
@@ -111,6 +121,15 @@ fn connection_survives_director_failover() {
         0,
         BOOT,
     );
+    // lvs_timeouts (tcpfin as it was), ops and the SIP engine reached the kernel; lvs_flush
+    // removed the foreign service before keeplite added its own.
+    a.wait_for("KL-IPVS Timeout (tcp tcpfin udp): 7200 120 30", 0, BOOT);
+    a.wait_for(
+        "KL-IPVS UDP 192.0.2.100:5060 rr persistent 60 pe sip ops",
+        0,
+        BOOT,
+    );
+    a.wait_for("KL-FLUSHED", 0, BOOT);
     a.wait_for(
         "IPVS: start the master sync daemon on eth0 (sync id 7)",
         0,
@@ -185,12 +204,18 @@ fn run_director(addr: &str, state: &str, priority: u8) {
     sh(&format!(
         "ip link set eth0 up && ip addr add {addr}/24 dev eth0"
     ));
+    // Somebody else's service, which `lvs_flush` removes.
+    sh("/usr/sbin/ipvsadm -A -t 10.9.9.9:25 -s rr");
     let conf = format!(
-        "global_defs {{\n  lvs_sync_daemon eth0 VI_1 id 7\n}}\n\
+        "global_defs {{\n  lvs_sync_daemon eth0 VI_1 id 7\n  lvs_flush\n  \
+         lvs_timeouts tcp 7200 udp 30\n}}\n\
          vrrp_instance VI_1 {{\n  state {state}\n  interface eth0\n  virtual_router_id 51\n  \
          priority {priority}\n  advert_int 1\n  virtual_ipaddress {{\n    {VIP}\n  }}\n}}\n\
          virtual_server {VIP} {PORT} {{\n  lb_algo rr\n  lb_kind DR\n  protocol TCP\n  \
-         real_server 192.0.2.2 {PORT} {{\n    weight 1\n  }}\n}}\n"
+         real_server 192.0.2.2 {PORT} {{\n    weight 1\n  }}\n}}\n\
+         virtual_server {VIP} 5060 {{\n  lb_algo rr\n  lb_kind DR\n  protocol UDP\n  ops\n  \
+         persistence_timeout 60\n  persistence_engine sip\n  \
+         real_server 192.0.2.2 5060 {{\n    weight 1\n  }}\n}}\n"
     );
     std::fs::write("/tmp/keepalived.conf", conf).unwrap();
     let _keeplite = ChildGuard(
@@ -206,18 +231,33 @@ fn run_director(addr: &str, state: &str, priority: u8) {
             .spawn()
             .unwrap(),
     );
-    // Reports each connection entry the kernel gets (the backup's come from the sync daemon)
-    // and each sync daemon it runs, until the host pulls the plug.
+    // Reports each connection entry the kernel gets (the backup's come from the sync daemon),
+    // each sync daemon it runs and the services and timeouts it has, until the host pulls the
+    // plug.
     let mut seen = std::collections::BTreeSet::new();
     for i in 0..2400 {
-        if i % 8 == 0 {
+        for (tag, arg) in [
+            ("KL-DAEMON", "--daemon"),
+            ("KL-IPVS", "-n"),
+            ("KL-IPVS", "--timeout"),
+        ] {
+            if i % 8 != 0 {
+                break;
+            }
             let out = Command::new("/usr/sbin/ipvsadm")
-                .args(["-L", "--daemon"])
+                .args(["-L", arg])
                 .output()
                 .unwrap();
-            for l in String::from_utf8_lossy(&out.stdout).lines() {
-                if seen.insert(l.to_owned()) {
-                    println!("KL-DAEMON {l}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            // keeplite's service is in, the foreign one gone.
+            let flushed = text.contains(":7000") && !text.contains("10.9.9.9:25");
+            if arg == "-n" && flushed && seen.insert("KL-FLUSHED".into()) {
+                println!("KL-FLUSHED");
+            }
+            for l in text.lines() {
+                let l = l.split_whitespace().collect::<Vec<_>>().join(" ");
+                if seen.insert(l.clone()) {
+                    println!("{tag} {l}");
                 }
             }
         }
