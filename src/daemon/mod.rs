@@ -5,6 +5,7 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod routes;
 pub mod unit;
 
 use std::io;
@@ -234,6 +235,7 @@ impl Shell {
                 self.send_garps(now);
             }
             Action::Notify(t) => {
+                self.transition_routes(unit, i, &t);
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
                 let prio = inst.priority();
@@ -659,6 +661,7 @@ impl Daemon {
             .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
+        self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -679,8 +682,17 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            // What the masters have installed, for the routes and rules a reload changes.
+            let was_master: Vec<bool> = (u.vrrp.instances().iter())
+                .map(|i| i.state() == State::Master)
+                .collect();
+            let old: Vec<_> = (u.key.instances.iter())
+                .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
+                .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.dropped_routes(&u, &old, &was_master);
                 self.shell.drain(&mut u, now);
+                self.shell.added_routes(&u, &old, &was_master);
                 self.units.push(u);
                 continue;
             }
@@ -882,6 +894,7 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.shell.statics(&self.cfg, &Config::default());
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
         // The STOP lines are written; the FIFOs close (their readers got SIGTERM above).

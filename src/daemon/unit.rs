@@ -60,7 +60,7 @@ pub trait Env {
     fn file_value(&mut self, path: &std::path::Path) -> i64;
 }
 
-fn scope(s: Option<&str>) -> u8 {
+pub(super) fn scope(s: Option<&str>) -> u8 {
     match s {
         Some("host") => 254,
         Some("link") => 253,

@@ -407,6 +407,18 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "virtual_routes",
+        arity: Block(0, 0),
+        doc: "`virtual_routes { [to] [blackhole|unreachable|prohibit|throw] PREFIX [src ADDR] [via|gw ADDR] [dev|oif IF] [table N|main|local] [metric N] [scope S] [protocol P] [onlink] [no_track] [add|prepend|append] ... }`: routes installed on becoming MASTER, removed on leaving it (`default` is 0.0.0.0/0; keepalived's protocol 18 unless `no_track`; prepended unless `add`/`append`, as keepalived)",
+        set: |c, i, n| i.v.virtual_routes.extend(routes(c, n)),
+    },
+    Kw {
+        name: "virtual_rules",
+        arity: Block(0, 0),
+        doc: "`virtual_rules { [not] [from PREFIX|all] [to PREFIX|all] [fwmark N[/MASK]] [iif|dev IF] [oif IF] table N|lookup N|goto N|blackhole|unreachable|prohibit [priority|preference|order N] [no_track] ... }`: policy rules installed on becoming MASTER, removed on leaving it (priority 16384 when absent, with a warning, as keepalived)",
+        set: |c, i, n| i.v.virtual_rules.extend(rules(c, n)),
+    },
+    Kw {
         name: "vip_lease",
         arity: N(1),
         doc: "keeplite: `vip_lease SECS|off`: overrides `global_defs vip_lease`",
@@ -479,6 +491,8 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             accept: !g.vrrp_strict,
             vip_lease: None,
             smtp_alert: None,
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
         },
         at: InstanceAt {
             vrid: None,
