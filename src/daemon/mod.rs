@@ -743,6 +743,7 @@ impl Daemon {
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
     /// or another daemon) are removed before anything is sent.
     fn remove_stale(&mut self, u: &Unit) {
+        self.shell.stale_routes(u);
         for m in &u.members {
             for (spec, _) in &m.vips {
                 let present = self

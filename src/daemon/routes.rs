@@ -107,6 +107,18 @@ impl Shell {
         self.apply_set("static_routes", false, &added);
     }
 
+    /// Startup hygiene, as keepalived's: the unit's routes and rules that a crash left
+    /// behind go before it runs (its VIPs get the same in `remove_stale`).
+    pub(super) fn stale_routes(&mut self, unit: &Unit) {
+        for inst in &unit.key.instances {
+            let set = Set {
+                routes: inst.virtual_routes.iter().collect(),
+                rules: inst.virtual_rules.iter().collect(),
+            };
+            self.apply_set(&inst.name, true, &set);
+        }
+    }
+
     /// An instance's routes and rules on its transition `t` (after its VIPs went in, or out).
     pub(super) fn transition_routes(&mut self, unit: &Unit, i: usize, t: &Transition) {
         let inst = &unit.key.instances[i];
