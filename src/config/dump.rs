@@ -87,14 +87,8 @@ fn routes(w: &mut W, key: &str, routes: &[Route], rules: &[Rule]) {
                 "prohibit ",
                 "throw ",
             ];
-            // `default` reads back in the family of the route's other addresses.
-            let v6 = [r.via, r.src].iter().flatten().any(|a| a.is_ipv6());
-            let dst = if r.dst_len == 0 && r.dst.is_ipv6() == v6 {
-                "default".to_string()
-            } else {
-                format!("{}/{}", r.dst, r.dst_len)
-            };
-            let mut s = format!("{}{dst}", kind.get(usize::from(r.kind)).unwrap_or(&""));
+            let kind = kind.get(usize::from(r.kind)).unwrap_or(&"");
+            let mut s = format!("{kind}{}/{}", r.dst, r.dst_len);
             for (k, a) in [("src", r.src), ("via", r.via)] {
                 if let Some(a) = a {
                     s += &format!(" {k} {a}");
@@ -110,9 +104,8 @@ fn routes(w: &mut W, key: &str, routes: &[Route], rules: &[Rule]) {
             if let Some(sc) = r.scope {
                 s += &format!(" scope {sc}");
             }
-            if r.protocol != 18 {
-                s += &format!(" protocol {} no_track", r.protocol);
-            }
+            // keeplite does not watch its routes: `no_track` says so to keepalived too.
+            s += &format!(" protocol {} no_track", r.protocol);
             s += match r.mode {
                 RouteMode::Prepend => "",
                 RouteMode::Add => " add",
