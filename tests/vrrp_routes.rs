@@ -25,13 +25,15 @@ fn conf(i: usize, prio: u8, routes: &str) -> String {
 }
 
 const ROUTES: &str = "    10.40.0.0/16 via 192.0.2.254 dev eth0 src 192.0.2.100\n    \
-                      blackhole 10.41.0.0/16\n    default via 192.0.2.253 dev eth0 table 7";
+                      blackhole 10.41.0.0/16\n    default via 192.0.2.253 dev eth0 table 7\n    \
+                      2001:db8:40::/48 via 2001:db8::fe dev eth0 metric 7";
 
 /// The kernel's view of what keeplite manages, one line per item that is present.
 fn tables(ns: &Netns) -> String {
     ns.sh(
         "ip -4 route show table all | grep -E '^(blackhole |prohibit |unreachable |default |)(10\\.4|203\\.0\\.11|default via 192.0.2.253)' ; \
-         ip rule show | grep -E 'lookup (7|8|200)' ; ip -4 -o addr show dev eth0 | grep -o '198\\.51\\.100\\.[0-9]*' ; true",
+         ip rule show | grep -E 'lookup (7|8|200)' ; ip -4 -o addr show dev eth0 | grep -o '198\\.51\\.100\\.[0-9]*' ; \
+         ip -6 route show 2001:db8:40::/48 ; true",
     )
 }
 
@@ -41,6 +43,7 @@ fn has_virtual(ns: &Netns) -> bool {
         .iter()
         .all(|r| t.contains(r))
         && t.contains("default via 192.0.2.253 dev eth0 table 7")
+        && t.contains("2001:db8:40::/48 via 2001:db8::fe dev eth0 proto keepalived metric 7")
         && t.contains("from 192.0.2.100 lookup 7")
         && t.contains("to 10.0.0.0/8 fwmark 0x3 lookup 8")
 }
@@ -48,6 +51,7 @@ fn has_virtual(ns: &Netns) -> bool {
 fn has_none_virtual(ns: &Netns) -> bool {
     let t = tables(ns);
     !t.contains("10.40.0.0")
+        && !t.contains("2001:db8:40::")
         && !t.contains("10.41.0.0")
         && !t.contains("table 7")
         && !t.contains("lookup 7")
