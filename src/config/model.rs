@@ -682,6 +682,29 @@ pub struct Route {
     pub mode: RouteMode,
 }
 
+/// keepalived's `RTPROT_KEEPALIVED`: the protocol of the routes and rules it tracks.
+pub const RTPROT_KEEPALIVED: u8 = 18;
+
+impl Route {
+    /// A unicast route to `dst/dst_len` in the main table, as keepalived adds it.
+    pub fn new(dst: IpAddr, dst_len: u8) -> Route {
+        Route {
+            dst,
+            dst_len,
+            kind: 1,
+            via: None,
+            src: None,
+            dev: None,
+            table: 254,
+            metric: None,
+            scope: None,
+            protocol: RTPROT_KEEPALIVED,
+            onlink: false,
+            mode: RouteMode::Prepend,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RouteMode {
     Prepend,

@@ -582,7 +582,7 @@ mod tests {
 // Routes and rules: keepalived's `virtual_routes` / `static_routes` and `*_rules`, encoded as
 // keepalived 2.2.7 sends them (`linux/rtnetlink.h`, `linux/fib_rules.h`).
 
-use crate::config::{Route, RouteMode, Rule, RuleAction};
+use crate::config::{Route, RouteMode, Rule, RuleAction, RTPROT_KEEPALIVED};
 
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
@@ -612,8 +612,6 @@ const FRA_FWMASK: u16 = 16;
 const FRA_OIFNAME: u16 = 17;
 const FRA_PROTOCOL: u16 = 21;
 const FIB_RULE_INVERT: u32 = 2;
-/// keepalived's `RTPROT_KEEPALIVED`, which tags the rules it tracks.
-const RTPROT_KEEPALIVED: u8 = 18;
 
 /// The table byte of `rtmsg` / `fib_rule_hdr`: the table below 256, else `RT_TABLE_UNSPEC`
 /// with the table in an attribute.
@@ -752,20 +750,7 @@ mod route_tests {
     }
 
     fn route(dst: &str, len: u8) -> Route {
-        Route {
-            dst: ip(dst),
-            dst_len: len,
-            kind: RTN_UNICAST,
-            via: None,
-            src: None,
-            dev: None,
-            table: 254,
-            metric: None,
-            scope: None,
-            protocol: RTPROT_KEEPALIVED,
-            onlink: false,
-            mode: RouteMode::Prepend,
-        }
+        Route::new(ip(dst), len)
     }
 
     /// nlmsghdr + fixed header + (type, value) attributes, built independently of `put`.

@@ -90,7 +90,6 @@ const PROTOCOLS: &[(&str, u8)] = &[
     ("ospf", 188),
     ("rip", 189),
 ];
-pub(super) const RTPROT_KEEPALIVED: u8 = 18;
 /// keepalived's priority for a rule without one.
 const RULE_DEFAULT_PRIORITY: u32 = 16384;
 
@@ -137,23 +136,16 @@ fn skip<T>(c: &mut Ctx, t: &Token, what: &str, msg: String, help: Option<String>
     None
 }
 
+/// An invalid value `v` of option `k`: the entry is skipped.
+fn invalid<T>(c: &mut Ctx, v: &Token, k: &str, what: &str, entry: &str) -> Option<T> {
+    let msg = format!("invalid {what} `{}` for `{k}`", v.text);
+    skip(c, v, entry, msg, None)
+}
+
 /// One `virtual_routes` / `static_routes` line.
 pub(super) fn route(c: &mut Ctx, e: &Node) -> Option<Route> {
     let w = words(e);
-    let mut r = Route {
-        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        dst_len: 0,
-        kind: 1,
-        via: None,
-        src: None,
-        dev: None,
-        table: 254,
-        metric: None,
-        scope: None,
-        protocol: RTPROT_KEEPALIVED,
-        onlink: false,
-        mode: RouteMode::Prepend,
-    };
+    let mut r = Route::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
     let (mut dst, mut typed, mut no_track) = (None::<&Token>, false, false);
     let mut protocol = None::<(u8, &Token)>;
     let mut i = 0;
@@ -203,15 +195,7 @@ pub(super) fn route(c: &mut Ctx, e: &Node) -> Option<Route> {
             let Some(&v) = w.get(i + 1) else {
                 return skip(c, key, "route", format!("`{k}` without a value"), None);
             };
-            let bad = |c: &mut Ctx, what: &str| {
-                skip::<Route>(
-                    c,
-                    v,
-                    "route",
-                    format!("invalid {what} `{}` for `{k}`", v.text),
-                    None,
-                )
-            };
+            let bad = |c: &mut Ctx, what: &str| invalid(c, v, k, what, "route");
             match k {
                 "src" | "via" | "gw" => {
                     if k == "gw" {
@@ -375,15 +359,7 @@ pub(super) fn rule(c: &mut Ctx, e: &Node) -> Option<Rule> {
                 Some("supported: from, to, not, table/lookup, goto, blackhole/unreachable/prohibit, priority/preference/order, fwmark, iif/dev, oif, no_track".into()),
             );
         };
-        let bad = |c: &mut Ctx, what: &str| {
-            skip::<Rule>(
-                c,
-                v,
-                "rule",
-                format!("invalid {what} `{}` for `{k}`", v.text),
-                None,
-            )
-        };
+        let bad = |c: &mut Ctx, what: &str| invalid(c, v, k, what, "rule");
         match k {
             "from" | "to" => prefixes.push((k == "from", v)),
             "table" | "lookup" => match named(TABLES, &v.text, u32::MAX.into()) {
