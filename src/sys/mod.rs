@@ -82,7 +82,7 @@ pub fn trim_heap() {
 /// page cache); afterwards only the code that keeps running is faulted back in. Pages that
 /// were ever written (RELRO after relocation: `Anonymous` > 0) are skipped, since dropping
 /// them would bring back the unrelocated file contents. With `vrrp_no_swap` (mlockall) the
-/// kernel refuses (EINVAL) and nothing changes.
+/// binary stays resident: the kernel refuses locked pages (EINVAL).
 pub fn trim_text() {
     let (Ok(exe), Ok(smaps)) = (
         std::fs::read_link("/proc/self/exe"),
