@@ -14,6 +14,7 @@ pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
@@ -254,6 +255,40 @@ pub struct TrackFile {
     pub init: Option<(i64, bool)>,
 }
 
+/// `vrrp_track_process NAME { ... }` (`track_process` too): how many processes of a name run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackProcess {
+    pub name: String,
+    /// The process name (`comm`, or the command's first word with `full_command`).
+    pub process: String,
+    /// Its parameters as keepalived compares them: each followed by a NUL.
+    pub params: Option<Vec<u8>>,
+    pub param_match: ParamMatch,
+    /// Compare the command line (`/proc/PID/cmdline`) rather than `comm`.
+    pub full_command: bool,
+    /// Up while `quorum <= count <= quorum_max` (default 1 and unbounded).
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// How long a quorum change caused by a fork / an exit waits (`delay` sets both).
+    pub fork_delay: Duration,
+    pub terminate_delay: Duration,
+    /// Priority change, as a vrrp_script's (0: fault without quorum).
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+/// `param_match`: how the parameters compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamMatch {
+    /// No parameters given: any (keepalived's PARAM_MATCH_NONE).
+    None,
+    Exact,
+    /// The given parameters are the first ones.
+    Partial,
+    /// As `Partial`, the last one may be a prefix of the actual one.
+    Initial,
+}
+
 /// `vrrp_script NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpScript {
@@ -353,6 +388,8 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
     pub track_file: Vec<TrackScript>,
+    /// `track_process { NAME [weight N] [reverse] }` (weight: the process's own by default).
+    pub track_process: Vec<TrackScript>,
     /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
     /// group's, else `vrrp_notify_priority_changes`).
     pub notify_priority_changes: Option<bool>,

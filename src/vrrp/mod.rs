@@ -93,6 +93,7 @@ pub mod instance;
 pub mod plan;
 pub mod rx;
 pub mod track_file;
+pub mod track_process;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
