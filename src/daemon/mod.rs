@@ -5,6 +5,7 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod track;
 pub mod unit;
 
 use std::io;
@@ -41,6 +42,7 @@ const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
 const TOKEN_RELOAD: u64 = 3;
 const TOKEN_MAIL: u64 = 4;
+const TOKEN_PROCESSES: u64 = 5;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -75,6 +77,8 @@ struct Shell {
     /// `track_file` files with their last value, and when they are read next.
     files: Vec<(PathBuf, i64)>,
     files_due: Option<Instant>,
+    /// `vrrp_track_process`.
+    processes: track::Processes,
     now: Instant,
     /// SMTP alerts (keepalived's `smtp_alert`).
     mail: Mailer,
@@ -85,6 +89,10 @@ struct Shell {
 impl Env for Shell {
     fn rtnl(&mut self) -> &mut Rtnl {
         &mut self.rtnl
+    }
+
+    fn process_up(&mut self, name: &str) -> bool {
+        self.processes.monitor.up(name).unwrap_or(false)
     }
 
     fn file_value(&mut self, path: &Path) -> i64 {
@@ -569,6 +577,7 @@ impl Daemon {
             fifos: fifo::Fifos::default(),
             files: Vec::new(),
             files_due: None,
+            processes: Default::default(),
             now: Instant::now(),
             mail: Mailer::new(TOKEN_MAIL),
             smtp: config::Smtp::default(),
@@ -657,6 +666,8 @@ impl Daemon {
         // Files no longer tracked are not read any more; the others keep their value.
         sh.files
             .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
+        sh.processes
+            .configure(&cfg.track_processes, &sh.poller, TOKEN_PROCESSES, now);
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
         let keys = plan::unit_keys(&cfg);
@@ -763,6 +774,7 @@ impl Daemon {
                     .chain([
                         self.shell.garps.poll_timeout(),
                         self.shell.files_due,
+                        self.shell.processes.poll_timeout(),
                         self.shell.mail.poll_timeout(),
                     ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
@@ -792,6 +804,10 @@ impl Daemon {
                     }
                     TOKEN_LINKS => self.link_events(now),
                     TOKEN_MAIL => self.shell.mail.ready(&self.shell.poller, now),
+                    TOKEN_PROCESSES => {
+                        self.shell.processes.ready(now);
+                        self.process_changes(now);
+                    }
                     TOKEN_RELOAD => {
                         for done in self.reloads.ready(&self.shell.poller, now) {
                             self.reloaded(done, now);
@@ -928,6 +944,8 @@ impl Daemon {
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
         }
+        self.shell.processes.handle_timeout(now);
+        self.process_changes(now);
         self.shell.send_garps(now);
         self.shell.mail.handle_timeout(&self.shell.poller, now);
         for line in self.shell.mail.take_log() {
@@ -1002,6 +1020,22 @@ impl Daemon {
             self.set_trackers(now, |src| match src {
                 TrackerSrc::Link { name, reverse } if *name == l.name => {
                     Some((None, l.up ^ reverse))
+                }
+                _ => None,
+            });
+        }
+    }
+
+    /// Feeds the tracked processes' quorum changes into the cores.
+    fn process_changes(&mut self, now: Instant) {
+        while let Some((name, up)) = self.shell.processes.monitor.poll_change() {
+            log::info(&format!(
+                "track_process {name}: quorum {}",
+                if up { "gained" } else { "lost" }
+            ));
+            self.set_trackers(now, |src| match src {
+                TrackerSrc::Process { name: n, reverse } if *n == name => {
+                    Some((None, up ^ reverse))
                 }
                 _ => None,
             });

@@ -771,6 +771,59 @@ fn track_files_and_their_references() {
 }
 
 #[test]
+fn track_processes_read_as_keepalived_reads_them() {
+    let text = format!(
+        "vrrp_track_process p1 {{\n process nginx -g daemon\n param_match initial\n quorum 2\n quorum_max 4\n delay 1.5\n terminate_delay 3\n weight -30 reverse\n}}\n\
+         track_process p2 {{\n quorum_max 0\n process sshd\n quorum 9\n weight 300\n}}\n\
+         track_process p3 {{\n quorum 2\n quorum_max 1\n}}\n\
+         {BASE} track_process {{\n p1\n p2 weight 20\n p3\n }}\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(
+        diags(&d),
+        [
+            "13:9: warning: quorum is greater than quorum_max; ignored, as keepalived does",
+            "14:9: warning: `weight` 300 is out of range: expected -254..=254; ignored, as keepalived does",
+            "16:1: warning: track_process `p3` has no `process`; ignored",
+            "18:13: warning: quorum_max is less than quorum; ignored, as keepalived does",
+            "26:2: warning: track_process `p3` is not defined above; ignored",
+        ]
+    );
+    let p1 = &c.track_processes[0];
+    assert_eq!(p1.params.as_deref(), Some(&b"-g\0daemon\0"[..]));
+    assert_eq!(
+        (p1.param_match, p1.full_command, p1.quorum, p1.quorum_max),
+        (ParamMatch::Initial, true, 2, 4)
+    );
+    assert_eq!(
+        (p1.fork_delay, p1.terminate_delay, p1.weight, p1.reverse),
+        (
+            Duration::from_millis(1500),
+            Duration::from_secs(3),
+            -30,
+            true
+        )
+    );
+    // quorum_max 0: up while none runs; the later quorum 9 exceeds it.
+    let p2 = &c.track_processes[1];
+    assert_eq!(
+        (
+            p2.process.as_str(),
+            p2.params.is_none(),
+            p2.full_command,
+            p2.quorum,
+            p2.quorum_max
+        ),
+        ("sshd", true, false, 0, 0)
+    );
+    let t = &c.instances[0].track_process;
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
 fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
     let text = "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_priority_changes\n}\n\
         vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n\
