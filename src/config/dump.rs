@@ -516,6 +516,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
         CheckKind::Dns(_) => "DNS_CHECK",
+        CheckKind::File(_) => "FILE_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -563,6 +564,13 @@ fn checker(w: &mut W, c: &Checker) {
             let t = crate::check::dns::TYPES.iter().find(|(_, c)| *c == d.qtype);
             w.opt("type", t.map(|(name, _)| name));
             w.kv("name", q(&d.name));
+        }
+        CheckKind::File(f) => {
+            w.kv("track_file", q(&f.track_file));
+            let rev = if f.reverse { " reverse" } else { "" };
+            w.kv("weight", format!("{}{rev}", f.weight));
+            w.close();
+            return;
         }
         CheckKind::Tcp | CheckKind::Ping => {}
     }

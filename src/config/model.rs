@@ -615,6 +615,19 @@ pub enum CheckKind {
     /// ICMP echo to connect_ip (default: the real server's address).
     Ping,
     Dns(DnsCheck),
+    File(FileCheck),
+}
+
+/// `FILE_CHECK { track_file NAME weight N [reverse] }`: the value of a `track_file` decides
+/// (keepalived check_file.c); the file's path and default weight are resolved at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheck {
+    pub track_file: String,
+    pub path: PathBuf,
+    /// -65535..=65535; 0: a non-zero value takes the real server down (a zero one with
+    /// `reverse`); otherwise value × weight is added to the real server's weight.
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 /// `DNS_CHECK`: one query per attempt; a response with RCODE 0 passes.

@@ -37,7 +37,6 @@ pub struct Kw<T: 'static> {
 pub const UNSUPPORTED: &[&str] = &[
     "SMTP_CHECK",
     "BFD_CHECK",
-    "FILE_CHECK",
     "bfd_instance",
     "virtual_routes",
     "virtual_rules",
@@ -190,6 +189,8 @@ pub struct Ctx<'s> {
     pub interfaces: Vec<(String, Pos)>,
     /// Checker settings inherited from the enclosing virtual_server / real_server.
     pub check_defaults: CheckDefaults,
+    /// The `track_file`s defined so far (FILE_CHECK names one defined above it).
+    pub track_files: Vec<super::model::TrackFile>,
 }
 
 impl<'s> Ctx<'s> {
@@ -199,6 +200,7 @@ impl<'s> Ctx<'s> {
             diags: Vec::new(),
             interfaces: Vec::new(),
             check_defaults: Default::default(),
+            track_files: Vec::new(),
         }
     }
 

@@ -206,6 +206,7 @@ pub(super) fn track_file(c: &mut Ctx, b: &mut Builder, n: &Node) {
         c.warn(&n.args[0], msg, None);
         return;
     }
+    c.track_files.push(f.clone());
     b.cfg.track_files.push(f);
 }
 

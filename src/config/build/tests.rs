@@ -824,6 +824,37 @@ fn track_processes_read_as_keepalived_reads_them() {
 }
 
 #[test]
+fn file_checks_name_a_track_file_defined_above() {
+    let text = "track_file f {\n file /run/f\n weight 3 reverse\n}\n\
+        virtual_server 10.0.0.1 80 {\n protocol TCP\n retry 4\n\
+         real_server 10.0.0.2 80 {\n FILE_CHECK {\n track_file f\n }\n\
+          FILE_CHECK {\n track_file f\n weight -7 noreverse\n }\n\
+          FILE_CHECK {\n track_file later\n }\n FILE_CHECK {\n weight 1 sideways\n }\n }\n}\n\
+        track_file later {\n file /run/later\n}\n";
+    let (c, d) = ok(text);
+    assert_eq!(
+        diags(&d),
+        [
+            "16:1: warning: FILE_CHECK: track_file `later` is not defined above; skipped, as keepalived does",
+            "19:2: warning: FILE_CHECK has no `track_file`; skipped, as keepalived does",
+            "20:11: warning: unknown weight option `sideways`; line ignored, as keepalived does",
+        ]
+    );
+    let checks = &c.virtual_servers[0].real_servers[0].checkers;
+    let files: Vec<_> = checks
+        .iter()
+        .map(|k| match &k.kind {
+            CheckKind::File(f) => (f.path.to_str().unwrap(), f.weight, f.reverse, k.retry),
+            _ => panic!("{k:?}"),
+        })
+        .collect();
+    // Without its own weight, the file's; the virtual server's retry does not apply.
+    assert_eq!(files, [("/run/f", 3, true, 0), ("/run/f", -7, false, 0)]);
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
 fn notify_priority_changes_defaults_from_the_sync_group_then_global_defs() {
     let text = "vrrp_sync_group G {\n group {\n A\n B\n }\n notify_priority_changes\n}\n\
         vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n\
