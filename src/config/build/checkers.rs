@@ -1,5 +1,5 @@
 //! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK,
-//! DNS_CHECK.
+//! DNS_CHECK, FILE_CHECK.
 
 use super::*;
 
@@ -300,7 +300,7 @@ pub(super) const FILE: &[Kw<Checker>] = &[
     Kw {
         name: "track_file",
         arity: N(1),
-        doc: "`track_file NAME`: the `track_file` (defined above) whose value decides",
+        doc: "`track_file NAME`: the `track_file` (defined above) whose value decides; read every second (keepalived watches it with inotify)",
         set: |_, k, n| file(k).track_file = n.args[0].text.clone(),
     },
     Kw {

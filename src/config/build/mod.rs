@@ -161,6 +161,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("MISC_CHECK", || rows(MISC)),
     ("UDP_CHECK", || rows(UDP)),
     ("DNS_CHECK", || rows(DNS)),
+    ("FILE_CHECK", || rows(FILE)),
 ];
 
 fn block(n: &Node) -> &[Node] {
