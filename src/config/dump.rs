@@ -206,6 +206,11 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("checker_priority", g.checker_priority);
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
     w.flag("checker_no_swap", g.checker_no_swap);
+    w.kv("max_auto_priority", g.max_auto_priority);
+    w.kv(
+        "min_auto_priority_delay",
+        g.min_auto_priority_delay.as_micros(),
+    );
     w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));

@@ -48,6 +48,11 @@ pub struct GlobalDefs {
     /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
     pub vrrp_no_swap: bool,
     pub checker_no_swap: bool,
+    /// `max_auto_priority [N]`: the realtime (SCHED_RR) priority the process may raise itself
+    /// to when its timers run late (0: never).
+    pub max_auto_priority: u8,
+    /// `min_auto_priority_delay USECS`: how late counts as late (default 1 s).
+    pub min_auto_priority_delay: Duration,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
@@ -151,6 +156,8 @@ impl Default for GlobalDefs {
             checker_priority: None,
             vrrp_no_swap: false,
             checker_no_swap: false,
+            max_auto_priority: 0,
+            min_auto_priority_delay: Duration::from_secs(1),
             default_interface: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,

@@ -381,6 +381,8 @@ struct Daemon {
     waiting: Vec<UnitKey>,
     cfg: Config,
     lb: lb::Lb,
+    /// The realtime priority `max_auto_priority` raised the process to (0: none).
+    rt_priority: u8,
     rx: Receiver,
     buf: Vec<u8>,
     /// When the daemon started (`vrrp_startup_delay` counts from here).
@@ -594,6 +596,7 @@ impl Daemon {
             waiting: Vec::new(),
             cfg: Config::default(),
             lb: lb::Lb::new(),
+            rt_priority: 0,
             rx: Receiver::default(),
             started: Instant::now(),
             buf: vec![0; 65536],
@@ -783,6 +786,9 @@ impl Daemon {
             );
             let tokens = self.shell.poller.wait(now, deadline)?;
             let now = Instant::now();
+            if let Some(d) = deadline {
+                self.late(now.saturating_duration_since(d));
+            }
             for t in tokens {
                 match t {
                     TOKEN_SIGNALS => {
@@ -828,6 +834,25 @@ impl Daemon {
                 .flat_map(|i| i.all_vips())
                 .collect();
             self.lb.flush(&mut self.shell, &held, now);
+        }
+    }
+
+    /// `max_auto_priority`: a timer ran `by` late (keepalived's check after epoll_wait).
+    fn late(&mut self, by: Duration) {
+        let g = &self.cfg.global;
+        if g.max_auto_priority == 0 || by <= g.min_auto_priority_delay {
+            return;
+        }
+        log::info(&format!("a timer expired {:.6} s ago", by.as_secs_f64()));
+        let Some(p) = sched::next_rt_priority(self.rt_priority, g.max_auto_priority) else {
+            return;
+        };
+        match sched::set_realtime(p) {
+            Ok(()) => {
+                self.rt_priority = p;
+                log::info(&format!("set realtime priority {p}"));
+            }
+            Err(e) => log::warn(&format!("max_auto_priority: realtime priority {p}: {e}")),
         }
     }
 

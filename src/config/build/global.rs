@@ -244,6 +244,31 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, _| g.checker_no_swap = true,
     },
     Kw {
+        name: "max_auto_priority",
+        arity: Range(0, 1),
+        doc: "`max_auto_priority [-1..99]`: when a timer runs `min_auto_priority_delay` late, switch to realtime scheduling (SCHED_RR, not inherited by scripts) one priority step higher, up to this (no value: 99; 0 or -1: never, the default). keepalived also sets a realtime CPU-time limit; keeplite leaves a runaway to the kernel's realtime throttling",
+        set: |c, g, n| {
+            let v = match n.args.first() {
+                None => 99,
+                Some(t) => match c.int_tok("max_auto_priority", t, -1, 99) {
+                    Some(v) => v.max(0) as u8,
+                    None => return,
+                },
+            };
+            g.max_auto_priority = v;
+        },
+    },
+    Kw {
+        name: "min_auto_priority_delay",
+        arity: N(1),
+        doc: "`min_auto_priority_delay USECS`: how late a timer must run to raise the priority, 1..10000000 microseconds (default 1000000)",
+        set: |c, g, n| {
+            if let Some(us) = c.int(n, 1, 10_000_000) {
+                g.min_auto_priority_delay = Duration::from_micros(us as u64);
+            }
+        },
+    },
+    Kw {
         name: "default_interface",
         arity: N(1),
         doc: "`default_interface IF`: interface of the `vrrp_instance`s without `interface`",
