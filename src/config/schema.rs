@@ -61,7 +61,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "debug",
     "vrrp_iptables",
     "vrrp_ipsets",
-    "dynamic_interfaces",
     "lvs_flush",
     "warmup",
     "SSL",

@@ -117,6 +117,17 @@ impl Env for Shell {
             .iter()
             .position(|s| s.ifname == ifname && s.v6 == v6)
         {
+            // The interface was deleted and created again: a socket bound to the new one.
+            Some(i) if self.socks[i].ifindex != ifindex => {
+                let sock = VrrpSocket::open(ifname, ifindex, v6)
+                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let _ = self.poller.delete(self.socks[i].sock.fd());
+                self.poller
+                    .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
+                    .map_err(|e| e.to_string())?;
+                (self.socks[i].ifindex, self.socks[i].sock) = (ifindex, sock);
+                i
+            }
             Some(i) => i,
             None => {
                 let sock = VrrpSocket::open(ifname, ifindex, v6)
@@ -1038,6 +1049,25 @@ impl Daemon {
                 return;
             }
         };
+        // dynamic_interfaces: a unit whose interface came back under another index (deleted
+        // and created again) needs new sockets and VIP specs: it restarts.
+        for u in (0..self.units.len()).rev() {
+            let moved = self.units[u].members.iter().find(|m| {
+                events
+                    .iter()
+                    .any(|l| l.name == m.ifname && l.up && l.index != m.ifindex)
+            });
+            if let Some(m) = moved {
+                log::info(&format!(
+                    "{}: interface {} is new: restarting",
+                    m.name, m.ifname
+                ));
+                let mut unit = self.units.remove(u);
+                unit.vrrp.shutdown(now);
+                self.shell.drain(&mut unit, now);
+                self.waiting.push(unit.key);
+            }
+        }
         if !events.is_empty() && !self.waiting.is_empty() {
             self.start_waiting(now, false);
         }

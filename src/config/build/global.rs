@@ -178,6 +178,12 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |c, g, n| g.vrrp_gna_interval = positive_secs(c, n).unwrap_or(g.vrrp_gna_interval),
     },
     Kw {
+        name: "dynamic_interfaces",
+        arity: Range(0, 1),
+        doc: "`dynamic_interfaces [allow_if_changes]`: keeplite always runs so: an instance whose interface is missing waits for it (`-t` warns), one whose interface is deleted goes to FAULT, and restarts on it when it is created again",
+        set: |_, _, _| {},
+    },
+    Kw {
         name: "vrrp_strict",
         arity: N(0),
         doc: "`vrrp_strict`: strict RFC compliance (no unicast, no accept mode by default)",
