@@ -453,6 +453,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.flag("dont_track_primary", i.dont_track_primary);
     tracked(w, "track_file", &i.track_file);
     tracked(w, "track_process", &i.track_process);
+    w.opt("strict_mode", i.strict_mode);
     w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));

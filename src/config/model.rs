@@ -397,6 +397,8 @@ pub struct VrrpInstance {
     pub track_file: Vec<TrackScript>,
     /// `track_process { NAME [weight N] [reverse] }` (weight: the process's own by default).
     pub track_process: Vec<TrackScript>,
+    /// `strict_mode [BOOL]`: this instance's `vrrp_strict` (unset: the global one).
+    pub strict_mode: Option<bool>,
     /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
     /// group's, else `vrrp_notify_priority_changes`).
     pub notify_priority_changes: Option<bool>,

@@ -69,7 +69,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "process_names",
     "snmp_socket",
     "native_ipv6",
-    "strict_mode",
     "unicast_fault_no_peer",
     "lvs_timeouts",
     "ip_family",

@@ -704,6 +704,39 @@ fn strict_mode_resets_lower_priority_garps() {
 }
 
 #[test]
+fn instance_strict_mode_overrides_vrrp_strict_both_ways() {
+    // Strict for one instance only: its checks and defaults; the other keeps the global ones.
+    let text = format!(
+        "{BASE} strict_mode\n state MASTER\n unicast_peer {{\n 192.0.2.2\n }}\n{VIP_END}\n\
+         vrrp_instance W {{\n interface eth0\n virtual_router_id 8\n}}\n"
+    );
+    let e = err(&text);
+    assert!(e.contains("not allowed with strict_mode"), "{e}");
+    let (c, d) = ok(&format!("{BASE} strict_mode yes\n state MASTER\n priority 100\n no_accept\n{VIP_END}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 8\n}}\n"));
+    assert!(
+        d[0].contains("strict_mode: state MASTER needs priority 255"),
+        "{d:?}"
+    );
+    let (v, w) = (&c.instances[0], &c.instances[1]);
+    assert_eq!(
+        (v.state, v.accept, v.lower_prio_no_advert),
+        (InitialState::Backup, false, true)
+    );
+    assert_eq!(v.garp.lower_prio_repeat, Some(0));
+    assert_eq!((w.accept, w.lower_prio_no_advert), (true, false));
+    // Not strict under vrrp_strict: keepalived's non-strict defaults, no strict checks.
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_strict\n}}\n{BASE} strict_mode off\n authentication {{\n auth_type PASS\n auth_pass x\n }}\n{VIP_END}"
+    ));
+    assert!(d.is_empty(), "{d:?}");
+    let v = &c.instances[0];
+    assert_eq!((v.accept, v.lower_prio_no_advert), (true, false));
+    assert!(v.auth_pass.is_some());
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again.instances, c.instances);
+}
+
+#[test]
 fn notify_fifos_and_priority_changes() {
     let text = format!(
         "global_defs {{\n notify_fifo /run/all.fifo\n vrrp_notify_fifo /run/vrrp.fifo nobody nogroup\n \

@@ -377,6 +377,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |_, i, _| i.v.accept = false,
     },
     Kw {
+        name: "strict_mode",
+        arity: Range(0, 1),
+        doc: "`strict_mode [true|false]`: `vrrp_strict` for this instance only (default: `vrrp_strict`); its checks and defaults as keepalived's (firewall rules aside: keeplite installs none)",
+        set: |c, i, n| i.v.strict_mode = yes_no(c, n).or(i.v.strict_mode),
+    },
+    Kw {
         name: "lower_prio_no_advert",
         arity: Range(0, 1),
         doc: "`lower_prio_no_advert [true|false]`: as master, do not answer a lower priority advert with an advert (GARPs per `garp_lower_prio_repeat` still go; default `vrrp_lower_prio_no_advert`)",
@@ -482,6 +488,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             dont_track_primary: false,
             track_file: Vec::new(),
             track_process: Vec::new(),
+            strict_mode: None,
             notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
