@@ -284,6 +284,25 @@ pub struct TrackProcess {
     pub reverse: bool,
 }
 
+impl TrackProcess {
+    /// keepalived's defaults (alloc_vrrp_process): quorum 1, no upper bound, no delay, weight 0.
+    pub fn new(name: &str, process: &str) -> TrackProcess {
+        TrackProcess {
+            name: name.into(),
+            process: process.into(),
+            params: None,
+            param_match: ParamMatch::None,
+            full_command: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+            weight: 0,
+            reverse: false,
+        }
+    }
+}
+
 /// `param_match`: how the parameters compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParamMatch {

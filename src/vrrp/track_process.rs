@@ -269,20 +269,10 @@ impl Monitor {
 mod tests {
     use super::*;
 
+    use crate::config::TrackProcess;
+
     fn cfg(name: &str, process: &str) -> TrackProcess {
-        TrackProcess {
-            name: name.into(),
-            process: process.into(),
-            params: None,
-            param_match: ParamMatch::None,
-            full_command: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-            weight: 0,
-            reverse: false,
-        }
+        TrackProcess::new(name, process)
     }
 
     fn comm(c: &[u8]) -> Ident<'_> {

@@ -247,19 +247,7 @@ pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
 ];
 
 pub(super) fn track_process(c: &mut Ctx, b: &mut Builder, n: &Node) {
-    let mut p = TrackProcess {
-        name: n.args[0].text.clone(),
-        process: String::new(),
-        params: None,
-        param_match: ParamMatch::None,
-        full_command: false,
-        quorum: 1,
-        quorum_max: u32::MAX,
-        fork_delay: Duration::ZERO,
-        terminate_delay: Duration::ZERO,
-        weight: 0,
-        reverse: false,
-    };
+    let mut p = TrackProcess::new(&n.args[0].text, "");
     apply(c, &n.kw.text, &[TRACK_PROCESS], &mut p, block(n));
     if p.process.is_empty() {
         c.warn(
