@@ -153,3 +153,35 @@ fn the_proc_connector_reports_exec_and_exit() {
     stop(p);
     assert!(seen(Event::Exit { pid }));
 }
+
+#[test]
+fn a_reload_applies_the_new_weight_to_the_current_count() {
+    let dir = TempDir::new("tp");
+    let (path, name) = program(&dir, "e");
+    let lan = Lan::new(1);
+    let conf = |weight| {
+        tracking(&name, weight)
+            + &vrrp_conf(
+                "VI_1",
+                67,
+                150,
+                &["192.0.2.100/24"],
+                "track_process {\n    svc\n  }",
+            )
+    };
+    let a = Keeplite::start(&lan.hosts[0], &conf(-60));
+    a.expect_state("VI_1", "MASTER", 10);
+    assert!(wait_until(Duration::from_secs(10), || priority(&a) == 90));
+    a.write_conf(&conf(-30));
+    let (ok, out) = a.client(&["reload"]);
+    assert!(ok, "{out}");
+    assert!(wait_until(Duration::from_secs(10), || priority(&a) == 120));
+    // The reloaded tracking still follows the process.
+    let _p = run(&path);
+    assert!(
+        wait_until(Duration::from_secs(10), || priority(&a) == 150),
+        "{}",
+        a.log()
+    );
+    assert_eq!(a.state("VI_1"), "MASTER");
+}
