@@ -1,6 +1,6 @@
-//! `max_auto_priority` (root, a network namespace): a daemon stopped long enough that its
-//! timers run late switches itself to realtime scheduling, one step per late wake-up, up to
-//! the cap, as keepalived does.
+//! Realtime scheduling (root, a network namespace): `vrrp_rt_priority` from the start, and
+//! `max_auto_priority`: a daemon stopped long enough that its timers run late switches itself
+//! to realtime scheduling, one step per late wake-up, up to the cap, as keepalived does.
 
 mod common;
 
@@ -47,4 +47,15 @@ fn late_timers_raise_the_realtime_priority_up_to_the_cap() {
         "{}",
         kl.log()
     );
+}
+
+#[test]
+fn rt_priority_applies_from_the_start_the_higher_of_the_two() {
+    let lan = Lan::new(1);
+    let conf = "global_defs {\n  vrrp_rt_priority 3\n  checker_rt_priority 5\n}\n".to_owned()
+        + &vrrp_conf("VI_1", 68, 100, &["192.0.2.100/24"], "");
+    let kl = Keeplite::start(&lan.hosts[0], &conf);
+    kl.expect_state("VI_1", "MASTER", 10);
+    assert_eq!(sched(kl.child.pid()), (5, libc::SCHED_RR as u32));
+    assert!(kl.log().contains("set realtime priority 5"), "{}", kl.log());
 }

@@ -206,6 +206,8 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("checker_priority", g.checker_priority);
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
     w.flag("checker_no_swap", g.checker_no_swap);
+    w.opt("vrrp_rt_priority", g.vrrp_rt_priority);
+    w.opt("checker_rt_priority", g.checker_rt_priority);
     w.kv("max_auto_priority", g.max_auto_priority);
     w.kv(
         "min_auto_priority_delay",

@@ -48,6 +48,9 @@ pub struct GlobalDefs {
     /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
     pub vrrp_no_swap: bool,
     pub checker_no_swap: bool,
+    /// `vrrp_rt_priority` / `checker_rt_priority`: realtime (SCHED_RR) priorities, 1..99.
+    pub vrrp_rt_priority: Option<u8>,
+    pub checker_rt_priority: Option<u8>,
     /// `max_auto_priority [N]`: the realtime (SCHED_RR) priority the process may raise itself
     /// to when its timers run late (0: never).
     pub max_auto_priority: u8,
@@ -156,6 +159,8 @@ impl Default for GlobalDefs {
             checker_priority: None,
             vrrp_no_swap: false,
             checker_no_swap: false,
+            vrrp_rt_priority: None,
+            checker_rt_priority: None,
             max_auto_priority: 0,
             min_auto_priority_delay: Duration::from_secs(1),
             default_interface: None,

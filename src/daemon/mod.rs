@@ -364,7 +364,8 @@ impl Shell {
 
 /// keepalived's per-child `vrrp_*` / `checker_*` priority and no-swap settings, merged for
 /// keeplite's single process: the stronger of each applies.
-fn tune_process(g: &config::GlobalDefs) {
+/// Returns the realtime priority set (0: none).
+fn tune_process(g: &config::GlobalDefs) -> u8 {
     if let Some(nice) = g.vrrp_priority.into_iter().chain(g.checker_priority).min() {
         match sched::set_nice(nice.into()) {
             Ok(()) => log::info(&format!("process priority (nice) set to {nice}")),
@@ -375,6 +376,19 @@ fn tune_process(g: &config::GlobalDefs) {
         match sched::lock_memory() {
             Ok(()) => log::info("memory locked (no swap)"),
             Err(e) => log::warn(&format!("vrrp_no_swap / checker_no_swap: {e}")),
+        }
+    }
+    let Some(rt) = g.vrrp_rt_priority.max(g.checker_rt_priority) else {
+        return 0;
+    };
+    match sched::set_realtime(rt) {
+        Ok(()) => {
+            log::info(&format!("set realtime priority {rt}"));
+            rt
+        }
+        Err(e) => {
+            log::warn(&format!("vrrp_rt_priority / checker_rt_priority {rt}: {e}"));
+            0
         }
     }
 }
@@ -622,7 +636,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        tune_process(&d.cfg.global);
+        d.rt_priority = tune_process(&d.cfg.global);
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),

@@ -250,6 +250,18 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, _| g.checker_no_swap = true,
     },
     Kw {
+        name: "vrrp_rt_priority",
+        arity: N(1),
+        doc: "`vrrp_rt_priority 1..99`: realtime scheduling (SCHED_RR, not inherited by scripts) at this priority from the start. keeplite is one process: with `checker_rt_priority` too, the higher applies; no realtime CPU-time limit is set (`vrrp_rlimit_rttime` is not supported)",
+        set: |c, g, n| g.vrrp_rt_priority = c.int(n, 1, 99).map(|v| v as u8).or(g.vrrp_rt_priority),
+    },
+    Kw {
+        name: "checker_rt_priority",
+        arity: N(1),
+        doc: "`checker_rt_priority 1..99`: as `vrrp_rt_priority` (one process: the higher applies)",
+        set: |c, g, n| g.checker_rt_priority = c.int(n, 1, 99).map(|v| v as u8).or(g.checker_rt_priority),
+    },
+    Kw {
         name: "max_auto_priority",
         arity: Range(0, 1),
         doc: "`max_auto_priority [-1..99]`: when a timer runs `min_auto_priority_delay` late, switch to realtime scheduling (SCHED_RR, not inherited by scripts) one priority step higher, up to this (no value: 99; 0 or -1: never, the default). keepalived also sets a realtime CPU-time limit; keeplite leaves a runaway to the kernel's realtime throttling",
