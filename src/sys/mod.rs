@@ -17,6 +17,7 @@ pub mod sched;
 pub mod smtp;
 pub mod track_file;
 pub mod track_process;
+pub mod vmac;
 pub mod vrrp_sock;
 pub mod watchdog;
 pub mod worker;
