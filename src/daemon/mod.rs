@@ -215,7 +215,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.group.clone() else {
+                    let Some(g) = unit.key.group.as_deref().cloned() else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -470,6 +470,7 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
 /// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
+    crate::sys::tune_heap();
     let cfg = match load(opts) {
         Ok(c) => c,
         Err(lines) => {
@@ -1207,7 +1208,7 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_ref();
+                let group = unit.key.group.as_deref();
                 if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
