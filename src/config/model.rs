@@ -19,6 +19,11 @@ pub struct Config {
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start, kept while
+    /// running, removed at exit.
+    pub static_ipaddress: Vec<VirtualIp>,
+    pub static_routes: Vec<Route>,
+    pub static_rules: Vec<Rule>,
 }
 
 /// `global_defs { ... }`.
@@ -435,6 +440,9 @@ pub struct VrrpInstance {
     pub vip_lease: Option<VipLease>,
     /// `smtp_alert [yes|no]`; unset = the global default.
     pub smtp_alert: Option<bool>,
+    /// `virtual_routes` / `virtual_rules`: installed on becoming MASTER, removed on leaving.
+    pub virtual_routes: Vec<Route>,
+    pub virtual_rules: Vec<Rule>,
     /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`), names and MAC resolved.
     pub vmac: Option<Vmac>,
 }
@@ -760,4 +768,93 @@ pub struct MiscCheck {
     pub timeout: Option<Duration>,
     /// Exit status 2..=255 sets the weight to status-2.
     pub dynamic: bool,
+}
+
+/// A `virtual_routes` / `static_routes` entry: keepalived's subset of `ip route add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub dst: IpAddr,
+    pub dst_len: u8,
+    /// `RTN_*`: unicast (1, the default), blackhole (6), unreachable (7), prohibit (8),
+    /// throw (9).
+    pub kind: u8,
+    /// `via` / `gw`: the gateway.
+    pub via: Option<IpAddr>,
+    /// `src`: the preferred source address.
+    pub src: Option<IpAddr>,
+    /// `dev` / `oif`.
+    pub dev: Option<String>,
+    /// Default main (254).
+    pub table: u32,
+    /// `metric` / `priority` / `preference`.
+    pub metric: Option<u32>,
+    /// `RT_SCOPE_*`, when given (else universe when adding, nowhere when deleting).
+    pub scope: Option<u8>,
+    /// `RTPROT_*`: keepalived's own (18) unless `no_track` and `protocol` are given.
+    pub protocol: u8,
+    pub onlink: bool,
+    /// How an existing route to the same prefix is met: prepend (keepalived's default),
+    /// `add` (fails if one exists) or `append`.
+    pub mode: RouteMode,
+}
+
+/// keepalived's `RTPROT_KEEPALIVED`: the protocol of the routes and rules it tracks.
+pub const RTPROT_KEEPALIVED: u8 = 18;
+
+impl Route {
+    /// A unicast route to `dst/dst_len` in the main table, as keepalived adds it.
+    pub fn new(dst: IpAddr, dst_len: u8) -> Route {
+        Route {
+            dst,
+            dst_len,
+            kind: 1,
+            via: None,
+            src: None,
+            dev: None,
+            table: 254,
+            metric: None,
+            scope: None,
+            protocol: RTPROT_KEEPALIVED,
+            onlink: false,
+            mode: RouteMode::Prepend,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RouteMode {
+    Prepend,
+    Add,
+    Append,
+}
+
+/// A `virtual_rules` / `static_rules` entry: keepalived's subset of `ip rule add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub v6: bool,
+    /// `from PREFIX` / `to PREFIX` (`all`: the zero prefix).
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    /// `not`: the selector is inverted.
+    pub invert: bool,
+    /// `priority` / `preference` / `order`; keepalived's 16384 when absent.
+    pub priority: u32,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub action: RuleAction,
+    /// Tagged with keepalived's protocol (18) unless `no_track`.
+    pub track: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleAction {
+    /// `table N` / `lookup N`.
+    Table(u32),
+    /// `goto PRIORITY`.
+    Goto(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
 }

@@ -5,6 +5,7 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod routes;
 mod track;
 pub mod unit;
 
@@ -276,6 +277,7 @@ impl Shell {
                 self.send_garps(now);
             }
             Action::Notify(t) => {
+                self.transition_routes(unit, i, &t);
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
                 let prio = inst.priority();
@@ -734,6 +736,7 @@ impl Daemon {
             .configure(&cfg.track_processes, &sh.poller, TOKEN_PROCESSES, now);
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
+        self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -754,8 +757,17 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            // What the masters have installed, for the routes and rules a reload changes.
+            let was_master: Vec<bool> = (u.vrrp.instances().iter())
+                .map(|i| i.state() == State::Master)
+                .collect();
+            let old: Vec<_> = (u.key.instances.iter())
+                .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
+                .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.dropped_routes(&u, &old, &was_master);
                 self.shell.drain(&mut u, now);
+                self.shell.added_routes(&u, &old, &was_master);
                 self.units.push(u);
                 continue;
             }
@@ -811,6 +823,7 @@ impl Daemon {
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
     /// or another daemon) are removed before anything is sent.
     fn remove_stale(&mut self, u: &Unit) {
+        self.shell.stale_routes(u);
         for m in &u.members {
             for (spec, _) in &m.vips {
                 let present = self
@@ -989,6 +1002,7 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.shell.statics(&self.cfg, &Config::default());
         self.shell.drop_vmacs(|_| false);
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);

@@ -71,7 +71,7 @@ pub trait Env {
     ) -> Result<LinkInfo, String>;
 }
 
-fn scope(s: Option<&str>) -> u8 {
+pub(super) fn scope(s: Option<&str>) -> u8 {
     match s {
         Some("host") => 254,
         Some("link") => 253,

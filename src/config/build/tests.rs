@@ -283,7 +283,7 @@ fn checker_settings_inherit_from_server_levels() {
 #[test]
 fn unsupported_keywords_warn_and_skip_blocks() {
     let (c, d) = ok(&format!(
-        "{BASE} use_ipvlan\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+        "{BASE} use_ipvlan\n track_bfd {{\n b1\n }}\n}}\nbfd_instance b1 {{\n x\n}}"
     ));
     assert_eq!(c.instances.len(), 1);
     assert_eq!(d.len(), 3);
