@@ -2,7 +2,7 @@
 //! output gives an equal model (`keeplite -d > k.conf; keeplite -t -f k.conf`).
 
 use super::model::*;
-use crate::ipvs::model::{SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs::model::{SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -327,6 +327,32 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.vrrp_notify_priority_changes,
     );
     smtp(w, &g.smtp);
+    if let Some(d) = &g.lvs_sync_daemon {
+        let mut line = format!("{} {}", q(&d.interface), q(&d.instance));
+        let opts = [
+            ("id", d.syncid.map(|v| v.to_string())),
+            ("maxlen", d.maxlen.map(|v| v.to_string())),
+            ("port", d.port.map(|v| v.to_string())),
+            ("ttl", d.ttl.map(|v| v.to_string())),
+            ("group", d.group.map(|v| v.to_string())),
+        ];
+        for (k, v) in opts {
+            if let Some(v) = v {
+                line += &format!(" {k} {v}");
+            }
+        }
+        w.kv("lvs_sync_daemon", line);
+    }
+    let t = g.lvs_timeouts;
+    let timeouts: Vec<String> = [("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+    if !timeouts.is_empty() {
+        w.kv("lvs_timeouts", timeouts.join(" "));
+    }
+    w.flag("lvs_flush", g.lvs_flush);
+    w.flag("lvs_flush_on_stop", g.lvs_flush_on_stop);
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -585,8 +611,13 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     for (bit, name) in [(SVC_F_SCHED1, "fallback"), (SVC_F_SCHED2, "port")] {
         w.flag(&format!("{sched}-{name}"), vs.sched_flags & bit != 0);
     }
+    w.flag("ops", vs.sched_flags & SVC_F_ONEPACKET != 0);
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
+    w.opt(
+        "persistence_engine",
+        vs.persistence_engine_sip.then_some("sip"),
+    );
     if !matches!(vs.addr, VsAddr::Fwmark(_)) {
         w.kv("protocol", vs.protocol.keyword());
     }

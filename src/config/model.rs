@@ -88,6 +88,37 @@ pub struct GlobalDefs {
     pub control_socket: PathBuf,
     /// E-mail alerts (`notification_email`, `smtp_server`, ...).
     pub smtp: Smtp,
+    /// `lvs_sync_daemon`: the kernel's IPVS connection sync daemons, following one instance.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// `lvs_timeouts`: the kernel's IPVS connection timeouts, in seconds (unset: unchanged).
+    pub lvs_timeouts: LvsTimeouts,
+    /// `lvs_flush`: empty the whole IPVS table at start.
+    pub lvs_flush: bool,
+    /// `lvs_flush_on_stop`: empty the whole IPVS table at exit (not only keeplite's services).
+    pub lvs_flush_on_stop: bool,
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: a master
+/// sync daemon while `instance` is MASTER, a backup one otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    pub instance: String,
+    /// None: the instance's VRID, as keepalived.
+    pub syncid: Option<u8>,
+    /// Unset: the kernel's defaults (maxlen from the MTU, port 8848, ttl 1, 224.0.0.81).
+    pub maxlen: Option<u16>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+    pub group: Option<IpAddr>,
 }
 
 /// keepalived's SMTP alert settings. Mail goes out only with both recipients and a server.
@@ -184,6 +215,10 @@ impl Default for GlobalDefs {
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             smtp: Smtp::default(),
+            lvs_sync_daemon: None,
+            lvs_timeouts: LvsTimeouts::default(),
+            lvs_flush: false,
+            lvs_flush_on_stop: false,
         }
     }
 }
@@ -623,6 +658,8 @@ pub struct VirtualServer {
     /// Seconds; None = not persistent.
     pub persistence_timeout: Option<u32>,
     pub persistence_granularity: Option<Ipv4Addr>,
+    /// `persistence_engine sip`: persistence by SIP Call-ID (the kernel's only engine).
+    pub persistence_engine_sip: bool,
     /// Default UDP, as keepalived 2.2 (with a warning when absent).
     pub protocol: Protocol,
     pub ha_suspend: bool,

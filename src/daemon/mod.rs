@@ -913,6 +913,11 @@ impl Daemon {
                 .flat_map(|i| i.all_vips())
                 .collect();
             self.lb.flush(&mut self.shell, &held, now);
+            let instances = || self.units.iter().flat_map(|u| u.vrrp.instances());
+            self.lb.sync_daemon(|name| {
+                let i = instances().find(|i| i.params().name == name)?;
+                Some((i.params().vrid, i.state() == State::Master))
+            });
         }
     }
 

@@ -198,6 +198,8 @@ struct Builder {
     groups: Vec<(Vec<Token>, Vec<Token>)>,
     /// Parallel to `virtual_servers`: the `group NAME` token, if any.
     vs_groups: Vec<Option<Token>>,
+    /// Where `lvs_sync_daemon` (or an instance's `lvs_sync_daemon_interface`) was set.
+    sync_daemon_at: Option<Token>,
 }
 
 /// Builds and checks the model. `global_defs` is applied first wherever it appears, since
@@ -218,7 +220,10 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(0, 0),
         doc: "`global_defs { ... }`: settings for the whole file",
         set: |c, b, n| {
-            apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
+            let seen = apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
+            if let Some(t) = seen.get("lvs_sync_daemon") {
+                b.sync_daemon_at.get_or_insert(t.clone());
+            }
         },
     },
     Kw {

@@ -422,6 +422,13 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "lvs_sync_daemon_interface",
+        arity: N(1),
+        doc: "`lvs_sync_daemon_interface IFACE`: keepalived's old form of `lvs_sync_daemon IFACE INSTANCE` for this instance (deprecated, a note)",
+        // Handled by `instance`, which can reach global_defs.
+        set: |_, _, _| {},
+    },
+    Kw {
         name: "virtual_routes",
         arity: Block(0, 0),
         doc: "`virtual_routes { [to] [blackhole|unreachable|prohibit|throw] PREFIX [src ADDR] [via|gw ADDR] [dev|oif IF] [table N|main|local] [metric N] [scope S] [protocol P] [onlink] [no_track] [add|prepend|append] ... }`: routes installed on becoming MASTER, removed on leaving it (`default` is 0.0.0.0/0; keepalived's protocol 18 unless `no_track`; prepended unless `add`/`append`, as keepalived)",
@@ -561,6 +568,16 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         block(n),
     );
     check_instance(c, &b.cfg.global, &mut i, &seen, n);
+    if seen.contains_key("lvs_sync_daemon_interface") {
+        let set = block(n)
+            .iter()
+            .rev()
+            .find(|m| m.kw.text == "lvs_sync_daemon_interface");
+        if let Some(t) = set.and_then(|m| m.args.first()) {
+            instance_sync_daemon(c, &mut b.cfg.global, &i.v.name, t);
+            b.sync_daemon_at.get_or_insert(t.clone());
+        }
+    }
     // keepalived reads in order: a file defined below (or nowhere) is not tracked.
     let files = std::mem::take(&mut i.v.track_file);
     for (t, at) in files.into_iter().zip(&i.at.files) {
