@@ -5,6 +5,7 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod timers;
 pub mod unit;
 
 use std::io;
@@ -49,6 +50,8 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often `track_file` files are read (keepalived uses inotify; a read a second of a
 /// few bytes is as cheap and needs no watch descriptors to follow renames).
 const FILE_POLL: Duration = Duration::from_secs(1);
+/// Datagrams read from one VRRP socket per wake-up.
+const RX_BATCH: usize = 64;
 
 struct Sock {
     ifname: String,
@@ -80,6 +83,8 @@ struct Shell {
     mail: Mailer,
     /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
     smtp: config::Smtp,
+    /// An instance changed state or dropped VIPs: the held VIPs must be listed again.
+    held_moved: bool,
 }
 
 impl Env for Shell {
@@ -219,6 +224,7 @@ impl Shell {
                 }
             }
             Action::RemoveVips { addrs } => {
+                self.held_moved = true;
                 let named = |(s, _): &&(AddrSpec, [u8; 6])| addrs.contains(&s.addr);
                 for (spec, _) in m.vips.iter().chain(&m.retired).filter(named) {
                     unit::del_vip(&mut self.rtnl, &m.name, spec);
@@ -234,6 +240,7 @@ impl Shell {
                 self.send_garps(now);
             }
             Action::Notify(t) => {
+                self.held_moved = true;
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
                 let prio = inst.priority();
@@ -379,6 +386,12 @@ struct Daemon {
     started: Instant,
     /// `watchdog_device`, petted while the loop keeps its schedule.
     watchdog: Option<Watchdog>,
+    /// The units' deadlines (index into `units`).
+    timers: timers::Timers,
+    /// Ready tokens of the last wake-up (kept to reuse the allocation).
+    tokens: Vec<u64>,
+    /// VIPs of the instances that hold theirs, for load balancing's `ha_suspend`.
+    held: Vec<IpAddr>,
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
@@ -572,6 +585,7 @@ impl Daemon {
             now: Instant::now(),
             mail: Mailer::new(TOKEN_MAIL),
             smtp: config::Smtp::default(),
+            held_moved: true,
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -589,6 +603,9 @@ impl Daemon {
             started: Instant::now(),
             buf: vec![0; 65536],
             watchdog: None,
+            timers: timers::Timers::default(),
+            tokens: Vec::new(),
+            held: Vec::new(),
         };
         let delay = cfg.global.vrrp_startup_delay;
         if !delay.is_zero() {
@@ -697,6 +714,7 @@ impl Daemon {
             ..cfg
         };
         self.start_waiting(now, true);
+        self.shell.held_moved = true;
         // The load-balancing state lives in `lb` from here on; the configuration's copy is
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
@@ -726,6 +744,20 @@ impl Daemon {
                 }
             }
         }
+        self.reschedule_all();
+    }
+
+    /// Sets every unit's deadline afresh (units were added, removed or reordered).
+    fn reschedule_all(&mut self) {
+        self.timers.reset(self.units.len());
+        for (u, unit) in self.units.iter().enumerate() {
+            self.timers.set(u, unit.vrrp.poll_timeout());
+        }
+    }
+
+    /// Unit `u` was driven: its deadline may have moved.
+    fn reschedule(&mut self, u: usize) {
+        self.timers.set(u, self.units[u].vrrp.poll_timeout());
     }
 
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
@@ -756,9 +788,8 @@ impl Daemon {
         loop {
             let now = Instant::now();
             let deadline = earliest(
-                self.units
-                    .iter()
-                    .map(|u| u.vrrp.poll_timeout())
+                [self.timers.next()]
+                    .into_iter()
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
                     .chain([
                         self.shell.garps.poll_timeout(),
@@ -769,9 +800,10 @@ impl Daemon {
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
-            let tokens = self.shell.poller.wait(now, deadline)?;
+            let mut tokens = std::mem::take(&mut self.tokens);
+            self.shell.poller.wait_into(now, deadline, &mut tokens)?;
             let now = Instant::now();
-            for t in tokens {
+            for &t in &tokens {
                 match t {
                     TOKEN_SIGNALS => {
                         for sig in self.signals.take() {
@@ -802,16 +834,18 @@ impl Daemon {
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
                 }
             }
+            self.tokens = tokens;
             let now = Instant::now();
             self.timers(now);
-            let held: Vec<IpAddr> = self
-                .units
-                .iter()
-                .flat_map(|u| u.vrrp.instances())
-                .filter(|i| i.holds_vips())
-                .flat_map(|i| i.all_vips())
-                .collect();
-            self.lb.flush(&mut self.shell, &held, now);
+            if std::mem::take(&mut self.shell.held_moved) {
+                self.held.clear();
+                let held = self.units.iter().flat_map(|u| u.vrrp.instances());
+                for i in held.filter(|i| i.holds_vips()) {
+                    self.held
+                        .extend(i.params().vips.iter().chain(&i.params().excluded_vips));
+                }
+            }
+            self.lb.flush(&mut self.shell, &self.held, now);
         }
     }
 
@@ -919,11 +953,10 @@ impl Daemon {
                 }
             }
         }
-        for u in 0..self.units.len() {
-            if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
-                self.units[u].vrrp.handle_timeout(now);
-                self.shell.drain(&mut self.units[u], now);
-            }
+        while let Some(u) = self.timers.pop_due(now) {
+            self.units[u].vrrp.handle_timeout(now);
+            self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
         }
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
@@ -1060,6 +1093,7 @@ impl Daemon {
                 }
             }
             self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
@@ -1074,7 +1108,12 @@ impl Daemon {
 
     fn receive(&mut self, sock: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
-        while let Some(s) = self.shell.socks.get(sock) {
+        // A bounded batch per wake-up (the fd is level-triggered, the rest comes next pass):
+        // under a flood the loop still reaches its timers, so own adverts leave on time.
+        for _ in 0..RX_BATCH {
+            let Some(s) = self.shell.socks.get(sock) else {
+                break;
+            };
             let dgram = match s.sock.recv(&mut buf) {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
@@ -1100,6 +1139,7 @@ impl Daemon {
                 }
             }
             self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
         }
         self.buf = buf;
     }
