@@ -51,13 +51,21 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// few bytes is as cheap and needs no watch descriptors to follow renames).
 const FILE_POLL: Duration = Duration::from_secs(1);
 /// Datagrams read from one VRRP socket per wake-up.
-const RX_BATCH: usize = 64;
+const RX_BATCH: usize = 256;
+/// A VRRP socket that keeps the loop busy (datagrams again within twice this) is left out of
+/// the poller this long, then read in one batch: a flood costs one wake-up per pause instead
+/// of one per datagram. Received adverts wait at most this long; own adverts never do.
+const RX_PAUSE: Duration = Duration::from_millis(1);
 
 struct Sock {
     ifname: String,
     ifindex: u32,
     v6: bool,
     sock: VrrpSocket,
+    /// When datagrams were last read from it.
+    last_rx: Option<Instant>,
+    /// Out of the poller until then (see [`RX_PAUSE`]).
+    paused: Option<Instant>,
 }
 
 /// Everything the loop owns besides the units (split so units can be built with `&mut` to it).
@@ -127,6 +135,8 @@ impl Env for Shell {
                     ifindex,
                     v6,
                     sock,
+                    last_rx: None,
+                    paused: None,
                 });
                 i
             }
@@ -797,6 +807,7 @@ impl Daemon {
                         self.shell.mail.poll_timeout(),
                     ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
+                    .chain(self.shell.socks.iter().map(|s| s.paused))
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
@@ -953,6 +964,7 @@ impl Daemon {
                 }
             }
         }
+        self.resume_sockets(now);
         while let Some(u) = self.timers.pop_due(now) {
             self.units[u].vrrp.handle_timeout(now);
             self.shell.drain(&mut self.units[u], now);
@@ -1108,13 +1120,16 @@ impl Daemon {
 
     fn receive(&mut self, sock: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
+        let mut read = 0;
         // A bounded batch per wake-up (the fd is level-triggered, the rest comes next pass):
         // under a flood the loop still reaches its timers, so own adverts leave on time.
         for _ in 0..RX_BATCH {
             let Some(s) = self.shell.socks.get(sock) else {
                 break;
             };
-            let dgram = match s.sock.recv(&mut buf) {
+            let got = s.sock.recv(&mut buf);
+            read += usize::from(!matches!(got, Ok(None) | Err(_)));
+            let dgram = match got {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -1142,6 +1157,36 @@ impl Daemon {
             self.reschedule(u);
         }
         self.buf = buf;
+        let Some(s) = self.shell.socks.get_mut(sock).filter(|_| read > 0) else {
+            return;
+        };
+        let busy = s
+            .last_rx
+            .is_some_and(|t| now.saturating_duration_since(t) < 2 * RX_PAUSE);
+        s.last_rx = Some(now);
+        if busy && self.shell.poller.delete(s.sock.fd()).is_ok() {
+            s.paused = Some(now + RX_PAUSE);
+        }
+    }
+
+    /// Puts paused VRRP sockets back into the poller once their pause is over, reading what
+    /// came meanwhile.
+    fn resume_sockets(&mut self, now: Instant) {
+        for i in 0..self.shell.socks.len() {
+            let s = &mut self.shell.socks[i];
+            if !s.paused.is_some_and(|t| now >= t) {
+                continue;
+            }
+            s.paused = None;
+            let (fd, token) = (s.sock.fd(), TOKEN_SOCK + i as u64);
+            if let Err(e) = self.shell.poller.add(fd, Interest::Read, token) {
+                log::error(&format!(
+                    "VRRP socket on {}: {e}",
+                    self.shell.socks[i].ifname
+                ));
+            }
+            self.receive(i, now);
+        }
     }
 
     fn report(&self, now: Instant) -> StatusReport {
