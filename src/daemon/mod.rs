@@ -1215,7 +1215,7 @@ impl Daemon {
     fn resume_sockets(&mut self, now: Instant) {
         for i in 0..self.shell.socks.len() {
             let s = &mut self.shell.socks[i];
-            if !s.paused.is_some_and(|t| now >= t) {
+            if s.paused.is_none_or(|t| now < t) {
                 continue;
             }
             s.paused = None;
