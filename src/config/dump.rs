@@ -2,7 +2,7 @@
 //! output gives an equal model (`keeplite -d > k.conf; keeplite -t -f k.conf`).
 
 use super::model::*;
-use crate::ipvs::model::{SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs::model::{SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -60,7 +60,104 @@ pub fn dump(cfg: &Config) -> String {
     for vs in &cfg.virtual_servers {
         virtual_server(&mut w, vs);
     }
+    vips(&mut w, "static_ipaddress", &cfg.static_ipaddress);
+    routes(
+        &mut w,
+        "static_routes",
+        &cfg.static_routes,
+        &cfg.static_rules,
+    );
     w.0
+}
+
+/// `KEY_routes` and `KEY_rules` blocks (`static` / `virtual`).
+fn routes(w: &mut W, key: &str, routes: &[Route], rules: &[Rule]) {
+    if !routes.is_empty() {
+        w.open(key);
+        for r in routes {
+            let kind = [
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "blackhole ",
+                "unreachable ",
+                "prohibit ",
+                "throw ",
+            ];
+            let kind = kind.get(usize::from(r.kind)).unwrap_or(&"");
+            let mut s = format!("{kind}{}/{}", r.dst, r.dst_len);
+            for (k, a) in [("src", r.src), ("via", r.via)] {
+                if let Some(a) = a {
+                    s += &format!(" {k} {a}");
+                }
+            }
+            if let Some(d) = &r.dev {
+                s += &format!(" dev {}", q(d));
+            }
+            s += &format!(" table {}", r.table);
+            if let Some(m) = r.metric {
+                s += &format!(" metric {m}");
+            }
+            if let Some(sc) = r.scope {
+                s += &format!(" scope {sc}");
+            }
+            // keeplite does not watch its routes: `no_track` says so to keepalived too.
+            s += &format!(" protocol {} no_track", r.protocol);
+            s += match r.mode {
+                RouteMode::Prepend => "",
+                RouteMode::Add => " add",
+                RouteMode::Append => " append",
+            };
+            if r.onlink {
+                s += " onlink";
+            }
+            w.line(&s);
+        }
+        w.close();
+    }
+    if !rules.is_empty() {
+        w.open(&key.replace("routes", "rules"));
+        for r in rules {
+            // keepalived's `inet6` swallows the word after it: only where nothing else
+            // gives the family.
+            let bare = r.v6 && r.from.is_none() && r.to.is_none();
+            let mut s = String::from(if bare { "inet6 " } else { "" });
+            if r.invert {
+                s += "not ";
+            }
+            for (k, p) in [("from", r.from), ("to", r.to)] {
+                if let Some((a, l)) = p {
+                    s += &format!("{k} {a}/{l} ");
+                }
+            }
+            match (r.fwmark, r.fwmask) {
+                (Some(m), Some(k)) => s += &format!("fwmark {m}/{k} "),
+                (Some(m), None) => s += &format!("fwmark {m} "),
+                _ => {}
+            }
+            for (k, i) in [("iif", &r.iif), ("oif", &r.oif)] {
+                if let Some(i) = i {
+                    s += &format!("{k} {} ", q(i));
+                }
+            }
+            s += &match r.action {
+                RuleAction::Table(t) => format!("table {t}"),
+                RuleAction::Goto(p) => format!("goto {p}"),
+                RuleAction::Blackhole => "blackhole".into(),
+                RuleAction::Unreachable => "unreachable".into(),
+                RuleAction::Prohibit => "prohibit".into(),
+            };
+            s += &format!(" priority {}", r.priority);
+            if !r.track {
+                s += " no_track";
+            }
+            w.line(&s);
+        }
+        w.close();
+    }
 }
 
 struct W(String, usize);
@@ -220,6 +317,32 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.vrrp_notify_priority_changes,
     );
     smtp(w, &g.smtp);
+    if let Some(d) = &g.lvs_sync_daemon {
+        let mut line = format!("{} {}", q(&d.interface), q(&d.instance));
+        let opts = [
+            ("id", d.syncid.map(|v| v.to_string())),
+            ("maxlen", d.maxlen.map(|v| v.to_string())),
+            ("port", d.port.map(|v| v.to_string())),
+            ("ttl", d.ttl.map(|v| v.to_string())),
+            ("group", d.group.map(|v| v.to_string())),
+        ];
+        for (k, v) in opts {
+            if let Some(v) = v {
+                line += &format!(" {k} {v}");
+            }
+        }
+        w.kv("lvs_sync_daemon", line);
+    }
+    let t = g.lvs_timeouts;
+    let timeouts: Vec<String> = [("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+    if !timeouts.is_empty() {
+        w.kv("lvs_timeouts", timeouts.join(" "));
+    }
+    w.flag("lvs_flush", g.lvs_flush);
+    w.flag("lvs_flush_on_stop", g.lvs_flush_on_stop);
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -419,6 +542,7 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
+    routes(w, "virtual_routes", &i.virtual_routes, &i.virtual_rules);
     if let Some(v) = &i.vmac {
         let mut line = q(&v.name);
         // keepalived refuses the RFC 5798 MAC written out: it is the default.
@@ -446,8 +570,13 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     for (bit, name) in [(SVC_F_SCHED1, "fallback"), (SVC_F_SCHED2, "port")] {
         w.flag(&format!("{sched}-{name}"), vs.sched_flags & bit != 0);
     }
+    w.flag("ops", vs.sched_flags & SVC_F_ONEPACKET != 0);
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
+    w.opt(
+        "persistence_engine",
+        vs.persistence_engine_sip.then_some("sip"),
+    );
     if !matches!(vs.addr, VsAddr::Fwmark(_)) {
         w.kv("protocol", vs.protocol.keyword());
     }

@@ -5,6 +5,7 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod routes;
 mod timers;
 pub mod unit;
 
@@ -211,7 +212,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.group.clone() else {
+                    let Some(g) = unit.key.group.as_deref().cloned() else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -274,6 +275,7 @@ impl Shell {
             }
             Action::Notify(t) => {
                 self.held_moved = true;
+                self.transition_routes(unit, i, &t);
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
                 let prio = inst.priority();
@@ -458,6 +460,7 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
 /// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
+    crate::sys::tune_heap();
     let cfg = match load(opts) {
         Ok(c) => c,
         Err(lines) => {
@@ -721,6 +724,7 @@ impl Daemon {
             .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
+        self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -741,8 +745,17 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            // What the masters have installed, for the routes and rules a reload changes.
+            let was_master: Vec<bool> = (u.vrrp.instances().iter())
+                .map(|i| i.state() == State::Master)
+                .collect();
+            let old: Vec<_> = (u.key.instances.iter())
+                .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
+                .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.dropped_routes(&u, &old, &was_master);
                 self.shell.drain(&mut u, now);
+                self.shell.added_routes(&u, &old, &was_master);
                 self.units.push(u);
                 continue;
             }
@@ -813,6 +826,7 @@ impl Daemon {
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
     /// or another daemon) are removed before anything is sent.
     fn remove_stale(&mut self, u: &Unit) {
+        self.shell.stale_routes(u);
         for m in &u.members {
             for (spec, _) in &m.vips {
                 let present = self
@@ -897,6 +911,11 @@ impl Daemon {
                 }
             }
             self.lb.flush(&mut self.shell, &self.held, now);
+            let instances = || self.units.iter().flat_map(|u| u.vrrp.instances());
+            self.lb.sync_daemon(|name| {
+                let i = instances().find(|i| i.params().name == name)?;
+                Some((i.params().vrid, i.state() == State::Master))
+            });
         }
     }
 
@@ -967,6 +986,7 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.shell.statics(&self.cfg, &Config::default());
         self.shell.drop_vmacs(|_| false);
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
@@ -1150,7 +1170,7 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_ref();
+                let group = unit.key.group.as_deref();
                 if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());

@@ -91,6 +91,7 @@
 pub mod garp;
 pub mod instance;
 pub mod plan;
+pub mod routes;
 pub mod rx;
 pub mod track_file;
 

@@ -9,6 +9,7 @@
 //! ([`needs_restart`], [`super::Restart`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::{default_vip_lease, track_file, GroupParams, Params, Tracker};
@@ -48,14 +49,16 @@ impl TrackerSrc {
     }
 }
 
-/// The configuration a unit was built from: equal keys mean nothing to restart.
+/// The configuration a unit was built from: equal keys mean nothing to restart. Kept by
+/// every running unit, so lean: most units have no sync group, and all share one
+/// [`Globals`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
-    pub group: Option<SyncGroup>,
+    pub group: Option<Box<SyncGroup>>,
     pub scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
-    pub global: Globals,
+    pub global: Rc<Globals>,
 }
 
 /// The `global_defs` a running instance uses; only these count when comparing keys, so
@@ -102,6 +105,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         };
         cfg.track_files.iter().filter(tracked).cloned().collect()
     };
+    let global = Rc::new(Globals::of(&cfg.global));
     let mut keys = Vec::new();
     let mut grouped = Vec::new();
     for g in &cfg.sync_groups {
@@ -116,8 +120,8 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             scripts: scripts_of(&insts, Some(g)),
             track_files: files_of(&insts),
             instances: insts,
-            group: Some(g.clone()),
-            global: Globals::of(&cfg.global),
+            group: Some(Box::new(g.clone())),
+            global: global.clone(),
         });
     }
     for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
@@ -127,7 +131,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
             track_files: files_of(&insts),
             instances: insts,
             group: None,
-            global: Globals::of(&cfg.global),
+            global: global.clone(),
         });
     }
     keys

@@ -402,6 +402,30 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, _| g.smtp.no_checker_emails = true,
     },
     Kw {
+        name: "lvs_sync_daemon",
+        arity: Range(1, 13),
+        doc: "`lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: run the kernel's IPVS connection sync daemon on IFACE, master while INSTANCE is MASTER and backup otherwise, so a new master director keeps forwarding the connections of the old one (id: sync id, default the instance's VRID; maxlen: UDP payload of a sync message; port, ttl, group: multicast settings, default 8848, 1, 224.0.0.81)",
+        set: lvs_sync_daemon,
+    },
+    Kw {
+        name: "lvs_timeouts",
+        arity: Range(2, 6),
+        doc: "`lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]`: the kernel's IPVS connection timeouts (established TCP, TCP after FIN, UDP), set at start and reload; unnamed ones stay as they are",
+        set: lvs_timeouts,
+    },
+    Kw {
+        name: "lvs_flush",
+        arity: N(0),
+        doc: "`lvs_flush`: empty the whole IPVS table at start, other programs' services included",
+        set: |_, g, _| g.lvs_flush = true,
+    },
+    Kw {
+        name: "lvs_flush_on_stop",
+        arity: Range(0, 1),
+        doc: "`lvs_flush_on_stop [VS]`: at exit, empty the whole IPVS table, other programs' services included (not with `-I`); `VS`: remove keeplite's virtual servers only, which keeplite always does",
+        set: lvs_flush_on_stop,
+    },
+    Kw {
         name: "vip_lease",
         arity: N(1),
         doc: "keeplite: `vip_lease SECS|off`: kernel lifetime of installed VIPs, refreshed by the live master, so a crashed master's VIPs expire (default: derived from the master-down interval)",

@@ -283,7 +283,7 @@ fn checker_settings_inherit_from_server_levels() {
 #[test]
 fn unsupported_keywords_warn_and_skip_blocks() {
     let (c, d) = ok(&format!(
-        "{BASE} use_ipvlan\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+        "{BASE} use_ipvlan\n track_bfd {{\n b1\n }}\n}}\nbfd_instance b1 {{\n x\n}}"
     ));
     assert_eq!(c.instances.len(), 1);
     assert_eq!(d.len(), 3);
@@ -925,6 +925,101 @@ fn dns_check_keywords() {
     );
     let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n DNS_CHECK {\n name a..b\n }\n }\n}");
     assert!(e.contains("invalid DNS name `a..b`"), "{e}");
+}
+
+#[test]
+fn lvs_sync_daemon_as_keepalived_reads_it() {
+    let sync = |line: &str| {
+        let text = format!("global_defs {{\n {line}\n}}\n{BASE}}}");
+        let (c, d) = ok(&text);
+        (c.global.lvs_sync_daemon, d)
+    };
+    let (d, w) = sync("lvs_sync_daemon eth0 V id 9 maxlen 1400 port 8849 ttl 2 group 239.1.2.3");
+    assert!(w.is_empty(), "{w:?}");
+    let d = d.unwrap();
+    assert_eq!((d.interface.as_str(), d.instance.as_str()), ("eth0", "V"));
+    assert_eq!(
+        (d.syncid, d.maxlen, d.port, d.ttl),
+        (Some(9), Some(1400), Some(8849), Some(2))
+    );
+    assert_eq!(d.group, Some("239.1.2.3".parse().unwrap()));
+    // Options in any order, `inst NAME`, the sync id left to the VRID.
+    let (d, w) = sync("lvs_sync_daemon eth0 ttl 3 inst V");
+    assert!(w.is_empty(), "{w:?}");
+    let d = d.unwrap();
+    assert_eq!((d.instance.as_str(), d.syncid, d.ttl), ("V", None, Some(3)));
+    // The old positional sync id (a note), bad values and options (warnings).
+    let (d, w) = sync("lvs_sync_daemon eth0 V 12 group 10.0.0.1 ttl 0 bogus");
+    assert_eq!(
+        d.as_ref().map(|d| (d.syncid, d.group, d.ttl)),
+        Some((Some(12), None, None))
+    );
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w[0].contains("not a multicast address"), "{w:?}");
+    assert!(w[2].contains("unknown option `bogus`"), "{w:?}");
+    // An unknown instance, or none: no sync daemon, as keepalived.
+    for line in ["lvs_sync_daemon eth0 NOPE", "lvs_sync_daemon eth0"] {
+        let (d, w) = sync(line);
+        assert_eq!(d, None);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("no sync daemon is started"), "{w:?}");
+    }
+    // The old per-instance form.
+    let (c, w) = ok(&format!("{BASE} lvs_sync_daemon_interface eth1\n}}"));
+    assert!(w.is_empty(), "{w:?}");
+    let d = c.global.lvs_sync_daemon.unwrap();
+    assert_eq!((d.interface.as_str(), d.instance.as_str()), ("eth1", "V"));
+    // The dump reads back the same.
+    let text = "global_defs {\n lvs_sync_daemon eth0 V id 9 port 8849 group 239.1.2.3\n}\n";
+    let (c, _) = ok(&format!("{text}{BASE}}}"));
+    let dumped = crate::config::dump::dump(&c);
+    assert!(
+        dumped.contains("lvs_sync_daemon eth0 V id 9 port 8849 group 239.1.2.3"),
+        "{dumped}"
+    );
+}
+
+#[test]
+fn lvs_timeouts_flush_and_ops() {
+    let text =
+        "global_defs {\n lvs_timeouts tcp 7200 udp 30 bogus\n lvs_flush\n lvs_flush_on_stop\n}\n\
+                virtual_server 10.0.0.1 53 {\n ops\n protocol UDP\n}\n\
+                virtual_server 10.0.0.1 80 {\n protocol TCP\n ops\n}\n";
+    let (c, d) = load(text).unwrap();
+    let g = &c.global;
+    assert_eq!(
+        (
+            g.lvs_timeouts.tcp,
+            g.lvs_timeouts.tcpfin,
+            g.lvs_timeouts.udp
+        ),
+        (Some(7200), None, Some(30))
+    );
+    assert!(g.lvs_flush && g.lvs_flush_on_stop);
+    let ops = crate::ipvs::model::SVC_F_ONEPACKET;
+    assert!(c.virtual_servers.iter().all(|v| v.sched_flags & ops != 0));
+    let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("unknown option `bogus`")),
+        "{msgs:?}"
+    );
+    // Kept for TCP, as keepalived keeps it, with a note that it does nothing there.
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`ops` only acts on UDP") && m.contains("t.conf:12")),
+        "{msgs:?}"
+    );
+    let dumped = crate::config::dump::dump(&c);
+    for want in [
+        "lvs_timeouts tcp 7200 udp 30",
+        "lvs_flush\n",
+        "lvs_flush_on_stop",
+        "ops",
+    ] {
+        assert!(dumped.contains(want), "{want}: {dumped}");
+    }
+    let (c, _) = load("global_defs {\n lvs_flush_on_stop VS\n}\n").unwrap();
+    assert!(!c.global.lvs_flush_on_stop);
 }
 
 #[test]

@@ -410,6 +410,25 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "lvs_sync_daemon_interface",
+        arity: N(1),
+        doc: "`lvs_sync_daemon_interface IFACE`: keepalived's old form of `lvs_sync_daemon IFACE INSTANCE` for this instance (deprecated, a note)",
+        // Handled by `instance`, which can reach global_defs.
+        set: |_, _, _| {},
+    },
+    Kw {
+        name: "virtual_routes",
+        arity: Block(0, 0),
+        doc: "`virtual_routes { [to] [blackhole|unreachable|prohibit|throw] PREFIX [src ADDR] [via|gw ADDR] [dev|oif IF] [table N|main|local] [metric N] [scope S] [protocol P] [onlink] [no_track] [add|prepend|append] ... }`: routes installed on becoming MASTER, removed on leaving it (`default` is 0.0.0.0/0; keepalived's protocol 18 unless `no_track`; prepended unless `add`/`append`, as keepalived)",
+        set: |c, i, n| i.v.virtual_routes.extend(routes(c, n)),
+    },
+    Kw {
+        name: "virtual_rules",
+        arity: Block(0, 0),
+        doc: "`virtual_rules { [not] [from PREFIX|all] [to PREFIX|all] [fwmark N[/MASK]] [iif|dev IF] [oif IF] table N|lookup N|goto N|blackhole|unreachable|prohibit [priority|preference|order N] [no_track] ... }`: policy rules installed on becoming MASTER, removed on leaving it (priority 16384 when absent, with a warning, as keepalived)",
+        set: |c, i, n| i.v.virtual_rules.extend(rules(c, n)),
+    },
+    Kw {
         name: "use_vmac",
         arity: Range(0, 2),
         doc: "`use_vmac [NAME] [MAC]`: the VIPs (those without `dev`) go on a private macvlan NAME (default `vmac_prefix`.VRID, `vrrp.51`) over `interface` with the RFC 5798 §7.3 virtual MAC (00:00:5e:00:01:VRID, 00:00:5e:00:02:VRID for IPv6; a MAC given must be unicast and outside that range, 5 octets: the VRID is the 6th), and the adverts leave from it, so neighbours' caches stay right across a failover. Made at start (one left by an earlier run is reused), deleted at stop. keepalived's sysctls: on the macvlan `arp_ignore` 1, `accept_local` 1, `rp_filter` 0, `promote_secondaries` 1, IPv6 off unless IPv6 VIPs go on it (IPv6 instances: no address made from the MAC, `interface`'s link-local copied); on `interface` `arp_ignore` 1, `arp_filter` 1; a non-zero `all.rp_filter` is cleared, every interface raised to it. Unlike keepalived, also `arp_announce` 2 on `interface`, so its ARP requests never announce a VIP with its own MAC (keepalived's NOTE_vrrp_vmac leaves that to the admin). All restored at stop",
@@ -507,6 +526,8 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             accept: !g.vrrp_strict,
             vip_lease: None,
             smtp_alert: None,
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
             vmac: None,
         },
         at: InstanceAt {
@@ -532,6 +553,16 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         block(n),
     );
     check_instance(c, &b.cfg.global, &mut i, &seen, n);
+    if seen.contains_key("lvs_sync_daemon_interface") {
+        let set = block(n)
+            .iter()
+            .rev()
+            .find(|m| m.kw.text == "lvs_sync_daemon_interface");
+        if let Some(t) = set.and_then(|m| m.args.first()) {
+            instance_sync_daemon(c, &mut b.cfg.global, &i.v.name, t);
+            b.sync_daemon_at.get_or_insert(t.clone());
+        }
+    }
     // keepalived reads in order: a file defined below (or nowhere) is not tracked.
     let files = std::mem::take(&mut i.v.track_file);
     for (t, at) in files.into_iter().zip(&i.at.files) {
