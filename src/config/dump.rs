@@ -24,6 +24,9 @@ pub fn dump(cfg: &Config) -> String {
         }
         w.close();
     }
+    for p in &cfg.track_processes {
+        track_process(&mut w, p);
+    }
     for g in &cfg.sync_groups {
         w.open(&format!("vrrp_sync_group {}", q(&g.name)));
         w.open("group");
@@ -300,6 +303,13 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("checker_priority", g.checker_priority);
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
     w.flag("checker_no_swap", g.checker_no_swap);
+    w.opt("vrrp_rt_priority", g.vrrp_rt_priority);
+    w.opt("checker_rt_priority", g.checker_rt_priority);
+    w.kv("max_auto_priority", g.max_auto_priority);
+    w.kv(
+        "min_auto_priority_delay",
+        g.min_auto_priority_delay.as_micros(),
+    );
     w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vmac_prefix", g.vmac_prefix.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
@@ -432,6 +442,35 @@ fn track_scripts(w: &mut W, list: &[TrackScript]) {
     tracked(w, "track_script", list);
 }
 
+fn track_process(w: &mut W, p: &TrackProcess) {
+    w.open(&format!("vrrp_track_process {}", q(&p.name)));
+    let mut line = q(&p.process);
+    for a in p.params.iter().flat_map(|b| b.split(|c| *c == 0)) {
+        if !a.is_empty() {
+            line += &format!(" {}", q(&String::from_utf8_lossy(a)));
+        }
+    }
+    w.kv("process", line);
+    match p.param_match {
+        ParamMatch::None => {}
+        ParamMatch::Exact => w.line("param_match"),
+        ParamMatch::Partial => w.kv("param_match", "partial"),
+        ParamMatch::Initial => w.kv("param_match", "initial"),
+    }
+    w.flag("full_command", p.full_command);
+    if p.quorum_max != u32::MAX {
+        w.kv("quorum_max", p.quorum_max);
+    }
+    if p.quorum > 0 {
+        w.kv("quorum", p.quorum);
+    }
+    w.opt("fork_delay", nonzero(p.fork_delay));
+    w.opt("terminate_delay", nonzero(p.terminate_delay));
+    let rev = if p.reverse { " reverse" } else { "" };
+    w.kv("weight", format!("{}{rev}", p.weight));
+    w.close();
+}
+
 fn tracked(w: &mut W, kw: &str, list: &[TrackScript]) {
     if list.is_empty() {
         return;
@@ -539,6 +578,8 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.opt("notify_master_rx_lower_pri", rx_lower);
     w.flag("dont_track_primary", i.dont_track_primary);
     tracked(w, "track_file", &i.track_file);
+    tracked(w, "track_process", &i.track_process);
+    w.opt("strict_mode", i.strict_mode);
     w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
@@ -623,6 +664,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
         CheckKind::Dns(_) => "DNS_CHECK",
+        CheckKind::File(_) => "FILE_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -670,6 +712,13 @@ fn checker(w: &mut W, c: &Checker) {
             let t = crate::check::dns::TYPES.iter().find(|(_, c)| *c == d.qtype);
             w.opt("type", t.map(|(name, _)| name));
             w.kv("name", q(&d.name));
+        }
+        CheckKind::File(f) => {
+            w.kv("track_file", q(&f.track_file));
+            let rev = if f.reverse { " reverse" } else { "" };
+            w.kv("weight", format!("{}{rev}", f.weight));
+            w.close();
+            return;
         }
         CheckKind::Tcp | CheckKind::Ping => {}
     }

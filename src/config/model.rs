@@ -14,6 +14,7 @@ pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
@@ -52,6 +53,14 @@ pub struct GlobalDefs {
     /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
     pub vrrp_no_swap: bool,
     pub checker_no_swap: bool,
+    /// `vrrp_rt_priority` / `checker_rt_priority`: realtime (SCHED_RR) priorities, 1..99.
+    pub vrrp_rt_priority: Option<u8>,
+    pub checker_rt_priority: Option<u8>,
+    /// `max_auto_priority [N]`: the realtime (SCHED_RR) priority the process may raise itself
+    /// to when its timers run late (0: never).
+    pub max_auto_priority: u8,
+    /// `min_auto_priority_delay USECS`: how late counts as late (default 1 s).
+    pub min_auto_priority_delay: Duration,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
     /// `vmac_prefix`: the start of generated `use_vmac` names (default `vrrp`).
@@ -188,6 +197,10 @@ impl Default for GlobalDefs {
             checker_priority: None,
             vrrp_no_swap: false,
             checker_no_swap: false,
+            vrrp_rt_priority: None,
+            checker_rt_priority: None,
+            max_auto_priority: 0,
+            min_auto_priority_delay: Duration::from_secs(1),
             default_interface: None,
             vmac_prefix: None,
             vrrp_startup_delay: Duration::ZERO,
@@ -297,6 +310,59 @@ pub struct TrackFile {
     pub init: Option<(i64, bool)>,
 }
 
+/// `vrrp_track_process NAME { ... }` (`track_process` too): how many processes of a name run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackProcess {
+    pub name: String,
+    /// The process name (`comm`, or the command's first word with `full_command`).
+    pub process: String,
+    /// Its parameters as keepalived compares them: each followed by a NUL.
+    pub params: Option<Vec<u8>>,
+    pub param_match: ParamMatch,
+    /// Compare the command line (`/proc/PID/cmdline`) rather than `comm`.
+    pub full_command: bool,
+    /// Up while `quorum <= count <= quorum_max` (default 1 and unbounded).
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// How long a quorum change caused by a fork / an exit waits (`delay` sets both).
+    pub fork_delay: Duration,
+    pub terminate_delay: Duration,
+    /// Priority change, as a vrrp_script's (0: fault without quorum).
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+impl TrackProcess {
+    /// keepalived's defaults (alloc_vrrp_process): quorum 1, no upper bound, no delay, weight 0.
+    pub fn new(name: &str, process: &str) -> TrackProcess {
+        TrackProcess {
+            name: name.into(),
+            process: process.into(),
+            params: None,
+            param_match: ParamMatch::None,
+            full_command: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+            weight: 0,
+            reverse: false,
+        }
+    }
+}
+
+/// `param_match`: how the parameters compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamMatch {
+    /// No parameters given: any (keepalived's PARAM_MATCH_NONE).
+    None,
+    Exact,
+    /// The given parameters are the first ones.
+    Partial,
+    /// As `Partial`, the last one may be a prefix of the actual one.
+    Initial,
+}
+
 /// `vrrp_script NAME { ... }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VrrpScript {
@@ -396,6 +462,10 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
     pub track_file: Vec<TrackScript>,
+    /// `track_process { NAME [weight N] [reverse] }` (weight: the process's own by default).
+    pub track_process: Vec<TrackScript>,
+    /// `strict_mode [BOOL]`: this instance's `vrrp_strict` (unset: the global one).
+    pub strict_mode: Option<bool>,
     /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
     /// group's, else `vrrp_notify_priority_changes`).
     pub notify_priority_changes: Option<bool>,
@@ -656,6 +726,19 @@ pub enum CheckKind {
     /// ICMP echo to connect_ip (default: the real server's address).
     Ping,
     Dns(DnsCheck),
+    File(FileCheck),
+}
+
+/// `FILE_CHECK { track_file NAME weight N [reverse] }`: the value of a `track_file` decides
+/// (keepalived check_file.c); the file's path and default weight are resolved at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheck {
+    pub track_file: String,
+    pub path: PathBuf,
+    /// -65535..=65535; 0: a non-zero value takes the real server down (a zero one with
+    /// `reverse`); otherwise value × weight is added to the real server's weight.
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 /// `DNS_CHECK`: one query per attempt; a response with RCODE 0 passes.

@@ -37,14 +37,11 @@ pub struct Kw<T: 'static> {
 pub const UNSUPPORTED: &[&str] = &[
     "SMTP_CHECK",
     "BFD_CHECK",
-    "FILE_CHECK",
     "bfd_instance",
     "static_track_group",
     "use_ipvlan",
     "net_namespace",
-    "track_process",
     "track_bfd",
-    "vrrp_track_process",
     "garp_group",
     "linkbeat_use_polling",
     "linkbeat_interfaces",
@@ -55,8 +52,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "debug",
     "vrrp_iptables",
     "vrrp_ipsets",
-    "dynamic_interfaces",
-    "max_auto_priority",
     "warmup",
     "SSL",
     "nftables",
@@ -64,7 +59,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "process_names",
     "snmp_socket",
     "native_ipv6",
-    "strict_mode",
     "unicast_fault_no_peer",
     "ip_family",
     "vrrp_rx_bufs_policy",
@@ -83,7 +77,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "checker_log_all_failures",
     "checker_process_name",
     "checker_rlimit_rttime",
-    "checker_rt_priority",
     "child_wait_time",
     "config_save_dir",
     "data_use_instance",
@@ -95,7 +88,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "enable_snmp_rfcv3",
     "fast_recovery",
     "fifo_write_vrrp_states_on_reload",
-    "fork_delay",
     "garp_extra_if",
     "garp_interval",
     "global_tracking",
@@ -110,7 +102,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "lvs_netlink_monitor_rcv_bufs",
     "lvs_netlink_monitor_rcv_bufs_force",
     "mcast_dst_ip",
-    "min_auto_priority_delay",
     "namespace_with_ipsets",
     "net_namespace_ipvs",
     "nftables_counters",
@@ -123,7 +114,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "process_monitor_rcv_bufs",
     "process_monitor_rcv_bufs_force",
     "promote_secondaries",
-    "quorum_max",
     "random_seed",
     "reload_check_config",
     "reload_file",
@@ -138,7 +128,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "startup_script",
     "startup_script_timeout",
     "sync_group_tracking_weight",
-    "terminate_delay",
     "tmp_config_directory",
     "track_group",
     "use_pid_dir",
@@ -154,7 +143,6 @@ pub const UNSUPPORTED: &[&str] = &[
     "vrrp_netlink_monitor_rcv_bufs_force",
     "vrrp_process_name",
     "vrrp_rlimit_rttime",
-    "vrrp_rt_priority",
     "uthreshold",
     "lthreshold",
     "regex",
@@ -180,6 +168,8 @@ pub struct Ctx<'s> {
     pub interfaces: Vec<(String, Pos)>,
     /// Checker settings inherited from the enclosing virtual_server / real_server.
     pub check_defaults: CheckDefaults,
+    /// The `track_file`s defined so far (FILE_CHECK names one defined above it).
+    pub track_files: Vec<super::model::TrackFile>,
 }
 
 impl<'s> Ctx<'s> {
@@ -189,6 +179,7 @@ impl<'s> Ctx<'s> {
             diags: Vec::new(),
             interfaces: Vec::new(),
             check_defaults: Default::default(),
+            track_files: Vec::new(),
         }
     }
 

@@ -702,10 +702,11 @@ impl Lb {
             CheckEvent::Weight(w) => {
                 real.weight = w;
                 log::info(&format!(
-                    "{}: real server {} weight {} (MISC_CHECK)",
+                    "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
                     real.addr,
-                    w.map_or("as configured".to_owned(), |w| w.to_string())
+                    w.map_or("as configured".to_owned(), |w| w.to_string()),
+                    real.checks[c].params.kind_name()
                 ));
                 vs.health.set_weight(&vs.policy, r, w)
             }

@@ -56,6 +56,8 @@ pub trait Env {
     ) -> Result<usize, String>;
     /// Current state of a vrrp_script (starting it if new).
     fn script_up(&mut self, name: &str) -> bool;
+    /// Whether a tracked process has its quorum.
+    fn process_up(&mut self, name: &str) -> bool;
     /// Current value of a `track_file` file (watched from now on).
     fn file_value(&mut self, path: &std::path::Path) -> i64;
     /// The `use_vmac` macvlan over `base`, made if needed, for the families given (IPv4,
@@ -163,6 +165,7 @@ fn member(
                 env.rtnl().link(name).map(|l| l.up).unwrap_or(false) ^ reverse
             }
             TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
+            TrackerSrc::Process { name, reverse } => env.process_up(name) ^ reverse,
             TrackerSrc::File { .. } => true,
         })
         .collect();

@@ -94,6 +94,7 @@ pub mod plan;
 pub mod routes;
 pub mod rx;
 pub mod track_file;
+pub mod track_process;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

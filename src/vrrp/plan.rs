@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use super::{default_vip_lease, track_file, GroupParams, Params, Tracker};
 use crate::config::{
-    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, VipLease, VirtualIp,
-    VrrpInstance, VrrpScript,
+    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, TrackProcess, VipLease,
+    VirtualIp, VrrpInstance, VrrpScript,
 };
 use crate::proto::vrrp::{Auth, Version};
 
@@ -27,6 +27,11 @@ pub enum TrackerSrc {
         reverse: bool,
     },
     Script {
+        name: String,
+        reverse: bool,
+    },
+    /// `track_process`: its quorum (see [`super::track_process`]).
+    Process {
         name: String,
         reverse: bool,
     },
@@ -44,6 +49,7 @@ impl TrackerSrc {
         match self {
             TrackerSrc::Link { name, .. }
             | TrackerSrc::Script { name, .. }
+            | TrackerSrc::Process { name, .. }
             | TrackerSrc::File { name, .. } => name,
         }
     }
@@ -58,6 +64,7 @@ pub struct UnitKey {
     pub group: Option<Box<SyncGroup>>,
     pub scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     pub global: Rc<Globals>,
 }
 
@@ -105,6 +112,18 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         };
         cfg.track_files.iter().filter(tracked).cloned().collect()
     };
+    let processes_of = |insts: &[VrrpInstance]| {
+        let tracked = |p: &&TrackProcess| {
+            insts
+                .iter()
+                .any(|i| i.track_process.iter().any(|t| t.name == p.name))
+        };
+        cfg.track_processes
+            .iter()
+            .filter(tracked)
+            .cloned()
+            .collect()
+    };
     let global = Rc::new(Globals::of(&cfg.global));
     let mut keys = Vec::new();
     let mut grouped = Vec::new();
@@ -119,6 +138,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         keys.push(UnitKey {
             scripts: scripts_of(&insts, Some(g)),
             track_files: files_of(&insts),
+            track_processes: processes_of(&insts),
             instances: insts,
             group: Some(Box::new(g.clone())),
             global: global.clone(),
@@ -129,6 +149,7 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         keys.push(UnitKey {
             scripts: scripts_of(&insts, None),
             track_files: files_of(&insts),
+            track_processes: processes_of(&insts),
             instances: insts,
             group: None,
             global: global.clone(),
@@ -158,8 +179,8 @@ pub fn mcast_group(inst: &VrrpInstance, g: &Globals) -> IpAddr {
 }
 
 /// The instance's trackers in core order with their weights: the primary interface
-/// (unless `dont_track_primary`), `track_interface`, then `track_script` of the instance
-/// and of its sync group.
+/// (unless `dont_track_primary`), `track_interface`, `track_script` of the instance and of
+/// its sync group, `track_process`, then `track_file`.
 pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
     let mut out = Vec::new();
     if !inst.dont_track_primary {
@@ -183,6 +204,16 @@ pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
         let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
         let name = t.name.clone();
         out.push((TrackerSrc::Script { name, reverse }, weight));
+    }
+    for t in &inst.track_process {
+        // keepalived's track_process weights work as a vrrp_script's.
+        let Some(p) = key.track_processes.iter().find(|p| p.name == t.name) else {
+            continue;
+        };
+        let weight = t.weight.unwrap_or(p.weight);
+        let reverse = t.reverse ^ p.reverse;
+        let name = t.name.clone();
+        out.push((TrackerSrc::Process { name, reverse }, weight));
     }
     for t in &inst.track_file {
         // An undefined file is warned about by the configuration check.

@@ -498,6 +498,12 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         set: checker,
     },
     Kw {
+        name: "FILE_CHECK",
+        arity: Block(0, 0),
+        doc: "`FILE_CHECK { track_file NAME [weight N [reverse]] }`: the real server follows a `track_file`'s value",
+        set: checker,
+    },
+    Kw {
         name: "UDP_CHECK",
         arity: Block(0, 0),
         doc: "`UDP_CHECK { payload HEX; require_reply [HEX] ... }`: UDP datagram check",

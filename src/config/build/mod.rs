@@ -140,6 +140,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     }),
     ("vrrp_script", || rows(SCRIPT)),
     ("track_file", || rows(TRACK_FILE)),
+    ("vrrp_track_process", || rows(TRACK_PROCESS)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
     ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
@@ -162,6 +163,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("MISC_CHECK", || rows(MISC)),
     ("UDP_CHECK", || rows(UDP)),
     ("DNS_CHECK", || rows(DNS)),
+    ("FILE_CHECK", || rows(FILE)),
 ];
 
 fn block(n: &Node) -> &[Node] {
@@ -181,6 +183,8 @@ struct InstanceAt {
     scripts: Vec<Token>,
     /// Parallel to `track_file`.
     files: Vec<Token>,
+    /// Parallel to `track_process`.
+    processes: Vec<Token>,
     /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
     /// ignores references to later ones.
     scripts_above: usize,
@@ -239,6 +243,18 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(1, 1),
         doc: "`vrrp_track_file NAME { ... }`: keepalived's older name of `track_file`",
         set: track_file,
+    },
+    Kw {
+        name: "vrrp_track_process",
+        arity: Block(1, 1),
+        doc: "`vrrp_track_process NAME { ... }`: processes of a name instances can track",
+        set: track_process,
+    },
+    Kw {
+        name: "track_process",
+        arity: Block(1, 1),
+        doc: "`track_process NAME { ... }`: the same as `vrrp_track_process`",
+        set: track_process,
     },
     Kw {
         name: "vrrp_sync_group",

@@ -277,6 +277,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| tracked(c, n, 254, &mut i.v.track_file, &mut i.at.files),
     },
     Kw {
+        name: "track_process",
+        arity: Block(0, 0),
+        doc: "`track_process { NAME [weight N] [reverse] ... }`: processes whose quorum changes the priority (weight -254..254, default the process's own)",
+        set: |c, i, n| tracked(c, n, 254, &mut i.v.track_process, &mut i.at.processes),
+    },
+    Kw {
         name: "unicast_src_ip",
         arity: N(1),
         doc: "`unicast_src_ip ADDR`: source address of unicast adverts (a `/LEN` is dropped, as keepalived does)",
@@ -372,6 +378,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         arity: N(0),
         doc: "`no_accept`: drop packets to the VIPs while master",
         set: |_, i, _| i.v.accept = false,
+    },
+    Kw {
+        name: "strict_mode",
+        arity: Range(0, 1),
+        doc: "`strict_mode [true|false]`: `vrrp_strict` for this instance only (default: `vrrp_strict`); its checks and defaults as keepalived's (firewall rules aside: keeplite installs none)",
+        set: |c, i, n| i.v.strict_mode = yes_no(c, n).or(i.v.strict_mode),
     },
     Kw {
         name: "lower_prio_no_advert",
@@ -522,6 +534,8 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify_master_rx_lower_pri: None,
             dont_track_primary: false,
             track_file: Vec::new(),
+            track_process: Vec::new(),
+            strict_mode: None,
             notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
@@ -537,6 +551,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             v6: None,
             scripts: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
             scripts_above: b.cfg.vrrp_scripts.len(),
         },
         auth_type: None,
@@ -571,6 +586,17 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         } else {
             let msg = format!("track_file `{}` is not defined above; ignored", t.name);
             let help = "define it with `track_file NAME { file PATH }` before the instance";
+            c.warn(at, msg, Some(help.into()));
+        }
+    }
+    let procs = std::mem::take(&mut i.v.track_process);
+    for (t, at) in procs.into_iter().zip(&i.at.processes) {
+        if b.cfg.track_processes.iter().any(|p| p.name == t.name) {
+            i.v.track_process.push(t);
+        } else {
+            let msg = format!("track_process `{}` is not defined above; ignored", t.name);
+            let help =
+                "define it with `vrrp_track_process NAME { process NAME }` before the instance";
             c.warn(at, msg, Some(help.into()));
         }
     }
