@@ -6,6 +6,7 @@ mod lb;
 pub mod log;
 pub mod reload;
 mod routes;
+mod timers;
 mod track;
 pub mod unit;
 
@@ -53,12 +54,22 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often `track_file` files are read (keepalived uses inotify; a read a second of a
 /// few bytes is as cheap and needs no watch descriptors to follow renames).
 const FILE_POLL: Duration = Duration::from_secs(1);
+/// Datagrams read from one VRRP socket per wake-up.
+const RX_BATCH: usize = 256;
+/// A VRRP socket that keeps the loop busy (datagrams again within twice this) is left out of
+/// the poller this long, then read in one batch: a flood costs one wake-up per pause instead
+/// of one per datagram. Received adverts wait at most this long; own adverts never do.
+const RX_PAUSE: Duration = Duration::from_millis(1);
 
 struct Sock {
     ifname: String,
     ifindex: u32,
     v6: bool,
     sock: VrrpSocket,
+    /// When datagrams were last read from it.
+    last_rx: Option<Instant>,
+    /// Out of the poller until then (see [`RX_PAUSE`]).
+    paused: Option<Instant>,
 }
 
 /// Everything the loop owns besides the units (split so units can be built with `&mut` to it).
@@ -86,6 +97,8 @@ struct Shell {
     mail: Mailer,
     /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
     smtp: config::Smtp,
+    /// An instance changed state or dropped VIPs: the held VIPs must be listed again.
+    held_moved: bool,
     /// `use_vmac` macvlans.
     vmacs: Vmacs,
 }
@@ -146,6 +159,8 @@ impl Env for Shell {
                     ifindex,
                     v6,
                     sock,
+                    last_rx: None,
+                    paused: None,
                 });
                 i
             }
@@ -262,6 +277,7 @@ impl Shell {
                 }
             }
             Action::RemoveVips { addrs } => {
+                self.held_moved = true;
                 let named = |(s, _): &&(AddrSpec, [u8; 6])| addrs.contains(&s.addr);
                 for (spec, _) in m.vips.iter().chain(&m.retired).filter(named) {
                     unit::del_vip(&mut self.rtnl, &m.name, spec);
@@ -277,6 +293,7 @@ impl Shell {
                 self.send_garps(now);
             }
             Action::Notify(t) => {
+                self.held_moved = true;
                 self.transition_routes(unit, i, &t);
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
@@ -450,6 +467,12 @@ struct Daemon {
     started: Instant,
     /// `watchdog_device`, petted while the loop keeps its schedule.
     watchdog: Option<Watchdog>,
+    /// The units' deadlines (index into `units`).
+    timers: timers::Timers,
+    /// Ready tokens of the last wake-up (kept to reuse the allocation).
+    tokens: Vec<u64>,
+    /// VIPs of the instances that hold theirs, for load balancing's `ha_suspend`.
+    held: Vec<IpAddr>,
 }
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
@@ -645,6 +668,7 @@ impl Daemon {
             now: Instant::now(),
             mail: Mailer::new(TOKEN_MAIL),
             smtp: config::Smtp::default(),
+            held_moved: true,
             vmacs: Vmacs::default(),
         };
         let mut d = Daemon {
@@ -664,6 +688,9 @@ impl Daemon {
             started: Instant::now(),
             buf: vec![0; 65536],
             watchdog: None,
+            timers: timers::Timers::default(),
+            tokens: Vec::new(),
+            held: Vec::new(),
         };
         let delay = cfg.global.vrrp_startup_delay;
         if !delay.is_zero() {
@@ -789,6 +816,7 @@ impl Daemon {
             ..cfg
         };
         self.start_waiting(now, true);
+        self.shell.held_moved = true;
         // The load-balancing state lives in `lb` from here on; the configuration's copy is
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
@@ -819,6 +847,20 @@ impl Daemon {
                 }
             }
         }
+        self.reschedule_all();
+    }
+
+    /// Sets every unit's deadline afresh (units were added, removed or reordered).
+    fn reschedule_all(&mut self) {
+        self.timers.reset(self.units.len());
+        for (u, unit) in self.units.iter().enumerate() {
+            self.timers.set(u, unit.vrrp.poll_timeout());
+        }
+    }
+
+    /// Unit `u` was driven: its deadline may have moved.
+    fn reschedule(&mut self, u: usize) {
+        self.timers.set(u, self.units[u].vrrp.poll_timeout());
     }
 
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
@@ -850,9 +892,8 @@ impl Daemon {
         loop {
             let now = Instant::now();
             let deadline = earliest(
-                self.units
-                    .iter()
-                    .map(|u| u.vrrp.poll_timeout())
+                [self.timers.next()]
+                    .into_iter()
                     .chain([self.shell.procs.poll_timeout(), self.lb.poll_timeout()])
                     .chain([
                         self.shell.garps.poll_timeout(),
@@ -861,15 +902,17 @@ impl Daemon {
                         self.shell.mail.poll_timeout(),
                     ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
+                    .chain(self.shell.socks.iter().map(|s| s.paused))
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
             );
-            let tokens = self.shell.poller.wait(now, deadline)?;
+            let mut tokens = std::mem::take(&mut self.tokens);
+            self.shell.poller.wait_into(now, deadline, &mut tokens)?;
             let now = Instant::now();
             if let Some(d) = deadline {
                 self.late(now.saturating_duration_since(d));
             }
-            for t in tokens {
+            for &t in &tokens {
                 match t {
                     TOKEN_SIGNALS => {
                         for sig in self.signals.take() {
@@ -904,16 +947,18 @@ impl Daemon {
                     t => self.receive((t - TOKEN_SOCK) as usize, now),
                 }
             }
+            self.tokens = tokens;
             let now = Instant::now();
             self.timers(now);
-            let held: Vec<IpAddr> = self
-                .units
-                .iter()
-                .flat_map(|u| u.vrrp.instances())
-                .filter(|i| i.holds_vips())
-                .flat_map(|i| i.all_vips())
-                .collect();
-            self.lb.flush(&mut self.shell, &held, now);
+            if std::mem::take(&mut self.shell.held_moved) {
+                self.held.clear();
+                let held = self.units.iter().flat_map(|u| u.vrrp.instances());
+                for i in held.filter(|i| i.holds_vips()) {
+                    self.held
+                        .extend(i.params().vips.iter().chain(&i.params().excluded_vips));
+                }
+            }
+            self.lb.flush(&mut self.shell, &self.held, now);
             let instances = || self.units.iter().flat_map(|u| u.vrrp.instances());
             self.lb.sync_daemon(|name| {
                 let i = instances().find(|i| i.params().name == name)?;
@@ -1047,11 +1092,11 @@ impl Daemon {
                 }
             }
         }
-        for u in 0..self.units.len() {
-            if self.units[u].vrrp.poll_timeout().is_some_and(|t| now >= t) {
-                self.units[u].vrrp.handle_timeout(now);
-                self.shell.drain(&mut self.units[u], now);
-            }
+        self.resume_sockets(now);
+        while let Some(u) = self.timers.pop_due(now) {
+            self.units[u].vrrp.handle_timeout(now);
+            self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
         }
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
@@ -1225,6 +1270,7 @@ impl Daemon {
                 }
             }
             self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
@@ -1239,8 +1285,16 @@ impl Daemon {
 
     fn receive(&mut self, sock: usize, now: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
-        while let Some(s) = self.shell.socks.get(sock) {
-            let dgram = match s.sock.recv(&mut buf) {
+        let mut read = 0;
+        // A bounded batch per wake-up (the fd is level-triggered, the rest comes next pass):
+        // under a flood the loop still reaches its timers, so own adverts leave on time.
+        for _ in 0..RX_BATCH {
+            let Some(s) = self.shell.socks.get(sock) else {
+                break;
+            };
+            let got = s.sock.recv(&mut buf);
+            read += usize::from(!matches!(got, Ok(None) | Err(_)));
+            let dgram = match got {
                 Ok(Some(d)) => d,
                 Ok(None) => break,
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -1265,8 +1319,39 @@ impl Daemon {
                 }
             }
             self.shell.drain(&mut self.units[u], now);
+            self.reschedule(u);
         }
         self.buf = buf;
+        let Some(s) = self.shell.socks.get_mut(sock).filter(|_| read > 0) else {
+            return;
+        };
+        let busy = s
+            .last_rx
+            .is_some_and(|t| now.saturating_duration_since(t) < 2 * RX_PAUSE);
+        s.last_rx = Some(now);
+        if busy && self.shell.poller.delete(s.sock.fd()).is_ok() {
+            s.paused = Some(now + RX_PAUSE);
+        }
+    }
+
+    /// Puts paused VRRP sockets back into the poller once their pause is over, reading what
+    /// came meanwhile.
+    fn resume_sockets(&mut self, now: Instant) {
+        for i in 0..self.shell.socks.len() {
+            let s = &mut self.shell.socks[i];
+            if s.paused.is_none_or(|t| now < t) {
+                continue;
+            }
+            s.paused = None;
+            let (fd, token) = (s.sock.fd(), TOKEN_SOCK + i as u64);
+            if let Err(e) = self.shell.poller.add(fd, Interest::Read, token) {
+                log::error(&format!(
+                    "VRRP socket on {}: {e}",
+                    self.shell.socks[i].ifname
+                ));
+            }
+            self.receive(i, now);
+        }
     }
 
     fn report(&self, now: Instant) -> StatusReport {

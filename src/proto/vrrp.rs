@@ -366,12 +366,41 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.buffer.as_mut()[at].copy_from_slice(&v.to_be_bytes());
     }
 
+    /// Sets the priority and updates the checksum incrementally (RFC 1624 §3, eqn. 3:
+    /// HC' = ~(~HC + ~m + m')), so a cached advert changes priority without a full
+    /// re-emit. Both versions' checksums cover the word holding the priority.
+    pub fn set_priority(&mut self, priority: u8) {
+        let b = self.buffer.as_ref();
+        let old = u16::from_be_bytes([b[field::PRIORITY], b[field::COUNT]]);
+        let new = u16::from_be_bytes([priority, b[field::COUNT]]);
+        let sum = u32::from(!self.checksum()) + u32::from(!old) + u32::from(new);
+        self.set_byte(field::PRIORITY, priority);
+        self.set_u16(field::CHECKSUM, checksum::finish(sum));
+    }
+
     /// Computes and stores the checksum over the whole buffer.
     fn fill_checksum(&mut self, version: Version, src: &IpAddr, dst: &IpAddr) {
         self.set_u16(field::CHECKSUM, 0);
         let sum = self.checksum_sum(version, src, dst);
         self.set_u16(field::CHECKSUM, checksum::finish(sum));
     }
+}
+
+/// A validated advertisement read in place: everything [`Repr::parse`] checks, with the
+/// address list left in the packet, so the receive path copies and allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Advert<'a> {
+    pub version: Version,
+    pub vrid: u8,
+    /// 0 = master stepping down, 255 = address owner.
+    pub priority: u8,
+    /// Wire units: seconds for v2, centiseconds (12 bits) for v3.
+    pub advert_int: u16,
+    /// v2 only; [`Auth::NONE`] for v3.
+    pub auth: Auth,
+    /// The address list: count x `addr_len` bytes.
+    list: &'a [u8],
+    addr_len: usize,
 }
 
 /// A validated advertisement.
@@ -393,9 +422,9 @@ fn same_family(a: &IpAddr, b: &IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
 
-impl Repr {
+impl<'a> Advert<'a> {
     /// Validates a received message (`packet` is the IP payload).
-    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, meta: &RxMeta) -> Result<Repr> {
+    pub fn parse(packet: &Packet<&'a [u8]>, meta: &RxMeta) -> Result<Advert<'a>> {
         packet.check_len()?;
         // RFC 5798 §7.1: MUST verify the VRRP version.
         let version = match packet.version() {
@@ -413,22 +442,23 @@ impl Repr {
         let addr_len = if meta.src.is_ipv4() { 4 } else { 16 };
         // RFC 5798 §7.1: MUST verify the received packet length >= the VRRP header and
         // the address count it announces.
-        if packet.buffer.as_ref().len() < packet.needed_len(version, addr_len) {
+        if packet.buffer.len() < packet.needed_len(version, addr_len) {
             return Err(Error::Truncated);
         }
         // RFC 5798 §7.1: MUST verify the VRRP checksum.
         if checksum::fold(packet.checksum_sum(version, &meta.src, &meta.dst)) != 0xffff {
             return Err(Error::Checksum);
         }
+        let data: &'a [u8] = packet.buffer;
+        let list_end = HEADER_LEN + usize::from(packet.addr_count()) * addr_len;
         let (advert_int, auth) = match version {
             Version::V2 => {
-                let data = packet.buffer.as_ref();
-                let at = HEADER_LEN + usize::from(packet.addr_count()) * addr_len;
                 let mut auth = Auth {
                     auth_type: packet.auth_type(),
                     data: [0; AUTH_DATA_LEN],
                 };
-                auth.data.copy_from_slice(&data[at..at + AUTH_DATA_LEN]);
+                auth.data
+                    .copy_from_slice(&data[list_end..list_end + AUTH_DATA_LEN]);
                 (u16::from(packet.adver_int_v2()), auth)
             }
             Version::V3 => (packet.max_adver_int(), Auth::NONE),
@@ -437,10 +467,21 @@ impl Repr {
         if advert_int == 0 {
             return Err(Error::AdvertInterval);
         }
-        let list = &packet.buffer.as_ref()[HEADER_LEN..];
-        let addresses = list
-            .chunks_exact(addr_len)
-            .take(usize::from(packet.addr_count()))
+        Ok(Advert {
+            version,
+            vrid: packet.vrid(),
+            priority: packet.priority(),
+            advert_int,
+            auth,
+            list: &data[HEADER_LEN..list_end],
+            addr_len,
+        })
+    }
+
+    /// The virtual addresses, in packet order.
+    pub fn addresses(&self) -> impl ExactSizeIterator<Item = IpAddr> + 'a {
+        self.list
+            .chunks_exact(self.addr_len)
             .map(|c| match <[u8; 4]>::try_from(c) {
                 Ok(v4) => IpAddr::from(v4),
                 Err(_) => {
@@ -449,15 +490,64 @@ impl Repr {
                     IpAddr::from(v6)
                 }
             })
-            .collect();
-        Ok(Repr {
-            version,
-            vrid: packet.vrid(),
-            priority: packet.priority(),
-            advert_int,
-            auth,
-            addresses,
-        })
+    }
+
+    /// The advertisement interval as a duration.
+    pub fn advert_interval(&self) -> Duration {
+        self.version.interval_unit() * u32::from(self.advert_int)
+    }
+
+    /// Validates the advertisement against one instance's configuration.
+    pub fn check(&self, expect: &Expect<'_>) -> Result<()> {
+        if self.vrid != expect.vrid {
+            return Err(Error::Vrid);
+        }
+        if self.version != expect.version {
+            return Err(Error::Version);
+        }
+        if self.version == Version::V2 {
+            // RFC 2338 §7.1: auth type must match the configured one, and for simple text
+            // password the data must match too.
+            if self.auth.auth_type != expect.auth.auth_type {
+                return Err(Error::AuthType);
+            }
+            if self.auth.auth_type == AUTH_TYPE_PASS && self.auth.data != expect.auth.data {
+                return Err(Error::Auth);
+            }
+            // RFC 3768 §7.1: MUST verify the Adver Interval matches the configured one.
+            // (v3 backups learn it instead, RFC 5798 §6.4.2.)
+            if self.advert_int != expect.advert_int {
+                return Err(Error::AdvertInterval);
+            }
+        }
+        // RFC 5798 §7.1: MAY verify the count and list of addresses match the configured
+        // ones (keepalived does unless vrrp_skip_check_adv_addr).
+        if let Some(ours) = expect.addresses {
+            if self.addresses().len() != ours.len() || self.addresses().any(|a| !ours.contains(&a))
+            {
+                return Err(Error::AddrList);
+            }
+        }
+        Ok(())
+    }
+
+    /// The advertisement as an owned [`Repr`].
+    pub fn to_repr(&self) -> Repr {
+        Repr {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.priority,
+            advert_int: self.advert_int,
+            auth: self.auth,
+            addresses: self.addresses().collect(),
+        }
+    }
+}
+
+impl Repr {
+    /// Validates a received message (`packet` is the IP payload); see [`Advert::parse`].
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>, meta: &RxMeta) -> Result<Repr> {
+        Advert::parse(&Packet::new_unchecked(packet.buffer.as_ref()), meta).map(|a| a.to_repr())
     }
 
     /// Bytes [`Repr::emit`] writes.
@@ -531,46 +621,6 @@ impl Repr {
         self.emit(&mut packet, src, dst)?;
         Ok(packet.into_inner())
     }
-
-    /// The advertisement interval as a duration.
-    pub fn advert_interval(&self) -> Duration {
-        self.version.interval_unit() * u32::from(self.advert_int)
-    }
-
-    /// Validates a parsed advertisement against one instance's configuration.
-    pub fn check(&self, expect: &Expect<'_>) -> Result<()> {
-        if self.vrid != expect.vrid {
-            return Err(Error::Vrid);
-        }
-        if self.version != expect.version {
-            return Err(Error::Version);
-        }
-        if self.version == Version::V2 {
-            // RFC 2338 §7.1: auth type must match the configured one, and for simple text
-            // password the data must match too.
-            if self.auth.auth_type != expect.auth.auth_type {
-                return Err(Error::AuthType);
-            }
-            if self.auth.auth_type == AUTH_TYPE_PASS && self.auth.data != expect.auth.data {
-                return Err(Error::Auth);
-            }
-            // RFC 3768 §7.1: MUST verify the Adver Interval matches the configured one.
-            // (v3 backups learn it instead, RFC 5798 §6.4.2.)
-            if self.advert_int != expect.advert_int {
-                return Err(Error::AdvertInterval);
-            }
-        }
-        // RFC 5798 §7.1: MAY verify the count and list of addresses match the configured
-        // ones (keepalived does unless vrrp_skip_check_adv_addr).
-        if let Some(ours) = expect.addresses {
-            if self.addresses.len() != ours.len()
-                || self.addresses.iter().any(|a| !ours.contains(a))
-            {
-                return Err(Error::AddrList);
-            }
-        }
-        Ok(())
-    }
 }
 
 /// One instance's view of what a valid advertisement looks like.
@@ -642,7 +692,8 @@ mod tests {
                 addresses: vec![v4(10, 77, 0, 100), v4(10, 77, 0, 101)],
             }
         );
-        assert_eq!(r.advert_interval(), Duration::from_secs(1));
+        let a = Advert::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta4()).unwrap();
+        assert_eq!(a.advert_interval(), Duration::from_secs(1));
         assert_eq!(r.to_bytes(&meta4().src, &meta4().dst).unwrap(), bytes);
     }
 
@@ -663,7 +714,8 @@ mod tests {
         let r = parse(&bytes, &meta4()).unwrap();
         assert_eq!(r.version, Version::V3);
         assert_eq!((r.vrid, r.priority, r.advert_int), (52, 150, 50));
-        assert_eq!(r.advert_interval(), Duration::from_millis(500));
+        let a = Advert::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta4()).unwrap();
+        assert_eq!(a.advert_interval(), Duration::from_millis(500));
         assert_eq!(r.addresses, vec![v4(10, 77, 0, 102), v4(10, 77, 0, 103)]);
         assert_eq!(r.to_bytes(&meta4().src, &meta4().dst).unwrap(), bytes);
     }
@@ -812,7 +864,8 @@ mod tests {
 
     #[test]
     fn check_against_instance() {
-        let r = parse(&hex(KA_V2), &meta4()).unwrap();
+        let bytes = hex(KA_V2);
+        let r = Advert::parse(&Packet::new_checked(&bytes[..]).unwrap(), &meta4()).unwrap();
         let vips = [v4(10, 77, 0, 101), v4(10, 77, 0, 100)];
         let ok = Expect {
             version: Version::V2,
@@ -862,6 +915,27 @@ mod tests {
                 ..skip
             })
             .is_ok());
+    }
+
+    #[test]
+    fn priority_patch_matches_a_fresh_emit() {
+        for (hex_bytes, m) in [(KA_V2, meta4()), (KA_V3_V4, meta4()), (KA_V3_V6, meta6())] {
+            let bytes = hex(hex_bytes);
+            let r = parse(&bytes, &m).unwrap();
+            for prio in 0..=255 {
+                let mut p = Packet::new_unchecked(bytes.clone());
+                p.set_priority(prio);
+                let fresh = Repr {
+                    priority: prio,
+                    ..r.clone()
+                };
+                assert_eq!(p.into_inner(), fresh.to_bytes(&m.src, &m.dst).unwrap());
+            }
+        }
+        // keepalived's own stop advert, patched from its running one.
+        let mut p = Packet::new_unchecked(hex(KA_V2));
+        p.set_priority(0);
+        assert_eq!(p.into_inner(), hex(KA_V2_STOP));
     }
 
     #[test]

@@ -81,6 +81,20 @@ impl Poller {
     /// Waits until an fd is ready or `deadline` passes; returns the ready tokens (empty on
     /// timeout). `EINTR` counts as a timeout-free wakeup with nothing ready.
     pub fn wait(&mut self, now: Instant, deadline: Option<Instant>) -> io::Result<Vec<u64>> {
+        let mut tokens = Vec::new();
+        self.wait_into(now, deadline, &mut tokens)?;
+        Ok(tokens)
+    }
+
+    /// [`Poller::wait`] into `tokens` (cleared first), which the event loop reuses: no
+    /// allocation per wake-up.
+    pub fn wait_into(
+        &mut self,
+        now: Instant,
+        deadline: Option<Instant>,
+        tokens: &mut Vec<u64>,
+    ) -> io::Result<()> {
+        tokens.clear();
         self.events.clear();
         let cap = self.events.capacity();
         // SAFETY: the buffer has room for `cap` events; the kernel writes at most that many
@@ -96,13 +110,14 @@ impl Poller {
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(Vec::new());
+                return Ok(());
             }
             return Err(e);
         }
         // SAFETY: the kernel initialised the first `n` entries.
         unsafe { self.events.set_len(n as usize) };
-        Ok(self.events.iter().map(|e| e.u64).collect())
+        tokens.extend(self.events.iter().map(|e| e.u64));
+        Ok(())
     }
 }
 

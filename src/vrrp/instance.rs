@@ -4,10 +4,12 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::proto::vrrp::{
-    Auth, Error, Expect, Packet, Repr, RxMeta, Version, MAX_ADVER_INT_V3, MCAST_V4, MCAST_V6, TTL,
+    Advert, Auth, Error, Expect, Packet, Repr, RxMeta, Version, MAX_ADVER_INT_V3, MCAST_V4,
+    MCAST_V6, TTL,
 };
 
 /// Priority of the router owning the virtual addresses (RFC 5798 §5.2.4).
@@ -92,11 +94,12 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send this VRRP message (checksummed for `src` -> `dst`) with TTL/hop limit 255
-    /// (the shell's `unicast_ttl` toward unicast peers).
+    /// (the shell's `unicast_ttl` toward unicast peers). The bytes are the instance's
+    /// cached advert, shared: sending one allocates nothing.
     Transmit {
         src: IpAddr,
         dst: IpAddr,
-        bytes: Vec<u8>,
+        bytes: Rc<[u8]>,
     },
     /// Add, or replace, these virtual addresses with this valid/preferred lifetime, or
     /// permanent (`None`). A lease refresh is the same action without GARP or notify.
@@ -438,6 +441,9 @@ pub struct Instance {
     /// (keepalived's wantstate MASTER).
     wants_master: bool,
     actions: VecDeque<Action>,
+    /// The encoded advert per destination (as [`Instance::transmit`] orders them), with
+    /// the priority it last carried; emptied when the parameters change.
+    adverts: Vec<Rc<[u8]>>,
     stats: Stats,
 }
 
@@ -463,6 +469,7 @@ impl Instance {
             in_group: false,
             wants_master: false,
             actions: VecDeque::new(),
+            adverts: Vec::new(),
             stats: Stats::default(),
             p,
         };
@@ -626,7 +633,7 @@ impl Instance {
     }
 
     /// RFC 5798 §7.1 "Receiving VRRP Packets", in keepalived's order (vrrp_check_packet).
-    fn accept(&self, meta: &RxMeta, msg: &[u8]) -> Result<Repr, Error> {
+    fn accept<'m>(&self, meta: &RxMeta, msg: &'m [u8]) -> Result<Advert<'m>, Error> {
         let unicast = !self.p.unicast_peers.is_empty();
         // §7.1: MUST verify the packet holds the complete VRRP header.
         let packet = Packet::new_checked(msg)?;
@@ -638,7 +645,7 @@ impl Instance {
         }
         // §7.1: MUST verify the VRRP version, the length for the address count and the
         // checksum (plus the type, §5.2.2, and the family).
-        let adv = Repr::parse(&packet, meta)?;
+        let adv = Advert::parse(&packet, meta)?;
         if meta.src.is_ipv4() != self.p.primary_addr.is_ipv4() {
             return Err(Error::Family);
         }
@@ -660,7 +667,7 @@ impl Instance {
         Ok(adv)
     }
 
-    fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
+    fn handle_advert(&mut self, now: Instant, src: IpAddr, adv: &Advert) {
         self.stats.adverts_received += 1;
         if adv.priority == PRIORITY_STOP {
             self.stats.priority_zero_received += 1;
@@ -672,7 +679,7 @@ impl Instance {
         }
     }
 
-    fn backup_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
+    fn backup_rx(&mut self, now: Instant, src: IpAddr, adv: &Advert) {
         if adv.priority == PRIORITY_STOP {
             // RFC 5798 §6.4.2: priority 0 -> Master_Down_Timer = Skew_Time.
             self.timer = Some(now + self.skew());
@@ -723,7 +730,7 @@ impl Instance {
         true
     }
 
-    fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Repr) {
+    fn master_rx(&mut self, now: Instant, src: IpAddr, adv: &Advert) {
         if adv.priority == PRIORITY_STOP {
             // RFC 5798 §6.4.3: priority 0 -> send an advert, reset the Adver_Timer.
             if self.may_reply(now) {
@@ -944,6 +951,7 @@ impl Instance {
         let old_priority = self.priority;
         let old = std::mem::replace(&mut self.p, p);
         self.advert_units = advert_units;
+        self.adverts.clear();
         let installed = |p: &Params| -> Vec<IpAddr> {
             p.vips.iter().chain(&p.excluded_vips).copied().collect()
         };
@@ -1110,9 +1118,9 @@ impl Instance {
     }
 
     /// One [`Action::Transmit`] per destination: the multicast group, or each unicast peer
-    /// (RFC 5798 §5.1.1.2; keepalived `unicast_peer`).
+    /// (RFC 5798 §5.1.1.2; keepalived `unicast_peer`). Adverts are encoded once per
+    /// parameter change; a new priority patches the cached bytes and their checksum.
     fn transmit(&mut self, priority: u8) {
-        let adv = self.advert(priority);
         let src = self.p.primary_addr;
         let group = [self.p.mcast_group];
         let dsts = if self.p.unicast_peers.is_empty() {
@@ -1120,9 +1128,19 @@ impl Instance {
         } else {
             &self.p.unicast_peers[..]
         };
-        for &dst in dsts {
+        if self.adverts.len() != dsts.len() {
+            let adv = self.advert(priority);
             // validate() guarantees one family, <= 255 addresses and a wire interval.
-            let bytes = adv.to_bytes(&src, &dst).expect("validated parameters emit");
+            let emit = |dst| adv.to_bytes(&src, dst).expect("validated parameters emit");
+            self.adverts = dsts.iter().map(|d| emit(d).into()).collect();
+        }
+        for (&dst, bytes) in dsts.iter().zip(&mut self.adverts) {
+            if Packet::new_unchecked(&bytes[..]).priority() != priority {
+                let mut p = Packet::new_unchecked(bytes.to_vec());
+                p.set_priority(priority);
+                *bytes = p.into_inner().into();
+            }
+            let bytes = bytes.clone();
             self.actions.push_back(Action::Transmit { src, dst, bytes });
         }
     }
