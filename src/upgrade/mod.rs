@@ -94,9 +94,9 @@ fn load_state() -> Result<State, String> {
     State::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// Writes the state: syslinux's boot-once (first: a slot armed before the state names it
-/// boots and counts itself), the state file, and syslinux.cfg's DEFAULT when it changed;
-/// `/boot` must be writable.
+/// Writes the state: syslinux's boot-once first (a power cut right after it boots the armed
+/// slot, whose initramfs reads the older state and copes), the state file, and syslinux.cfg's
+/// DEFAULT when it changed; `/boot` must be writable.
 fn save_state(st: &State) -> Result<(), String> {
     let cfg_path = Path::new(BOOT_DIR).join("syslinux.cfg");
     let cfg = fs::read_to_string(&cfg_path).map_err(err(cfg_path.display()))?;
@@ -114,10 +114,9 @@ fn save_state(st: &State) -> Result<(), String> {
 /// recorded, so the file must keep them.
 fn set_boot_once(slot: Option<Slot>) -> Result<(), String> {
     let path = Path::new(BOOT_DIR).join("ldlinux.sys");
-    let e = err(path.display());
     let f = match OpenOptions::new().read(true).write(true).open(&path) {
         Err(x) if x.kind() == io::ErrorKind::NotFound && slot.is_none() => return Ok(()),
-        f => f.map_err(e)?,
+        f => f.map_err(err(path.display()))?,
     };
     let len = f.metadata().map_err(err(path.display()))?.len();
     let at = len
