@@ -205,27 +205,24 @@ impl State {
     /// The good slot booted instead of `trial`, which had `left` tries before that boot.
     fn trial_failed(&mut self, trial: Slot, left: u8) -> BootDecision {
         let good = trial.other();
-        if left == 0 {
-            // Its initramfs spent the last try: it hung, could not mount its root or was
-            // given up.
-            self.slot_mut(trial).status = Status::Bad;
-            self.boot = good;
-            self.note = format!("{}: rolled back to {good}", no_tries_left(trial));
-            return BootDecision::Run { trial: false };
-        }
-        let why = format!(
-            "{trial}: its kernel stopped before its initramfs could count the boot (a panic, \
-             a corrupt kernel or initramfs, or a reset)"
-        );
-        let left = left - 1;
-        self.slot_mut(trial).status = Status::Try { left };
-        if left > 0 {
-            self.note = format!("{why}: trying {trial} again (tries left: {left})");
+        let why = if left == 0 {
+            // Its initramfs spent the last try, then it hung or could not mount its root.
+            no_tries_left(trial)
+        } else {
+            format!(
+                "{trial}: its kernel stopped before its initramfs could count the boot (a \
+                 panic, a corrupt kernel or initramfs, or a reset){}",
+                if left == 1 { ", no tries left" } else { "" }
+            )
+        };
+        if left > 1 {
+            self.slot_mut(trial).status = Status::Try { left: left - 1 };
+            self.note = format!("{why}: trying {trial} again (tries left: {})", left - 1);
             BootDecision::Reboot
         } else {
             self.slot_mut(trial).status = Status::Bad;
             self.boot = good;
-            self.note = format!("{why}, no tries left: rolled back to {good}");
+            self.note = format!("{why}: rolled back to {good}");
             BootDecision::Run { trial: false }
         }
     }
