@@ -179,8 +179,8 @@ fn config_id_selects_lines() {
         assert_eq!(cfg.instances[0].priority, prio);
         assert_eq!(cfg.vrrp_scripts[0].script, script);
         assert_eq!(cfg.instances[0].track_script[0].name, "check_VI_0");
-        // net_namespace and use_vmac are not supported: exactly those two warnings.
-        assert_eq!(diags.len(), 2, "{diags:?}");
+        // net_namespace is not supported: exactly that warning.
+        assert_eq!(diags.len(), 1, "{diags:?}");
     }
     let out = in_netns(&format!("\"$KL\" -t -i high -f '{}'", rel(&f)));
     assert_eq!(out.status.code(), Some(4));

@@ -204,6 +204,7 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
     w.flag("checker_no_swap", g.checker_no_swap);
     w.opt("default_interface", g.default_interface.as_deref().map(q));
+    w.opt("vmac_prefix", g.vmac_prefix.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
     w.opt("script_user", g.script_user.as_ref().map(user));
     w.flag("enable_script_security", g.enable_script_security);
@@ -418,6 +419,16 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
+    if let Some(v) = &i.vmac {
+        let mut line = q(&v.name);
+        // keepalived refuses the RFC 5798 MAC written out: it is the default.
+        if v.mac != i.default_vmac() {
+            line += " ";
+            line += &v.mac_text();
+        }
+        w.kv("use_vmac", line);
+        w.flag("vmac_xmit_base", v.xmit_base);
+    }
     w.close();
 }
 

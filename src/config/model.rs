@@ -49,6 +49,8 @@ pub struct GlobalDefs {
     pub checker_no_swap: bool,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
+    /// `vmac_prefix`: the start of generated `use_vmac` names (default `vrrp`).
+    pub vmac_prefix: Option<String>,
     /// Wait this long after start before running the VRRP state machines.
     pub vrrp_startup_delay: Duration,
     /// `script_user USER [GROUP]`.
@@ -151,6 +153,7 @@ impl Default for GlobalDefs {
             vrrp_no_swap: false,
             checker_no_swap: false,
             default_interface: None,
+            vmac_prefix: None,
             vrrp_startup_delay: Duration::ZERO,
             script_user: None,
             enable_script_security: false,
@@ -362,6 +365,30 @@ pub struct VrrpInstance {
     pub vip_lease: Option<VipLease>,
     /// `smtp_alert [yes|no]`; unset = the global default.
     pub smtp_alert: Option<bool>,
+    /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`), names and MAC resolved.
+    pub vmac: Option<Vmac>,
+}
+
+/// The RFC 5798 §7.3 virtual MAC of an instance, on a private macvlan over its interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vmac {
+    /// The macvlan (default `vmac_prefix`.VRID, `vrrp.51`).
+    pub name: String,
+    /// Default 00:00:5e:00:01:VRID (IPv4) / 00:00:5e:00:02:VRID (IPv6).
+    pub mac: [u8; 6],
+    /// `vmac_xmit_base`: adverts go and come on the interface itself, with its own MAC.
+    pub xmit_base: bool,
+}
+
+impl Vmac {
+    /// The MAC as `ip link` and keepalived write it: `00:00:5e:00:01:33`.
+    pub fn mac_text(&self) -> String {
+        let m = self.mac;
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
 }
 
 impl VrrpInstance {
@@ -375,6 +402,12 @@ impl VrrpInstance {
             .or(self.mcast_src_ip)
             .or(self.unicast_peer.first().copied())
             .is_some_and(|a| a.is_ipv6())
+    }
+
+    /// RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    pub fn default_vmac(&self) -> [u8; 6] {
+        let family = if self.is_ipv6() { 2 } else { 1 };
+        [0, 0, 0x5e, 0, family, self.virtual_router_id]
     }
 
     /// The lease to use for this instance's VIPs.

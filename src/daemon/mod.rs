@@ -22,12 +22,13 @@ use crate::proto::{arp, ndisc};
 use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
 use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
-use crate::sys::netlink::{AddrSpec, LinkMonitor, Rtnl};
+use crate::sys::netlink::{AddrSpec, LinkInfo, LinkMonitor, Rtnl};
 use crate::sys::persist;
 use crate::sys::process::{daemonize, vet_scripts, Processes, ScriptSpec};
 use crate::sys::sched;
 use crate::sys::smtp::Mailer;
 use crate::sys::track_file as sys_track_file;
+use crate::sys::vmac::Vmacs;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
@@ -80,6 +81,8 @@ struct Shell {
     mail: Mailer,
     /// `global_defs` alert settings, for the instances' and groups' `smtp_alert`.
     smtp: config::Smtp,
+    /// `use_vmac` macvlans.
+    vmacs: Vmacs,
 }
 
 impl Env for Shell {
@@ -104,10 +107,11 @@ impl Env for Shell {
         v6: bool,
         group: Option<IpAddr>,
     ) -> Result<usize, String> {
+        // By index too: a `use_vmac` macvlan made again under its name is a new interface.
         let idx = match self
             .socks
             .iter()
-            .position(|s| s.ifname == ifname && s.v6 == v6)
+            .position(|s| s.ifname == ifname && s.ifindex == ifindex && s.v6 == v6)
         {
             Some(i) => i,
             None => {
@@ -133,6 +137,25 @@ impl Env for Shell {
                 .map_err(|e| format!("joining {g} on {ifname}: {e}"))?;
         }
         Ok(idx)
+    }
+
+    fn vmac(
+        &mut self,
+        v: &config::Vmac,
+        base: &LinkInfo,
+        families: (bool, bool),
+        ll: Option<IpAddr>,
+    ) -> Result<LinkInfo, String> {
+        let fresh = !self.vmacs.names().contains(&v.name);
+        let link = self
+            .vmacs
+            .ensure(&mut self.rtnl, v, base, families, ll)
+            .map_err(|e| e.to_string())?;
+        if fresh {
+            let (name, mac) = (&v.name, v.mac_text());
+            log::info(&format!("use_vmac: {name} ({mac}) over {}", base.name));
+        }
+        Ok(link)
     }
 
     fn script_up(&mut self, name: &str) -> bool {
@@ -259,6 +282,17 @@ impl Shell {
                     let (name, c) = (m.name.clone(), c.clone());
                     self.run_notify(&name, &c, Vec::new(), now);
                 }
+            }
+        }
+    }
+
+    /// Deletes the `use_vmac` macvlans no instance of the configuration `keep`s, after their
+    /// units have stopped (their last adverts left through them).
+    fn drop_vmacs(&mut self, keep: impl Fn(&str) -> bool) {
+        for name in self.vmacs.names().into_iter().filter(|n| !keep(n)) {
+            match self.vmacs.remove(&mut self.rtnl, &name) {
+                Ok(()) => log::info(&format!("use_vmac: {name} removed")),
+                Err(e) => log::warn(&format!("use_vmac: removing {name}: {e}")),
             }
         }
     }
@@ -572,6 +606,7 @@ impl Daemon {
             now: Instant::now(),
             mail: Mailer::new(TOKEN_MAIL),
             smtp: config::Smtp::default(),
+            vmacs: Vmacs::default(),
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -687,6 +722,11 @@ impl Daemon {
             u.vrrp.shutdown(now);
             self.shell.drain(&mut u, now);
         }
+        let wanted = |name: &str| {
+            let mut vmacs = keys.iter().flat_map(|k| &k.instances).flat_map(|i| &i.vmac);
+            vmacs.any(|v| v.name == name)
+        };
+        self.shell.drop_vmacs(wanted);
         self.waiting = keys
             .into_iter()
             .filter(|k| !self.units.iter().any(|u| &u.key == k))
@@ -882,6 +922,7 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.shell.drop_vmacs(|_| false);
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
         // The STOP lines are written; the FIFOs close (their readers got SIGTERM above).

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::config::{SyncGroup, VirtualIp, VrrpInstance};
+use crate::config::{SyncGroup, VirtualIp, Vmac, VrrpInstance};
 use crate::daemon::log;
-use crate::sys::netlink::{AddrSpec, Rtnl};
+use crate::sys::netlink::{AddrSpec, LinkInfo, Rtnl};
 use crate::vrrp::plan::{self, needs_restart, summary, Resolved, TrackerSrc, UnitKey};
 use crate::vrrp::{Instance, Params, Vrrp};
 
@@ -58,6 +58,15 @@ pub trait Env {
     fn script_up(&mut self, name: &str) -> bool;
     /// Current value of a `track_file` file (watched from now on).
     fn file_value(&mut self, path: &std::path::Path) -> i64;
+    /// The `use_vmac` macvlan over `base`, made if needed, for the families given (IPv4,
+    /// IPv6); `ll`: an IPv6 instance's advert source, which the macvlan gets too.
+    fn vmac(
+        &mut self,
+        v: &Vmac,
+        base: &LinkInfo,
+        families: (bool, bool),
+        ll: Option<IpAddr>,
+    ) -> Result<LinkInfo, String>;
 }
 
 fn scope(s: Option<&str>) -> u8 {
@@ -71,18 +80,22 @@ fn scope(s: Option<&str>) -> u8 {
     }
 }
 
+/// A VIP's address spec; without `dev` it goes on `home` (the interface, or its macvlan).
 fn vip_spec(
     env: &mut dyn Env,
     inst: &VrrpInstance,
     v: &VirtualIp,
+    home: &LinkInfo,
 ) -> Result<(AddrSpec, [u8; 6]), String> {
-    let dev = v.dev.as_deref().unwrap_or(&inst.interface);
-    let link = env.rtnl().link(dev).map_err(|_| {
-        format!(
-            "{}: interface `{dev}` of VIP {} does not exist",
-            inst.name, v.addr
-        )
-    })?;
+    let link = match v.dev.as_deref() {
+        None => home.clone(),
+        Some(dev) => env.rtnl().link(dev).map_err(|_| {
+            format!(
+                "{}: interface `{dev}` of VIP {} does not exist",
+                inst.name, v.addr
+            )
+        })?,
+    };
     let mut spec = AddrSpec::new(link.index, v.addr, v.prefix_len);
     spec.broadcast = v.brd;
     spec.label = v.label.clone();
@@ -116,14 +129,28 @@ fn member(
                 )
             })?,
     };
+    // use_vmac: the VIPs go on the macvlan, and the adverts too unless vmac_xmit_base.
+    let (home, tx) = match &inst.vmac {
+        Some(v) => {
+            // keepalived keeps IPv6 for excluded IPv6 VIPs of an IPv4 instance.
+            let evip6 = inst.virtual_ipaddress_excluded.iter();
+            let ipv6 = v6 || evip6.filter(|a| a.dev.is_none()).any(|a| a.addr.is_ipv6());
+            let mac = env
+                .vmac(v, &link, (!v6, ipv6), v6.then_some(src))
+                .map_err(|e| format!("{}: use_vmac {}: {e}", inst.name, v.name))?;
+            let tx = if v.xmit_base { link } else { mac.clone() };
+            (mac, tx)
+        }
+        None => (link.clone(), link),
+    };
     let unicast = !inst.unicast_peer.is_empty();
     let group = (!unicast).then(|| plan::mcast_group(inst, &key.global));
-    let sock = env.socket(&inst.interface, link.index, v6, group)?;
+    let sock = env.socket(&tx.name, tx.index, v6, group)?;
     let vips = inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .map(|v| vip_spec(env, inst, v))
+        .map(|v| vip_spec(env, inst, v, &home))
         .collect::<Result<Vec<_>, _>>()?;
     let trackers: Vec<TrackerSrc> = plan::trackers(inst, key)
         .into_iter()
@@ -147,7 +174,7 @@ fn member(
         })
         .collect();
     let os = Resolved {
-        link: link.index,
+        link: tx.index,
         src,
         tracker_up,
         file_values,
@@ -155,7 +182,7 @@ fn member(
     let m = Member {
         name: inst.name.clone(),
         ifname: inst.interface.clone(),
-        ifindex: link.index,
+        ifindex: tx.index,
         v6,
         sock,
         ttl: if inst.unicast_peer.is_empty() {

@@ -16,6 +16,7 @@ pub mod process;
 pub mod sched;
 pub mod smtp;
 pub mod track_file;
+pub mod vmac;
 pub mod vrrp_sock;
 pub mod watchdog;
 pub mod worker;

@@ -20,16 +20,15 @@ use std::time::Duration;
 
 use super::{cvt, cvt_size};
 use crate::netlink::{
-    attrs, begin, end, messages, put, Msg, HDR, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+    attrs, begin, end, messages, put, Msg, HDR, IFLA_ADDRESS, IFLA_IFNAME, IFLA_INFO_KIND,
+    IFLA_LINK, IFLA_LINKINFO, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
+    NLM_F_REPLACE, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK,
 };
 
 /// `INFINITY_LIFE_TIME` in the kernel: an address that never expires.
 const FOREVER: u32 = u32::MAX;
 const RTMGRP_LINK: u32 = 1;
 
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
@@ -44,8 +43,6 @@ const IFA_FLAGS: u16 = 8;
 const IFA_F_SECONDARY: u32 = 0x01;
 const IFA_F_NODAD: u32 = 0x02;
 
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
 const IFLA_OPERSTATE: u16 = 16;
 const IFF_UP: u32 = 0x1;
 const IFF_LOWER_UP: u32 = 0x1_0000;
@@ -107,6 +104,8 @@ pub struct LinkInfo {
     /// Administratively up and operationally usable (carrier present): what track_interface
     /// and an instance's own interface mean by "up".
     pub up: bool,
+    /// A macvlan's parent interface (`use_vmac` checks what it finds under its name).
+    pub macvlan_of: Option<u32>,
 }
 
 fn ip_bytes(a: &IpAddr) -> Vec<u8> {
@@ -228,16 +227,26 @@ fn parse_link(p: &[u8]) -> Option<LinkInfo> {
         name: String::new(),
         mac: None,
         up: false,
+        macvlan_of: None,
     };
     let mut oper = IF_OPER_UNKNOWN;
+    let (mut parent, mut macvlan) = (None, false);
     for (ty, data) in attrs(p, IFINFOMSG).map_while(Result::ok) {
         match ty {
             IFLA_IFNAME => info.name = c_string(data),
             IFLA_ADDRESS => info.mac = data.try_into().ok(),
             IFLA_OPERSTATE => oper = *data.first()?,
+            IFLA_LINK => parent = u32_at(data, 0),
+            IFLA_LINKINFO => {
+                let kind = attrs(data, 0).map_while(Result::ok);
+                macvlan = kind
+                    .filter(|(t, _)| *t == IFLA_INFO_KIND)
+                    .any(|(_, k)| c_string(k) == "macvlan");
+            }
             _ => {}
         }
     }
+    info.macvlan_of = parent.filter(|_| macvlan);
     // Virtual links without carrier detection report UNKNOWN while running.
     info.up = flags & IFF_UP != 0
         && flags & IFF_LOWER_UP != 0
@@ -356,6 +365,12 @@ impl Rtnl {
     pub fn add_address(&mut self, a: &AddrSpec) -> io::Result<()> {
         let flags = NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
         self.request(|seq| addr_request(RTM_NEWADDR, flags, seq, a), |_| {})
+    }
+
+    /// Sends one request built by the message layer (`crate::netlink::macvlan_add`, ...) and
+    /// waits for its ACK.
+    pub fn ack(&mut self, msg: impl FnOnce(u32) -> Vec<u8>) -> io::Result<()> {
+        self.request(msg, |_| {})
     }
 
     pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()> {
@@ -565,9 +580,16 @@ mod tests {
                 index: 2,
                 name: "eth0".into(),
                 mac: Some([2, 0, 0, 0, 0, 1]),
-                up: true
+                up: true,
+                macvlan_of: None,
             }
         );
+        let mut kind = Vec::new();
+        put(&mut kind, IFLA_INFO_KIND, b"macvlan");
+        let vmac = link_msg(&[(IFLA_LINK, &3u32.to_ne_bytes()), (IFLA_LINKINFO, &kind)]);
+        assert_eq!(parse_link(&vmac[HDR..]).unwrap().macvlan_of, Some(3));
+        let veth = link_msg(&[(IFLA_LINK, &3u32.to_ne_bytes())]);
+        assert_eq!(parse_link(&veth[HDR..]).unwrap().macvlan_of, None);
         let down = link_msg(&[(IFLA_OPERSTATE, &[2])]); // IF_OPER_DOWN
         assert!(!parse_link(&down[HDR..]).unwrap().up);
 

@@ -299,6 +299,8 @@ pub fn needs_restart(old: &VrrpInstance, new: &VrrpInstance) -> Option<&'static 
         Some("unicast/multicast mode changed")
     } else if vip_moved {
         Some("a VIP's device, prefix, label or scope changed")
+    } else if old.vmac != new.vmac {
+        Some("use_vmac changed")
     } else {
         None
     }

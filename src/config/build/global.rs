@@ -253,6 +253,19 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         },
     },
     Kw {
+        name: "vmac_prefix",
+        arity: N(1),
+        doc: "`vmac_prefix NAME`: start of the generated `use_vmac` interface names, NAME.VRID (default `vrrp`; a second one is ignored with a warning, as keepalived does)",
+        set: |c, g, n| match &g.vmac_prefix {
+            Some(p) => c.warn(
+                &n.args[0],
+                format!("vmac_prefix `{p}` is already set; ignored, as keepalived does"),
+                None,
+            ),
+            None => g.vmac_prefix = Some(n.args[0].text.clone()),
+        },
+    },
+    Kw {
         name: "vrrp_startup_delay",
         arity: N(1),
         doc: "`vrrp_startup_delay SECS`: wait before starting VRRP after boot (default: none; `0` is refused by keepalived and ignored with a warning)",

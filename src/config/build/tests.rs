@@ -283,7 +283,7 @@ fn checker_settings_inherit_from_server_levels() {
 #[test]
 fn unsupported_keywords_warn_and_skip_blocks() {
     let (c, d) = ok(&format!(
-        "{BASE} use_vmac\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+        "{BASE} use_ipvlan\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
     ));
     assert_eq!(c.instances.len(), 1);
     assert_eq!(d.len(), 3);
@@ -925,4 +925,75 @@ fn dns_check_keywords() {
     );
     let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n DNS_CHECK {\n name a..b\n }\n }\n}");
     assert!(e.contains("invalid DNS name `a..b`"), "{e}");
+}
+
+#[test]
+fn use_vmac_names_macs_and_unicast() {
+    let vmac = |text: &str| {
+        let (c, d) = ok(text);
+        (c.instances[0].vmac.clone().expect("use_vmac"), d)
+    };
+    // RFC 5798 §7.3: 00-00-5E-00-01-{VRID}; keepalived's default name vrrp.VRID.
+    let (v, d) = vmac(&format!("{BASE} use_vmac\n}}"));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!((v.name.as_str(), v.mac), ("vrrp.7", [0, 0, 0x5e, 0, 1, 7]));
+    assert!(!v.xmit_base);
+    // IPv6 instances: 00-00-5E-00-02-{VRID}; vmac_prefix names them.
+    let g = "global_defs {\n vmac_prefix vm\n}\n";
+    let (v, _) = vmac(&format!(
+        "{g}{BASE} use_vmac\n virtual_ipaddress {{\n 2001:db8::1\n }}\n}}"
+    ));
+    assert_eq!((v.name.as_str(), v.mac), ("vm.7", [0, 0, 0x5e, 0, 2, 7]));
+    // A name and a MAC of 5 octets (the VRID completes it) in either order.
+    let (v, _) = vmac(&format!(
+        "{BASE} use_vmac 02:00:00:00:aa vx\n vmac_xmit_base\n}}"
+    ));
+    assert_eq!((v.name.as_str(), v.mac), ("vx", [2, 0, 0, 0, 0xaa, 7]));
+    assert!(v.xmit_base);
+    let text = format!("global_defs {{\n vmac_prefix vm\n}}\n{BASE} use_vmac 02:00:00:00:aa\n vmac_xmit_base\n}}\n");
+    let (c, _) = ok(&format!(
+        "{text}vrrp_instance W {{\n interface eth0\n virtual_router_id 8\n use_vmac\n}}"
+    ));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+    let (v, _) = vmac(&format!("{BASE} use_vmac vx 02:00:00:00:aa:bb\n}}"));
+    assert_eq!(v.mac, [2, 0, 0, 0, 0xaa, 0xbb]);
+    // keepalived keeps the RFC 5798 range for its default, and refuses multicast.
+    for mac in ["00:00:5e:00:01:07", "00:00:5e:00:02", "01:00:00:00:aa"] {
+        let (v, d) = vmac(&format!("{BASE} use_vmac {mac}\n}}"));
+        assert_eq!(v.mac, [0, 0, 0x5e, 0, 1, 7]);
+        assert!(d[0].contains("MAC address; ignored"), "{d:?}");
+    }
+    // Unicast needs vmac_xmit_base: keepalived sets it with a message.
+    let (v, d) = vmac(&format!(
+        "{BASE} use_vmac\n unicast_peer {{\n 10.0.0.2\n }}\n}}"
+    ));
+    assert!(v.xmit_base);
+    assert!(d[0].contains("requires vmac_xmit_base; set"), "{d:?}");
+    // Bad names and MACs are ignored with a warning; the defaults apply.
+    let (v, d) = vmac(&format!("{BASE} use_vmac a/b 00:zz\n}}"));
+    assert_eq!((v.name.as_str(), v.mac), ("vrrp.7", [0, 0, 0x5e, 0, 1, 7]));
+    assert_eq!(d.len(), 2, "{d:?}");
+    // A name another instance uses is ignored; two instances on one macvlan would fight.
+    let w = "vrrp_instance W {\n interface eth1\n virtual_router_id 8\n use_vmac vx\n}\n";
+    let (c, d) = ok(&format!("{BASE} use_vmac vx\n}}\n{w}"));
+    assert_eq!(c.instances[1].vmac.as_ref().unwrap().name, "vrrp.8");
+    assert!(
+        d[0].contains("`vx` is already `V`'s; the default name"),
+        "{d:?}"
+    );
+    let two = "vrrp_instance W {\n interface eth1\n virtual_router_id 7\n use_vmac\n}\n";
+    let e = err(&format!("{BASE} use_vmac\n}}\n{two}"));
+    assert!(
+        e.contains("use_vmac interface `vrrp.7` is already `V`'s"),
+        "{e}"
+    );
+    let g = "global_defs {\n vmac_prefix a_longer_prefix\n}\n";
+    let e = err(&format!("{g}{BASE} use_vmac\n}}"));
+    assert!(
+        e.contains("`a_longer_prefix.7` is no valid interface name"),
+        "{e}"
+    );
+    let (c, _) = ok(&format!("{BASE}}}"));
+    assert!(c.instances[0].vmac.is_none());
 }

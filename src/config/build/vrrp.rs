@@ -9,6 +9,9 @@ pub(super) struct InstB {
     pub(super) auth_pass: Option<Token>,
     /// `auth_type` had a value keepalived does not know: no authentication, already said.
     pub(super) auth_unknown: bool,
+    /// `use_vmac`: its keyword, the name and the MAC octets given (5: the VRID is the 6th).
+    pub(super) vmac: Option<(Token, Option<String>, Option<Vec<u8>>)>,
+    pub(super) vmac_xmit_base: bool,
 }
 
 impl HasGarp for InstB {
@@ -407,6 +410,31 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: garp_lower_prio,
     },
     Kw {
+        name: "use_vmac",
+        arity: Range(0, 2),
+        doc: "`use_vmac [NAME] [MAC]`: the VIPs (those without `dev`) go on a private macvlan NAME (default `vmac_prefix`.VRID, `vrrp.51`) over `interface` with the RFC 5798 §7.3 virtual MAC (00:00:5e:00:01:VRID, 00:00:5e:00:02:VRID for IPv6; a MAC given must be unicast and outside that range, 5 octets: the VRID is the 6th), and the adverts leave from it, so neighbours' caches stay right across a failover. Made at start (one left by an earlier run is reused), deleted at stop. keepalived's sysctls: on the macvlan `arp_ignore` 1, `accept_local` 1, `rp_filter` 0, `promote_secondaries` 1, IPv6 off unless IPv6 VIPs go on it (IPv6 instances: no address made from the MAC, `interface`'s link-local copied); on `interface` `arp_ignore` 1, `arp_filter` 1; a non-zero `all.rp_filter` is cleared, every interface raised to it. Unlike keepalived, also `arp_announce` 2 on `interface`, so its ARP requests never announce a VIP with its own MAC (keepalived's NOTE_vrrp_vmac leaves that to the admin). All restored at stop",
+        set: |c, i, n| {
+            let mut name = None;
+            let mut mac = None;
+            for a in &n.args {
+                if a.text.contains(':') {
+                    mac = vmac_octets(c, a);
+                } else if dev_name_valid(&a.text) {
+                    name = Some(a.text.clone());
+                } else {
+                    c.warn(a, format!("invalid interface name `{}` for use_vmac (at most 15 characters, no `/`, `:` or space); ignored, as keepalived does", a.text), None);
+                }
+            }
+            i.vmac = Some((n.kw.clone(), name, mac));
+        },
+    },
+    Kw {
+        name: "vmac_xmit_base",
+        arity: N(0),
+        doc: "`vmac_xmit_base`: with `use_vmac`, adverts are sent and received on `interface` (its own MAC) instead of the macvlan (set by itself for unicast instances, as keepalived does)",
+        set: |_, i, _| i.vmac_xmit_base = true,
+    },
+    Kw {
         name: "vip_lease",
         arity: N(1),
         doc: "keeplite: `vip_lease SECS|off`: overrides `global_defs vip_lease`",
@@ -479,6 +507,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             accept: !g.vrrp_strict,
             vip_lease: None,
             smtp_alert: None,
+            vmac: None,
         },
         at: InstanceAt {
             vrid: None,
@@ -492,6 +521,8 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         auth_type: None,
         auth_pass: None,
         auth_unknown: false,
+        vmac: None,
+        vmac_xmit_base: false,
     };
     let seen = apply(
         c,
@@ -512,6 +543,111 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             c.warn(at, msg, Some(help.into()));
         }
     }
+    vmac(c, b, &mut i);
     b.cfg.instances.push(i.v);
     b.instances.push(i.at);
+}
+
+/// The kernel's `dev_valid_name`, as keepalived checks `use_vmac` names.
+fn dev_name_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', ':'])
+        && !name.contains(char::is_whitespace)
+}
+
+/// `02:00:00:00:01` or `02:00:00:00:01:33`: 5 or 6 hex octets (5: the VRID is the 6th) of
+/// a unicast address outside the RFC 5798 ranges, which keepalived keeps for its default.
+fn vmac_octets(c: &mut Ctx, t: &Token) -> Option<Vec<u8>> {
+    let octets: Option<Vec<u8>> = t
+        .text
+        .split(':')
+        .map(|o| {
+            (o.len() <= 2)
+                .then(|| u8::from_str_radix(o, 16).ok())
+                .flatten()
+        })
+        .collect();
+    let why = match &octets {
+        Some(o) if o.len() != 5 && o.len() != 6 => "an invalid",
+        None => "an invalid",
+        Some(o) if o[0] & 1 != 0 => "a multicast",
+        Some(o) if o[..4] == [0, 0, 0x5e, 0] && matches!(o[4], 1 | 2) => "an RFC 5798",
+        Some(_) => return octets,
+    };
+    let msg = format!(
+        "use_vmac: `{}` is {why} MAC address; ignored, as keepalived does",
+        t.text
+    );
+    let help = "expected 5 or 6 hex octets of a unicast address outside 00:00:5e:00:01/02";
+    c.warn(t, msg, Some(help.into()));
+    None
+}
+
+/// Resolves `use_vmac` once the VRID and family are known (RFC 5798 §7.3: 00-00-5E-00-01-VRID
+/// for IPv4, 00-00-5E-00-02-VRID for IPv6).
+fn vmac(c: &mut Ctx, b: &Builder, i: &mut InstB) {
+    let Some((kw, name, mac)) = i.vmac.take() else {
+        return;
+    };
+    let vrid = i.v.virtual_router_id;
+    let owner = |name: &str| {
+        let mut all = b.cfg.instances.iter();
+        all.find(|o| o.vmac.as_ref().is_some_and(|v| v.name == name))
+            .map(|o| o.name.clone())
+    };
+    // keepalived ignores a name another instance uses (its default name applies).
+    let name = match name.map(|n| (owner(&n), n)) {
+        Some((Some(other), n)) => {
+            let msg = format!(
+                "(`{}`) use_vmac interface `{n}` is already `{other}`'s; the default name is used, as keepalived does",
+                i.v.name
+            );
+            c.warn(&kw, msg, None);
+            None
+        }
+        other => other.map(|(_, n)| n),
+    };
+    let prefix = b.cfg.global.vmac_prefix.as_deref().unwrap_or("vrrp");
+    let name = name.unwrap_or_else(|| format!("{prefix}.{vrid}"));
+    let problem = match owner(&name) {
+        Some(other) => Some((
+            format!("is already `{other}`'s"),
+            "give one of them another name: `use_vmac NAME`",
+        )),
+        None if !dev_name_valid(&name) => Some((
+            "is no valid interface name (at most 15 characters)".to_owned(),
+            "give a shorter name: `use_vmac NAME` or `vmac_prefix`",
+        )),
+        None => None,
+    };
+    if let Some((what, help)) = problem {
+        let msg = format!(
+            "(`{}`) use_vmac interface `{name}` {what}; use_vmac ignored",
+            i.v.name
+        );
+        c.error(&kw, msg, Some(help.into()));
+        return;
+    }
+    let mut octets = mac.unwrap_or_else(|| i.v.default_vmac()[..5].to_vec());
+    if octets.len() == 5 {
+        octets.push(vrid);
+    }
+    let mac: [u8; 6] = octets[..6].try_into().expect("6 octets");
+    let mut xmit_base = i.vmac_xmit_base;
+    if !i.v.unicast_peer.is_empty() && !xmit_base {
+        let msg = format!(
+            "(`{}`) unicast with use_vmac requires vmac_xmit_base; set, as keepalived does",
+            i.v.name
+        );
+        c.warn(&kw, msg, None);
+        xmit_base = true;
+    }
+    i.v.vmac = Some(Vmac {
+        name,
+        mac,
+        xmit_base,
+    });
 }
