@@ -3,7 +3,8 @@
 # checker child), same configuration (one virtual_server, N real servers 127.1.x.y:80 with
 # TCP_CHECK, delay_loop 1), side by side in a private netns (loopback only: nothing listens,
 # so every check is refused at once and keeps retrying, the same for both).
-# Usage (root): bench/check-rss.sh            env: N WARM RUNS
+# Usage (root): bench/check-rss.sh            env: N WARM RUNS, KL (a keeplite binary to
+# measure instead of this tree's release build)
 # keepalived's checker needs IPVS, which this kernel lacks: bench/check-ipvs-shim.c
 # (LD_PRELOAD) acknowledges its IPVS netlink requests; keeplite runs its checks without IPVS.
 set -eu
@@ -11,8 +12,10 @@ N=${N:-10000}; RUNS=${RUNS:-3}
 # keepalived needs ~40 s to start 10,000 checkers; keeplite starts at once.
 WARM=${WARM:-60}
 cd "$(dirname "$0")/.."
-cargo build --release --locked -q
-KL=$PWD/target/release/keeplite
+if [ -z "${KL:-}" ]; then
+	cargo build --release --locked -q
+	KL=$PWD/target/release/keeplite
+fi
 . bench/check-common.sh
 bench_netns klrss
 rs_conf "$N" >"$tmp/rs.conf"

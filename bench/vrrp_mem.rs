@@ -117,8 +117,12 @@ fn main() {
         step("+ started, events drained");
         let size = std::mem::size_of::<Instance>();
         println!(
-            "| {n} | (size_of Instance {size}, Vrrp {}) | | | |",
-            std::mem::size_of::<Vrrp>()
+            "| {n} | (size_of Instance {size}, Vrrp {}, Unit {}, UnitKey {}, VrrpInstance {}, Member {}) | | | |",
+            std::mem::size_of::<Vrrp>(),
+            std::mem::size_of::<keeplite::daemon::unit::Unit>(),
+            std::mem::size_of::<plan::UnitKey>(),
+            std::mem::size_of::<keeplite::config::VrrpInstance>(),
+            std::mem::size_of::<keeplite::daemon::unit::Member>(),
         );
         drop((units, keys, cfg));
     }

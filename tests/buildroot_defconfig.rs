@@ -5,6 +5,7 @@
 //! Needs the Buildroot 2026.02.x tarball: BR_TARBALL, or ../shared/buildroot/ next to the
 //! source tree. Only kconfig runs (a few seconds, no download).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -158,6 +159,38 @@ fn internet_defconfig_resolves_with_keeplite() {
     // The read-only root never gets remounted, and syslinux comes from the host (post-image.sh).
     assert!(!has(&config, "BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW=y"));
     assert!(!has(&config, "BR2_TARGET_SYSLINUX=y"));
+
+    // The board scripts run in the right places (passwd/shadow become links only after
+    // makedevs; the post-image step makes the initramfs and the bundle) and exist, executable:
+    // a renamed script would otherwise only fail at the end of a full build.
+    let mut scripts = Vec::new();
+    for line in config.lines() {
+        let Some((sym, val)) = line.split_once('=') else {
+            continue;
+        };
+        if !sym.starts_with("BR2_ROOTFS_POST_") || !sym.ends_with("_SCRIPT") {
+            continue;
+        }
+        for script in val.trim_matches('"').split_whitespace() {
+            let path = script.replace(
+                "$(BR2_EXTERNAL_KEEPLITE_PATH)",
+                &repo().join("buildroot").display().to_string(),
+            );
+            let mode = std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{sym}: {path}: {e}"))
+                .permissions()
+                .mode();
+            assert!(mode & 0o111 != 0, "{sym}: {path} is not executable");
+            scripts.push(format!("{sym}={script}"));
+        }
+    }
+    for want in [
+        "BR2_ROOTFS_POST_BUILD_SCRIPT=$(BR2_EXTERNAL_KEEPLITE_PATH)/../board/pc-x86_64/post-build.sh",
+        "BR2_ROOTFS_POST_FAKEROOT_SCRIPT=$(BR2_EXTERNAL_KEEPLITE_PATH)/../board/pc-x86_64/post-fakeroot.sh",
+        "BR2_ROOTFS_POST_IMAGE_SCRIPT=$(BR2_EXTERNAL_KEEPLITE_PATH)/post-image.sh",
+    ] {
+        assert!(scripts.iter().any(|s| s == want), "resolved .config lacks {want}");
+    }
 
     // The kernel fragment carries what the image needs built in (buildroot/offline/check also
     // checks each of its lines against the built kernel's .config).

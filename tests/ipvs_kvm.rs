@@ -12,7 +12,8 @@ use std::time::Duration;
 use keeplite::ipvs::model::*;
 use keeplite::ipvs::plan::{plan, teardown, Op};
 use keeplite::ipvs::policy::{Event, Health, RealServer, VirtualServer};
-use keeplite::ipvs::wire::{Reply, Request};
+use keeplite::ipvs::syncd::{Cmd, Mode, SyncDaemon};
+use keeplite::ipvs::wire::{Reply, Request, IPVS_CMD_NEW_DAEMON};
 use keeplite::sys::ipvs::IpvsSocket;
 
 const VM_TESTS: &[&str] = &[
@@ -26,6 +27,9 @@ const VM_TESTS: &[&str] = &[
     "vm_capture_kernel_replies",
     "vm_requests_match_ipvsadm",
     "vm_health_changes_reach_the_kernel",
+    "vm_timeouts_and_flush",
+    "vm_persistence_engine_sip",
+    "vm_sync_daemon_requests_match_ipvsadm",
 ];
 
 /// Every scheduler module except twos, which Debian 12's kernel does not build. libcrc32c
@@ -47,6 +51,10 @@ const MODULES: &[&str] = &[
     "ip_vs_mh",
     "ip_vs_fo",
     "ip_vs_ovf",
+    // `persistence_engine sip`.
+    "ip_vs_pe_sip",
+    // A multicast-capable link for the sync daemons.
+    "veth",
     // Netlink monitor device, to capture the requests ipvsadm sends.
     "nlmon",
 ];
@@ -107,8 +115,13 @@ fn program(s: &mut IpvsSocket, want: &State) {
 }
 
 fn ipvsadm_ln() -> String {
+    ipvsadm(&["-Ln"])
+}
+
+/// What `ipvsadm ARGS` prints.
+fn ipvsadm(args: &[&str]) -> String {
     let out = Command::new("/usr/sbin/ipvsadm")
-        .arg("-Ln")
+        .args(args)
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -211,6 +224,7 @@ fn assorted() -> State {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wrr)
         },
@@ -230,6 +244,7 @@ fn assorted() -> State {
             persistence: Some(Persistence {
                 timeout: 50,
                 prefix: 64,
+                sip: false,
             }),
             flags: SVC_F_SCHED1,
             ..params(Scheduler::Sh)
@@ -388,6 +403,7 @@ fn vm_seed_config_virtual_servers() {
                 persistence: (timeout > 0).then_some(Persistence {
                     timeout,
                     prefix: 32,
+                    sip: false,
                 }),
                 ..params(sched)
             },
@@ -446,6 +462,7 @@ fn vm_capture_kernel_replies() {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wlc)
         },
@@ -613,15 +630,18 @@ fn pcap_messages(pcap: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-#[test]
-#[ignore = "runs in the VM"]
-fn vm_requests_match_ipvsadm() {
-    let _s = vm();
+/// Runs `ipvsadm` with each of `runs` while tcpdump captures netlink on an nlmon device;
+/// returns the requests (NLM_F_REQUEST) to a dynamic genl family (not nlctrl 0x10, not acks)
+/// whose generic netlink command is one of `cmds`.
+fn ipvsadm_requests(runs: &[&[&str]], cmds: &[u8]) -> Vec<Vec<u8>> {
     let run = |cmd: &str, args: &[&str]| {
         let ok = Command::new(cmd).args(args).status().unwrap();
         assert!(ok.success(), "{cmd} {args:?}");
     };
-    run("/usr/bin/ip", &["link", "add", "nlmon0", "type", "nlmon"]);
+    // A second call in the same VM finds the device there.
+    let _ = Command::new("/usr/bin/ip")
+        .args(["link", "add", "nlmon0", "type", "nlmon"])
+        .status();
     run("/usr/bin/ip", &["link", "set", "nlmon0", "up"]);
     let mut dump = Command::new("/usr/bin/tcpdump")
         .args([
@@ -642,36 +662,42 @@ fn vm_requests_match_ipvsadm() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).unwrap();
     assert!(line.contains("listening"), "{line}");
-    let vip = "10.1.0.1:80";
-    run(
-        "/usr/sbin/ipvsadm",
-        &[
-            "-A",
-            "-t",
-            vip,
-            "-s",
-            "wlc",
-            "-p",
-            "600",
-            "-M",
-            "255.255.255.0",
-        ],
-    );
-    run(
-        "/usr/sbin/ipvsadm",
-        &["-a", "-t", vip, "-r", "10.2.0.2:8080", "-g", "-w", "100"],
-    );
+    for args in runs {
+        run("/usr/sbin/ipvsadm", args);
+    }
     run("kill", &["-INT", &dump.id().to_string()]);
     dump.wait().unwrap();
-    let theirs: Vec<Vec<u8>> = pcap_messages(&std::fs::read("/tmp/nl.pcap").unwrap())
+    pcap_messages(&std::fs::read("/tmp/nl.pcap").unwrap())
         .into_iter()
-        // Requests (NLM_F_REQUEST) to a dynamic genl family (not nlctrl 0x10, not acks) that
-        // add a service or destination (ipvsadm also asks for IPVS_CMD_GET_INFO first).
         .filter(|m| {
-            let cmd = m[16];
-            m[6] & 1 == 1 && u16::from_ne_bytes([m[4], m[5]]) > 0x10 && (cmd == 1 || cmd == 5)
+            m[6] & 1 == 1 && u16::from_ne_bytes([m[4], m[5]]) > 0x10 && cmds.contains(&m[16])
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_requests_match_ipvsadm() {
+    let _s = vm();
+    let vip = "10.1.0.1:80";
+    let theirs = ipvsadm_requests(
+        &[
+            &[
+                "-A",
+                "-t",
+                vip,
+                "-s",
+                "wlc",
+                "-p",
+                "600",
+                "-M",
+                "255.255.255.0",
+            ],
+            &["-a", "-t", vip, "-r", "10.2.0.2:8080", "-g", "-w", "100"],
+        ],
+        // NEW_SERVICE, NEW_DEST (ipvsadm also asks for IPVS_CMD_GET_INFO first).
+        &[1, 5],
+    );
     assert_eq!(theirs.len(), 2, "ipvsadm sent NEW_SERVICE and NEW_DEST");
 
     let service = Service {
@@ -680,6 +706,7 @@ fn vm_requests_match_ipvsadm() {
             persistence: Some(Persistence {
                 timeout: 600,
                 prefix: 24,
+                sip: false,
             }),
             ..params(Scheduler::Wlc)
         },
@@ -745,4 +772,135 @@ fn vm_health_changes_reach_the_kernel() {
     health.set_weight(&vs, 0, Some(9)); // MISC_CHECK dynamic weight
     assert_eq!(sync(&health), 2);
     assert_eq!(sync(&health), 0);
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_timeouts_and_flush() {
+    let mut s = vm();
+    let timeout = || ipvsadm(&["-L", "--timeout"]);
+    // The kernel's defaults, then `lvs_timeouts tcp 7200 udp 30`: tcpfin stays.
+    assert!(
+        timeout().contains("(tcp tcpfin udp): 900 120 300"),
+        "{}",
+        timeout()
+    );
+    let t = keeplite::config::LvsTimeouts {
+        tcp: Some(7200),
+        tcpfin: None,
+        udp: Some(30),
+    };
+    s.command(Request::set_timeouts(&t)).unwrap();
+    assert!(
+        timeout().contains("(tcp tcpfin udp): 7200 120 30"),
+        "{}",
+        timeout()
+    );
+    // `lvs_flush`: every service goes, keeplite's or not.
+    program(&mut s, &assorted());
+    let ok = Command::new("/usr/sbin/ipvsadm")
+        .args(["-A", "-t", "10.9.9.9:25", "-s", "lc"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    s.command(Request::flush()).unwrap();
+    assert_eq!(s.state().unwrap(), State::default());
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_persistence_engine_sip() {
+    let mut s = vm();
+    let sip = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: "10.1.0.5:5060".parse().unwrap(),
+    };
+    let mut want = State::default();
+    want.add_service(Service {
+        key: sip,
+        params: ServiceParams {
+            persistence: Some(Persistence {
+                timeout: 60,
+                prefix: 32,
+                sip: true,
+            }),
+            ..params(Scheduler::Rr)
+        },
+    })
+    .add_dest(dest("10.2.0.1:5060", Forward::Masq, 1));
+    // Read back with the engine: a second plan is empty.
+    program(&mut s, &want);
+    assert_listed(
+        "ipvsadm -Ln",
+        &ipvsadm_ln(),
+        &["UDP 10.1.0.5:5060 rr persistent 60 pe sip"],
+    );
+}
+
+#[test]
+#[ignore = "runs in the VM"]
+fn vm_sync_daemon_requests_match_ipvsadm() {
+    let mut s = vm();
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh").args(["-c", cmd]).status().unwrap();
+        assert!(ok.success(), "{cmd}");
+    };
+    // The master daemon binds to the link's address and sends to 224.0.0.81 on it.
+    sh(
+        "/usr/bin/ip link add sy0 type veth peer name sy1 && ip link set sy1 up && ip link set sy0 up \
+        && ip addr add 10.99.0.1/24 dev sy0",
+    );
+    let theirs = ipvsadm_requests(
+        &[
+            &[
+                "--start-daemon",
+                "master",
+                "--mcast-interface",
+                "sy0",
+                "--syncid",
+                "5",
+            ],
+            &["--stop-daemon", "master"],
+        ],
+        &[IPVS_CMD_NEW_DAEMON],
+    );
+    assert_eq!(theirs.len(), 1, "ipvsadm sent NEW_DAEMON");
+    let d = SyncDaemon {
+        interface: "sy0".into(),
+        syncid: 5,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let family = u16::from_ne_bytes([theirs[0][4], theirs[0][5]]);
+    let mut mine = Vec::new();
+    Request::daemon(&Cmd::Start(d.clone(), Mode::Master)).write_message(family, 0, 0, &mut mine);
+    // The same genl header and attributes, byte for byte.
+    let hex = |m: &[u8]| m.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(hex(&mine[16..]), hex(&theirs[0][16..]));
+    // The kernel runs what keeplite asks for, with every option, and stops it.
+    let tuned = SyncDaemon {
+        maxlen: Some(1400),
+        port: Some(8849),
+        ttl: Some(2),
+        group: Some("239.1.2.3".parse().unwrap()),
+        ..d
+    };
+    s.command(Request::daemon(&Cmd::Start(tuned.clone(), Mode::Backup)))
+        .unwrap();
+    let daemons = || ipvsadm(&["-L", "--daemon"]);
+    assert!(
+        daemons().contains(
+            "backup sync daemon (mcast=sy0, syncid=5, maxlen=1400, group=239.1.2.3, port=8849, ttl=2)"
+        ),
+        "{}",
+        daemons()
+    );
+    s.command(Request::daemon(&Cmd::Stop(tuned.clone(), Mode::Backup)))
+        .unwrap();
+    assert_eq!(daemons(), "");
+    // Stopping what is not running: ESRCH, which the daemon ignores.
+    let e = s.command(Request::daemon(&Cmd::Stop(tuned, Mode::Backup)));
+    assert_eq!(e.unwrap_err().raw_os_error(), Some(libc::ESRCH));
 }

@@ -22,10 +22,9 @@ fi
 ln -sf /proc/self/mounts "$TARGET_DIR/etc/mtab"
 ln -sf /run/resolv.conf "$TARGET_DIR/etc/resolv.conf"
 
-# Console login: users and the root password hash live on /config (rcS installs them at first
-# boot; BusyBox passwd follows the symlinks), whatever the skeleton put in /etc.
-ln -sf /config/passwd "$TARGET_DIR/etc/passwd"
-ln -sf /config/shadow "$TARGET_DIR/etc/shadow"
+# Console login (/etc/passwd, /etc/shadow -> /config): Buildroot runs post-fakeroot.sh itself,
+# after its user and device tables (which want regular files there) are applied to the image.
+[ -n "${BR2_CONFIG:-}" ] || "$BOARD_DIR/post-fakeroot.sh" "$TARGET_DIR"
 
 # Upgrades (keeplite upgrade): the board name and version bundles are checked against, and the
 # public key they must be signed with. The private key never enters the image.

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Assemble the flashable disk image (A/B slots) and the signed upgrade bundle from the kernel,
-# the initramfs and the squashfs root. Used as BR2_ROOTFS_POST_IMAGE_SCRIPT by Buildroot and by
-# ./build-image.
-# Usage: post-image.sh BINARIES_DIR   (BINARIES_DIR holds bzImage [initrd.img] rootfs.squashfs)
+# the initramfs and the squashfs root. Run by ./build-image and, for Buildroot, by
+# buildroot/post-image.sh (which makes the initramfs from the target tree first).
+# Usage: post-image.sh BINARIES_DIR   (BINARIES_DIR holds bzImage initrd.img rootfs.squashfs)
 # Environment: KEEPLITE_RELEASE (default: Cargo.toml's), KEEPLITE_SIGNING_KEY (default: the
 #   development key in keys/), KEEPLITE_HOST_BIN (a keeplite that runs on this machine, to sign
 #   the bundle; without it no bundle is made).
@@ -26,16 +26,10 @@ CMDLINE="console=ttyS0,115200 panic=5 quiet loglevel=3"
 	printf 'DEFAULT a\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\n'
 	for s in a:02 b:04; do
 		slot=${s%:*}
-		if [ -f "$BINARIES_DIR/initrd.img" ]; then
-			# Distribution kernel: the initramfs loads storage and squashfs modules and counts
-			# the boot of the slot (boot counting needs it).
-			printf 'LABEL %s\n\tKERNEL /%s/bzImage\n\tINITRD /%s/initrd.img\n\tAPPEND root=PARTUUID=%s-%s ro klslot=%s %s\n' \
-				"$slot" "$slot" "$slot" "$SIG" "${s#*:}" "$slot" "$CMDLINE"
-		else
-			# Buildroot kernel without initramfs: boots the slot, without boot counting.
-			printf 'LABEL %s\n\tKERNEL /%s/bzImage\n\tAPPEND root=PARTUUID=%s-%s rootfstype=squashfs ro rootwait klslot=%s %s\n' \
-				"$slot" "$slot" "$SIG" "${s#*:}" "$slot" "$CMDLINE"
-		fi
+		# The initramfs (with both builders) finds the root, loads the modules a distribution
+		# kernel needs, and counts the boot of the slot (boot counting needs it).
+		printf 'LABEL %s\n\tKERNEL /%s/bzImage\n\tINITRD /%s/initrd.img\n\tAPPEND root=PARTUUID=%s-%s ro klslot=%s %s\n' \
+			"$slot" "$slot" "$slot" "$SIG" "${s#*:}" "$slot" "$CMDLINE"
 	done
 } >"$BINARIES_DIR/syslinux.cfg"
 printf '# keeplite A/B slots (written by keeplite; see `keeplite slot status`)\nboot a\na good %s\nb empty\ntrial 60 300\nnote factory image\n' \
@@ -49,7 +43,7 @@ mkfs.vfat -C -n KLBOOT "$vfat" $((48 * 1024)) >/dev/null
 mmd -i "$vfat" ::a ::b
 mcopy -i "$vfat" "$BINARIES_DIR/syslinux.cfg" "$BINARIES_DIR/slots" ::
 mcopy -i "$vfat" "$BINARIES_DIR/bzImage" ::a/bzImage
-[ ! -f "$BINARIES_DIR/initrd.img" ] || mcopy -i "$vfat" "$BINARIES_DIR/initrd.img" ::a/initrd.img
+mcopy -i "$vfat" "$BINARIES_DIR/initrd.img" ::a/initrd.img
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/klgenimage.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -73,8 +67,8 @@ echo "post-image.sh: $BINARIES_DIR/$IMG"
 
 # The upgrade bundle: the slot contents behind a manifest signed with KEY.
 bundle=$BINARIES_DIR/keeplite-pc-x86_64-$VERSION.klb
-if [ -z "${KEEPLITE_HOST_BIN:-}" ] || [ ! -f "$BINARIES_DIR/initrd.img" ]; then
-	echo "post-image.sh: no bundle (needs KEEPLITE_HOST_BIN and an initramfs)" >&2
+if [ -z "${KEEPLITE_HOST_BIN:-}" ]; then
+	echo "post-image.sh: no bundle (needs KEEPLITE_HOST_BIN)" >&2
 	exit 0
 fi
 case $KEY in */keys/development-signing.key)

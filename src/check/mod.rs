@@ -1,5 +1,5 @@
 //! Real-server health checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK,
-//! PING_CHECK, DNS_CHECK): pure state machines.
+//! PING_CHECK, DNS_CHECK, FILE_CHECK): pure state machines.
 //!
 //! One [`Checker`] per check of a real server. It is driven by `now` and I/O events and
 //! answers with [`Action`]s (connect, send, close, spawn/kill the misc script, report) and a
@@ -20,6 +20,7 @@
 //! - HTTP_GET checks one url per `delay_loop`, UP only once all urls passed in a row.
 
 pub mod dns;
+pub mod file;
 pub mod http;
 pub mod misc;
 pub mod ping;
@@ -108,6 +109,7 @@ pub enum CheckKind {
     /// ICMP echo to `dst`'s address (its port is unused).
     Ping(ConnParams),
     Dns(Box<dns::DnsParams>),
+    File(Box<file::FileParams>),
 }
 
 /// Parameters common to every checker (already defaulted by the daemon from the checker,
@@ -162,6 +164,8 @@ pub enum Reason {
     ReplyMismatch(usize),
     /// DNS: the response's RCODE (RFC 1035 §4.1.1), not 0.
     DnsRcode(u8),
+    /// FILE: the tracked file's value.
+    FileValue(i64),
 }
 
 impl fmt::Display for Reason {
@@ -190,6 +194,7 @@ impl fmt::Display for Reason {
             Reason::Reply(n) => write!(f, "{n}-byte reply matched"),
             Reason::ReplyMismatch(n) => write!(f, "{n}-byte reply did not match"),
             Reason::DnsRcode(rc) => write!(f, "DNS rcode {rc}"),
+            Reason::FileValue(v) => write!(f, "file value {v}"),
         }
     }
 }
@@ -248,6 +253,8 @@ pub enum Action {
     KillMisc {
         signal: i32,
     },
+    /// FILE_CHECK: read the file; answer with [`Checker::on_file_value`].
+    ReadFile,
     Report(Event),
 }
 
@@ -443,9 +450,11 @@ impl Checker {
                 };
                 self.deadline = idle.min(hard);
             }
-            CheckKind::Misc(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
-                unreachable!("no stream connection")
-            }
+            CheckKind::Misc(_)
+            | CheckKind::Udp(_)
+            | CheckKind::Ping(_)
+            | CheckKind::Dns(_)
+            | CheckKind::File(_) => unreachable!("no stream connection"),
         }
     }
 
@@ -537,6 +546,40 @@ impl Checker {
         self.fail(now, Reason::SocketError(errno));
     }
 
+    /// FILE_CHECK: the file's value (`None`: out of range, ignored as keepalived does). Only
+    /// a change is news; the first value always is.
+    pub fn on_file_value(&mut self, now: Instant, value: Option<i64>) {
+        let CheckKind::File(f) = &self.params.kind else {
+            return;
+        };
+        let Some(v) = value else { return };
+        let prev = match &self.last {
+            Some(LastResult {
+                reason: Reason::FileValue(p),
+                ..
+            }) if self.has_run => Some(*p),
+            _ => None,
+        };
+        if prev == Some(v) {
+            return;
+        }
+        let applied = |s: Option<i32>| s.and_then(|d| file::weight(f, d));
+        let (status, before) = (
+            file::status(f, v),
+            applied(prev.and_then(|p| file::status(f, p))),
+        );
+        let weight = applied(status);
+        let first = !std::mem::replace(&mut self.has_run, true);
+        self.record(now, status.is_some(), Reason::FileValue(v));
+        // As misc_dynamic: the weight first, so the server comes up with it.
+        if weight != before {
+            self.report(Event::Weight(weight));
+        }
+        if first || status.is_some() != self.up {
+            self.set_state(status.is_some(), Reason::FileValue(v));
+        }
+    }
+
     /// The misc script ended.
     pub fn on_misc_exit(&mut self, now: Instant, exit: MiscExit) {
         let Phase::Misc { state, started } = self.phase else {
@@ -605,7 +648,7 @@ impl Checker {
             CheckKind::Udp(u) => &u.conn,
             CheckKind::Ping(c) => c,
             CheckKind::Dns(d) => &d.conn,
-            CheckKind::Misc(_) => unreachable!("misc checks have no connection"),
+            CheckKind::Misc(_) | CheckKind::File(_) => unreachable!("no connection"),
         }
     }
 
@@ -675,6 +718,10 @@ impl Checker {
                 };
                 self.deadline = now + timeout;
             }
+            CheckKind::File(_) => {
+                self.actions.push_back(Action::ReadFile);
+                self.deadline = now + self.params.delay_loop;
+            }
         }
     }
 
@@ -732,7 +779,7 @@ impl Checker {
                 self.tcp_epilog(now, true, reason)
             }
             CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason),
-            CheckKind::Misc(_) => unreachable!(),
+            CheckKind::Misc(_) | CheckKind::File(_) => unreachable!(),
         }
     }
 
@@ -752,7 +799,7 @@ impl Checker {
                     self.http_epilog(now, HttpStep::Failed, reason)
                 }
             }
-            CheckKind::Misc(_) => unreachable!(),
+            CheckKind::Misc(_) | CheckKind::File(_) => unreachable!(),
         }
     }
 

@@ -139,6 +139,20 @@ impl Checkers {
         if t != slot.armed {
             slot.armed = t;
             self.timers.push(Reverse((t, id as u32)));
+            self.compact_timers();
+        }
+    }
+
+    /// Drops stale heap entries once they outnumber the checkers: each attempt leaves one
+    /// behind (a connect timeout that never fired) until its time comes, and the heap kept
+    /// its peak capacity (~4 entries of 16 B per checker, for good).
+    fn compact_timers(&mut self) {
+        let live = self.slots.len();
+        if self.timers.len() > 2 * live + 16 {
+            let slots = &self.slots;
+            self.timers
+                .retain(|Reverse((t, id))| slots[*id as usize].armed == *t);
+            self.timers.shrink_to(2 * live + 16);
         }
     }
 
@@ -159,6 +173,7 @@ impl Checkers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::misc::MiscExit;
     use crate::check::{CheckKind, CheckParams, MiscParams};
 
     fn misc(delay: Duration, now: Instant) -> Checker {
@@ -177,6 +192,36 @@ mod tests {
             },
             now,
         )
+    }
+
+    #[test]
+    fn stale_timers_are_dropped_and_live_ones_kept() {
+        let now = Instant::now();
+        let mut cs = Checkers::new();
+        let ids: Vec<_> = (0..10)
+            .map(|i| cs.add(misc(Duration::from_secs(i + 1), now)))
+            .collect();
+        // Every attempt moves the deadline: the old entry stays behind in the heap.
+        let mut t = now;
+        for _ in 0..50 {
+            t += Duration::from_secs(1);
+            for &id in &ids {
+                cs.get_mut(id).handle_timeout(t);
+                cs.get_mut(id).on_misc_exit(t, MiscExit::Exited(0));
+                while cs.get_mut(id).poll_action().is_some() {}
+                cs.rearm(id);
+            }
+        }
+        assert!(cs.timers.len() <= 2 * ids.len() + 16, "{}", cs.timers.len());
+        assert!(cs.timers.capacity() <= 4 * ids.len() + 32);
+        // Each checker is still due exactly once at its deadline.
+        let deadline = cs.poll_timeout().expect("armed");
+        let mut due = Vec::new();
+        while let Some(id) = cs.next_due(deadline + Duration::from_secs(60)) {
+            due.push(id);
+        }
+        due.sort();
+        assert_eq!(due, ids);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::dns::DnsParams;
+use super::file::FileParams;
 use super::http::{parse_digest, HttpProtocol, StatusSet};
 use super::udp::UdpParams;
 use super::{CheckKind, CheckParams, ConnParams, HttpParams, MiscParams, UrlParams};
@@ -83,10 +84,21 @@ pub fn from_config(
             timeout: m.timeout,
             dynamic: m.dynamic,
         }),
+        config::CheckKind::File(f) => CheckKind::File(Box::new(FileParams {
+            path: f.path.clone(),
+            weight: f.weight,
+            reverse: f.reverse,
+            base_weight: rs.weight,
+        })),
+    };
+    // keepalived is told of file changes at once (inotify); a read a second comes close.
+    let delay_loop = match kind {
+        CheckKind::File(_) => Duration::from_secs(1),
+        _ => c.delay_loop.unwrap_or(vs.delay_loop),
     };
     CheckParams {
         kind,
-        delay_loop: c.delay_loop.unwrap_or(vs.delay_loop),
+        delay_loop,
         retry: c.retry,
         delay_before_retry: c.delay_before_retry,
         alpha: vs.alpha,
@@ -105,6 +117,7 @@ impl CheckParams {
             CheckKind::Udp(_) => "UDP",
             CheckKind::Ping(_) => "PING",
             CheckKind::Dns(_) => "DNS",
+            CheckKind::File(_) => "FILE",
         }
     }
 }

@@ -603,3 +603,60 @@ fn dns_needs_a_response_to_its_query_with_rcode_0() {
     assert!(reports(&a).is_empty(), "silence while down: no new report");
     assert_eq!(c.last_result().unwrap().reason, Reason::NoReply(3 * S));
 }
+
+#[test]
+fn file_check_follows_the_value_read_each_second() {
+    use super::file::FileParams;
+    let t0 = Instant::now();
+    let kind = |weight| {
+        CheckKind::File(Box::new(FileParams {
+            path: "/run/f".into(),
+            weight,
+            reverse: false,
+            base_weight: 10,
+        }))
+    };
+    let mut p = params(kind(0), 0, false);
+    p.delay_loop = S;
+    let mut c = Checker::new(p, t0);
+    let (t, a) = next_attempt(&mut c);
+    assert_eq!(a, vec![Action::ReadFile]);
+    assert_eq!(c.poll_timeout(), t + S);
+    // Weight 0: the first value is always news; 0 is up.
+    c.on_file_value(t, Some(0));
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Up(Reason::FileValue(0))]
+    );
+    c.on_file_value(t + S, Some(0));
+    assert!(reports(&drain(&mut c)).is_empty());
+    c.on_file_value(t + S, Some(3));
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Down(Reason::FileValue(3))]
+    );
+    // Out of range: ignored, the previous value stays.
+    c.on_file_value(t + S, None);
+    c.on_file_value(t + S, Some(3));
+    assert!(reports(&drain(&mut c)).is_empty());
+    assert_eq!(c.last_result().unwrap().reason.to_string(), "file value 3");
+
+    // Weighted: the value moves the weight; the server stays up.
+    let mut c = Checker::new(params(kind(2), 0, true), t0);
+    let (t, _) = next_attempt(&mut c);
+    c.on_file_value(t, Some(5));
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Weight(Some(20)), Event::Up(Reason::FileValue(5))]
+    );
+    c.on_file_value(t, Some(-4));
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(Some(2))]);
+    c.on_file_value(t, Some(0));
+    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(None)]);
+    // Only a product of INT_MIN fails.
+    c.on_file_value(t, Some(-1_073_741_824));
+    assert_eq!(
+        reports(&drain(&mut c)),
+        vec![Event::Down(Reason::FileValue(-1_073_741_824))]
+    );
+}

@@ -2,7 +2,7 @@
 //! output gives an equal model (`keeplite -d > k.conf; keeplite -t -f k.conf`).
 
 use super::model::*;
-use crate::ipvs::model::{SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs::model::{SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -23,6 +23,9 @@ pub fn dump(cfg: &Config) -> String {
             w.kv("init_file", format!("{v}{ow}"));
         }
         w.close();
+    }
+    for p in &cfg.track_processes {
+        track_process(&mut w, p);
     }
     for g in &cfg.sync_groups {
         w.open(&format!("vrrp_sync_group {}", q(&g.name)));
@@ -60,7 +63,104 @@ pub fn dump(cfg: &Config) -> String {
     for vs in &cfg.virtual_servers {
         virtual_server(&mut w, vs);
     }
+    vips(&mut w, "static_ipaddress", &cfg.static_ipaddress);
+    routes(
+        &mut w,
+        "static_routes",
+        &cfg.static_routes,
+        &cfg.static_rules,
+    );
     w.0
+}
+
+/// `KEY_routes` and `KEY_rules` blocks (`static` / `virtual`).
+fn routes(w: &mut W, key: &str, routes: &[Route], rules: &[Rule]) {
+    if !routes.is_empty() {
+        w.open(key);
+        for r in routes {
+            let kind = [
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "blackhole ",
+                "unreachable ",
+                "prohibit ",
+                "throw ",
+            ];
+            let kind = kind.get(usize::from(r.kind)).unwrap_or(&"");
+            let mut s = format!("{kind}{}/{}", r.dst, r.dst_len);
+            for (k, a) in [("src", r.src), ("via", r.via)] {
+                if let Some(a) = a {
+                    s += &format!(" {k} {a}");
+                }
+            }
+            if let Some(d) = &r.dev {
+                s += &format!(" dev {}", q(d));
+            }
+            s += &format!(" table {}", r.table);
+            if let Some(m) = r.metric {
+                s += &format!(" metric {m}");
+            }
+            if let Some(sc) = r.scope {
+                s += &format!(" scope {sc}");
+            }
+            // keeplite does not watch its routes: `no_track` says so to keepalived too.
+            s += &format!(" protocol {} no_track", r.protocol);
+            s += match r.mode {
+                RouteMode::Prepend => "",
+                RouteMode::Add => " add",
+                RouteMode::Append => " append",
+            };
+            if r.onlink {
+                s += " onlink";
+            }
+            w.line(&s);
+        }
+        w.close();
+    }
+    if !rules.is_empty() {
+        w.open(&key.replace("routes", "rules"));
+        for r in rules {
+            // keepalived's `inet6` swallows the word after it: only where nothing else
+            // gives the family.
+            let bare = r.v6 && r.from.is_none() && r.to.is_none();
+            let mut s = String::from(if bare { "inet6 " } else { "" });
+            if r.invert {
+                s += "not ";
+            }
+            for (k, p) in [("from", r.from), ("to", r.to)] {
+                if let Some((a, l)) = p {
+                    s += &format!("{k} {a}/{l} ");
+                }
+            }
+            match (r.fwmark, r.fwmask) {
+                (Some(m), Some(k)) => s += &format!("fwmark {m}/{k} "),
+                (Some(m), None) => s += &format!("fwmark {m} "),
+                _ => {}
+            }
+            for (k, i) in [("iif", &r.iif), ("oif", &r.oif)] {
+                if let Some(i) = i {
+                    s += &format!("{k} {} ", q(i));
+                }
+            }
+            s += &match r.action {
+                RuleAction::Table(t) => format!("table {t}"),
+                RuleAction::Goto(p) => format!("goto {p}"),
+                RuleAction::Blackhole => "blackhole".into(),
+                RuleAction::Unreachable => "unreachable".into(),
+                RuleAction::Prohibit => "prohibit".into(),
+            };
+            s += &format!(" priority {}", r.priority);
+            if !r.track {
+                s += " no_track";
+            }
+            w.line(&s);
+        }
+        w.close();
+    }
 }
 
 struct W(String, usize);
@@ -203,6 +303,13 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("checker_priority", g.checker_priority);
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
     w.flag("checker_no_swap", g.checker_no_swap);
+    w.opt("vrrp_rt_priority", g.vrrp_rt_priority);
+    w.opt("checker_rt_priority", g.checker_rt_priority);
+    w.kv("max_auto_priority", g.max_auto_priority);
+    w.kv(
+        "min_auto_priority_delay",
+        g.min_auto_priority_delay.as_micros(),
+    );
     w.opt("default_interface", g.default_interface.as_deref().map(q));
     w.opt("vmac_prefix", g.vmac_prefix.as_deref().map(q));
     w.opt("vrrp_startup_delay", nonzero(g.vrrp_startup_delay));
@@ -220,6 +327,32 @@ fn global(w: &mut W, g: &GlobalDefs) {
         g.vrrp_notify_priority_changes,
     );
     smtp(w, &g.smtp);
+    if let Some(d) = &g.lvs_sync_daemon {
+        let mut line = format!("{} {}", q(&d.interface), q(&d.instance));
+        let opts = [
+            ("id", d.syncid.map(|v| v.to_string())),
+            ("maxlen", d.maxlen.map(|v| v.to_string())),
+            ("port", d.port.map(|v| v.to_string())),
+            ("ttl", d.ttl.map(|v| v.to_string())),
+            ("group", d.group.map(|v| v.to_string())),
+        ];
+        for (k, v) in opts {
+            if let Some(v) = v {
+                line += &format!(" {k} {v}");
+            }
+        }
+        w.kv("lvs_sync_daemon", line);
+    }
+    let t = g.lvs_timeouts;
+    let timeouts: Vec<String> = [("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} {v}")))
+        .collect();
+    if !timeouts.is_empty() {
+        w.kv("lvs_timeouts", timeouts.join(" "));
+    }
+    w.flag("lvs_flush", g.lvs_flush);
+    w.flag("lvs_flush_on_stop", g.lvs_flush_on_stop);
     // keeplite's own keywords only when set, so that keepalived loads the dump unchanged.
     w.opt("vip_lease", lease(g.vip_lease));
     w.opt(
@@ -307,6 +440,35 @@ fn weight_rev(weight: Option<i32>, reverse: bool) -> String {
 
 fn track_scripts(w: &mut W, list: &[TrackScript]) {
     tracked(w, "track_script", list);
+}
+
+fn track_process(w: &mut W, p: &TrackProcess) {
+    w.open(&format!("vrrp_track_process {}", q(&p.name)));
+    let mut line = q(&p.process);
+    for a in p.params.iter().flat_map(|b| b.split(|c| *c == 0)) {
+        if !a.is_empty() {
+            line += &format!(" {}", q(&String::from_utf8_lossy(a)));
+        }
+    }
+    w.kv("process", line);
+    match p.param_match {
+        ParamMatch::None => {}
+        ParamMatch::Exact => w.line("param_match"),
+        ParamMatch::Partial => w.kv("param_match", "partial"),
+        ParamMatch::Initial => w.kv("param_match", "initial"),
+    }
+    w.flag("full_command", p.full_command);
+    if p.quorum_max != u32::MAX {
+        w.kv("quorum_max", p.quorum_max);
+    }
+    if p.quorum > 0 {
+        w.kv("quorum", p.quorum);
+    }
+    w.opt("fork_delay", nonzero(p.fork_delay));
+    w.opt("terminate_delay", nonzero(p.terminate_delay));
+    let rev = if p.reverse { " reverse" } else { "" };
+    w.kv("weight", format!("{}{rev}", p.weight));
+    w.close();
 }
 
 fn tracked(w: &mut W, kw: &str, list: &[TrackScript]) {
@@ -416,9 +578,12 @@ fn instance(w: &mut W, i: &VrrpInstance, g: &GlobalDefs) {
     w.opt("notify_master_rx_lower_pri", rx_lower);
     w.flag("dont_track_primary", i.dont_track_primary);
     tracked(w, "track_file", &i.track_file);
+    tracked(w, "track_process", &i.track_process);
+    w.opt("strict_mode", i.strict_mode);
     w.opt("notify_priority_changes", i.notify_priority_changes);
     w.line(if i.accept { "accept" } else { "no_accept" });
     w.opt("vip_lease", i.vip_lease.and_then(lease));
+    routes(w, "virtual_routes", &i.virtual_routes, &i.virtual_rules);
     if let Some(v) = &i.vmac {
         let mut line = q(&v.name);
         // keepalived refuses the RFC 5798 MAC written out: it is the default.
@@ -446,8 +611,13 @@ fn virtual_server(w: &mut W, vs: &VirtualServer) {
     for (bit, name) in [(SVC_F_SCHED1, "fallback"), (SVC_F_SCHED2, "port")] {
         w.flag(&format!("{sched}-{name}"), vs.sched_flags & bit != 0);
     }
+    w.flag("ops", vs.sched_flags & SVC_F_ONEPACKET != 0);
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
+    w.opt(
+        "persistence_engine",
+        vs.persistence_engine_sip.then_some("sip"),
+    );
     if !matches!(vs.addr, VsAddr::Fwmark(_)) {
         w.kv("protocol", vs.protocol.keyword());
     }
@@ -494,6 +664,7 @@ fn checker(w: &mut W, c: &Checker) {
         CheckKind::Udp(_) => "UDP_CHECK",
         CheckKind::Ping => "PING_CHECK",
         CheckKind::Dns(_) => "DNS_CHECK",
+        CheckKind::File(_) => "FILE_CHECK",
     };
     w.open(name);
     match &c.kind {
@@ -541,6 +712,13 @@ fn checker(w: &mut W, c: &Checker) {
             let t = crate::check::dns::TYPES.iter().find(|(_, c)| *c == d.qtype);
             w.opt("type", t.map(|(name, _)| name));
             w.kv("name", q(&d.name));
+        }
+        CheckKind::File(f) => {
+            w.kv("track_file", q(&f.track_file));
+            let rev = if f.reverse { " reverse" } else { "" };
+            w.kv("weight", format!("{}{rev}", f.weight));
+            w.close();
+            return;
         }
         CheckKind::Tcp | CheckKind::Ping => {}
     }

@@ -14,10 +14,16 @@ pub struct Config {
     pub global: GlobalDefs,
     pub vrrp_scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     pub sync_groups: Vec<SyncGroup>,
     pub instances: Vec<VrrpInstance>,
     pub server_groups: Vec<VirtualServerGroup>,
     pub virtual_servers: Vec<VirtualServer>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed at start, kept while
+    /// running, removed at exit.
+    pub static_ipaddress: Vec<VirtualIp>,
+    pub static_routes: Vec<Route>,
+    pub static_rules: Vec<Rule>,
 }
 
 /// `global_defs { ... }`.
@@ -47,6 +53,14 @@ pub struct GlobalDefs {
     /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
     pub vrrp_no_swap: bool,
     pub checker_no_swap: bool,
+    /// `vrrp_rt_priority` / `checker_rt_priority`: realtime (SCHED_RR) priorities, 1..99.
+    pub vrrp_rt_priority: Option<u8>,
+    pub checker_rt_priority: Option<u8>,
+    /// `max_auto_priority [N]`: the realtime (SCHED_RR) priority the process may raise itself
+    /// to when its timers run late (0: never).
+    pub max_auto_priority: u8,
+    /// `min_auto_priority_delay USECS`: how late counts as late (default 1 s).
+    pub min_auto_priority_delay: Duration,
     /// `default_interface`: the interface of instances that name none.
     pub default_interface: Option<String>,
     /// `vmac_prefix`: the start of generated `use_vmac` names (default `vrrp`).
@@ -74,6 +88,37 @@ pub struct GlobalDefs {
     pub control_socket: PathBuf,
     /// E-mail alerts (`notification_email`, `smtp_server`, ...).
     pub smtp: Smtp,
+    /// `lvs_sync_daemon`: the kernel's IPVS connection sync daemons, following one instance.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+    /// `lvs_timeouts`: the kernel's IPVS connection timeouts, in seconds (unset: unchanged).
+    pub lvs_timeouts: LvsTimeouts,
+    /// `lvs_flush`: empty the whole IPVS table at start.
+    pub lvs_flush: bool,
+    /// `lvs_flush_on_stop`: empty the whole IPVS table at exit (not only keeplite's services).
+    pub lvs_flush_on_stop: bool,
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LvsTimeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+/// `lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: a master
+/// sync daemon while `instance` is MASTER, a backup one otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    pub instance: String,
+    /// None: the instance's VRID, as keepalived.
+    pub syncid: Option<u8>,
+    /// Unset: the kernel's defaults (maxlen from the MTU, port 8848, ttl 1, 224.0.0.81).
+    pub maxlen: Option<u16>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+    pub group: Option<IpAddr>,
 }
 
 /// keepalived's SMTP alert settings. Mail goes out only with both recipients and a server.
@@ -152,6 +197,10 @@ impl Default for GlobalDefs {
             checker_priority: None,
             vrrp_no_swap: false,
             checker_no_swap: false,
+            vrrp_rt_priority: None,
+            checker_rt_priority: None,
+            max_auto_priority: 0,
+            min_auto_priority_delay: Duration::from_secs(1),
             default_interface: None,
             vmac_prefix: None,
             vrrp_startup_delay: Duration::ZERO,
@@ -166,6 +215,10 @@ impl Default for GlobalDefs {
             watchdog_timeout: 10,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             smtp: Smtp::default(),
+            lvs_sync_daemon: None,
+            lvs_timeouts: LvsTimeouts::default(),
+            lvs_flush: false,
+            lvs_flush_on_stop: false,
         }
     }
 }
@@ -255,6 +308,59 @@ pub struct TrackFile {
     pub reverse: bool,
     /// `init_file [VALUE] [overwrite]`: written at start if absent (always with overwrite).
     pub init: Option<(i64, bool)>,
+}
+
+/// `vrrp_track_process NAME { ... }` (`track_process` too): how many processes of a name run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackProcess {
+    pub name: String,
+    /// The process name (`comm`, or the command's first word with `full_command`).
+    pub process: String,
+    /// Its parameters as keepalived compares them: each followed by a NUL.
+    pub params: Option<Vec<u8>>,
+    pub param_match: ParamMatch,
+    /// Compare the command line (`/proc/PID/cmdline`) rather than `comm`.
+    pub full_command: bool,
+    /// Up while `quorum <= count <= quorum_max` (default 1 and unbounded).
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// How long a quorum change caused by a fork / an exit waits (`delay` sets both).
+    pub fork_delay: Duration,
+    pub terminate_delay: Duration,
+    /// Priority change, as a vrrp_script's (0: fault without quorum).
+    pub weight: i32,
+    pub reverse: bool,
+}
+
+impl TrackProcess {
+    /// keepalived's defaults (alloc_vrrp_process): quorum 1, no upper bound, no delay, weight 0.
+    pub fn new(name: &str, process: &str) -> TrackProcess {
+        TrackProcess {
+            name: name.into(),
+            process: process.into(),
+            params: None,
+            param_match: ParamMatch::None,
+            full_command: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+            weight: 0,
+            reverse: false,
+        }
+    }
+}
+
+/// `param_match`: how the parameters compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ParamMatch {
+    /// No parameters given: any (keepalived's PARAM_MATCH_NONE).
+    None,
+    Exact,
+    /// The given parameters are the first ones.
+    Partial,
+    /// As `Partial`, the last one may be a prefix of the actual one.
+    Initial,
 }
 
 /// `vrrp_script NAME { ... }`.
@@ -356,6 +462,10 @@ pub struct VrrpInstance {
     pub dont_track_primary: bool,
     /// `track_file { NAME [weight N] [reverse] }` (weight: the file's own by default).
     pub track_file: Vec<TrackScript>,
+    /// `track_process { NAME [weight N] [reverse] }` (weight: the process's own by default).
+    pub track_process: Vec<TrackScript>,
+    /// `strict_mode [BOOL]`: this instance's `vrrp_strict` (unset: the global one).
+    pub strict_mode: Option<bool>,
     /// Write `MASTER_PRIORITY` / `BACKUP_PRIORITY` lines to the notify FIFOs (unset: the sync
     /// group's, else `vrrp_notify_priority_changes`).
     pub notify_priority_changes: Option<bool>,
@@ -365,6 +475,9 @@ pub struct VrrpInstance {
     pub vip_lease: Option<VipLease>,
     /// `smtp_alert [yes|no]`; unset = the global default.
     pub smtp_alert: Option<bool>,
+    /// `virtual_routes` / `virtual_rules`: installed on becoming MASTER, removed on leaving.
+    pub virtual_routes: Vec<Route>,
+    pub virtual_rules: Vec<Rule>,
     /// `use_vmac [NAME] [MAC]` (with `vmac_xmit_base`), names and MAC resolved.
     pub vmac: Option<Vmac>,
 }
@@ -545,6 +658,8 @@ pub struct VirtualServer {
     /// Seconds; None = not persistent.
     pub persistence_timeout: Option<u32>,
     pub persistence_granularity: Option<Ipv4Addr>,
+    /// `persistence_engine sip`: persistence by SIP Call-ID (the kernel's only engine).
+    pub persistence_engine_sip: bool,
     /// Default UDP, as keepalived 2.2 (with a warning when absent).
     pub protocol: Protocol,
     pub ha_suspend: bool,
@@ -611,6 +726,19 @@ pub enum CheckKind {
     /// ICMP echo to connect_ip (default: the real server's address).
     Ping,
     Dns(DnsCheck),
+    File(FileCheck),
+}
+
+/// `FILE_CHECK { track_file NAME weight N [reverse] }`: the value of a `track_file` decides
+/// (keepalived check_file.c); the file's path and default weight are resolved at parse time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheck {
+    pub track_file: String,
+    pub path: PathBuf,
+    /// -65535..=65535; 0: a non-zero value takes the real server down (a zero one with
+    /// `reverse`); otherwise value × weight is added to the real server's weight.
+    pub weight: i32,
+    pub reverse: bool,
 }
 
 /// `DNS_CHECK`: one query per attempt; a response with RCODE 0 passes.
@@ -677,4 +805,93 @@ pub struct MiscCheck {
     pub timeout: Option<Duration>,
     /// Exit status 2..=255 sets the weight to status-2.
     pub dynamic: bool,
+}
+
+/// A `virtual_routes` / `static_routes` entry: keepalived's subset of `ip route add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub dst: IpAddr,
+    pub dst_len: u8,
+    /// `RTN_*`: unicast (1, the default), blackhole (6), unreachable (7), prohibit (8),
+    /// throw (9).
+    pub kind: u8,
+    /// `via` / `gw`: the gateway.
+    pub via: Option<IpAddr>,
+    /// `src`: the preferred source address.
+    pub src: Option<IpAddr>,
+    /// `dev` / `oif`.
+    pub dev: Option<String>,
+    /// Default main (254).
+    pub table: u32,
+    /// `metric` / `priority` / `preference`.
+    pub metric: Option<u32>,
+    /// `RT_SCOPE_*`, when given (else universe when adding, nowhere when deleting).
+    pub scope: Option<u8>,
+    /// `RTPROT_*`: keepalived's own (18) unless `no_track` and `protocol` are given.
+    pub protocol: u8,
+    pub onlink: bool,
+    /// How an existing route to the same prefix is met: prepend (keepalived's default),
+    /// `add` (fails if one exists) or `append`.
+    pub mode: RouteMode,
+}
+
+/// keepalived's `RTPROT_KEEPALIVED`: the protocol of the routes and rules it tracks.
+pub const RTPROT_KEEPALIVED: u8 = 18;
+
+impl Route {
+    /// A unicast route to `dst/dst_len` in the main table, as keepalived adds it.
+    pub fn new(dst: IpAddr, dst_len: u8) -> Route {
+        Route {
+            dst,
+            dst_len,
+            kind: 1,
+            via: None,
+            src: None,
+            dev: None,
+            table: 254,
+            metric: None,
+            scope: None,
+            protocol: RTPROT_KEEPALIVED,
+            onlink: false,
+            mode: RouteMode::Prepend,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RouteMode {
+    Prepend,
+    Add,
+    Append,
+}
+
+/// A `virtual_rules` / `static_rules` entry: keepalived's subset of `ip rule add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub v6: bool,
+    /// `from PREFIX` / `to PREFIX` (`all`: the zero prefix).
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    /// `not`: the selector is inverted.
+    pub invert: bool,
+    /// `priority` / `preference` / `order`; keepalived's 16384 when absent.
+    pub priority: u32,
+    pub fwmark: Option<u32>,
+    pub fwmask: Option<u32>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub action: RuleAction,
+    /// Tagged with keepalived's protocol (18) unless `no_track`.
+    pub track: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleAction {
+    /// `table N` / `lookup N`.
+    Table(u32),
+    /// `goto PRIORITY`.
+    Goto(u32),
+    Blackhole,
+    Unreachable,
+    Prohibit,
 }

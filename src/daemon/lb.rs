@@ -24,6 +24,8 @@ use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{DestKey, ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
+use crate::ipvs::syncd::{self, Mode, SyncDaemon};
+use crate::ipvs::wire::Request;
 use crate::smtp;
 use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
 use crate::sys::event::Poller;
@@ -192,6 +194,13 @@ pub struct Lb {
     /// Generation of the socket behind each registered fd.
     fd_gen: std::collections::HashMap<i32, u64>,
     next_gen: u64,
+    /// `lvs_sync_daemon`, and the sync daemon commanded into the kernel.
+    syncd_cfg: Option<config::LvsSyncDaemon>,
+    syncd: Option<(SyncDaemon, Mode)>,
+    /// `lvs_timeouts` last set in the kernel.
+    timeouts: config::LvsTimeouts,
+    /// `lvs_flush_on_stop`.
+    flush_on_stop: bool,
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
@@ -273,6 +282,10 @@ impl Lb {
             held: None,
             fd_gen: std::collections::HashMap::new(),
             next_gen: 0,
+            syncd_cfg: None,
+            syncd: None,
+            timeouts: config::LvsTimeouts::default(),
+            flush_on_stop: false,
             // Only spreads first checks over delay_loop; any odd non-zero seed does.
             rng: (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1,
         }
@@ -305,9 +318,12 @@ impl Lb {
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
     /// every real server whose checks did not change ([`policy::reconcile`]).
     pub fn apply(&mut self, cfg: &Config, vss: Vec<VirtualServer>, sh: &mut Shell, now: Instant) {
-        if self.ipvs.is_none() && !vss.is_empty() {
-            self.open_ipvs();
+        self.syncd_cfg = cfg.global.lvs_sync_daemon.clone();
+        self.flush_on_stop = cfg.global.lvs_flush_on_stop;
+        if self.ipvs.is_none() && (!vss.is_empty() || self.syncd_cfg.is_some()) {
+            self.open_ipvs(cfg.global.lvs_flush);
         }
+        self.set_timeouts(cfg.global.lvs_timeouts);
         let planned = plan_config(cfg, vss);
         let mut old: Vec<Option<Vs>> = std::mem::take(&mut self.vss)
             .into_iter()
@@ -464,8 +480,36 @@ impl Lb {
         }
     }
 
-    fn open_ipvs(&mut self) {
+    /// `lvs_timeouts`, when set and changed (keepalived sets them at every start and reload).
+    fn set_timeouts(&mut self, t: config::LvsTimeouts) {
+        if t == self.timeouts || t == config::LvsTimeouts::default() {
+            return;
+        }
+        let Some(sock) = self.ipvs.as_mut() else {
+            return;
+        };
+        match sock.command(Request::set_timeouts(&t)) {
+            Ok(()) => {
+                let v = |v: Option<u32>| v.map_or("unchanged".to_owned(), |v| format!("{v}s"));
+                log::info(&format!(
+                    "IPVS: timeouts tcp {}, tcpfin {}, udp {}",
+                    v(t.tcp),
+                    v(t.tcpfin),
+                    v(t.udp)
+                ));
+                self.timeouts = t;
+            }
+            Err(e) => log::error(&format!("error: IPVS: cannot set lvs_timeouts: {e}")),
+        }
+    }
+
+    /// `flush`: `lvs_flush`, the table is emptied first.
+    fn open_ipvs(&mut self, flush: bool) {
         match IpvsSocket::open().and_then(|mut s| {
+            if flush {
+                s.command(Request::flush())?;
+                log::info("IPVS: flushed (lvs_flush)");
+            }
             let st = s.state()?;
             Ok((s, st))
         }) {
@@ -658,10 +702,11 @@ impl Lb {
             CheckEvent::Weight(w) => {
                 real.weight = w;
                 log::info(&format!(
-                    "{}: real server {} weight {} (MISC_CHECK)",
+                    "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
                     real.addr,
-                    w.map_or("as configured".to_owned(), |w| w.to_string())
+                    w.map_or("as configured".to_owned(), |w| w.to_string()),
+                    real.checks[c].params.kind_name()
                 ));
                 vs.health.set_weight(&vs.policy, r, w)
             }
@@ -831,6 +876,40 @@ impl Lb {
         }
     }
 
+    /// Runs the sync daemon `lvs_sync_daemon` asks for: master while its instance is MASTER,
+    /// backup otherwise, none while the instance is not running. `instance` gives a running
+    /// instance's VRID and whether it is MASTER. Called after every loop iteration.
+    pub fn sync_daemon(&mut self, instance: impl Fn(&str) -> Option<(u8, bool)>) {
+        let want = self.syncd_cfg.as_ref().and_then(|c| {
+            let (vrid, master) = instance(&c.instance)?;
+            let mode = if master { Mode::Master } else { Mode::Backup };
+            Some((SyncDaemon::from_config(c, vrid), mode))
+        });
+        self.switch_sync_daemon(want);
+    }
+
+    fn switch_sync_daemon(&mut self, want: Option<(SyncDaemon, Mode)>) {
+        let cmds = syncd::switch(self.syncd.as_ref(), want.as_ref());
+        if cmds.is_empty() {
+            return;
+        }
+        // Not retried: like keepalived, a refused daemon is reported once per change.
+        self.syncd = want;
+        let Some(sock) = self.ipvs.as_mut() else {
+            log::error("error: IPVS sync daemon: IPVS is not available");
+            return;
+        };
+        for cmd in cmds {
+            let stop = matches!(cmd, syncd::Cmd::Stop(..));
+            match sock.command(Request::daemon(&cmd)) {
+                Ok(()) => log::info(&format!("IPVS: {}", cmd.describe())),
+                // Nothing of that kind was running.
+                Err(e) if stop && e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => log::error(&format!("error: IPVS: cannot {}: {e}", cmd.describe())),
+            }
+        }
+    }
+
     /// SIGTERM: omega notifications, then keeplite's services leave the kernel with `release`
     /// (keepalived does the same unless `--dont-release-ipvs`).
     pub fn shutdown(&mut self, sh: &mut Shell, release: bool, now: Instant) {
@@ -839,7 +918,14 @@ impl Lb {
                 self.quorum_event(v, ev, None, sh, now);
             }
         }
-        if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
+        // keepalived stops its sync daemon at exit, `-I` or not.
+        self.switch_sync_daemon(None);
+        if let Some(sock) = self.ipvs.as_mut().filter(|_| release && self.flush_on_stop) {
+            match sock.command(Request::flush()) {
+                Ok(()) => log::info("IPVS: flushed (lvs_flush_on_stop)"),
+                Err(e) => log::error(&format!("error: IPVS: lvs_flush_on_stop: {e}")),
+            }
+        } else if let Some(sock) = self.ipvs.as_mut().filter(|_| release) {
             let ops = teardown(&self.current, |k| self.owned.contains(k));
             log_ops(&ops);
             match sock.apply(&ops) {

@@ -5,6 +5,8 @@ mod fifo;
 mod lb;
 pub mod log;
 pub mod reload;
+mod routes;
+mod track;
 pub mod unit;
 
 use std::io;
@@ -42,6 +44,7 @@ const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LINKS: u64 = 2;
 const TOKEN_RELOAD: u64 = 3;
 const TOKEN_MAIL: u64 = 4;
+const TOKEN_PROCESSES: u64 = 5;
 const TOKEN_SOCK: u64 = 100;
 const TOKEN_CONTROL: u64 = 1 << 32;
 /// Notify scripts are stopped after this long (keepalived has no limit; a hung script must
@@ -76,6 +79,8 @@ struct Shell {
     /// `track_file` files with their last value, and when they are read next.
     files: Vec<(PathBuf, i64)>,
     files_due: Option<Instant>,
+    /// `vrrp_track_process`.
+    processes: track::Processes,
     now: Instant,
     /// SMTP alerts (keepalived's `smtp_alert`).
     mail: Mailer,
@@ -88,6 +93,10 @@ struct Shell {
 impl Env for Shell {
     fn rtnl(&mut self) -> &mut Rtnl {
         &mut self.rtnl
+    }
+
+    fn process_up(&mut self, name: &str) -> bool {
+        self.processes.monitor.up(name).unwrap_or(false)
     }
 
     fn file_value(&mut self, path: &Path) -> i64 {
@@ -113,6 +122,17 @@ impl Env for Shell {
             .iter()
             .position(|s| s.ifname == ifname && s.ifindex == ifindex && s.v6 == v6)
         {
+            // The interface was deleted and created again: a socket bound to the new one.
+            Some(i) if self.socks[i].ifindex != ifindex => {
+                let sock = VrrpSocket::open(ifname, ifindex, v6)
+                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let _ = self.poller.delete(self.socks[i].sock.fd());
+                self.poller
+                    .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
+                    .map_err(|e| e.to_string())?;
+                (self.socks[i].ifindex, self.socks[i].sock) = (ifindex, sock);
+                i
+            }
             Some(i) => i,
             None => {
                 let sock = VrrpSocket::open(ifname, ifindex, v6)
@@ -196,7 +216,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.group.clone() else {
+                    let Some(g) = unit.key.group.as_deref().cloned() else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -257,6 +277,7 @@ impl Shell {
                 self.send_garps(now);
             }
             Action::Notify(t) => {
+                self.transition_routes(unit, i, &t);
                 let inst = unit.vrrp.instance(i);
                 let master = inst.stats().master_seen.map(|(a, _)| a);
                 let prio = inst.priority();
@@ -379,7 +400,8 @@ impl Shell {
 
 /// keepalived's per-child `vrrp_*` / `checker_*` priority and no-swap settings, merged for
 /// keeplite's single process: the stronger of each applies.
-fn tune_process(g: &config::GlobalDefs) {
+/// Returns the realtime priority set (0: none).
+fn tune_process(g: &config::GlobalDefs) -> u8 {
     if let Some(nice) = g.vrrp_priority.into_iter().chain(g.checker_priority).min() {
         match sched::set_nice(nice.into()) {
             Ok(()) => log::info(&format!("process priority (nice) set to {nice}")),
@@ -390,6 +412,19 @@ fn tune_process(g: &config::GlobalDefs) {
         match sched::lock_memory() {
             Ok(()) => log::info("memory locked (no swap)"),
             Err(e) => log::warn(&format!("vrrp_no_swap / checker_no_swap: {e}")),
+        }
+    }
+    let Some(rt) = g.vrrp_rt_priority.max(g.checker_rt_priority) else {
+        return 0;
+    };
+    match sched::set_realtime(rt) {
+        Ok(()) => {
+            log::info(&format!("set realtime priority {rt}"));
+            rt
+        }
+        Err(e) => {
+            log::warn(&format!("vrrp_rt_priority / checker_rt_priority {rt}: {e}"));
+            0
         }
     }
 }
@@ -407,6 +442,8 @@ struct Daemon {
     waiting: Vec<UnitKey>,
     cfg: Config,
     lb: lb::Lb,
+    /// The realtime priority `max_auto_priority` raised the process to (0: none).
+    rt_priority: u8,
     rx: Receiver,
     buf: Vec<u8>,
     /// When the daemon started (`vrrp_startup_delay` counts from here).
@@ -435,6 +472,7 @@ fn control_path(opts: &Options, cfg: Option<&Config>) -> PathBuf {
 /// unless `-n`). Returns the exit status.
 pub fn run(opts: &Options) -> i32 {
     log::init(opts.log_console);
+    crate::sys::tune_heap();
     let cfg = match load(opts) {
         Ok(c) => c,
         Err(lines) => {
@@ -603,6 +641,7 @@ impl Daemon {
             fifos: fifo::Fifos::default(),
             files: Vec::new(),
             files_due: None,
+            processes: Default::default(),
             now: Instant::now(),
             mail: Mailer::new(TOKEN_MAIL),
             smtp: config::Smtp::default(),
@@ -620,6 +659,7 @@ impl Daemon {
             waiting: Vec::new(),
             cfg: Config::default(),
             lb: lb::Lb::new(),
+            rt_priority: 0,
             rx: Receiver::default(),
             started: Instant::now(),
             buf: vec![0; 65536],
@@ -634,7 +674,7 @@ impl Daemon {
             ));
         }
         d.apply(cfg, Instant::now());
-        tune_process(&d.cfg.global);
+        d.rt_priority = tune_process(&d.cfg.global);
         match std::fs::read(&d.config_path) {
             Ok(text) => d.remember_good(&text),
             Err(e) => log::warn(&format!("last-known-good copy: {e}")),
@@ -692,8 +732,11 @@ impl Daemon {
         // Files no longer tracked are not read any more; the others keep their value.
         sh.files
             .retain(|(p, _)| cfg.track_files.iter().any(|f| &f.file == p));
+        sh.processes
+            .configure(&cfg.track_processes, &sh.poller, TOKEN_PROCESSES, now);
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
+        self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
@@ -714,8 +757,17 @@ impl Daemon {
         });
         self.units = kept;
         for mut u in gone {
+            // What the masters have installed, for the routes and rules a reload changes.
+            let was_master: Vec<bool> = (u.vrrp.instances().iter())
+                .map(|i| i.state() == State::Master)
+                .collect();
+            let old: Vec<_> = (u.key.instances.iter())
+                .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
+                .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
+                self.shell.dropped_routes(&u, &old, &was_master);
                 self.shell.drain(&mut u, now);
+                self.shell.added_routes(&u, &old, &was_master);
                 self.units.push(u);
                 continue;
             }
@@ -771,6 +823,7 @@ impl Daemon {
     /// Startup hygiene: VIPs of this unit left on the interfaces (by a crash without lease,
     /// or another daemon) are removed before anything is sent.
     fn remove_stale(&mut self, u: &Unit) {
+        self.shell.stale_routes(u);
         for m in &u.members {
             for (spec, _) in &m.vips {
                 let present = self
@@ -803,6 +856,7 @@ impl Daemon {
                     .chain([
                         self.shell.garps.poll_timeout(),
                         self.shell.files_due,
+                        self.shell.processes.poll_timeout(),
                         self.shell.mail.poll_timeout(),
                     ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
@@ -811,6 +865,9 @@ impl Daemon {
             );
             let tokens = self.shell.poller.wait(now, deadline)?;
             let now = Instant::now();
+            if let Some(d) = deadline {
+                self.late(now.saturating_duration_since(d));
+            }
             for t in tokens {
                 match t {
                     TOKEN_SIGNALS => {
@@ -832,6 +889,10 @@ impl Daemon {
                     }
                     TOKEN_LINKS => self.link_events(now),
                     TOKEN_MAIL => self.shell.mail.ready(&self.shell.poller, now),
+                    TOKEN_PROCESSES => {
+                        self.shell.processes.ready(now);
+                        self.process_changes(now);
+                    }
                     TOKEN_RELOAD => {
                         for done in self.reloads.ready(&self.shell.poller, now) {
                             self.reloaded(done, now);
@@ -852,6 +913,30 @@ impl Daemon {
                 .flat_map(|i| i.all_vips())
                 .collect();
             self.lb.flush(&mut self.shell, &held, now);
+            let instances = || self.units.iter().flat_map(|u| u.vrrp.instances());
+            self.lb.sync_daemon(|name| {
+                let i = instances().find(|i| i.params().name == name)?;
+                Some((i.params().vrid, i.state() == State::Master))
+            });
+        }
+    }
+
+    /// `max_auto_priority`: a timer ran `by` late (keepalived's check after epoll_wait).
+    fn late(&mut self, by: Duration) {
+        let g = &self.cfg.global;
+        if g.max_auto_priority == 0 || by <= g.min_auto_priority_delay {
+            return;
+        }
+        log::info(&format!("a timer expired {:.6} s ago", by.as_secs_f64()));
+        let Some(p) = sched::next_rt_priority(self.rt_priority, g.max_auto_priority) else {
+            return;
+        };
+        match sched::set_realtime(p) {
+            Ok(()) => {
+                self.rt_priority = p;
+                log::info(&format!("set realtime priority {p}"));
+            }
+            Err(e) => log::warn(&format!("max_auto_priority: realtime priority {p}: {e}")),
         }
     }
 
@@ -922,6 +1007,7 @@ impl Daemon {
             self.units[u].vrrp.shutdown(now);
             self.shell.drain(&mut self.units[u], now);
         }
+        self.shell.statics(&self.cfg, &Config::default());
         self.shell.drop_vmacs(|_| false);
         self.lb
             .shutdown(&mut self.shell, !self.opts.dont_release_ipvs, now);
@@ -969,6 +1055,8 @@ impl Daemon {
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
         }
+        self.shell.processes.handle_timeout(now);
+        self.process_changes(now);
         self.shell.send_garps(now);
         self.shell.mail.handle_timeout(&self.shell.poller, now);
         for line in self.shell.mail.take_log() {
@@ -1036,6 +1124,25 @@ impl Daemon {
                 return;
             }
         };
+        // dynamic_interfaces: a unit whose interface came back under another index (deleted
+        // and created again) needs new sockets and VIP specs: it restarts.
+        for u in (0..self.units.len()).rev() {
+            let moved = self.units[u].members.iter().find(|m| {
+                events
+                    .iter()
+                    .any(|l| l.name == m.ifname && l.up && l.index != m.ifindex)
+            });
+            if let Some(m) = moved {
+                log::info(&format!(
+                    "{}: interface {} is new: restarting",
+                    m.name, m.ifname
+                ));
+                let mut unit = self.units.remove(u);
+                unit.vrrp.shutdown(now);
+                self.shell.drain(&mut unit, now);
+                self.waiting.push(unit.key);
+            }
+        }
         if !events.is_empty() && !self.waiting.is_empty() {
             self.start_waiting(now, false);
         }
@@ -1043,6 +1150,22 @@ impl Daemon {
             self.set_trackers(now, |src| match src {
                 TrackerSrc::Link { name, reverse } if *name == l.name => {
                     Some((None, l.up ^ reverse))
+                }
+                _ => None,
+            });
+        }
+    }
+
+    /// Feeds the tracked processes' quorum changes into the cores.
+    fn process_changes(&mut self, now: Instant) {
+        while let Some((name, up)) = self.shell.processes.monitor.poll_change() {
+            log::info(&format!(
+                "track_process {name}: quorum {}",
+                if up { "gained" } else { "lost" }
+            ));
+            self.set_trackers(now, |src| match src {
+                TrackerSrc::Process { name: n, reverse } if *n == name => {
+                    Some((None, up ^ reverse))
                 }
                 _ => None,
             });
@@ -1104,7 +1227,7 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_ref();
+                let group = unit.key.group.as_deref();
                 if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());

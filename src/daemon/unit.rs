@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::config::{SyncGroup, VirtualIp, Vmac, VrrpInstance};
+use crate::config::{VirtualIp, Vmac, VrrpInstance};
 use crate::daemon::log;
 use crate::sys::netlink::{AddrSpec, LinkInfo, Rtnl};
 use crate::vrrp::plan::{self, needs_restart, summary, Resolved, TrackerSrc, UnitKey};
@@ -38,7 +38,7 @@ pub struct Member {
 pub struct Unit {
     pub vrrp: Vrrp,
     pub members: Vec<Member>,
-    pub group: Option<SyncGroup>,
+    /// The configuration it was built from (its sync group too).
     pub key: UnitKey,
 }
 
@@ -56,6 +56,8 @@ pub trait Env {
     ) -> Result<usize, String>;
     /// Current state of a vrrp_script (starting it if new).
     fn script_up(&mut self, name: &str) -> bool;
+    /// Whether a tracked process has its quorum.
+    fn process_up(&mut self, name: &str) -> bool;
     /// Current value of a `track_file` file (watched from now on).
     fn file_value(&mut self, path: &std::path::Path) -> i64;
     /// The `use_vmac` macvlan over `base`, made if needed, for the families given (IPv4,
@@ -69,7 +71,7 @@ pub trait Env {
     ) -> Result<LinkInfo, String>;
 }
 
-fn scope(s: Option<&str>) -> u8 {
+pub(super) fn scope(s: Option<&str>) -> u8 {
     match s {
         Some("host") => 254,
         Some("link") => 253,
@@ -163,6 +165,7 @@ fn member(
                 env.rtnl().link(name).map(|l| l.up).unwrap_or(false) ^ reverse
             }
             TrackerSrc::Script { name, reverse } => env.script_up(name) ^ reverse,
+            TrackerSrc::Process { name, reverse } => env.process_up(name) ^ reverse,
             TrackerSrc::File { .. } => true,
         })
         .collect();
@@ -211,12 +214,7 @@ pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
     }
     let groups = plan::group_params(&key, members.len());
     let vrrp = Vrrp::new(instances, groups).map_err(|e| e.to_string())?;
-    Ok(Unit {
-        vrrp,
-        members,
-        group: key.group.clone(),
-        key,
-    })
+    Ok(Unit { vrrp, members, key })
 }
 
 impl Member {
@@ -301,7 +299,6 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         ));
     }
     unit.members = members;
-    unit.group = key.group.clone();
     unit.key = key.clone();
     true
 }

@@ -151,6 +151,8 @@ pub struct Persistence {
     pub timeout: u32,
     /// Client address prefix length that shares a persistence entry (32/128: per client).
     pub prefix: u8,
+    /// Persistence engine `sip` (SIP Call-ID) instead of the client address.
+    pub sip: bool,
 }
 
 /// Service flags besides persistence (IP_VS_SVC_F_*): one-packet scheduling and the

@@ -389,6 +389,7 @@ pub fn from_config(
                 (None, Family::V4) => 32,
                 (_, Family::V6) => 128,
             },
+            sip: vs.persistence_engine_sip,
         });
     let fwd = forward(vs.lb_kind);
     let reals = vs
@@ -643,7 +644,8 @@ mod tests {
             p.params.persistence,
             Some(Persistence {
                 timeout: 50,
-                prefix: 24
+                prefix: 24,
+                sip: false,
             })
         );
         assert_eq!(p.reals[0].dest.params.forward, Forward::Direct);

@@ -17,6 +17,20 @@
 //!   SVC_ATTR_NETMASK   be32 mask (IPv4) / u32 prefix length (IPv6)
 //! ```
 //!
+//! The sync daemons (`lvs_sync_daemon`) are started and stopped with NEW_DAEMON / DEL_DAEMON,
+//! their attributes nested in `IPVS_CMD_ATTR_DAEMON` (the order and sizes libipvs uses):
+//!
+//! ```text
+//! IPVS_CMD_ATTR_DAEMON (nested)
+//!   DAEMON_ATTR_STATE        u32 IP_VS_STATE_MASTER 1 / IP_VS_STATE_BACKUP 2
+//!   DAEMON_ATTR_MCAST_IFN    NUL-terminated interface name (< 16 bytes)
+//!   DAEMON_ATTR_SYNC_ID      u32
+//!   DAEMON_ATTR_SYNC_MAXLEN  u16            (NEW_DAEMON only, each optional)
+//!   DAEMON_ATTR_MCAST_PORT   u16
+//!   DAEMON_ATTR_MCAST_TTL    u8
+//!   DAEMON_ATTR_MCAST_GROUP  be32 IPv4 group, or DAEMON_ATTR_MCAST_GROUP6 16 bytes
+//! ```
+//!
 //! Requests are encoded once into [`Request`] (the genl payload); kernel replies decode into
 //! [`Reply`]. Counters and statistics in replies are skipped.
 
@@ -24,6 +38,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::model::*;
 use super::plan::Op;
+use super::syncd::Cmd;
+use crate::config::LvsTimeouts;
 use crate::netlink::{self, attrs, nest, put, NLMSG_DONE, NLMSG_ERROR};
 
 type DecodeError = String;
@@ -40,8 +56,26 @@ pub const IPVS_CMD_SET_DEST: u8 = 6;
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 pub const IPVS_CMD_GET_DEST: u8 = 8;
 
+pub const IPVS_CMD_NEW_DAEMON: u8 = 9;
+pub const IPVS_CMD_DEL_DAEMON: u8 = 10;
+pub const IPVS_CMD_SET_CONFIG: u8 = 12;
+pub const IPVS_CMD_FLUSH: u8 = 17;
+
 const IPVS_CMD_ATTR_SERVICE: u16 = 1;
 const IPVS_CMD_ATTR_DEST: u16 = 2;
+const IPVS_CMD_ATTR_DAEMON: u16 = 3;
+const IPVS_CMD_ATTR_TIMEOUT_TCP: u16 = 4;
+const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN: u16 = 5;
+const IPVS_CMD_ATTR_TIMEOUT_UDP: u16 = 6;
+
+const DAEMON_ATTR_STATE: u16 = 1;
+const DAEMON_ATTR_MCAST_IFN: u16 = 2;
+const DAEMON_ATTR_SYNC_ID: u16 = 3;
+const DAEMON_ATTR_SYNC_MAXLEN: u16 = 4;
+const DAEMON_ATTR_MCAST_GROUP: u16 = 5;
+const DAEMON_ATTR_MCAST_GROUP6: u16 = 6;
+const DAEMON_ATTR_MCAST_PORT: u16 = 7;
+const DAEMON_ATTR_MCAST_TTL: u16 = 8;
 
 const SVC_ATTR_AF: u16 = 1;
 const SVC_ATTR_PROTOCOL: u16 = 2;
@@ -52,6 +86,7 @@ const SVC_ATTR_SCHED_NAME: u16 = 6;
 const SVC_ATTR_FLAGS: u16 = 7;
 const SVC_ATTR_TIMEOUT: u16 = 8;
 const SVC_ATTR_NETMASK: u16 = 9;
+const SVC_ATTR_PE_NAME: u16 = 11;
 
 const DEST_ATTR_ADDR: u16 = 1;
 const DEST_ATTR_PORT: u16 = 2;
@@ -109,6 +144,67 @@ impl Request {
             }
         };
         Request { cmd, attrs: a }
+    }
+
+    /// NEW_DAEMON / DEL_DAEMON for a sync daemon command.
+    pub fn daemon(cmd: &Cmd) -> Self {
+        let (cmd, d, mode) = match cmd {
+            Cmd::Start(d, m) => (IPVS_CMD_NEW_DAEMON, d, *m),
+            Cmd::Stop(d, m) => (IPVS_CMD_DEL_DAEMON, d, *m),
+        };
+        let mut a = Vec::with_capacity(64);
+        nest(&mut a, IPVS_CMD_ATTR_DAEMON, |a| {
+            put(a, DAEMON_ATTR_STATE, &(mode as u32).to_ne_bytes());
+            let mut ifn = d.interface.as_bytes().to_vec();
+            ifn.push(0);
+            put(a, DAEMON_ATTR_MCAST_IFN, &ifn);
+            put(a, DAEMON_ATTR_SYNC_ID, &u32::from(d.syncid).to_ne_bytes());
+            if cmd == IPVS_CMD_DEL_DAEMON {
+                return;
+            }
+            if let Some(v) = d.maxlen {
+                put(a, DAEMON_ATTR_SYNC_MAXLEN, &v.to_ne_bytes());
+            }
+            if let Some(v) = d.port {
+                put(a, DAEMON_ATTR_MCAST_PORT, &v.to_ne_bytes());
+            }
+            if let Some(v) = d.ttl {
+                put(a, DAEMON_ATTR_MCAST_TTL, &[v]);
+            }
+            match d.group {
+                Some(IpAddr::V4(g)) => put(a, DAEMON_ATTR_MCAST_GROUP, &g.octets()),
+                Some(IpAddr::V6(g)) => put(a, DAEMON_ATTR_MCAST_GROUP6, &g.octets()),
+                None => {}
+            }
+        });
+        Request { cmd, attrs: a }
+    }
+
+    /// SET_CONFIG with the connection timeouts given (u32 seconds each, top-level attributes);
+    /// the kernel keeps those not sent.
+    pub fn set_timeouts(t: &LvsTimeouts) -> Self {
+        let mut a = Vec::new();
+        for (kind, v) in [
+            (IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp),
+            (IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpfin),
+            (IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp),
+        ] {
+            if let Some(v) = v {
+                put(&mut a, kind, &v.to_ne_bytes());
+            }
+        }
+        Request {
+            cmd: IPVS_CMD_SET_CONFIG,
+            attrs: a,
+        }
+    }
+
+    /// FLUSH: every service of the namespace goes, whoever added it.
+    pub fn flush() -> Self {
+        Request {
+            cmd: IPVS_CMD_FLUSH,
+            attrs: Vec::new(),
+        }
     }
 
     /// GET_SERVICE; sent with NLM_F_DUMP it lists all services.
@@ -172,6 +268,9 @@ fn put_service(a: &mut Vec<u8>, s: &Service) {
         Some(p) => (SVC_F_PERSISTENT, p.timeout, p.prefix),
         None => (0, 0, max_prefix(s.key.family())),
     };
+    if s.params.persistence.is_some_and(|p| p.sip) {
+        put(a, SVC_ATTR_PE_NAME, b"sip\0");
+    }
     let mut flags = [0u8; 8];
     flags[..4].copy_from_slice(&((s.params.flags & SVC_F_MANAGED) | persistent).to_ne_bytes());
     flags[4..].copy_from_slice(&u32::MAX.to_ne_bytes());
@@ -352,6 +451,7 @@ fn parse_service(buf: &[u8]) -> Result<Service, DecodeError> {
         Some(Persistence {
             timeout: a.u32(SVC_ATTR_TIMEOUT, "timeout")?,
             prefix: prefix as u8,
+            sip: a.0[usize::from(SVC_ATTR_PE_NAME)].is_some_and(|n| n.starts_with(b"sip\0")),
         })
     } else {
         None
@@ -397,6 +497,7 @@ fn parse_dest(buf: &[u8]) -> Result<Dest, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipvs::syncd::{Mode, SyncDaemon};
 
     // Kernel replies captured in the qemu VM (Debian 6.1 kernel) by tests/ipvs_kvm.rs
     // `vm_capture_kernel_replies`: nlmsghdr + genlmsghdr + attributes, stats included.
@@ -476,6 +577,7 @@ mod tests {
                 persistence: Some(Persistence {
                     timeout: 600,
                     prefix: 24,
+                    sip: false,
                 }),
                 flags: 0,
             },
@@ -564,6 +666,92 @@ mod tests {
             "0600020000000000",                         // DEST_ATTR_PORT = 0 (be16), padded
         );
         assert_eq!(req.attrs, unhex(want));
+    }
+
+    fn sync_daemon() -> SyncDaemon {
+        SyncDaemon {
+            interface: "eth0".into(),
+            syncid: 5,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+        }
+    }
+
+    #[test]
+    fn sync_daemon_request_bytes() {
+        let req = Request::daemon(&Cmd::Start(sync_daemon(), Mode::Master));
+        assert_eq!(req.cmd, IPVS_CMD_NEW_DAEMON);
+        let want = concat!(
+            "20000380",                 // CMD_ATTR_DAEMON | NLA_F_NESTED, 32 bytes
+            "0800010001000000",         // DAEMON_ATTR_STATE = IP_VS_STATE_MASTER
+            "090002006574683000000000", // DAEMON_ATTR_MCAST_IFN = "eth0\0", padded
+            "0800030005000000",         // DAEMON_ATTR_SYNC_ID = 5
+        );
+        assert_eq!(req.attrs, unhex(want));
+        // Stopping names the same daemon; the multicast options are for starting only.
+        let tuned = SyncDaemon {
+            maxlen: Some(1400),
+            port: Some(8849),
+            ttl: Some(2),
+            group: Some("239.1.2.3".parse().unwrap()),
+            ..sync_daemon()
+        };
+        let req = Request::daemon(&Cmd::Stop(tuned.clone(), Mode::Backup));
+        assert_eq!(req.cmd, IPVS_CMD_DEL_DAEMON);
+        assert_eq!(req.attrs, unhex(&want.replace("01000000", "02000000")));
+        let req = Request::daemon(&Cmd::Start(tuned, Mode::Backup));
+        let want = concat!(
+            "40000380",
+            "0800010002000000",         // STATE = IP_VS_STATE_BACKUP
+            "090002006574683000000000", // MCAST_IFN
+            "0800030005000000",         // SYNC_ID
+            "0600040078050000",         // SYNC_MAXLEN = 1400, padded
+            "0600070091220000",         // MCAST_PORT = 8849, padded
+            "0500080002000000",         // MCAST_TTL = 2, padded
+            "08000500ef010203",         // MCAST_GROUP = 239.1.2.3, network order
+        );
+        assert_eq!(req.attrs, unhex(want));
+        let v6 = SyncDaemon {
+            group: Some("ff02::1:81".parse().unwrap()),
+            ..sync_daemon()
+        };
+        let attrs = Request::daemon(&Cmd::Start(v6, Mode::Master)).attrs;
+        assert_eq!(
+            &attrs[32..],
+            &unhex("14000600ff020000000000000000000000010081")[..]
+        );
+    }
+
+    #[test]
+    fn persistence_engine_follows_the_scheduler_as_in_libipvs() {
+        let mut svc = web_v4();
+        svc.params.persistence = svc
+            .params
+            .persistence
+            .map(|p| Persistence { sip: true, ..p });
+        let attrs = Request::op(&Op::AddService(svc)).attrs;
+        // Nest header, AF, PROTOCOL, ADDR, PORT, SCHED_NAME "wlc\0": 56 bytes, then
+        // SVC_ATTR_PE_NAME = "sip\0", then the rest as without an engine.
+        assert_eq!(&attrs[56..64], &unhex("08000b0073697000")[..]);
+        let plain = Request::op(&Op::AddService(web_v4())).attrs;
+        assert_eq!([&attrs[4..56], &attrs[64..]].concat(), plain[4..]);
+    }
+
+    #[test]
+    fn timeout_and_flush_request_bytes() {
+        let t = LvsTimeouts {
+            tcp: Some(7200),
+            tcpfin: None,
+            udp: Some(30),
+        };
+        let req = Request::set_timeouts(&t);
+        assert_eq!(req.cmd, IPVS_CMD_SET_CONFIG);
+        // IPVS_CMD_ATTR_TIMEOUT_TCP = 7200, IPVS_CMD_ATTR_TIMEOUT_UDP = 30; no TCP_FIN.
+        assert_eq!(req.attrs, unhex("08000400201c0000080006001e000000"));
+        let req = Request::flush();
+        assert_eq!((req.cmd, req.attrs.len()), (IPVS_CMD_FLUSH, 0));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `Repr` with `parse`/`emit`. Pure: no sockets here, the shell only sends the bytes.
 
 pub mod arp;
+pub mod cn_proc;
 pub mod ethernet;
 pub mod ipv4;
 pub mod ndisc;

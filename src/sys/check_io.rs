@@ -8,7 +8,7 @@
 //! ([`Output::SpawnMisc`]) which reports the exit back with [`CheckIo::misc_exited`].
 
 use crate::check::misc::MiscExit;
-use crate::check::{ping, Action, Checker};
+use crate::check::{ping, Action, CheckKind, Checker};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -312,6 +312,13 @@ impl CheckIo {
                 }
                 Action::SpawnMisc { path } => cs.push_output(Output::SpawnMisc { id, path }),
                 Action::KillMisc { signal } => cs.push_output(Output::KillMisc { id, signal }),
+                Action::ReadFile => {
+                    let value = match &cs.get(id).params().kind {
+                        CheckKind::File(f) => crate::sys::track_file::read_value(&f.path),
+                        _ => continue,
+                    };
+                    cs.get_mut(id).on_file_value(now, value);
+                }
                 Action::Report(e) => cs.push_output(Output::Event(id, e)),
             }
         }

@@ -133,6 +133,14 @@ impl IpvsSocket {
         Ok(failed)
     }
 
+    /// Sends one request and waits for its ack: the kernel's refusal is the error (its errno).
+    pub fn command(&mut self, req: Request) -> io::Result<()> {
+        self.tx.clear();
+        let seq = self.push(req, NLM_F_REQUEST | NLM_F_ACK);
+        self.sock.send(&self.tx)?;
+        self.sock.replies(&mut self.rx, seq, |_| Ok(()))
+    }
+
     /// Runs one dump request and returns the raw netlink messages of the reply (without the
     /// final NLMSG_DONE), e.g. to capture kernel replies for tests.
     pub fn dump_raw(&mut self, req: Request) -> io::Result<Vec<Vec<u8>>> {

@@ -91,8 +91,10 @@
 pub mod garp;
 pub mod instance;
 pub mod plan;
+pub mod routes;
 pub mod rx;
 pub mod track_file;
+pub mod track_process;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -9,12 +9,13 @@
 //! ([`needs_restart`], [`super::Restart`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::{default_vip_lease, track_file, GroupParams, Params, Tracker};
 use crate::config::{
-    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, VipLease, VirtualIp,
-    VrrpInstance, VrrpScript,
+    Config, GlobalDefs, InitialState, ScriptUser, SyncGroup, TrackFile, TrackProcess, VipLease,
+    VirtualIp, VrrpInstance, VrrpScript,
 };
 use crate::proto::vrrp::{Auth, Version};
 
@@ -26,6 +27,11 @@ pub enum TrackerSrc {
         reverse: bool,
     },
     Script {
+        name: String,
+        reverse: bool,
+    },
+    /// `track_process`: its quorum (see [`super::track_process`]).
+    Process {
         name: String,
         reverse: bool,
     },
@@ -43,19 +49,23 @@ impl TrackerSrc {
         match self {
             TrackerSrc::Link { name, .. }
             | TrackerSrc::Script { name, .. }
+            | TrackerSrc::Process { name, .. }
             | TrackerSrc::File { name, .. } => name,
         }
     }
 }
 
-/// The configuration a unit was built from: equal keys mean nothing to restart.
+/// The configuration a unit was built from: equal keys mean nothing to restart. Kept by
+/// every running unit, so lean: most units have no sync group, and all share one
+/// [`Globals`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnitKey {
     pub instances: Vec<VrrpInstance>,
-    pub group: Option<SyncGroup>,
+    pub group: Option<Box<SyncGroup>>,
     pub scripts: Vec<VrrpScript>,
     pub track_files: Vec<TrackFile>,
-    pub global: Globals,
+    pub track_processes: Vec<TrackProcess>,
+    pub global: Rc<Globals>,
 }
 
 /// The `global_defs` a running instance uses; only these count when comparing keys, so
@@ -102,6 +112,19 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         };
         cfg.track_files.iter().filter(tracked).cloned().collect()
     };
+    let processes_of = |insts: &[VrrpInstance]| {
+        let tracked = |p: &&TrackProcess| {
+            insts
+                .iter()
+                .any(|i| i.track_process.iter().any(|t| t.name == p.name))
+        };
+        cfg.track_processes
+            .iter()
+            .filter(tracked)
+            .cloned()
+            .collect()
+    };
+    let global = Rc::new(Globals::of(&cfg.global));
     let mut keys = Vec::new();
     let mut grouped = Vec::new();
     for g in &cfg.sync_groups {
@@ -115,9 +138,10 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         keys.push(UnitKey {
             scripts: scripts_of(&insts, Some(g)),
             track_files: files_of(&insts),
+            track_processes: processes_of(&insts),
             instances: insts,
-            group: Some(g.clone()),
-            global: Globals::of(&cfg.global),
+            group: Some(Box::new(g.clone())),
+            global: global.clone(),
         });
     }
     for i in cfg.instances.iter().filter(|i| !grouped.contains(&i.name)) {
@@ -125,9 +149,10 @@ pub fn unit_keys(cfg: &Config) -> Vec<UnitKey> {
         keys.push(UnitKey {
             scripts: scripts_of(&insts, None),
             track_files: files_of(&insts),
+            track_processes: processes_of(&insts),
             instances: insts,
             group: None,
-            global: Globals::of(&cfg.global),
+            global: global.clone(),
         });
     }
     keys
@@ -154,8 +179,8 @@ pub fn mcast_group(inst: &VrrpInstance, g: &Globals) -> IpAddr {
 }
 
 /// The instance's trackers in core order with their weights: the primary interface
-/// (unless `dont_track_primary`), `track_interface`, then `track_script` of the instance
-/// and of its sync group.
+/// (unless `dont_track_primary`), `track_interface`, `track_script` of the instance and of
+/// its sync group, `track_process`, then `track_file`.
 pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
     let mut out = Vec::new();
     if !inst.dont_track_primary {
@@ -179,6 +204,16 @@ pub fn trackers(inst: &VrrpInstance, key: &UnitKey) -> Vec<(TrackerSrc, i32)> {
         let reverse = t.reverse ^ script.is_some_and(|s| s.weight_reverse);
         let name = t.name.clone();
         out.push((TrackerSrc::Script { name, reverse }, weight));
+    }
+    for t in &inst.track_process {
+        // keepalived's track_process weights work as a vrrp_script's.
+        let Some(p) = key.track_processes.iter().find(|p| p.name == t.name) else {
+            continue;
+        };
+        let weight = t.weight.unwrap_or(p.weight);
+        let reverse = t.reverse ^ p.reverse;
+        let name = t.name.clone();
+        out.push((TrackerSrc::Process { name, reverse }, weight));
     }
     for t in &inst.track_file {
         // An undefined file is warned about by the configuration check.

@@ -1,5 +1,5 @@
 //! Real-server checkers: TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK,
-//! DNS_CHECK.
+//! DNS_CHECK, FILE_CHECK.
 
 use super::*;
 
@@ -23,6 +23,15 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             &[CONNECT, RETRY, HTTP],
         ),
         "UDP_CHECK" => (CheckKind::Udp(UdpCheck::default()), &[CONNECT, RETRY, UDP]),
+        "FILE_CHECK" => (
+            CheckKind::File(FileCheck {
+                track_file: String::new(),
+                path: Default::default(),
+                weight: 0,
+                reverse: false,
+            }),
+            &[FILE],
+        ),
         _ => (
             CheckKind::Misc(MiscCheck {
                 path: String::new(),
@@ -66,6 +75,14 @@ pub(super) fn checker(c: &mut Ctx, rs: &mut RealServer, n: &Node) {
             Some("add `misc_path \"/path/to/check args\"`".into()),
         );
         return;
+    }
+    if let CheckKind::File(f) = &mut ck.kind {
+        if !resolve_file(c, f, n) {
+            return;
+        }
+        // Nothing to connect or retry: fixed values keep `-d` output re-parsing the same.
+        (ck.connect_timeout, ck.retry) = (Duration::from_secs(5), 0);
+        (ck.delay_before_retry, ck.delay_loop) = (Duration::from_secs(1), None);
     }
     if let CheckKind::Udp(u) = &ck.kind {
         if u.min_reply_len > u.max_reply_len {
@@ -245,6 +262,66 @@ pub(super) const URL: &[Kw<Url>] = &[
         arity: N(1),
         doc: "`virtualhost NAME`: Host header for this url",
         set: |_, u, n| u.virtualhost = Some(n.args[0].text.clone()),
+    },
+];
+
+/// FILE_CHECK's `track_file` must be defined above (keepalived looks it up while parsing);
+/// without `weight` (or with `weight 0`, as keepalived reads it) the file's own applies.
+fn resolve_file(c: &mut Ctx, f: &mut FileCheck, n: &Node) -> bool {
+    let Some(t) = c.track_files.iter().find(|t| t.name == f.track_file) else {
+        let msg = if f.track_file.is_empty() {
+            "FILE_CHECK has no `track_file`; skipped, as keepalived does".to_owned()
+        } else {
+            format!(
+                "FILE_CHECK: track_file `{}` is not defined above; skipped, as keepalived does",
+                f.track_file
+            )
+        };
+        let help = "define it with `track_file NAME { file PATH }` before the virtual_server";
+        c.warn(&n.kw, msg, Some(help.into()));
+        return false;
+    };
+    f.path = t.file.clone();
+    if f.weight == 0 {
+        (f.weight, f.reverse) = (t.weight, t.reverse);
+    }
+    true
+}
+
+fn file(k: &mut Checker) -> &mut FileCheck {
+    match &mut k.kind {
+        CheckKind::File(f) => f,
+        // The FILE table is only applied to FILE_CHECK checkers.
+        _ => unreachable!("file keyword outside FILE_CHECK"),
+    }
+}
+
+pub(super) const FILE: &[Kw<Checker>] = &[
+    Kw {
+        name: "track_file",
+        arity: N(1),
+        doc: "`track_file NAME`: the `track_file` (defined above) whose value decides; read every second (keepalived watches it with inotify)",
+        set: |_, k, n| file(k).track_file = n.args[0].text.clone(),
+    },
+    Kw {
+        name: "weight",
+        arity: Range(1, 2),
+        doc: "`weight N [reverse|noreverse]`: value × N is added to the real server's weight, -65535..65535 (default: the track_file's; 0: a non-zero value takes the real server down, a zero one with `reverse`)",
+        set: |c, k, n| {
+            let Some(w) = c.int(n, -65535, 65535) else {
+                return;
+            };
+            let reverse = match n.args.get(1).map(|t| t.text.as_str()) {
+                None | Some("noreverse") => false,
+                Some("reverse") => true,
+                Some(other) => {
+                    let msg = format!("unknown weight option `{other}`; line ignored, as keepalived does");
+                    c.warn(&n.args[1], msg, Some("expected `reverse` or `noreverse`".into()));
+                    return;
+                }
+            };
+            (file(k).weight, file(k).reverse) = (w as i32, reverse);
+        },
     },
 ];
 

@@ -28,6 +28,7 @@ pub(super) fn cross_check(c: &mut Ctx, b: &mut Builder) {
             );
         }
     }
+    check_sync_daemon(c, cfg, b.sync_daemon_at.as_ref());
     // keepalived removes a group left without members (each unknown one was reported above).
     cfg.sync_groups.retain(|g| !g.group.is_empty());
     // keepalived runs a service naming an unknown group as one without addresses: nothing.

@@ -178,6 +178,12 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |c, g, n| g.vrrp_gna_interval = positive_secs(c, n).unwrap_or(g.vrrp_gna_interval),
     },
     Kw {
+        name: "dynamic_interfaces",
+        arity: Range(0, 1),
+        doc: "`dynamic_interfaces [allow_if_changes]`: keeplite always runs so: an instance whose interface is missing waits for it (`-t` warns), one whose interface is deleted goes to FAULT, and restarts on it when it is created again",
+        set: |_, _, _| {},
+    },
+    Kw {
         name: "vrrp_strict",
         arity: N(0),
         doc: "`vrrp_strict`: strict RFC compliance (no unicast, no accept mode by default)",
@@ -242,6 +248,43 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(0),
         doc: "`checker_no_swap`: as `vrrp_no_swap` (one process for both)",
         set: |_, g, _| g.checker_no_swap = true,
+    },
+    Kw {
+        name: "vrrp_rt_priority",
+        arity: N(1),
+        doc: "`vrrp_rt_priority 1..99`: realtime scheduling (SCHED_RR, not inherited by scripts) at this priority from the start. keeplite is one process: with `checker_rt_priority` too, the higher applies; no realtime CPU-time limit is set (`vrrp_rlimit_rttime` is not supported)",
+        set: |c, g, n| g.vrrp_rt_priority = c.int(n, 1, 99).map(|v| v as u8).or(g.vrrp_rt_priority),
+    },
+    Kw {
+        name: "checker_rt_priority",
+        arity: N(1),
+        doc: "`checker_rt_priority 1..99`: as `vrrp_rt_priority` (one process: the higher applies)",
+        set: |c, g, n| g.checker_rt_priority = c.int(n, 1, 99).map(|v| v as u8).or(g.checker_rt_priority),
+    },
+    Kw {
+        name: "max_auto_priority",
+        arity: Range(0, 1),
+        doc: "`max_auto_priority [-1..99]`: when a timer runs `min_auto_priority_delay` late, switch to realtime scheduling (SCHED_RR, not inherited by scripts) one priority step higher, up to this (no value: 99; 0 or -1: never, the default). keepalived also sets a realtime CPU-time limit; keeplite leaves a runaway to the kernel's realtime throttling",
+        set: |c, g, n| {
+            let v = match n.args.first() {
+                None => 99,
+                Some(t) => match c.int_tok("max_auto_priority", t, -1, 99) {
+                    Some(v) => v.max(0) as u8,
+                    None => return,
+                },
+            };
+            g.max_auto_priority = v;
+        },
+    },
+    Kw {
+        name: "min_auto_priority_delay",
+        arity: N(1),
+        doc: "`min_auto_priority_delay USECS`: how late a timer must run to raise the priority, 1..10000000 microseconds (default 1000000)",
+        set: |c, g, n| {
+            if let Some(us) = c.int(n, 1, 10_000_000) {
+                g.min_auto_priority_delay = Duration::from_micros(us as u64);
+            }
+        },
     },
     Kw {
         name: "default_interface",
@@ -400,6 +443,30 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         arity: N(0),
         doc: "`no_checker_emails`: alert for a checker's change only when the real server's state changes with it",
         set: |_, g, _| g.smtp.no_checker_emails = true,
+    },
+    Kw {
+        name: "lvs_sync_daemon",
+        arity: Range(1, 13),
+        doc: "`lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`: run the kernel's IPVS connection sync daemon on IFACE, master while INSTANCE is MASTER and backup otherwise, so a new master director keeps forwarding the connections of the old one (id: sync id, default the instance's VRID; maxlen: UDP payload of a sync message; port, ttl, group: multicast settings, default 8848, 1, 224.0.0.81)",
+        set: lvs_sync_daemon,
+    },
+    Kw {
+        name: "lvs_timeouts",
+        arity: Range(2, 6),
+        doc: "`lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]`: the kernel's IPVS connection timeouts (established TCP, TCP after FIN, UDP), set at start and reload; unnamed ones stay as they are",
+        set: lvs_timeouts,
+    },
+    Kw {
+        name: "lvs_flush",
+        arity: N(0),
+        doc: "`lvs_flush`: empty the whole IPVS table at start, other programs' services included",
+        set: |_, g, _| g.lvs_flush = true,
+    },
+    Kw {
+        name: "lvs_flush_on_stop",
+        arity: Range(0, 1),
+        doc: "`lvs_flush_on_stop [VS]`: at exit, empty the whole IPVS table, other programs' services included (not with `-I`); `VS`: remove keeplite's virtual servers only, which keeplite always does",
+        set: lvs_flush_on_stop,
     },
     Kw {
         name: "vip_lease",

@@ -1,7 +1,7 @@
 //! `virtual_server_group`, `virtual_server` and `real_server`.
 
 use super::*;
-use crate::ipvs::model::{Scheduler, SVC_F_SCHED1, SVC_F_SCHED2};
+use crate::ipvs::model::{Scheduler, SVC_F_ONEPACKET, SVC_F_SCHED1, SVC_F_SCHED2};
 
 pub(super) fn server_group(c: &mut Ctx, b: &mut Builder, n: &Node) {
     let mut g = VirtualServerGroup {
@@ -94,6 +94,7 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         sched_flags: 0,
         persistence_timeout: None,
         persistence_granularity: None,
+        persistence_engine_sip: false,
         protocol: Protocol::Udp,
         ha_suspend: false,
         virtualhost: None,
@@ -151,6 +152,16 @@ pub(super) fn virtual_server(c: &mut Ctx, b: &mut Builder, n: &Node) {
         if !seen.contains_key(kw) && !seen.contains_key(alias) {
             c.note(&n.kw, format!("keepalived: no {what}"), None);
         }
+    }
+    if let (Some(t), None) = (seen.get("persistence_engine"), vs.persistence_timeout) {
+        if vs.persistence_engine_sip {
+            let msg = "`persistence_engine` without `persistence_timeout` does nothing: the service is not persistent";
+            c.note(t, msg.into(), None);
+        }
+    }
+    if let (Some(t), false) = (seen.get("ops"), vs.protocol == Protocol::Udp) {
+        let msg = "`ops` only acts on UDP: this service's connections are scheduled as usual (keepalived: \"inactive due to not UDP\")";
+        c.note(t, msg.into(), None);
     }
     vs.addr = addr;
     b.vs_groups.push(match vs.addr {
@@ -300,6 +311,26 @@ pub(super) const VS: &[Kw<VirtualServer>] = &[
         arity: N(0),
         doc: "`omega`: run quorum_down and clear the service on shutdown",
         set: |_, v, _| v.omega = true,
+    },
+    Kw {
+        name: "persistence_engine",
+        arity: N(1),
+        doc: "`persistence_engine sip`: persistent connections grouped by SIP Call-ID rather than by client address (kernel module ip_vs_pe_sip; needs `persistence_timeout`)",
+        set: |c, v, n| {
+            let t = &n.args[0];
+            if t.text == "sip" {
+                v.persistence_engine_sip = true;
+            } else {
+                let msg = format!("unknown persistence engine `{}`; ignored (the kernel has only `sip`, keepalived would have the service refused)", t.text);
+                c.warn(t, msg, Some("write `persistence_engine sip`".into()));
+            }
+        },
+    },
+    Kw {
+        name: "ops",
+        arity: N(0),
+        doc: "`ops`: one-packet scheduling, each UDP datagram scheduled on its own (IPVS flag; no effect on TCP and SCTP, as in keepalived)",
+        set: |_, v, _| v.sched_flags |= SVC_F_ONEPACKET,
     },
     Kw {
         name: "sh-port",
@@ -467,6 +498,12 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         set: checker,
     },
     Kw {
+        name: "FILE_CHECK",
+        arity: Block(0, 0),
+        doc: "`FILE_CHECK { track_file NAME [weight N [reverse]] }`: the real server follows a `track_file`'s value",
+        set: checker,
+    },
+    Kw {
         name: "UDP_CHECK",
         arity: Block(0, 0),
         doc: "`UDP_CHECK { payload HEX; require_reply [HEX] ... }`: UDP datagram check",
@@ -485,3 +522,191 @@ pub(super) const RS: &[Kw<RealServer>] = &[
         set: checker,
     },
 ];
+
+/// `lvs_sync_daemon IFACE [INSTANCE] [inst NAME] [id N] [maxlen N] [port N] [ttl N]
+/// [group ADDR]`, read as keepalived's `lvs_syncd_handler` reads it: options in any order,
+/// the old positional `IFACE INSTANCE SYNCID` still understood.
+pub(super) fn lvs_sync_daemon(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    if let Some(d) = &g.lvs_sync_daemon {
+        let msg = format!(
+            "`lvs_sync_daemon` is already set ({} {}); this one is ignored, as keepalived does",
+            d.interface, d.instance
+        );
+        c.warn(&n.kw, msg, None);
+        return;
+    }
+    let ifname = &n.args[0];
+    // IP_VS_IFNAME_MAXLEN is 16, with the NUL.
+    if ifname.text.len() >= 16 {
+        let msg = format!("interface name `{}` is too long (at most 15 characters); `lvs_sync_daemon` ignored, as keepalived does", ifname.text);
+        c.warn(ifname, msg, None);
+        return;
+    }
+    c.interface(ifname);
+    let mut d = LvsSyncDaemon {
+        interface: ifname.text.clone(),
+        instance: String::new(),
+        syncid: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    };
+    let mut i = 1;
+    while i < n.args.len() {
+        let (t, value) = (&n.args[i], n.args.get(i + 1));
+        let kw = format!("lvs_sync_daemon {}", t.text);
+        match (t.text.as_str(), value) {
+            ("inst" | "id" | "maxlen" | "port" | "ttl" | "group", None) => {
+                c.warn(t, format!("no value after `{}`; ignored", t.text), None)
+            }
+            ("inst", Some(v)) => d.instance = v.text.clone(),
+            ("id", Some(v)) => d.syncid = c.int_tok(&kw, v, 0, 255).map(|v| v as u8),
+            // The UDP payload of one sync message: at most 65535 - IPv4 - UDP headers.
+            ("maxlen", Some(v)) => d.maxlen = c.int_tok(&kw, v, 1, 65535 - 28).map(|v| v as u16),
+            ("port", Some(v)) => d.port = c.int_tok(&kw, v, 1, 65535).map(|v| v as u16),
+            ("ttl", Some(v)) => d.ttl = c.int_tok(&kw, v, 1, 255).map(|v| v as u8),
+            ("group", Some(v)) => match c.ip(&kw, v) {
+                Some(a) if a.is_multicast() => d.group = Some(a),
+                Some(_) => {
+                    let msg = format!(
+                        "`{}` is not a multicast address; ignored, as keepalived does",
+                        v.text
+                    );
+                    c.warn(v, msg, None)
+                }
+                None => {}
+            },
+            _ if i == 1 => {
+                d.instance = t.text.clone();
+                i += 1;
+                continue;
+            }
+            _ if i == 2 && t.text.parse::<u8>().is_ok() => {
+                d.syncid = t.text.parse().ok();
+                c.note(
+                    t,
+                    "a bare sync id is keepalived's old syntax; keepalived asks for `id` before it"
+                        .into(),
+                    Some(format!("write `id {}`", t.text)),
+                );
+                i += 1;
+                continue;
+            }
+            _ => {
+                let msg = format!("unknown option `{}` of `lvs_sync_daemon`; ignored", t.text);
+                let help = "options: inst NAME, id N, maxlen N, port N, ttl N, group ADDR";
+                c.warn(t, msg, Some(help.into()));
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    g.lvs_sync_daemon = Some(d);
+}
+
+/// `lvs_sync_daemon_interface IFACE` in a `vrrp_instance` (keepalived before 1.2.20): the sync
+/// daemons follow that instance. keepalived 2.2.7 still honours it, with a deprecation note.
+pub(super) fn instance_sync_daemon(c: &mut Ctx, g: &mut GlobalDefs, instance: &str, t: &Token) {
+    if let Some(d) = &g.lvs_sync_daemon {
+        let msg = format!(
+            "`lvs_sync_daemon` is already set ({} {}); this one is ignored, as keepalived does",
+            d.interface, d.instance
+        );
+        c.warn(t, msg, None);
+        return;
+    }
+    c.note(
+        t,
+        "`lvs_sync_daemon_interface` in a vrrp_instance is deprecated (keepalived says so too)"
+            .into(),
+        Some(format!(
+            "write `lvs_sync_daemon {} {instance}` in global_defs",
+            t.text
+        )),
+    );
+    c.interface(t);
+    g.lvs_sync_daemon = Some(LvsSyncDaemon {
+        interface: t.text.clone(),
+        instance: instance.to_owned(),
+        syncid: None,
+        maxlen: None,
+        port: None,
+        ttl: None,
+        group: None,
+    });
+}
+
+/// The instance the sync daemons follow must exist (keepalived clears the setting otherwise).
+pub(super) fn check_sync_daemon(c: &mut Ctx, cfg: &mut Config, at: Option<&Token>) {
+    let (Some(d), Some(at)) = (&cfg.global.lvs_sync_daemon, at) else {
+        return;
+    };
+    if d.instance.is_empty() || !cfg.instances.iter().any(|i| i.name == d.instance) {
+        let msg = match d.instance.as_str() {
+            "" => "`lvs_sync_daemon` names no vrrp_instance; no sync daemon is started, as keepalived does".to_owned(),
+            name => format!("`lvs_sync_daemon`: unknown vrrp_instance `{name}`; no sync daemon is started, as keepalived does"),
+        };
+        let help = "syntax: `lvs_sync_daemon IFACE INSTANCE [id N] ...`";
+        c.warn(at, msg, Some(help.into()));
+        cfg.global.lvs_sync_daemon = None;
+    }
+}
+
+/// `lvs_timeouts [tcp N] [tcpfin N] [udp N]`, as keepalived's handler reads it.
+pub(super) fn lvs_timeouts(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    let mut i = 0;
+    while i < n.args.len() {
+        let t = &n.args[i];
+        let slot = match t.text.as_str() {
+            "tcp" => &mut g.lvs_timeouts.tcp,
+            "tcpfin" => &mut g.lvs_timeouts.tcpfin,
+            "udp" => &mut g.lvs_timeouts.udp,
+            _ => {
+                let msg = format!("unknown option `{}` of `lvs_timeouts`; ignored", t.text);
+                c.warn(
+                    t,
+                    msg,
+                    Some("options: tcp SECS, tcpfin SECS, udp SECS".into()),
+                );
+                i += 1;
+                continue;
+            }
+        };
+        match n.args.get(i + 1) {
+            // LVS_MAX_TIMEOUT: 86400 * 31 seconds.
+            Some(v) => {
+                let kw = format!("lvs_timeouts {}", t.text);
+                if let Some(v) = c.int_tok(&kw, v, 0, 86400 * 31) {
+                    *slot = Some(v as u32);
+                }
+            }
+            None => c.warn(t, format!("no value after `{}`; ignored", t.text), None),
+        }
+        i += 2;
+    }
+}
+
+/// `lvs_flush_on_stop [VS]`.
+pub(super) fn lvs_flush_on_stop(c: &mut Ctx, g: &mut GlobalDefs, n: &Node) {
+    match n.args.first() {
+        None => g.lvs_flush_on_stop = true,
+        Some(t) if t.text == "VS" => {
+            g.lvs_flush_on_stop = false;
+            let msg = "`lvs_flush_on_stop VS`: keeplite always removes its virtual servers at exit";
+            c.note(t, msg.into(), None);
+        }
+        Some(t) => {
+            let msg = format!(
+                "unknown `lvs_flush_on_stop` type `{}`; ignored, as keepalived does",
+                t.text
+            );
+            c.warn(
+                t,
+                msg,
+                Some("write `lvs_flush_on_stop` or `lvs_flush_on_stop VS`".into()),
+            );
+        }
+    }
+}

@@ -112,6 +112,7 @@ mod checkers;
 mod cross;
 mod global;
 mod lvs;
+mod routes;
 mod scripts;
 mod sync;
 #[cfg(test)]
@@ -123,6 +124,7 @@ use checkers::*;
 use cross::*;
 use global::*;
 use lvs::*;
+use routes::*;
 use scripts::*;
 use sync::*;
 use vrrp::*;
@@ -138,6 +140,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     }),
     ("vrrp_script", || rows(SCRIPT)),
     ("track_file", || rows(TRACK_FILE)),
+    ("vrrp_track_process", || rows(TRACK_PROCESS)),
     ("vrrp_sync_group", || rows(SYNC)),
     ("vrrp_instance", || rows(INSTANCE)),
     ("vrrp_instance: gratuitous ARP", || rows(&INST_GARP)),
@@ -160,6 +163,7 @@ pub const TABLES: &[(&str, TableRows)] = &[
     ("MISC_CHECK", || rows(MISC)),
     ("UDP_CHECK", || rows(UDP)),
     ("DNS_CHECK", || rows(DNS)),
+    ("FILE_CHECK", || rows(FILE)),
 ];
 
 fn block(n: &Node) -> &[Node] {
@@ -179,6 +183,8 @@ struct InstanceAt {
     scripts: Vec<Token>,
     /// Parallel to `track_file`.
     files: Vec<Token>,
+    /// Parallel to `track_process`.
+    processes: Vec<Token>,
     /// How many vrrp_scripts were defined above the instance: keepalived reads in order and
     /// ignores references to later ones.
     scripts_above: usize,
@@ -192,6 +198,8 @@ struct Builder {
     groups: Vec<(Vec<Token>, Vec<Token>)>,
     /// Parallel to `virtual_servers`: the `group NAME` token, if any.
     vs_groups: Vec<Option<Token>>,
+    /// Where `lvs_sync_daemon` (or an instance's `lvs_sync_daemon_interface`) was set.
+    sync_daemon_at: Option<Token>,
 }
 
 /// Builds and checks the model. `global_defs` is applied first wherever it appears, since
@@ -212,7 +220,10 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(0, 0),
         doc: "`global_defs { ... }`: settings for the whole file",
         set: |c, b, n| {
-            apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
+            let seen = apply(c, "global_defs", &[GLOBAL, &GLOBAL_GARP], &mut b.cfg.global, block(n));
+            if let Some(t) = seen.get("lvs_sync_daemon") {
+                b.sync_daemon_at.get_or_insert(t.clone());
+            }
         },
     },
     Kw {
@@ -232,6 +243,18 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(1, 1),
         doc: "`vrrp_track_file NAME { ... }`: keepalived's older name of `track_file`",
         set: track_file,
+    },
+    Kw {
+        name: "vrrp_track_process",
+        arity: Block(1, 1),
+        doc: "`vrrp_track_process NAME { ... }`: processes of a name instances can track",
+        set: track_process,
+    },
+    Kw {
+        name: "track_process",
+        arity: Block(1, 1),
+        doc: "`track_process NAME { ... }`: the same as `vrrp_track_process`",
+        set: track_process,
     },
     Kw {
         name: "vrrp_sync_group",
@@ -256,6 +279,24 @@ const TOP: &[Kw<Builder>] = &[
         arity: Block(2, 2),
         doc: "`virtual_server IP PORT | fwmark N | group NAME { ... }`: an IPVS service",
         set: virtual_server,
+    },
+    Kw {
+        name: "static_ipaddress",
+        arity: Block(0, 0),
+        doc: "`static_ipaddress { ADDR[/LEN] dev IF [brd X] [scope S] [label L] ... }`: addresses installed at start (permanent), removed at exit",
+        set: |c, b, n| b.cfg.static_ipaddress.extend(static_addresses(c, n)),
+    },
+    Kw {
+        name: "static_routes",
+        arity: Block(0, 0),
+        doc: "`static_routes { ROUTE ... }`: routes installed at start, removed at exit (syntax as `virtual_routes`)",
+        set: |c, b, n| b.cfg.static_routes.extend(routes(c, n)),
+    },
+    Kw {
+        name: "static_rules",
+        arity: Block(0, 0),
+        doc: "`static_rules { RULE ... }`: policy rules installed at start, removed at exit (syntax as `virtual_rules`)",
+        set: |c, b, n| b.cfg.static_rules.extend(rules(c, n)),
     },
 ];
 
@@ -337,6 +378,8 @@ pub const TOLERANCES: &[(&str, &str, &str)] = &[
     ("an include or `-f` that is not a regular file (FIFO, device, socket)", "refused with the include's file:line", "reads it (a FIFO blocks, `/dev/zero` never ends)"),
     ("more than 16 MiB in all files, 1024 files, 16 include levels, 1 MiB of `$` expansion", "refused", "no limit"),
     ("`|`, `;`, `&`, `>`, `<`, backquote or `$(` in a command", "run with `/bin/sh -c` (works), warning", "runs the command without a shell when its first word is an executable: the operator is an argument"),
+    ("a virtual or static route, rule or static address deleted by someone else while running", "stays deleted (note at the block)", "puts a static one back; takes the instance out of MASTER for a virtual one without `no_track`"),
+    ("route options `or`, `nexthop`, `from`, `tos`, `mtu` and the other metrics, `encap`, `expires`, `vrf`, `track_group`; rule options `tos`, `realms`, `uidrange`, `ip_proto`, `sport`, `dport`, `l3mdev`, `suppress_*`, `tun_id`, `protocol`", "that route or rule skipped, warning", "installed with them"),
     ("a command wrapped whole in single quotes (`script 'killall -0 x'`)", "quotes dropped (run through `/bin/sh -c`)", "split honouring the quotes, run without a shell"),
 ];
 

@@ -206,6 +206,7 @@ pub(super) fn track_file(c: &mut Ctx, b: &mut Builder, n: &Node) {
         c.warn(&n.args[0], msg, None);
         return;
     }
+    c.track_files.push(f.clone());
     b.cfg.track_files.push(f);
 }
 
@@ -242,5 +243,158 @@ pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
             }
             f.init = Some((value, overwrite));
         },
+    },
+];
+
+pub(super) fn track_process(c: &mut Ctx, b: &mut Builder, n: &Node) {
+    let mut p = TrackProcess::new(&n.args[0].text, "");
+    apply(c, &n.kw.text, &[TRACK_PROCESS], &mut p, block(n));
+    if p.process.is_empty() {
+        c.warn(
+            &n.kw,
+            format!("{} `{}` has no `process`; ignored", n.kw.text, p.name),
+            Some("add `process NAME`".into()),
+        );
+        return;
+    }
+    if b.cfg.track_processes.iter().any(|x| x.name == p.name) {
+        let msg = format!(
+            "track_process `{}` defined twice; this one is skipped",
+            p.name
+        );
+        c.warn(&n.args[0], msg, None);
+        return;
+    }
+    b.cfg.track_processes.push(p);
+}
+
+/// `delay`, `fork_delay`, `terminate_delay`: seconds in 0.000001..=3600.
+fn process_delay(c: &mut Ctx, n: &Node) -> Option<Duration> {
+    let d = c.secs(n)?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        let msg = format!("`{}` must be in 0.000001..=3600 seconds", n.kw.text);
+        c.warn(
+            &n.args[0],
+            format!("{msg}; ignored, as keepalived does"),
+            None,
+        );
+        return None;
+    }
+    Some(d)
+}
+
+pub(super) const TRACK_PROCESS: &[Kw<TrackProcess>] = &[
+    Kw {
+        name: "process",
+        arity: Rest,
+        doc: "`process NAME [PARAM...]`: the process name (`comm`, 15 characters at most, unless `full_command`); with parameters, the command line is compared, parameters exactly unless `param_match`",
+        set: |c, p, n| {
+            if !p.process.is_empty() {
+                let msg = format!("process already set for `{}`; ignored", p.name);
+                c.warn(&n.args[0], msg, None);
+                return;
+            }
+            p.process = n.args[0].text.clone();
+            if n.args.len() > 1 {
+                let mut params = Vec::new();
+                for a in &n.args[1..] {
+                    params.extend_from_slice(a.text.as_bytes());
+                    params.push(0);
+                }
+                p.params = Some(params);
+                if p.param_match == ParamMatch::None {
+                    p.param_match = ParamMatch::Exact;
+                }
+                p.full_command = true;
+            }
+        },
+    },
+    Kw {
+        name: "param_match",
+        arity: Range(0, 1),
+        doc: "`param_match [initial|partial]`: parameters compare exactly (no value), as the first ones (`partial`), or so with the last one a prefix (`initial`); implies `full_command`",
+        set: |c, p, n| {
+            let m = match n.args.first().map(|t| t.text.as_str()) {
+                None => ParamMatch::Exact,
+                Some("initial") => ParamMatch::Initial,
+                Some("partial") => ParamMatch::Partial,
+                Some(other) => {
+                    let msg = format!("invalid param_match `{other}`; ignored, as keepalived does");
+                    c.warn(&n.args[0], msg, Some("expected `initial` or `partial`".into()));
+                    return;
+                }
+            };
+            p.param_match = m;
+            p.full_command = true;
+        },
+    },
+    Kw {
+        name: "weight",
+        arity: Range(1, 2),
+        doc: "`weight N [reverse]`: priority change while the quorum holds (>0) or not (<0), -254..254 (default 0: fault without quorum)",
+        set: |c, p, n| {
+            let (w, reverse) = weight_line(c, n, 254);
+            p.weight = w.unwrap_or(p.weight);
+            p.reverse = reverse;
+        },
+    },
+    Kw {
+        name: "quorum",
+        arity: N(1),
+        doc: "`quorum N`: processes needed, 1..65535 (default 1)",
+        set: |c, p, n| {
+            let Some(q) = c.int(n, 1, 65535) else { return };
+            if q as u32 > p.quorum_max {
+                let msg = "quorum is greater than quorum_max; ignored, as keepalived does";
+                c.warn(&n.args[0], msg.into(), None);
+                return;
+            }
+            p.quorum = q as u32;
+        },
+    },
+    Kw {
+        name: "quorum_max",
+        arity: N(1),
+        doc: "`quorum_max N`: more processes than this lose the quorum, 0..65535 (default unbounded; 0 without `quorum`: up while none runs)",
+        set: |c, p, n| {
+            let Some(max) = c.int(n, 0, 65535).map(|v| v as u32) else {
+                return;
+            };
+            if (max > 0 || p.quorum > 1) && max < p.quorum {
+                let msg = "quorum_max is less than quorum; ignored, as keepalived does";
+                c.warn(&n.args[0], msg.into(), None);
+                return;
+            }
+            p.quorum_max = max;
+            p.quorum = if max == 0 { 0 } else { p.quorum.max(1) };
+        },
+    },
+    Kw {
+        name: "delay",
+        arity: N(1),
+        doc: "`delay SECS`: both `fork_delay` and `terminate_delay`",
+        set: |c, p, n| {
+            if let Some(d) = process_delay(c, n) {
+                (p.fork_delay, p.terminate_delay) = (d, d);
+            }
+        },
+    },
+    Kw {
+        name: "fork_delay",
+        arity: N(1),
+        doc: "`fork_delay SECS`: a quorum change caused by a new process waits this long",
+        set: |c, p, n| p.fork_delay = process_delay(c, n).unwrap_or(p.fork_delay),
+    },
+    Kw {
+        name: "terminate_delay",
+        arity: N(1),
+        doc: "`terminate_delay SECS`: a quorum change caused by a process exiting waits this long (a process starting meanwhile cancels it)",
+        set: |c, p, n| p.terminate_delay = process_delay(c, n).unwrap_or(p.terminate_delay),
+    },
+    Kw {
+        name: "full_command",
+        arity: N(0),
+        doc: "`full_command`: compare the command's first word (`/proc/PID/cmdline`) rather than `comm`",
+        set: |_, p, _| p.full_command = true,
     },
 ];

@@ -283,7 +283,7 @@ fn checker_settings_inherit_from_server_levels() {
 #[test]
 fn unsupported_keywords_warn_and_skip_blocks() {
     let (c, d) = ok(&format!(
-        "{BASE} use_ipvlan\n virtual_routes {{\n 10.0.0.0/8 via 192.0.2.1\n }}\n}}\nstatic_routes {{\n x\n}}"
+        "{BASE} use_ipvlan\n track_bfd {{\n b1\n }}\n}}\nbfd_instance b1 {{\n x\n}}"
     ));
     assert_eq!(c.instances.len(), 1);
     assert_eq!(d.len(), 3);
@@ -704,6 +704,39 @@ fn strict_mode_resets_lower_priority_garps() {
 }
 
 #[test]
+fn instance_strict_mode_overrides_vrrp_strict_both_ways() {
+    // Strict for one instance only: its checks and defaults; the other keeps the global ones.
+    let text = format!(
+        "{BASE} strict_mode\n state MASTER\n unicast_peer {{\n 192.0.2.2\n }}\n{VIP_END}\n\
+         vrrp_instance W {{\n interface eth0\n virtual_router_id 8\n}}\n"
+    );
+    let e = err(&text);
+    assert!(e.contains("not allowed with strict_mode"), "{e}");
+    let (c, d) = ok(&format!("{BASE} strict_mode yes\n state MASTER\n priority 100\n no_accept\n{VIP_END}\nvrrp_instance W {{\n interface eth0\n virtual_router_id 8\n}}\n"));
+    assert!(
+        d[0].contains("strict_mode: state MASTER needs priority 255"),
+        "{d:?}"
+    );
+    let (v, w) = (&c.instances[0], &c.instances[1]);
+    assert_eq!(
+        (v.state, v.accept, v.lower_prio_no_advert),
+        (InitialState::Backup, false, true)
+    );
+    assert_eq!(v.garp.lower_prio_repeat, Some(0));
+    assert_eq!((w.accept, w.lower_prio_no_advert), (true, false));
+    // Not strict under vrrp_strict: keepalived's non-strict defaults, no strict checks.
+    let (c, d) = ok(&format!(
+        "global_defs {{\n vrrp_strict\n}}\n{BASE} strict_mode off\n authentication {{\n auth_type PASS\n auth_pass x\n }}\n{VIP_END}"
+    ));
+    assert!(d.is_empty(), "{d:?}");
+    let v = &c.instances[0];
+    assert_eq!((v.accept, v.lower_prio_no_advert), (true, false));
+    assert!(v.auth_pass.is_some());
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again.instances, c.instances);
+}
+
+#[test]
 fn notify_fifos_and_priority_changes() {
     let text = format!(
         "global_defs {{\n notify_fifo /run/all.fifo\n vrrp_notify_fifo /run/vrrp.fifo nobody nogroup\n \
@@ -766,6 +799,90 @@ fn track_files_and_their_references() {
     let t = &c.instances[0].track_file;
     assert_eq!(t.len(), 2);
     assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn track_processes_read_as_keepalived_reads_them() {
+    let text = format!(
+        "vrrp_track_process p1 {{\n process nginx -g daemon\n param_match initial\n quorum 2\n quorum_max 4\n delay 1.5\n terminate_delay 3\n weight -30 reverse\n}}\n\
+         track_process p2 {{\n quorum_max 0\n process sshd\n quorum 9\n weight 300\n}}\n\
+         track_process p3 {{\n quorum 2\n quorum_max 1\n}}\n\
+         {BASE} track_process {{\n p1\n p2 weight 20\n p3\n }}\n}}\n"
+    );
+    let (c, d) = ok(&text);
+    assert_eq!(
+        diags(&d),
+        [
+            "13:9: warning: quorum is greater than quorum_max; ignored, as keepalived does",
+            "14:9: warning: `weight` 300 is out of range: expected -254..=254; ignored, as keepalived does",
+            "16:1: warning: track_process `p3` has no `process`; ignored",
+            "18:13: warning: quorum_max is less than quorum; ignored, as keepalived does",
+            "26:2: warning: track_process `p3` is not defined above; ignored",
+        ]
+    );
+    let p1 = &c.track_processes[0];
+    assert_eq!(p1.params.as_deref(), Some(&b"-g\0daemon\0"[..]));
+    assert_eq!(
+        (p1.param_match, p1.full_command, p1.quorum, p1.quorum_max),
+        (ParamMatch::Initial, true, 2, 4)
+    );
+    assert_eq!(
+        (p1.fork_delay, p1.terminate_delay, p1.weight, p1.reverse),
+        (
+            Duration::from_millis(1500),
+            Duration::from_secs(3),
+            -30,
+            true
+        )
+    );
+    // quorum_max 0: up while none runs; the later quorum 9 exceeds it.
+    let p2 = &c.track_processes[1];
+    assert_eq!(
+        (
+            p2.process.as_str(),
+            p2.params.is_none(),
+            p2.full_command,
+            p2.quorum,
+            p2.quorum_max
+        ),
+        ("sshd", true, false, 0, 0)
+    );
+    let t = &c.instances[0].track_process;
+    assert_eq!(t.len(), 2);
+    assert_eq!((t[0].weight, t[1].weight), (None, Some(20)));
+    let (again, _) = ok(&crate::config::dump::dump(&c));
+    assert_eq!(again, c);
+}
+
+#[test]
+fn file_checks_name_a_track_file_defined_above() {
+    let text = "track_file f {\n file /run/f\n weight 3 reverse\n}\n\
+        virtual_server 10.0.0.1 80 {\n protocol TCP\n retry 4\n\
+         real_server 10.0.0.2 80 {\n FILE_CHECK {\n track_file f\n }\n\
+          FILE_CHECK {\n track_file f\n weight -7 noreverse\n }\n\
+          FILE_CHECK {\n track_file later\n }\n FILE_CHECK {\n weight 1 sideways\n }\n }\n}\n\
+        track_file later {\n file /run/later\n}\n";
+    let (c, d) = ok(text);
+    assert_eq!(
+        diags(&d),
+        [
+            "16:1: warning: FILE_CHECK: track_file `later` is not defined above; skipped, as keepalived does",
+            "19:2: warning: FILE_CHECK has no `track_file`; skipped, as keepalived does",
+            "20:11: warning: unknown weight option `sideways`; line ignored, as keepalived does",
+        ]
+    );
+    let checks = &c.virtual_servers[0].real_servers[0].checkers;
+    let files: Vec<_> = checks
+        .iter()
+        .map(|k| match &k.kind {
+            CheckKind::File(f) => (f.path.to_str().unwrap(), f.weight, f.reverse, k.retry),
+            _ => panic!("{k:?}"),
+        })
+        .collect();
+    // Without its own weight, the file's; the virtual server's retry does not apply.
+    assert_eq!(files, [("/run/f", 3, true, 0), ("/run/f", -7, false, 0)]);
     let (again, _) = ok(&crate::config::dump::dump(&c));
     assert_eq!(again, c);
 }
@@ -925,6 +1042,101 @@ fn dns_check_keywords() {
     );
     let e = err("virtual_server 192.0.2.1 53 {\n real_server 192.0.2.2 53 {\n DNS_CHECK {\n name a..b\n }\n }\n}");
     assert!(e.contains("invalid DNS name `a..b`"), "{e}");
+}
+
+#[test]
+fn lvs_sync_daemon_as_keepalived_reads_it() {
+    let sync = |line: &str| {
+        let text = format!("global_defs {{\n {line}\n}}\n{BASE}}}");
+        let (c, d) = ok(&text);
+        (c.global.lvs_sync_daemon, d)
+    };
+    let (d, w) = sync("lvs_sync_daemon eth0 V id 9 maxlen 1400 port 8849 ttl 2 group 239.1.2.3");
+    assert!(w.is_empty(), "{w:?}");
+    let d = d.unwrap();
+    assert_eq!((d.interface.as_str(), d.instance.as_str()), ("eth0", "V"));
+    assert_eq!(
+        (d.syncid, d.maxlen, d.port, d.ttl),
+        (Some(9), Some(1400), Some(8849), Some(2))
+    );
+    assert_eq!(d.group, Some("239.1.2.3".parse().unwrap()));
+    // Options in any order, `inst NAME`, the sync id left to the VRID.
+    let (d, w) = sync("lvs_sync_daemon eth0 ttl 3 inst V");
+    assert!(w.is_empty(), "{w:?}");
+    let d = d.unwrap();
+    assert_eq!((d.instance.as_str(), d.syncid, d.ttl), ("V", None, Some(3)));
+    // The old positional sync id (a note), bad values and options (warnings).
+    let (d, w) = sync("lvs_sync_daemon eth0 V 12 group 10.0.0.1 ttl 0 bogus");
+    assert_eq!(
+        d.as_ref().map(|d| (d.syncid, d.group, d.ttl)),
+        Some((Some(12), None, None))
+    );
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w[0].contains("not a multicast address"), "{w:?}");
+    assert!(w[2].contains("unknown option `bogus`"), "{w:?}");
+    // An unknown instance, or none: no sync daemon, as keepalived.
+    for line in ["lvs_sync_daemon eth0 NOPE", "lvs_sync_daemon eth0"] {
+        let (d, w) = sync(line);
+        assert_eq!(d, None);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("no sync daemon is started"), "{w:?}");
+    }
+    // The old per-instance form.
+    let (c, w) = ok(&format!("{BASE} lvs_sync_daemon_interface eth1\n}}"));
+    assert!(w.is_empty(), "{w:?}");
+    let d = c.global.lvs_sync_daemon.unwrap();
+    assert_eq!((d.interface.as_str(), d.instance.as_str()), ("eth1", "V"));
+    // The dump reads back the same.
+    let text = "global_defs {\n lvs_sync_daemon eth0 V id 9 port 8849 group 239.1.2.3\n}\n";
+    let (c, _) = ok(&format!("{text}{BASE}}}"));
+    let dumped = crate::config::dump::dump(&c);
+    assert!(
+        dumped.contains("lvs_sync_daemon eth0 V id 9 port 8849 group 239.1.2.3"),
+        "{dumped}"
+    );
+}
+
+#[test]
+fn lvs_timeouts_flush_and_ops() {
+    let text =
+        "global_defs {\n lvs_timeouts tcp 7200 udp 30 bogus\n lvs_flush\n lvs_flush_on_stop\n}\n\
+                virtual_server 10.0.0.1 53 {\n ops\n protocol UDP\n}\n\
+                virtual_server 10.0.0.1 80 {\n protocol TCP\n ops\n}\n";
+    let (c, d) = load(text).unwrap();
+    let g = &c.global;
+    assert_eq!(
+        (
+            g.lvs_timeouts.tcp,
+            g.lvs_timeouts.tcpfin,
+            g.lvs_timeouts.udp
+        ),
+        (Some(7200), None, Some(30))
+    );
+    assert!(g.lvs_flush && g.lvs_flush_on_stop);
+    let ops = crate::ipvs::model::SVC_F_ONEPACKET;
+    assert!(c.virtual_servers.iter().all(|v| v.sched_flags & ops != 0));
+    let msgs: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("unknown option `bogus`")),
+        "{msgs:?}"
+    );
+    // Kept for TCP, as keepalived keeps it, with a note that it does nothing there.
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("`ops` only acts on UDP") && m.contains("t.conf:12")),
+        "{msgs:?}"
+    );
+    let dumped = crate::config::dump::dump(&c);
+    for want in [
+        "lvs_timeouts tcp 7200 udp 30",
+        "lvs_flush\n",
+        "lvs_flush_on_stop",
+        "ops",
+    ] {
+        assert!(dumped.contains(want), "{want}: {dumped}");
+    }
+    let (c, _) = load("global_defs {\n lvs_flush_on_stop VS\n}\n").unwrap();
+    assert!(!c.global.lvs_flush_on_stop);
 }
 
 #[test]

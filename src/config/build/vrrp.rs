@@ -277,6 +277,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |c, i, n| tracked(c, n, 254, &mut i.v.track_file, &mut i.at.files),
     },
     Kw {
+        name: "track_process",
+        arity: Block(0, 0),
+        doc: "`track_process { NAME [weight N] [reverse] ... }`: processes whose quorum changes the priority (weight -254..254, default the process's own)",
+        set: |c, i, n| tracked(c, n, 254, &mut i.v.track_process, &mut i.at.processes),
+    },
+    Kw {
         name: "unicast_src_ip",
         arity: N(1),
         doc: "`unicast_src_ip ADDR`: source address of unicast adverts (a `/LEN` is dropped, as keepalived does)",
@@ -374,6 +380,12 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         set: |_, i, _| i.v.accept = false,
     },
     Kw {
+        name: "strict_mode",
+        arity: Range(0, 1),
+        doc: "`strict_mode [true|false]`: `vrrp_strict` for this instance only (default: `vrrp_strict`); its checks and defaults as keepalived's (firewall rules aside: keeplite installs none)",
+        set: |c, i, n| i.v.strict_mode = yes_no(c, n).or(i.v.strict_mode),
+    },
+    Kw {
         name: "lower_prio_no_advert",
         arity: Range(0, 1),
         doc: "`lower_prio_no_advert [true|false]`: as master, do not answer a lower priority advert with an advert (GARPs per `garp_lower_prio_repeat` still go; default `vrrp_lower_prio_no_advert`)",
@@ -408,6 +420,25 @@ pub(super) const INSTANCE: &[Kw<InstB>] = &[
         arity: N(1),
         doc: "`garp_lower_prio_repeat N`: GARPs / NAs per burst answering a lower priority advert (0 = none; default `vrrp_garp_lower_prio_repeat`)",
         set: garp_lower_prio,
+    },
+    Kw {
+        name: "lvs_sync_daemon_interface",
+        arity: N(1),
+        doc: "`lvs_sync_daemon_interface IFACE`: keepalived's old form of `lvs_sync_daemon IFACE INSTANCE` for this instance (deprecated, a note)",
+        // Handled by `instance`, which can reach global_defs.
+        set: |_, _, _| {},
+    },
+    Kw {
+        name: "virtual_routes",
+        arity: Block(0, 0),
+        doc: "`virtual_routes { [to] [blackhole|unreachable|prohibit|throw] PREFIX [src ADDR] [via|gw ADDR] [dev|oif IF] [table N|main|local] [metric N] [scope S] [protocol P] [onlink] [no_track] [add|prepend|append] ... }`: routes installed on becoming MASTER, removed on leaving it (`default` is 0.0.0.0/0; keepalived's protocol 18 unless `no_track`; prepended unless `add`/`append`, as keepalived)",
+        set: |c, i, n| i.v.virtual_routes.extend(routes(c, n)),
+    },
+    Kw {
+        name: "virtual_rules",
+        arity: Block(0, 0),
+        doc: "`virtual_rules { [not] [from PREFIX|all] [to PREFIX|all] [fwmark N[/MASK]] [iif|dev IF] [oif IF] table N|lookup N|goto N|blackhole|unreachable|prohibit [priority|preference|order N] [no_track] ... }`: policy rules installed on becoming MASTER, removed on leaving it (priority 16384 when absent, with a warning, as keepalived)",
+        set: |c, i, n| i.v.virtual_rules.extend(rules(c, n)),
     },
     Kw {
         name: "use_vmac",
@@ -503,10 +534,14 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             notify_master_rx_lower_pri: None,
             dont_track_primary: false,
             track_file: Vec::new(),
+            track_process: Vec::new(),
+            strict_mode: None,
             notify_priority_changes: None,
             accept: !g.vrrp_strict,
             vip_lease: None,
             smtp_alert: None,
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
             vmac: None,
         },
         at: InstanceAt {
@@ -516,6 +551,7 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
             v6: None,
             scripts: Vec::new(),
             files: Vec::new(),
+            processes: Vec::new(),
             scripts_above: b.cfg.vrrp_scripts.len(),
         },
         auth_type: None,
@@ -532,6 +568,16 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         block(n),
     );
     check_instance(c, &b.cfg.global, &mut i, &seen, n);
+    if seen.contains_key("lvs_sync_daemon_interface") {
+        let set = block(n)
+            .iter()
+            .rev()
+            .find(|m| m.kw.text == "lvs_sync_daemon_interface");
+        if let Some(t) = set.and_then(|m| m.args.first()) {
+            instance_sync_daemon(c, &mut b.cfg.global, &i.v.name, t);
+            b.sync_daemon_at.get_or_insert(t.clone());
+        }
+    }
     // keepalived reads in order: a file defined below (or nowhere) is not tracked.
     let files = std::mem::take(&mut i.v.track_file);
     for (t, at) in files.into_iter().zip(&i.at.files) {
@@ -540,6 +586,17 @@ pub(super) fn instance(c: &mut Ctx, b: &mut Builder, n: &Node) {
         } else {
             let msg = format!("track_file `{}` is not defined above; ignored", t.name);
             let help = "define it with `track_file NAME { file PATH }` before the instance";
+            c.warn(at, msg, Some(help.into()));
+        }
+    }
+    let procs = std::mem::take(&mut i.v.track_process);
+    for (t, at) in procs.into_iter().zip(&i.at.processes) {
+        if b.cfg.track_processes.iter().any(|p| p.name == t.name) {
+            i.v.track_process.push(t);
+        } else {
+            let msg = format!("track_process `{}` is not defined above; ignored", t.name);
+            let help =
+                "define it with `vrrp_track_process NAME { process NAME }` before the instance";
             c.warn(at, msg, Some(help.into()));
         }
     }

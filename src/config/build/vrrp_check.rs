@@ -12,17 +12,46 @@ pub(super) fn check_instance(
     seen: &Seen,
     n: &Node,
 ) {
+    let strict_mode = i.v.strict_mode.unwrap_or(global.vrrp_strict);
+    if strict_mode != global.vrrp_strict {
+        strict_defaults(global, &mut i.v, strict_mode, seen);
+    }
     required(c, i, seen, n);
     preempt(c, &mut i.v, seen);
-    version(c, i, global, seen);
+    version(c, i, strict_mode, seen);
     advert_int(c, &mut i.v, seen, n);
-    strict(c, global, i, seen);
+    if strict_mode {
+        let who = if i.v.strict_mode.is_some() {
+            "strict_mode"
+        } else {
+            "vrrp_strict"
+        };
+        strict(c, who, i, seen);
+    }
     lease(c, global, &i.v, seen, n);
     auth(c, i);
     vip_count(c, i);
     owner_tracking(c, i, seen);
     unicast(c, &i.v, seen);
-    keepalived_resets(c, &mut i.v, global.vrrp_strict, seen, n);
+    keepalived_resets(c, &mut i.v, strict_mode, seen, n);
+}
+
+/// `strict_mode` differing from `vrrp_strict`: the defaults the instance took from the
+/// global setting follow its own, unless given.
+fn strict_defaults(global: &GlobalDefs, v: &mut VrrpInstance, strict: bool, seen: &Seen) {
+    if !seen.contains_key("accept") && !seen.contains_key("no_accept") {
+        v.accept = !strict;
+    }
+    if !seen.contains_key("lower_prio_no_advert") {
+        v.lower_prio_no_advert = global.vrrp_lower_prio_no_advert || strict;
+    }
+    let g = global.garp.instance_defaults(strict);
+    if !seen.contains_key("garp_lower_prio_delay") {
+        v.garp.lower_prio_delay = g.lower_prio_delay;
+    }
+    if !seen.contains_key("garp_lower_prio_repeat") {
+        v.garp.lower_prio_repeat = g.lower_prio_repeat;
+    }
 }
 
 /// What keepalived clears or drops with a message, keeplite too.
@@ -151,15 +180,16 @@ fn advert_int(c: &mut Ctx, v: &mut VrrpInstance, seen: &Seen, n: &Node) {
     v.advert_int = rounded;
 }
 
-fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
-    if !global.vrrp_strict {
-        return;
-    }
+/// `who`: `vrrp_strict` or `strict_mode`, whichever made the instance strict.
+fn strict(c: &mut Ctx, who: &str, i: &mut InstB, seen: &Seen) {
     let v = &mut i.v;
     if v.state == InitialState::Master && v.priority != PRIORITY_OWNER {
         c.warn(
             &seen["state"],
-            format!("vrrp_strict: state MASTER needs priority 255 (address owner); `{}` starts as BACKUP", v.name),
+            format!(
+                "{who}: state MASTER needs priority 255 (address owner); `{}` starts as BACKUP",
+                v.name
+            ),
             Some("use `state BACKUP`, or `priority 255` on the address owner".into()),
         );
         v.state = InitialState::Backup;
@@ -167,15 +197,14 @@ fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
     if !v.unicast_peer.is_empty() {
         c.error(
             &seen["unicast_peer"],
-            "unicast_peer is not allowed with vrrp_strict (RFC 5798 §5.1.1.2 multicast only)"
-                .into(),
-            Some("remove `vrrp_strict` from global_defs or use multicast".into()),
+            format!("unicast_peer is not allowed with {who} (RFC 5798 §5.1.1.2 multicast only)"),
+            Some(format!("remove `{who}` or use multicast")),
         );
     }
     if i.auth_pass.is_some() {
         c.warn(
             &seen["authentication"],
-            "vrrp_strict: authentication is not allowed (RFC 5798 §9); ignored".into(),
+            format!("{who}: authentication is not allowed (RFC 5798 §9); ignored"),
             Some("remove the authentication block".into()),
         );
         i.auth_type = None;
@@ -197,8 +226,8 @@ fn strict(c: &mut Ctx, global: &GlobalDefs, i: &mut InstB, seen: &Seen) {
         if let (true, Some(t)) = (set, seen.get(kw)) {
             c.warn(
                 t,
-                format!("vrrp_strict: `{kw}` must be 0; reset to 0, as keepalived does"),
-                Some("remove the line, or `vrrp_strict`".into()),
+                format!("{who}: `{kw}` must be 0; reset to 0, as keepalived does"),
+                Some(format!("remove the line, or `{who}`")),
             );
         }
     }
@@ -288,14 +317,14 @@ fn auth(c: &mut Ctx, i: &mut InstB) {
 
 /// IPv6 instances run VRRPv3: keepalived picks it unless `version 2` is given, and then sends
 /// non-standard VRRPv2 adverts over IPv6, which keeplite's core refuses.
-fn version(c: &mut Ctx, i: &mut InstB, global: &GlobalDefs, seen: &Seen) {
+fn version(c: &mut Ctx, i: &mut InstB, strict: bool, seen: &Seen) {
     let v = &mut i.v;
     if i.at.v6 != Some(true) || v.version == 3 {
         return;
     }
     v.version = 3;
     let Some(t) = seen.get("version") else { return };
-    let msg = if global.vrrp_strict {
+    let msg = if strict {
         format!("(`{}`) IPv6 cannot use VRRP version 2; version 3 used, as keepalived does in strict mode", v.name)
     } else {
         format!("(`{}`) keepalived would send VRRPv2 adverts over IPv6 (not standard); keeplite uses version 3, which peers running `version 2` do not see", v.name)
