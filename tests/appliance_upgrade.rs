@@ -3,12 +3,13 @@
 //! same disk, so the boots are shared:
 //!
 //! 1. the console asks for a login (first boot: sets the root password; a wrong one is refused);
-//! 2. a tampered bundle (one byte), one signed with another key and a downgrade are refused
-//!    and nothing is written;
+//! 2. a tampered bundle (one byte), one signed with another key, one for another board and a
+//!    downgrade are refused and nothing is written;
 //! 3. qemu killed while a bundle streams into slot B: slot A boots, B is never tried;
 //! 4. a good bundle: B boots, is marked good after a healthy run, /config unchanged;
-//! 5. a bundle whose root cannot be mounted, and one whose keeplite hangs at start: the box
-//!    rolls back to B by itself within the tries, and the console says why.
+//! 5. a bundle whose root cannot be mounted, one whose keeplite hangs at start, and one whose
+//!    kernel panics before its initramfs runs (a corrupt initramfs): the box rolls back to B by
+//!    itself within the tries, and the console says why.
 //!
 //! And the rolling upgrade of an HA pair (two VMs): the backup first, then the master; the
 //! VIP is answered throughout (ARP from the bridge every 50 ms) except around the failovers.
@@ -53,19 +54,33 @@ impl Bundles {
 
     /// `name`.klb: version `version`, signed with `key`, with `rootfs` as the root image.
     fn create(&self, name: &str, version: &str, key: &str, rootfs: &str) {
+        let initrd = Self::part("initrd.img");
+        self.create_with(name, "pc-x86_64", version, key, &initrd, rootfs);
+    }
+
+    /// Any board and initramfs.
+    fn create_with(
+        &self,
+        name: &str,
+        board: &str,
+        version: &str,
+        key: &str,
+        initrd: &str,
+        rootfs: &str,
+    ) {
         run(Command::new(env!("CARGO_BIN_EXE_keeplite")).args([
             "bundle",
             "create",
             "--key",
             key,
             "--board",
-            "pc-x86_64",
+            board,
             "--version",
             version,
             "--kernel",
             &Self::part("bzImage"),
             "--initrd",
-            &Self::part("initrd.img"),
+            initrd,
             "--rootfs",
             rootfs,
             "-o",
@@ -190,6 +205,26 @@ fn appliance_upgrade_and_rollback() {
             "#!/bin/sh\necho 'keeplite (test build): hanging at start'\nexec sleep 100000\n",
         ),
     );
+    // The kernel panics before any initramfs code runs: the initramfs is not an archive, so
+    // the kernel finds no /init and cannot mount root= without the initramfs's modules.
+    let junk = b.dir.join("junk-initrd.img");
+    std::fs::write(&junk, b"not an initramfs\n".repeat(4096)).unwrap();
+    b.create_with(
+        "dead-kernel",
+        "pc-x86_64",
+        "99.4.0",
+        DEV_KEY,
+        &junk.to_string_lossy(),
+        &Bundles::part("rootfs.squashfs"),
+    );
+    b.create_with(
+        "other-board",
+        "other",
+        "99.5.0",
+        DEV_KEY,
+        &Bundles::part("initrd.img"),
+        &Bundles::part("rootfs.squashfs"),
+    );
     // Signed with another key.
     let other = b.dir.join("other.key");
     run(Command::new(env!("CARGO_BIN_EXE_keeplite"))
@@ -252,6 +287,10 @@ fn appliance_upgrade_and_rollback() {
     for (bundle, why) in [
         ("tampered", "part `rootfs`: SHA-512 does not match"),
         ("wrong-key", "bad signature"),
+        (
+            "other-board",
+            "bundle is for board `other`, this appliance is `pc-x86_64`",
+        ),
         ("old", "is not newer than the running 0.1.0"),
     ] {
         let (st, out) = upgrade(&mut vm, bundle, "");
@@ -310,10 +349,14 @@ fn appliance_upgrade_and_rollback() {
     );
 
     // 5. Bad releases roll back by themselves: one whose root cannot be mounted (2 tries),
-    // one whose keeplite hangs at start (1 try; the watchdog the initramfs armed resets it).
-    for (bundle, tries, why) in [
-        ("broken-root", 2usize, "cannot mount"),
-        ("hang", 1, "hanging at start"),
+    // one whose keeplite hangs at start (1 try; the watchdog the initramfs armed resets it),
+    // one whose kernel panics before its initramfs (2 tries: syslinux's boot-once is spent,
+    // b boots, counts the failed boot and sends the box to a once more).
+    // (bundle, tries, what the console shows, boots of a that reach its initramfs)
+    for (bundle, tries, why, counted) in [
+        ("broken-root", 2, "cannot mount", 2),
+        ("hang", 1, "hanging at start", 1),
+        ("dead-kernel", 2, "Kernel panic", 0),
     ] {
         vm.ok("/etc/init.d/network && mount -o remount,size=100m /tmp");
         vm.ok(&format!("wget -q -O /tmp/u.klb {URL}/{bundle}.klb"));
@@ -324,7 +367,7 @@ fn appliance_upgrade_and_rollback() {
         ));
         vm.wait_after(mark, "upgrade: rebooting", Duration::from_secs(300));
         vm.wait_after(mark, why, BOOT);
-        vm.wait_after(mark, "rolled back to b", Duration::from_secs(240));
+        vm.wait_after(mark, "rolled back to b", Duration::from_secs(600));
         vm.wait_after(mark, "-> MASTER", BOOT);
         eprintln!(
             "appliance upgrade: {bundle}: upgrade -> rolled back, MASTER on b again {:.1}s (TCG)",
@@ -333,9 +376,26 @@ fn appliance_upgrade_and_rollback() {
         let console = vm.text()[mark..].to_string();
         assert_eq!(
             console.matches("initramfs: slot a is on trial").count(),
-            tries,
+            counted,
             "{console}"
         );
+        if bundle == "dead-kernel" {
+            // Each try died in the kernel; b's initramfs counted them and said so.
+            assert_eq!(
+                console.matches("Kernel panic - not syncing").count(),
+                2,
+                "{console}"
+            );
+            assert_eq!(console.matches("initramfs: booting slot a").count(), 0);
+            assert!(
+                console.contains("kernel stopped before its initramfs"),
+                "{console}"
+            );
+            assert!(
+                console.contains("trying a again (tries left: 1)"),
+                "{console}"
+            );
+        }
         vm.wait_console(BOOT);
         let status = vm.ok("keeplite slot status");
         assert!(status.contains("slot a: bad"), "{status}");

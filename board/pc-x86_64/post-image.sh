@@ -19,8 +19,9 @@ KEY=${KEEPLITE_SIGNING_KEY:-$BOARD_DIR/keys/development-signing.key}
 SIG=4b4c3031
 CMDLINE="console=ttyS0,115200 panic=5 quiet loglevel=3"
 
-# syslinux boots the slot on the DEFAULT line; keeplite rewrites that line (and /slots, the
-# slot state) when an upgrade is installed, marked good or rolled back.
+# syslinux boots the slot on the DEFAULT line (the good one) unless its boot-once command (the
+# ADV in ldlinux.sys, empty after --install) names the slot on trial; keeplite rewrites both
+# (and /slots, the slot state) when an upgrade is installed, counted, marked good or rolled back.
 {
 	printf 'DEFAULT a\nPROMPT 0\nTIMEOUT 0\nSERIAL 0 115200\n'
 	for s in a:02 b:04; do

@@ -7,6 +7,7 @@
 //! slot's kernel is written; slot A's root is partition 2, slot B's partition 4 of the same
 //! disk; the running slot is `klslot=` on the kernel command line.
 
+pub mod adv;
 pub mod bundle;
 pub mod slots;
 pub mod trial;
@@ -16,6 +17,7 @@ use bundle::{Header, Manifest, PartCheck, HEADER_LEN};
 use slots::{BootDecision, Slot, State, TrialTimes};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
@@ -92,15 +94,45 @@ fn load_state() -> Result<State, String> {
     State::parse(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// Writes the state, and syslinux.cfg's DEFAULT when the slot to boot changed; `/boot` must
-/// be writable.
+/// Writes the state: syslinux's boot-once first (a power cut right after it boots the armed
+/// slot, whose initramfs reads the older state and copes), the state file, and syslinux.cfg's
+/// DEFAULT when it changed; `/boot` must be writable.
 fn save_state(st: &State) -> Result<(), String> {
     let cfg_path = Path::new(BOOT_DIR).join("syslinux.cfg");
     let cfg = fs::read_to_string(&cfg_path).map_err(err(cfg_path.display()))?;
-    let new_cfg = slots::with_default(&cfg, st.boot);
+    let new_cfg = slots::with_default(&cfg, st.default_slot());
+    set_boot_once(st.boot_once())?;
     replace_on_fat(&state_path(), st.emit().as_bytes())?;
     if new_cfg != cfg {
         replace_on_fat(&cfg_path, new_cfg.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Arms (or clears) syslinux's boot-once command in the ADV at the end of ldlinux.sys,
+/// written in place: syslinux reads and writes those sectors by the addresses its installer
+/// recorded, so the file must keep them.
+fn set_boot_once(slot: Option<Slot>) -> Result<(), String> {
+    let path = Path::new(BOOT_DIR).join("ldlinux.sys");
+    let f = match OpenOptions::new().read(true).write(true).open(&path) {
+        Err(x) if x.kind() == io::ErrorKind::NotFound && slot.is_none() => return Ok(()),
+        f => f.map_err(err(path.display()))?,
+    };
+    let len = f.metadata().map_err(err(path.display()))?.len();
+    let at = len
+        .checked_sub(2 * adv::SIZE as u64)
+        .ok_or_else(|| format!("{}: too short for syslinux's ADV", path.display()))?;
+    let mut old = [0u8; 2 * adv::SIZE];
+    f.read_exact_at(&mut old, at).map_err(err(path.display()))?;
+    let mut repr = adv::AdvRepr::parse_pair(&old);
+    repr.set(adv::BOOT_ONCE, slot.map(|s| s.name().as_bytes()));
+    let new = repr
+        .emit()
+        .map_err(|x| format!("{}: {x}", path.display()))?;
+    if new != old {
+        f.write_all_at(&new, at)
+            .and_then(|()| f.sync_all())
+            .map_err(err(path.display()))?;
     }
     Ok(())
 }
@@ -162,6 +194,12 @@ fn slot_boot() -> Result<i32, String> {
     let _ = Command::new("sync").status();
     for line in st.summary(Some(running)).lines() {
         println!("keeplite slot: {line}");
+    }
+    if let Some(once) = st.boot_once() {
+        println!(
+            "keeplite slot: {once} boots next (once); a reset after that boots {}",
+            st.default_slot()
+        );
     }
     Ok(match decision {
         BootDecision::Run { trial: false } => 0,

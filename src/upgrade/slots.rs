@@ -1,8 +1,11 @@
 //! A/B slots: which slot boots, boot counting, mark-good and rollback. Pure: the state is a
 //! small text file on the boot partition (`/boot/slots`), read and written by the upgrade
 //! command, by the initramfs at every boot (`keeplite slot boot`), and by the trial watcher
-//! (`keeplite slot trial`); syslinux boots the slot named on the `DEFAULT` line of its config,
-//! which [`with_default`] rewrites whenever `boot` changes.
+//! (`keeplite slot trial`). syslinux boots the slot on the `DEFAULT` line of its config, the
+//! good one ([`State::default_slot`], written by [`with_default`]), unless its boot-once
+//! command (the ADV, `adv.rs`) names the slot on trial ([`State::boot_once`]): syslinux clears
+//! that before booting it, so whatever stops the slot on trial, the next reset boots the good
+//! slot unless the trial slot's initramfs armed boot-once again.
 //!
 //! ```text
 //! # keeplite A/B slots (written by keeplite)
@@ -15,11 +18,15 @@
 //!
 //! Life of an upgrade: the target (the slot not running) becomes `writing` before any byte is
 //! written, so a half-written slot is never booted; once every part is written, verified and
-//! synced it becomes `try N` and `boot` points at it. Each boot of a `try` slot spends one try
-//! in the initramfs, before the slot's root is even mounted, so a slot that panics, cannot
-//! mount its root, hangs (the initramfs arms the hardware watchdog) or never marks itself
-//! good runs out of tries; booting it with no tries left makes it `bad` and boots the other
-//! slot instead. The trial watcher marks it `good` after a healthy run (see `trial.rs`).
+//! synced it becomes `try N`, `boot` points at it and boot-once is armed. Each boot of a `try`
+//! slot spends one try in its initramfs, before its root is even mounted, and arms boot-once
+//! again while tries are left, so a slot that cannot mount its root, hangs (the initramfs arms
+//! the hardware watchdog) or never marks itself good runs out of tries and the good slot boots
+//! next. A kernel that dies before its initramfs runs spends no try there: the good slot's
+//! initramfs finds `boot` naming the other slot and counts the failed boot for it (and sends
+//! the box back to it while tries are left). The good slot's initramfs then marks the slot
+//! that ran out of tries `bad`. The trial watcher marks it `good` after a healthy run (see
+//! `trial.rs`).
 
 use std::fmt;
 
@@ -110,7 +117,7 @@ pub struct State {
 pub enum BootDecision {
     /// Go on booting this slot (`trial`: it is on trial, arm the watchdog).
     Run { trial: bool },
-    /// This slot must not run: reboot into `boot` (already written to the state).
+    /// This slot must not run now: reboot (into `boot`, the state is already written).
     Reboot,
 }
 
@@ -146,10 +153,35 @@ impl State {
         }
     }
 
+    /// The slot on syslinux's `DEFAULT` line: the one to boot unless boot-once says
+    /// otherwise, so the good slot while the other is on trial.
+    pub fn default_slot(&self) -> Slot {
+        let other = self.boot.other();
+        if self.slot(self.boot).status != Status::Good && self.slot(other).status == Status::Good {
+            other
+        } else {
+            self.boot
+        }
+    }
+
+    /// The slot syslinux boots once, at the next boot only: the slot on trial while it has
+    /// tries left.
+    pub fn boot_once(&self) -> Option<Slot> {
+        let on_trial = matches!(self.slot(self.boot).status, Status::Try { left } if left > 0);
+        (on_trial && self.default_slot() != self.boot).then_some(self.boot)
+    }
+
     /// Counts one boot of `booted` (the initramfs, before the root is mounted).
     pub fn on_boot(&mut self, booted: Slot) -> BootDecision {
         let other = booted.other();
         let fallback = self.slot(other).status == Status::Good;
+        if self.boot == other && self.slot(booted).status == Status::Good {
+            // The good slot booted although the other one was to: syslinux spent its
+            // boot-once on it and it never reached (or finished) its own boot counting.
+            if let Status::Try { left } = self.slot(other).status {
+                return self.trial_failed(other, left);
+            }
+        }
         match self.slot(booted).status {
             Status::Good => BootDecision::Run { trial: false },
             Status::Try { left } if left > 0 => {
@@ -158,11 +190,7 @@ impl State {
             }
             Status::Try { .. } => {
                 self.slot_mut(booted).status = Status::Bad;
-                let why = format!(
-                    "{booted}: no tries left and never marked good (it hung, crashed, could not \
-                     mount its root or stayed unhealthy)"
-                );
-                self.fall_back(booted, fallback, why)
+                self.fall_back(booted, fallback, no_tries_left(booted))
             }
             Status::Empty | Status::Writing | Status::Bad => {
                 let why = format!(
@@ -171,6 +199,31 @@ impl State {
                 );
                 self.fall_back(booted, fallback, why)
             }
+        }
+    }
+
+    /// The good slot booted instead of `trial`, which had `left` tries before that boot.
+    fn trial_failed(&mut self, trial: Slot, left: u8) -> BootDecision {
+        let good = trial.other();
+        let why = if left == 0 {
+            // Its initramfs spent the last try, then it hung or could not mount its root.
+            no_tries_left(trial)
+        } else {
+            format!(
+                "{trial}: its kernel stopped before its initramfs could count the boot (a \
+                 panic, a corrupt kernel or initramfs, or a reset){}",
+                if left == 1 { ", no tries left" } else { "" }
+            )
+        };
+        if left > 1 {
+            self.slot_mut(trial).status = Status::Try { left: left - 1 };
+            self.note = format!("{why}: trying {trial} again (tries left: {})", left - 1);
+            BootDecision::Reboot
+        } else {
+            self.slot_mut(trial).status = Status::Bad;
+            self.boot = good;
+            self.note = format!("{why}: rolled back to {good}");
+            BootDecision::Run { trial: false }
         }
     }
 
@@ -351,6 +404,13 @@ impl State {
     }
 }
 
+fn no_tries_left(slot: Slot) -> String {
+    format!(
+        "{slot}: no tries left and never marked good (it hung, crashed, could not mount its \
+         root or stayed unhealthy)"
+    )
+}
+
 fn status_word(s: Status) -> &'static str {
     match s {
         Status::Empty => "empty",
@@ -442,14 +502,68 @@ mod tests {
     #[test]
     fn tries_run_out_then_roll_back() {
         let mut s = upgraded(2);
+        // syslinux: DEFAULT stays the good slot, boot-once names the slot on trial.
+        assert_eq!((s.default_slot(), s.boot_once()), (Slot::A, Some(Slot::B)));
         assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: true });
+        // A try is left: its initramfs arms boot-once again.
+        assert_eq!(s.boot_once(), Some(Slot::B));
         assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: true });
         assert_eq!(s.b.status, Status::Try { left: 0 });
-        // The third boot (two tries spent, no mark-good) abandons it.
-        assert_eq!(s.on_boot(Slot::B), BootDecision::Reboot);
-        assert_eq!((s.boot, s.b.status), (Slot::A, Status::Bad));
-        assert!(s.note.contains("rolled back to a"), "{}", s.note);
+        assert_eq!((s.default_slot(), s.boot_once()), (Slot::A, None));
+        // It hangs: the watchdog resets the box and syslinux boots the default, a, whose
+        // initramfs abandons b.
         assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+        assert_eq!((s.boot, s.b.status), (Slot::A, Status::Bad));
+        assert!(s.note.contains("no tries left"), "{}", s.note);
+        assert!(s.note.contains("rolled back to a"), "{}", s.note);
+        assert_eq!(s.boot_once(), None);
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+
+        // Should syslinux boot b once more anyway (boot-once not cleared), b sends it back.
+        let mut s = upgraded(1);
+        s.on_boot(Slot::B);
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Reboot);
+        assert_eq!(
+            (s.boot, s.b.status, s.boot_once()),
+            (Slot::A, Status::Bad, None)
+        );
+    }
+
+    #[test]
+    fn kernel_dying_before_the_initramfs_rolls_back() {
+        let mut s = upgraded(2);
+        // b's kernel panics before its initramfs: syslinux spent boot-once, a boots. a counts
+        // the failed boot for b and, a try being left, reboots into b (boot-once armed again).
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Reboot);
+        assert_eq!((s.boot, s.b.status), (Slot::B, Status::Try { left: 1 }));
+        assert_eq!(s.boot_once(), Some(Slot::B));
+        assert!(
+            s.note.contains("kernel stopped before its initramfs"),
+            "{}",
+            s.note
+        );
+        assert!(
+            s.note.contains("trying b again (tries left: 1)"),
+            "{}",
+            s.note
+        );
+        // It dies again: no try left, a runs and b is bad.
+        assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
+        assert_eq!(
+            (s.boot, s.b.status, s.boot_once()),
+            (Slot::A, Status::Bad, None)
+        );
+        assert!(
+            s.note.contains("no tries left: rolled back to a"),
+            "{}",
+            s.note
+        );
+        // Marked good, the new slot becomes the default and nothing is booted once.
+        let mut s = upgraded(3);
+        s.on_boot(Slot::B);
+        s.mark_good(Slot::B);
+        assert_eq!((s.default_slot(), s.boot_once()), (Slot::B, None));
+        assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: false });
     }
 
     #[test]
