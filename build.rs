@@ -3,6 +3,7 @@
 //! - `--icf=safe`: lld folds identical functions whose address is never taken.
 //! - `--no-eh-frame-hdr`: with `panic = "abort"` nothing unwinds; a panic still prints its message
 //!   (a backtrace would need the index, and symbols, which `strip` removed anyway). Saves ~30 KB.
+//!
 //! Rust's default linker for x86_64-unknown-linux-gnu is lld, which takes both options; other
 //! targets and non-static builds (Buildroot's) are left alone.
 use std::env::var;
