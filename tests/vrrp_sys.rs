@@ -187,6 +187,81 @@ s.sendto(b'hop1', ('ff02::12', 0, 0, socket.if_nametoindex('eth0')))
 }
 
 #[test]
+fn batched_adverts_arrive_in_order_and_each_gets_its_outcome() {
+    let lan = Lan::new(2);
+    let a = vrrp_socket(&lan.hosts[0], false, vec![IpAddr::V4(MCAST4)]);
+    let b = vrrp_socket(&lan.hosts[1], false, vec![]);
+    let (a_addr, b_addr): (IpAddr, IpAddr) =
+        ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    // 70 adverts: more than one sendmmsg call; one of the wrong family in the middle.
+    let bodies: Vec<Vec<u8>> = (0..70u8).map(|k| vec![0x31, k]).collect();
+    let v6: IpAddr = "ff02::12".parse().unwrap();
+    let adverts = bodies.iter().enumerate().map(|(k, m)| {
+        let dst = if k == 40 { v6 } else { IpAddr::V4(MCAST4) };
+        (b_addr, dst, 255, &m[..])
+    });
+    let mut outcome = [None; 70];
+    b.send_many(adverts, |k, r| outcome[k] = Some(r.is_ok()));
+    for (k, o) in outcome.iter().enumerate() {
+        assert_eq!(*o, Some(k != 40), "advert {k}");
+    }
+    for k in (0..70u8).filter(|&k| k != 40) {
+        let (r, msg) = recv_wait(&a);
+        assert_eq!((r.src, r.ttl, msg), (b_addr, 255, vec![0x31, k]));
+    }
+    // Toward a unicast peer with its own TTL, in the same batch as multicast.
+    let mixed = [
+        (a_addr, b_addr, 64, &b"uni"[..]),
+        (a_addr, IpAddr::V4(MCAST4), 255, b"mc"),
+    ];
+    a.send_many(mixed.into_iter(), |_, r| r.unwrap());
+    let (r, msg) = recv_wait(&b);
+    assert_eq!((r.dst, r.ttl, msg.as_slice()), (b_addr, 64, &b"uni"[..]));
+}
+
+#[test]
+fn queued_addresses_go_out_in_one_batch_and_refusals_are_named() {
+    let ns = Netns::new("nlq");
+    ns.sh("ip link add d0 type veth peer name d1 && ip link set d1 up && ip link set d0 up");
+    ns.enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        let idx = if_index("d0").unwrap();
+        let addrs: Vec<IpAddr> = (1..=200u8)
+            .map(|k| format!("198.51.100.{k}").parse().unwrap())
+            .collect();
+        for &a in &addrs {
+            let mut spec = AddrSpec::new(idx, a, 32);
+            spec.lifetime = Some(Duration::from_secs(30));
+            nl.queue_address(&spec);
+        }
+        // A refused one (no such interface) among good ones; nothing is sent before flush.
+        let bad: IpAddr = "203.0.113.9".parse().unwrap();
+        nl.queue_address(&AddrSpec::new(idx + 1000, bad, 32));
+        let mut v6 = AddrSpec::new(idx, "2001:db8::1".parse().unwrap(), 128);
+        v6.lifetime = Some(Duration::from_secs(30));
+        nl.queue_address(&v6);
+        nl.flush();
+        let failed = nl.take_failed();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, bad);
+        assert_eq!(failed[0].1.raw_os_error(), Some(libc::ENODEV));
+        let listed = nl.addresses(Some(idx)).unwrap();
+        for a in addrs.iter().chain([&"2001:db8::1".parse().unwrap()]) {
+            let info = listed.iter().find(|x| x.addr == *a);
+            assert!(
+                info.is_some_and(|i| i.valid_left.is_some_and(|s| s <= 30)),
+                "{a}"
+            );
+        }
+        // A queued request goes out before any later request, which sees its effect.
+        let late: IpAddr = "198.51.100.250".parse().unwrap();
+        nl.queue_address(&AddrSpec::new(idx, late, 32));
+        nl.del_address(idx, late, 32).unwrap();
+        assert!(nl.take_failed().is_empty());
+    });
+}
+
+#[test]
 fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
     use keeplite::proto::{arp, ndisc};
     let lan = Lan::new(2);

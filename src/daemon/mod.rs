@@ -13,6 +13,7 @@ pub mod unit;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::check::script::{strip_disabled, Vetting};
@@ -101,6 +102,40 @@ struct Shell {
     held_moved: bool,
     /// `use_vmac` macvlans.
     vmacs: Vmacs,
+    /// While the timers run unit `batching`'s events, its adverts wait in `tx` to be sent
+    /// with the other due units' (Daemon::flush_tx).
+    batching: Option<usize>,
+    tx: Vec<Tx>,
+}
+
+/// An advert waiting in [`Shell::tx`]: unit and member it is from, socket, what to send.
+struct Tx {
+    unit: usize,
+    member: usize,
+    sock: usize,
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    bytes: Rc<[u8]>,
+}
+
+/// Adverts queued before they go out together (one `sendmmsg` per socket per ~32).
+const TX_BATCH: usize = 128;
+
+/// Notes the outcome of an advert of `m`: one line when sending starts failing, one when it
+/// recovers (at 10 ms adverts a line per failure would flood the console).
+fn sent(m: &mut unit::Member, dst: IpAddr, r: io::Result<()>) {
+    match r {
+        Err(e) if !m.send_failing => {
+            m.send_failing = true;
+            log::warn(&format!("{}: advert to {dst}: {e}", m.name));
+        }
+        Ok(()) if m.send_failing => {
+            m.send_failing = false;
+            log::info(&format!("{}: adverts are going out again", m.name));
+        }
+        _ => {}
+    }
 }
 
 impl Env for Shell {
@@ -252,28 +287,33 @@ impl Shell {
         let m = &mut unit.members[i];
         match a {
             Action::Transmit { src, dst, bytes } => {
-                let sent = self.socks[m.sock].sock.send(src, dst, m.ttl, &bytes);
-                // One line when sending starts failing, one when it recovers: at 10 ms
-                // adverts a line per failure would flood the console.
-                match sent {
-                    Err(e) if !m.send_failing => {
-                        m.send_failing = true;
-                        log::warn(&format!("{}: advert to {dst}: {e}", m.name));
-                    }
-                    Ok(()) if m.send_failing => {
-                        m.send_failing = false;
-                        log::info(&format!("{}: adverts are going out again", m.name));
-                    }
-                    _ => {}
+                if let Some(unit) = self.batching {
+                    let (member, sock, ttl) = (i, m.sock, m.ttl);
+                    let tx = Tx {
+                        unit,
+                        member,
+                        sock,
+                        src,
+                        dst,
+                        ttl,
+                        bytes,
+                    };
+                    self.tx.push(tx);
+                    return;
                 }
+                // The VIPs before the advert that announces them.
+                self.rtnl.flush();
+                sent(
+                    m,
+                    dst,
+                    self.socks[m.sock].sock.send(src, dst, m.ttl, &bytes),
+                );
             }
             Action::InstallVips { addrs, lease } => {
-                let name = m.name.clone();
+                // Sent with the wake-up's other adverts and refreshes (Daemon::flush_tx).
                 for (spec, _) in m.picked(&addrs) {
                     spec.lifetime = lease;
-                    if let Err(e) = self.rtnl.add_address(spec) {
-                        log::error(&format!("{name}: adding VIP {}: {e}", spec.addr));
-                    }
+                    self.rtnl.queue_address(spec);
                 }
             }
             Action::RemoveVips { addrs } => {
@@ -285,6 +325,8 @@ impl Shell {
                 m.retired.retain(|(s, _)| !addrs.contains(&s.addr));
             }
             Action::SendGarp { addrs, count } => {
+                // Gratuitous ARPs announce installed addresses.
+                self.rtnl.flush();
                 for (spec, mac) in m.picked(&addrs) {
                     let item = (spec.ifindex, spec.addr, *mac);
                     self.garps
@@ -670,6 +712,8 @@ impl Daemon {
             smtp: config::Smtp::default(),
             held_moved: true,
             vmacs: Vmacs::default(),
+            batching: None,
+            tx: Vec::new(),
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -890,6 +934,8 @@ impl Daemon {
 
     fn main_loop(&mut self) -> io::Result<()> {
         loop {
+            // VIPs queued outside the timers (start, reload, received adverts).
+            self.vips_sent();
             let now = Instant::now();
             let deadline = earliest(
                 [self.timers.next()]
@@ -1095,9 +1141,15 @@ impl Daemon {
         self.resume_sockets(now);
         while let Some(u) = self.timers.pop_due(now) {
             self.units[u].vrrp.handle_timeout(now);
+            self.shell.batching = Some(u);
             self.shell.drain(&mut self.units[u], now);
+            self.shell.batching = None;
             self.reschedule(u);
+            if self.shell.tx.len() >= TX_BATCH {
+                self.flush_tx();
+            }
         }
+        self.flush_tx();
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
         }
@@ -1131,6 +1183,36 @@ impl Daemon {
             }
         }
         self.reap(now);
+    }
+
+    /// Sends the queued VIP refreshes (one netlink datagram), then the queued adverts (a
+    /// `sendmmsg` per socket), and logs what failed.
+    fn flush_tx(&mut self) {
+        self.vips_sent();
+        let mut tx = std::mem::take(&mut self.shell.tx);
+        tx.sort_unstable_by_key(|t| t.sock);
+        for group in tx.chunk_by(|a, b| a.sock == b.sock) {
+            let adverts = group.iter().map(|t| (t.src, t.dst, t.ttl, &t.bytes[..]));
+            self.shell.socks[group[0].sock]
+                .sock
+                .send_many(adverts, |k, r| {
+                    let t = &group[k];
+                    sent(&mut self.units[t.unit].members[t.member], t.dst, r);
+                });
+        }
+        tx.clear();
+        self.shell.tx = tx;
+    }
+
+    /// Sends the queued VIP installs and refreshes and logs those the kernel refused.
+    fn vips_sent(&mut self) {
+        self.shell.rtnl.flush();
+        for (addr, e) in self.shell.rtnl.take_failed() {
+            let mut members = self.units.iter().flat_map(|u| &u.members);
+            let m = members.find(|m| m.vips.iter().any(|(s, _)| s.addr == addr));
+            let name = m.map_or("?", |m| &m.name);
+            log::error(&format!("{name}: adding VIP {addr}: {e}"));
+        }
     }
 
     fn reap(&mut self, now: Instant) {

@@ -125,37 +125,43 @@ fn family(a: &IpAddr) -> u8 {
 /// RTM_NEWADDR (create or replace) / RTM_DELADDR for one address.
 fn addr_request(msg_type: u16, flags: u16, seq: u32, a: &AddrSpec) -> Vec<u8> {
     let mut b = Vec::with_capacity(128);
-    let start = begin(&mut b, msg_type, NLM_F_REQUEST | flags, seq);
+    put_addr_request(&mut b, msg_type, flags, seq, a);
+    b
+}
+
+/// Appends [`addr_request`]'s message to `b` (several make one datagram).
+fn put_addr_request(b: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32, a: &AddrSpec) {
+    let start = begin(b, msg_type, NLM_F_REQUEST | flags, seq);
     // ifaddrmsg: family, prefix length, flags, scope, then ifa_index in host order.
     b.extend_from_slice(&[family(&a.addr), a.prefix_len, 0, a.scope]);
     b.extend_from_slice(&a.ifindex.to_ne_bytes());
-    put(&mut b, IFA_LOCAL, &ip_bytes(&a.addr));
-    put(&mut b, IFA_ADDRESS, &ip_bytes(&a.addr));
+    let ip = ip_bytes(&a.addr);
+    put(b, IFA_LOCAL, &ip);
+    put(b, IFA_ADDRESS, &ip);
     if msg_type != RTM_DELADDR {
         if let Some(brd) = a.broadcast {
-            put(&mut b, IFA_BROADCAST, &brd.octets());
+            put(b, IFA_BROADCAST, &brd.octets());
         }
         if let Some(l) = &a.label {
             let mut z = l.as_bytes().to_vec();
             z.push(0);
-            put(&mut b, IFA_LABEL, &z);
+            put(b, IFA_LABEL, &z);
         }
         if a.addr.is_ipv6() {
             // keepalived does the same: a VIP moves between peers, DAD would only delay it.
-            put(&mut b, IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
+            put(b, IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
         }
         let life = a.lifetime.map_or(FOREVER, |d| {
             let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
             secs.min(u64::from(FOREVER - 1)) as u32
         });
-        let mut cache = Vec::with_capacity(16);
-        for v in [life, life, 0, 0] {
-            cache.extend_from_slice(&v.to_ne_bytes());
+        let mut cache = [0; 16];
+        for (c, v) in cache.chunks_exact_mut(4).zip([life, life, 0, 0]) {
+            c.copy_from_slice(&v.to_ne_bytes());
         }
-        put(&mut b, IFA_CACHEINFO, &cache);
+        put(b, IFA_CACHEINFO, &cache);
     }
-    end(&mut b, start);
-    b
+    end(b, start);
 }
 
 fn dump_request(msg_type: u16, seq: u32) -> Vec<u8> {
@@ -316,8 +322,29 @@ impl Socket {
     }
 
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_flags(buf, 0)
+    }
+
+    /// A datagram if one is waiting (`None` otherwise), even on a blocking socket.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.recv_flags(buf, libc::MSG_DONTWAIT) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_flags(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
         // SAFETY: `buf` is writable for its length.
-        cvt_size(unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) })
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+            )
+        };
+        cvt_size(n)
     }
 
     /// Reads the replies to request `seq` into `buf`, handing each other message to `each`,
@@ -345,10 +372,20 @@ impl Socket {
     }
 }
 
+/// Queued address requests are sent once this many bytes wait (~500 IPv4 VIPs), well below
+/// the socket's send buffer.
+const QUEUE_MAX: usize = 32 << 10;
+
 /// A request socket for rtnetlink.
 pub struct Rtnl {
     sock: Socket,
     buf: Vec<u8>,
+    /// Requests of [`Rtnl::queue_address`], sent as one datagram by [`Rtnl::flush`].
+    queued: Vec<u8>,
+    /// Their sequence numbers and addresses, to name those the kernel refuses.
+    queued_addrs: Vec<(u32, IpAddr)>,
+    /// Queued addresses the kernel refused, until [`Rtnl::take_failed`].
+    failed: Vec<(IpAddr, io::Error)>,
 }
 
 impl Rtnl {
@@ -356,7 +393,56 @@ impl Rtnl {
         Ok(Rtnl {
             sock: Socket::open(libc::NETLINK_ROUTE, 0, false)?,
             buf: vec![0; 1 << 16],
+            queued: Vec::new(),
+            queued_addrs: Vec::new(),
+            failed: Vec::new(),
         })
+    }
+
+    /// [`Rtnl::add_address`] for many addresses at the cost of one: the request waits for
+    /// [`Rtnl::flush`] (or any other request, which keeps the order) and asks for no ACK; a
+    /// refusal shows up in [`Rtnl::take_failed`].
+    pub fn queue_address(&mut self, a: &AddrSpec) {
+        let seq = self.sock.next_seq();
+        let flags = NLM_F_CREATE | NLM_F_REPLACE;
+        put_addr_request(&mut self.queued, RTM_NEWADDR, flags, seq, a);
+        self.queued_addrs.push((seq, a.addr));
+        if self.queued.len() >= QUEUE_MAX {
+            self.flush();
+        }
+    }
+
+    /// Sends the queued requests in one datagram. rtnetlink handles them within the send,
+    /// one after the other; without NLM_F_ACK it answers only the refused ones, so what is
+    /// waiting right after the send is all there is to read.
+    pub fn flush(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let sent = self.sock.send(&self.queued);
+        self.queued.clear();
+        let addrs = &self.queued_addrs;
+        if let Err(e) = sent {
+            let code = e.raw_os_error().unwrap_or(libc::EIO);
+            let refused = addrs
+                .iter()
+                .map(|&(_, a)| (a, io::Error::from_raw_os_error(code)));
+            self.failed.extend(refused);
+        }
+        while let Ok(Some(n)) = self.sock.try_recv(&mut self.buf) {
+            for m in messages(&self.buf[..n]).filter(|m| m.ty == NLMSG_ERROR) {
+                let addr = addrs.iter().find(|(seq, _)| *seq == m.seq);
+                if let (Some(&(_, a)), Err(e)) = (addr, m.ack()) {
+                    self.failed.push((a, e));
+                }
+            }
+        }
+        self.queued_addrs.clear();
+    }
+
+    /// The queued addresses the kernel refused since the last call.
+    pub fn take_failed(&mut self) -> Vec<(IpAddr, io::Error)> {
+        std::mem::take(&mut self.failed)
     }
 
     /// Installs the address, or refreshes it in place when it exists (`NLM_F_REPLACE`): the
@@ -435,6 +521,7 @@ impl Rtnl {
         msg: impl FnOnce(u32) -> Vec<u8>,
         mut each: impl FnMut(Msg),
     ) -> io::Result<()> {
+        self.flush();
         let seq = self.sock.next_seq();
         self.sock.send(&msg(seq))?;
         self.sock.replies(&mut self.buf, seq, |m| {

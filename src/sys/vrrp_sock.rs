@@ -15,6 +15,28 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::{cvt, cvt_size};
 use crate::proto::vrrp::{Datagram, IP_PROTO};
 
+/// Adverts per `sendmmsg` call.
+const BATCH: usize = 32;
+
+/// One advert to send: source, destination, TTL / hop limit, the VRRP packet.
+pub type Outgoing<'a> = (IpAddr, IpAddr, u8, &'a [u8]);
+
+/// A destination of either family.
+#[repr(C)]
+union Name {
+    v4: libc::sockaddr_in,
+    v6: libc::sockaddr_in6,
+}
+
+/// What a send's msghdr points to besides the payload. u64 storage keeps the control
+/// buffer aligned for cmsghdr.
+#[repr(C)]
+struct Slot {
+    name: Name,
+    cbuf: [u64; 8],
+    iov: libc::iovec,
+}
+
 /// A raw VRRP socket on one interface.
 pub struct VrrpSocket {
     fd: OwnedFd,
@@ -117,26 +139,87 @@ impl VrrpSocket {
     /// Sends `payload` (a VRRP packet) from `src` to `dst` (the group or a unicast peer)
     /// with TTL / hop limit `ttl` (255, or keepalived's `unicast_ttl` toward routed peers).
     pub fn send(&self, src: IpAddr, dst: IpAddr, ttl: u8, payload: &[u8]) -> io::Result<()> {
-        let mut iov = libc::iovec {
+        // SAFETY: all-zero is a valid slot and msghdr; `fill` sets what they point to.
+        let (mut slot, mut msg): (Slot, libc::msghdr) = unsafe { (zeroed(), zeroed()) };
+        self.fill((src, dst, ttl, payload), &mut slot, &mut msg)?;
+        // SAFETY: `msg` and everything it points to (in `slot`, `payload`) are valid.
+        cvt_size(unsafe { libc::sendmsg(self.fd(), &msg, 0) })?;
+        Ok(())
+    }
+
+    /// [`VrrpSocket::send`] for many adverts, [`BATCH`] per system call (`sendmmsg`);
+    /// `status` learns the outcome of each, by its position in `adverts`.
+    pub fn send_many<'a>(
+        &self,
+        mut adverts: impl Iterator<Item = Outgoing<'a>>,
+        mut status: impl FnMut(usize, io::Result<()>),
+    ) {
+        // SAFETY: all-zero slots and headers are valid; `fill` sets each one used.
+        let mut slots: [Slot; BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        let mut pos = [0; BATCH];
+        let mut base = 0;
+        loop {
+            let (mut n, mut taken) = (0, 0);
+            for a in adverts.by_ref().take(BATCH) {
+                match self.fill(a, &mut slots[n], &mut hdrs[n].msg_hdr) {
+                    Ok(()) => {
+                        pos[n] = base + taken;
+                        n += 1;
+                    }
+                    Err(e) => status(base + taken, Err(e)),
+                }
+                taken += 1;
+            }
+            let mut k = 0;
+            while k < n {
+                let left = (n - k) as libc::c_uint;
+                // SAFETY: headers k..n were filled above and point into `slots` and the
+                // adverts' payloads, all alive and unmoved during the call.
+                let sent = unsafe { libc::sendmmsg(self.fd(), hdrs[k..].as_mut_ptr(), left, 0) };
+                match cvt(sent) {
+                    // An error after some were sent ends the call; the next one meets it.
+                    Ok(sent) => {
+                        // Never 0 for a non-empty batch.
+                        let sent = (sent as usize).clamp(1, n - k);
+                        (k..k + sent).for_each(|j| status(pos[j], Ok(())));
+                        k += sent;
+                    }
+                    Err(e) => {
+                        status(pos[k], Err(e));
+                        k += 1;
+                    }
+                }
+            }
+            base += taken;
+            if taken < BATCH {
+                return;
+            }
+        }
+    }
+
+    /// Points `msg` at one advert: `payload` and the destination and ancillary data
+    /// (source address, interface, TTL) written into `slot`.
+    fn fill(&self, a: Outgoing, slot: &mut Slot, msg: &mut libc::msghdr) -> io::Result<()> {
+        let (src, dst, ttl, payload) = a;
+        slot.iov = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
         };
-        // u64 storage keeps the control buffer aligned for cmsghdr.
-        let mut cbuf = [0u64; 8];
-        // SAFETY: an all-zero msghdr is valid; every pointer set below outlives sendmsg.
-        let mut msg: libc::msghdr = unsafe { zeroed() };
-        msg.msg_iov = &mut iov;
+        slot.cbuf = [0; 8];
+        msg.msg_iov = &mut slot.iov;
         msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_control = slot.cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = 0;
         let ttl = libc::c_int::from(ttl);
-        let (mut sa4, mut sa6): (libc::sockaddr_in, libc::sockaddr_in6);
         match (src, dst, self.v6) {
             (IpAddr::V4(s), IpAddr::V4(d), false) => {
                 // SAFETY: all-zero is a valid sockaddr_in.
-                sa4 = unsafe { zeroed() };
+                let mut sa4: libc::sockaddr_in = unsafe { zeroed() };
                 sa4.sin_family = libc::AF_INET as libc::sa_family_t;
                 sa4.sin_addr.s_addr = u32::from_ne_bytes(d.octets());
-                msg.msg_name = (&mut sa4 as *mut libc::sockaddr_in).cast();
+                slot.name = Name { v4: sa4 };
                 msg.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
                 let info = libc::in_pktinfo {
                     ipi_ifindex: self.ifindex as libc::c_int,
@@ -148,17 +231,17 @@ impl VrrpSocket {
                 // SAFETY: `cbuf` is aligned and holds an in_pktinfo and an int cmsg (56 of
                 // 64 bytes).
                 unsafe {
-                    put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
-                    put_cmsg(&mut msg, libc::IPPROTO_IP, libc::IP_TTL, &ttl);
+                    put_cmsg(msg, libc::IPPROTO_IP, libc::IP_PKTINFO, &info);
+                    put_cmsg(msg, libc::IPPROTO_IP, libc::IP_TTL, &ttl);
                 }
             }
             (IpAddr::V6(s), IpAddr::V6(d), true) => {
                 // SAFETY: all-zero is a valid sockaddr_in6.
-                sa6 = unsafe { zeroed() };
+                let mut sa6: libc::sockaddr_in6 = unsafe { zeroed() };
                 sa6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
                 sa6.sin6_addr.s6_addr = d.octets();
                 sa6.sin6_scope_id = self.ifindex;
-                msg.msg_name = (&mut sa6 as *mut libc::sockaddr_in6).cast();
+                slot.name = Name { v6: sa6 };
                 msg.msg_namelen = size_of::<libc::sockaddr_in6>() as u32;
                 let info = libc::in6_pktinfo {
                     ipi6_addr: libc::in6_addr {
@@ -169,14 +252,13 @@ impl VrrpSocket {
                 // SAFETY: `cbuf` is aligned and holds an in6_pktinfo and an int cmsg (64 of
                 // 64 bytes).
                 unsafe {
-                    put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
-                    put_cmsg(&mut msg, libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &ttl);
+                    put_cmsg(msg, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
+                    put_cmsg(msg, libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, &ttl);
                 }
             }
             _ => return Err(family_mismatch()),
         }
-        // SAFETY: `msg` and everything it points to are valid for the call.
-        cvt_size(unsafe { libc::sendmsg(self.fd(), &msg, 0) })?;
+        msg.msg_name = (&mut slot.name as *mut Name).cast();
         Ok(())
     }
 

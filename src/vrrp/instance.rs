@@ -818,7 +818,11 @@ impl Instance {
             self.timer,
             self.garp_delay.map(|(at, _)| at),
             self.garp_refresh_at,
-            self.lease_refresh_at,
+            // A due lease refresh waits for the next advert: no wake-up of its own, and
+            // masters whose adverts coincide refresh together (one netlink batch). The
+            // config keeps the lease >= 3 advert intervals, so >= a third of it is left.
+            self.lease_refresh_at
+                .map(|t| self.timer.map_or(t, |a| a.max(t))),
         ]
         .into_iter()
         .flatten()

@@ -789,12 +789,22 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
         .filter(|&&(at, ref a)| at > became && matches!(a, Action::InstallVips { lease, .. } if *lease == Some(Duration::from_secs(4))))
         .map(|(at, _)| *at)
         .collect();
-    let period = Duration::from_secs(4) / 3;
+    // Due every lease/3 (1.33 s), done with the first advert from then on (every 1 s):
+    // every 2 s, 2 s before the lease runs out.
+    let period = Duration::from_secs(2);
     assert_eq!(refreshes[0], became + period);
     assert!(refreshes.windows(2).all(|p| p[1] - p[0] == period));
     assert_eq!(
         refreshes.len() as u128,
         (Duration::from_secs(60) - became).as_nanos() / period.as_nanos()
+    );
+    let sent = |at| {
+        acts.iter()
+            .any(|(t, a)| *t == at && matches!(a, Action::Transmit { .. }))
+    };
+    assert!(
+        refreshes.iter().all(|&at| sent(at)),
+        "a refresh rides an advert"
     );
     // After becoming master: only adverts and refreshes; no GARP, no notify.
     for (at, act) in acts.iter().filter(|(at, _)| *at > became) {
@@ -1345,7 +1355,13 @@ fn reconfigured_lease_applies_at_once() {
         .filter(|(_, a)| matches!(a, Action::InstallVips { .. }))
         .map(|(at, _)| at)
         .collect();
-    assert_eq!(refreshes, vec![secs(10), secs(20)]);
+    // Due at 20 s, done with the first advert from then on (1 s interval).
+    assert_eq!(refreshes.len(), 2);
+    assert_eq!(refreshes[0], secs(10));
+    assert!(
+        refreshes[1] >= secs(20) && refreshes[1] < secs(21),
+        "{refreshes:?}"
+    );
     w.clear_logs();
     p.vip_lease = None;
     w.reconfigure(a, vec![p], &[]).unwrap();
