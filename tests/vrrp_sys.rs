@@ -198,7 +198,7 @@ fn batched_adverts_arrive_in_order_and_each_gets_its_outcome() {
     let v6: IpAddr = "ff02::12".parse().unwrap();
     let adverts = bodies.iter().enumerate().map(|(k, m)| {
         let dst = if k == 40 { v6 } else { IpAddr::V4(MCAST4) };
-        (b_addr, dst, 255, &m[..])
+        (k, (b_addr, dst, 255, &m[..]))
     });
     let mut outcome = [None; 70];
     b.send_many(adverts, |k, r| outcome[k] = Some(r.is_ok()));
@@ -214,7 +214,7 @@ fn batched_adverts_arrive_in_order_and_each_gets_its_outcome() {
         (a_addr, b_addr, 64, &b"uni"[..]),
         (a_addr, IpAddr::V4(MCAST4), 255, b"mc"),
     ];
-    a.send_many(mixed.into_iter(), |_, r| r.unwrap());
+    a.send_many(mixed.into_iter().enumerate(), |_, r| r.unwrap());
     let (r, msg) = recv_wait(&b);
     assert_eq!((r.dst, r.ttl, msg.as_slice()), (b_addr, 64, &b"uni"[..]));
 }

@@ -1190,15 +1190,13 @@ impl Daemon {
     fn flush_tx(&mut self) {
         self.vips_sent();
         let mut tx = std::mem::take(&mut self.shell.tx);
-        tx.sort_unstable_by_key(|t| t.sock);
-        for group in tx.chunk_by(|a, b| a.sock == b.sock) {
-            let adverts = group.iter().map(|t| (t.src, t.dst, t.ttl, &t.bytes[..]));
-            self.shell.socks[group[0].sock]
-                .sock
-                .send_many(adverts, |k, r| {
-                    let t = &group[k];
-                    sent(&mut self.units[t.unit].members[t.member], t.dst, r);
-                });
+        for (s, sock) in self.shell.socks.iter().enumerate() {
+            let mine = tx.iter().enumerate().filter(|(_, t)| t.sock == s);
+            let adverts = mine.map(|(k, t)| (k, (t.src, t.dst, t.ttl, &t.bytes[..])));
+            sock.sock.send_many(adverts, |k, r| {
+                let t = &tx[k];
+                sent(&mut self.units[t.unit].members[t.member], t.dst, r);
+            });
         }
         tx.clear();
         self.shell.tx = tx;

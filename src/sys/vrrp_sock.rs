@@ -148,27 +148,26 @@ impl VrrpSocket {
     }
 
     /// [`VrrpSocket::send`] for many adverts, [`BATCH`] per system call (`sendmmsg`);
-    /// `status` learns the outcome of each, by its position in `adverts`.
+    /// `status` learns the outcome of each, by the tag it came with.
     pub fn send_many<'a>(
         &self,
-        mut adverts: impl Iterator<Item = Outgoing<'a>>,
+        mut adverts: impl Iterator<Item = (usize, Outgoing<'a>)>,
         mut status: impl FnMut(usize, io::Result<()>),
     ) {
         // SAFETY: all-zero slots and headers are valid; `fill` sets each one used.
         let mut slots: [Slot; BATCH] = unsafe { zeroed() };
         // SAFETY: as above.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        let mut pos = [0; BATCH];
-        let mut base = 0;
+        let mut tags = [0; BATCH];
         loop {
             let (mut n, mut taken) = (0, 0);
-            for a in adverts.by_ref().take(BATCH) {
+            for (tag, a) in adverts.by_ref().take(BATCH) {
                 match self.fill(a, &mut slots[n], &mut hdrs[n].msg_hdr) {
                     Ok(()) => {
-                        pos[n] = base + taken;
+                        tags[n] = tag;
                         n += 1;
                     }
-                    Err(e) => status(base + taken, Err(e)),
+                    Err(e) => status(tag, Err(e)),
                 }
                 taken += 1;
             }
@@ -183,16 +182,15 @@ impl VrrpSocket {
                     Ok(sent) => {
                         // Never 0 for a non-empty batch.
                         let sent = (sent as usize).clamp(1, n - k);
-                        (k..k + sent).for_each(|j| status(pos[j], Ok(())));
+                        (k..k + sent).for_each(|j| status(tags[j], Ok(())));
                         k += sent;
                     }
                     Err(e) => {
-                        status(pos[k], Err(e));
+                        status(tags[k], Err(e));
                         k += 1;
                     }
                 }
             }
-            base += taken;
             if taken < BATCH {
                 return;
             }
@@ -200,7 +198,9 @@ impl VrrpSocket {
     }
 
     /// Points `msg` at one advert: `payload` and the destination and ancillary data
-    /// (source address, interface, TTL) written into `slot`.
+    /// (source address, interface, TTL) written into `slot`. Not inlined: one copy serves
+    /// both senders (binary size).
+    #[inline(never)]
     fn fill(&self, a: Outgoing, slot: &mut Slot, msg: &mut libc::msghdr) -> io::Result<()> {
         let (src, dst, ttl, payload) = a;
         slot.iov = libc::iovec {
