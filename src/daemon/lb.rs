@@ -542,15 +542,15 @@ impl Lb {
         self.io.handle_timeout(&mut self.checks, now);
     }
 
-    /// Readiness of a checker socket. The poller does not say which kind, so both are
-    /// reported: the driver reads and writes until EAGAIN and asks the socket for its error
-    /// after a connect, so a spurious one costs a syscall, never a wrong result.
+    /// Readiness of a checker socket, of the kinds the poller reported: a connect that ends
+    /// writable only is done without asking the socket for its error.
     pub fn ready(&mut self, token: u64, poller: &Poller, now: Instant) {
         // Sockets closed earlier in this batch must not take a later event of their fd.
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            self.io.handle_ready(&mut self.checks, fd, true, true, now);
+            let (r, w) = poller.readiness(token).unwrap_or((true, true));
+            self.io.handle_ready(&mut self.checks, fd, r, w, now);
         }
     }
 
@@ -564,10 +564,10 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // The fd may already be closed (and so out of the set): nothing to report.
+                // Closing the socket took it out of the set (no EPOLL_CTL_DEL, a syscall per
+                // check); a late event of a copy held by a forking child fails the generation.
                 FdChange::Remove(fd) => {
                     self.fd_gen.remove(&fd);
-                    let _ = poller.delete(fd);
                     Ok(())
                 }
             };
@@ -608,8 +608,11 @@ impl Lb {
     /// After every loop iteration: epoll registrations, checker outputs, ha_suspend, then
     /// IPVS if anything changed. `held` lists the VIPs installed by MASTER instances.
     pub fn flush(&mut self, sh: &mut Shell, held: &[IpAddr], now: Instant) {
-        self.suspend(sh, held);
-        self.run_checkers(sh, now);
+        // Checkers start and stop only on a reload or a change of the held addresses: not a
+        // walk over every real server per wake-up.
+        if self.suspend(sh, held) {
+            self.run_checkers(sh, now);
+        }
         self.fd_changes(&sh.poller);
         while let Some(out) = self.checks.poll_output() {
             match out {
@@ -762,13 +765,14 @@ impl Lb {
     }
 
     /// ha_suspend: pauses or resumes checks when the set of held VIPs changed.
-    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) {
+    /// Returns false if nothing changed since the last call (same held addresses, no reload).
+    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) -> bool {
         if self.held.as_deref() == Some(held) {
-            return;
+            return false;
         }
         self.held = Some(held.to_vec());
         if self.vss.iter().all(|v| v.ha_suspend.is_none()) {
-            return;
+            return true;
         }
         // Static addresses count as well as VIPs (keepalived watches all local addresses).
         let local: Vec<IpAddr> = match sh.rtnl.addresses(None) {
@@ -796,6 +800,7 @@ impl Lb {
                 ));
             }
         }
+        true
     }
 
     /// Starts the checkers that should run and stops those of suspended virtual servers.

@@ -119,6 +119,15 @@ impl Poller {
         tokens.extend(self.events.iter().map(|e| e.u64));
         Ok(())
     }
+
+    /// What the last wait reported for `token`: (readable, writable), an error or hang-up
+    /// counting as both; `None` if it was not in that batch.
+    pub fn readiness(&self, token: u64) -> Option<(bool, bool)> {
+        let bits = self.events.iter().find(|e| ({ e.u64 }) == token)?.events;
+        let err = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+        let has = |b: libc::c_int| err || bits & b as u32 != 0;
+        Some((has(libc::EPOLLIN), has(libc::EPOLLOUT)))
+    }
 }
 
 /// epoll timeout for a deadline: rounded up to whole milliseconds so the loop never wakes just
@@ -251,6 +260,33 @@ mod tests {
         p.delete(r.as_raw_fd()).unwrap();
         let now = Instant::now();
         assert!(p.wait(now, Some(now)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn readiness_tells_readable_from_writable() {
+        let mut p = Poller::new().unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: test-local socket pair.
+        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        // SAFETY: both fds are owned from here on.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
+        assert_eq!(p.wait(Instant::now(), None).unwrap(), vec![9]);
+        assert_eq!(p.readiness(9), Some((false, true)));
+        assert_eq!(p.readiness(8), None);
+        p.modify(a.as_raw_fd(), Interest::Read, 9).unwrap();
+        // SAFETY: one byte from a static buffer.
+        assert_eq!(
+            unsafe { libc::write(b.as_raw_fd(), b"x".as_ptr().cast(), 1) },
+            1
+        );
+        p.wait(Instant::now(), None).unwrap();
+        assert_eq!(p.readiness(9), Some((true, false)));
+        // A hang-up reads as both, whatever the interest.
+        drop(b);
+        p.wait(Instant::now(), None).unwrap();
+        assert_eq!(p.readiness(9), Some((true, true)));
     }
 
     #[test]
