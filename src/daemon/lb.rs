@@ -28,7 +28,7 @@ use crate::ipvs::syncd::{self, Mode, SyncDaemon};
 use crate::ipvs::wire::Request;
 use crate::smtp;
 use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
-use crate::sys::event::Poller;
+use crate::sys::event::{Poller, Readiness};
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 
@@ -549,8 +549,8 @@ impl Lb {
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            let (r, w) = poller.readiness(token).unwrap_or((true, true));
-            self.io.handle_ready(&mut self.checks, fd, r, w, now);
+            let ready = poller.readiness(token).unwrap_or(Readiness::ANY);
+            self.io.handle_ready(&mut self.checks, fd, ready, now);
         }
     }
 

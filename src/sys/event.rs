@@ -26,6 +26,24 @@ pub enum Interest {
     ReadWrite,
 }
 
+/// The kinds of readiness a wait reported for one fd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// An error or hang-up condition (EPOLLERR, EPOLLHUP).
+    pub error: bool,
+}
+
+impl Readiness {
+    /// Readiness of an unknown kind: the fd's handler must ask the fd.
+    pub const ANY: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        error: true,
+    };
+}
+
 impl Interest {
     pub fn readable(self) -> bool {
         self != Interest::Write
@@ -120,13 +138,15 @@ impl Poller {
         Ok(())
     }
 
-    /// What the last wait reported for `token`: (readable, writable), an error or hang-up
-    /// counting as both; `None` if it was not in that batch.
-    pub fn readiness(&self, token: u64) -> Option<(bool, bool)> {
+    /// What the last wait reported for `token`; `None` if it was not in that batch.
+    pub fn readiness(&self, token: u64) -> Option<Readiness> {
         let bits = self.events.iter().find(|e| ({ e.u64 }) == token)?.events;
-        let err = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
-        let has = |b: libc::c_int| err || bits & b as u32 != 0;
-        Some((has(libc::EPOLLIN), has(libc::EPOLLOUT)))
+        let has = |b: libc::c_int| bits & b as u32 != 0;
+        Some(Readiness {
+            readable: has(libc::EPOLLIN),
+            writable: has(libc::EPOLLOUT),
+            error: has(libc::EPOLLERR | libc::EPOLLHUP),
+        })
     }
 }
 
@@ -273,7 +293,14 @@ mod tests {
         let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
         assert_eq!(p.wait(Instant::now(), None).unwrap(), vec![9]);
-        assert_eq!(p.readiness(9), Some((false, true)));
+        let ready = |readable, writable, error| {
+            Some(Readiness {
+                readable,
+                writable,
+                error,
+            })
+        };
+        assert_eq!(p.readiness(9), ready(false, true, false));
         assert_eq!(p.readiness(8), None);
         p.modify(a.as_raw_fd(), Interest::Read, 9).unwrap();
         // SAFETY: one byte from a static buffer.
@@ -282,11 +309,11 @@ mod tests {
             1
         );
         p.wait(Instant::now(), None).unwrap();
-        assert_eq!(p.readiness(9), Some((true, false)));
-        // A hang-up reads as both, whatever the interest.
+        assert_eq!(p.readiness(9), ready(true, false, false));
+        // A hang-up is reported whatever the interest.
         drop(b);
         p.wait(Instant::now(), None).unwrap();
-        assert_eq!(p.readiness(9), Some((true, true)));
+        assert_eq!(p.readiness(9), ready(true, false, true));
     }
 
     #[test]
