@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -564,10 +565,12 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // Closing the socket took it out of the set (no EPOLL_CTL_DEL, a syscall per
-                // check); a late event of a copy held by a forking child fails the generation.
+                // Closing the socket (the end of this arm) takes it out of the set: no
+                // EPOLL_CTL_DEL, a syscall per check. Nothing is deleted by number, so a reused
+                // number is safe; a late event of a copy held by a forking child fails the
+                // generation.
                 FdChange::Remove(fd) => {
-                    self.fd_gen.remove(&fd);
+                    self.fd_gen.remove(&fd.as_raw_fd());
                     Ok(())
                 }
             };

@@ -19,13 +19,14 @@ pub use crate::check::set::{CheckId, Checkers, Output};
 pub use super::event::{Interest, Readiness};
 
 /// Keep the daemon's epoll set in step with the checkers' sockets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum FdChange {
     Add(RawFd, Interest),
     Modify(RawFd, Interest),
-    /// The fd was closed, which took it out of the epoll set (unless a forked child still
-    /// holds a copy): a later event of that fd number is stale.
-    Remove(RawFd),
+    /// The socket, still open: it closes when the change is dropped, once the caller has
+    /// forgotten it (closing takes it out of an epoll set). Closed earlier, its number could
+    /// go to another socket (a control client) that a late removal by number would hit.
+    Remove(OwnedFd),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -104,13 +105,12 @@ impl CheckIo {
         }
     }
 
-    /// Stops checker `id` (reload, ha_suspend): its socket is closed (an [`FdChange::Remove`]
-    /// follows) and it leaves `cs`. A misc script it started is the caller's to stop.
+    /// Stops checker `id` (reload, ha_suspend): its socket goes to an [`FdChange::Remove`],
+    /// which closes it, and it leaves `cs`. A misc script it started is the caller's to stop.
     pub fn remove(&mut self, cs: &mut Checkers, id: CheckId) {
         if let Some(conn) = self.conns.get_mut(id).and_then(Option::take) {
-            let raw = conn.fd.as_raw_fd();
-            self.by_fd.remove(&raw);
-            self.changes.push_back(FdChange::Remove(raw));
+            self.by_fd.remove(&conn.fd.as_raw_fd());
+            self.changes.push_back(FdChange::Remove(conn.fd));
         }
         cs.remove(id);
     }
@@ -304,7 +304,7 @@ impl CheckIo {
                             set_linger_zero(raw);
                         }
                         self.by_fd.remove(&raw);
-                        self.changes.push_back(FdChange::Remove(raw));
+                        self.changes.push_back(FdChange::Remove(conn.fd));
                     }
                 }
                 Action::SpawnMisc { path } => cs.push_output(Output::SpawnMisc { id, path }),
