@@ -35,7 +35,7 @@ use crate::sys::vmac::Vmacs;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
-use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
+use crate::vrrp::plan::{self, StoredKey, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
@@ -231,7 +231,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.key.group.as_deref().cloned() else {
+                    let Some(g) = unit.key.key().group else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -300,9 +300,10 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let notify = unit.key.instances[i].notify.clone();
+                let inst = unit.key.key().instances.swap_remove(i);
                 let name = m.name.clone();
-                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
+                let mail = self.smtp.vrrp_alert(inst.smtp_alert);
+                let notify = inst.notify;
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
                 if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
@@ -316,8 +317,9 @@ impl Shell {
                     "{}: master received advert from {src} with lower priority {priority}, ours {ours}",
                     m.name
                 ));
-                if let Some(c) = &unit.key.instances[i].notify_master_rx_lower_pri {
-                    let (name, c) = (m.name.clone(), c.clone());
+                let inst = unit.key.key().instances.swap_remove(i);
+                if let Some(c) = inst.notify_master_rx_lower_pri {
+                    let name = m.name.clone();
                     self.run_notify(&name, &c, Vec::new(), now);
                 }
             }
@@ -765,9 +767,10 @@ impl Daemon {
         self.shell.smtp = g.smtp.clone();
         self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
+        let stored: Vec<StoredKey> = keys.iter().map(StoredKey::new).collect();
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
-            .partition(|u| keys.contains(&u.key));
+            .partition(|u| stored.contains(&u.key));
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
@@ -788,7 +791,7 @@ impl Daemon {
             let was_master: Vec<bool> = (u.vrrp.instances().iter())
                 .map(|i| i.state() == State::Master)
                 .collect();
-            let old: Vec<_> = (u.key.instances.iter())
+            let old: Vec<_> = (u.key.key().instances.iter())
                 .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
                 .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
@@ -808,7 +811,9 @@ impl Daemon {
         self.shell.drop_vmacs(wanted);
         self.waiting = keys
             .into_iter()
-            .filter(|k| !self.units.iter().any(|u| &u.key == k))
+            .zip(&stored)
+            .filter(|(_, s)| !self.units.iter().any(|u| &u.key == *s))
+            .map(|(k, _)| k)
             .collect();
         // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
         self.cfg = Config {
@@ -828,7 +833,7 @@ impl Daemon {
     /// Tries to start the waiting units; `report` logs why the others still wait.
     fn start_waiting(&mut self, now: Instant, report: bool) {
         for key in std::mem::take(&mut self.waiting) {
-            match unit::build(&mut self.shell, key.clone()) {
+            match unit::build(&mut self.shell, &key) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
                     // vrrp_startup_delay counts from the daemon's start, as keepalived's
@@ -1186,7 +1191,7 @@ impl Daemon {
                 let mut unit = self.units.remove(u);
                 unit.vrrp.shutdown(now);
                 self.shell.drain(&mut unit, now);
-                self.waiting.push(unit.key);
+                self.waiting.push(unit.key.key());
             }
         }
         if !events.is_empty() && !self.waiting.is_empty() {
@@ -1274,8 +1279,8 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_deref();
-                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
+                let global = self.cfg.global.vrrp_notify_priority_changes;
+                if m.priority_changes.unwrap_or(global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
                 }
@@ -1357,6 +1362,7 @@ impl Daemon {
     fn report(&self, now: Instant) -> StatusReport {
         let mut instances = Vec::new();
         for u in &self.units {
+            let key = u.key.key();
             for (i, m) in u.members.iter().enumerate() {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
@@ -1365,10 +1371,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: u.key.instances[i].virtual_router_id,
+                    vrid: key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: u.key.instances[i].priority,
+                    configured_priority: key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips
@@ -1390,7 +1396,7 @@ impl Daemon {
                     adverts_sent: st.adverts_sent,
                     adverts_received: st.adverts_received,
                     replies_suppressed: st.replies_suppressed,
-                    rx_errors: error_counts(&st.rx_errors),
+                    rx_errors: error_counts(&st.rx_errors()),
                 });
             }
         }

@@ -395,15 +395,21 @@ pub struct Stats {
     pub released_master: u64,
     pub transitions: u64,
     pub last_transition: Option<(Instant, Transition)>,
-    /// Indexed by [`Error::index`].
-    pub rx_errors: [u64; Error::COUNT],
+    /// Indexed by [`Error::index`]; allocated at the first error, as most instances never
+    /// see one (104 B each).
+    rx_errors: Option<Box<[u64; Error::COUNT]>>,
     /// Source and priority of the last accepted advert from another router.
     pub master_seen: Option<(IpAddr, u8)>,
 }
 
 impl Stats {
     pub fn rx_error(&self, e: Error) -> u64 {
-        self.rx_errors[e.index()]
+        self.rx_errors.as_ref().map_or(0, |c| c[e.index()])
+    }
+
+    /// Every receive error count, indexed by [`Error::index`].
+    pub fn rx_errors(&self) -> [u64; Error::COUNT] {
+        self.rx_errors.as_deref().copied().unwrap_or_default()
     }
 }
 
@@ -544,7 +550,7 @@ impl Instance {
 
     /// Counts a receive error attributed to this instance.
     pub fn record_rx_error(&mut self, e: Error) {
-        self.stats.rx_errors[e.index()] += 1;
+        self.stats.rx_errors.get_or_insert_default()[e.index()] += 1;
     }
 
     /// The advertisement this instance sends with `priority`.

@@ -1063,7 +1063,7 @@ fn stats_follow_the_wire() {
         (State::Backup, State::Master, Reason::MasterDown)
     );
     assert_eq!(sb.master_seen, Some((ip(1), 150)));
-    assert_eq!(sb.rx_errors.iter().sum::<u64>(), 0);
+    assert_eq!(sb.rx_errors().iter().sum::<u64>(), 0);
     assert_eq!(sb.last_transition.unwrap().1.to, State::Backup);
 }
 
@@ -1299,7 +1299,7 @@ fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
     // The backup accepts the new list (address list checked): no takeover, no error.
     w.run_for(secs(10));
     assert!(w.transitions(a, 0).is_empty() && w.transitions(b, 0).is_empty());
-    let errors = w.routers[b].vrrp.instance(0).stats().rx_errors;
+    let errors = w.routers[b].vrrp.instance(0).stats().rx_errors();
     assert!(errors.iter().all(|&n| n == 0));
 }
 
