@@ -150,16 +150,20 @@ fn member(
     let unicast = !inst.unicast_peer.is_empty();
     let group = (!unicast).then(|| plan::mcast_group(inst, &key.global));
     let sock = env.socket(&tx.name, tx.index, v6, group)?;
-    let vips = inst
+    // Exact capacities, as both live as long as the unit: collecting a `Result` starts at
+    // four elements (AddrSpec: 80 B each), and collecting in place keeps the source's.
+    let all = inst.virtual_ipaddress.len() + inst.virtual_ipaddress_excluded.len();
+    let mut vips = Vec::with_capacity(all);
+    for v in inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .map(|v| vip_spec(env, inst, v, &home))
-        .collect::<Result<Vec<_>, _>>()?;
-    let trackers: Vec<TrackerSrc> = plan::trackers(inst, key)
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    {
+        vips.push(vip_spec(env, inst, v, &home)?);
+    }
+    let sources = plan::trackers(inst, key);
+    let mut trackers = Vec::with_capacity(sources.len());
+    trackers.extend(sources.into_iter().map(|(t, _)| t));
     let tracker_up = trackers
         .iter()
         .map(|t| match t {

@@ -125,10 +125,10 @@ pub enum Action {
     },
 }
 
-/// A tracked object (interface, script, ...) feeding priority or fault.
+/// A tracked object (interface, script, ...) feeding priority or fault; the shell knows
+/// which (the core needs no name: one less string per instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracker {
-    pub name: String,
     /// keepalived semantics: 0 = fault when down; > 0 added while up; < 0 added while down.
     pub weight: i32,
     /// State before the first report.
@@ -136,12 +136,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(name: &str, weight: i32, up: bool) -> Tracker {
-        Tracker {
-            name: name.to_string(),
-            weight,
-            up,
-        }
+    pub fn new(weight: i32, up: bool) -> Tracker {
+        Tracker { weight, up }
     }
 
     pub(crate) fn contribution(&self) -> i32 {

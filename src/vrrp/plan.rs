@@ -44,17 +44,6 @@ pub enum TrackerSrc {
     },
 }
 
-impl TrackerSrc {
-    pub fn name(&self) -> &str {
-        match self {
-            TrackerSrc::Link { name, .. }
-            | TrackerSrc::Script { name, .. }
-            | TrackerSrc::Process { name, .. }
-            | TrackerSrc::File { name, .. } => name,
-        }
-    }
-}
-
 /// The configuration a unit was built from: equal keys mean nothing to restart. Kept by
 /// every running unit, so lean: most units have no sync group, and all share one
 /// [`Globals`].
@@ -337,8 +326,7 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
             ) => track_file::tracker(track_file::status(v, *weight, *reverse)),
             _ => (weight, up),
         };
-        let name = src.name().to_owned();
-        p.trackers.push(Tracker { name, weight, up });
+        p.trackers.push(Tracker { weight, up });
     }
     p
 }
