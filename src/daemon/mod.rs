@@ -54,8 +54,11 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often `track_file` files are read (keepalived uses inotify; a read a second of a
 /// few bytes is as cheap and needs no watch descriptors to follow renames).
 const FILE_POLL: Duration = Duration::from_secs(1);
-/// Datagrams read from one VRRP socket per wake-up.
-const RX_BATCH: usize = 256;
+/// Time spent reading one VRRP socket per turn (the fd is level-triggered: the rest comes
+/// next pass), so a flood leaves the loop free for its other sockets and timers.
+const RX_BUDGET: Duration = Duration::from_micros(500);
+/// Datagrams read between two looks at the clock (budget, own adverts due): ~30 µs of work.
+const RX_CHECK: usize = 16;
 /// A VRRP socket that keeps the loop busy (datagrams again within twice this) is left out of
 /// the poller this long, then read in one batch: a flood costs one wake-up per pause instead
 /// of one per datagram. Received adverts wait at most this long; own adverts never do.
@@ -917,6 +920,8 @@ impl Daemon {
             if let Some(d) = deadline {
                 self.late(now.saturating_duration_since(d));
             }
+            // Due timers first: own adverts leave before this wake-up's datagrams are read.
+            self.timers(now);
             for &t in &tokens {
                 match t {
                     TOKEN_SIGNALS => {
@@ -949,12 +954,11 @@ impl Daemon {
                     }
                     t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
-                    t => self.receive((t - TOKEN_SOCK) as usize, now),
+                    t => self.receive((t - TOKEN_SOCK) as usize, Instant::now()),
                 }
             }
             self.tokens = tokens;
-            let now = Instant::now();
-            self.timers(now);
+            self.resume_sockets(Instant::now());
             if std::mem::take(&mut self.shell.held_moved) {
                 self.held.clear();
                 let held = self.units.iter().flat_map(|u| u.vrrp.instances());
@@ -1097,7 +1101,6 @@ impl Daemon {
                 }
             }
         }
-        self.resume_sockets(now);
         while let Some(u) = self.timers.pop_due(now) {
             self.units[u].vrrp.handle_timeout(now);
             self.shell.drain(&mut self.units[u], now);
@@ -1288,12 +1291,18 @@ impl Daemon {
         }
     }
 
-    fn receive(&mut self, sock: usize, now: Instant) {
+    fn receive(&mut self, sock: usize, start: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
-        let mut read = 0;
-        // A bounded batch per wake-up (the fd is level-triggered, the rest comes next pass):
-        // under a flood the loop still reaches its timers, so own adverts leave on time.
-        for _ in 0..RX_BATCH {
+        let (mut read, mut now) = (0, start);
+        // A batch bounded in time; it also ends as soon as a unit's timer is due, so under a
+        // flood own adverts wait for at most RX_CHECK datagrams, never for a whole batch.
+        for n in 0.. {
+            if n > 0 && n % RX_CHECK == 0 {
+                now = Instant::now();
+                if now >= start + RX_BUDGET || self.timers.next().is_some_and(|d| d <= now) {
+                    break;
+                }
+            }
             let Some(s) = self.shell.socks.get(sock) else {
                 break;
             };
@@ -1332,8 +1341,8 @@ impl Daemon {
         };
         let busy = s
             .last_rx
-            .is_some_and(|t| now.saturating_duration_since(t) < 2 * RX_PAUSE);
-        s.last_rx = Some(now);
+            .is_some_and(|t| start.saturating_duration_since(t) < 2 * RX_PAUSE);
+        s.last_rx = Some(start);
         if busy && self.shell.poller.delete(s.sock.fd()).is_ok() {
             s.paused = Some(now + RX_PAUSE);
         }
