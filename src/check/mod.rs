@@ -346,6 +346,13 @@ impl Checker {
         }
     }
 
+    /// A checker restarted (ha_suspend) with the result it had: a FILE_CHECK then moves the
+    /// weight only by what changed since (its share is in the real server's weight already).
+    pub fn with_last(mut self, last: Option<LastResult>) -> Self {
+        self.last = last;
+        self
+    }
+
     pub fn params(&self) -> &CheckParams {
         &self.params
     }
@@ -559,7 +566,7 @@ impl Checker {
             Some(LastResult {
                 reason: Reason::FileValue(p),
                 ..
-            }) if self.has_run => Some(*p),
+            }) => Some(*p),
             _ => None,
         };
         if prev == Some(v) {

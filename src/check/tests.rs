@@ -652,6 +652,17 @@ fn file_check_follows_the_value_read_each_second() {
     assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(-18)]);
     c.on_file_value(t, Some(0));
     assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(8)]);
+    // Restarted (ha_suspend) from its last result, it moves the weight only by what changed:
+    // its share is already in the real server's weight.
+    let last = c.last_result().cloned();
+    let mut r = Checker::start(c.params.clone(), true, S, t).with_last(last);
+    r.on_file_value(t + S, Some(0));
+    assert_eq!(reports(&drain(&mut r)), vec![]);
+    r.on_file_value(t + S, Some(1));
+    assert_eq!(
+        reports(&drain(&mut r)),
+        vec![Event::WeightBy(2), Event::Up(Reason::FileValue(1))]
+    );
     // Only a product of INT_MIN fails.
     c.on_file_value(t, Some(-1_073_741_824));
     assert_eq!(

@@ -328,10 +328,11 @@ impl Lb {
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
         let ck = &self.vss[v].reals[r].checks[c];
-        let (params, up) = (ck.params.clone(), ck.up);
+        let (params, up, last) = (ck.params.clone(), ck.up, ck.last.clone());
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self.checks.add(Checker::start(params, up, delay, now));
+        let checker = Checker::start(params, up, delay, now).with_last(last);
+        let id = self.checks.add(checker);
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }
