@@ -35,7 +35,7 @@ use crate::sys::vmac::Vmacs;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
-use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
+use crate::vrrp::plan::{self, StoredKey, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
@@ -245,7 +245,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.key.group.as_deref().cloned() else {
+                    let Some(g) = unit.key.key().group else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -314,9 +314,10 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let notify = unit.key.instances[i].notify.clone();
+                let inst = unit.key.key().instances.swap_remove(i);
                 let name = m.name.clone();
-                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
+                let mail = self.smtp.vrrp_alert(inst.smtp_alert);
+                let notify = inst.notify;
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
                 if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
@@ -330,8 +331,9 @@ impl Shell {
                     "{}: master received advert from {src} with lower priority {priority}, ours {ours}",
                     m.name
                 ));
-                if let Some(c) = &unit.key.instances[i].notify_master_rx_lower_pri {
-                    let (name, c) = (m.name.clone(), c.clone());
+                let inst = unit.key.key().instances.swap_remove(i);
+                if let Some(c) = inst.notify_master_rx_lower_pri {
+                    let name = m.name.clone();
                     self.run_notify(&name, &c, Vec::new(), now);
                 }
             }
@@ -782,9 +784,10 @@ impl Daemon {
         self.shell.smtp = g.smtp.clone();
         self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
+        let stored: Vec<StoredKey> = keys.iter().map(StoredKey::new).collect();
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
-            .partition(|u| keys.contains(&u.key));
+            .partition(|u| stored.contains(&u.key));
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
@@ -805,7 +808,7 @@ impl Daemon {
             let was_master: Vec<bool> = (u.vrrp.instances().iter())
                 .map(|i| i.state() == State::Master)
                 .collect();
-            let old: Vec<_> = (u.key.instances.iter())
+            let old: Vec<_> = (u.key.key().instances.iter())
                 .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
                 .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
@@ -825,8 +828,9 @@ impl Daemon {
         self.shell.drop_vmacs(wanted);
         self.waiting = keys
             .into_iter()
-            .filter(|k| !self.units.iter().any(|u| &u.key == k))
-            .map(|key| Waiting::new(key, now))
+            .zip(&stored)
+            .filter(|(_, s)| !self.units.iter().any(|u| &u.key == *s))
+            .map(|(k, _)| Waiting::new(k, now))
             .collect();
         // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
         self.cfg = Config {
@@ -846,7 +850,7 @@ impl Daemon {
     /// Tries to start the waiting units; `report` logs why the others still wait.
     fn start_waiting(&mut self, now: Instant, report: bool) {
         for mut w in std::mem::take(&mut self.waiting) {
-            match unit::build(&mut self.shell, w.key.clone()) {
+            match unit::build(&mut self.shell, &w.key) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
                     // vrrp_startup_delay counts from the daemon's start, as keepalived's
@@ -1205,7 +1209,7 @@ impl Daemon {
                 let mut unit = self.units.remove(u);
                 unit.vrrp.shutdown(now);
                 self.shell.drain(&mut unit, now);
-                self.waiting.push(Waiting::new(unit.key, now));
+                self.waiting.push(Waiting::new(unit.key.key(), now));
             }
         }
         if !events.is_empty() && !self.waiting.is_empty() {
@@ -1293,8 +1297,8 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_deref();
-                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
+                let global = self.cfg.global.vrrp_notify_priority_changes;
+                if m.priority_changes.unwrap_or(global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
                 }
@@ -1376,6 +1380,7 @@ impl Daemon {
     fn report(&self, now: Instant) -> StatusReport {
         let mut instances = Vec::new();
         for u in &self.units {
+            let key = u.key.key();
             for (i, m) in u.members.iter().enumerate() {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
@@ -1384,10 +1389,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: u.key.instances[i].virtual_router_id,
+                    vrid: key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: u.key.instances[i].priority,
+                    configured_priority: key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips
@@ -1409,7 +1414,7 @@ impl Daemon {
                     adverts_sent: st.adverts_sent,
                     adverts_received: st.adverts_received,
                     replies_suppressed: st.replies_suppressed,
-                    rx_errors: error_counts(&st.rx_errors),
+                    rx_errors: error_counts(&st.rx_errors()),
                 });
             }
         }
