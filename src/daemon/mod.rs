@@ -106,6 +106,20 @@ struct Shell {
     vmacs: Vmacs,
 }
 
+/// A unit that could not start yet: why, and since when.
+struct Waiting {
+    key: UnitKey,
+    why: String,
+    since: Instant,
+}
+
+impl Waiting {
+    fn new(key: UnitKey, since: Instant) -> Waiting {
+        let why = String::new();
+        Waiting { key, why, since }
+    }
+}
+
 impl Env for Shell {
     fn rtnl(&mut self) -> &mut Rtnl {
         &mut self.rtnl
@@ -461,7 +475,7 @@ struct Daemon {
     reloads: reload::Reloads,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
-    waiting: Vec<UnitKey>,
+    waiting: Vec<Waiting>,
     cfg: Config,
     lb: lb::Lb,
     /// The realtime priority `max_auto_priority` raised the process to (0: none).
@@ -730,7 +744,10 @@ impl Daemon {
             env!("CARGO_PKG_VERSION"),
             d.config_path.display(),
             d.units.iter().map(|u| u.members.len()).sum::<usize>()
-                + d.waiting.iter().map(|k| k.instances.len()).sum::<usize>()
+                + d.waiting
+                    .iter()
+                    .map(|w| w.key.instances.len())
+                    .sum::<usize>()
         ));
         Ok(d)
     }
@@ -816,7 +833,7 @@ impl Daemon {
             .into_iter()
             .zip(&stored)
             .filter(|(_, s)| !self.units.iter().any(|u| &u.key == *s))
-            .map(|(k, _)| k)
+            .map(|(k, _)| Waiting::new(k, now))
             .collect();
         // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
         self.cfg = Config {
@@ -835,8 +852,8 @@ impl Daemon {
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
     fn start_waiting(&mut self, now: Instant, report: bool) {
-        for key in std::mem::take(&mut self.waiting) {
-            match unit::build(&mut self.shell, &key) {
+        for mut w in std::mem::take(&mut self.waiting) {
+            match unit::build(&mut self.shell, &w.key) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
                     // vrrp_startup_delay counts from the daemon's start, as keepalived's
@@ -851,7 +868,8 @@ impl Daemon {
                     if report {
                         log::warn(&format!("{e}; waiting for it"));
                     }
-                    self.waiting.push(key);
+                    w.why = e;
+                    self.waiting.push(w);
                 }
             }
         }
@@ -1194,7 +1212,7 @@ impl Daemon {
                 let mut unit = self.units.remove(u);
                 unit.vrrp.shutdown(now);
                 self.shell.drain(&mut unit, now);
-                self.waiting.push(unit.key.key());
+                self.waiting.push(Waiting::new(unit.key.key(), now));
             }
         }
         if !events.is_empty() && !self.waiting.is_empty() {
@@ -1409,16 +1427,26 @@ impl Daemon {
                 });
             }
         }
-        // Instances that wait for their interface show up too, so none silently vanishes.
-        for inst in self.waiting.iter().flat_map(|k| &k.instances) {
-            instances.push(InstanceStatus {
-                name: inst.name.clone(),
-                interface: inst.interface.clone(),
-                vrid: inst.virtual_router_id,
-                state: "WAITING".to_owned(),
-                configured_priority: inst.priority,
-                ..InstanceStatus::default()
-            });
+        // Instances that wait for their interface show up too, so none silently vanishes: in
+        // FAULT, as keepalived (dynamic_interfaces) shows them.
+        for w in &self.waiting {
+            for inst in &w.key.instances {
+                let why = w.why.strip_prefix(&format!("{}: ", inst.name));
+                instances.push(InstanceStatus {
+                    name: inst.name.clone(),
+                    interface: inst.interface.clone(),
+                    vrid: inst.virtual_router_id,
+                    state: "FAULT".to_owned(),
+                    configured_priority: inst.priority,
+                    last_transition: Some(control::Transition {
+                        from: "INIT".to_owned(),
+                        to: "FAULT".to_owned(),
+                        ago_ms: now.saturating_duration_since(w.since).as_millis() as u64,
+                        reason: format!("{} (waiting for it)", why.unwrap_or(&w.why)),
+                    }),
+                    ..InstanceStatus::default()
+                });
+            }
         }
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),
