@@ -58,8 +58,9 @@ struct Real {
     notify_up: Option<String>,
     notify_down: Option<String>,
     up: bool,
-    /// misc_dynamic weight in force.
-    weight: Option<u32>,
+    /// keepalived's effective weight once a check moved it: misc_dynamic sets it, each
+    /// FILE_CHECK adds its share (IPVS gets it clamped to 0..=65535).
+    weight: Option<i32>,
     /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
     smtp: bool,
 }
@@ -104,6 +105,28 @@ impl Real {
             notify_down: rcfg.notify_down,
             weight: None,
             smtp: false,
+        }
+    }
+}
+
+impl Real {
+    /// The weight for IPVS (`None`: as configured).
+    fn ipvs_weight(&self) -> Option<u32> {
+        self.weight.map(|w| w.clamp(0, 65535) as u32)
+    }
+
+    /// The effective weight after a check's weight news: misc_dynamic sets it (`None`: as
+    /// configured), a FILE_CHECK moves it by its share (keepalived's update_svr_wgt calls).
+    fn moved(&self, ev: &CheckEvent, configured: u32) -> Option<i32> {
+        let clamp = |w: i64| Some(w.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+        match *ev {
+            CheckEvent::Weight(w) => w.and_then(|w| clamp(w.into())),
+            CheckEvent::WeightBy(by) => clamp(
+                self.weight
+                    .map_or(configured.into(), i64::from)
+                    .saturating_add(by),
+            ),
+            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight,
         }
     }
 }
@@ -305,10 +328,11 @@ impl Lb {
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
         let ck = &self.vss[v].reals[r].checks[c];
-        let (params, up) = (ck.params.clone(), ck.up);
+        let (params, up, last) = (ck.params.clone(), ck.up, ck.last.clone());
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self.checks.add(Checker::start(params, up, delay, now));
+        let checker = Checker::start(params, up, delay, now).with_last(last);
+        let id = self.checks.add(checker);
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }
@@ -440,7 +464,7 @@ impl Lb {
         let (mut health, start_event) = Health::new(&p.policy);
         for (i, r) in reals.iter().enumerate() {
             health.set_up(&p.policy, i, r.up);
-            health.set_weight(&p.policy, i, r.weight);
+            health.set_weight(&p.policy, i, r.ipvs_weight());
         }
         let event = policy::reload_event(before, health.quorum_up(), start_event);
         let suspend_addrs = ha_suspend.then(|| {
@@ -705,8 +729,9 @@ impl Lb {
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
-            CheckEvent::Weight(w) => {
-                real.weight = w;
+            CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
+                real.weight = real.moved(&ev, vs.policy.reals[r].dest.params.weight);
+                let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
