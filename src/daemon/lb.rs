@@ -589,12 +589,12 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // Closing the socket (the end of this arm) takes it out of the set: no
-                // EPOLL_CTL_DEL, a syscall per check. Nothing is deleted by number, so a reused
-                // number is safe; a late event of a copy held by a forking child fails the
-                // generation.
+                // Out of the set before the socket closes (the end of this arm): a forked
+                // child (the reload worker) may hold a copy that keeps the file open, and a
+                // level-triggered registration of it would wake the loop until the child exits.
                 FdChange::Remove(fd) => {
                     self.fd_gen.remove(&fd.as_raw_fd());
+                    let _ = poller.delete(fd.as_raw_fd());
                     Ok(())
                 }
             };
