@@ -27,7 +27,7 @@ use crate::ipvs::policy::{self, Event as LbEvent, Health};
 use crate::ipvs::syncd::{self, Mode, SyncDaemon};
 use crate::ipvs::wire::Request;
 use crate::smtp;
-use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
+use crate::sys::check_io::{self, CheckId, CheckIo, Checkers, FdChange, Output};
 use crate::sys::event::Poller;
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
@@ -45,8 +45,9 @@ struct Check {
     /// `None` while suspended (ha_suspend).
     id: Option<CheckId>,
     up: bool,
-    /// Last result kept while the checker is not running.
-    last: Option<LastResult>,
+    /// Last result kept while the checker is not running (boxed: the running checker has its
+    /// own, so this is nearly always `None`).
+    last: Option<Box<LastResult>>,
     /// The running MISC_CHECK script.
     misc: Option<ProcId>,
 }
@@ -54,8 +55,8 @@ struct Check {
 struct Real {
     addr: SocketAddr,
     checks: Vec<Check>,
-    notify_up: Option<String>,
-    notify_down: Option<String>,
+    notify_up: Option<Box<str>>,
+    notify_down: Option<Box<str>>,
     up: bool,
     /// misc_dynamic weight in force.
     weight: Option<u32>,
@@ -85,7 +86,7 @@ struct Vs {
 
 impl Real {
     /// A real server seen for the first time: up unless alpha (and it has checks).
-    fn new(alpha: bool, rcfg: RealServer, params: Vec<CheckParams>) -> Real {
+    fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
             addr: SocketAddr::new(rcfg.addr, rcfg.port),
             up: !alpha || params.is_empty(),
@@ -93,14 +94,14 @@ impl Real {
                 .into_iter()
                 .map(|params| Check {
                     up: !params.alpha,
-                    params: Rc::new(params),
+                    params,
                     id: None,
                     last: None,
                     misc: None,
                 })
                 .collect(),
-            notify_up: rcfg.notify_up,
-            notify_down: rcfg.notify_down,
+            notify_up: rcfg.notify_up.map(String::into_boxed_str),
+            notify_down: rcfg.notify_down.map(String::into_boxed_str),
             weight: None,
             smtp: false,
         }
@@ -127,8 +128,8 @@ struct Planned {
     cfg: VirtualServer,
     name: String,
     policy: policy::VirtualServer,
-    /// Per real server.
-    checks: Vec<Vec<CheckParams>>,
+    /// Per real server; equal settings share one copy.
+    checks: Vec<Vec<Rc<CheckParams>>>,
 }
 
 impl Planned {
@@ -138,7 +139,12 @@ impl Planned {
             .real_servers
             .iter()
             .zip(&self.checks)
-            .map(|(r, c)| (SocketAddr::new(r.addr, r.port), c.iter().collect()))
+            .map(|(r, c)| {
+                (
+                    SocketAddr::new(r.addr, r.port),
+                    c.iter().map(|p| &**p).collect(),
+                )
+            })
             .collect();
         policy::Shape {
             services: &self.policy.services,
@@ -147,8 +153,21 @@ impl Planned {
     }
 }
 
+/// One shared copy of each distinct check settings: real servers mostly repeat those of the
+/// previous ones, so only the last few are compared (no hashing of every settings type).
+fn intern(seen: &mut Vec<Rc<CheckParams>>, p: CheckParams) -> Rc<CheckParams> {
+    const RECENT: usize = 8;
+    if let Some(same) = seen.iter().rev().take(RECENT).find(|s| ***s == p) {
+        return same.clone();
+    }
+    let p = Rc::new(p);
+    seen.push(p.clone());
+    p
+}
+
 /// The virtual servers of `cfg` (one that cannot be built is skipped with an error).
 fn plan_config(cfg: &Config, vss: Vec<VirtualServer>) -> Vec<Planned> {
+    let mut seen = Vec::new();
     vss.into_iter()
         .filter_map(|vcfg| match policy::from_config(cfg, &vcfg) {
             Ok((name, policy)) => Some(Planned {
@@ -160,7 +179,7 @@ fn plan_config(cfg: &Config, vss: Vec<VirtualServer>) -> Vec<Planned> {
                     .map(|r| {
                         r.checkers
                             .iter()
-                            .map(|c| settings::from_config(&vcfg, r, c))
+                            .map(|c| intern(&mut seen, settings::from_config(&vcfg, r, c)))
                             .collect()
                     })
                     .collect(),
@@ -213,7 +232,8 @@ fn stop(
     now: Instant,
 ) {
     if let Some(id) = ck.id.take() {
-        ck.last = checks.get(id).last_result().cloned().or(ck.last.take());
+        let last = checks.get(id).last_result().cloned().map(Box::new);
+        ck.last = last.or(ck.last.take());
         io.remove(checks, id);
         owner[id] = None;
     }
@@ -303,13 +323,18 @@ impl Lb {
     /// Starts the checker of `vss[v].reals[r].checks[c]` at a random point of its first
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
-        let ck = &self.vss[v].reals[r].checks[c];
-        let (params, up) = (ck.params.clone(), ck.up);
+        let real = &self.vss[v].reals[r];
+        let ck = &real.checks[c];
+        let (params, up, addr) = (ck.params.clone(), ck.up, real.addr);
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self.checks.add(Checker::start(params, up, delay, now));
+        let id = self
+            .checks
+            .add(Checker::start(params, addr, up, delay, now));
         if self.owner.len() <= id {
-            self.owner.resize(id + 1, None);
+            let n = self.checks.slots();
+            self.owner.reserve_exact(n - self.owner.len());
+            self.owner.resize(n, None);
         }
         self.owner[id] = Some((v, r, c));
         self.vss[v].reals[r].checks[c].id = Some(id);
@@ -362,6 +387,14 @@ impl Lb {
                 }
             }
         }
+        let starting = self
+            .vss
+            .iter()
+            .flat_map(|v| &v.reals)
+            .flat_map(|r| &r.checks)
+            .filter(|c| c.id.is_none())
+            .count();
+        self.checks.reserve(starting);
         for (v, ev) in events {
             self.quorum_event(v, ev, Some(true), sh, now);
         }
@@ -423,8 +456,8 @@ impl Lb {
                 let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
                 let mut r = match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
-                        r.notify_up = rcfg.notify_up;
-                        r.notify_down = rcfg.notify_down;
+                        r.notify_up = rcfg.notify_up.map(String::into_boxed_str);
+                        r.notify_down = rcfg.notify_down.map(String::into_boxed_str);
                         r
                     }
                     None => Real::new(alpha, rcfg, params),
@@ -575,6 +608,7 @@ impl Lb {
                 log::warn(&format!("health check socket: epoll: {e}"));
             }
         }
+        check_io::shrink_idle(&mut self.fd_gen);
     }
 
     fn token(&self, fd: i32) -> u64 {
@@ -967,7 +1001,7 @@ impl Lb {
                                 .filter_map(|c| {
                                     let l =
                                         c.id.and_then(|id| self.checks.get(id).last_result())
-                                            .or(c.last.as_ref())?;
+                                            .or(c.last.as_deref())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
@@ -1001,5 +1035,46 @@ fn log_ops(ops: &[Op]) {
         }
     } else if !ops.is_empty() {
         log::info(&format!("IPVS: applying {} changes", ops.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_servers_share_equal_check_settings() {
+        let rs = |addr: &str, check: &str| format!(" real_server {addr} 80 {{\n {check}\n }}\n");
+        let tcp = "TCP_CHECK {\n connect_timeout 3\n }";
+        let text = format!(
+            "virtual_server 192.0.2.1 80 {{\n protocol TCP\n{}{}{}}}\n",
+            rs("192.0.2.10", tcp),
+            rs("192.0.2.11", tcp),
+            rs(
+                "192.0.2.12",
+                "TCP_CHECK {\n connect_timeout 3\n connect_port 81\n }"
+            ),
+        );
+        let c = settings::cfg(&text);
+        let p = plan_config(&c, c.virtual_servers.clone());
+        let checks = &p[0].checks;
+        assert!(Rc::ptr_eq(&checks[0][0], &checks[1][0]));
+        assert!(!Rc::ptr_eq(&checks[0][0], &checks[2][0]));
+        // Each checker still checks its own real server.
+        let now = Instant::now();
+        let addrs = ["192.0.2.11:80", "192.0.2.12:81"];
+        for (params, dst) in checks[1..].iter().zip(addrs) {
+            let real = SocketAddr::new(dst.parse::<SocketAddr>().unwrap().ip(), 80);
+            let mut ck = Checker::start(params[0].clone(), real, true, Duration::ZERO, now);
+            ck.handle_timeout(now);
+            assert_eq!(
+                ck.poll_action(),
+                Some(crate::check::Action::Connect {
+                    dst: dst.parse().unwrap(),
+                    bind: None,
+                    tls: false
+                })
+            );
+        }
     }
 }
