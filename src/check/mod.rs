@@ -298,17 +298,23 @@ enum MiscState {
     Killing,
 }
 
+/// An HTTP request sent, its response being read.
+struct Exchange {
+    parser: ResponseParser,
+    /// Deadline of the next byte.
+    idle: Instant,
+    /// Deadline of the whole exchange.
+    hard: Instant,
+}
+
 enum Phase {
     /// Waiting for `deadline` to start the next attempt.
     Idle,
     Connecting {
         started: Instant,
     },
-    Exchange {
-        parser: Box<ResponseParser>,
-        idle: Instant,
-        hard: Instant,
-    },
+    /// Boxed: most checkers are never in it, and it would double the size of every phase.
+    Exchange(Box<Exchange>),
     Misc {
         state: MiscState,
         started: Instant,
@@ -332,8 +338,8 @@ pub struct Checker {
     up: bool,
     has_run: bool,
     retry_it: u32,
-    url_it: usize,
-    failed_url: Option<usize>,
+    url_it: u32,
+    failed_url: Option<u32>,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
     /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
@@ -420,14 +426,14 @@ impl Checker {
                 self.actions.push_back(Action::Close);
                 self.fail(now, Reason::ConnectTimeout(to));
             }
-            Phase::Exchange { idle, hard, .. } => {
-                let reason = if now >= *hard {
+            Phase::Exchange(x) => {
+                let reason = if now >= x.hard {
                     match &self.params.kind {
                         CheckKind::Http(h) => Reason::ExchangeTimeout(h.exchange_timeout),
                         _ => unreachable!("exchange phase is HTTP only"),
                     }
                 } else {
-                    debug_assert!(now >= *idle);
+                    debug_assert!(now >= x.idle);
                     Reason::ReadTimeout(self.conn().connect_timeout)
                 };
                 self.actions.push_back(Action::Close);
@@ -473,18 +479,18 @@ impl Checker {
                 self.succeed(now, Reason::Connected);
             }
             CheckKind::Http(h) => {
-                let url = &h.urls[self.url_it];
+                let url = &h.urls[self.url_it as usize];
                 let vhost = url.virtualhost.as_deref().or(h.virtualhost.as_deref());
                 let req = http::build_request(&url.path, vhost, self.dst, h.protocol);
                 self.actions.push_back(Action::Send(req));
                 let idle = now + h.conn.connect_timeout;
                 // The hard limit counts from the start of the attempt (connect included).
                 let hard = started + h.exchange_timeout;
-                self.phase = Phase::Exchange {
-                    parser: Box::default(),
+                self.phase = Phase::Exchange(Box::new(Exchange {
+                    parser: ResponseParser::default(),
                     idle,
                     hard,
-                };
+                }));
                 self.deadline = idle.min(hard);
             }
             CheckKind::Misc(_)
@@ -515,13 +521,13 @@ impl Checker {
             CheckKind::Http(h) => h.conn.connect_timeout,
             _ => return,
         };
-        let Phase::Exchange { parser, idle, hard } = &mut self.phase else {
+        let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
-        match parser.feed(data) {
+        match x.parser.feed(data) {
             Progress::Partial => {
-                *idle = now + to;
-                self.deadline = (*idle).min(*hard);
+                x.idle = now + to;
+                self.deadline = x.idle.min(x.hard);
             }
             Progress::Complete(resp) => {
                 self.actions.push_back(Action::Close);
@@ -566,17 +572,17 @@ impl Checker {
 
     /// The server closed the connection (read returned 0).
     pub fn on_eof(&mut self, now: Instant) {
-        let Phase::Exchange { parser, .. } = &mut self.phase else {
+        let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
-        let r = parser.finish();
+        let r = x.parser.finish();
         self.actions.push_back(Action::Close);
         self.http_response(now, r);
     }
 
     /// A read or write on the established connection failed (errno).
     pub fn on_io_error(&mut self, now: Instant, errno: i32) {
-        if !matches!(self.phase, Phase::Exchange { .. }) {
+        if !matches!(self.phase, Phase::Exchange(_)) {
             return;
         }
         self.actions.push_back(Action::Close);
@@ -759,7 +765,7 @@ impl Checker {
         let CheckKind::Http(h) = &self.params.kind else {
             unreachable!()
         };
-        let url = &h.urls[self.url_it];
+        let url = &h.urls[self.url_it as usize];
         let resp = match r {
             Ok(resp) => resp,
             Err(e) => {
@@ -871,7 +877,7 @@ impl Checker {
             HttpStep::Retry => self.retry_it += 1,
             HttpStep::Failed => {}
         }
-        if step == HttpStep::Next && self.url_it >= nurls && self.failed_url.is_none() {
+        if step == HttpStep::Next && self.url_it as usize >= nurls && self.failed_url.is_none() {
             if !self.up || !self.has_run {
                 self.set_state(true, reason);
                 self.has_run = true;

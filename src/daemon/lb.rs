@@ -54,9 +54,9 @@ struct Check {
 
 struct Real {
     addr: SocketAddr,
-    checks: Vec<Check>,
-    notify_up: Option<Box<str>>,
-    notify_down: Option<Box<str>>,
+    checks: Box<[Check]>,
+    /// notify_up and notify_down (boxed: most real servers have neither).
+    notify: Option<Box<Notify>>,
     up: bool,
     /// misc_dynamic weight in force.
     weight: Option<u32>,
@@ -84,7 +84,24 @@ struct Vs {
     smtp: bool,
 }
 
+/// A real server's notify_up and notify_down commands.
+struct Notify {
+    up: Option<String>,
+    down: Option<String>,
+}
+
+impl Notify {
+    fn new(up: Option<String>, down: Option<String>) -> Option<Box<Notify>> {
+        (up.is_some() || down.is_some()).then(|| Box::new(Notify { up, down }))
+    }
+}
+
 impl Real {
+    fn notify(&self, up: bool) -> Option<&str> {
+        let n = self.notify.as_deref()?;
+        if up { &n.up } else { &n.down }.as_deref()
+    }
+
     /// A real server seen for the first time: up unless alpha (and it has checks).
     fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
@@ -100,8 +117,7 @@ impl Real {
                     misc: None,
                 })
                 .collect(),
-            notify_up: rcfg.notify_up.map(String::into_boxed_str),
-            notify_down: rcfg.notify_down.map(String::into_boxed_str),
+            notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
             weight: None,
             smtp: false,
         }
@@ -199,7 +215,7 @@ pub struct Lb {
     io: CheckIo,
     vss: Vec<Vs>,
     /// CheckId -> (virtual server, real server, check).
-    owner: Vec<Option<(usize, usize, usize)>>,
+    owner: Vec<Owner>,
     ipvs: Option<IpvsSocket>,
     ipvs_error: Option<String>,
     /// The kernel's table as last read or written.
@@ -222,11 +238,23 @@ pub struct Lb {
     flush_on_stop: bool,
 }
 
+/// (virtual server, real server, check) of a checker slot, packed: 16 B a slot, not 32.
+type Owner = Option<[u32; 3]>;
+
+fn pack((v, r, c): (usize, usize, usize)) -> Owner {
+    Some([v as u32, r as u32, c as u32])
+}
+
+fn unpack(o: Option<&Owner>) -> Option<(usize, usize, usize)> {
+    let [v, r, c] = (*o?)?;
+    Some((v as usize, r as usize, c as usize))
+}
+
 /// Stops a running checker (and its misc script), keeping its last result for status.
 fn stop(
     io: &mut CheckIo,
     checks: &mut Checkers,
-    owner: &mut [Option<(usize, usize, usize)>],
+    owner: &mut [Owner],
     ck: &mut Check,
     sh: &mut Shell,
     now: Instant,
@@ -336,7 +364,7 @@ impl Lb {
             self.owner.reserve_exact(n - self.owner.len());
             self.owner.resize(n, None);
         }
-        self.owner[id] = Some((v, r, c));
+        self.owner[id] = pack((v, r, c));
         self.vss[v].reals[r].checks[c].id = Some(id);
     }
 
@@ -382,7 +410,7 @@ impl Lb {
             for (r, real) in vs.reals.iter().enumerate() {
                 for (c, ck) in real.checks.iter().enumerate() {
                     if let Some(id) = ck.id {
-                        self.owner[id] = Some((v, r, c));
+                        self.owner[id] = pack((v, r, c));
                     }
                 }
             }
@@ -456,8 +484,7 @@ impl Lb {
                 let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
                 let mut r = match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
-                        r.notify_up = rcfg.notify_up.map(String::into_boxed_str);
-                        r.notify_down = rcfg.notify_down.map(String::into_boxed_str);
+                        r.notify = Notify::new(rcfg.notify_up, rcfg.notify_down);
                         r
                     }
                     None => Real::new(alpha, rcfg, params),
@@ -630,7 +657,7 @@ impl Lb {
                         Outcome::TimedOut => MiscExit::Signaled(libc::SIGKILL),
                     };
                     if let Some(id) = ck.id {
-                        debug_assert_eq!(self.owner[id], Some((v, r, c)));
+                        debug_assert_eq!(unpack(self.owner.get(id)), Some((v, r, c)));
                         self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
                     return;
@@ -648,12 +675,12 @@ impl Lb {
         while let Some(out) = self.checks.poll_output() {
             match out {
                 Output::Event(id, ev) => {
-                    if let Some(at) = self.owner.get(id).copied().flatten() {
+                    if let Some(at) = unpack(self.owner.get(id)) {
                         self.check_event(at, ev, sh, now);
                     }
                 }
                 Output::SpawnMisc { id, path } => {
-                    if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
+                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
                         self.vss[v].reals[r].checks[c].misc = spawn(sh, &path, None, now);
                         if self.vss[v].reals[r].checks[c].misc.is_none() {
                             self.io
@@ -662,7 +689,7 @@ impl Lb {
                     }
                 }
                 Output::KillMisc { id, signal } => {
-                    if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
+                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
                         if let Some(p) = self.vss[v].reals[r].checks[c].misc {
                             sh.procs.signal(p, signal, now);
                         }
@@ -721,13 +748,8 @@ impl Lb {
                     "{}: real server {} {state} ({why})",
                     vs.name, real.addr
                 ));
-                let script = if up {
-                    &real.notify_up
-                } else {
-                    &real.notify_down
-                };
-                if let Some(cmd) = script.clone() {
-                    spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
+                if let Some(cmd) = real.notify(up) {
+                    spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(real.addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
@@ -779,8 +801,8 @@ impl Lb {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
             LbEvent::RealDown(i) => {
-                if let Some(cmd) = vs.reals[i].notify_down.clone() {
-                    spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
+                if let Some(cmd) = vs.reals[i].notify(false) {
+                    spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(vs.reals[i].addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
