@@ -16,7 +16,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -154,7 +154,7 @@ impl Driver {
                     self.fds.insert(fd, i);
                 }
                 FdChange::Remove(fd) => {
-                    self.fds.remove(&fd);
+                    self.fds.remove(&fd.as_raw_fd());
                 }
             }
         }
@@ -335,6 +335,38 @@ fn tcp_check_up_refused_timeout_and_recovery() {
         d.expect(&[(up, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
         assert!(d.cs.get(up).is_up());
         assert!(!d.cs.get(refused).is_up());
+    });
+}
+
+/// A check's socket keeps its fd number until the driver has taken it out of its poll set:
+/// closed earlier, the number went to the next descriptor the daemon opened (a control client,
+/// in CI), and the late removal dropped that one's registration, so its request hung.
+#[test]
+fn a_closed_check_socket_keeps_its_fd_until_deregistered() {
+    in_netns(|| {
+        let flag = tmpdir("fdreuse");
+        let _tmp = TmpDir(flag.clone());
+        let _server = servers(&flag.join("none"), &[(8001, "ok")]);
+        let mut d = Driver::new();
+        let up = d.add(params(CheckKind::Tcp(conn(8001, 500 * MS)), 1, true));
+        d.expect(&[(up, &[Up(Connected)])]);
+        // The check closed its connection; the removal is queued, not yet applied.
+        let pending: Vec<FdChange> = std::iter::from_fn(|| d.io.poll_fd_change()).collect();
+        let removed: Vec<RawFd> = pending
+            .iter()
+            .filter_map(|c| match c {
+                FdChange::Remove(fd) => Some(fd.as_raw_fd()),
+                _ => None,
+            })
+            .collect();
+        assert!(!removed.is_empty(), "no socket closed: {pending:?}");
+        // The lowest free number goes to the next open: never one still in a poll set.
+        let next = std::fs::File::open("/dev/null").unwrap();
+        assert!(
+            !removed.contains(&next.as_raw_fd()),
+            "fd {} reused before its removal was applied",
+            next.as_raw_fd()
+        );
     });
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -624,10 +625,11 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // The fd may already be closed (and so out of the set): nothing to report.
+                // Out of the set before `fd` closes (at the end of this arm).
                 FdChange::Remove(fd) => {
-                    self.fd_gen.remove(&fd);
-                    let _ = poller.delete(fd);
+                    let raw = fd.as_raw_fd();
+                    self.fd_gen.remove(&raw);
+                    let _ = poller.delete(raw);
                     Ok(())
                 }
             };

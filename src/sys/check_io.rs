@@ -19,12 +19,14 @@ pub use crate::check::set::{CheckId, Checkers, Output};
 pub use super::event::Interest;
 
 /// Keep the daemon's epoll set in step with the checkers' sockets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum FdChange {
     Add(RawFd, Interest),
     Modify(RawFd, Interest),
-    /// Sent just before the fd is closed.
-    Remove(RawFd),
+    /// The socket, still open: it closes when the change is dropped, after the caller took it
+    /// out of its poll set. Closing it first would free the fd number for another socket
+    /// (a control client) whose registration the late removal would then drop.
+    Remove(OwnedFd),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,13 +113,12 @@ impl CheckIo {
         }
     }
 
-    /// Stops checker `id` (reload, ha_suspend): its socket is closed (an [`FdChange::Remove`]
-    /// follows) and it leaves `cs`. A misc script it started is the caller's to stop.
+    /// Stops checker `id` (reload, ha_suspend): its socket goes to an [`FdChange::Remove`],
+    /// which closes it, and it leaves `cs`. A misc script it started is the caller's to stop.
     pub fn remove(&mut self, cs: &mut Checkers, id: CheckId) {
         if let Some(conn) = self.conns.get_mut(id).and_then(Option::take) {
-            let raw = conn.fd.as_raw_fd();
-            self.by_fd.remove(&raw);
-            self.changes.push_back(FdChange::Remove(raw));
+            self.by_fd.remove(&conn.fd.as_raw_fd());
+            self.changes.push_back(FdChange::Remove(conn.fd));
         }
         cs.remove(id);
     }
@@ -326,7 +327,7 @@ impl CheckIo {
                             set_linger_zero(raw);
                         }
                         self.by_fd.remove(&raw);
-                        self.changes.push_back(FdChange::Remove(raw));
+                        self.changes.push_back(FdChange::Remove(conn.fd));
                     }
                 }
                 Action::SpawnMisc { path } => cs.push_output(Output::SpawnMisc { id, path }),

@@ -479,7 +479,14 @@ impl Keeplite {
     /// Asserts that instance `name` reaches `state` within `secs` seconds (log on failure).
     pub fn expect_state(&self, name: &str, state: &str, secs: u64) {
         let ok = self.wait_state(name, state, Duration::from_secs(secs));
-        assert!(ok, "{name} never reached {state}:\n{}", self.log());
+        if !ok {
+            // What the daemon says now tells a late transition from an unanswered request.
+            let (_, now) = self.client(&["status"]);
+            panic!(
+                "{name} never reached {state} in {secs} s; status now:\n{now}\nlog:\n{}",
+                self.log()
+            );
+        }
     }
 }
 
