@@ -397,9 +397,7 @@ impl Lb {
             .checks
             .add(Checker::start(params, addr, up, delay, now));
         if self.owner.len() <= id {
-            let n = self.checks.slots();
-            self.owner.reserve_exact(n - self.owner.len());
-            self.owner.resize(n, None);
+            self.owner.resize(id + 1, None);
         }
         self.owner[id] = pack((v, r, c));
         self.vss[v].reals[r].checks[c].id = Some(id);
@@ -460,6 +458,8 @@ impl Lb {
             .filter(|c| c.id.is_none())
             .count();
         self.checks.reserve(starting);
+        let owners = (self.checks.slots() + starting).saturating_sub(self.owner.len());
+        self.owner.reserve_exact(owners);
         for (v, ev) in events {
             self.quorum_event(v, ev, Some(true), sh, now);
         }
