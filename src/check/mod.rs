@@ -239,6 +239,8 @@ pub enum Event {
     Down(Reason),
     /// misc_dynamic: new weight, `None` = back to the configured weight.
     Weight(Option<u32>),
+    /// FILE_CHECK: the real server's weight moves by this much (the checks add up).
+    WeightBy(i64),
 }
 
 /// What the driver must do for this checker.
@@ -385,6 +387,13 @@ impl Checker {
             actions: VecDeque::new(),
             last: None,
         }
+    }
+
+    /// A checker restarted (ha_suspend) with the result it had: a FILE_CHECK then moves the
+    /// weight only by what changed since (its share is in the real server's weight already).
+    pub fn with_last(mut self, last: Option<LastResult>) -> Self {
+        self.last = last;
+        self
     }
 
     pub fn params(&self) -> &CheckParams {
@@ -600,23 +609,18 @@ impl Checker {
             Some(LastResult {
                 reason: Reason::FileValue(p),
                 ..
-            }) if self.has_run => Some(*p),
+            }) => Some(*p),
             _ => None,
         };
         if prev == Some(v) {
             return;
         }
-        let applied = |s: Option<i32>| s.and_then(|d| file::weight(f, d));
-        let (status, before) = (
-            file::status(f, v),
-            applied(prev.and_then(|p| file::status(f, p))),
-        );
-        let weight = applied(status);
+        let (status, by) = (file::status(f, v), file::weight_change(f, prev, v));
         let first = !std::mem::replace(&mut self.has_run, true);
         self.record(now, status.is_some(), Reason::FileValue(v));
         // As misc_dynamic: the weight first, so the server comes up with it.
-        if weight != before {
-            self.report(Event::Weight(weight));
+        if by != 0 {
+            self.report(Event::WeightBy(by));
         }
         if first || status.is_some() != self.up {
             self.set_state(status.is_some(), Reason::FileValue(v));

@@ -87,7 +87,6 @@ pub fn from_config(
             path: f.path.clone(),
             weight: f.weight,
             reverse: f.reverse,
-            base_weight: rs.weight,
         })),
     };
     // keepalived is told of file changes at once (inotify); a read a second comes close.

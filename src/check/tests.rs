@@ -619,7 +619,6 @@ fn file_check_follows_the_value_read_each_second() {
             path: "/run/f".into(),
             weight,
             reverse: false,
-            base_weight: 10,
         }))
     };
     let mut p = params(kind(0), 0, false);
@@ -653,12 +652,23 @@ fn file_check_follows_the_value_read_each_second() {
     c.on_file_value(t, Some(5));
     assert_eq!(
         reports(&drain(&mut c)),
-        vec![Event::Weight(Some(20)), Event::Up(Reason::FileValue(5))]
+        vec![Event::WeightBy(10), Event::Up(Reason::FileValue(5))]
     );
     c.on_file_value(t, Some(-4));
-    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(Some(2))]);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(-18)]);
     c.on_file_value(t, Some(0));
-    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(None)]);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(8)]);
+    // Restarted (ha_suspend) from its last result, it moves the weight only by what changed:
+    // its share is already in the real server's weight.
+    let last = c.last_result().cloned();
+    let mut r = Checker::start(c.params.clone(), dst(), true, S, t).with_last(last);
+    r.on_file_value(t + S, Some(0));
+    assert_eq!(reports(&drain(&mut r)), vec![]);
+    r.on_file_value(t + S, Some(1));
+    assert_eq!(
+        reports(&drain(&mut r)),
+        vec![Event::WeightBy(2), Event::Up(Reason::FileValue(1))]
+    );
     // Only a product of INT_MIN fails.
     c.on_file_value(t, Some(-1_073_741_824));
     assert_eq!(

@@ -29,7 +29,7 @@ use crate::ipvs::syncd::{self, Mode, SyncDaemon};
 use crate::ipvs::wire::Request;
 use crate::smtp;
 use crate::sys::check_io::{self, CheckId, CheckIo, Checkers, FdChange, Output};
-use crate::sys::event::Poller;
+use crate::sys::event::{Poller, Readiness};
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 
@@ -59,8 +59,9 @@ struct Real {
     /// notify_up and notify_down (boxed: most real servers have neither).
     notify: Option<Box<Notify>>,
     up: bool,
-    /// misc_dynamic weight in force.
-    weight: Option<u32>,
+    /// keepalived's effective weight once a check moved it: misc_dynamic sets it, each
+    /// FILE_CHECK adds its share (IPVS gets it clamped to 0..=65535).
+    weight: Option<i32>,
     /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
     smtp: bool,
 }
@@ -157,6 +158,28 @@ impl Real {
             notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
             weight: None,
             smtp: false,
+        }
+    }
+}
+
+impl Real {
+    /// The weight for IPVS (`None`: as configured).
+    fn ipvs_weight(&self) -> Option<u32> {
+        self.weight.map(|w| w.clamp(0, 65535) as u32)
+    }
+
+    /// The effective weight after a check's weight news: misc_dynamic sets it (`None`: as
+    /// configured), a FILE_CHECK moves it by its share (keepalived's update_svr_wgt calls).
+    fn moved(&self, ev: &CheckEvent, configured: u32) -> Option<i32> {
+        let clamp = |w: i64| Some(w.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+        match *ev {
+            CheckEvent::Weight(w) => w.and_then(|w| clamp(w.into())),
+            CheckEvent::WeightBy(by) => clamp(
+                self.weight
+                    .map_or(configured.into(), i64::from)
+                    .saturating_add(by),
+            ),
+            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight,
         }
     }
 }
@@ -391,11 +414,11 @@ impl Lb {
         let real = &self.vss[v].reals[r];
         let ck = &real.checks[c];
         let (params, up, addr) = (ck.params.clone(), ck.up, real.addr);
+        let last = ck.last.as_deref().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self
-            .checks
-            .add(Checker::start(params, addr, up, delay, now));
+        let checker = Checker::start(params, addr, up, delay, now).with_last(last);
+        let id = self.checks.add(checker);
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }
@@ -536,7 +559,7 @@ impl Lb {
         let (mut health, start_event) = Health::new(&p.policy);
         for (i, r) in reals.iter().enumerate() {
             health.set_up(&p.policy, i, r.up);
-            health.set_weight(&p.policy, i, r.weight);
+            health.set_weight(&p.policy, i, r.ipvs_weight());
         }
         let event = policy::reload_event(before, health.quorum_up(), start_event);
         let suspend_addrs = ha_suspend.then(|| {
@@ -639,15 +662,15 @@ impl Lb {
         self.io.handle_timeout(&mut self.checks, now);
     }
 
-    /// Readiness of a checker socket. The poller does not say which kind, so both are
-    /// reported: the driver reads and writes until EAGAIN and asks the socket for its error
-    /// after a connect, so a spurious one costs a syscall, never a wrong result.
+    /// Readiness of a checker socket, of the kinds the poller reported: a connect that ends
+    /// writable only is done without asking the socket for its error.
     pub fn ready(&mut self, token: u64, poller: &Poller, now: Instant) {
         // Sockets closed earlier in this batch must not take a later event of their fd.
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            self.io.handle_ready(&mut self.checks, fd, true, true, now);
+            let ready = poller.readiness(token).unwrap_or(Readiness::ANY);
+            self.io.handle_ready(&mut self.checks, fd, ready, now);
         }
     }
 
@@ -661,11 +684,12 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // Out of the set before `fd` closes (at the end of this arm).
+                // Closing the socket (the end of this arm) takes it out of the set: no
+                // EPOLL_CTL_DEL, a syscall per check. Nothing is deleted by number, so a reused
+                // number is safe; a late event of a copy held by a forking child fails the
+                // generation.
                 FdChange::Remove(fd) => {
-                    let raw = fd.as_raw_fd();
-                    self.fd_gen.remove(&raw);
-                    let _ = poller.delete(raw);
+                    self.fd_gen.remove(&fd.as_raw_fd());
                     Ok(())
                 }
             };
@@ -707,8 +731,11 @@ impl Lb {
     /// After every loop iteration: epoll registrations, checker outputs, ha_suspend, then
     /// IPVS if anything changed. `held` lists the VIPs installed by MASTER instances.
     pub fn flush(&mut self, sh: &mut Shell, held: &[IpAddr], now: Instant) {
-        self.suspend(sh, held);
-        self.run_checkers(sh, now);
+        // Checkers start and stop only on a reload or a change of the held addresses: not a
+        // walk over every real server per wake-up.
+        if self.suspend(sh, held) {
+            self.run_checkers(sh, now);
+        }
         self.fd_changes(&sh.poller);
         while let Some(out) = self.checks.poll_output() {
             match out {
@@ -793,8 +820,9 @@ impl Lb {
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
-            CheckEvent::Weight(w) => {
-                real.weight = w;
+            CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
+                real.weight = real.moved(&ev, vs.policy.reals[r].dest.params.weight);
+                let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
@@ -856,13 +884,14 @@ impl Lb {
     }
 
     /// ha_suspend: pauses or resumes checks when the set of held VIPs changed.
-    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) {
+    /// Returns false if nothing changed since the last call (same held addresses, no reload).
+    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) -> bool {
         if self.held.as_deref() == Some(held) {
-            return;
+            return false;
         }
         self.held = Some(held.to_vec());
         if self.vss.iter().all(|v| v.ha_suspend.is_none()) {
-            return;
+            return true;
         }
         // Static addresses count as well as VIPs (keepalived watches all local addresses).
         let local: Vec<IpAddr> = match sh.rtnl.addresses(None) {
@@ -890,6 +919,7 @@ impl Lb {
                 ));
             }
         }
+        true
     }
 
     /// Starts the checkers that should run and stops those of suspended virtual servers.
