@@ -78,7 +78,8 @@ fn run(n: usize) {
         cs.add(keeplite::check::Checker::new(
             CheckParams {
                 kind: CheckKind::Tcp(ConnParams {
-                    dst: rs_addr(i),
+                    connect_ip: Some(rs_addr(i).ip()),
+                    connect_port: Some(rs_addr(i).port()),
                     bind: None,
                     connect_timeout: Duration::from_secs(3),
                 }),

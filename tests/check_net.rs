@@ -262,7 +262,8 @@ fn addr(port: u16) -> SocketAddr {
 
 fn conn(port: u16, timeout: Duration) -> ConnParams {
     ConnParams {
-        dst: addr(port),
+        connect_ip: Some(addr(port).ip()),
+        connect_port: Some(port),
         bind: Some(addr(0)),
         connect_timeout: timeout,
     }
@@ -608,7 +609,8 @@ while True:
 fn udp(dst: SocketAddr, require_reply: bool, reply: &[u8]) -> CheckKind {
     CheckKind::Udp(Box::new(UdpParams {
         conn: ConnParams {
-            dst,
+            connect_ip: Some(dst.ip()),
+            connect_port: Some(dst.port()),
             bind: None,
             connect_timeout: 300 * MS,
         },
@@ -684,7 +686,8 @@ fn ping_check_raw_and_ping_sockets_v4_and_v6() {
             let dst = SocketAddr::new(ip.parse().unwrap(), 80);
             params(
                 CheckKind::Ping(ConnParams {
-                    dst,
+                    connect_ip: Some(dst.ip()),
+                    connect_port: Some(dst.port()),
                     bind: None,
                     connect_timeout: 300 * MS,
                 }),

@@ -72,6 +72,14 @@ impl Conn {
     }
 }
 
+/// Frees most of a map keyed by open sockets once it is far below its capacity: all 10,000
+/// checks can be in flight at start, a few dozen at a time later.
+pub fn shrink_idle<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 4 * m.len() + 64 {
+        m.shrink_to(2 * m.len());
+    }
+}
+
 /// Reads per readiness event before yielding back to the loop, so a fast sender cannot
 /// starve other work.
 const READS_PER_EVENT: usize = 4;
@@ -243,12 +251,23 @@ impl CheckIo {
     }
 
     pub fn poll_fd_change(&mut self) -> Option<FdChange> {
-        self.changes.pop_front()
+        let c = self.changes.pop_front();
+        if c.is_none() {
+            // The batch is done: a burst (start, reload) leaves no peak-sized tables behind.
+            if self.changes.capacity() > 64 {
+                self.changes.shrink_to(64);
+            }
+            shrink_idle(&mut self.by_fd);
+        }
+        c
     }
 
     fn run_actions(&mut self, cs: &mut Checkers, id: CheckId, now: Instant) {
         if self.conns.len() <= id {
-            self.conns.resize_with(id + 1, || None);
+            // One entry per slot, exactly (a doubled Vec would waste up to half).
+            let n = cs.slots();
+            self.conns.reserve_exact(n - self.conns.len());
+            self.conns.resize_with(n, || None);
         }
         while let Some(a) = cs.get_mut(id).poll_action() {
             match a {
