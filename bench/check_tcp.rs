@@ -5,7 +5,7 @@
 //!                          against 127.1.x.y:80 in an epoll loop, like the daemon will.
 
 use keeplite::check::{CheckKind, CheckParams, ConnParams};
-use keeplite::sys::check_io::{CheckIo, Checkers, FdChange, Interest};
+use keeplite::sys::check_io::{CheckIo, Checkers, FdChange, Interest, Readiness};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -78,7 +78,8 @@ fn run(n: usize) {
         cs.add(keeplite::check::Checker::new(
             CheckParams {
                 kind: CheckKind::Tcp(ConnParams {
-                    dst: rs_addr(i),
+                    connect_ip: Some(rs_addr(i).ip()),
+                    connect_port: Some(rs_addr(i).port()),
                     bind: None,
                     connect_timeout: Duration::from_secs(3),
                 }),
@@ -117,14 +118,12 @@ fn run(n: usize) {
         let now = Instant::now();
         for e in &events[..k] {
             let f = e.events();
-            let err = f.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP);
-            io.handle_ready(
-                &mut cs,
-                e.data() as i32,
-                f.contains(EpollFlags::EPOLLIN) || err,
-                f.contains(EpollFlags::EPOLLOUT) || err,
-                now,
-            );
+            let ready = Readiness {
+                readable: f.contains(EpollFlags::EPOLLIN),
+                writable: f.contains(EpollFlags::EPOLLOUT),
+                error: f.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP),
+            };
+            io.handle_ready(&mut cs, e.data() as i32, ready, now);
         }
         io.handle_timeout(&mut cs, now);
         while let Some(o) = cs.poll_output() {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use keeplite::config::{load_str, LoadOptions, MemFiles};
-use keeplite::vrrp::plan::{self, Resolved};
+use keeplite::vrrp::plan::{self, Resolved, StoredKey};
 use keeplite::vrrp::{Instance, Vrrp};
 
 struct Counting;
@@ -78,7 +78,7 @@ fn main() {
             let allocs = ALLOCS.load(Relaxed) - allocs0;
             println!("| {n} | {name} | {live} | {} | {allocs} |", live / n);
         };
-        let (cfg, _) = load_str(
+        let (mut cfg, _) = load_str(
             &MemFiles::default(),
             Path::new("/k.conf"),
             &text,
@@ -110,6 +110,11 @@ fn main() {
             units.push(Vrrp::new(insts, groups).expect("valid groups"));
         }
         step("+ cores");
+        // What the daemon keeps: the keys encoded, the model without its instances.
+        let stored: Vec<StoredKey> = keys.iter().map(StoredKey::new).collect();
+        drop(keys);
+        cfg.instances = Vec::new();
+        step("keys stored, decoded keys and model instances dropped");
         for v in &mut units {
             v.start(now);
             while v.poll_event().is_some() {}
@@ -124,6 +129,6 @@ fn main() {
             std::mem::size_of::<keeplite::config::VrrpInstance>(),
             std::mem::size_of::<keeplite::daemon::unit::Member>(),
         );
-        drop((units, keys, cfg));
+        drop((units, stored, cfg));
     }
 }

@@ -270,14 +270,19 @@ pub fn load_options(opts: &Options) -> LoadOptions<'static> {
 /// `-t` and `-d`: prints diagnostics to stderr (and the dump to stdout); returns the exit
 /// status (0 runs as written, 4 runs with warnings, 1 would not run).
 pub fn check_config(opts: &Options, path: &Path) -> i32 {
-    let diags = match config::load(path, &load_options(opts)) {
-        Ok((cfg, mut diags)) => {
+    // The scripts, as the daemon judges them at every load (keepalived's rules), shown where
+    // the configuration names them.
+    let vet =
+        |cfg: &config::Config| crate::check::script::located(crate::sys::process::vet_scripts(cfg));
+    let load_opts = LoadOptions {
+        vet_scripts: Some(&vet),
+        ..load_options(opts)
+    };
+    let diags = match config::load(path, &load_opts) {
+        Ok((cfg, diags)) => {
             if opts.command == Command::Dump {
                 print!("{}", config::dump(&cfg));
             }
-            // The scripts, as the daemon judges them at every load (keepalived's rules).
-            let vetting = crate::sys::process::vet_scripts(&cfg);
-            diags.extend(vetting.findings.into_iter().map(Into::into));
             diags
         }
         Err(diags) => diags,

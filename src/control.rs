@@ -90,7 +90,8 @@ pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
     pub vrid: u8,
-    /// INIT, BACKUP, MASTER, FAULT, or WAITING (its interface is missing).
+    /// INIT, BACKUP, MASTER or FAULT (also while its interface is missing: the transition
+    /// says why).
     pub state: String,
     pub priority: u8,
     pub configured_priority: u8,

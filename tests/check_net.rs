@@ -10,7 +10,7 @@ use keeplite::check::udp::{UdpCheck, UdpParams};
 use keeplite::check::{
     CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
-use keeplite::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Interest, Output};
+use keeplite::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Interest, Output, Readiness};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -167,7 +167,7 @@ impl Driver {
             wake = wake.min(now + 20 * MS);
         }
         let ms = wake.saturating_duration_since(now).as_millis() as u16 + 1;
-        let ready: Vec<(RawFd, bool, bool)> = {
+        let ready: Vec<(RawFd, Readiness)> = {
             let raws: Vec<(RawFd, Interest)> = self.fds.iter().map(|(f, i)| (*f, *i)).collect();
             let mut pfds: Vec<PollFd> = raws
                 .iter()
@@ -183,16 +183,18 @@ impl Driver {
                 .zip(&pfds)
                 .filter_map(|((fd, _), p)| {
                     let r = p.revents()?;
-                    let err = r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP);
-                    let rd = r.contains(PollFlags::POLLIN) || err;
-                    let wr = r.contains(PollFlags::POLLOUT) || err;
-                    (rd || wr).then_some((*fd, rd, wr))
+                    let ready = Readiness {
+                        readable: r.contains(PollFlags::POLLIN),
+                        writable: r.contains(PollFlags::POLLOUT),
+                        error: r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP),
+                    };
+                    (ready != Readiness::default()).then_some((*fd, ready))
                 })
                 .collect()
         };
         let now = Instant::now();
-        for (fd, r, w) in ready {
-            self.io.handle_ready(&mut self.cs, fd, r, w, now);
+        for (fd, ready) in ready {
+            self.io.handle_ready(&mut self.cs, fd, ready, now);
         }
         self.io.handle_timeout(&mut self.cs, Instant::now());
         let exited: Vec<(CheckId, MiscExit)> = self
@@ -260,7 +262,8 @@ fn addr(port: u16) -> SocketAddr {
 
 fn conn(port: u16, timeout: Duration) -> ConnParams {
     ConnParams {
-        dst: addr(port),
+        connect_ip: Some(addr(port).ip()),
+        connect_port: Some(port),
         bind: Some(addr(0)),
         connect_timeout: timeout,
     }
@@ -606,7 +609,8 @@ while True:
 fn udp(dst: SocketAddr, require_reply: bool, reply: &[u8]) -> CheckKind {
     CheckKind::Udp(Box::new(UdpParams {
         conn: ConnParams {
-            dst,
+            connect_ip: Some(dst.ip()),
+            connect_port: Some(dst.port()),
             bind: None,
             connect_timeout: 300 * MS,
         },
@@ -682,7 +686,8 @@ fn ping_check_raw_and_ping_sockets_v4_and_v6() {
             let dst = SocketAddr::new(ip.parse().unwrap(), 80);
             params(
                 CheckKind::Ping(ConnParams {
-                    dst,
+                    connect_ip: Some(dst.ip()),
+                    connect_port: Some(dst.port()),
                     bind: None,
                     connect_timeout: 300 * MS,
                 }),

@@ -64,3 +64,34 @@ fn the_file_value_takes_real_servers_down_and_moves_weights() {
     expect(&kl, b, |r| r["weight"] == 20);
     assert!(kl.log().contains("weight 20 (FILE_CHECK)"), "{}", kl.log());
 }
+
+/// keepalived adds up the FILE_CHECKs of one real server (each moves the weight by its own
+/// value × weight, check_file.c / track_file.c): 10 + 2×1 + 3×2 = 18, not the last one's 16.
+#[test]
+fn several_file_checks_on_one_real_server_add_up() {
+    let lan = Lan::new(1);
+    let dir = TempDir::new("fsum");
+    let (f1, f2) = (dir.join("one"), dir.join("two"));
+    let conf = format!(
+        "track_file one {{\n  file {}\n  weight 2\n  init_file 0 overwrite\n}}\n\
+         track_file two {{\n  file {}\n  weight 3\n  init_file 0 overwrite\n}}\n{}\
+         virtual_server 10.9.0.1 80 {{\n  protocol TCP\n  \
+         real_server 127.0.0.2 80 {{\n    weight 10\n    FILE_CHECK {{\n      track_file one\n    }}\n    \
+         FILE_CHECK {{\n      track_file two\n    }}\n  }}\n}}\n",
+        f1.display(),
+        f2.display(),
+        vrrp_conf("VI_1", 64, 150, &["192.0.2.100/24"], "state MASTER")
+    );
+    let kl = Keeplite::start(&lan.hosts[0], &conf);
+    let a = "127.0.0.2:80";
+    expect(&kl, a, |r| r["up"] == true && r["weight"] == 10);
+    std::fs::write(&f1, "1").unwrap();
+    expect(&kl, a, |r| r["weight"] == 12);
+    std::fs::write(&f2, "2").unwrap();
+    expect(&kl, a, |r| r["weight"] == 18);
+    // One check's value changing moves only its own share: 10 + 2×(-1) + 6.
+    std::fs::write(&f1, "-1").unwrap();
+    expect(&kl, a, |r| r["weight"] == 14);
+    std::fs::write(&f2, "0").unwrap();
+    expect(&kl, a, |r| r["weight"] == 8);
+}

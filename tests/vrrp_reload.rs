@@ -217,11 +217,23 @@ fn an_instance_waits_for_its_interface() {
     assert!(wait_until(Duration::from_secs(5), || kl
         .log()
         .contains("waiting for it")));
+    // keepalived (dynamic_interfaces) shows such an instance in FAULT: so does the status,
+    // with the reason, in JSON and in text.
     assert_eq!(
         kl.state("VI_9"),
-        "WAITING",
+        "FAULT",
         "the daemon keeps running and says why"
     );
+    let st = kl.status().unwrap();
+    let t = &st["instances"][0]["last_transition"];
+    assert_eq!((&t["from"], &t["to"]), (&"INIT".into(), &"FAULT".into()));
+    assert_eq!(
+        t["reason"],
+        "interface `late0` does not exist (waiting for it)"
+    );
+    let (_, text) = kl.client(&["status"]);
+    assert!(text.contains("VI_9 late0 vrid 59: FAULT"), "{text}");
+    assert!(text.contains("INIT -> FAULT"), "{text}");
     h.sh(
         "ip link add late0 type veth peer name late1 && ip addr add 198.51.100.1/24 dev late0 \
           && ip link set late1 up && ip link set late0 up",

@@ -48,13 +48,10 @@ const OPEN: &[(&str, &str, &[&str])] = &[
         &["059-course-semicolons-everywhere.conf"],
     ),
     (
-        "W16 no usable script user: keepalived removes the script (item 8)",
+        "W16 no usable script user: keepalived removes the script and says so at the end of \
+         its vrrp_script block; keeplite says it on the `script` line (and notes the \
+         track_script naming it)",
         "line 11",
-        &["043-oracle-hash-in-quoted-script.conf"],
-    ),
-    (
-        "W16 no usable script user: keepalived removes the script (item 8)",
-        "line 28",
         &["043-oracle-hash-in-quoted-script.conf"],
     ),
 ];

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let opts = LoadOptions {
         config_id: "fuzz".into(),
-        interface_exists: Some(&|name: &str| name.len() % 2 == 0),
+        interface_exists: Some(&|name: &str| name.len().is_multiple_of(2)),
         ..Default::default()
     };
     let fs = MemFiles::default();

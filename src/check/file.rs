@@ -4,16 +4,11 @@
 
 use std::path::PathBuf;
 
-/// keepalived's IPVS_WEIGHT_MAX: real server weights are clamped to 0..=this.
-const WEIGHT_MAX: i64 = 65535;
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileParams {
     pub path: PathBuf,
     pub weight: i32,
     pub reverse: bool,
-    /// The real server's configured weight, which the value moves.
-    pub base_weight: i32,
 }
 
 /// What a value means for the real server (keepalived update_track_file_status for
@@ -32,9 +27,12 @@ pub fn status(p: &FileParams, value: i64) -> Option<i32> {
     (v != i32::MIN).then_some(v)
 }
 
-/// The real server's weight for `delta` (`None`: as configured).
-pub fn weight(p: &FileParams, delta: i32) -> Option<u32> {
-    (delta != 0).then(|| (i64::from(p.base_weight) + i64::from(delta)).clamp(0, WEIGHT_MAX) as u32)
+/// How much the real server's weight moves when the value goes from `prev` to `value`: each
+/// FILE_CHECK adds its own share (keepalived's checker cur_weight, none while failing) to the
+/// real server's weight, so several of them add up.
+pub fn weight_change(p: &FileParams, prev: Option<i64>, value: i64) -> i64 {
+    let share = |v: Option<i64>| i64::from(v.and_then(|v| status(p, v)).unwrap_or(0));
+    share(Some(value)) - share(prev)
 }
 
 #[cfg(test)]
@@ -46,7 +44,6 @@ mod tests {
             path: "/run/f".into(),
             weight,
             reverse,
-            base_weight: 10,
         }
     }
 
@@ -67,10 +64,11 @@ mod tests {
         assert_eq!(status(&params(2, true), 5), Some(-10));
         assert_eq!(status(&params(65535, false), -2147483648), None);
         assert_eq!(status(&params(65535, true), -2147483648), Some(i32::MAX));
-        // The IPVS weight stays in 0..=65535.
-        assert_eq!(weight(&p, 0), None);
-        assert_eq!(weight(&p, 10), Some(20));
-        assert_eq!(weight(&p, -20), Some(0));
-        assert_eq!(weight(&p, i32::MAX), Some(65535));
+        // The change of this check's share: the first value from nothing, a failing one
+        // takes its share back.
+        assert_eq!(weight_change(&p, None, 5), 10);
+        assert_eq!(weight_change(&p, Some(5), -3), -16);
+        assert_eq!(weight_change(&p, Some(-3), -2147483648), 6);
+        assert_eq!(weight_change(&params(0, false), None, 0), 0);
     }
 }

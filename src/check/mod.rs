@@ -35,7 +35,7 @@ use misc::{MiscExit, MiscVerdict};
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use udp::UdpParams;
@@ -43,11 +43,13 @@ use udp::UdpParams;
 /// Grace after SIGTERM, then after SIGKILL, before signalling again (keepalived: 2 s each).
 const MISC_KILL_GRACE: Duration = Duration::from_secs(2);
 
-/// Where and how to connect (TCP_CHECK, HTTP_GET, SSL_GET).
+/// Where and how to connect (TCP_CHECK, HTTP_GET, SSL_GET). Holds nothing of the real server,
+/// so the real servers of a virtual server share one copy of their settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnParams {
-    /// connect_ip/connect_port, defaulting to the real server's address.
-    pub dst: SocketAddr,
+    /// connect_ip/connect_port; unset, the real server's.
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
     /// bindto/bind_port; port 0 lets the kernel pick.
     pub bind: Option<SocketAddr>,
     /// connect_timeout (keepalived default 5 s); also the idle limit of each HTTP read.
@@ -62,6 +64,16 @@ pub struct UrlParams {
     /// Use [`StatusSet::default_2xx`] when the block names no status_code.
     pub status: StatusSet,
     pub virtualhost: Option<String>,
+}
+
+impl ConnParams {
+    /// The address checked for the real server at `real`.
+    pub fn dst(&self, real: SocketAddr) -> SocketAddr {
+        SocketAddr::new(
+            self.connect_ip.unwrap_or(real.ip()),
+            self.connect_port.unwrap_or(real.port()),
+        )
+    }
 }
 
 impl UrlParams {
@@ -110,6 +122,19 @@ pub enum CheckKind {
     Ping(ConnParams),
     Dns(Box<dns::DnsParams>),
     File(Box<file::FileParams>),
+}
+
+impl CheckKind {
+    /// The connection settings of checks that open one (not MISC, not FILE).
+    fn conn(&self) -> Option<&ConnParams> {
+        match self {
+            CheckKind::Tcp(c) | CheckKind::Ping(c) => Some(c),
+            CheckKind::Http(h) => Some(&h.conn),
+            CheckKind::Udp(u) => Some(&u.conn),
+            CheckKind::Dns(d) => Some(&d.conn),
+            CheckKind::Misc(_) | CheckKind::File(_) => None,
+        }
+    }
 }
 
 /// Parameters common to every checker (already defaulted by the daemon from the checker,
@@ -214,6 +239,8 @@ pub enum Event {
     Down(Reason),
     /// misc_dynamic: new weight, `None` = back to the configured weight.
     Weight(Option<u32>),
+    /// FILE_CHECK: the real server's weight moves by this much (the checks add up).
+    WeightBy(i64),
 }
 
 /// What the driver must do for this checker.
@@ -273,17 +300,23 @@ enum MiscState {
     Killing,
 }
 
+/// An HTTP request sent, its response being read.
+struct Exchange {
+    parser: ResponseParser,
+    /// Deadline of the next byte.
+    idle: Instant,
+    /// Deadline of the whole exchange.
+    hard: Instant,
+}
+
 enum Phase {
     /// Waiting for `deadline` to start the next attempt.
     Idle,
     Connecting {
         started: Instant,
     },
-    Exchange {
-        parser: Box<ResponseParser>,
-        idle: Instant,
-        hard: Instant,
-    },
+    /// Boxed: most checkers are never in it, and it would double the size of every phase.
+    Exchange(Box<Exchange>),
     Misc {
         state: MiscState,
         started: Instant,
@@ -302,11 +335,13 @@ enum HttpStep {
 
 pub struct Checker {
     params: Rc<CheckParams>,
+    /// Where the checks go: the settings' connect_ip/connect_port over the real server's.
+    dst: SocketAddr,
     up: bool,
     has_run: bool,
     retry_it: u32,
-    url_it: usize,
-    failed_url: Option<usize>,
+    url_it: u32,
+    failed_url: Option<u32>,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
     /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
@@ -318,18 +353,28 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// A checker whose settings name its whole target (connect_ip and connect_port).
     pub fn new(params: CheckParams, now: Instant) -> Self {
         let (up, delay) = (!params.alpha, params.initial_delay);
-        Self::start(Rc::new(params), up, delay, now)
+        let unset = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0);
+        Self::start(Rc::new(params), unset, up, delay, now)
     }
 
-    /// A checker on settings shared with its owner (which keeps them to restart it), starting
-    /// `up` or not, its first attempt `delay` from `now` (`alpha` and `initial_delay` of
-    /// `params` are not used).
-    pub fn start(params: Rc<CheckParams>, up: bool, delay: Duration, now: Instant) -> Self {
+    /// A checker of the real server at `real` on settings shared with its owner (which keeps
+    /// them to restart it, and shares them between real servers), starting `up` or not, its
+    /// first attempt `delay` from `now` (`alpha` and `initial_delay` of `params` are not used).
+    pub fn start(
+        params: Rc<CheckParams>,
+        real: SocketAddr,
+        up: bool,
+        delay: Duration,
+        now: Instant,
+    ) -> Self {
         let deadline = now + delay;
+        let dst = params.kind.conn().map_or(real, |c| c.dst(real));
         Checker {
             up,
+            dst,
             params,
             has_run: false,
             retry_it: 0,
@@ -342,6 +387,13 @@ impl Checker {
             actions: VecDeque::new(),
             last: None,
         }
+    }
+
+    /// A checker restarted (ha_suspend) with the result it had: a FILE_CHECK then moves the
+    /// weight only by what changed since (its share is in the real server's weight already).
+    pub fn with_last(mut self, last: Option<LastResult>) -> Self {
+        self.last = last;
+        self
     }
 
     pub fn params(&self) -> &CheckParams {
@@ -383,14 +435,14 @@ impl Checker {
                 self.actions.push_back(Action::Close);
                 self.fail(now, Reason::ConnectTimeout(to));
             }
-            Phase::Exchange { idle, hard, .. } => {
-                let reason = if now >= *hard {
+            Phase::Exchange(x) => {
+                let reason = if now >= x.hard {
                     match &self.params.kind {
                         CheckKind::Http(h) => Reason::ExchangeTimeout(h.exchange_timeout),
                         _ => unreachable!("exchange phase is HTTP only"),
                     }
                 } else {
-                    debug_assert!(now >= *idle);
+                    debug_assert!(now >= x.idle);
                     Reason::ReadTimeout(self.conn().connect_timeout)
                 };
                 self.actions.push_back(Action::Close);
@@ -436,18 +488,18 @@ impl Checker {
                 self.succeed(now, Reason::Connected);
             }
             CheckKind::Http(h) => {
-                let url = &h.urls[self.url_it];
+                let url = &h.urls[self.url_it as usize];
                 let vhost = url.virtualhost.as_deref().or(h.virtualhost.as_deref());
-                let req = http::build_request(&url.path, vhost, h.conn.dst, h.protocol);
+                let req = http::build_request(&url.path, vhost, self.dst, h.protocol);
                 self.actions.push_back(Action::Send(req));
                 let idle = now + h.conn.connect_timeout;
                 // The hard limit counts from the start of the attempt (connect included).
                 let hard = started + h.exchange_timeout;
-                self.phase = Phase::Exchange {
-                    parser: Box::default(),
+                self.phase = Phase::Exchange(Box::new(Exchange {
+                    parser: ResponseParser::default(),
                     idle,
                     hard,
-                };
+                }));
                 self.deadline = idle.min(hard);
             }
             CheckKind::Misc(_)
@@ -478,13 +530,13 @@ impl Checker {
             CheckKind::Http(h) => h.conn.connect_timeout,
             _ => return,
         };
-        let Phase::Exchange { parser, idle, hard } = &mut self.phase else {
+        let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
-        match parser.feed(data) {
+        match x.parser.feed(data) {
             Progress::Partial => {
-                *idle = now + to;
-                self.deadline = (*idle).min(*hard);
+                x.idle = now + to;
+                self.deadline = x.idle.min(x.hard);
             }
             Progress::Complete(resp) => {
                 self.actions.push_back(Action::Close);
@@ -505,8 +557,8 @@ impl Checker {
         }
         let ok = match &self.params.kind {
             CheckKind::Udp(u) => u.reply_ok(data, len),
-            CheckKind::Ping(c) => {
-                ping::classify(c.dst.is_ipv6(), data, None) == ping::Received::Reply
+            CheckKind::Ping(_) => {
+                ping::classify(self.dst.is_ipv6(), data, None) == ping::Received::Reply
             }
             CheckKind::Dns(_) => match dns::rcode(data, self.seq) {
                 // Not the response to our query: keep waiting, as keepalived does.
@@ -529,17 +581,17 @@ impl Checker {
 
     /// The server closed the connection (read returned 0).
     pub fn on_eof(&mut self, now: Instant) {
-        let Phase::Exchange { parser, .. } = &mut self.phase else {
+        let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
-        let r = parser.finish();
+        let r = x.parser.finish();
         self.actions.push_back(Action::Close);
         self.http_response(now, r);
     }
 
     /// A read or write on the established connection failed (errno).
     pub fn on_io_error(&mut self, now: Instant, errno: i32) {
-        if !matches!(self.phase, Phase::Exchange { .. }) {
+        if !matches!(self.phase, Phase::Exchange(_)) {
             return;
         }
         self.actions.push_back(Action::Close);
@@ -557,23 +609,18 @@ impl Checker {
             Some(LastResult {
                 reason: Reason::FileValue(p),
                 ..
-            }) if self.has_run => Some(*p),
+            }) => Some(*p),
             _ => None,
         };
         if prev == Some(v) {
             return;
         }
-        let applied = |s: Option<i32>| s.and_then(|d| file::weight(f, d));
-        let (status, before) = (
-            file::status(f, v),
-            applied(prev.and_then(|p| file::status(f, p))),
-        );
-        let weight = applied(status);
+        let (status, by) = (file::status(f, v), file::weight_change(f, prev, v));
         let first = !std::mem::replace(&mut self.has_run, true);
         self.record(now, status.is_some(), Reason::FileValue(v));
         // As misc_dynamic: the weight first, so the server comes up with it.
-        if weight != before {
-            self.report(Event::Weight(weight));
+        if by != 0 {
+            self.report(Event::WeightBy(by));
         }
         if first || status.is_some() != self.up {
             self.set_state(status.is_some(), Reason::FileValue(v));
@@ -642,14 +689,7 @@ impl Checker {
     }
 
     fn conn(&self) -> &ConnParams {
-        match &self.params.kind {
-            CheckKind::Tcp(c) => c,
-            CheckKind::Http(h) => &h.conn,
-            CheckKind::Udp(u) => &u.conn,
-            CheckKind::Ping(c) => c,
-            CheckKind::Dns(d) => &d.conn,
-            CheckKind::Misc(_) | CheckKind::File(_) => unreachable!("no connection"),
-        }
+        self.params.kind.conn().expect("a check with a connection")
     }
 
     fn start_attempt(&mut self, now: Instant) {
@@ -662,7 +702,7 @@ impl Checker {
                 let c = self.conn().clone();
                 let tls = matches!(&self.params.kind, CheckKind::Http(h) if h.tls);
                 self.actions.push_back(Action::Connect {
-                    dst: c.dst,
+                    dst: self.dst,
                     bind: c.bind,
                     tls,
                 });
@@ -671,7 +711,7 @@ impl Checker {
             }
             CheckKind::Udp(u) => {
                 self.actions.push_back(Action::SendDatagram {
-                    dst: u.conn.dst,
+                    dst: self.dst,
                     bind: u.conn.bind,
                     payload: u.spec.payload.clone(),
                     icmp: false,
@@ -682,9 +722,9 @@ impl Checker {
             CheckKind::Ping(c) => {
                 self.seq = self.seq.wrapping_add(1);
                 self.actions.push_back(Action::SendDatagram {
-                    dst: c.dst,
+                    dst: self.dst,
                     bind: c.bind,
-                    payload: ping::echo_request(c.dst.is_ipv6(), ping::ID, self.seq),
+                    payload: ping::echo_request(self.dst.is_ipv6(), ping::ID, self.seq),
                     icmp: true,
                 });
                 self.phase = Phase::Datagram;
@@ -693,7 +733,7 @@ impl Checker {
             CheckKind::Dns(d) => {
                 // An unpredictable id, so off-path replies are unlikely to pass.
                 self.seq = std::collections::hash_map::RandomState::new().hash_one(now) as u16;
-                let (dst, bind, to) = (d.conn.dst, d.conn.bind, d.conn.connect_timeout);
+                let (dst, bind, to) = (self.dst, d.conn.bind, d.conn.connect_timeout);
                 let Some(payload) = dns::query(self.seq, &d.name, d.qtype) else {
                     // The configuration checks names; nothing to send otherwise.
                     return self.fail(now, Reason::SocketError(libc::EINVAL));
@@ -729,7 +769,7 @@ impl Checker {
         let CheckKind::Http(h) = &self.params.kind else {
             unreachable!()
         };
-        let url = &h.urls[self.url_it];
+        let url = &h.urls[self.url_it as usize];
         let resp = match r {
             Ok(resp) => resp,
             Err(e) => {
@@ -841,7 +881,7 @@ impl Checker {
             HttpStep::Retry => self.retry_it += 1,
             HttpStep::Failed => {}
         }
-        if step == HttpStep::Next && self.url_it >= nurls && self.failed_url.is_none() {
+        if step == HttpStep::Next && self.url_it as usize >= nurls && self.failed_url.is_none() {
             if !self.up || !self.has_run {
                 self.set_state(true, reason);
                 self.has_run = true;

@@ -111,13 +111,32 @@ pub trait System {
 pub struct Finding {
     pub message: String,
     pub help: Option<String>,
+    /// The commands it is about, and the `track_script NAME` entries naming them (where
+    /// `-t` shows it); empty for findings about the whole configuration.
+    pub about: Vec<String>,
 }
 
 fn finding(message: String, help: &str) -> Finding {
     Finding {
         message,
         help: (!help.is_empty()).then(|| help.to_owned()),
+        about: Vec::new(),
     }
+}
+
+/// `command` and the `track_script` entries of the vrrp_scripts running it.
+fn about(cfg: &Config, command: &str, out: &mut Vec<String>) {
+    out.push(command.to_owned());
+    let named = cfg.vrrp_scripts.iter().filter(|s| s.script == command);
+    out.extend(named.map(|s| format!("track_script {}", s.name)));
+}
+
+/// The findings for `-t` ([`crate::config::LoadOptions::vet_scripts`]): each with what it is
+/// about, which places it.
+pub fn located(v: Vetting) -> Vec<crate::config::Placed> {
+    let place = |mut f: Finding| (std::mem::take(&mut f.about), f);
+    let found = v.findings.into_iter().map(place);
+    found.map(|(about, f)| (f.into(), about)).collect()
 }
 
 impl From<Finding> for crate::config::Diagnostic {
@@ -362,10 +381,16 @@ pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
     let list = scripts(cfg);
     if let Err(e) = &default {
         if list.iter().any(|(_, _, u)| u.is_none()) {
-            v.findings.push(finding(
+            let mut f = finding(
                 e.clone(),
                 "set `script_user` to an existing user, or create the user",
-            ));
+            );
+            for (_, command, _) in list.iter().filter(|(_, _, u)| u.is_none()) {
+                if !f.about.iter().any(|c| c == command) {
+                    about(cfg, command, &mut f.about);
+                }
+            }
+            v.findings.push(f);
         }
     }
     let (mut as_root, mut unsafe_root) = (false, false);
@@ -379,6 +404,7 @@ pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
         if v.verdicts.contains_key(&key) {
             continue;
         }
+        let found = v.findings.len();
         let ids = match own {
             None => default.clone().ok(),
             Some(u) => {
@@ -423,6 +449,9 @@ pub fn vet(cfg: &Config, sys: &dyn System) -> Vetting {
             ok.then_some(ids)
         });
         v.verdicts.insert(key, verdict);
+        for f in &mut v.findings[found..] {
+            about(cfg, command, &mut f.about);
+        }
     }
     if as_root && !security {
         v.findings.push(finding(
@@ -563,7 +592,19 @@ mod tests {
     }
 
     fn cfg(global: &str) -> Config {
-        let text = format!(
+        let text = text(global);
+        load_str(
+            &MemFiles::default(),
+            Path::new("/k.conf"),
+            &text,
+            &LoadOptions::default(),
+        )
+        .unwrap()
+        .0
+    }
+
+    fn text(global: &str) -> String {
+        format!(
             "global_defs {{\n{global}\n}}\n\
              vrrp_script ok {{\n script \"/etc/ok.sh arg\"\n}}\n\
              vrrp_script gone {{\n script /etc/missing.sh\n}}\n\
@@ -574,15 +615,40 @@ mod tests {
              vrrp_script ghost {{\n script /etc/ok.sh\n user nobody-here\n}}\n\
              vrrp_instance V {{\n interface eth0\n virtual_router_id 1\n \
              virtual_ipaddress {{\n 192.0.2.1\n }}\n notify_master /etc/open.sh\n}}\n"
-        );
-        load_str(
-            &MemFiles::default(),
-            Path::new("/k.conf"),
-            &text,
-            &LoadOptions::default(),
         )
-        .unwrap()
-        .0
+    }
+
+    #[test]
+    fn findings_point_at_the_scripts_in_the_configuration() {
+        let text = text("enable_script_security\nscript_user root").replace(
+            " notify_master",
+            " track_script {\n  gone\n }\n notify_master",
+        );
+        let m = machine(vec![("root", (0, 0)), ("alice", (1000, 1000))]);
+        let hook = |c: &Config| located(vet(c, &m));
+        let opts = LoadOptions {
+            vet_scripts: Some(&hook),
+            ..Default::default()
+        };
+        let (_, d) = load_str(&MemFiles::default(), Path::new("/k.conf"), &text, &opts).unwrap();
+        let at: Vec<String> = d
+            .iter()
+            .map(|d| d.to_string().lines().next().unwrap().to_owned())
+            .collect();
+        // The missing script on its `script` line, with a note where an instance tracks it.
+        assert!(at.contains(&"/k.conf:9:9: warning: vrrp_script `gone`: `/etc/missing.sh` does not exist; the script is disabled".to_owned()), "{at:#?}");
+        assert!(
+            at.contains(
+                &"/k.conf:35:3: note: the warning at /k.conf:9 applies here too".to_owned()
+            ),
+            "{at:#?}"
+        );
+        // `/etc/open.sh` is also the notify_master: shown once, where it first appears.
+        assert!(
+            at.iter()
+                .any(|l| l.starts_with("/k.conf:15:9: warning: vrrp_script `open`")),
+            "{at:#?}"
+        );
     }
 
     fn runs(v: &Vetting, c: &Config, name: &str) -> Option<Option<Ids>> {

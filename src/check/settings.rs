@@ -11,17 +11,16 @@ use super::udp::UdpParams;
 use super::{CheckKind, CheckParams, ConnParams, HttpParams, MiscParams, UrlParams};
 use crate::config;
 
-/// keepalived's resolution of one checker's settings (initial delay left at zero).
+/// keepalived's resolution of one checker's settings (initial delay left at zero); the real
+/// server's address is not part of them ([`super::Checker::start`] takes it).
 pub fn from_config(
     vs: &config::VirtualServer,
     rs: &config::RealServer,
     c: &config::Checker,
 ) -> CheckParams {
     let conn = ConnParams {
-        dst: SocketAddr::new(
-            c.connect_ip.unwrap_or(rs.addr),
-            c.connect_port.unwrap_or(rs.port),
-        ),
+        connect_ip: c.connect_ip,
+        connect_port: c.connect_port,
         bind: match (c.bindto, c.bind_port) {
             (Some(ip), port) => Some(SocketAddr::new(ip, port.unwrap_or(0))),
             (None, Some(port)) => {
@@ -88,7 +87,6 @@ pub fn from_config(
             path: f.path.clone(),
             weight: f.weight,
             reverse: f.reverse,
-            base_weight: rs.weight,
         })),
     };
     // keepalived is told of file changes at once (inotify); a read a second comes close.
@@ -158,7 +156,8 @@ mod tests {
         let CheckKind::Http(h) = &http.kind else {
             panic!("{http:?}")
         };
-        assert_eq!(h.conn.dst, "192.0.2.10:8080".parse().unwrap());
+        let real = "192.0.2.10:8080".parse().unwrap();
+        assert_eq!(h.conn.dst(real), real);
         assert_eq!(h.virtualhost.as_deref(), Some("vs.example"));
         assert_eq!(h.urls[0].virtualhost.as_deref(), Some("url.example"));
         assert!(h.urls[0].status.contains(250) && !h.urls[0].status.contains(300));
@@ -168,7 +167,8 @@ mod tests {
         assert_eq!(
             tcp.kind,
             CheckKind::Tcp(ConnParams {
-                dst: "192.0.2.11:81".parse().unwrap(),
+                connect_ip: Some("192.0.2.11".parse().unwrap()),
+                connect_port: Some(81),
                 bind: Some("0.0.0.0:5000".parse().unwrap()),
                 connect_timeout: Duration::from_secs(5),
             })

@@ -19,9 +19,15 @@ fn reports(actions: &[Action]) -> Vec<Event> {
         .collect()
 }
 
+/// Where [`conn`] connects.
+fn dst() -> std::net::SocketAddr {
+    "10.0.0.2:80".parse().unwrap()
+}
+
 fn conn() -> ConnParams {
     ConnParams {
-        dst: "10.0.0.2:80".parse().unwrap(),
+        connect_ip: Some(dst().ip()),
+        connect_port: Some(dst().port()),
         bind: Some("10.0.0.1:0".parse().unwrap()),
         connect_timeout: 3 * S,
     }
@@ -57,7 +63,7 @@ fn tcp_first_success_reports_up_then_waits_delay_loop() {
     assert_eq!(
         a,
         vec![Action::Connect {
-            dst: conn().dst,
+            dst: dst(),
             bind: conn().bind,
             tls: false
         }]
@@ -457,7 +463,7 @@ fn udp_silence_passes_unless_a_reply_is_required() {
     assert_eq!(
         a,
         vec![Action::SendDatagram {
-            dst: conn().dst,
+            dst: dst(),
             bind: conn().bind,
             payload: b"ping".to_vec(),
             icmp: false
@@ -531,7 +537,7 @@ fn ping_needs_an_echo_reply_in_time() {
     else {
         panic!("{a:?}")
     };
-    assert!(*icmp && *dst == conn().dst);
+    assert!(*icmp && *dst == self::dst());
     assert_eq!(payload[..2], [8, 0], "ICMP echo request");
     let mut reply = payload.clone();
     reply[0] = 0;
@@ -613,7 +619,6 @@ fn file_check_follows_the_value_read_each_second() {
             path: "/run/f".into(),
             weight,
             reverse: false,
-            base_weight: 10,
         }))
     };
     let mut p = params(kind(0), 0, false);
@@ -647,12 +652,23 @@ fn file_check_follows_the_value_read_each_second() {
     c.on_file_value(t, Some(5));
     assert_eq!(
         reports(&drain(&mut c)),
-        vec![Event::Weight(Some(20)), Event::Up(Reason::FileValue(5))]
+        vec![Event::WeightBy(10), Event::Up(Reason::FileValue(5))]
     );
     c.on_file_value(t, Some(-4));
-    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(Some(2))]);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(-18)]);
     c.on_file_value(t, Some(0));
-    assert_eq!(reports(&drain(&mut c)), vec![Event::Weight(None)]);
+    assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(8)]);
+    // Restarted (ha_suspend) from its last result, it moves the weight only by what changed:
+    // its share is already in the real server's weight.
+    let last = c.last_result().cloned();
+    let mut r = Checker::start(c.params.clone(), dst(), true, S, t).with_last(last);
+    r.on_file_value(t + S, Some(0));
+    assert_eq!(reports(&drain(&mut r)), vec![]);
+    r.on_file_value(t + S, Some(1));
+    assert_eq!(
+        reports(&drain(&mut r)),
+        vec![Event::WeightBy(2), Event::Up(Reason::FileValue(1))]
+    );
     // Only a product of INT_MIN fails.
     c.on_file_value(t, Some(-1_073_741_824));
     assert_eq!(

@@ -38,7 +38,8 @@ mod tests {
     fn params(reply: &[u8], mask: &[u8]) -> UdpParams {
         UdpParams {
             conn: ConnParams {
-                dst: "192.0.2.1:53".parse().unwrap(),
+                connect_ip: Some("192.0.2.1".parse().unwrap()),
+                connect_port: Some(53),
                 bind: None,
                 connect_timeout: Duration::from_secs(1),
             },

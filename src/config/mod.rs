@@ -33,7 +33,15 @@ pub struct LoadOptions<'a> {
     pub interface_exists: Option<&'a dyn Fn(&str) -> bool>,
     /// Bounds on the input read (sizes, file count, include depth, `$` expansion).
     pub limits: Limits,
+    /// The script checks (`-t`): findings, each with the commands (and `track_script NAME`
+    /// entries) it is about; it is placed on the first of them, with a note on the others.
+    pub vet_scripts: Option<&'a VetScripts<'a>>,
 }
+
+/// A diagnostic and the commands (or `track_script NAME` entries) that place it.
+pub type Placed = (Diagnostic, Vec<String>);
+/// The script checks as [`LoadOptions`] runs them.
+pub type VetScripts<'a> = dyn Fn(&Config) -> Vec<Placed> + 'a;
 
 /// The outcome of a load: `Ok` with warnings, or `Err` with every diagnostic (at least one
 /// error).
@@ -70,12 +78,38 @@ pub fn load_str(fs: &dyn FileSource, name: &Path, text: &str, opts: &LoadOptions
             }
         }
     }
+    let vet = opts
+        .vet_scripts
+        .filter(|_| !diags.iter().any(Diagnostic::is_error));
+    // Those about the whole configuration come last.
+    let mut lineless = Vec::new();
+    for (d, about) in vet.map(|v| v(&cfg)).unwrap_or_default() {
+        let mut at = ctx.scripts.iter().filter(|(k, _)| about.contains(k));
+        let Some((_, first)) = at.next() else {
+            lineless.push(d);
+            continue;
+        };
+        let here = pre.sources.diag(d.severity, *first, d.message, d.help);
+        let loc = here
+            .location
+            .as_ref()
+            .map(|l| format!("{}:{}", l.file, l.line));
+        let msg = format!(
+            "the warning at {} applies here too",
+            loc.unwrap_or_default()
+        );
+        for (_, pos) in at {
+            diags.push(pre.sources.diag(Severity::Note, *pos, msg.clone(), None));
+        }
+        diags.push(here);
+    }
     // In file order, then line and column, as a compiler prints them.
     diags.sort_by_key(|d| {
         d.location
             .as_ref()
             .map(|l| (pre.sources.order(&l.file), l.line, l.col))
     });
+    diags.append(&mut lineless);
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {

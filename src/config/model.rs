@@ -530,9 +530,14 @@ impl VrrpInstance {
 
     /// Whether priority changes go to the notify FIFOs (keepalived's default chain).
     pub fn priority_changes(&self, group: Option<&SyncGroup>, global: &GlobalDefs) -> bool {
+        self.own_priority_changes(group)
+            .unwrap_or(global.vrrp_notify_priority_changes)
+    }
+
+    /// The instance's, else its sync group's, `notify_priority_changes`, if set.
+    pub fn own_priority_changes(&self, group: Option<&SyncGroup>) -> Option<bool> {
         self.notify_priority_changes
             .or(group.and_then(|g| g.notify_priority_changes))
-            .unwrap_or(global.vrrp_notify_priority_changes)
     }
 }
 

@@ -170,6 +170,9 @@ pub struct Ctx<'s> {
     pub check_defaults: CheckDefaults,
     /// The `track_file`s defined so far (FILE_CHECK names one defined above it).
     pub track_files: Vec<super::model::TrackFile>,
+    /// Where each command first appears, and each `track_script NAME` entry: the places of
+    /// the script checks' findings ([`super::LoadOptions::vet_scripts`]).
+    pub scripts: Vec<(String, Pos)>,
 }
 
 impl<'s> Ctx<'s> {
@@ -180,6 +183,7 @@ impl<'s> Ctx<'s> {
             interfaces: Vec::new(),
             check_defaults: Default::default(),
             track_files: Vec::new(),
+            scripts: Vec::new(),
         }
     }
 
@@ -323,6 +327,9 @@ impl<'s> Ctx<'s> {
     /// argument (wild corpus W15: `iptables -L | grep x` never pipes there).
     pub fn command(&mut self, n: &Node) -> String {
         let cmd = rest(n);
+        if !self.scripts.iter().any(|(c, _)| *c == cmd) {
+            self.scripts.push((cmd.clone(), n.args[0].pos));
+        }
         let mut words = cmd.split_whitespace();
         let shell = words.next().is_some_and(|w| {
             let base = w.rsplit('/').next().unwrap_or(w);

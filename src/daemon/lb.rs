@@ -28,8 +28,8 @@ use crate::ipvs::policy::{self, Event as LbEvent, Health};
 use crate::ipvs::syncd::{self, Mode, SyncDaemon};
 use crate::ipvs::wire::Request;
 use crate::smtp;
-use crate::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Output};
-use crate::sys::event::Poller;
+use crate::sys::check_io::{self, CheckId, CheckIo, Checkers, FdChange, Output};
+use crate::sys::event::{Poller, Readiness};
 use crate::sys::ipvs::IpvsSocket;
 use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 
@@ -46,20 +46,22 @@ struct Check {
     /// `None` while suspended (ha_suspend).
     id: Option<CheckId>,
     up: bool,
-    /// Last result kept while the checker is not running.
-    last: Option<LastResult>,
+    /// Last result kept while the checker is not running (boxed: the running checker has its
+    /// own, so this is nearly always `None`).
+    last: Option<Box<LastResult>>,
     /// The running MISC_CHECK script.
     misc: Option<ProcId>,
 }
 
 struct Real {
     addr: SocketAddr,
-    checks: Vec<Check>,
-    notify_up: Option<String>,
-    notify_down: Option<String>,
+    checks: Checks,
+    /// notify_up and notify_down (boxed: most real servers have neither).
+    notify: Option<Box<Notify>>,
     up: bool,
-    /// misc_dynamic weight in force.
-    weight: Option<u32>,
+    /// keepalived's effective weight once a check moved it: misc_dynamic sets it, each
+    /// FILE_CHECK adds its share (IPVS gets it clamped to 0..=65535).
+    weight: Option<i32>,
     /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
     smtp: bool,
 }
@@ -84,9 +86,62 @@ struct Vs {
     smtp: bool,
 }
 
+/// A real server's checks: the usual single one inline, so loading 10,000 real servers does
+/// not leave 10,000 small blocks scattered over the freed configuration's heap pages.
+enum Checks {
+    One(Check),
+    Many(Box<[Check]>),
+}
+
+impl std::ops::Deref for Checks {
+    type Target = [Check];
+    fn deref(&self) -> &[Check] {
+        match self {
+            Checks::One(c) => std::slice::from_ref(c),
+            Checks::Many(cs) => cs,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Checks {
+    fn deref_mut(&mut self) -> &mut [Check] {
+        match self {
+            Checks::One(c) => std::slice::from_mut(c),
+            Checks::Many(cs) => cs,
+        }
+    }
+}
+
+impl FromIterator<Check> for Checks {
+    fn from_iter<I: IntoIterator<Item = Check>>(iter: I) -> Self {
+        let mut cs: Vec<Check> = iter.into_iter().collect();
+        match cs.len() {
+            1 => Checks::One(cs.remove(0)),
+            _ => Checks::Many(cs.into_boxed_slice()),
+        }
+    }
+}
+
+/// A real server's notify_up and notify_down commands.
+struct Notify {
+    up: Option<String>,
+    down: Option<String>,
+}
+
+impl Notify {
+    fn new(up: Option<String>, down: Option<String>) -> Option<Box<Notify>> {
+        (up.is_some() || down.is_some()).then(|| Box::new(Notify { up, down }))
+    }
+}
+
 impl Real {
+    fn notify(&self, up: bool) -> Option<&str> {
+        let n = self.notify.as_deref()?;
+        if up { &n.up } else { &n.down }.as_deref()
+    }
+
     /// A real server seen for the first time: up unless alpha (and it has checks).
-    fn new(alpha: bool, rcfg: RealServer, params: Vec<CheckParams>) -> Real {
+    fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
             addr: SocketAddr::new(rcfg.addr, rcfg.port),
             up: !alpha || params.is_empty(),
@@ -94,16 +149,37 @@ impl Real {
                 .into_iter()
                 .map(|params| Check {
                     up: !params.alpha,
-                    params: Rc::new(params),
+                    params,
                     id: None,
                     last: None,
                     misc: None,
                 })
                 .collect(),
-            notify_up: rcfg.notify_up,
-            notify_down: rcfg.notify_down,
+            notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
             weight: None,
             smtp: false,
+        }
+    }
+}
+
+impl Real {
+    /// The weight for IPVS (`None`: as configured).
+    fn ipvs_weight(&self) -> Option<u32> {
+        self.weight.map(|w| w.clamp(0, 65535) as u32)
+    }
+
+    /// The effective weight after a check's weight news: misc_dynamic sets it (`None`: as
+    /// configured), a FILE_CHECK moves it by its share (keepalived's update_svr_wgt calls).
+    fn moved(&self, ev: &CheckEvent, configured: u32) -> Option<i32> {
+        let clamp = |w: i64| Some(w.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+        match *ev {
+            CheckEvent::Weight(w) => w.and_then(|w| clamp(w.into())),
+            CheckEvent::WeightBy(by) => clamp(
+                self.weight
+                    .map_or(configured.into(), i64::from)
+                    .saturating_add(by),
+            ),
+            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight,
         }
     }
 }
@@ -128,8 +204,8 @@ struct Planned {
     cfg: VirtualServer,
     name: String,
     policy: policy::VirtualServer,
-    /// Per real server.
-    checks: Vec<Vec<CheckParams>>,
+    /// Per real server; equal settings share one copy.
+    checks: Vec<Vec<Rc<CheckParams>>>,
 }
 
 impl Planned {
@@ -139,7 +215,12 @@ impl Planned {
             .real_servers
             .iter()
             .zip(&self.checks)
-            .map(|(r, c)| (SocketAddr::new(r.addr, r.port), c.iter().collect()))
+            .map(|(r, c)| {
+                (
+                    SocketAddr::new(r.addr, r.port),
+                    c.iter().map(|p| &**p).collect(),
+                )
+            })
             .collect();
         policy::Shape {
             services: &self.policy.services,
@@ -148,8 +229,21 @@ impl Planned {
     }
 }
 
+/// One shared copy of each distinct check settings: real servers mostly repeat those of the
+/// previous ones, so only the last few are compared (no hashing of every settings type).
+fn intern(seen: &mut Vec<Rc<CheckParams>>, p: CheckParams) -> Rc<CheckParams> {
+    const RECENT: usize = 8;
+    if let Some(same) = seen.iter().rev().take(RECENT).find(|s| ***s == p) {
+        return same.clone();
+    }
+    let p = Rc::new(p);
+    seen.push(p.clone());
+    p
+}
+
 /// The virtual servers of `cfg` (one that cannot be built is skipped with an error).
 fn plan_config(cfg: &Config, vss: Vec<VirtualServer>) -> Vec<Planned> {
+    let mut seen = Vec::new();
     vss.into_iter()
         .filter_map(|vcfg| match policy::from_config(cfg, &vcfg) {
             Ok((name, policy)) => Some(Planned {
@@ -161,7 +255,7 @@ fn plan_config(cfg: &Config, vss: Vec<VirtualServer>) -> Vec<Planned> {
                     .map(|r| {
                         r.checkers
                             .iter()
-                            .map(|c| settings::from_config(&vcfg, r, c))
+                            .map(|c| intern(&mut seen, settings::from_config(&vcfg, r, c)))
                             .collect()
                     })
                     .collect(),
@@ -181,7 +275,7 @@ pub struct Lb {
     io: CheckIo,
     vss: Vec<Vs>,
     /// CheckId -> (virtual server, real server, check).
-    owner: Vec<Option<(usize, usize, usize)>>,
+    owner: Vec<Owner>,
     ipvs: Option<IpvsSocket>,
     ipvs_error: Option<String>,
     /// The kernel's table as last read or written.
@@ -204,17 +298,30 @@ pub struct Lb {
     flush_on_stop: bool,
 }
 
+/// (virtual server, real server, check) of a checker slot, packed: 16 B a slot, not 32.
+type Owner = Option<[u32; 3]>;
+
+fn pack((v, r, c): (usize, usize, usize)) -> Owner {
+    Some([v as u32, r as u32, c as u32])
+}
+
+fn unpack(o: Option<&Owner>) -> Option<(usize, usize, usize)> {
+    let [v, r, c] = (*o?)?;
+    Some((v as usize, r as usize, c as usize))
+}
+
 /// Stops a running checker (and its misc script), keeping its last result for status.
 fn stop(
     io: &mut CheckIo,
     checks: &mut Checkers,
-    owner: &mut [Option<(usize, usize, usize)>],
+    owner: &mut [Owner],
     ck: &mut Check,
     sh: &mut Shell,
     now: Instant,
 ) {
     if let Some(id) = ck.id.take() {
-        ck.last = checks.get(id).last_result().cloned().or(ck.last.take());
+        let last = checks.get(id).last_result().cloned().map(Box::new);
+        ck.last = last.or(ck.last.take());
         io.remove(checks, id);
         owner[id] = None;
     }
@@ -304,15 +411,18 @@ impl Lb {
     /// Starts the checker of `vss[v].reals[r].checks[c]` at a random point of its first
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
-        let ck = &self.vss[v].reals[r].checks[c];
-        let (params, up) = (ck.params.clone(), ck.up);
+        let real = &self.vss[v].reals[r];
+        let ck = &real.checks[c];
+        let (params, up, addr) = (ck.params.clone(), ck.up, real.addr);
+        let last = ck.last.as_deref().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
-        let id = self.checks.add(Checker::start(params, up, delay, now));
+        let checker = Checker::start(params, addr, up, delay, now).with_last(last);
+        let id = self.checks.add(checker);
         if self.owner.len() <= id {
             self.owner.resize(id + 1, None);
         }
-        self.owner[id] = Some((v, r, c));
+        self.owner[id] = pack((v, r, c));
         self.vss[v].reals[r].checks[c].id = Some(id);
     }
 
@@ -358,11 +468,21 @@ impl Lb {
             for (r, real) in vs.reals.iter().enumerate() {
                 for (c, ck) in real.checks.iter().enumerate() {
                     if let Some(id) = ck.id {
-                        self.owner[id] = Some((v, r, c));
+                        self.owner[id] = pack((v, r, c));
                     }
                 }
             }
         }
+        let starting = self
+            .vss
+            .iter()
+            .flat_map(|v| &v.reals)
+            .flat_map(|r| r.checks.iter())
+            .filter(|c| c.id.is_none())
+            .count();
+        self.checks.reserve(starting);
+        let owners = (self.checks.slots() + starting).saturating_sub(self.owner.len());
+        self.owner.reserve_exact(owners);
         for (v, ev) in events {
             self.quorum_event(v, ev, Some(true), sh, now);
         }
@@ -424,8 +544,7 @@ impl Lb {
                 let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
                 let mut r = match k.and_then(|j| old_reals[j].take()) {
                     Some(mut r) => {
-                        r.notify_up = rcfg.notify_up;
-                        r.notify_down = rcfg.notify_down;
+                        r.notify = Notify::new(rcfg.notify_up, rcfg.notify_down);
                         r
                     }
                     None => Real::new(alpha, rcfg, params),
@@ -440,7 +559,7 @@ impl Lb {
         let (mut health, start_event) = Health::new(&p.policy);
         for (i, r) in reals.iter().enumerate() {
             health.set_up(&p.policy, i, r.up);
-            health.set_weight(&p.policy, i, r.weight);
+            health.set_weight(&p.policy, i, r.ipvs_weight());
         }
         let event = policy::reload_event(before, health.quorum_up(), start_event);
         let suspend_addrs = ha_suspend.then(|| {
@@ -475,7 +594,7 @@ impl Lb {
 
     fn stop_reals(&mut self, reals: &mut [Real], sh: &mut Shell, now: Instant) {
         for r in reals {
-            for c in &mut r.checks {
+            for c in r.checks.iter_mut() {
                 stop(&mut self.io, &mut self.checks, &mut self.owner, c, sh, now);
             }
         }
@@ -543,15 +662,15 @@ impl Lb {
         self.io.handle_timeout(&mut self.checks, now);
     }
 
-    /// Readiness of a checker socket. The poller does not say which kind, so both are
-    /// reported: the driver reads and writes until EAGAIN and asks the socket for its error
-    /// after a connect, so a spurious one costs a syscall, never a wrong result.
+    /// Readiness of a checker socket, of the kinds the poller reported: a connect that ends
+    /// writable only is done without asking the socket for its error.
     pub fn ready(&mut self, token: u64, poller: &Poller, now: Instant) {
         // Sockets closed earlier in this batch must not take a later event of their fd.
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            self.io.handle_ready(&mut self.checks, fd, true, true, now);
+            let ready = poller.readiness(token).unwrap_or(Readiness::ANY);
+            self.io.handle_ready(&mut self.checks, fd, ready, now);
         }
     }
 
@@ -565,11 +684,12 @@ impl Lb {
                     poller.add(fd, i, self.token(fd))
                 }
                 FdChange::Modify(fd, i) => poller.modify(fd, i, self.token(fd)),
-                // Out of the set before `fd` closes (at the end of this arm).
+                // Out of the set before the socket closes (the end of this arm): a forked
+                // child (the reload worker) may hold a copy that keeps the file open, and a
+                // level-triggered registration of it would wake the loop until the child exits.
                 FdChange::Remove(fd) => {
-                    let raw = fd.as_raw_fd();
-                    self.fd_gen.remove(&raw);
-                    let _ = poller.delete(raw);
+                    self.fd_gen.remove(&fd.as_raw_fd());
+                    let _ = poller.delete(fd.as_raw_fd());
                     Ok(())
                 }
             };
@@ -577,6 +697,7 @@ impl Lb {
                 log::warn(&format!("health check socket: epoll: {e}"));
             }
         }
+        check_io::shrink_idle(&mut self.fd_gen);
     }
 
     fn token(&self, fd: i32) -> u64 {
@@ -598,7 +719,7 @@ impl Lb {
                         Outcome::TimedOut => MiscExit::Signaled(libc::SIGKILL),
                     };
                     if let Some(id) = ck.id {
-                        debug_assert_eq!(self.owner[id], Some((v, r, c)));
+                        debug_assert_eq!(unpack(self.owner.get(id)), Some((v, r, c)));
                         self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
                     return;
@@ -610,18 +731,21 @@ impl Lb {
     /// After every loop iteration: epoll registrations, checker outputs, ha_suspend, then
     /// IPVS if anything changed. `held` lists the VIPs installed by MASTER instances.
     pub fn flush(&mut self, sh: &mut Shell, held: &[IpAddr], now: Instant) {
-        self.suspend(sh, held);
-        self.run_checkers(sh, now);
+        // Checkers start and stop only on a reload or a change of the held addresses: not a
+        // walk over every real server per wake-up.
+        if self.suspend(sh, held) {
+            self.run_checkers(sh, now);
+        }
         self.fd_changes(&sh.poller);
         while let Some(out) = self.checks.poll_output() {
             match out {
                 Output::Event(id, ev) => {
-                    if let Some(at) = self.owner.get(id).copied().flatten() {
+                    if let Some(at) = unpack(self.owner.get(id)) {
                         self.check_event(at, ev, sh, now);
                     }
                 }
                 Output::SpawnMisc { id, path } => {
-                    if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
+                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
                         self.vss[v].reals[r].checks[c].misc = spawn(sh, &path, None, now);
                         if self.vss[v].reals[r].checks[c].misc.is_none() {
                             self.io
@@ -630,7 +754,7 @@ impl Lb {
                     }
                 }
                 Output::KillMisc { id, signal } => {
-                    if let Some((v, r, c)) = self.owner.get(id).copied().flatten() {
+                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
                         if let Some(p) = self.vss[v].reals[r].checks[c].misc {
                             sh.procs.signal(p, signal, now);
                         }
@@ -689,20 +813,16 @@ impl Lb {
                     "{}: real server {} {state} ({why})",
                     vs.name, real.addr
                 ));
-                let script = if up {
-                    &real.notify_up
-                } else {
-                    &real.notify_down
-                };
-                if let Some(cmd) = script.clone() {
-                    spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
+                if let Some(cmd) = real.notify(up) {
+                    spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(real.addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
-            CheckEvent::Weight(w) => {
-                real.weight = w;
+            CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
+                real.weight = real.moved(&ev, vs.policy.reals[r].dest.params.weight);
+                let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
@@ -747,8 +867,8 @@ impl Lb {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
             LbEvent::RealDown(i) => {
-                if let Some(cmd) = vs.reals[i].notify_down.clone() {
-                    spawn(sh, &cmd, Some(NOTIFY_TIMEOUT), now);
+                if let Some(cmd) = vs.reals[i].notify(false) {
+                    spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(vs.reals[i].addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
@@ -764,13 +884,14 @@ impl Lb {
     }
 
     /// ha_suspend: pauses or resumes checks when the set of held VIPs changed.
-    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) {
+    /// Returns false if nothing changed since the last call (same held addresses, no reload).
+    fn suspend(&mut self, sh: &mut Shell, held: &[IpAddr]) -> bool {
         if self.held.as_deref() == Some(held) {
-            return;
+            return false;
         }
         self.held = Some(held.to_vec());
         if self.vss.iter().all(|v| v.ha_suspend.is_none()) {
-            return;
+            return true;
         }
         // Static addresses count as well as VIPs (keepalived watches all local addresses).
         let local: Vec<IpAddr> = match sh.rtnl.addresses(None) {
@@ -798,6 +919,7 @@ impl Lb {
                 ));
             }
         }
+        true
     }
 
     /// Starts the checkers that should run and stops those of suspended virtual servers.
@@ -969,7 +1091,7 @@ impl Lb {
                                 .filter_map(|c| {
                                     let l =
                                         c.id.and_then(|id| self.checks.get(id).last_result())
-                                            .or(c.last.as_ref())?;
+                                            .or(c.last.as_deref())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
@@ -1003,5 +1125,46 @@ fn log_ops(ops: &[Op]) {
         }
     } else if !ops.is_empty() {
         log::info(&format!("IPVS: applying {} changes", ops.len()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_servers_share_equal_check_settings() {
+        let rs = |addr: &str, check: &str| format!(" real_server {addr} 80 {{\n {check}\n }}\n");
+        let tcp = "TCP_CHECK {\n connect_timeout 3\n }";
+        let text = format!(
+            "virtual_server 192.0.2.1 80 {{\n protocol TCP\n{}{}{}}}\n",
+            rs("192.0.2.10", tcp),
+            rs("192.0.2.11", tcp),
+            rs(
+                "192.0.2.12",
+                "TCP_CHECK {\n connect_timeout 3\n connect_port 81\n }"
+            ),
+        );
+        let c = settings::cfg(&text);
+        let p = plan_config(&c, c.virtual_servers.clone());
+        let checks = &p[0].checks;
+        assert!(Rc::ptr_eq(&checks[0][0], &checks[1][0]));
+        assert!(!Rc::ptr_eq(&checks[0][0], &checks[2][0]));
+        // Each checker still checks its own real server.
+        let now = Instant::now();
+        let addrs = ["192.0.2.11:80", "192.0.2.12:81"];
+        for (params, dst) in checks[1..].iter().zip(addrs) {
+            let real = SocketAddr::new(dst.parse::<SocketAddr>().unwrap().ip(), 80);
+            let mut ck = Checker::start(params[0].clone(), real, true, Duration::ZERO, now);
+            ck.handle_timeout(now);
+            assert_eq!(
+                ck.poll_action(),
+                Some(crate::check::Action::Connect {
+                    dst: dst.parse().unwrap(),
+                    bind: None,
+                    tls: false
+                })
+            );
+        }
     }
 }

@@ -36,7 +36,7 @@ use crate::sys::vmac::Vmacs;
 use crate::sys::vrrp_sock::VrrpSocket;
 use crate::sys::watchdog::Watchdog;
 use crate::vrrp::garp::Pacer;
-use crate::vrrp::plan::{self, TrackerSrc, UnitKey};
+use crate::vrrp::plan::{self, StoredKey, TrackerSrc, UnitKey};
 use crate::vrrp::rx::Receiver;
 use crate::vrrp::track_file;
 use crate::vrrp::{Action, Event, Reason, State, Transition};
@@ -55,8 +55,11 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often `track_file` files are read (keepalived uses inotify; a read a second of a
 /// few bytes is as cheap and needs no watch descriptors to follow renames).
 const FILE_POLL: Duration = Duration::from_secs(1);
-/// Datagrams read from one VRRP socket per wake-up.
-const RX_BATCH: usize = 256;
+/// Time spent reading one VRRP socket per turn (the fd is level-triggered: the rest comes
+/// next pass), so a flood leaves the loop free for its other sockets and timers.
+const RX_BUDGET: Duration = Duration::from_micros(500);
+/// Datagrams read between two looks at the clock (budget, own adverts due): ~30 µs of work.
+const RX_CHECK: usize = 16;
 /// A VRRP socket that keeps the loop busy (datagrams again within twice this) is left out of
 /// the poller this long, then read in one batch: a flood costs one wake-up per pause instead
 /// of one per datagram. Received adverts wait at most this long; own adverts never do.
@@ -135,6 +138,20 @@ fn sent(m: &mut unit::Member, dst: IpAddr, r: io::Result<()>) {
             log::info(&format!("{}: adverts are going out again", m.name));
         }
         _ => {}
+    }
+}
+
+/// A unit that could not start yet: why, and since when.
+struct Waiting {
+    key: UnitKey,
+    why: String,
+    since: Instant,
+}
+
+impl Waiting {
+    fn new(key: UnitKey, since: Instant) -> Waiting {
+        let why = String::new();
+        Waiting { key, why, since }
     }
 }
 
@@ -266,7 +283,7 @@ impl Shell {
             match ev {
                 Event::Instance(i, a) => self.execute(unit, i, a, now),
                 Event::Group(_, t) => {
-                    let Some(g) = unit.key.group.as_deref().cloned() else {
+                    let Some(g) = unit.key.key().group else {
                         continue;
                     };
                     log::info(&transition_line(&format!("group {}", g.name), &t, None));
@@ -342,9 +359,10 @@ impl Shell {
                 let prio = inst.priority();
                 let m = &unit.members[i];
                 log::info(&transition_line(&m.name, &t, master));
-                let notify = unit.key.instances[i].notify.clone();
+                let inst = unit.key.key().instances.swap_remove(i);
                 let name = m.name.clone();
-                let mail = self.smtp.vrrp_alert(unit.key.instances[i].smtp_alert);
+                let mail = self.smtp.vrrp_alert(inst.smtp_alert);
+                let notify = inst.notify;
                 self.notify(&notify, "INSTANCE", &name, t.to, prio, now);
                 if let Some(state) = self.mail_state(t.to).filter(|_| mail) {
                     let alert = crate::smtp::Alert::Instance { name, state };
@@ -358,8 +376,9 @@ impl Shell {
                     "{}: master received advert from {src} with lower priority {priority}, ours {ours}",
                     m.name
                 ));
-                if let Some(c) = &unit.key.instances[i].notify_master_rx_lower_pri {
-                    let (name, c) = (m.name.clone(), c.clone());
+                let inst = unit.key.key().instances.swap_remove(i);
+                if let Some(c) = inst.notify_master_rx_lower_pri {
+                    let name = m.name.clone();
                     self.run_notify(&name, &c, Vec::new(), now);
                 }
             }
@@ -498,7 +517,7 @@ struct Daemon {
     reloads: reload::Reloads,
     units: Vec<Unit>,
     /// Units that could not start yet (see [`Daemon::apply`]).
-    waiting: Vec<UnitKey>,
+    waiting: Vec<Waiting>,
     cfg: Config,
     lb: lb::Lb,
     /// The realtime priority `max_auto_priority` raised the process to (0: none).
@@ -769,7 +788,10 @@ impl Daemon {
             env!("CARGO_PKG_VERSION"),
             d.config_path.display(),
             d.units.iter().map(|u| u.members.len()).sum::<usize>()
-                + d.waiting.iter().map(|k| k.instances.len()).sum::<usize>()
+                + d.waiting
+                    .iter()
+                    .map(|w| w.key.instances.len())
+                    .sum::<usize>()
         ));
         Ok(d)
     }
@@ -809,9 +831,10 @@ impl Daemon {
         self.shell.smtp = g.smtp.clone();
         self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
+        let stored: Vec<StoredKey> = keys.iter().map(StoredKey::new).collect();
         let (kept, gone): (Vec<Unit>, Vec<Unit>) = std::mem::take(&mut self.units)
             .into_iter()
-            .partition(|u| keys.contains(&u.key));
+            .partition(|u| stored.contains(&u.key));
         // Unchanged scripts keep their state (trackers of kept units rely on it); changed
         // ones restart from scratch.
         let old = &self.cfg.vrrp_scripts;
@@ -832,7 +855,7 @@ impl Daemon {
             let was_master: Vec<bool> = (u.vrrp.instances().iter())
                 .map(|i| i.state() == State::Master)
                 .collect();
-            let old: Vec<_> = (u.key.instances.iter())
+            let old: Vec<_> = (u.key.key().instances.iter())
                 .map(|i| (i.virtual_routes.clone(), i.virtual_rules.clone()))
                 .collect();
             if unit::reconfigure(&mut self.shell, &mut u, &keys, now) {
@@ -852,7 +875,9 @@ impl Daemon {
         self.shell.drop_vmacs(wanted);
         self.waiting = keys
             .into_iter()
-            .filter(|k| !self.units.iter().any(|u| &u.key == k))
+            .zip(&stored)
+            .filter(|(_, s)| !self.units.iter().any(|u| &u.key == *s))
+            .map(|(k, _)| Waiting::new(k, now))
             .collect();
         // The instances live on in the unit keys; a second copy would cost ~0.8 KiB each.
         self.cfg = Config {
@@ -871,8 +896,8 @@ impl Daemon {
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
     fn start_waiting(&mut self, now: Instant, report: bool) {
-        for key in std::mem::take(&mut self.waiting) {
-            match unit::build(&mut self.shell, key.clone()) {
+        for mut w in std::mem::take(&mut self.waiting) {
+            match unit::build(&mut self.shell, &w.key) {
                 Ok(mut u) => {
                     self.remove_stale(&u);
                     // vrrp_startup_delay counts from the daemon's start, as keepalived's
@@ -887,7 +912,8 @@ impl Daemon {
                     if report {
                         log::warn(&format!("{e}; waiting for it"));
                     }
-                    self.waiting.push(key);
+                    w.why = e;
+                    self.waiting.push(w);
                 }
             }
         }
@@ -958,6 +984,8 @@ impl Daemon {
             if let Some(d) = deadline {
                 self.late(now.saturating_duration_since(d));
             }
+            // Due timers first: own adverts leave before this wake-up's datagrams are read.
+            self.timers(now);
             for &t in &tokens {
                 match t {
                     TOKEN_SIGNALS => {
@@ -990,12 +1018,11 @@ impl Daemon {
                     }
                     t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
-                    t => self.receive((t - TOKEN_SOCK) as usize, now),
+                    t => self.receive((t - TOKEN_SOCK) as usize, Instant::now()),
                 }
             }
             self.tokens = tokens;
-            let now = Instant::now();
-            self.timers(now);
+            self.resume_sockets(Instant::now());
             if std::mem::take(&mut self.shell.held_moved) {
                 self.held.clear();
                 let held = self.units.iter().flat_map(|u| u.vrrp.instances());
@@ -1138,7 +1165,6 @@ impl Daemon {
                 }
             }
         }
-        self.resume_sockets(now);
         while let Some(u) = self.timers.pop_due(now) {
             self.units[u].vrrp.handle_timeout(now);
             self.shell.batching = Some(u);
@@ -1266,7 +1292,7 @@ impl Daemon {
                 let mut unit = self.units.remove(u);
                 unit.vrrp.shutdown(now);
                 self.shell.drain(&mut unit, now);
-                self.waiting.push(unit.key);
+                self.waiting.push(Waiting::new(unit.key.key(), now));
             }
         }
         if !events.is_empty() && !self.waiting.is_empty() {
@@ -1354,8 +1380,8 @@ impl Daemon {
             let unit = &self.units[u];
             for (i, m) in unit.members.iter().enumerate() {
                 let inst = unit.vrrp.instance(i);
-                let group = unit.key.group.as_deref();
-                if unit.key.instances[i].priority_changes(group, &self.cfg.global) {
+                let global = self.cfg.global.vrrp_notify_priority_changes;
+                if m.priority_changes.unwrap_or(global) {
                     let fifos = &mut self.shell.fifos;
                     fifos.priority(&m.name, inst.state(), inst.priority());
                 }
@@ -1363,12 +1389,18 @@ impl Daemon {
         }
     }
 
-    fn receive(&mut self, sock: usize, now: Instant) {
+    fn receive(&mut self, sock: usize, start: Instant) {
         let mut buf = std::mem::take(&mut self.buf);
-        let mut read = 0;
-        // A bounded batch per wake-up (the fd is level-triggered, the rest comes next pass):
-        // under a flood the loop still reaches its timers, so own adverts leave on time.
-        for _ in 0..RX_BATCH {
+        let (mut read, mut now) = (0, start);
+        // A batch bounded in time; it also ends as soon as a unit's timer is due, so under a
+        // flood own adverts wait for at most RX_CHECK datagrams, never for a whole batch.
+        for n in 0.. {
+            if n > 0 && n % RX_CHECK == 0 {
+                now = Instant::now();
+                if now >= start + RX_BUDGET || self.timers.next().is_some_and(|d| d <= now) {
+                    break;
+                }
+            }
             let Some(s) = self.shell.socks.get(sock) else {
                 break;
             };
@@ -1407,8 +1439,8 @@ impl Daemon {
         };
         let busy = s
             .last_rx
-            .is_some_and(|t| now.saturating_duration_since(t) < 2 * RX_PAUSE);
-        s.last_rx = Some(now);
+            .is_some_and(|t| start.saturating_duration_since(t) < 2 * RX_PAUSE);
+        s.last_rx = Some(start);
         if busy && self.shell.poller.delete(s.sock.fd()).is_ok() {
             s.paused = Some(now + RX_PAUSE);
         }
@@ -1437,6 +1469,7 @@ impl Daemon {
     fn report(&self, now: Instant) -> StatusReport {
         let mut instances = Vec::new();
         for u in &self.units {
+            let key = u.key.key();
             for (i, m) in u.members.iter().enumerate() {
                 let inst = u.vrrp.instance(i);
                 let st = inst.stats();
@@ -1445,10 +1478,10 @@ impl Daemon {
                 instances.push(InstanceStatus {
                     name: m.name.clone(),
                     interface: m.ifname.clone(),
-                    vrid: u.key.instances[i].virtual_router_id,
+                    vrid: key.instances[i].virtual_router_id,
                     state: state_name(inst.state()).to_owned(),
                     priority: inst.priority(),
-                    configured_priority: u.key.instances[i].priority,
+                    configured_priority: key.instances[i].priority,
                     master,
                     vips: if inst.holds_vips() {
                         m.vips
@@ -1470,20 +1503,30 @@ impl Daemon {
                     adverts_sent: st.adverts_sent,
                     adverts_received: st.adverts_received,
                     replies_suppressed: st.replies_suppressed,
-                    rx_errors: error_counts(&st.rx_errors),
+                    rx_errors: error_counts(&st.rx_errors()),
                 });
             }
         }
-        // Instances that wait for their interface show up too, so none silently vanishes.
-        for inst in self.waiting.iter().flat_map(|k| &k.instances) {
-            instances.push(InstanceStatus {
-                name: inst.name.clone(),
-                interface: inst.interface.clone(),
-                vrid: inst.virtual_router_id,
-                state: "WAITING".to_owned(),
-                configured_priority: inst.priority,
-                ..InstanceStatus::default()
-            });
+        // Instances that wait for their interface show up too, so none silently vanishes: in
+        // FAULT, as keepalived (dynamic_interfaces) shows them.
+        for w in &self.waiting {
+            for inst in &w.key.instances {
+                let why = w.why.strip_prefix(&format!("{}: ", inst.name));
+                instances.push(InstanceStatus {
+                    name: inst.name.clone(),
+                    interface: inst.interface.clone(),
+                    vrid: inst.virtual_router_id,
+                    state: "FAULT".to_owned(),
+                    configured_priority: inst.priority,
+                    last_transition: Some(control::Transition {
+                        from: "INIT".to_owned(),
+                        to: "FAULT".to_owned(),
+                        ago_ms: now.saturating_duration_since(w.since).as_millis() as u64,
+                        reason: format!("{} (waiting for it)", why.unwrap_or(&w.why)),
+                    }),
+                    ..InstanceStatus::default()
+                });
+            }
         }
         StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),

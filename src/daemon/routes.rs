@@ -110,7 +110,7 @@ impl Shell {
     /// Startup hygiene, as keepalived's: the unit's routes and rules that a crash left
     /// behind go before it runs (its VIPs get the same in `remove_stale`).
     pub(super) fn stale_routes(&mut self, unit: &Unit) {
-        for inst in &unit.key.instances {
+        for inst in &unit.key.key().instances {
             let set = Set {
                 routes: inst.virtual_routes.iter().collect(),
                 rules: inst.virtual_rules.iter().collect(),
@@ -121,10 +121,10 @@ impl Shell {
 
     /// An instance's routes and rules on its transition `t` (after its VIPs went in, or out).
     pub(super) fn transition_routes(&mut self, unit: &Unit, i: usize, t: &Transition) {
-        let inst = &unit.key.instances[i];
         let Some(change) = on_transition(t) else {
             return;
         };
+        let inst = &unit.key.key().instances[i];
         let set = Set {
             routes: inst.virtual_routes.iter().collect(),
             rules: inst.virtual_rules.iter().collect(),
@@ -141,8 +141,9 @@ impl Shell {
         old: &[(Vec<Route>, Vec<Rule>)],
         was_master: &[bool],
     ) {
+        let key = unit.key.key();
         for (i, (routes, rules)) in old.iter().enumerate().filter(|(i, _)| was_master[*i]) {
-            let inst = &unit.key.instances[i];
+            let inst = &key.instances[i];
             let (gone, _) = diff(routes, &inst.virtual_routes);
             let (gone_rules, _) = diff(rules, &inst.virtual_rules);
             let set = Set {
@@ -161,11 +162,12 @@ impl Shell {
         old: &[(Vec<Route>, Vec<Rule>)],
         was_master: &[bool],
     ) {
+        let key = unit.key.key();
         for (i, (routes, rules)) in old.iter().enumerate() {
             if !was_master[i] || unit.vrrp.instance(i).state() != State::Master {
                 continue;
             }
-            let inst = &unit.key.instances[i];
+            let inst = &key.instances[i];
             let (_, added) = diff(routes, &inst.virtual_routes);
             let (_, added_rules) = diff(rules, &inst.virtual_rules);
             let set = Set {

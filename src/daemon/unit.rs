@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::{VirtualIp, Vmac, VrrpInstance};
 use crate::daemon::log;
 use crate::sys::netlink::{AddrSpec, LinkInfo, Rtnl};
-use crate::vrrp::plan::{self, needs_restart, summary, Resolved, TrackerSrc, UnitKey};
+use crate::vrrp::plan::{self, needs_restart, summary, Resolved, StoredKey, TrackerSrc, UnitKey};
 use crate::vrrp::{Instance, Params, Vrrp};
 
 /// The OS side of one instance.
@@ -33,13 +33,15 @@ pub struct Member {
     pub logged_errors: u32,
     /// The last advert could not be sent (logged once until one goes out again).
     pub send_failing: bool,
+    /// Its `notify_priority_changes` (unset: the global one).
+    pub priority_changes: Option<bool>,
 }
 
 pub struct Unit {
     pub vrrp: Vrrp,
     pub members: Vec<Member>,
     /// The configuration it was built from (its sync group too).
-    pub key: UnitKey,
+    pub key: StoredKey,
 }
 
 /// What the daemon provides while building: netlink, socket lookup, script states.
@@ -148,16 +150,20 @@ fn member(
     let unicast = !inst.unicast_peer.is_empty();
     let group = (!unicast).then(|| plan::mcast_group(inst, &key.global));
     let sock = env.socket(&tx.name, tx.index, v6, group)?;
-    let vips = inst
+    // Exact capacities, as both live as long as the unit: collecting a `Result` starts at
+    // four elements (AddrSpec: 80 B each), and collecting in place keeps the source's.
+    let all = inst.virtual_ipaddress.len() + inst.virtual_ipaddress_excluded.len();
+    let mut vips = Vec::with_capacity(all);
+    for v in inst
         .virtual_ipaddress
         .iter()
         .chain(&inst.virtual_ipaddress_excluded)
-        .map(|v| vip_spec(env, inst, v, &home))
-        .collect::<Result<Vec<_>, _>>()?;
-    let trackers: Vec<TrackerSrc> = plan::trackers(inst, key)
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect();
+    {
+        vips.push(vip_spec(env, inst, v, &home)?);
+    }
+    let sources = plan::trackers(inst, key);
+    let mut trackers = Vec::with_capacity(sources.len());
+    trackers.extend(sources.into_iter().map(|(t, _)| t));
     let tracker_up = trackers
         .iter()
         .map(|t| match t {
@@ -198,22 +204,24 @@ fn member(
         trackers,
         logged_errors: 0,
         send_failing: false,
+        priority_changes: inst.own_priority_changes(key.group.as_deref()),
     };
     Ok((m, plan::params(inst, key, &os)))
 }
 
 /// Builds a unit (not started).
-pub fn build(env: &mut dyn Env, key: UnitKey) -> Result<Unit, String> {
+pub fn build(env: &mut dyn Env, key: &UnitKey) -> Result<Unit, String> {
     // Exact sizes: most units hold one instance, and a Vec grown by push starts at four.
     let mut members = Vec::with_capacity(key.instances.len());
     let mut instances = Vec::with_capacity(key.instances.len());
     for inst in &key.instances {
-        let (m, p) = member(env, inst, &key)?;
+        let (m, p) = member(env, inst, key)?;
         instances.push(Instance::new(p).map_err(|e| format!("{}: {e}", inst.name))?);
         members.push(m);
     }
-    let groups = plan::group_params(&key, members.len());
+    let groups = plan::group_params(key, members.len());
     let vrrp = Vrrp::new(instances, groups).map_err(|e| e.to_string())?;
+    let key = StoredKey::new(key);
     Ok(Unit { vrrp, members, key })
 }
 
@@ -251,9 +259,10 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
             .collect::<Vec<_>>()
     };
     let group_name = |k: &UnitKey| k.group.as_ref().map(|g| g.name.clone());
+    let was = unit.key.key();
     let Some(key) = keys
         .iter()
-        .find(|k| names(k) == names(&unit.key) && group_name(k) == group_name(&unit.key))
+        .find(|k| names(k) == names(&was) && group_name(k) == group_name(&was))
     else {
         return false;
     };
@@ -261,7 +270,7 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         log::info(&format!("{name}: {why}: restarting"));
         false
     };
-    for (old, new) in unit.key.instances.iter().zip(&key.instances) {
+    for (old, new) in was.instances.iter().zip(&key.instances) {
         if let Some(why) = needs_restart(old, new) {
             return restart(&new.name, &why);
         }
@@ -282,7 +291,7 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
     if let Err(e) = unit.vrrp.reconfigure(now, params, &groups) {
         return restart(&unit_name, &e);
     }
-    let configs = unit.key.instances.iter().zip(&key.instances);
+    let configs = was.instances.iter().zip(&key.instances);
     for ((new, old), (was, is)) in members.iter_mut().zip(&unit.members).zip(configs) {
         new.retired = old
             .vips
@@ -299,6 +308,6 @@ pub fn reconfigure(env: &mut dyn Env, unit: &mut Unit, keys: &[UnitKey], now: In
         ));
     }
     unit.members = members;
-    unit.key = key.clone();
+    unit.key = StoredKey::new(key);
     true
 }

@@ -16,16 +16,16 @@ use std::time::Instant;
 
 pub use crate::check::set::{CheckId, Checkers, Output};
 
-pub use super::event::Interest;
+pub use super::event::{Interest, Readiness};
 
 /// Keep the daemon's epoll set in step with the checkers' sockets.
 #[derive(Debug)]
 pub enum FdChange {
     Add(RawFd, Interest),
     Modify(RawFd, Interest),
-    /// The socket, still open: it closes when the change is dropped, after the caller took it
-    /// out of its poll set. Closing it first would free the fd number for another socket
-    /// (a control client) whose registration the late removal would then drop.
+    /// The socket, still open: it closes when the change is dropped, once the caller has
+    /// forgotten it (closing takes it out of an epoll set). Closed earlier, its number could
+    /// go to another socket (a control client) that a late removal by number would hit.
     Remove(OwnedFd),
 }
 
@@ -69,6 +69,14 @@ impl Conn {
             return t.wants_write();
         }
         !self.out.is_empty()
+    }
+}
+
+/// Frees most of a map keyed by open sockets once it is far below its capacity: all 10,000
+/// checks can be in flight at start, a few dozen at a time later.
+pub fn shrink_idle<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    if m.capacity() > 4 * m.len() + 64 {
+        m.shrink_to(2 * m.len());
     }
 }
 
@@ -134,30 +142,26 @@ impl CheckIo {
         }
     }
 
-    /// Readiness on `fd`. Error/hang-up conditions (EPOLLERR/EPOLLHUP) must be reported as
-    /// readable and writable.
-    pub fn handle_ready(
-        &mut self,
-        cs: &mut Checkers,
-        fd: RawFd,
-        readable: bool,
-        writable: bool,
-        now: Instant,
-    ) {
+    /// Readiness on `fd`, as the poller reported it ([`Readiness::ANY`] if unknown).
+    pub fn handle_ready(&mut self, cs: &mut Checkers, fd: RawFd, ready: Readiness, now: Instant) {
         let Some(&id) = self.by_fd.get(&fd) else {
             return;
         };
         let Some(conn) = self.conns[id].as_mut() else {
             return;
         };
+        // An error or hang-up is for the read or write that meets it to report.
+        let readable = ready.readable || ready.error;
+        let writable = ready.writable || ready.error;
         if conn.connecting {
             if !(readable || writable) {
                 return;
             }
             conn.connecting = false;
-            // A failed connect always raises an error condition, which callers report as
-            // readable: plain writability means connected and saves a getsockopt per check.
-            let err = if writable && !readable {
+            // A failed connect always raises an error condition; a socket polls writable only
+            // once established (not in SYN-SENT), even if the peer has already sent or closed:
+            // that saves a getsockopt per check.
+            let err = if ready.writable && !ready.error {
                 0
             } else {
                 socket_error(fd)
@@ -247,12 +251,23 @@ impl CheckIo {
     }
 
     pub fn poll_fd_change(&mut self) -> Option<FdChange> {
-        self.changes.pop_front()
+        let c = self.changes.pop_front();
+        if c.is_none() {
+            // The batch is done: a burst (start, reload) leaves no peak-sized tables behind.
+            if self.changes.capacity() > 64 {
+                self.changes.shrink_to(64);
+            }
+            shrink_idle(&mut self.by_fd);
+        }
+        c
     }
 
     fn run_actions(&mut self, cs: &mut Checkers, id: CheckId, now: Instant) {
         if self.conns.len() <= id {
-            self.conns.resize_with(id + 1, || None);
+            // One entry per slot, exactly (a doubled Vec would waste up to half).
+            let n = cs.slots();
+            self.conns.reserve_exact(n - self.conns.len());
+            self.conns.resize_with(n, || None);
         }
         while let Some(a) = cs.get_mut(id).poll_action() {
             match a {

@@ -26,6 +26,24 @@ pub enum Interest {
     ReadWrite,
 }
 
+/// The kinds of readiness a wait reported for one fd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// An error or hang-up condition (EPOLLERR, EPOLLHUP).
+    pub error: bool,
+}
+
+impl Readiness {
+    /// Readiness of an unknown kind: the fd's handler must ask the fd.
+    pub const ANY: Readiness = Readiness {
+        readable: true,
+        writable: true,
+        error: true,
+    };
+}
+
 impl Interest {
     pub fn readable(self) -> bool {
         self != Interest::Write
@@ -118,6 +136,17 @@ impl Poller {
         unsafe { self.events.set_len(n as usize) };
         tokens.extend(self.events.iter().map(|e| e.u64));
         Ok(())
+    }
+
+    /// What the last wait reported for `token`; `None` if it was not in that batch.
+    pub fn readiness(&self, token: u64) -> Option<Readiness> {
+        let bits = self.events.iter().find(|e| ({ e.u64 }) == token)?.events;
+        let has = |b: libc::c_int| bits & b as u32 != 0;
+        Some(Readiness {
+            readable: has(libc::EPOLLIN),
+            writable: has(libc::EPOLLOUT),
+            error: has(libc::EPOLLERR | libc::EPOLLHUP),
+        })
     }
 }
 
@@ -251,6 +280,40 @@ mod tests {
         p.delete(r.as_raw_fd()).unwrap();
         let now = Instant::now();
         assert!(p.wait(now, Some(now)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn readiness_tells_readable_from_writable() {
+        let mut p = Poller::new().unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: test-local socket pair.
+        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
+        assert_eq!(r, 0);
+        // SAFETY: both fds are owned from here on.
+        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
+        assert_eq!(p.wait(Instant::now(), None).unwrap(), vec![9]);
+        let ready = |readable, writable, error| {
+            Some(Readiness {
+                readable,
+                writable,
+                error,
+            })
+        };
+        assert_eq!(p.readiness(9), ready(false, true, false));
+        assert_eq!(p.readiness(8), None);
+        p.modify(a.as_raw_fd(), Interest::Read, 9).unwrap();
+        // SAFETY: one byte from a static buffer.
+        assert_eq!(
+            unsafe { libc::write(b.as_raw_fd(), b"x".as_ptr().cast(), 1) },
+            1
+        );
+        p.wait(Instant::now(), None).unwrap();
+        assert_eq!(p.readiness(9), ready(true, false, false));
+        // A hang-up is reported whatever the interest.
+        drop(b);
+        p.wait(Instant::now(), None).unwrap();
+        assert_eq!(p.readiness(9), ready(true, false, true));
     }
 
     #[test]

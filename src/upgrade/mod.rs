@@ -41,7 +41,8 @@ slot that is not running, and make that slot boot next, on trial: it has N boots
 to run healthy for --good-after seconds (default 60) within --give-up-after (default 300),
 else the box rolls back to the running slot by itself. Nothing is changed if the bundle is
 for another board, not newer than the running version (unless --allow-downgrade), or not
-signed with this appliance's key.
+signed with this appliance's key, or while the running slot is itself still on trial (the
+other one is then the only good slot).
 ";
 
 /// `keeplite upgrade|slot|bundle ...` (arguments after the command word). Exit status.
@@ -433,7 +434,9 @@ fn upgrade(args: &[String]) -> Result<i32, String> {
     let u = parse_upgrade(args)?;
     let started = Instant::now();
     let running = running_slot()?;
-    let target = running.other();
+    let target = load_state()?
+        .upgrade_target(running)
+        .map_err(|e| format!("{e}\nupgrade: nothing was changed"))?;
     let stdin = u.file == "-";
     let open = || -> Result<Box<dyn Read>, String> {
         Ok(if stdin {
@@ -472,7 +475,7 @@ fn upgrade(args: &[String]) -> Result<i32, String> {
     let kdir = Path::new(BOOT_DIR).join(target.name());
     boot_writable(|| {
         let mut st = load_state()?;
-        st.begin_write(running);
+        st.begin_write(running)?;
         save_state(&st)?;
         fs::create_dir_all(&kdir).map_err(err(kdir.display()))?;
         let create = |p: PathBuf| File::create(&p).map_err(err(p.display()));

@@ -241,17 +241,33 @@ impl State {
         }
     }
 
-    /// Before writing an upgrade: the target is the slot not running; it is marked `writing`
-    /// (never booted) and the running slot boots until the write completes.
-    pub fn begin_write(&mut self, running: Slot) -> Slot {
+    /// Where an upgrade goes: the slot not running. Refused while the running slot is on
+    /// trial and the other one is the good one: writing it would leave no known-good slot to
+    /// roll back to.
+    pub fn upgrade_target(&self, running: Slot) -> Result<Slot, String> {
         let target = running.other();
+        if matches!(self.slot(running).status, Status::Try { .. })
+            && self.slot(target).status == Status::Good
+        {
+            return Err(format!(
+                "slot {running} (running) is still on trial and slot {target} is the only good                  one: upgrading now would overwrite it and leave no slot to roll back to
+                   = help: wait until {running} is marked good (`keeplite slot status`), or mark                  it good yourself with `keeplite slot mark-good`, then upgrade"
+            ));
+        }
+        Ok(target)
+    }
+
+    /// Before writing an upgrade: the target ([`State::upgrade_target`]) is marked `writing`
+    /// (never booted) and the running slot boots until the write completes.
+    pub fn begin_write(&mut self, running: Slot) -> Result<Slot, String> {
+        let target = self.upgrade_target(running)?;
         self.boot = running;
         *self.slot_mut(target) = SlotInfo {
             status: Status::Writing,
             version: String::new(),
         };
         self.note = format!("{target}: writing an upgrade");
-        target
+        Ok(target)
     }
 
     /// Every part written and verified: the target boots next, on trial.
@@ -458,7 +474,7 @@ mod tests {
 
     fn upgraded(tries: u8) -> State {
         let mut s = State::factory("0.1.0");
-        let t = s.begin_write(Slot::A);
+        let t = s.begin_write(Slot::A).unwrap();
         assert_eq!(t, Slot::B);
         s.finish_write(t, "0.2.0", tries, TRIAL);
         s
@@ -495,7 +511,7 @@ mod tests {
         assert_eq!(s.on_boot(Slot::B), BootDecision::Run { trial: false });
         // The old slot stays good: the next upgrade writes it.
         assert_eq!(s.a.status, Status::Good);
-        assert_eq!(s.begin_write(Slot::B), Slot::A);
+        assert_eq!(s.begin_write(Slot::B), Ok(Slot::A));
         assert_eq!(s.boot, Slot::B);
     }
 
@@ -569,13 +585,33 @@ mod tests {
     #[test]
     fn half_written_slot_is_never_booted() {
         let mut s = State::factory("0.1.0");
-        s.begin_write(Slot::A);
+        s.begin_write(Slot::A).unwrap();
         assert_eq!((s.boot, s.b.status), (Slot::A, Status::Writing));
         // Power cut mid-write: the boot loader still boots a.
         assert_eq!(s.on_boot(Slot::A), BootDecision::Run { trial: false });
         // Even if b were booted (by hand at the boot prompt), it sends the box back to a.
         assert_eq!(s.on_boot(Slot::B), BootDecision::Reboot);
         assert_eq!(s.boot, Slot::A);
+    }
+
+    #[test]
+    fn no_upgrade_over_the_good_slot_while_the_running_one_is_on_trial() {
+        // b runs on trial, a is the only good slot: writing a would leave none.
+        let mut s = upgraded(3);
+        s.on_boot(Slot::B);
+        let before = s.clone();
+        let e = s.begin_write(Slot::B).unwrap_err();
+        assert!(e.starts_with("slot b (running) is still on trial"), "{e}");
+        assert!(e.contains("keeplite slot mark-good"), "{e}");
+        assert_eq!(s, before, "nothing changed");
+        // Once b is marked good, a is written.
+        s.mark_good(Slot::B);
+        assert_eq!(s.begin_write(Slot::B), Ok(Slot::A));
+        // On trial with no good slot to lose (a was abandoned): allowed.
+        let mut s = upgraded(3);
+        s.on_boot(Slot::B);
+        s.a.status = Status::Bad;
+        assert_eq!(s.begin_write(Slot::B), Ok(Slot::A));
     }
 
     #[test]

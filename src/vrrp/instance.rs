@@ -125,10 +125,10 @@ pub enum Action {
     },
 }
 
-/// A tracked object (interface, script, ...) feeding priority or fault.
+/// A tracked object (interface, script, ...) feeding priority or fault; the shell knows
+/// which (the core needs no name: one less string per instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracker {
-    pub name: String,
     /// keepalived semantics: 0 = fault when down; > 0 added while up; < 0 added while down.
     pub weight: i32,
     /// State before the first report.
@@ -136,12 +136,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    pub fn new(name: &str, weight: i32, up: bool) -> Tracker {
-        Tracker {
-            name: name.to_string(),
-            weight,
-            up,
-        }
+    pub fn new(weight: i32, up: bool) -> Tracker {
+        Tracker { weight, up }
     }
 
     pub(crate) fn contribution(&self) -> i32 {
@@ -395,15 +391,21 @@ pub struct Stats {
     pub released_master: u64,
     pub transitions: u64,
     pub last_transition: Option<(Instant, Transition)>,
-    /// Indexed by [`Error::index`].
-    pub rx_errors: [u64; Error::COUNT],
+    /// Indexed by [`Error::index`]; allocated at the first error, as most instances never
+    /// see one (104 B each).
+    rx_errors: Option<Box<[u64; Error::COUNT]>>,
     /// Source and priority of the last accepted advert from another router.
     pub master_seen: Option<(IpAddr, u8)>,
 }
 
 impl Stats {
     pub fn rx_error(&self, e: Error) -> u64 {
-        self.rx_errors[e.index()]
+        self.rx_errors.as_ref().map_or(0, |c| c[e.index()])
+    }
+
+    /// Every receive error count, indexed by [`Error::index`].
+    pub fn rx_errors(&self) -> [u64; Error::COUNT] {
+        self.rx_errors.as_deref().copied().unwrap_or_default()
     }
 }
 
@@ -544,7 +546,7 @@ impl Instance {
 
     /// Counts a receive error attributed to this instance.
     pub fn record_rx_error(&mut self, e: Error) {
-        self.stats.rx_errors[e.index()] += 1;
+        self.stats.rx_errors.get_or_insert_default()[e.index()] += 1;
     }
 
     /// The advertisement this instance sends with `priority`.
@@ -831,7 +833,14 @@ impl Instance {
 
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let a = self.actions.pop_front();
+        // A transition's burst leaves capacity a Master's steady state (an advert per
+        // destination, a lease refresh) never uses: 2 of 4 actions, 112 B per instance.
+        let keep = self.p.unicast_peers.len().max(1) + 1;
+        if self.actions.is_empty() && self.actions.capacity() > keep {
+            self.actions.shrink_to(keep);
+        }
+        a
     }
 
     /// Reports the state of tracker `index` (in [`Params::trackers`] order).

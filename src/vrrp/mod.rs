@@ -144,7 +144,13 @@ pub struct Vrrp {
 impl Vrrp {
     pub fn new(instances: Vec<Instance>, groups: Vec<GroupParams>) -> Result<Vrrp, ParamError> {
         let mut instances = instances;
-        let mut group_of = vec![None; instances.len()];
+        // Only sync groups read it (see `settle`): a lone instance's unit allocates none.
+        let grouped = if groups.is_empty() {
+            0
+        } else {
+            instances.len()
+        };
+        let mut group_of = vec![None; grouped];
         for (g, gp) in groups.iter().enumerate() {
             for &m in &gp.members {
                 match group_of.get_mut(m) {

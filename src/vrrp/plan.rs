@@ -44,17 +44,6 @@ pub enum TrackerSrc {
     },
 }
 
-impl TrackerSrc {
-    pub fn name(&self) -> &str {
-        match self {
-            TrackerSrc::Link { name, .. }
-            | TrackerSrc::Script { name, .. }
-            | TrackerSrc::Process { name, .. }
-            | TrackerSrc::File { name, .. } => name,
-        }
-    }
-}
-
 /// The configuration a unit was built from: equal keys mean nothing to restart. Kept by
 /// every running unit, so lean: most units have no sync group, and all share one
 /// [`Globals`].
@@ -66,6 +55,54 @@ pub struct UnitKey {
     pub track_files: Vec<TrackFile>,
     pub track_processes: Vec<TrackProcess>,
     pub global: Rc<Globals>,
+}
+
+/// A running unit's [`UnitKey`], postcard-encoded: a lone instance's configuration takes
+/// ~0.1 KiB so instead of ~0.9 KiB decoded (1,000 instances: ~0.8 MB). Equal bytes mean
+/// equal keys; the rare paths that read it (transitions, reloads, status) decode it.
+#[derive(Debug, PartialEq)]
+pub struct StoredKey {
+    bytes: Box<[u8]>,
+    global: Rc<Globals>,
+}
+
+/// The encoded part of a [`UnitKey`] (everything but the shared globals).
+type Body = (
+    Vec<VrrpInstance>,
+    Option<Box<SyncGroup>>,
+    Vec<VrrpScript>,
+    Vec<TrackFile>,
+    Vec<TrackProcess>,
+);
+
+impl StoredKey {
+    pub fn new(k: &UnitKey) -> StoredKey {
+        let body = (
+            &k.instances,
+            &k.group,
+            &k.scripts,
+            &k.track_files,
+            &k.track_processes,
+        );
+        let bytes = postcard::to_stdvec(&body).expect("postcard encodes any owned model value");
+        StoredKey {
+            bytes: bytes.into_boxed_slice(),
+            global: k.global.clone(),
+        }
+    }
+
+    pub fn key(&self) -> UnitKey {
+        let (instances, group, scripts, track_files, track_processes): Body =
+            postcard::from_bytes(&self.bytes).expect("a stored key decodes");
+        UnitKey {
+            instances,
+            group,
+            scripts,
+            track_files,
+            track_processes,
+            global: self.global.clone(),
+        }
+    }
 }
 
 /// The `global_defs` a running instance uses; only these count when comparing keys, so
@@ -289,8 +326,7 @@ pub fn params(inst: &VrrpInstance, key: &UnitKey, os: &Resolved) -> Params {
             ) => track_file::tracker(track_file::status(v, *weight, *reverse)),
             _ => (weight, up),
         };
-        let name = src.name().to_owned();
-        p.trackers.push(Tracker { name, weight, up });
+        p.trackers.push(Tracker { weight, up });
     }
     p
 }
@@ -425,6 +461,28 @@ mod tests {
         let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
         assert_eq!(base[0], changed[0]);
         assert_ne!(base[1], changed[1]);
+    }
+
+    #[test]
+    fn stored_keys_decode_and_compare_as_the_keys() {
+        let stored = |k: &[UnitKey]| k.iter().map(StoredKey::new).collect::<Vec<_>>();
+        let base = keys(INSTANCES);
+        let grouped = keys(&format!(
+            "vrrp_script chk {{\n script /bin/true\n}}\nvrrp_sync_group G {{\n group {{\n A\n \
+             B\n }}\n track_script {{\n chk\n }}\n}}\n{INSTANCES}"
+        ));
+        assert_eq!(grouped[0].scripts.len(), 1);
+        for k in base.iter().chain(&grouped) {
+            assert_eq!(StoredKey::new(k).key(), *k);
+        }
+        let changed = keys(&INSTANCES.replace("192.0.2.2", "192.0.2.3"));
+        let (b, c) = (stored(&base), stored(&changed));
+        assert_eq!(b[0], c[0]);
+        assert_ne!(b[1], c[1]);
+        let group = keys(&format!(
+            "global_defs {{\n vrrp_mcast_group4 224.0.0.19\n}}\n{INSTANCES}"
+        ));
+        assert_ne!(b[0], stored(&group)[0]);
     }
 
     #[test]

@@ -709,7 +709,7 @@ fn lossy_link_keeps_master_while_some_adverts_arrive() {
 #[test]
 fn fault_tracker_as_master_sends_priority_zero_and_recovers_to_backup() {
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker::new("eth1", 0, true)];
+    p.trackers = vec![Tracker::new(0, true)];
     let (mut w, a, b) = master_and_backup(p);
     w.tracker(a, 0, 0, false);
     assert_goodbye(&w, a, State::Fault, Reason::Fault);
@@ -733,10 +733,7 @@ fn fault_tracker_as_master_sends_priority_zero_and_recovers_to_backup() {
 fn tracker_weights_move_priority_and_trigger_preemption() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 150);
-    p.trackers = vec![
-        Tracker::new("chk_up", 20, true),
-        Tracker::new("chk_down", -100, true),
-    ];
+    p.trackers = vec![Tracker::new(20, true), Tracker::new(-100, true)];
     let a = w.add(vec![p], vec![]);
     let b = w.add(vec![params(2, 1, 160)], vec![]);
     // 150 + 20 = 170 > 160.
@@ -754,14 +751,14 @@ fn tracker_weights_move_priority_and_trigger_preemption() {
     w.tracker(a, 0, 0, false);
     assert_eq!(w.routers[a].vrrp.instance(0).priority(), 50);
     let mut p = params(3, 2, 250);
-    p.trackers = vec![Tracker::new("big", 100, true)];
+    p.trackers = vec![Tracker::new(100, true)];
     assert_eq!(Instance::new(p).unwrap().priority(), 254);
     let mut p = params(3, 2, 10);
-    p.trackers = vec![Tracker::new("neg", -100, false)];
+    p.trackers = vec![Tracker::new(-100, false)];
     assert_eq!(Instance::new(p).unwrap().priority(), 1);
     // An owner's priority never moves.
     let mut p = params(3, 2, 255);
-    p.trackers = vec![Tracker::new("neg", -100, false)];
+    p.trackers = vec![Tracker::new(-100, false)];
     assert_eq!(Instance::new(p).unwrap().priority(), 255);
 }
 
@@ -950,7 +947,7 @@ fn sync_group_prefers_backup_over_thrashing() {
 fn sync_group_fault_spreads_and_clears() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker::new("eth1", 0, true)];
+    p.trackers = vec![Tracker::new(0, true)];
     let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
     let b = w.add(
         vec![params(2, 1, 100), params(2, 2, 100)],
@@ -975,7 +972,7 @@ fn sync_group_fault_spreads_and_clears() {
 fn sync_group_faulted_at_start() {
     let mut w = Wire::new();
     let mut p = params(1, 1, 200);
-    p.trackers = vec![Tracker::new("eth1", 0, false)];
+    p.trackers = vec![Tracker::new(0, false)];
     let a = w.add(vec![p, params(1, 2, 200)], vec![group("G", vec![0, 1])]);
     assert_eq!(w.members(a), (State::Fault, State::Fault));
     w.run_until(Duration::from_secs(10));
@@ -1073,7 +1070,7 @@ fn stats_follow_the_wire() {
         (State::Backup, State::Master, Reason::MasterDown)
     );
     assert_eq!(sb.master_seen, Some((ip(1), 150)));
-    assert_eq!(sb.rx_errors.iter().sum::<u64>(), 0);
+    assert_eq!(sb.rx_errors().iter().sum::<u64>(), 0);
     assert_eq!(sb.last_transition.unwrap().1.to, State::Backup);
 }
 
@@ -1177,7 +1174,7 @@ fn random_loss_pauses_and_priority_changes_converge_to_one_master() {
             .into_iter()
             .map(|(last, prio)| {
                 let mut p = v3(params(last, 1, prio), ms(100 * (1 + rng.below(10))));
-                p.trackers = vec![Tracker::new("chk", -120, true)];
+                p.trackers = vec![Tracker::new(-120, true)];
                 w.add(vec![p], vec![])
             })
             .collect();
@@ -1309,7 +1306,7 @@ fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
     // The backup accepts the new list (address list checked): no takeover, no error.
     w.run_for(secs(10));
     assert!(w.transitions(a, 0).is_empty() && w.transitions(b, 0).is_empty());
-    let errors = w.routers[b].vrrp.instance(0).stats().rx_errors;
+    let errors = w.routers[b].vrrp.instance(0).stats().rx_errors();
     assert!(errors.iter().all(|&n| n == 0));
 }
 
@@ -1385,7 +1382,7 @@ fn reconfigured_lease_applies_at_once() {
 #[test]
 fn reconfigured_trackers_reevaluate_priority_and_fault() {
     let mut p = params(1, 1, 150);
-    p.trackers = vec![Tracker::new("eth1", 0, false)];
+    p.trackers = vec![Tracker::new(0, false)];
     let mut w = Wire::new();
     let a = w.add(vec![p.clone()], vec![]);
     assert_eq!(w.state(a, 0), State::Fault);
@@ -1396,7 +1393,7 @@ fn reconfigured_trackers_reevaluate_priority_and_fault() {
     assert_eq!(w.state(a, 0), State::Fault);
     assert!(w.actions(a, 0).is_empty());
     // The faulting tracker removed: Backup, as if it had come up.
-    p.trackers = vec![Tracker::new("chk", 20, true)];
+    p.trackers = vec![Tracker::new(20, true)];
     w.reconfigure(a, vec![p.clone()], &[]).unwrap();
     assert_eq!(
         w.transitions(a, 0),
@@ -1414,7 +1411,7 @@ fn reconfigured_trackers_reevaluate_priority_and_fault() {
     assert_eq!(w.state(a, 0), State::Master);
     // A new weight-0 tracker that is down takes a master to Fault with the usual goodbye.
     w.clear_logs();
-    p.trackers.push(Tracker::new("eth2", 0, false));
+    p.trackers.push(Tracker::new(0, false));
     w.reconfigure(a, vec![p], &[]).unwrap();
     assert_goodbye(&w, a, State::Fault, Reason::Fault);
 }
@@ -1888,7 +1885,7 @@ fn a_tracked_file_value_moves_priority_and_faults_below_minus_253() {
     let mut p = params(1, 1, 150);
     // `track_file f { weight 10 }`, file holding 0.
     let (weight, up) = tracker(status(0, 10, false));
-    p.trackers = vec![Tracker::new("f", weight, up)];
+    p.trackers = vec![Tracker::new(weight, up)];
     let a = w.add(vec![p], vec![]);
     let b = w.add(vec![params(2, 1, 120)], vec![]);
     w.run_until(Duration::from_secs(10));

@@ -113,7 +113,7 @@ mod tests {
             (Status::Fault, 0, true),
         ] {
             let (weight, up) = tracker(s);
-            let t = Tracker::new("f", weight, up);
+            let t = Tracker::new(weight, up);
             assert_eq!(
                 (t.contribution(), t.faulted()),
                 (contribution, fault),

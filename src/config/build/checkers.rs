@@ -306,7 +306,7 @@ pub(super) const FILE: &[Kw<Checker>] = &[
     Kw {
         name: "weight",
         arity: Range(1, 2),
-        doc: "`weight N [reverse|noreverse]`: value × N is added to the real server's weight, -65535..65535 (default: the track_file's; 0: a non-zero value takes the real server down, a zero one with `reverse`)",
+        doc: "`weight N [reverse|noreverse]`: value × N is added to the real server's weight (several FILE_CHECKs add up, as in keepalived), -65535..65535 (default: the track_file's; 0: a non-zero value takes the real server down, a zero one with `reverse`)",
         set: |c, k, n| {
             let Some(w) = c.int(n, -65535, 65535) else {
                 return;

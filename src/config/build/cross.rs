@@ -117,6 +117,12 @@ fn instance_scripts(c: &mut Ctx, inst: &mut VrrpInstance, at: &InstanceAt, all: 
     retain_known(c, &mut inst.track_script, &at_scripts, "vrrp_script", |s| {
         scripts.iter().any(|x| x.name == s.name)
     });
+    for t in at_scripts
+        .iter()
+        .filter(|t| all.iter().any(|x| x.name == t.text))
+    {
+        c.scripts.push((format!("track_script {}", t.text), t.pos));
+    }
 }
 
 /// Instances sharing interface, VRID and family must be told apart by their adverts' source

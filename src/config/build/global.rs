@@ -180,7 +180,7 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
     Kw {
         name: "dynamic_interfaces",
         arity: Range(0, 1),
-        doc: "`dynamic_interfaces [allow_if_changes]`: keeplite always runs so: an instance whose interface is missing waits for it (`-t` warns), one whose interface is deleted goes to FAULT, and restarts on it when it is created again",
+        doc: "`dynamic_interfaces [allow_if_changes]`: keeplite always runs so: an instance whose interface is missing waits for it in FAULT (`-t` warns; `status` says why), one whose interface is deleted goes to FAULT, and restarts on it when it is created again",
         set: |_, _, _| {},
     },
     Kw {

@@ -206,6 +206,11 @@ pub(super) fn track_file(c: &mut Ctx, b: &mut Builder, n: &Node) {
         c.warn(&n.args[0], msg, None);
         return;
     }
+    let msg = format!(
+        "`{}` is read every second; keepalived is told of a change at once (inotify)",
+        f.file.display()
+    );
+    c.note(&n.args[0], msg, None);
     c.track_files.push(f.clone());
     b.cfg.track_files.push(f);
 }
@@ -214,7 +219,7 @@ pub(super) const TRACK_FILE: &[Kw<TrackFile>] = &[
     Kw {
         name: "file",
         arity: N(1),
-        doc: "`file PATH`: the file; its number (decimal, 0x hex, 0 octal; missing or empty = 0) times the weight is added to the priority, below -253 a fault",
+        doc: "`file PATH`: the file; its number (decimal, 0x hex, 0 octal; missing or empty = 0) times the weight is added to the priority, below -253 a fault; read every second (keepalived is told of a change at once by inotify)",
         set: |_, f, n| f.file = n.args[0].text.clone().into(),
     },
     Kw {

@@ -786,6 +786,11 @@ fn track_files_and_their_references() {
         diags(&d),
         ["15:2: warning: track_file `later` is not defined above; ignored"]
     );
+    // keeplite polls where keepalived uses inotify: `-t` says so.
+    let notes = load(&text).unwrap().1;
+    assert!(notes.iter().any(|d| d.severity == Severity::Note
+        && d.message
+            == "`/run/f1` is read every second; keepalived is told of a change at once (inotify)"));
     let f1 = &c.track_files[0];
     assert_eq!(
         (f1.file.as_path(), f1.weight, f1.reverse, f1.init),
