@@ -18,8 +18,21 @@ fn program(dir: &TempDir, tag: &str) -> (std::path::PathBuf, String) {
     (path, name)
 }
 
+/// Starts the copy. Another test thread forking while `program` still had the copy open for
+/// writing leaves that descriptor in its child until the child execs: exec of the copy then
+/// fails with ETXTBSY for a moment, so it is retried.
 fn run(path: &std::path::Path) -> ChildGuard {
-    ChildGuard(Command::new(path).arg("1000").spawn().unwrap())
+    let mut tries = 0;
+    loop {
+        match Command::new(path).arg("1000").spawn() {
+            Ok(c) => return ChildGuard(c),
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
 }
 
 fn stop(mut p: ChildGuard) {
