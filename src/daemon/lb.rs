@@ -664,12 +664,11 @@ impl Lb {
 
     /// Readiness of a checker socket, of the kinds the poller reported: a connect that ends
     /// writable only is done without asking the socket for its error.
-    pub fn ready(&mut self, token: u64, poller: &Poller, now: Instant) {
+    pub fn ready(&mut self, token: u64, ready: Readiness, poller: &Poller, now: Instant) {
         // Sockets closed earlier in this batch must not take a later event of their fd.
         self.fd_changes(poller);
         let fd = (token & ((1 << FD_BITS) - 1)) as i32;
         if self.fd_gen.get(&fd) == Some(&((token - TOKEN_CHECK) >> FD_BITS)) {
-            let ready = poller.readiness(token).unwrap_or(Readiness::ANY);
             self.io.handle_ready(&mut self.checks, fd, ready, now);
         }
     }

@@ -24,7 +24,7 @@ use crate::control::{self, InstanceStatus, Request, Response, StatusReport, VipS
 use crate::proto::vrrp::Error as RxError;
 use crate::proto::{arp, ndisc};
 use crate::sys::control::{request, ControlServer, DEFAULT_PATH};
-use crate::sys::event::{earliest, Interest, Poller, Signals, HANDLED};
+use crate::sys::event::{earliest, Interest, Poller, Readiness, Signals, HANDLED};
 use crate::sys::garp::FrameSocket;
 use crate::sys::netlink::{AddrSpec, LinkInfo, LinkMonitor, Rtnl};
 use crate::sys::persist;
@@ -530,8 +530,8 @@ struct Daemon {
     watchdog: Option<Watchdog>,
     /// The units' deadlines (index into `units`).
     timers: timers::Timers,
-    /// Ready tokens of the last wake-up (kept to reuse the allocation).
-    tokens: Vec<u64>,
+    /// Ready tokens of the last wake-up, with their readiness (kept to reuse the allocation).
+    tokens: Vec<(u64, Readiness)>,
     /// VIPs of the instances that hold theirs, for load balancing's `ha_suspend`.
     held: Vec<IpAddr>,
 }
@@ -986,7 +986,7 @@ impl Daemon {
             }
             // Due timers first: own adverts leave before this wake-up's datagrams are read.
             self.timers(now);
-            for &t in &tokens {
+            for &(t, ready) in &tokens {
                 match t {
                     TOKEN_SIGNALS => {
                         for sig in self.signals.take() {
@@ -1016,7 +1016,7 @@ impl Daemon {
                             self.reloaded(done, now);
                         }
                     }
-                    t if t >= lb::TOKEN_CHECK => self.lb.ready(t, &self.shell.poller, now),
+                    t if t >= lb::TOKEN_CHECK => self.lb.ready(t, ready, &self.shell.poller, now),
                     t if t >= TOKEN_CONTROL => self.control(t, now),
                     t => self.receive((t - TOKEN_SOCK) as usize, Instant::now()),
                 }

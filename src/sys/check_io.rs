@@ -142,7 +142,7 @@ impl CheckIo {
         }
     }
 
-    /// Readiness on `fd`, as the poller reported it ([`Readiness::ANY`] if unknown).
+    /// Readiness on `fd`, as the poller reported it.
     pub fn handle_ready(&mut self, cs: &mut Checkers, fd: RawFd, ready: Readiness, now: Instant) {
         let Some(&id) = self.by_fd.get(&fd) else {
             return;

@@ -35,15 +35,6 @@ pub struct Readiness {
     pub error: bool,
 }
 
-impl Readiness {
-    /// Readiness of an unknown kind: the fd's handler must ask the fd.
-    pub const ANY: Readiness = Readiness {
-        readable: true,
-        writable: true,
-        error: true,
-    };
-}
-
 impl Interest {
     pub fn readable(self) -> bool {
         self != Interest::Write
@@ -99,20 +90,20 @@ impl Poller {
     /// Waits until an fd is ready or `deadline` passes; returns the ready tokens (empty on
     /// timeout). `EINTR` counts as a timeout-free wakeup with nothing ready.
     pub fn wait(&mut self, now: Instant, deadline: Option<Instant>) -> io::Result<Vec<u64>> {
-        let mut tokens = Vec::new();
-        self.wait_into(now, deadline, &mut tokens)?;
-        Ok(tokens)
+        let mut ready = Vec::new();
+        self.wait_into(now, deadline, &mut ready)?;
+        Ok(ready.into_iter().map(|(t, _)| t).collect())
     }
 
-    /// [`Poller::wait`] into `tokens` (cleared first), which the event loop reuses: no
-    /// allocation per wake-up.
+    /// [`Poller::wait`] into `ready` (cleared first), which the event loop reuses: no
+    /// allocation per wake-up. Each token comes with the kinds of readiness reported for it.
     pub fn wait_into(
         &mut self,
         now: Instant,
         deadline: Option<Instant>,
-        tokens: &mut Vec<u64>,
+        ready: &mut Vec<(u64, Readiness)>,
     ) -> io::Result<()> {
-        tokens.clear();
+        ready.clear();
         self.events.clear();
         let cap = self.events.capacity();
         // SAFETY: the buffer has room for `cap` events; the kernel writes at most that many
@@ -134,19 +125,16 @@ impl Poller {
         }
         // SAFETY: the kernel initialised the first `n` entries.
         unsafe { self.events.set_len(n as usize) };
-        tokens.extend(self.events.iter().map(|e| e.u64));
+        ready.extend(self.events.iter().map(|e| {
+            let has = |b: libc::c_int| e.events & b as u32 != 0;
+            let kinds = Readiness {
+                readable: has(libc::EPOLLIN),
+                writable: has(libc::EPOLLOUT),
+                error: has(libc::EPOLLERR | libc::EPOLLHUP),
+            };
+            (e.u64, kinds)
+        }));
         Ok(())
-    }
-
-    /// What the last wait reported for `token`; `None` if it was not in that batch.
-    pub fn readiness(&self, token: u64) -> Option<Readiness> {
-        let bits = self.events.iter().find(|e| ({ e.u64 }) == token)?.events;
-        let has = |b: libc::c_int| bits & b as u32 != 0;
-        Some(Readiness {
-            readable: has(libc::EPOLLIN),
-            writable: has(libc::EPOLLOUT),
-            error: has(libc::EPOLLERR | libc::EPOLLHUP),
-        })
     }
 }
 
@@ -292,28 +280,31 @@ mod tests {
         // SAFETY: both fds are owned from here on.
         let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
-        assert_eq!(p.wait(Instant::now(), None).unwrap(), vec![9]);
+        let mut got = Vec::new();
         let ready = |readable, writable, error| {
-            Some(Readiness {
-                readable,
-                writable,
-                error,
-            })
+            vec![(
+                9,
+                Readiness {
+                    readable,
+                    writable,
+                    error,
+                },
+            )]
         };
-        assert_eq!(p.readiness(9), ready(false, true, false));
-        assert_eq!(p.readiness(8), None);
+        p.wait_into(Instant::now(), None, &mut got).unwrap();
+        assert_eq!(got, ready(false, true, false));
         p.modify(a.as_raw_fd(), Interest::Read, 9).unwrap();
         // SAFETY: one byte from a static buffer.
         assert_eq!(
             unsafe { libc::write(b.as_raw_fd(), b"x".as_ptr().cast(), 1) },
             1
         );
-        p.wait(Instant::now(), None).unwrap();
-        assert_eq!(p.readiness(9), ready(true, false, false));
+        p.wait_into(Instant::now(), None, &mut got).unwrap();
+        assert_eq!(got, ready(true, false, false));
         // A hang-up is reported whatever the interest.
         drop(b);
-        p.wait(Instant::now(), None).unwrap();
-        assert_eq!(p.readiness(9), ready(true, false, true));
+        p.wait_into(Instant::now(), None, &mut got).unwrap();
+        assert_eq!(got, ready(true, false, true));
     }
 
     #[test]
