@@ -1155,9 +1155,10 @@ mod tests {
         for (params, dst) in checks[1..].iter().zip(addrs) {
             let real = SocketAddr::new(dst.parse::<SocketAddr>().unwrap().ip(), 80);
             let mut ck = Checker::start(params[0].clone(), real, true, Duration::ZERO, now);
-            ck.handle_timeout(now);
+            let mut out = crate::check::Actions::new();
+            ck.handle_timeout(now, &mut out);
             assert_eq!(
-                ck.poll_action(),
+                out.pop_front(),
                 Some(crate::check::Action::Connect {
                     dst: dst.parse().unwrap(),
                     bind: None,

@@ -8,7 +8,7 @@
 //! ([`Output::SpawnMisc`]) which reports the exit back with [`CheckIo::misc_exited`].
 
 use crate::check::misc::MiscExit;
-use crate::check::{ping, Action, CheckKind, Checker};
+use crate::check::{ping, Action, CheckKind, CheckerMut};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -229,7 +229,7 @@ impl CheckIo {
                     break;
                 };
                 let n = read(conn.fd.as_raw_fd(), &mut self.buf[..]);
-                let checker = cs.get_mut(id);
+                let mut checker = cs.get_mut(id);
                 match n {
                     Ok(0) => checker.on_eof(now),
                     Ok(n) => checker.on_data(now, &self.buf[..n]),
@@ -386,7 +386,7 @@ impl CheckIo {
     }
 
     /// TCP connected: plain checks go on; TLS ones start the handshake first.
-    fn established(&mut self, checker: &mut Checker, id: CheckId, now: Instant) {
+    fn established(&mut self, mut checker: CheckerMut<'_>, id: CheckId, now: Instant) {
         #[cfg(feature = "tls")]
         if let Some(conn) = self.conns[id].as_mut().filter(|c| c.is_tls()) {
             let fd = conn.fd.as_raw_fd();
@@ -614,7 +614,7 @@ fn flush(conn: &mut Conn) -> Result<(), i32> {
 #[cfg(feature = "tls")]
 mod tls {
     use super::RawFd;
-    use crate::check::Checker;
+    use crate::check::CheckerMut;
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
     use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -730,7 +730,7 @@ mod tls {
     /// Readiness on a TLS connection: advance the handshake or deliver plaintext.
     pub(super) fn ready(
         conn: &mut super::Conn,
-        checker: &mut Checker,
+        mut checker: CheckerMut<'_>,
         buf: &mut [u8],
         readable: bool,
         now: Instant,
@@ -740,7 +740,7 @@ mod tls {
             return;
         };
         let handshaking = t.is_handshaking();
-        let fail = |checker: &mut Checker, e: i32| {
+        let fail = |checker: &mut CheckerMut<'_>, e: i32| {
             if handshaking {
                 checker.on_connect_failed(now, e)
             } else {
@@ -755,15 +755,15 @@ mod tls {
                     if t.process_new_packets().is_err() {
                         // Still send the alert rustls queued.
                         let _ = flush(t, fd);
-                        return fail(checker, libc::EPROTO);
+                        return fail(&mut checker, libc::EPROTO);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return fail(checker, errno_of(&e)),
+                Err(e) => return fail(&mut checker, errno_of(&e)),
             }
         }
         if let Err(e) = flush(t, fd) {
-            return fail(checker, e);
+            return fail(&mut checker, e);
         }
         if t.is_handshaking() {
             if eof {
