@@ -22,7 +22,7 @@ use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
 use crate::config::{self, Config, Keyword, LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
-use crate::ipvs::model::{DestKey, ServiceKey, State};
+use crate::ipvs::model::{ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
 use crate::ipvs::syncd::{self, Mode, SyncDaemon};
@@ -53,8 +53,9 @@ struct Check {
     misc: Option<ProcId>,
 }
 
+/// A real server's runtime state; its address and configured weight are its policy entry's
+/// (`Vs::policy.reals`, same index).
 struct Real {
-    addr: SocketAddr,
     checks: Checks,
     /// notify_up and notify_down (boxed: most real servers have neither).
     notify: Option<Box<Notify>>,
@@ -143,7 +144,6 @@ impl Real {
     /// A real server seen for the first time: up unless alpha (and it has checks).
     fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
-            addr: SocketAddr::new(rcfg.addr, rcfg.port),
             up: !alpha || params.is_empty(),
             checks: params
                 .into_iter()
@@ -189,7 +189,11 @@ impl Vs {
         let reals = self
             .reals
             .iter()
-            .map(|r| (r.addr, r.checks.iter().map(|c| &*c.params).collect()))
+            .zip(&self.policy.reals)
+            .map(|(r, p)| {
+                let addr = p.dest.key.socket_addr();
+                (addr, r.checks.iter().map(|c| &*c.params).collect())
+            })
             .collect();
         policy::Shape {
             services: &self.policy.services,
@@ -411,9 +415,10 @@ impl Lb {
     /// Starts the checker of `vss[v].reals[r].checks[c]` at a random point of its first
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
-        let real = &self.vss[v].reals[r];
-        let ck = &real.checks[c];
-        let (params, up, addr) = (ck.params.clone(), ck.up, real.addr);
+        let vs = &self.vss[v];
+        let ck = &vs.reals[r].checks[c];
+        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let (params, up) = (ck.params.clone(), ck.up);
         let last = ck.last.as_deref().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
@@ -775,6 +780,7 @@ impl Lb {
         now: Instant,
     ) {
         let vs = &mut self.vss[v];
+        let addr = vs.policy.reals[r].dest.key.socket_addr();
         let real = &mut vs.reals[r];
         let q = match ev {
             CheckEvent::Up(ref reason) | CheckEvent::Down(ref reason) => {
@@ -788,7 +794,7 @@ impl Lb {
                 if real.smtp && (up != real.up || !sh.smtp.no_checker_emails) {
                     let (name, proto) = &vs.mail_name;
                     let alert = smtp::Alert::RealServer {
-                        real: smtp::trio(real.addr, proto),
+                        real: smtp::trio(addr, proto),
                         virtual_server: name.clone(),
                         up,
                         check: mail_check_name(kind),
@@ -810,12 +816,12 @@ impl Lb {
                 };
                 log::info(&format!(
                     "{}: real server {} {state} ({why})",
-                    vs.name, real.addr
+                    vs.name, addr
                 ));
                 if let Some(cmd) = real.notify(up) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(real.addr, vs.proto);
+                let rs = fifo::trio(addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
@@ -825,7 +831,7 @@ impl Lb {
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
-                    real.addr,
+                    addr,
                     w.map_or("as configured".to_owned(), |w| w.to_string()),
                     real.checks[c].params.kind_name()
                 ));
@@ -869,7 +875,7 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify(false) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(vs.reals[i].addr, vs.proto);
+                let rs = fifo::trio(vs.policy.reals[i].dest.key.socket_addr(), vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
@@ -1079,11 +1085,9 @@ impl Lb {
                     real_servers: vs
                         .reals
                         .iter()
-                        .map(|r| {
-                            let key = DestKey {
-                                addr: r.addr.ip(),
-                                port: r.addr.port(),
-                            };
+                        .zip(&vs.policy.reals)
+                        .map(|(r, p)| {
+                            let key = p.dest.key;
                             let last = r
                                 .checks
                                 .iter()
@@ -1095,7 +1099,7 @@ impl Lb {
                                 })
                                 .max_by_key(|(_, l)| l.at);
                             RealServerStatus {
-                                addr: r.addr.to_string(),
+                                addr: key.socket_addr().to_string(),
                                 up: r.up,
                                 weight: dests
                                     .iter()
