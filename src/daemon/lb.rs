@@ -541,7 +541,7 @@ impl Lb {
             None => (None, true),
         };
         // Each real server's configuration is dropped as its state is built.
-        let reals: Vec<Real> = real_servers
+        let mut reals: Vec<Real> = real_servers
             .into_iter()
             .zip(p.checks)
             .zip(kept)
@@ -558,6 +558,8 @@ impl Lb {
                 r
             })
             .collect();
+        // Collected in place, in the configuration's larger records: the rest goes back.
+        reals.shrink_to_fit();
         // Real servers that changed or went away: stop their checkers.
         let mut gone: Vec<Real> = old_reals.into_iter().flatten().collect();
         self.stop_reals(&mut gone, sh, now);
