@@ -362,18 +362,20 @@ struct Exchange {
     hard: Instant,
 }
 
+/// A misc script running.
+struct MiscRun {
+    state: MiscState,
+    started: Instant,
+}
+
+/// The phases with data are boxed, as most checkers are never in them (16 B, not 24).
 enum Phase {
     /// Waiting for `deadline` to start the next attempt.
     Idle,
-    Connecting {
-        started: Instant,
-    },
-    /// Boxed: most checkers are never in it, and it would double the size of every phase.
+    /// Until `deadline`, which is the attempt's start + connect_timeout.
+    Connecting,
     Exchange(Box<Exchange>),
-    Misc {
-        state: MiscState,
-        started: Instant,
-    },
+    Misc(Box<MiscRun>),
     /// UDP: the datagram is out, waiting for a reply until `deadline`.
     Datagram,
 }
@@ -394,7 +396,8 @@ pub struct Checker {
     has_run: bool,
     retry_it: u32,
     url_it: u32,
-    failed_url: Option<u32>,
+    /// keepalived's failed_url is set: a url failed, recheck all from the first.
+    url_failed: bool,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
     /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
@@ -431,7 +434,7 @@ impl Checker {
             has_run: false,
             retry_it: 0,
             url_it: 0,
-            failed_url: None,
+            url_failed: false,
             misc_last_exit: 0,
             seq: 0,
             phase: Phase::Idle,
@@ -472,7 +475,7 @@ impl Checker {
         }
         match &mut self.phase {
             Phase::Idle => self.start_attempt(now, out),
-            Phase::Connecting { .. } => {
+            Phase::Connecting => {
                 let to = self.conn().connect_timeout;
                 out.push_back(Action::Close);
                 self.fail(now, Reason::ConnectTimeout(to), out);
@@ -490,14 +493,14 @@ impl Checker {
                 out.push_back(Action::Close);
                 self.fail(now, reason, out);
             }
-            Phase::Misc { state, .. } => {
-                let (signal, next, grace) = match *state {
+            Phase::Misc(m) => {
+                let (signal, next, grace) = match m.state {
                     MiscState::Running => (libc::SIGTERM, MiscState::Terminating, MISC_KILL_GRACE),
                     MiscState::Terminating => (libc::SIGKILL, MiscState::Killing, MISC_KILL_GRACE),
                     // Still there after SIGKILL: keep trying, less often (keepalived: 10 s).
                     MiscState::Killing => (libc::SIGKILL, MiscState::Killing, 5 * MISC_KILL_GRACE),
                 };
-                *state = next;
+                m.state = next;
                 self.deadline = now + grace;
                 out.push_back(Action::KillMisc { signal });
             }
@@ -521,7 +524,7 @@ impl Checker {
 
     /// The connection requested by [`Action::Connect`] is established.
     pub fn on_connected(&mut self, now: Instant, out: &mut Actions) {
-        let Phase::Connecting { started } = self.phase else {
+        let Phase::Connecting = self.phase else {
             return;
         };
         match &self.params.kind {
@@ -536,6 +539,7 @@ impl Checker {
                 out.push_back(Action::Send(req));
                 let idle = now + h.conn.connect_timeout;
                 // The hard limit counts from the start of the attempt (connect included).
+                let started = self.deadline - h.conn.connect_timeout;
                 let hard = started + h.exchange_timeout;
                 self.phase = Phase::Exchange(Box::new(Exchange {
                     parser: ResponseParser::default(),
@@ -554,7 +558,7 @@ impl Checker {
 
     /// The connect failed (errno); for UDP, any socket error.
     pub fn on_connect_failed(&mut self, now: Instant, errno: i32, out: &mut Actions) {
-        if !matches!(self.phase, Phase::Connecting { .. } | Phase::Datagram) {
+        if !matches!(self.phase, Phase::Connecting | Phase::Datagram) {
             return;
         }
         out.push_back(Action::Close);
@@ -671,9 +675,10 @@ impl Checker {
 
     /// The misc script ended.
     pub fn on_misc_exit(&mut self, now: Instant, exit: MiscExit, out: &mut Actions) {
-        let Phase::Misc { state, started } = self.phase else {
+        let Phase::Misc(run) = &self.phase else {
             return;
         };
+        let (state, started) = (run.state, run.started);
         let CheckKind::Misc(m) = &self.params.kind else {
             unreachable!()
         };
@@ -748,7 +753,7 @@ impl Checker {
                     bind: c.bind,
                     tls,
                 });
-                self.phase = Phase::Connecting { started: now };
+                self.phase = Phase::Connecting;
                 self.deadline = now + c.connect_timeout;
             }
             CheckKind::Udp(u) => {
@@ -794,10 +799,10 @@ impl Checker {
                 out.push_back(Action::SpawnMisc {
                     path: m.path.clone(),
                 });
-                self.phase = Phase::Misc {
+                self.phase = Phase::Misc(Box::new(MiscRun {
                     state: MiscState::Running,
                     started: now,
-                };
+                }));
                 self.deadline = now + timeout;
             }
             CheckKind::File(_) => {
@@ -931,7 +936,7 @@ impl Checker {
             HttpStep::Retry => self.retry_it += 1,
             HttpStep::Failed => {}
         }
-        if step == HttpStep::Next && self.url_it as usize >= nurls && self.failed_url.is_none() {
+        if step == HttpStep::Next && self.url_it as usize >= nurls && !self.url_failed {
             if !self.up || !self.has_run {
                 self.set_state(true, reason, out);
                 self.has_run = true;
@@ -942,10 +947,10 @@ impl Checker {
             if self.up || !self.has_run {
                 self.set_state(false, reason, out);
             }
-            self.failed_url = Some(self.url_it);
-        } else if step == HttpStep::Next && self.failed_url.is_some() {
+            self.url_failed = true;
+        } else if step == HttpStep::Next && self.url_failed {
             // The failed url passes again: recheck all urls from the first.
-            self.failed_url = None;
+            self.url_failed = false;
             self.url_it = 0;
             self.retry_it = 0;
         }
@@ -956,7 +961,7 @@ impl Checker {
                 self.retry_it = p.retry;
             }
             p.delay_loop
-        } else if self.failed_url.is_some() {
+        } else if self.url_failed {
             p.delay_before_retry.max(p.delay_loop)
         } else {
             p.delay_before_retry

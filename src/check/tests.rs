@@ -709,3 +709,10 @@ fn file_check_follows_the_value_read_each_second() {
         vec![Event::Down(Reason::FileValue(-1_073_741_824))]
     );
 }
+
+/// 10,000 real servers hold 10,000 checkers: each byte here is ~10 KB of the daemon's RSS.
+#[test]
+fn a_checker_stays_small() {
+    let n = std::mem::size_of::<Checker>();
+    assert!(n <= 136, "{n} B");
+}
