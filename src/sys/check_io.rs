@@ -86,7 +86,7 @@ pub fn shrink_idle<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
 /// Disconnected TCP_CHECK sockets kept for the next checks' connects, at most. The pool only
 /// grows to the peak number of TCP checks in flight at once; each idle socket costs an fd and
 /// ~4 KiB of kernel memory.
-const POOL: usize = 64;
+const POOL: usize = 256;
 
 /// A disconnected TCP socket, still registered (disarmed, one-shot) in the caller's poll set.
 struct Idle {

@@ -72,7 +72,7 @@ impl Poller {
         Ok(Poller {
             // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
-            events: Vec::with_capacity(32),
+            events: Vec::with_capacity(256),
         })
     }
 
