@@ -141,6 +141,19 @@ fn sent(m: &mut unit::Member, dst: IpAddr, r: io::Result<()>) {
     }
 }
 
+/// A VRRP socket on `ifname` whose multicast adverts leave as prebuilt Ethernet frames (raw
+/// IP on other links, or when no packet socket can be had).
+fn vrrp_socket(ifname: &str, ifindex: u32, v6: bool) -> Result<VrrpSocket, String> {
+    let mut sock = VrrpSocket::open(ifname, ifindex, v6)
+        .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+    if let Err(e) = sock.use_frames(ifname) {
+        log::warn(&format!(
+            "{ifname}: adverts through the raw IP socket (packet socket: {e})"
+        ));
+    }
+    Ok(sock)
+}
+
 /// A unit that could not start yet: why, and since when.
 struct Waiting {
     key: UnitKey,
@@ -189,8 +202,7 @@ impl Env for Shell {
         {
             // The interface was deleted and created again: a socket bound to the new one.
             Some(i) if self.socks[i].ifindex != ifindex => {
-                let sock = VrrpSocket::open(ifname, ifindex, v6)
-                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let sock = vrrp_socket(ifname, ifindex, v6)?;
                 let _ = self.poller.delete(self.socks[i].sock.fd());
                 self.poller
                     .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
@@ -200,8 +212,7 @@ impl Env for Shell {
             }
             Some(i) => i,
             None => {
-                let sock = VrrpSocket::open(ifname, ifindex, v6)
-                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let sock = vrrp_socket(ifname, ifindex, v6)?;
                 let i = self.socks.len();
                 self.poller
                     .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
@@ -1297,6 +1308,13 @@ impl Daemon {
         }
         if !events.is_empty() && !self.waiting.is_empty() {
             self.start_waiting(now, false);
+        }
+        // `ip link set address`, a bond's fail_over_mac: frames leave from the new MAC.
+        for l in &events {
+            let Some(mac) = l.mac else { continue };
+            for s in self.shell.socks.iter_mut().filter(|s| s.ifindex == l.index) {
+                s.sock.set_mac(mac);
+            }
         }
         for l in events {
             self.set_trackers(now, |src| match src {
