@@ -282,15 +282,19 @@ mod tests {
         assert!(p.wait(now, Some(now)).unwrap().is_empty());
     }
 
-    #[test]
-    fn readiness_tells_readable_from_writable() {
-        let mut p = Poller::new().unwrap();
+    fn socket_pair() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
         // SAFETY: test-local socket pair.
         let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
         assert_eq!(r, 0);
         // SAFETY: both fds are owned from here on.
-        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn readiness_tells_readable_from_writable() {
+        let mut p = Poller::new().unwrap();
+        let (a, b) = socket_pair();
         p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
         let mut got = Vec::new();
         let ready = |readable, writable, error| {
@@ -322,12 +326,7 @@ mod tests {
     #[test]
     fn a_one_shot_interest_reports_once_until_rearmed() {
         let mut p = Poller::new().unwrap();
-        let mut fds = [0; 2];
-        // SAFETY: test-local socket pair.
-        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
-        assert_eq!(r, 0);
-        // SAFETY: both fds are owned from here on.
-        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (a, b) = socket_pair();
         p.add(a.as_raw_fd(), Interest::ReadWriteOnce, 3).unwrap();
         let mut got = Vec::new();
         let now = Instant::now();
