@@ -139,6 +139,11 @@ impl VrrpSocket {
         Ok(true)
     }
 
+    /// Multicast adverts through the raw IP socket again (`vrrp_raw_adverts`).
+    pub fn use_raw(&mut self) {
+        self.link = None;
+    }
+
     /// The interface's MAC address changed (`ip link set address`, a bond's
     /// `fail_over_mac`): frames from now on carry `mac`, as the raw path's would.
     pub fn set_mac(&mut self, mac: [u8; 6]) {
