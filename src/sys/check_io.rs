@@ -32,8 +32,10 @@ pub enum FdChange {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dgram {
-    /// A TCP connection.
-    No,
+    /// A TCP connection, IPv6 or not (which pooled sockets fit, see [`CheckIo::pool`]).
+    Tcp {
+        v6: bool,
+    },
     Udp,
     /// An ICMP ping socket: the kernel picks the echo identifier and delivers only the
     /// replies to it.
@@ -48,8 +50,6 @@ enum Dgram {
 struct Conn {
     fd: OwnedFd,
     connecting: bool,
-    /// TCP: an IPv6 socket (which pooled sockets fit, see [`CheckIo::pool`]).
-    v6: bool,
     /// UDP_CHECK / PING_CHECK: each readiness is one reply (or the ICMP error).
     dgram: Dgram,
     /// Bytes not sent yet: boxed, as only HTTP checks send and the table holds a `Conn`
@@ -212,7 +212,7 @@ impl CheckIo {
             }
             return self.run_actions(cs, id, now);
         }
-        if conn.dgram != Dgram::No {
+        if !matches!(conn.dgram, Dgram::Tcp { .. }) {
             let (raw, dgram) = (conn.fd.as_raw_fd(), conn.dgram);
             for _ in 0..READS_PER_EVENT {
                 // MSG_TRUNC: the datagram's real length, so length limits see past the buffer.
@@ -326,7 +326,6 @@ impl CheckIo {
                             self.conns[id] = Some(Conn {
                                 fd,
                                 connecting: false,
-                                v6: dst.is_ipv6(),
                                 dgram,
                                 out: None,
                                 interest: Interest::Read,
@@ -439,8 +438,7 @@ impl CheckIo {
                 self.conns[id] = Some(Conn {
                     fd,
                     connecting: !done,
-                    v6,
-                    dgram: Dgram::No,
+                    dgram: Dgram::Tcp { v6 },
                     out: None,
                     interest,
                     #[cfg(feature = "tls")]
@@ -466,9 +464,10 @@ impl CheckIo {
         let raw = conn.fd.as_raw_fd();
         if self.disarmed == Some(raw) && self.pool.len() < POOL && disconnect(raw) {
             self.disarmed = None;
+            let v6 = conn.dgram == Dgram::Tcp { v6: true };
             self.pool.push(Idle {
                 fd: conn.fd,
-                v6: conn.v6,
+                v6,
                 bind,
             });
         } else {
@@ -907,6 +906,6 @@ mod tests {
     fn a_socket_table_entry_stays_small() {
         let n = std::mem::size_of::<Option<super::Conn>>();
         let tls = if cfg!(feature = "tls") { 8 } else { 0 };
-        assert!(n <= 24 + tls, "{n} B");
+        assert!(n <= 16 + tls, "{n} B");
     }
 }
