@@ -103,6 +103,31 @@ fn link_down_means_fault_and_takeover() {
 }
 
 #[test]
+fn vrrp_raw_adverts_put_netfilters_output_chain_back_in_the_path() {
+    // Multicast adverts leave as frames through a packet socket, which skips netfilter's
+    // OUTPUT chain; keepalived's raw-socket adverts pass it (a rule dropping VRRP there is a
+    // way to force a failover). `vrrp_raw_adverts` gives that path back, also on a reload.
+    let lan = Lan::new(2);
+    lan.hosts[0].sh(
+        "nft 'add table inet kl; add chain inet kl out { type filter hook output priority 0; }; \
+         add rule inet kl out meta l4proto vrrp drop'",
+    );
+    let (a, b) = master_and_backup(&lan, "", "");
+    let raw = format!("global_defs {{\n  vrrp_raw_adverts\n}}\n{}", conf(150, ""));
+    a.write_conf(&raw);
+    let (ok, out) = a.client(&["reload"]);
+    assert!(ok, "{out}");
+    b.expect_state("VI_1", "MASTER", 10);
+    assert!(a.log().contains("multicast adverts through raw IP sockets"));
+    a.write_conf(&conf(150, ""));
+    let (ok, out) = a.client(&["reload"]);
+    assert!(ok, "{out}");
+    // Frames again: b hears the higher priority and steps back (RFC 5798 §6.4.3).
+    b.expect_state("VI_1", "BACKUP", 10);
+    a.expect_state("VI_1", "MASTER", 1);
+}
+
+#[test]
 fn unicast_peers() {
     let lan = Lan::new(3);
     let uni = |me: usize, peer: usize| {

@@ -307,3 +307,92 @@ fn gratuitous_arp_and_unsolicited_na_reach_the_peer() {
     assert!(text.contains("icmp6 sum ok"), "{text}");
     assert!(text.contains("tgt is 2001:db8::100"), "{text}");
 }
+
+/// The frames of a `tcpdump -xx` listing, one per packet.
+fn dumped_frames(text: &str) -> Vec<Vec<u8>> {
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    for line in text.lines() {
+        let Some(hex) = line.trim_start().strip_prefix("0x") else {
+            if !line.starts_with(char::is_whitespace) {
+                frames.push(Vec::new());
+            }
+            continue;
+        };
+        let digits: String = hex.split_once(':').unwrap().1.split_whitespace().collect();
+        let bytes = (0..digits.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&digits[i..i + 2], 16));
+        frames.last_mut().unwrap().extend(bytes.map(Result::unwrap));
+    }
+    frames
+}
+
+/// An advert sent as a prebuilt frame through the packet socket is the raw IP socket's, byte
+/// for byte, but for what the kernel picks per packet: the IPv4 identification (and so the
+/// header checksum) and the IPv6 flow label. The peer's kernel and VRRP socket take both.
+#[test]
+fn framed_adverts_match_the_raw_paths_bytes() {
+    use keeplite::proto::frame;
+    let lan = Lan::new(2);
+    let rx4 = vrrp_socket(&lan.hosts[1], false, vec![IpAddr::V4(MCAST4)]);
+    let rx6 = vrrp_socket(&lan.hosts[1], true, vec![IpAddr::V6(MCAST6)]);
+    let filter = "ip proto 112 or ip6 proto 112";
+    let args = ["-l", "-n", "-xx", "-i", "eth0", "-c", "4", filter];
+    let mut dump = common::tcpdump(&lan.hosts[1], &args);
+    let ll = lan.hosts[0].enter(|| {
+        let mut nl = Rtnl::new().unwrap();
+        nl.primary_address(if_index("eth0").unwrap(), true)
+            .unwrap()
+            .unwrap()
+    });
+    let payload = b"\x31\x07framed or raw";
+    let sends = [
+        (false, "192.0.2.1".parse().unwrap(), IpAddr::V4(MCAST4)),
+        (true, ll, IpAddr::V6(MCAST6)),
+    ];
+    for (v6, src, dst) in sends {
+        let s = vrrp_socket(&lan.hosts[0], v6, vec![]);
+        s.send(src, dst, 255, payload).unwrap();
+        let s = lan.hosts[0].enter(move || {
+            let mut s = s;
+            assert!(s.use_frames("eth0").unwrap(), "eth0 is Ethernet");
+            s
+        });
+        s.send(src, dst, 255, payload).unwrap();
+        for _ in 0..2 {
+            let (r, msg) = recv_wait(if v6 { &rx6 } else { &rx4 });
+            assert_eq!(
+                (r.src, r.dst, r.ttl, &msg[..]),
+                (src, dst, 255, &payload[..])
+            );
+        }
+    }
+    dump.wait_timeout(Duration::from_secs(5));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut dump.0.stdout.take().unwrap(), &mut text).unwrap();
+    let frames = dumped_frames(&text);
+    assert_eq!(frames.len(), 4, "{text}");
+    for pair in frames.chunks(2) {
+        let [raw, framed] = [&pair[0], &pair[1]].map(|f| {
+            let (r, p) = frame::Repr::parse(f).unwrap();
+            assert_eq!(p, payload);
+            let mut f = f.clone();
+            if r.src.is_ipv4() {
+                f[18..20].fill(0); // identification
+                f[24..26].fill(0); // header checksum
+            } else {
+                f[15] &= 0xf0; // flow label
+                f[16..18].fill(0);
+            }
+            (r, f)
+        });
+        assert_eq!(framed.1, raw.1, "{text}");
+        assert_eq!(framed.0.hop_limit, 255);
+    }
+    // Not Ethernet: adverts keep the raw socket.
+    let lo = lan.hosts[0].enter(|| {
+        let mut s = VrrpSocket::open("lo", if_index("lo").unwrap(), false).unwrap();
+        s.use_frames("lo").unwrap()
+    });
+    assert!(!lo, "loopback taken for Ethernet");
+}

@@ -236,3 +236,19 @@ fn xmit_base_keeps_adverts_on_the_interface() {
     assert_eq!(V4.ping(client, h1), V4.vmac);
     kd.stop();
 }
+
+/// Adverts leave as prebuilt frames: when the interface's MAC address changes (`ip link set
+/// address`, a bond's fail_over_mac), they carry the new one, as the kernel's raw path would.
+#[test]
+fn adverts_follow_a_mac_change() {
+    let lan = Lan::new(2);
+    let (h0, client) = (&lan.hosts[0], &lan.hosts[1]);
+    let kl = Keeplite::start(h0, &vrrp_conf("VI_1", 51, 150, &["192.0.2.100/24"], ""));
+    kl.expect_state("VI_1", "MASTER", 10);
+    let mac = "02:00:5e:10:20:30";
+    assert_ne!(advert_source(client), mac);
+    h0.sh(&format!("ip link set eth0 address {mac}"));
+    // The adverts already queued when it changed may still carry the old one.
+    let moved = wait_until(Duration::from_secs(10), || advert_source(client) == mac);
+    assert!(moved, "adverts still from the old MAC: {}", kl.log());
+}

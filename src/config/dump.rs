@@ -302,6 +302,7 @@ fn global(w: &mut W, g: &GlobalDefs) {
     w.opt("vrrp_priority", g.vrrp_priority);
     w.opt("checker_priority", g.checker_priority);
     w.flag("vrrp_no_swap", g.vrrp_no_swap);
+    w.flag("vrrp_raw_adverts", g.vrrp_raw_adverts);
     w.flag("checker_no_swap", g.checker_no_swap);
     w.opt("vrrp_rt_priority", g.vrrp_rt_priority);
     w.opt("checker_rt_priority", g.checker_rt_priority);

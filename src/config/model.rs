@@ -52,6 +52,9 @@ pub struct GlobalDefs {
     pub checker_priority: Option<i8>,
     /// `vrrp_no_swap` / `checker_no_swap`: lock the process's memory.
     pub vrrp_no_swap: bool,
+    /// keeplite `vrrp_raw_adverts`: multicast adverts through the raw IP socket, as
+    /// keepalived sends them (netfilter's OUTPUT chain sees them), not as prebuilt frames.
+    pub vrrp_raw_adverts: bool,
     pub checker_no_swap: bool,
     /// `vrrp_rt_priority` / `checker_rt_priority`: realtime (SCHED_RR) priorities, 1..99.
     pub vrrp_rt_priority: Option<u8>,
@@ -196,6 +199,7 @@ impl Default for GlobalDefs {
             vrrp_priority: None,
             checker_priority: None,
             vrrp_no_swap: false,
+            vrrp_raw_adverts: false,
             checker_no_swap: false,
             vrrp_rt_priority: None,
             checker_rt_priority: None,

@@ -109,6 +109,8 @@ struct Shell {
     /// with the other due units' (Daemon::flush_tx).
     batching: Option<usize>,
     tx: Vec<Tx>,
+    /// `vrrp_raw_adverts` of the configuration applied (`None` before the first).
+    raw_adverts: Option<bool>,
 }
 
 /// An advert waiting in [`Shell::tx`]: unit and member it is from, socket, what to send.
@@ -138,6 +140,27 @@ fn sent(m: &mut unit::Member, dst: IpAddr, r: io::Result<()>) {
             log::info(&format!("{}: adverts are going out again", m.name));
         }
         _ => {}
+    }
+}
+
+/// A VRRP socket on `ifname`; unless `raw`, its multicast adverts leave as prebuilt
+/// Ethernet frames.
+fn vrrp_socket(ifname: &str, ifindex: u32, v6: bool, raw: bool) -> Result<VrrpSocket, String> {
+    let mut sock = VrrpSocket::open(ifname, ifindex, v6)
+        .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+    if !raw {
+        frames_on(&mut sock, ifname);
+    }
+    Ok(sock)
+}
+
+/// Multicast adverts of `sock` as prebuilt Ethernet frames from now on (raw IP on other
+/// links, or when no packet socket can be had).
+fn frames_on(sock: &mut VrrpSocket, ifname: &str) {
+    if let Err(e) = sock.use_frames(ifname) {
+        log::warn(&format!(
+            "{ifname}: adverts through the raw IP socket (packet socket: {e})"
+        ));
     }
 }
 
@@ -185,12 +208,11 @@ impl Env for Shell {
         let idx = match self
             .socks
             .iter()
-            .position(|s| s.ifname == ifname && s.ifindex == ifindex && s.v6 == v6)
+            .position(|s| s.ifname == ifname && s.v6 == v6)
         {
             // The interface was deleted and created again: a socket bound to the new one.
             Some(i) if self.socks[i].ifindex != ifindex => {
-                let sock = VrrpSocket::open(ifname, ifindex, v6)
-                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let sock = vrrp_socket(ifname, ifindex, v6, self.raw_adverts == Some(true))?;
                 let _ = self.poller.delete(self.socks[i].sock.fd());
                 self.poller
                     .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
@@ -200,8 +222,7 @@ impl Env for Shell {
             }
             Some(i) => i,
             None => {
-                let sock = VrrpSocket::open(ifname, ifindex, v6)
-                    .map_err(|e| format!("VRRP socket on {ifname}: {e}"))?;
+                let sock = vrrp_socket(ifname, ifindex, v6, self.raw_adverts == Some(true))?;
                 let i = self.socks.len();
                 self.poller
                     .add(sock.fd(), Interest::Read, TOKEN_SOCK + i as u64)
@@ -277,6 +298,28 @@ impl Env for Shell {
 }
 
 impl Shell {
+    /// Multicast adverts as prebuilt frames, or through the raw IP socket (`raw`,
+    /// `vrrp_raw_adverts`), from now on: said once, since frames skip netfilter's OUTPUT
+    /// chain where keepalived's adverts pass it.
+    fn adverts_via(&mut self, raw: bool) {
+        if self.raw_adverts == Some(raw) {
+            return;
+        }
+        self.raw_adverts = Some(raw);
+        log::info(if raw {
+            "multicast adverts through raw IP sockets (vrrp_raw_adverts)"
+        } else {
+            "multicast adverts as Ethernet frames through packet sockets: netfilter's OUTPUT \
+             chain does not see them (`vrrp_raw_adverts` sends them as keepalived does)"
+        });
+        for s in &mut self.socks {
+            if raw {
+                s.sock.use_raw();
+            } else {
+                frames_on(&mut s.sock, &s.ifname);
+            }
+        }
+    }
     /// Executes a unit's pending events in order.
     fn drain(&mut self, unit: &mut Unit, now: Instant) {
         while let Some(ev) = unit.vrrp.poll_event() {
@@ -733,6 +776,7 @@ impl Daemon {
             vmacs: Vmacs::default(),
             batching: None,
             tx: Vec::new(),
+            raw_adverts: None,
         };
         let mut d = Daemon {
             config_path: opts.config_file.clone(),
@@ -829,6 +873,7 @@ impl Daemon {
             .configure(&cfg.track_processes, &sh.poller, TOKEN_PROCESSES, now);
         self.shell.mail.configure(g);
         self.shell.smtp = g.smtp.clone();
+        self.shell.adverts_via(g.vrrp_raw_adverts);
         self.shell.statics(&self.cfg, &cfg);
         let keys = plan::unit_keys(&cfg);
         let stored: Vec<StoredKey> = keys.iter().map(StoredKey::new).collect();
@@ -1298,6 +1343,13 @@ impl Daemon {
         }
         if !events.is_empty() && !self.waiting.is_empty() {
             self.start_waiting(now, false);
+        }
+        // `ip link set address`, a bond's fail_over_mac: frames leave from the new MAC.
+        for l in &events {
+            let Some(mac) = l.mac else { continue };
+            for s in self.shell.socks.iter_mut().filter(|s| s.ifindex == l.index) {
+                s.sock.set_mac(mac);
+            }
         }
         for l in events {
             self.set_trackers(now, |src| match src {

@@ -18,6 +18,8 @@ mod field {
     pub type Field = core::ops::Range<usize>;
     pub const VER_IHL: usize = 0;
     pub const TOTAL_LEN: Field = 2..4;
+    pub const IDENT: Field = 4..6;
+    pub const FLAGS_FRAG: Field = 6..8;
     pub const TTL: usize = 8;
     pub const PROTOCOL: usize = 9;
     pub const CHECKSUM: Field = 10..12;
@@ -122,12 +124,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
-impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    fn set_u16(&mut self, at: field::Field, v: u16) {
-        self.buffer.as_mut()[at].copy_from_slice(&v.to_be_bytes());
-    }
-}
-
 /// The header fields VRRP acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
@@ -155,21 +151,34 @@ impl Repr {
     /// Writes a 20-byte header (no options, DF clear, id 0) with its checksum into the
     /// start of `packet`, whose length must be the header plus `payload_len`.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<(), Error> {
-        let total = HEADER_LEN + self.payload_len;
-        let total16 = u16::try_from(total).map_err(|_| Error::Truncated)?;
-        if packet.buffer.as_ref().len() != total {
+        if packet.buffer.as_ref().len() != HEADER_LEN + self.payload_len {
             return Err(Error::Truncated);
         }
-        let b = packet.buffer.as_mut();
-        b[..HEADER_LEN].fill(0);
+        self.emit_header(packet.buffer.as_mut(), 0, false)
+    }
+
+    /// Writes the 20-byte header alone (no options, identification `ident`, Don't Fragment
+    /// as asked) with its checksum into the start of `hdr`; the payload may be elsewhere.
+    pub fn emit_header(
+        &self,
+        hdr: &mut [u8],
+        ident: u16,
+        dont_fragment: bool,
+    ) -> Result<(), Error> {
+        let total = u16::try_from(HEADER_LEN + self.payload_len).map_err(|_| Error::Truncated)?;
+        let b = hdr.get_mut(..HEADER_LEN).ok_or(Error::Truncated)?;
+        b.fill(0);
         b[field::VER_IHL] = 0x45;
+        b[field::TOTAL_LEN].copy_from_slice(&total.to_be_bytes());
+        b[field::IDENT].copy_from_slice(&ident.to_be_bytes());
+        let flags: u16 = if dont_fragment { 0x4000 } else { 0 };
+        b[field::FLAGS_FRAG].copy_from_slice(&flags.to_be_bytes());
         b[field::TTL] = self.ttl;
         b[field::PROTOCOL] = self.protocol;
         b[field::SRC].copy_from_slice(&self.src.octets());
         b[field::DST].copy_from_slice(&self.dst.octets());
-        packet.set_u16(field::TOTAL_LEN, total16);
-        let sum = super::checksum::sum(&packet.buffer.as_ref()[..HEADER_LEN]);
-        packet.set_u16(field::CHECKSUM, super::checksum::finish(sum));
+        let sum = super::checksum::finish(super::checksum::sum(b));
+        b[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
         Ok(())
     }
 }
@@ -228,6 +237,23 @@ mod tests {
         );
         let mut short = Packet::new_unchecked(vec![0; 23]);
         assert_eq!(r.emit(&mut short), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn header_alone_with_identification_and_df() {
+        // A raw socket's multicast send on Linux 6.18: DF set, the kernel's identification.
+        let r = Repr {
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            protocol: 112,
+            ttl: 255,
+            payload_len: 6,
+        };
+        let mut hdr = [0xaa; 21];
+        r.emit_header(&mut hdr, 0xa069, true).unwrap();
+        let want = hex("4500 001a a069 4000 ff70 38f6 c000 0201 e000 0012");
+        assert_eq!((&hdr[..20], hdr[20]), (&want[..], 0xaa));
+        assert_eq!(r.emit_header(&mut [0; 19], 0, true), Err(Error::Truncated));
     }
 
     #[test]

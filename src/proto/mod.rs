@@ -4,6 +4,7 @@
 pub mod arp;
 pub mod cn_proc;
 pub mod ethernet;
+pub mod frame;
 pub mod ipv4;
 pub mod ndisc;
 pub mod vrrp;

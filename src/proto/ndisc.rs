@@ -8,17 +8,15 @@
 
 use std::net::Ipv6Addr;
 
+use super::frame::{self, ETHERTYPE_IPV6};
 use super::{checksum, ethernet};
 
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub const ICMPV6_PROTO: u8 = 58;
 /// ICMPv6 type of a Neighbor Advertisement.
 pub const TYPE_NA: u8 = 136;
 /// Option type Target Link-Layer Address (RFC 4861 §4.6.1).
 pub const OPT_TARGET_LLADDR: u8 = 2;
 pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-/// Ethernet destination for ff02::1 (RFC 2464 §7).
-pub const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 /// Offset of the ICMPv6 message in the frame (Ethernet 14 + IPv6 40).
 pub const ICMP_OFFSET: usize = ethernet::HEADER_LEN + 40;
 /// NA header (24) + Target Link-Layer Address option (8).
@@ -176,13 +174,16 @@ impl Repr {
     pub fn emit(&self, buf: &mut [u8]) -> Result<(), Error> {
         let b = buf.get_mut(..FRAME_LEN).ok_or(Error::Truncated)?;
         b.fill(0);
-        ethernet::emit(b, ALL_NODES_MAC, self.mac, ETHERTYPE_IPV6);
-        b[field::IP_VTF].copy_from_slice(&0x6000_0000u32.to_be_bytes());
-        b[field::IP_PAYLOAD_LEN].copy_from_slice(&(ICMP_LEN as u16).to_be_bytes());
-        b[field::IP_NEXT_HEADER] = ICMPV6_PROTO;
-        b[field::IP_HOP_LIMIT] = 255;
-        b[field::IP_SRC].copy_from_slice(&self.target.octets());
-        b[field::IP_DST].copy_from_slice(&ALL_NODES.octets());
+        let ip = frame::Repr {
+            src_mac: self.mac,
+            src: self.target.into(),
+            dst: ALL_NODES.into(),
+            protocol: ICMPV6_PROTO,
+            hop_limit: 255,
+            ident: 0,
+            payload_len: ICMP_LEN,
+        };
+        ip.emit(b).map_err(|_| Error::Truncated)?;
         b[field::TYPE] = TYPE_NA;
         // RFC 4861 §7.2.6: unsolicited NAs clear Solicited; Override set so caches update.
         b[field::FLAGS] = FLAG_OVERRIDE | if self.router { FLAG_ROUTER } else { 0 };

@@ -4,13 +4,19 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{cvt, cvt_size};
 
 pub struct FrameSocket {
     fd: OwnedFd,
     ifindex: u32,
+}
+
+impl AsRawFd for FrameSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 impl FrameSocket {

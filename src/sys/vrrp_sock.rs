@@ -6,13 +6,20 @@
 //! with the hop limit and destination from ancillary data; the core applies RFC 5798 §7.1.
 //! Sockets are bound to their interface, so instances on several interfaces never see each
 //! other's traffic, and multicast loopback is off so a node never hears itself.
+//!
+//! On Ethernet, multicast adverts can leave instead as whole frames through a packet socket
+//! ([`VrrpSocket::use_frames`]): the same bytes (`proto::frame`) without the kernel's route
+//! lookup and IP output per packet. Unicast adverts always take the raw socket.
 
+use std::cell::Cell;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::garp::FrameSocket;
 use super::{cvt, cvt_size};
+use crate::proto::frame;
 use crate::proto::vrrp::{Datagram, IP_PROTO};
 
 /// Adverts per `sendmmsg` call.
@@ -26,15 +33,17 @@ pub type Outgoing<'a> = (IpAddr, IpAddr, u8, &'a [u8]);
 union Name {
     v4: libc::sockaddr_in,
     v6: libc::sockaddr_in6,
+    ll: libc::sockaddr_ll,
 }
 
-/// What a send's msghdr points to besides the payload. u64 storage keeps the control
-/// buffer aligned for cmsghdr.
+/// What a send's msghdr points to besides the payload: the raw socket's control data, or a
+/// frame's headers. u64 storage keeps the control buffer aligned for cmsghdr.
 #[repr(C)]
 struct Slot {
     name: Name,
     cbuf: [u64; 8],
-    iov: libc::iovec,
+    hdr: [u8; frame::MAX_HEADER_LEN],
+    iov: [libc::iovec; 2],
 }
 
 /// A raw VRRP socket on one interface.
@@ -42,6 +51,15 @@ pub struct VrrpSocket {
     fd: OwnedFd,
     ifindex: u32,
     v6: bool,
+    link: Option<Link>,
+}
+
+/// The packet socket multicast adverts leave by, and what their frames need.
+struct Link {
+    sock: FrameSocket,
+    mac: [u8; 6],
+    /// IPv4 identification of the next frame (the raw path gives each packet its own).
+    ident: Cell<u16>,
 }
 
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
@@ -100,7 +118,38 @@ impl VrrpSocket {
             let mreq = mreqn(Ipv4Addr::UNSPECIFIED, ifindex);
             setsockopt(raw, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreq)?;
         }
-        Ok(VrrpSocket { fd, ifindex, v6 })
+        Ok(VrrpSocket {
+            fd,
+            ifindex,
+            v6,
+            link: None,
+        })
+    }
+
+    /// From now on sends multicast adverts as whole frames through a packet socket on
+    /// `ifname` (this socket's interface), from its MAC address. `Ok(false)`, raw IP kept,
+    /// if the interface is not Ethernet.
+    pub fn use_frames(&mut self, ifname: &str) -> io::Result<bool> {
+        let sock = FrameSocket::open(self.ifindex)?;
+        let Some(mac) = ether_addr(sock.as_raw_fd(), ifname)? else {
+            return Ok(false);
+        };
+        let ident = Cell::new(0);
+        self.link = Some(Link { sock, mac, ident });
+        Ok(true)
+    }
+
+    /// Multicast adverts through the raw IP socket again (`vrrp_raw_adverts`).
+    pub fn use_raw(&mut self) {
+        self.link = None;
+    }
+
+    /// The interface's MAC address changed (`ip link set address`, a bond's
+    /// `fail_over_mac`): frames from now on carry `mac`, as the raw path's would.
+    pub fn set_mac(&mut self, mac: [u8; 6]) {
+        if let Some(l) = &mut self.link {
+            l.mac = mac;
+        }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -139,19 +188,18 @@ impl VrrpSocket {
     /// Sends `payload` (a VRRP packet) from `src` to `dst` (the group or a unicast peer)
     /// with TTL / hop limit `ttl` (255, or keepalived's `unicast_ttl` toward routed peers).
     pub fn send(&self, src: IpAddr, dst: IpAddr, ttl: u8, payload: &[u8]) -> io::Result<()> {
-        // SAFETY: all-zero is a valid slot and msghdr; `fill` sets what they point to.
-        let (mut slot, mut msg): (Slot, libc::msghdr) = unsafe { (zeroed(), zeroed()) };
-        self.fill((src, dst, ttl, payload), &mut slot, &mut msg)?;
-        // SAFETY: `msg` and everything it points to (in `slot`, `payload`) are valid.
-        cvt_size(unsafe { libc::sendmsg(self.fd(), &msg, 0) })?;
-        Ok(())
+        let mut r = Ok(());
+        let one = std::iter::once((0, (src, dst, ttl, payload)));
+        self.send_many(one, |_, o| r = o);
+        r
     }
 
-    /// [`VrrpSocket::send`] for many adverts, [`BATCH`] per system call (`sendmmsg`);
-    /// `status` learns the outcome of each, by the tag it came with.
+    /// [`VrrpSocket::send`] for many adverts, up to [`BATCH`] per system call (`sendmmsg`,
+    /// a new call where the socket changes between frames and raw IP); `status` learns the
+    /// outcome of each, by the tag it came with.
     pub fn send_many<'a>(
         &self,
-        mut adverts: impl Iterator<Item = (usize, Outgoing<'a>)>,
+        adverts: impl Iterator<Item = (usize, Outgoing<'a>)>,
         mut status: impl FnMut(usize, io::Result<()>),
     ) {
         // SAFETY: all-zero slots and headers are valid; `fill` sets each one used.
@@ -159,42 +207,80 @@ impl VrrpSocket {
         // SAFETY: as above.
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         let mut tags = [0; BATCH];
-        loop {
-            let (mut n, mut taken) = (0, 0);
-            for (tag, a) in adverts.by_ref().take(BATCH) {
-                match self.fill(a, &mut slots[n], &mut hdrs[n].msg_hdr) {
-                    Ok(()) => {
-                        tags[n] = tag;
-                        n += 1;
-                    }
-                    Err(e) => status(tag, Err(e)),
-                }
-                taken += 1;
-            }
-            let mut k = 0;
-            while k < n {
-                let left = (n - k) as libc::c_uint;
-                // SAFETY: headers k..n were filled above and point into `slots` and the
+        let (mut n, mut fd) = (0, self.fd());
+        for (tag, a) in adverts {
+            let dst = a.1;
+            let link =
+                (self.link.as_ref()).filter(|_| dst.is_multicast() && dst.is_ipv6() == self.v6);
+            let to = link.map_or(self.fd(), |l| l.sock.as_raw_fd());
+            if n == BATCH || to != fd {
+                // SAFETY: headers ..n were filled below and point into `slots` and the
                 // adverts' payloads, all alive and unmoved during the call.
-                let sent = unsafe { libc::sendmmsg(self.fd(), hdrs[k..].as_mut_ptr(), left, 0) };
-                match cvt(sent) {
-                    // An error after some were sent ends the call; the next one meets it.
-                    Ok(sent) => {
-                        // Never 0 for a non-empty batch.
-                        let sent = (sent as usize).clamp(1, n - k);
-                        (k..k + sent).for_each(|j| status(tags[j], Ok(())));
-                        k += sent;
-                    }
-                    Err(e) => {
-                        status(tags[k], Err(e));
-                        k += 1;
-                    }
-                }
+                unsafe { send_batch(fd, &mut hdrs[..n], &tags[..n], &mut status) };
+                n = 0;
             }
-            if taken < BATCH {
-                return;
+            fd = to;
+            let (slot, msg) = (&mut slots[n], &mut hdrs[n].msg_hdr);
+            let filled = match link {
+                Some(l) => self.fill_frame(l, a, slot, msg),
+                None => self.fill(a, slot, msg),
+            };
+            match filled {
+                Ok(()) => {
+                    tags[n] = tag;
+                    n += 1;
+                }
+                Err(e) => status(tag, Err(e)),
             }
         }
+        // SAFETY: as above.
+        unsafe { send_batch(fd, &mut hdrs[..n], &tags[..n], &mut status) };
+    }
+
+    /// Points `msg` at one advert framed for the packet socket: Ethernet and IP headers
+    /// written into `slot`, then the payload.
+    fn fill_frame(
+        &self,
+        link: &Link,
+        a: Outgoing,
+        slot: &mut Slot,
+        msg: &mut libc::msghdr,
+    ) -> io::Result<()> {
+        let (src, dst, hop_limit, payload) = a;
+        let ident = link.ident.get();
+        link.ident.set(ident.wrapping_add(1));
+        let r = frame::Repr {
+            src_mac: link.mac,
+            src,
+            dst,
+            protocol: IP_PROTO,
+            hop_limit,
+            ident,
+            payload_len: payload.len(),
+        };
+        let n = r.emit(&mut slot.hdr).map_err(|_| family_mismatch())?;
+        // SAFETY: all-zero is a valid sockaddr_ll.
+        let mut ll: libc::sockaddr_ll = unsafe { zeroed() };
+        ll.sll_family = libc::AF_PACKET as u16;
+        ll.sll_ifindex = self.ifindex as libc::c_int;
+        ll.sll_protocol = u16::from_ne_bytes([slot.hdr[12], slot.hdr[13]]);
+        slot.name = Name { ll };
+        slot.iov = [
+            libc::iovec {
+                iov_base: slot.hdr.as_mut_ptr().cast(),
+                iov_len: n,
+            },
+            libc::iovec {
+                iov_base: payload.as_ptr() as *mut libc::c_void,
+                iov_len: payload.len(),
+            },
+        ];
+        msg.msg_name = (&mut slot.name as *mut Name).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+        msg.msg_iov = slot.iov.as_mut_ptr();
+        msg.msg_iovlen = 2;
+        msg.msg_controllen = 0;
+        Ok(())
     }
 
     /// Points `msg` at one advert: `payload` and the destination and ancillary data
@@ -203,12 +289,12 @@ impl VrrpSocket {
     #[inline(never)]
     fn fill(&self, a: Outgoing, slot: &mut Slot, msg: &mut libc::msghdr) -> io::Result<()> {
         let (src, dst, ttl, payload) = a;
-        slot.iov = libc::iovec {
+        slot.iov[0] = libc::iovec {
             iov_base: payload.as_ptr() as *mut libc::c_void,
             iov_len: payload.len(),
         };
         slot.cbuf = [0; 8];
-        msg.msg_iov = &mut slot.iov;
+        msg.msg_iov = slot.iov.as_mut_ptr();
         msg.msg_iovlen = 1;
         msg.msg_control = slot.cbuf.as_mut_ptr().cast();
         msg.msg_controllen = 0;
@@ -323,6 +409,61 @@ impl VrrpSocket {
             _ => Err(bad("missing hop limit or destination")),
         }
     }
+}
+
+/// Sends the adverts `hdrs` describe (tagged `tags`) on `fd` by `sendmmsg`, reporting each.
+///
+/// # Safety
+/// Every header must point to a name, iovecs and control data alive for the call.
+unsafe fn send_batch(
+    fd: RawFd,
+    hdrs: &mut [libc::mmsghdr],
+    tags: &[usize],
+    status: &mut impl FnMut(usize, io::Result<()>),
+) {
+    let mut k = 0;
+    while k < hdrs.len() {
+        let left = (hdrs.len() - k) as libc::c_uint;
+        // SAFETY: headers k.. are valid per the function's contract.
+        let sent = unsafe { libc::sendmmsg(fd, hdrs[k..].as_mut_ptr(), left, 0) };
+        match cvt(sent) {
+            // An error after some were sent ends the call; the next one meets it.
+            Ok(sent) => {
+                // Never 0 for a non-empty batch.
+                let sent = (sent as usize).clamp(1, hdrs.len() - k);
+                (k..k + sent).for_each(|j| status(tags[j], Ok(())));
+                k += sent;
+            }
+            Err(e) => {
+                status(tags[k], Err(e));
+                k += 1;
+            }
+        }
+    }
+}
+
+/// The MAC address of Ethernet interface `ifname`, `None` for other link types (loopback,
+/// tunnels, InfiniBand), whose adverts keep the raw socket.
+fn ether_addr(fd: RawFd, ifname: &str) -> io::Result<Option<[u8; 6]>> {
+    // SAFETY: all-zero is a valid ifreq.
+    let mut req: libc::ifreq = unsafe { zeroed() };
+    if ifname.len() >= req.ifr_name.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(ifname.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq with a NUL-terminated name; the kernel writes into it.
+    cvt(unsafe { libc::ioctl(fd, libc::SIOCGIFHWADDR, &mut req as *mut libc::ifreq) })?;
+    // SAFETY: SIOCGIFHWADDR filled the union's hardware-address member.
+    let sa = unsafe { req.ifr_ifru.ifru_hwaddr };
+    if sa.sa_family != libc::ARPHRD_ETHER {
+        return Ok(None);
+    }
+    Ok(Some(std::array::from_fn(|i| sa.sa_data[i] as u8)))
 }
 
 /// Appends a control message to a send's (initially empty) control buffer.

@@ -244,6 +244,12 @@ pub(super) const GLOBAL: &[Kw<GlobalDefs>] = &[
         set: |_, g, _| g.vrrp_no_swap = true,
     },
     Kw {
+        name: "vrrp_raw_adverts",
+        arity: N(0),
+        doc: "keeplite: `vrrp_raw_adverts`: send multicast adverts through the raw IP socket as keepalived does, so the netfilter OUTPUT chain sees them (default: prebuilt Ethernet frames through a packet socket, which skip it and cost less)",
+        set: |_, g, _| g.vrrp_raw_adverts = true,
+    },
+    Kw {
         name: "checker_no_swap",
         arity: N(0),
         doc: "`checker_no_swap`: as `vrrp_no_swap` (one process for both)",
