@@ -4,6 +4,7 @@
 # Also the whole daemon (`keeplite -n -l`, this tree's release build or KL=binary) with the same
 # configuration as keepalived: it runs its checks without IPVS.
 # Usage (root): bench/check-bench.sh            env: N WARM KA_WARM KA_MAX WINDOW RUNS, KL BIN (binaries to use instead of building)
+# KL0 BIN0: a second (before) build of both, measured in the same rounds as KL and BIN.
 # keepalived's checker needs IPVS, which this kernel lacks: bench/check-ipvs-shim.c
 # (LD_PRELOAD) acknowledges its IPVS netlink requests without a kernel.
 set -eu
@@ -29,17 +30,18 @@ rs_conf "$N" >"$tmp/ka.conf"
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 accepts() { tail -n 1 "$tmp/accepts"; }
-# measure PID WARM: user and system CPU seconds over WINDOW, accepted checks/s, RSS kB
+# measure PID WARM: user and system CPU seconds over WINDOW, accepted checks/s, RSS kB, open fds
 measure() {
 	sleep "$2"
 	set -- "$1" $(ticks "$1") "$(accepts)"
 	sleep "$WINDOW"
 	set -- "$@" $(ticks "$1") "$(accepts)"
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/$1/status")
-	printf "user %.2f sys %.2f total %.2f cpu_s, %d checks/s, %.1f us/check, rss %d kB, load %s\n" \
+	fds=$(ls "/proc/$1/fd" | wc -l)
+	printf "user %.2f sys %.2f total %.2f cpu_s, %d checks/s, %.1f us/check, rss %d kB, fds %d, load %s\n" \
 		"$(echo "($5 - $2) / $hz" | bc -l)" "$(echo "($6 - $3) / $hz" | bc -l)" \
 		"$(echo "($5 + $6 - $2 - $3) / $hz" | bc -l)" $((($7 - $4) / WINDOW)) \
-		"$(echo "($5 + $6 - $2 - $3) / $hz / ($7 - $4) * 1000000" | bc -l)" "$rss" \
+		"$(echo "($5 + $6 - $2 - $3) / $hz / ($7 - $4) * 1000000" | bc -l)" "$rss" "$fds" \
 		"$(cut -d' ' -f1 /proc/loadavg)"
 }
 # ka_settle SECONDS_SINCE_START: waits until keepalived's checks reach 80 % of $rate.
@@ -51,20 +53,26 @@ ka_settle() {
 	done
 }
 
-for r in $(seq "$RUNS"); do
-	ip netns exec "$ns" "$BIN" run "$N" 2>"$tmp/kl.err" &
+# contest LABEL CHECK_TCP KEEPLITE ROUND: the CheckIo loop, then the daemon; sets rate.
+contest() {
+	ip netns exec "$ns" "$2" run "$N" 2>"$tmp/kl.err" &
 	p=$!
-	echo "keeplite   run $r: $(measure $p "$WARM")"
+	echo "keeplite$1   run $4: $(measure $p "$WARM")"
 	kill $p; wait $p 2>/dev/null || true
-	grep -c down "$tmp/kl.err" | xargs echo "keeplite   down events:"
+	grep -c down "$tmp/kl.err" | xargs echo "keeplite$1   down events:"
 
-	ip netns exec "$ns" "$KL" -n -l -f "$tmp/ka.conf" --control "$tmp/kl.sock" >"$tmp/kld.log" 2>&1 &
+	ip netns exec "$ns" "$3" -n -l -f "$tmp/ka.conf" --control "$tmp/kl.sock" >"$tmp/kld.log" 2>&1 &
 	p=$!
 	m=$(measure $p "$WARM")
-	echo "keeplite daemon run $r: $m"
+	echo "keeplite$1 daemon run $4: $m"
 	rate=$(echo "$m" | sed 's|.* \([0-9]*\) checks/s.*|\1|')
 	kill $p; wait $p 2>/dev/null || true
-	grep -c "real server .* down" "$tmp/kld.log" | xargs echo "keeplite daemon down events:"
+	grep -c "real server .* down" "$tmp/kld.log" | xargs echo "keeplite$1 daemon down events:"
+}
+
+for r in $(seq "$RUNS"); do
+	[ -n "${KL0:-}" ] && contest " before" "$BIN0" "$KL0" "$r"
+	contest "" "$BIN" "$KL" "$r"
 
 	rm -f "$tmp/ka.pid" "$tmp/ka.chk"
 	LD_PRELOAD="$tmp/shim.so" ip netns exec "$ns" keepalived -n -l -C -f "$tmp/ka.conf" \

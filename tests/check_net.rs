@@ -115,7 +115,12 @@ impl Drop for TmpDir {
 struct Driver {
     cs: Checkers,
     io: CheckIo,
+    /// Armed registrations (a one-shot one leaves with the event it reports).
     fds: HashMap<RawFd, Interest>,
+    /// Registrations added, re-armed and removed so far.
+    adds: usize,
+    rearms: usize,
+    removes: usize,
     children: HashMap<CheckId, Proc>,
     events: Vec<(Duration, CheckId, Event)>,
     start: Instant,
@@ -127,6 +132,9 @@ impl Driver {
             cs: Checkers::new(),
             io: CheckIo::new(),
             fds: HashMap::new(),
+            adds: 0,
+            rearms: 0,
+            removes: 0,
             children: HashMap::new(),
             events: Vec::new(),
             start: Instant::now(),
@@ -150,10 +158,16 @@ impl Driver {
     fn sync_fds(&mut self) {
         while let Some(c) = self.io.poll_fd_change() {
             match c {
-                FdChange::Add(fd, i) | FdChange::Modify(fd, i) => {
+                FdChange::Add(fd, i) => {
+                    self.adds += 1;
+                    self.fds.insert(fd, i);
+                }
+                FdChange::Modify(fd, i) => {
+                    self.rearms += usize::from(i.once());
                     self.fds.insert(fd, i);
                 }
                 FdChange::Remove(fd) => {
+                    self.removes += 1;
                     self.fds.remove(&fd.as_raw_fd());
                 }
             }
@@ -194,6 +208,9 @@ impl Driver {
         };
         let now = Instant::now();
         for (fd, ready) in ready {
+            if self.fds.get(&fd).is_some_and(|i| i.once()) {
+                self.fds.remove(&fd);
+            }
             self.io.handle_ready(&mut self.cs, fd, ready, now);
         }
         self.io.handle_timeout(&mut self.cs, Instant::now());
@@ -346,12 +363,10 @@ fn tcp_check_up_refused_timeout_and_recovery() {
 #[test]
 fn a_closed_check_socket_keeps_its_fd_until_deregistered() {
     in_netns(|| {
-        let flag = tmpdir("fdreuse");
-        let _tmp = TmpDir(flag.clone());
-        let _server = servers(&flag.join("none"), &[(8001, "ok")]);
         let mut d = Driver::new();
-        let up = d.add(params(CheckKind::Tcp(conn(8001, 500 * MS)), 1, true));
-        d.expect(&[(up, &[Up(Connected)])]);
+        // Nothing listens: the refused connect closes its socket (a successful one keeps it).
+        let down = d.add(params(CheckKind::Tcp(conn(8002, 500 * MS)), 0, false));
+        d.expect(&[(down, &[Down(ConnectRefused)])]);
         // The check closed its connection; the removal is queued, not yet applied.
         let pending: Vec<FdChange> = std::iter::from_fn(|| d.io.poll_fd_change()).collect();
         let removed: Vec<RawFd> = pending
@@ -369,6 +384,41 @@ fn a_closed_check_socket_keeps_its_fd_until_deregistered() {
             "fd {} reused before its removal was applied",
             next.as_raw_fd()
         );
+    });
+}
+
+/// A successful TCP check resets its connection but keeps the socket (`connect(AF_UNSPEC)`):
+/// the next one connects it again, re-arming its one-shot registration, without opening or
+/// closing a socket; the reset's pending ECONNRESET does not reach the next connection. A
+/// kept socket whose connect is refused reports it and is closed.
+#[test]
+fn tcp_checks_reconnect_their_reset_socket() {
+    in_netns(|| {
+        let flag = tmpdir("reuse");
+        let _tmp = TmpDir(flag.clone());
+        let server = servers(&flag.join("none"), &[(8001, "ok")]);
+        let mut d = Driver::new();
+        let unbound = ConnParams {
+            bind: None,
+            ..conn(8001, 500 * MS)
+        };
+        let a = d.add(params(CheckKind::Tcp(unbound), 1, true));
+        let b = d.add(params(CheckKind::Tcp(conn(8001, 500 * MS)), 1, true));
+        d.run_until(Duration::from_secs(10), |d| d.rearms >= 6);
+        assert_eq!(d.events_of(a), [Up(Connected)]);
+        assert_eq!(d.events_of(b), [Up(Connected)]);
+        // One socket each (bound and unbound ones are not mixed), none closed.
+        assert_eq!((d.adds, d.removes), (2, 0));
+        let ss = Command::new("ss")
+            .args(["-tanH", "state", "time-wait", "( dport = :8001 )"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&ss.stdout), "");
+        drop(server);
+        d.expect(&[(a, &[Up(Connected), Down(ConnectRefused)])]);
+        assert!(d.removes >= 1);
+        let _server = servers(&flag.join("none"), &[(8001, "ok")]);
+        d.expect(&[(a, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
     });
 }
 

@@ -285,6 +285,59 @@ pub enum Action {
     Report(Event),
 }
 
+/// Where a checker puts its [`Action`]s, in order: the caller's, lent to each call and
+/// drained after it, so one queue serves every checker (an idle checker holds none, and a
+/// check allocates nothing once it has grown).
+pub type Actions = VecDeque<Action>;
+
+/// A checker with the queue it acts into: what the driver calls on each event.
+pub struct CheckerMut<'a> {
+    pub checker: &'a mut Checker,
+    pub out: &'a mut Actions,
+}
+
+impl CheckerMut<'_> {
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.checker.handle_timeout(now, self.out)
+    }
+
+    pub fn on_connected(&mut self, now: Instant) {
+        self.checker.on_connected(now, self.out)
+    }
+
+    pub fn on_connect_failed(&mut self, now: Instant, errno: i32) {
+        self.checker.on_connect_failed(now, errno, self.out)
+    }
+
+    pub fn on_data(&mut self, now: Instant, data: &[u8]) {
+        self.checker.on_data(now, data, self.out)
+    }
+
+    pub fn on_datagram(&mut self, now: Instant, data: &[u8], len: usize) {
+        self.checker.on_datagram(now, data, len, self.out)
+    }
+
+    pub fn on_eof(&mut self, now: Instant) {
+        self.checker.on_eof(now, self.out)
+    }
+
+    pub fn on_io_error(&mut self, now: Instant, errno: i32) {
+        self.checker.on_io_error(now, errno, self.out)
+    }
+
+    pub fn on_file_value(&mut self, now: Instant, value: Option<i64>) {
+        self.checker.on_file_value(now, value, self.out)
+    }
+
+    pub fn on_misc_exit(&mut self, now: Instant, exit: MiscExit) {
+        self.checker.on_misc_exit(now, exit, self.out)
+    }
+}
+
 /// Last attempt, for status output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LastResult {
@@ -309,18 +362,20 @@ struct Exchange {
     hard: Instant,
 }
 
+/// A misc script running.
+struct MiscRun {
+    state: MiscState,
+    started: Instant,
+}
+
+/// The phases with data are boxed, as most checkers are never in them (16 B, not 24).
 enum Phase {
     /// Waiting for `deadline` to start the next attempt.
     Idle,
-    Connecting {
-        started: Instant,
-    },
-    /// Boxed: most checkers are never in it, and it would double the size of every phase.
+    /// Until `deadline`, which is the attempt's start + connect_timeout.
+    Connecting,
     Exchange(Box<Exchange>),
-    Misc {
-        state: MiscState,
-        started: Instant,
-    },
+    Misc(Box<MiscRun>),
     /// UDP: the datagram is out, waiting for a reply until `deadline`.
     Datagram,
 }
@@ -341,14 +396,14 @@ pub struct Checker {
     has_run: bool,
     retry_it: u32,
     url_it: u32,
-    failed_url: Option<u32>,
+    /// keepalived's failed_url is set: a url failed, recheck all from the first.
+    url_failed: bool,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
     /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
     seq: u16,
     phase: Phase,
     deadline: Instant,
-    actions: VecDeque<Action>,
     last: Option<LastResult>,
 }
 
@@ -379,12 +434,11 @@ impl Checker {
             has_run: false,
             retry_it: 0,
             url_it: 0,
-            failed_url: None,
+            url_failed: false,
             misc_last_exit: 0,
             seq: 0,
             phase: Phase::Idle,
             deadline,
-            actions: VecDeque::new(),
             last: None,
         }
     }
@@ -414,26 +468,17 @@ impl Checker {
         self.deadline
     }
 
-    pub fn poll_action(&mut self) -> Option<Action> {
-        let a = self.actions.pop_front();
-        if a.is_none() && self.actions.capacity() > 0 {
-            // Idle checkers hold no queue memory (10,000 of them add up).
-            self.actions = VecDeque::new();
-        }
-        a
-    }
-
     /// Call when `now >= poll_timeout()`; does nothing earlier.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Actions) {
         if now < self.deadline {
             return;
         }
         match &mut self.phase {
-            Phase::Idle => self.start_attempt(now),
-            Phase::Connecting { .. } => {
+            Phase::Idle => self.start_attempt(now, out),
+            Phase::Connecting => {
                 let to = self.conn().connect_timeout;
-                self.actions.push_back(Action::Close);
-                self.fail(now, Reason::ConnectTimeout(to));
+                out.push_back(Action::Close);
+                self.fail(now, Reason::ConnectTimeout(to), out);
             }
             Phase::Exchange(x) => {
                 let reason = if now >= x.hard {
@@ -445,19 +490,19 @@ impl Checker {
                     debug_assert!(now >= x.idle);
                     Reason::ReadTimeout(self.conn().connect_timeout)
                 };
-                self.actions.push_back(Action::Close);
-                self.fail(now, reason);
+                out.push_back(Action::Close);
+                self.fail(now, reason, out);
             }
-            Phase::Misc { state, .. } => {
-                let (signal, next, grace) = match *state {
+            Phase::Misc(m) => {
+                let (signal, next, grace) = match m.state {
                     MiscState::Running => (libc::SIGTERM, MiscState::Terminating, MISC_KILL_GRACE),
                     MiscState::Terminating => (libc::SIGKILL, MiscState::Killing, MISC_KILL_GRACE),
                     // Still there after SIGKILL: keep trying, less often (keepalived: 10 s).
                     MiscState::Killing => (libc::SIGKILL, MiscState::Killing, 5 * MISC_KILL_GRACE),
                 };
-                *state = next;
+                m.state = next;
                 self.deadline = now + grace;
-                self.actions.push_back(Action::KillMisc { signal });
+                out.push_back(Action::KillMisc { signal });
             }
             Phase::Datagram => {
                 let (required, to) = match &self.params.kind {
@@ -466,34 +511,35 @@ impl Checker {
                     CheckKind::Dns(d) => (true, d.conn.connect_timeout),
                     _ => unreachable!("datagram phase is UDP/PING only"),
                 };
-                self.actions.push_back(Action::Close);
+                out.push_back(Action::Close);
                 // keepalived: a read timeout is a success unless a reply is required.
                 if required {
-                    self.fail(now, Reason::NoReply(to));
+                    self.fail(now, Reason::NoReply(to), out);
                 } else {
-                    self.succeed(now, Reason::NoReplyNeeded);
+                    self.succeed(now, Reason::NoReplyNeeded, out);
                 }
             }
         }
     }
 
     /// The connection requested by [`Action::Connect`] is established.
-    pub fn on_connected(&mut self, now: Instant) {
-        let Phase::Connecting { started } = self.phase else {
+    pub fn on_connected(&mut self, now: Instant, out: &mut Actions) {
+        let Phase::Connecting = self.phase else {
             return;
         };
         match &self.params.kind {
             CheckKind::Tcp(_) => {
-                self.actions.push_back(Action::Reset);
-                self.succeed(now, Reason::Connected);
+                out.push_back(Action::Reset);
+                self.succeed(now, Reason::Connected, out);
             }
             CheckKind::Http(h) => {
                 let url = &h.urls[self.url_it as usize];
                 let vhost = url.virtualhost.as_deref().or(h.virtualhost.as_deref());
                 let req = http::build_request(&url.path, vhost, self.dst, h.protocol);
-                self.actions.push_back(Action::Send(req));
+                out.push_back(Action::Send(req));
                 let idle = now + h.conn.connect_timeout;
                 // The hard limit counts from the start of the attempt (connect included).
+                let started = self.deadline - h.conn.connect_timeout;
                 let hard = started + h.exchange_timeout;
                 self.phase = Phase::Exchange(Box::new(Exchange {
                     parser: ResponseParser::default(),
@@ -511,21 +557,21 @@ impl Checker {
     }
 
     /// The connect failed (errno); for UDP, any socket error.
-    pub fn on_connect_failed(&mut self, now: Instant, errno: i32) {
-        if !matches!(self.phase, Phase::Connecting { .. } | Phase::Datagram) {
+    pub fn on_connect_failed(&mut self, now: Instant, errno: i32, out: &mut Actions) {
+        if !matches!(self.phase, Phase::Connecting | Phase::Datagram) {
             return;
         }
-        self.actions.push_back(Action::Close);
+        out.push_back(Action::Close);
         let reason = if errno == libc::ECONNREFUSED {
             Reason::ConnectRefused
         } else {
             Reason::SocketError(errno)
         };
-        self.fail(now, reason);
+        self.fail(now, reason, out);
     }
 
     /// Bytes read from the HTTP connection.
-    pub fn on_data(&mut self, now: Instant, data: &[u8]) {
+    pub fn on_data(&mut self, now: Instant, data: &[u8], out: &mut Actions) {
         let to = match &self.params.kind {
             CheckKind::Http(h) => h.conn.connect_timeout,
             _ => return,
@@ -539,19 +585,19 @@ impl Checker {
                 self.deadline = x.idle.min(x.hard);
             }
             Progress::Complete(resp) => {
-                self.actions.push_back(Action::Close);
-                self.http_response(now, Ok(resp));
+                out.push_back(Action::Close);
+                self.http_response(now, Ok(resp), out);
             }
             Progress::Failed(e) => {
-                self.actions.push_back(Action::Close);
-                self.http_response(now, Err(e));
+                out.push_back(Action::Close);
+                self.http_response(now, Err(e), out);
             }
         }
     }
 
     /// UDP: a reply datagram of `len` bytes, of which `data` is the start. PING: an ICMP
     /// message.
-    pub fn on_datagram(&mut self, now: Instant, data: &[u8], len: usize) {
+    pub fn on_datagram(&mut self, now: Instant, data: &[u8], len: usize, out: &mut Actions) {
         if !matches!(self.phase, Phase::Datagram) {
             return;
         }
@@ -565,42 +611,42 @@ impl Checker {
                 None => return,
                 Some(0) => true,
                 Some(rc) => {
-                    self.actions.push_back(Action::Close);
-                    return self.fail(now, Reason::DnsRcode(rc));
+                    out.push_back(Action::Close);
+                    return self.fail(now, Reason::DnsRcode(rc), out);
                 }
             },
             _ => return,
         };
-        self.actions.push_back(Action::Close);
+        out.push_back(Action::Close);
         if ok {
-            self.succeed(now, Reason::Reply(len));
+            self.succeed(now, Reason::Reply(len), out);
         } else {
-            self.fail(now, Reason::ReplyMismatch(len));
+            self.fail(now, Reason::ReplyMismatch(len), out);
         }
     }
 
     /// The server closed the connection (read returned 0).
-    pub fn on_eof(&mut self, now: Instant) {
+    pub fn on_eof(&mut self, now: Instant, out: &mut Actions) {
         let Phase::Exchange(x) = &mut self.phase else {
             return;
         };
         let r = x.parser.finish();
-        self.actions.push_back(Action::Close);
-        self.http_response(now, r);
+        out.push_back(Action::Close);
+        self.http_response(now, r, out);
     }
 
     /// A read or write on the established connection failed (errno).
-    pub fn on_io_error(&mut self, now: Instant, errno: i32) {
+    pub fn on_io_error(&mut self, now: Instant, errno: i32, out: &mut Actions) {
         if !matches!(self.phase, Phase::Exchange(_)) {
             return;
         }
-        self.actions.push_back(Action::Close);
-        self.fail(now, Reason::SocketError(errno));
+        out.push_back(Action::Close);
+        self.fail(now, Reason::SocketError(errno), out);
     }
 
     /// FILE_CHECK: the file's value (`None`: out of range, ignored as keepalived does). Only
     /// a change is news; the first value always is.
-    pub fn on_file_value(&mut self, now: Instant, value: Option<i64>) {
+    pub fn on_file_value(&mut self, now: Instant, value: Option<i64>, out: &mut Actions) {
         let CheckKind::File(f) = &self.params.kind else {
             return;
         };
@@ -620,18 +666,19 @@ impl Checker {
         self.record(now, status.is_some(), Reason::FileValue(v));
         // As misc_dynamic: the weight first, so the server comes up with it.
         if by != 0 {
-            self.report(Event::WeightBy(by));
+            self.report(Event::WeightBy(by), out);
         }
         if first || status.is_some() != self.up {
-            self.set_state(status.is_some(), Reason::FileValue(v));
+            self.set_state(status.is_some(), Reason::FileValue(v), out);
         }
     }
 
     /// The misc script ended.
-    pub fn on_misc_exit(&mut self, now: Instant, exit: MiscExit) {
-        let Phase::Misc { state, started } = self.phase else {
+    pub fn on_misc_exit(&mut self, now: Instant, exit: MiscExit, out: &mut Actions) {
+        let Phase::Misc(run) = &self.phase else {
             return;
         };
+        let (state, started) = (run.state, run.started);
         let CheckKind::Misc(m) = &self.params.kind else {
             unreachable!()
         };
@@ -656,11 +703,11 @@ impl Checker {
         match verdict {
             MiscVerdict::Up { weight } => {
                 if let Some(c) = exit_code.filter(|c| dynamic && *c != self.misc_last_exit) {
-                    self.report(Event::Weight(weight));
+                    self.report(Event::Weight(weight), out);
                     self.misc_last_exit = c;
                 }
                 if !self.up || !self.has_run {
-                    self.set_state(true, reason);
+                    self.set_state(true, reason, out);
                 }
                 self.retry_it = 0;
             }
@@ -672,7 +719,7 @@ impl Checker {
                     if let Some(c) = exit_code {
                         self.misc_last_exit = c;
                     }
-                    self.set_state(false, reason);
+                    self.set_state(false, reason, out);
                 }
             }
             MiscVerdict::Down => {}
@@ -692,25 +739,25 @@ impl Checker {
         self.params.kind.conn().expect("a check with a connection")
     }
 
-    fn start_attempt(&mut self, now: Instant) {
+    fn start_attempt(&mut self, now: Instant, out: &mut Actions) {
         match &self.params.kind {
             CheckKind::Http(h) if h.urls.is_empty() => {
                 // keepalived enables a server whose HTTP_GET has no url without checking.
-                self.succeed(now, Reason::NoUrl);
+                self.succeed(now, Reason::NoUrl, out);
             }
             CheckKind::Tcp(_) | CheckKind::Http(_) => {
                 let c = self.conn().clone();
                 let tls = matches!(&self.params.kind, CheckKind::Http(h) if h.tls);
-                self.actions.push_back(Action::Connect {
+                out.push_back(Action::Connect {
                     dst: self.dst,
                     bind: c.bind,
                     tls,
                 });
-                self.phase = Phase::Connecting { started: now };
+                self.phase = Phase::Connecting;
                 self.deadline = now + c.connect_timeout;
             }
             CheckKind::Udp(u) => {
-                self.actions.push_back(Action::SendDatagram {
+                out.push_back(Action::SendDatagram {
                     dst: self.dst,
                     bind: u.conn.bind,
                     payload: u.spec.payload.clone(),
@@ -721,7 +768,7 @@ impl Checker {
             }
             CheckKind::Ping(c) => {
                 self.seq = self.seq.wrapping_add(1);
-                self.actions.push_back(Action::SendDatagram {
+                out.push_back(Action::SendDatagram {
                     dst: self.dst,
                     bind: c.bind,
                     payload: ping::echo_request(self.dst.is_ipv6(), ping::ID, self.seq),
@@ -736,9 +783,9 @@ impl Checker {
                 let (dst, bind, to) = (self.dst, d.conn.bind, d.conn.connect_timeout);
                 let Some(payload) = dns::query(self.seq, &d.name, d.qtype) else {
                     // The configuration checks names; nothing to send otherwise.
-                    return self.fail(now, Reason::SocketError(libc::EINVAL));
+                    return self.fail(now, Reason::SocketError(libc::EINVAL), out);
                 };
-                self.actions.push_back(Action::SendDatagram {
+                out.push_back(Action::SendDatagram {
                     dst,
                     bind,
                     payload,
@@ -749,23 +796,28 @@ impl Checker {
             }
             CheckKind::Misc(m) => {
                 let timeout = m.timeout.unwrap_or(self.params.delay_loop);
-                self.actions.push_back(Action::SpawnMisc {
+                out.push_back(Action::SpawnMisc {
                     path: m.path.clone(),
                 });
-                self.phase = Phase::Misc {
+                self.phase = Phase::Misc(Box::new(MiscRun {
                     state: MiscState::Running,
                     started: now,
-                };
+                }));
                 self.deadline = now + timeout;
             }
             CheckKind::File(_) => {
-                self.actions.push_back(Action::ReadFile);
+                out.push_back(Action::ReadFile);
                 self.deadline = now + self.params.delay_loop;
             }
         }
     }
 
-    fn http_response(&mut self, now: Instant, r: Result<http::Response, ParseError>) {
+    fn http_response(
+        &mut self,
+        now: Instant,
+        r: Result<http::Response, ParseError>,
+        out: &mut Actions,
+    ) {
         let CheckKind::Http(h) = &self.params.kind else {
             unreachable!()
         };
@@ -778,16 +830,16 @@ impl Checker {
                     ParseError::Malformed => Reason::Malformed,
                     ParseError::NoData => Reason::NoData,
                 };
-                return self.fail(now, reason);
+                return self.fail(now, reason, out);
             }
         };
         if !url.status.contains(resp.status) {
-            return self.fail(now, Reason::HttpStatus(resp.status));
+            return self.fail(now, Reason::HttpStatus(resp.status), out);
         }
         if url.digest.is_some_and(|d| d != resp.digest) {
-            return self.fail(now, Reason::DigestMismatch);
+            return self.fail(now, Reason::DigestMismatch, out);
         }
-        self.succeed(now, Reason::HttpOk(resp.status));
+        self.succeed(now, Reason::HttpOk(resp.status), out);
     }
 
     fn record(&mut self, now: Instant, success: bool, reason: Reason) {
@@ -798,45 +850,48 @@ impl Checker {
         });
     }
 
-    fn report(&mut self, e: Event) {
-        self.actions.push_back(Action::Report(e));
+    fn report(&mut self, e: Event, out: &mut Actions) {
+        out.push_back(Action::Report(e));
     }
 
-    fn set_state(&mut self, up: bool, reason: Reason) {
+    fn set_state(&mut self, up: bool, reason: Reason, out: &mut Actions) {
         self.up = up;
-        self.report(if up {
-            Event::Up(reason)
-        } else {
-            Event::Down(reason)
-        });
+        self.report(
+            if up {
+                Event::Up(reason)
+            } else {
+                Event::Down(reason)
+            },
+            out,
+        );
     }
 
-    fn succeed(&mut self, now: Instant, reason: Reason) {
+    fn succeed(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
         self.record(now, true, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
-                self.tcp_epilog(now, true, reason)
+                self.tcp_epilog(now, true, reason, out)
             }
-            CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason),
+            CheckKind::Http(_) => self.http_epilog(now, HttpStep::Next, reason, out),
             CheckKind::Misc(_) | CheckKind::File(_) => unreachable!(),
         }
     }
 
-    fn fail(&mut self, now: Instant, reason: Reason) {
+    fn fail(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
         self.record(now, false, reason.clone());
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
-                self.tcp_epilog(now, false, reason)
+                self.tcp_epilog(now, false, reason, out)
             }
             CheckKind::Http(_) => {
                 // keepalived's timeout_epilog: no retries once the server is known down.
                 if self.up || !self.has_run {
                     self.has_run = true;
-                    self.http_epilog(now, HttpStep::Retry, reason)
+                    self.http_epilog(now, HttpStep::Retry, reason, out)
                 } else {
-                    self.http_epilog(now, HttpStep::Failed, reason)
+                    self.http_epilog(now, HttpStep::Failed, reason, out)
                 }
             }
             CheckKind::Misc(_) | CheckKind::File(_) => unreachable!(),
@@ -845,16 +900,16 @@ impl Checker {
 
     /// keepalived's tcp_epilog and udp/icmp_epilog: these differ only in that UDP/PING neither retries
     /// nor settles a failure while the server is already down.
-    fn tcp_epilog(&mut self, now: Instant, success: bool, reason: Reason) {
+    fn tcp_epilog(&mut self, now: Instant, success: bool, reason: Reason, out: &mut Actions) {
         let p = &self.params;
         let tcp = matches!(p.kind, CheckKind::Tcp(_));
         let settle = success || (self.retry_it >= p.retry && (tcp || self.up || !self.has_run));
         let delay = if settle {
             self.retry_it = 0;
             if success && (!self.up || !self.has_run) {
-                self.set_state(true, reason);
+                self.set_state(true, reason, out);
             } else if !success && (self.up || !self.has_run) {
-                self.set_state(false, reason);
+                self.set_state(false, reason, out);
             }
             self.params.delay_loop
         } else if tcp || self.up {
@@ -867,7 +922,7 @@ impl Checker {
         self.deadline = now + delay;
     }
 
-    fn http_epilog(&mut self, now: Instant, step: HttpStep, reason: Reason) {
+    fn http_epilog(&mut self, now: Instant, step: HttpStep, reason: Reason, out: &mut Actions) {
         let nurls = match &self.params.kind {
             CheckKind::Http(h) => h.urls.len(),
             _ => unreachable!(),
@@ -881,21 +936,21 @@ impl Checker {
             HttpStep::Retry => self.retry_it += 1,
             HttpStep::Failed => {}
         }
-        if step == HttpStep::Next && self.url_it as usize >= nurls && self.failed_url.is_none() {
+        if step == HttpStep::Next && self.url_it as usize >= nurls && !self.url_failed {
             if !self.up || !self.has_run {
-                self.set_state(true, reason);
+                self.set_state(true, reason, out);
                 self.has_run = true;
             }
             self.url_it = 0;
             self.retry_it = 0;
         } else if step == HttpStep::Retry && self.retry_it > self.params.retry {
             if self.up || !self.has_run {
-                self.set_state(false, reason);
+                self.set_state(false, reason, out);
             }
-            self.failed_url = Some(self.url_it);
-        } else if step == HttpStep::Next && self.failed_url.is_some() {
+            self.url_failed = true;
+        } else if step == HttpStep::Next && self.url_failed {
             // The failed url passes again: recheck all urls from the first.
-            self.failed_url = None;
+            self.url_failed = false;
             self.url_it = 0;
             self.retry_it = 0;
         }
@@ -906,7 +961,7 @@ impl Checker {
                 self.retry_it = p.retry;
             }
             p.delay_loop
-        } else if self.failed_url.is_some() {
+        } else if self.url_failed {
             p.delay_before_retry.max(p.delay_loop)
         } else {
             p.delay_before_retry

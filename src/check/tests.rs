@@ -5,8 +5,41 @@ use md5::{Digest, Md5};
 
 const S: Duration = Duration::from_secs(1);
 
-fn drain(c: &mut Checker) -> Vec<Action> {
-    std::iter::from_fn(|| c.poll_action()).collect()
+/// A checker with its own action queue.
+struct Tc {
+    c: Checker,
+    q: Actions,
+}
+
+impl std::ops::Deref for Tc {
+    type Target = Checker;
+    fn deref(&self) -> &Checker {
+        &self.c
+    }
+}
+
+impl Tc {
+    fn ev(&mut self) -> CheckerMut<'_> {
+        CheckerMut {
+            checker: &mut self.c,
+            out: &mut self.q,
+        }
+    }
+}
+
+fn tc(c: Checker) -> Tc {
+    Tc {
+        c,
+        q: Actions::new(),
+    }
+}
+
+fn new(p: CheckParams, now: Instant) -> Tc {
+    tc(Checker::new(p, now))
+}
+
+fn drain(c: &mut Tc) -> Vec<Action> {
+    c.q.drain(..).collect()
 }
 
 fn reports(actions: &[Action]) -> Vec<Event> {
@@ -45,19 +78,19 @@ fn params(kind: CheckKind, retry: u32, alpha: bool) -> CheckParams {
 }
 
 /// Runs the checker to its next attempt and returns (time, actions).
-fn next_attempt(c: &mut Checker) -> (Instant, Vec<Action>) {
+fn next_attempt(c: &mut Tc) -> (Instant, Vec<Action>) {
     let t = c.poll_timeout();
-    c.handle_timeout(t);
+    c.ev().handle_timeout(t);
     (t, drain(c))
 }
 
 #[test]
 fn tcp_first_success_reports_up_then_waits_delay_loop() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(CheckKind::Tcp(conn()), 1, false), t0);
+    let mut c = new(params(CheckKind::Tcp(conn()), 1, false), t0);
     assert!(c.is_up());
     assert_eq!(c.poll_timeout(), t0 + S);
-    c.handle_timeout(t0); // early: ignored
+    c.ev().handle_timeout(t0); // early: ignored
     assert!(drain(&mut c).is_empty());
     let (t, a) = next_attempt(&mut c);
     assert_eq!(
@@ -69,7 +102,7 @@ fn tcp_first_success_reports_up_then_waits_delay_loop() {
         }]
     );
     assert_eq!(c.poll_timeout(), t + 3 * S);
-    c.on_connected(t + S / 10);
+    c.ev().on_connected(t + S / 10);
     let a = drain(&mut c);
     assert_eq!(a[0], Action::Reset);
     // First result is always reported, even though the server started up.
@@ -77,7 +110,7 @@ fn tcp_first_success_reports_up_then_waits_delay_loop() {
     assert_eq!(c.poll_timeout(), t + S / 10 + 6 * S);
     // Second success: no new report.
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     assert!(reports(&drain(&mut c)).is_empty());
     assert_eq!(c.last_result().unwrap().reason, Reason::Connected);
 }
@@ -85,10 +118,10 @@ fn tcp_first_success_reports_up_then_waits_delay_loop() {
 #[test]
 fn tcp_down_after_retries_and_back_up() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(CheckKind::Tcp(conn()), 2, false), t0);
+    let mut c = new(params(CheckKind::Tcp(conn()), 2, false), t0);
     // Establish "up" with one success first.
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     drain(&mut c);
     // retry 2 => three failed attempts, two delay_before_retry gaps, then DOWN.
     let mut times = vec![];
@@ -96,7 +129,7 @@ fn tcp_down_after_retries_and_back_up() {
         let (t, a) = next_attempt(&mut c);
         assert!(matches!(a[0], Action::Connect { .. }));
         times.push(t);
-        c.on_connect_failed(t, libc::ECONNREFUSED);
+        c.ev().on_connect_failed(t, libc::ECONNREFUSED);
         let r = reports(&drain(&mut c));
         if i < 2 {
             assert!(r.is_empty(), "attempt {i}");
@@ -115,12 +148,12 @@ fn tcp_down_after_retries_and_back_up() {
     );
     // TCP_CHECK keeps its retry cadence while down.
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::EHOSTUNREACH);
+    c.ev().on_connect_failed(t, libc::EHOSTUNREACH);
     assert!(reports(&drain(&mut c)).is_empty());
     assert_eq!(c.poll_timeout(), t + 2 * S);
     // Recovery: one success is enough.
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Connected)]);
     assert!(c.is_up());
 }
@@ -128,7 +161,7 @@ fn tcp_down_after_retries_and_back_up() {
 #[test]
 fn tcp_connect_timeout_closes_and_fails() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(CheckKind::Tcp(conn()), 0, false), t0);
+    let mut c = new(params(CheckKind::Tcp(conn()), 0, false), t0);
     let (t, _) = next_attempt(&mut c);
     let (t2, a) = next_attempt(&mut c);
     assert_eq!(t2, t + 3 * S);
@@ -143,26 +176,26 @@ fn tcp_connect_timeout_closes_and_fails() {
         "connect timeout after 3 s"
     );
     // A late connect completion for the abandoned attempt is ignored.
-    c.on_connected(t2);
+    c.ev().on_connected(t2);
     assert!(drain(&mut c).is_empty());
 }
 
 #[test]
 fn alpha_starts_down_and_failures_report_nothing() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(CheckKind::Tcp(conn()), 1, true), t0);
+    let mut c = new(params(CheckKind::Tcp(conn()), 1, true), t0);
     assert!(!c.is_up());
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::ECONNREFUSED);
+    c.ev().on_connect_failed(t, libc::ECONNREFUSED);
     assert!(reports(&drain(&mut c)).is_empty());
     // keepalived marks the check as run after the first attempt: an alpha server that never
     // came up is not reported down again.
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::ECONNREFUSED);
+    c.ev().on_connect_failed(t, libc::ECONNREFUSED);
     assert!(reports(&drain(&mut c)).is_empty());
     assert!(!c.is_up());
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Connected)]);
 }
 
@@ -185,10 +218,10 @@ fn http(urls: Vec<UrlParams>) -> CheckKind {
 }
 
 /// One full HTTP attempt: connect, check the request, feed the response, close.
-fn http_attempt(c: &mut Checker, path: &str, response: &[u8]) -> (Instant, Vec<Event>) {
+fn http_attempt(c: &mut Tc, path: &str, response: &[u8]) -> (Instant, Vec<Event>) {
     let (t, a) = next_attempt(c);
     assert!(matches!(a[0], Action::Connect { .. }));
-    c.on_connected(t);
+    c.ev().on_connected(t);
     let a = drain(c);
     let Action::Send(req) = &a[0] else {
         panic!("{a:?}")
@@ -196,8 +229,8 @@ fn http_attempt(c: &mut Checker, path: &str, response: &[u8]) -> (Instant, Vec<E
     let expect = format!("GET {path} HTTP/1.0\r\n");
     assert!(req.starts_with(expect.as_bytes()));
     assert!(req.ends_with(b"Host: example.org\r\n\r\n"));
-    c.on_data(t, response);
-    c.on_eof(t);
+    c.ev().on_data(t, response);
+    c.ev().on_eof(t);
     let a = drain(c);
     assert_eq!(a[0], Action::Close);
     (t, reports(&a))
@@ -210,7 +243,7 @@ const ERR: &[u8] = b"HTTP/1.0 500 Internal Server Error\r\n\r\noops";
 fn http_all_urls_must_pass_one_per_delay_loop() {
     let t0 = Instant::now();
     let digest = Md5::digest(b"body").into();
-    let mut c = Checker::new(
+    let mut c = new(
         params(
             http(vec![url("/a", None), url("/b", Some(digest))]),
             1,
@@ -231,7 +264,7 @@ fn http_all_urls_must_pass_one_per_delay_loop() {
 #[test]
 fn http_status_failure_retries_then_down_then_recovers() {
     let t0 = Instant::now();
-    let mut c = Checker::new(
+    let mut c = new(
         params(http(vec![url("/a", None), url("/b", None)]), 1, false),
         t0,
     );
@@ -263,7 +296,7 @@ fn http_status_failure_retries_then_down_then_recovers() {
 #[test]
 fn http_digest_mismatch_and_first_pass_fails_fast() {
     let t0 = Instant::now();
-    let mut c = Checker::new(
+    let mut c = new(
         params(
             http(vec![url("/a", None), url("/b", Some([0; 16]))]),
             3,
@@ -280,18 +313,18 @@ fn http_digest_mismatch_and_first_pass_fails_fast() {
 #[test]
 fn http_slow_drip_hits_exchange_limit() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(http(vec![url("/", None)]), 0, false), t0);
+    let mut c = new(params(http(vec![url("/", None)]), 0, false), t0);
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t + S);
+    c.ev().on_connected(t + S);
     drain(&mut c);
     assert_eq!(c.poll_timeout(), t + 4 * S); // idle limit: connect_timeout
-    c.on_data(t + S, b"HTTP/1.0 200 OK\r\n\r\n");
+    c.ev().on_data(t + S, b"HTTP/1.0 200 OK\r\n\r\n");
     let mut now = t + S;
     // A byte every 2 s never trips the idle limit...
     while now + 2 * S < t + 9 * S {
         now += 2 * S;
-        c.handle_timeout(now);
-        c.on_data(now, b"x");
+        c.ev().handle_timeout(now);
+        c.ev().on_data(now, b"x");
         assert!(drain(&mut c).is_empty());
     }
     // ...but the whole exchange is capped at exchange_timeout from the connect.
@@ -307,9 +340,9 @@ fn http_slow_drip_hits_exchange_limit() {
 #[test]
 fn http_read_timeout_and_errors() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(http(vec![url("/", None)]), 0, false), t0);
+    let mut c = new(params(http(vec![url("/", None)]), 0, false), t0);
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     drain(&mut c);
     let (t2, a) = next_attempt(&mut c);
     assert_eq!(t2, t + 3 * S);
@@ -319,18 +352,18 @@ fn http_read_timeout_and_errors() {
         (b"garbage\r\n\r\n", Reason::Malformed),
     ] {
         let (t, _) = next_attempt(&mut c);
-        c.on_connected(t);
+        c.ev().on_connected(t);
         drain(&mut c);
-        c.on_data(t, resp);
-        c.on_eof(t);
+        c.ev().on_data(t, resp);
+        c.ev().on_eof(t);
         drain(&mut c);
         assert_eq!(c.last_result().unwrap().reason, reason);
         assert!(!c.last_result().unwrap().success);
     }
     let (t, _) = next_attempt(&mut c);
-    c.on_connected(t);
+    c.ev().on_connected(t);
     drain(&mut c);
-    c.on_io_error(t, libc::ECONNRESET);
+    c.ev().on_io_error(t, libc::ECONNRESET);
     assert_eq!(drain(&mut c), vec![Action::Close]);
     assert_eq!(
         c.last_result().unwrap().reason,
@@ -341,7 +374,7 @@ fn http_read_timeout_and_errors() {
 #[test]
 fn http_without_url_is_up_without_connecting() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(http(vec![]), 0, true), t0);
+    let mut c = new(params(http(vec![]), 0, true), t0);
     let (_, a) = next_attempt(&mut c);
     assert_eq!(reports(&a), vec![Event::Up(Reason::NoUrl)]);
     assert!(!a.iter().any(|a| matches!(a, Action::Connect { .. })));
@@ -358,7 +391,7 @@ fn misc(dynamic: bool, timeout: Option<Duration>) -> CheckKind {
 #[test]
 fn misc_exit_codes_retries_and_weight() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(misc(true, None), 1, false), t0);
+    let mut c = new(params(misc(true, None), 1, false), t0);
     let (t, a) = next_attempt(&mut c);
     assert_eq!(
         a,
@@ -366,7 +399,7 @@ fn misc_exit_codes_retries_and_weight() {
             path: "/bin/check arg".into()
         }]
     );
-    c.on_misc_exit(t + S, MiscExit::Exited(12));
+    c.ev().on_misc_exit(t + S, MiscExit::Exited(12));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Weight(Some(10)), Event::Up(Reason::MiscExit(12))]
@@ -375,15 +408,15 @@ fn misc_exit_codes_retries_and_weight() {
     assert_eq!(c.poll_timeout(), t + 6 * S);
     // Same code again: no new weight.
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Exited(12));
+    c.ev().on_misc_exit(t, MiscExit::Exited(12));
     assert!(reports(&drain(&mut c)).is_empty());
     // exit 1: one retry, then DOWN.
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Exited(1));
+    c.ev().on_misc_exit(t, MiscExit::Exited(1));
     assert!(reports(&drain(&mut c)).is_empty());
     assert_eq!(c.poll_timeout(), t + 2 * S);
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Exited(1));
+    c.ev().on_misc_exit(t, MiscExit::Exited(1));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::MiscExit(1))]
@@ -391,11 +424,11 @@ fn misc_exit_codes_retries_and_weight() {
     assert_eq!(c.last_result().unwrap().reason.to_string(), "misc exit 1");
     // Known down: no retries.
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Exited(1));
+    c.ev().on_misc_exit(t, MiscExit::Exited(1));
     assert_eq!(c.poll_timeout(), t + 6 * S);
     // exit 0 restores the configured weight and brings it up.
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Exited(0));
+    c.ev().on_misc_exit(t, MiscExit::Exited(0));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Weight(None), Event::Up(Reason::MiscExit(0))]
@@ -405,7 +438,7 @@ fn misc_exit_codes_retries_and_weight() {
 #[test]
 fn misc_timeout_terminates_then_kills() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(misc(false, Some(3 * S)), 0, false), t0);
+    let mut c = new(params(misc(false, Some(3 * S)), 0, false), t0);
     let (t, _) = next_attempt(&mut c);
     let (t1, a) = next_attempt(&mut c);
     assert_eq!(t1, t + 3 * S);
@@ -423,7 +456,7 @@ fn misc_timeout_terminates_then_kills() {
             signal: libc::SIGKILL
         }]
     );
-    c.on_misc_exit(t2, MiscExit::Signaled(libc::SIGKILL));
+    c.ev().on_misc_exit(t2, MiscExit::Signaled(libc::SIGKILL));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::MiscTimeout(3 * S))]
@@ -436,7 +469,7 @@ fn misc_timeout_terminates_then_kills() {
     );
     // A signal we did not send is a plain failure.
     let (t, _) = next_attempt(&mut c);
-    c.on_misc_exit(t, MiscExit::Signaled(libc::SIGSEGV));
+    c.ev().on_misc_exit(t, MiscExit::Signaled(libc::SIGSEGV));
     assert_eq!(
         c.last_result().unwrap().reason,
         Reason::MiscSignal(libc::SIGSEGV)
@@ -458,7 +491,7 @@ fn udp(require_reply: bool, reply: &[u8]) -> CheckKind {
 #[test]
 fn udp_silence_passes_unless_a_reply_is_required() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(udp(false, &[]), 1, true), t0);
+    let mut c = new(params(udp(false, &[]), 1, true), t0);
     let (t, a) = next_attempt(&mut c);
     assert_eq!(
         a,
@@ -475,25 +508,25 @@ fn udp_silence_passes_unless_a_reply_is_required() {
     assert_eq!(reports(&a), vec![Event::Up(Reason::NoReplyNeeded)]);
     assert_eq!(c.poll_timeout(), t + 6 * S);
 
-    let mut c = Checker::new(params(udp(true, &[]), 0, false), t0);
+    let mut c = new(params(udp(true, &[]), 0, false), t0);
     next_attempt(&mut c);
     let (_, a) = next_attempt(&mut c);
     assert_eq!(reports(&a), vec![Event::Down(Reason::NoReply(3 * S))]);
     let (t, _) = next_attempt(&mut c);
-    c.on_datagram(t, b"", 0);
+    c.ev().on_datagram(t, b"", 0);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(0))]);
 }
 
 #[test]
 fn udp_port_unreachable_retries_while_up_only() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(udp(false, &[]), 1, false), t0);
+    let mut c = new(params(udp(false, &[]), 1, false), t0);
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::ECONNREFUSED);
+    c.ev().on_connect_failed(t, libc::ECONNREFUSED);
     assert!(reports(&drain(&mut c)).is_empty(), "one retry left");
     assert_eq!(c.poll_timeout(), t + 2 * S, "delay_before_retry");
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::ECONNREFUSED);
+    c.ev().on_connect_failed(t, libc::ECONNREFUSED);
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::ConnectRefused)]
@@ -501,35 +534,35 @@ fn udp_port_unreachable_retries_while_up_only() {
     assert_eq!(c.poll_timeout(), t + 6 * S);
     // Down: keepalived's udp_epilog waits delay_loop, no retry series.
     let (t, _) = next_attempt(&mut c);
-    c.on_connect_failed(t, libc::ECONNREFUSED);
+    c.ev().on_connect_failed(t, libc::ECONNREFUSED);
     assert!(reports(&drain(&mut c)).is_empty());
     assert_eq!(c.poll_timeout(), t + 6 * S);
     // A late reply after the attempt ended is ignored.
-    c.on_datagram(t + S, b"x", 1);
+    c.ev().on_datagram(t + S, b"x", 1);
     assert!(drain(&mut c).is_empty());
     let (t, _) = next_attempt(&mut c);
-    c.on_datagram(t, b"anything", 8);
+    c.ev().on_datagram(t, b"anything", 8);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(8))]);
 }
 
 #[test]
 fn udp_reply_must_match_the_pattern() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(udp(true, b"OK"), 0, true), t0);
+    let mut c = new(params(udp(true, b"OK"), 0, true), t0);
     let (t, _) = next_attempt(&mut c);
-    c.on_datagram(t, b"NO", 2);
+    c.ev().on_datagram(t, b"NO", 2);
     let a = drain(&mut c);
     assert_eq!(a[0], Action::Close);
     assert_eq!(reports(&a), vec![Event::Down(Reason::ReplyMismatch(2))]);
     let (t, _) = next_attempt(&mut c);
-    c.on_datagram(t, b"OK then", 7);
+    c.ev().on_datagram(t, b"OK then", 7);
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(7))]);
 }
 
 #[test]
 fn ping_needs_an_echo_reply_in_time() {
     let t0 = Instant::now();
-    let mut c = Checker::new(params(CheckKind::Ping(conn()), 1, true), t0);
+    let mut c = new(params(CheckKind::Ping(conn()), 1, true), t0);
     let (t, a) = next_attempt(&mut c);
     let Action::SendDatagram {
         dst, payload, icmp, ..
@@ -541,7 +574,7 @@ fn ping_needs_an_echo_reply_in_time() {
     assert_eq!(payload[..2], [8, 0], "ICMP echo request");
     let mut reply = payload.clone();
     reply[0] = 0;
-    c.on_datagram(t, &reply, reply.len());
+    c.ev().on_datagram(t, &reply, reply.len());
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(136))]);
     // Up: a silent attempt is retried after delay_before_retry, then goes down.
     let (t, a) = next_attempt(&mut c);
@@ -555,7 +588,7 @@ fn ping_needs_an_echo_reply_in_time() {
     let (t, _) = next_attempt(&mut c);
     let mut unreachable = reply.clone();
     unreachable[0] = 3;
-    c.on_datagram(t, &unreachable, 136);
+    c.ev().on_datagram(t, &unreachable, 136);
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::ReplyMismatch(136))]
@@ -571,7 +604,7 @@ fn dns_needs_a_response_to_its_query_with_rcode_0() {
         qtype: 1,
         name: "svc.test".into(),
     };
-    let mut c = Checker::new(params(CheckKind::Dns(Box::new(p)), 0, true), t0);
+    let mut c = new(params(CheckKind::Dns(Box::new(p)), 0, true), t0);
     let (t, a) = next_attempt(&mut c);
     let Action::SendDatagram {
         payload: q, icmp, ..
@@ -585,13 +618,13 @@ fn dns_needs_a_response_to_its_query_with_rcode_0() {
     resp[2] |= 0x80;
     let mut other = resp.clone();
     other[0] ^= 0xff;
-    c.on_datagram(t, &other, other.len());
-    c.on_datagram(t, q, q.len());
+    c.ev().on_datagram(t, &other, other.len());
+    c.ev().on_datagram(t, q, q.len());
     assert!(
         drain(&mut c).is_empty(),
         "another id, or no response: keep waiting"
     );
-    c.on_datagram(t, &resp, resp.len());
+    c.ev().on_datagram(t, &resp, resp.len());
     assert_eq!(reports(&drain(&mut c)), vec![Event::Up(Reason::Reply(26))]);
     let (t, a) = next_attempt(&mut c);
     let Action::SendDatagram { payload: q, .. } = &a[0] else {
@@ -600,7 +633,7 @@ fn dns_needs_a_response_to_its_query_with_rcode_0() {
     let mut refused = q.clone();
     refused[2] |= 0x80;
     refused[3] |= 5;
-    c.on_datagram(t, &refused, refused.len());
+    c.ev().on_datagram(t, &refused, refused.len());
     let a = drain(&mut c);
     assert_eq!(a[0], Action::Close);
     assert_eq!(reports(&a), vec![Event::Down(Reason::DnsRcode(5))]);
@@ -623,56 +656,63 @@ fn file_check_follows_the_value_read_each_second() {
     };
     let mut p = params(kind(0), 0, false);
     p.delay_loop = S;
-    let mut c = Checker::new(p, t0);
+    let mut c = new(p, t0);
     let (t, a) = next_attempt(&mut c);
     assert_eq!(a, vec![Action::ReadFile]);
     assert_eq!(c.poll_timeout(), t + S);
     // Weight 0: the first value is always news; 0 is up.
-    c.on_file_value(t, Some(0));
+    c.ev().on_file_value(t, Some(0));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Up(Reason::FileValue(0))]
     );
-    c.on_file_value(t + S, Some(0));
+    c.ev().on_file_value(t + S, Some(0));
     assert!(reports(&drain(&mut c)).is_empty());
-    c.on_file_value(t + S, Some(3));
+    c.ev().on_file_value(t + S, Some(3));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::FileValue(3))]
     );
     // Out of range: ignored, the previous value stays.
-    c.on_file_value(t + S, None);
-    c.on_file_value(t + S, Some(3));
+    c.ev().on_file_value(t + S, None);
+    c.ev().on_file_value(t + S, Some(3));
     assert!(reports(&drain(&mut c)).is_empty());
     assert_eq!(c.last_result().unwrap().reason.to_string(), "file value 3");
 
     // Weighted: the value moves the weight; the server stays up.
-    let mut c = Checker::new(params(kind(2), 0, true), t0);
+    let mut c = new(params(kind(2), 0, true), t0);
     let (t, _) = next_attempt(&mut c);
-    c.on_file_value(t, Some(5));
+    c.ev().on_file_value(t, Some(5));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::WeightBy(10), Event::Up(Reason::FileValue(5))]
     );
-    c.on_file_value(t, Some(-4));
+    c.ev().on_file_value(t, Some(-4));
     assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(-18)]);
-    c.on_file_value(t, Some(0));
+    c.ev().on_file_value(t, Some(0));
     assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(8)]);
     // Restarted (ha_suspend) from its last result, it moves the weight only by what changed:
     // its share is already in the real server's weight.
     let last = c.last_result().cloned();
-    let mut r = Checker::start(c.params.clone(), dst(), true, S, t).with_last(last);
-    r.on_file_value(t + S, Some(0));
+    let mut r = tc(Checker::start(c.params.clone(), dst(), true, S, t).with_last(last));
+    r.ev().on_file_value(t + S, Some(0));
     assert_eq!(reports(&drain(&mut r)), vec![]);
-    r.on_file_value(t + S, Some(1));
+    r.ev().on_file_value(t + S, Some(1));
     assert_eq!(
         reports(&drain(&mut r)),
         vec![Event::WeightBy(2), Event::Up(Reason::FileValue(1))]
     );
     // Only a product of INT_MIN fails.
-    c.on_file_value(t, Some(-1_073_741_824));
+    c.ev().on_file_value(t, Some(-1_073_741_824));
     assert_eq!(
         reports(&drain(&mut c)),
         vec![Event::Down(Reason::FileValue(-1_073_741_824))]
     );
+}
+
+/// 10,000 real servers hold 10,000 checkers: each byte here is ~10 KB of the daemon's RSS.
+#[test]
+fn a_checker_stays_small() {
+    let n = std::mem::size_of::<Checker>();
+    assert!(n <= 136, "{n} B");
 }

@@ -22,7 +22,7 @@ use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
 use crate::config::{self, Config, Keyword, LbKind, Protocol, RealServer, VirtualServer, VsAddr};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
-use crate::ipvs::model::{DestKey, ServiceKey, State};
+use crate::ipvs::model::{ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
 use crate::ipvs::policy::{self, Event as LbEvent, Health};
 use crate::ipvs::syncd::{self, Mode, SyncDaemon};
@@ -43,8 +43,9 @@ struct Check {
     /// With `initial_delay` zero, so equal params mean an unchanged check. Shared with the
     /// running checker.
     params: Rc<CheckParams>,
-    /// `None` while suspended (ha_suspend).
-    id: Option<CheckId>,
+    /// Its [`CheckId`] (as the timer heap keeps it: 8 B, not 16), `None` while suspended
+    /// (ha_suspend).
+    id: Option<u32>,
     up: bool,
     /// Last result kept while the checker is not running (boxed: the running checker has its
     /// own, so this is nearly always `None`).
@@ -53,8 +54,15 @@ struct Check {
     misc: Option<ProcId>,
 }
 
+impl Check {
+    fn id(&self) -> Option<CheckId> {
+        self.id.map(|i| i as CheckId)
+    }
+}
+
+/// A real server's runtime state; its address and configured weight are its policy entry's
+/// (`Vs::policy.reals`, same index).
 struct Real {
-    addr: SocketAddr,
     checks: Checks,
     /// notify_up and notify_down (boxed: most real servers have neither).
     notify: Option<Box<Notify>>,
@@ -143,7 +151,6 @@ impl Real {
     /// A real server seen for the first time: up unless alpha (and it has checks).
     fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
-            addr: SocketAddr::new(rcfg.addr, rcfg.port),
             up: !alpha || params.is_empty(),
             checks: params
                 .into_iter()
@@ -189,7 +196,11 @@ impl Vs {
         let reals = self
             .reals
             .iter()
-            .map(|r| (r.addr, r.checks.iter().map(|c| &*c.params).collect()))
+            .zip(&self.policy.reals)
+            .map(|(r, p)| {
+                let addr = p.dest.key.socket_addr();
+                (addr, r.checks.iter().map(|c| &*c.params).collect())
+            })
             .collect();
         policy::Shape {
             services: &self.policy.services,
@@ -319,7 +330,7 @@ fn stop(
     sh: &mut Shell,
     now: Instant,
 ) {
-    if let Some(id) = ck.id.take() {
+    if let Some(id) = ck.id.take().map(|i| i as CheckId) {
         let last = checks.get(id).last_result().cloned().map(Box::new);
         ck.last = last.or(ck.last.take());
         io.remove(checks, id);
@@ -411,9 +422,10 @@ impl Lb {
     /// Starts the checker of `vss[v].reals[r].checks[c]` at a random point of its first
     /// delay_loop (keepalived's warmup), so checks do not all fire at once.
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
-        let real = &self.vss[v].reals[r];
-        let ck = &real.checks[c];
-        let (params, up, addr) = (ck.params.clone(), ck.up, real.addr);
+        let vs = &self.vss[v];
+        let ck = &vs.reals[r].checks[c];
+        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let (params, up) = (ck.params.clone(), ck.up);
         let last = ck.last.as_deref().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
@@ -423,7 +435,7 @@ impl Lb {
             self.owner.resize(id + 1, None);
         }
         self.owner[id] = pack((v, r, c));
-        self.vss[v].reals[r].checks[c].id = Some(id);
+        self.vss[v].reals[r].checks[c].id = Some(id as u32);
     }
 
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
@@ -467,7 +479,7 @@ impl Lb {
         for (v, vs) in self.vss.iter().enumerate() {
             for (r, real) in vs.reals.iter().enumerate() {
                 for (c, ck) in real.checks.iter().enumerate() {
-                    if let Some(id) = ck.id {
+                    if let Some(id) = ck.id() {
                         self.owner[id] = pack((v, r, c));
                     }
                 }
@@ -536,7 +548,7 @@ impl Lb {
             None => (None, true),
         };
         // Each real server's configuration is dropped as its state is built.
-        let reals: Vec<Real> = real_servers
+        let mut reals: Vec<Real> = real_servers
             .into_iter()
             .zip(p.checks)
             .zip(kept)
@@ -553,6 +565,8 @@ impl Lb {
                 r
             })
             .collect();
+        // Collected in place, in the configuration's larger records: the rest goes back.
+        reals.shrink_to_fit();
         // Real servers that changed or went away: stop their checkers.
         let mut gone: Vec<Real> = old_reals.into_iter().flatten().collect();
         self.stop_reals(&mut gone, sh, now);
@@ -717,7 +731,7 @@ impl Lb {
                         Outcome::Signaled(s) => MiscExit::Signaled(s),
                         Outcome::TimedOut => MiscExit::Signaled(libc::SIGKILL),
                     };
-                    if let Some(id) = ck.id {
+                    if let Some(id) = ck.id() {
                         debug_assert_eq!(unpack(self.owner.get(id)), Some((v, r, c)));
                         self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
@@ -775,6 +789,7 @@ impl Lb {
         now: Instant,
     ) {
         let vs = &mut self.vss[v];
+        let addr = vs.policy.reals[r].dest.key.socket_addr();
         let real = &mut vs.reals[r];
         let q = match ev {
             CheckEvent::Up(ref reason) | CheckEvent::Down(ref reason) => {
@@ -788,7 +803,7 @@ impl Lb {
                 if real.smtp && (up != real.up || !sh.smtp.no_checker_emails) {
                     let (name, proto) = &vs.mail_name;
                     let alert = smtp::Alert::RealServer {
-                        real: smtp::trio(real.addr, proto),
+                        real: smtp::trio(addr, proto),
                         virtual_server: name.clone(),
                         up,
                         check: mail_check_name(kind),
@@ -810,12 +825,12 @@ impl Lb {
                 };
                 log::info(&format!(
                     "{}: real server {} {state} ({why})",
-                    vs.name, real.addr
+                    vs.name, addr
                 ));
                 if let Some(cmd) = real.notify(up) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(real.addr, vs.proto);
+                let rs = fifo::trio(addr, vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, up));
                 vs.health.set_up(&vs.policy, r, up)
             }
@@ -825,7 +840,7 @@ impl Lb {
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
                     vs.name,
-                    real.addr,
+                    addr,
                     w.map_or("as configured".to_owned(), |w| w.to_string()),
                     real.checks[c].params.kind_name()
                 ));
@@ -869,7 +884,7 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify(false) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(vs.reals[i].addr, vs.proto);
+                let rs = fifo::trio(vs.policy.reals[i].dest.key.socket_addr(), vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
@@ -1079,23 +1094,22 @@ impl Lb {
                     real_servers: vs
                         .reals
                         .iter()
-                        .map(|r| {
-                            let key = DestKey {
-                                addr: r.addr.ip(),
-                                port: r.addr.port(),
-                            };
+                        .zip(&vs.policy.reals)
+                        .map(|(r, p)| {
+                            let key = p.dest.key;
                             let last = r
                                 .checks
                                 .iter()
                                 .filter_map(|c| {
-                                    let l =
-                                        c.id.and_then(|id| self.checks.get(id).last_result())
-                                            .or(c.last.as_deref())?;
+                                    let l = c
+                                        .id()
+                                        .and_then(|id| self.checks.get(id).last_result())
+                                        .or(c.last.as_deref())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
                             RealServerStatus {
-                                addr: r.addr.to_string(),
+                                addr: key.socket_addr().to_string(),
                                 up: r.up,
                                 weight: dests
                                     .iter()
@@ -1131,6 +1145,13 @@ fn log_ops(ops: &[Op]) {
 mod tests {
     use super::*;
 
+    /// Each byte of a real server's record is ~10 KB of RSS with 10,000 of them.
+    #[test]
+    fn a_real_server_record_stays_small() {
+        let n = std::mem::size_of::<Real>();
+        assert!(n <= 72, "{n} B");
+    }
+
     #[test]
     fn real_servers_share_equal_check_settings() {
         let rs = |addr: &str, check: &str| format!(" real_server {addr} 80 {{\n {check}\n }}\n");
@@ -1155,9 +1176,10 @@ mod tests {
         for (params, dst) in checks[1..].iter().zip(addrs) {
             let real = SocketAddr::new(dst.parse::<SocketAddr>().unwrap().ip(), 80);
             let mut ck = Checker::start(params[0].clone(), real, true, Duration::ZERO, now);
-            ck.handle_timeout(now);
+            let mut out = crate::check::Actions::new();
+            ck.handle_timeout(now, &mut out);
             assert_eq!(
-                ck.poll_action(),
+                out.pop_front(),
                 Some(crate::check::Action::Connect {
                     dst: dst.parse().unwrap(),
                     bind: None,

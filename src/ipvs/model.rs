@@ -192,6 +192,12 @@ pub struct DestKey {
     pub port: u16,
 }
 
+impl DestKey {
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.addr, self.port)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DestParams {
     pub forward: Forward,

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use super::cvt;
 
-/// An epoll instance. Registered fds are level-triggered and readable-interest only: every
+/// An epoll instance. Registered fds are level-triggered (but [`Interest::ReadWriteOnce`])
+/// and readable-interest only: every
 /// subsystem here reads until `EAGAIN`, and writes are small enough not to need EPOLLOUT except
 /// where a caller asks for it with [`Poller::modify`].
 pub struct Poller {
@@ -24,6 +25,10 @@ pub enum Interest {
     /// Writing only: a peer that does not take its answers is not read from meanwhile.
     Write,
     ReadWrite,
+    /// `ReadWrite` for one event, then nothing until [`Poller::modify`] re-arms it
+    /// (EPOLLONESHOT): a health check's socket kept idle between connections (its closed
+    /// state polls as a hang-up) wakes nobody.
+    ReadWriteOnce,
 }
 
 /// The kinds of readiness a wait reported for one fd.
@@ -44,11 +49,18 @@ impl Interest {
         self != Interest::Read
     }
 
-    fn bits(self) -> u32 {
+    /// Disarmed by the event it reports (see [`Interest::ReadWriteOnce`]).
+    pub fn once(self) -> bool {
+        self == Interest::ReadWriteOnce
+    }
+
+    /// The epoll event mask.
+    pub fn bits(self) -> u32 {
         match self {
             Interest::Read => libc::EPOLLIN as u32,
             Interest::Write => libc::EPOLLOUT as u32,
             Interest::ReadWrite => (libc::EPOLLIN | libc::EPOLLOUT) as u32,
+            Interest::ReadWriteOnce => (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLONESHOT) as u32,
         }
     }
 }
@@ -60,7 +72,7 @@ impl Poller {
         Ok(Poller {
             // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
-            events: Vec::with_capacity(32),
+            events: Vec::with_capacity(256),
         })
     }
 
@@ -270,15 +282,19 @@ mod tests {
         assert!(p.wait(now, Some(now)).unwrap().is_empty());
     }
 
-    #[test]
-    fn readiness_tells_readable_from_writable() {
-        let mut p = Poller::new().unwrap();
+    fn socket_pair() -> (OwnedFd, OwnedFd) {
         let mut fds = [0; 2];
         // SAFETY: test-local socket pair.
         let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr()) };
         assert_eq!(r, 0);
         // SAFETY: both fds are owned from here on.
-        let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    #[test]
+    fn readiness_tells_readable_from_writable() {
+        let mut p = Poller::new().unwrap();
+        let (a, b) = socket_pair();
         p.add(a.as_raw_fd(), Interest::ReadWrite, 9).unwrap();
         let mut got = Vec::new();
         let ready = |readable, writable, error| {
@@ -305,6 +321,25 @@ mod tests {
         drop(b);
         p.wait_into(Instant::now(), None, &mut got).unwrap();
         assert_eq!(got, ready(true, false, true));
+    }
+
+    #[test]
+    fn a_one_shot_interest_reports_once_until_rearmed() {
+        let mut p = Poller::new().unwrap();
+        let (a, b) = socket_pair();
+        p.add(a.as_raw_fd(), Interest::ReadWriteOnce, 3).unwrap();
+        let mut got = Vec::new();
+        let now = Instant::now();
+        p.wait_into(now, Some(now), &mut got).unwrap();
+        assert_eq!(got.len(), 1);
+        // Still writable, and now a hang-up too: disarmed, nothing is reported.
+        drop(b);
+        p.wait_into(now, Some(now), &mut got).unwrap();
+        assert!(got.is_empty(), "{got:?}");
+        p.modify(a.as_raw_fd(), Interest::ReadWriteOnce, 3).unwrap();
+        p.wait_into(now, Some(now), &mut got).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.error);
     }
 
     #[test]
