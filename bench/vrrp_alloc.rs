@@ -102,7 +102,7 @@ fn sender(n: usize, lease: bool) {
     run(&mut units, t0, warm);
     let (sent, allocs) = run(&mut units, t0 + warm, Duration::from_secs(10));
     let what = if lease {
-        "sent, default VIP lease (refresh due every lease/3, with the next advert)"
+        "sent, default VIP lease (2 s, refreshed with an advert, ≥ 750 ms before it runs out)"
     } else {
         "sent, VIP lease off"
     };

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{has_addr, vrrp_conf, wait_until, Keeplite, Lan};
+use common::{has_addr, vrrp_conf, wait_until, AddrWatch, Keeplite, Lan};
 use keeplite::proto::vrrp::{Auth, Repr, Version, MCAST_V4};
 use keeplite::sys::if_index;
 use keeplite::sys::vrrp_sock::VrrpSocket;
@@ -414,4 +414,24 @@ fn same_vrid_on_one_interface_is_told_apart_by_unicast_peer() {
     for i in st["instances"].as_array().unwrap() {
         assert_eq!(i["rx_errors"].as_array().map(Vec::len), Some(0), "{st}");
     }
+}
+
+/// The lease is refreshed late in its life (with the advert after which the next one would
+/// leave under 750 ms): a live master's VIP is refreshed in place, never expires.
+#[test]
+fn a_live_masters_vip_is_refreshed_before_its_lease_runs_out() {
+    let lan = Lan::new(1);
+    let a = Keeplite::start(&lan.hosts[0], &conf(150, ""));
+    a.expect_state("VI_1", "MASTER", 10);
+    let watch = AddrWatch::start(&lan.hosts[0]);
+    let sent = || a.status().unwrap()["instances"][0]["adverts_sent"].as_u64();
+    let base = sent().unwrap();
+    // Ten adverts: three periods of the 4 s lease's refresh (every third 1 s advert).
+    assert!(wait_until(Duration::from_secs(20), || sent()
+        .is_some_and(|n| n >= base + 10)));
+    let events = watch.finish();
+    let vip: Vec<&str> = events.lines().filter(|l| l.contains(VIP)).collect();
+    assert!(vip.iter().all(|l| !l.starts_with("Deleted")), "{events}");
+    assert!(vip.len() >= 3, "refreshed {} times: {events}", vip.len());
+    assert!(vip_on(&lan, 0));
 }

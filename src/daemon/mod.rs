@@ -1210,10 +1210,11 @@ impl Daemon {
                 }
             }
         }
-        while let Some(u) = self.timers.pop_due(now) {
-            self.units[u].vrrp.handle_timeout(now);
+        // Units due within timers::SLACK run now, each at its own deadline.
+        while let Some((u, at)) = self.timers.pop_due(now) {
+            self.units[u].vrrp.handle_timeout(at);
             self.shell.batching = Some(u);
-            self.shell.drain(&mut self.units[u], now);
+            self.shell.drain(&mut self.units[u], at);
             self.shell.batching = None;
             self.reschedule(u);
             if self.shell.tx.len() >= TX_BATCH {

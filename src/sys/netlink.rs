@@ -135,17 +135,33 @@ fn put_addr_request(b: &mut Vec<u8>, msg_type: u16, flags: u16, seq: u32, a: &Ad
     // ifaddrmsg: family, prefix length, flags, scope, then ifa_index in host order.
     b.extend_from_slice(&[family(&a.addr), a.prefix_len, 0, a.scope]);
     b.extend_from_slice(&a.ifindex.to_ne_bytes());
-    let ip = ip_bytes(&a.addr);
-    put(b, IFA_LOCAL, &ip);
-    put(b, IFA_ADDRESS, &ip);
+    // On the stack: a lease refresh queues this for every VIP and allocates nothing.
+    let (v4, v6);
+    let ip: &[u8] = match a.addr {
+        IpAddr::V4(x) => {
+            v4 = x.octets();
+            &v4
+        }
+        IpAddr::V6(x) => {
+            v6 = x.octets();
+            &v6
+        }
+    };
+    put(b, IFA_LOCAL, ip);
+    put(b, IFA_ADDRESS, ip);
     if msg_type != RTM_DELADDR {
         if let Some(brd) = a.broadcast {
             put(b, IFA_BROADCAST, &brd.octets());
         }
         if let Some(l) = &a.label {
-            let mut z = l.as_bytes().to_vec();
-            z.push(0);
-            put(b, IFA_LABEL, &z);
+            // NUL-terminated as iproute2 sends it, without a copy: the NUL is the padding's
+            // first byte, or a word of padding added for it.
+            let at = b.len();
+            put(b, IFA_LABEL, l.as_bytes());
+            if b.len() == at + 4 + l.len() {
+                b.extend_from_slice(&[0; 4]);
+            }
+            b[at..at + 2].copy_from_slice(&(5 + l.len() as u16).to_ne_bytes());
         }
         if a.addr.is_ipv6() {
             // keepalived does the same: a VIP moves between peers, DAD would only delay it.
@@ -611,6 +627,12 @@ mod tests {
         assert_eq!(m, want);
         let del = addr_request(RTM_DELADDR, NLM_F_ACK, 1, &a);
         assert_eq!(del.len(), HDR + IFADDRMSG + 16);
+        // A label that fills its words gets one more for its NUL.
+        a.label = Some("eth1".into());
+        let m = addr_request(RTM_NEWADDR, 0, 9, &a);
+        let label = attrs(&m[HDR..], IFADDRMSG).find(|a| a.as_ref().unwrap().0 == IFA_LABEL);
+        assert_eq!(label.unwrap().unwrap().1, b"eth1\0");
+        assert_eq!(m.len(), want.len());
     }
 
     #[test]

@@ -103,17 +103,18 @@ pub enum Action {
     },
     /// Add, or replace, these virtual addresses with this valid/preferred lifetime, or
     /// permanent (`None`). A lease refresh is the same action without GARP or notify.
+    /// Address lists are shared with the instance: a refresh allocates nothing.
     InstallVips {
-        addrs: Vec<IpAddr>,
+        addrs: Rc<[IpAddr]>,
         lease: Option<Duration>,
     },
     /// Remove these virtual addresses (one already gone is fine).
     RemoveVips {
-        addrs: Vec<IpAddr>,
+        addrs: Rc<[IpAddr]>,
     },
     /// Send `count` gratuitous ARPs / unsolicited NAs for each of these addresses.
     SendGarp {
-        addrs: Vec<IpAddr>,
+        addrs: Rc<[IpAddr]>,
         count: u32,
     },
     Notify(Transition),
@@ -272,6 +273,19 @@ pub fn default_vip_lease(version: Version, advert_int: Duration, priority: u8) -
     Duration::from_secs(secs.max(2))
 }
 
+/// How much of the VIP lease a refresh must still find left were it put off to the next
+/// advert: the adverts' Adver_Timer (RFC 5798 §6.4.3) is reset to Advertisement_Interval
+/// from each one sent, so the next one is due an interval later; this margin is what the
+/// loop may be late on top of that without the kernel expiring a live master's VIPs
+/// (measured worst under a receive flood at load 11-19 on 2 cores: 286 ms from wake-up to
+/// timers, 500 ms waiting for a CPU; bench/RESULTS.md, perfrx). Three quarters of an
+/// interval, at least 750 ms: the other quarter absorbs the adverts' own drift (each is
+/// timed from the last one sent), so with the default lease at 1 s adverts (4 s) a
+/// refresh comes every third advert, not every second.
+fn lease_margin(advert_int: Duration) -> Duration {
+    advert_int.max(Duration::from_secs(1)) * 3 / 4
+}
+
 /// Skew_Time: RFC 3768 §6.1 `(256 - Priority) / 256` s for v2; RFC 5798 §6.1
 /// `((256 - priority) * Master_Adver_Interval) / 256` for v3.
 fn skew_time(version: Version, master_adver_int: Duration, priority: u8) -> Duration {
@@ -428,9 +442,12 @@ pub struct Instance {
     /// Delayed GARP burst: when, and how many.
     garp_delay: Option<(Instant, u32)>,
     garp_refresh_at: Option<Instant>,
-    lease_refresh_at: Option<Instant>,
-    /// When the installed VIPs expire in the kernel (`None`: not held, or permanent).
+    /// When the installed VIPs expire in the kernel (`None`: not held, or permanent); an
+    /// advert refreshes them when this comes near ([`lease_margin`]).
     vips_expire: Option<Instant>,
+    /// Every address installed (adverted, then excluded), built when first needed after a
+    /// parameter change and shared by the install, refresh, GARP and removal actions.
+    vip_list: Option<Rc<[IpAddr]>>,
     /// A Master answers the next lower-priority or priority-0 advert from then on.
     reply_at: Option<Instant>,
     /// keepalived `vrrp_startup_delay`: no Master before then.
@@ -463,8 +480,8 @@ impl Instance {
             down_reason: Reason::MasterDown,
             garp_delay: None,
             garp_refresh_at: None,
-            lease_refresh_at: None,
             vips_expire: None,
+            vip_list: None,
             reply_at: None,
             master_not_before: None,
             preempt_at: None,
@@ -523,13 +540,10 @@ impl Instance {
     }
 
     /// Every address the instance installs: adverted and excluded.
-    pub fn all_vips(&self) -> Vec<IpAddr> {
-        self.p
-            .vips
-            .iter()
-            .chain(&self.p.excluded_vips)
-            .copied()
-            .collect()
+    fn all_vips(&mut self) -> Rc<[IpAddr]> {
+        let p = &self.p;
+        let all = || p.vips.iter().chain(&p.excluded_vips).copied().collect();
+        self.vip_list.get_or_insert_with(all).clone()
     }
 
     /// Whether an advert from `src` on `link` for `vrid` is this instance's business, and if
@@ -804,10 +818,6 @@ impl Instance {
                     self.garp_refresh_at = Some(now + self.p.garp_master_refresh);
                     self.garp(self.p.garp_master_refresh_repeat);
                 }
-                if let (true, Some(lease)) = (due(self.lease_refresh_at), self.p.vip_lease) {
-                    self.lease_refresh_at = Some(now + lease / 3);
-                    self.install_vips(now);
-                }
             }
             _ => {}
         }
@@ -820,11 +830,6 @@ impl Instance {
             self.timer,
             self.garp_delay.map(|(at, _)| at),
             self.garp_refresh_at,
-            // A due lease refresh waits for the next advert: no wake-up of its own, and
-            // masters whose adverts coincide refresh together (one netlink batch). The
-            // config keeps the lease >= 3 advert intervals, so >= a third of it is left.
-            self.lease_refresh_at
-                .map(|t| self.timer.map_or(t, |a| a.max(t))),
         ]
         .into_iter()
         .flatten()
@@ -965,12 +970,13 @@ impl Instance {
         let old = std::mem::replace(&mut self.p, p);
         self.advert_units = advert_units;
         self.adverts.clear();
+        self.vip_list = None;
         let installed = |p: &Params| -> Vec<IpAddr> {
             p.vips.iter().chain(&p.excluded_vips).copied().collect()
         };
         let (was, is) = (installed(&old), installed(&self.p));
-        let added: Vec<IpAddr> = is.iter().filter(|a| !was.contains(a)).copied().collect();
-        let removed: Vec<IpAddr> = was.iter().filter(|a| !is.contains(a)).copied().collect();
+        let added: Rc<[IpAddr]> = is.iter().filter(|a| !was.contains(a)).copied().collect();
+        let removed: Rc<[IpAddr]> = was.iter().filter(|a| !is.contains(a)).copied().collect();
         if self.state == State::Master && !removed.is_empty() {
             self.push(Action::RemoveVips { addrs: removed });
         }
@@ -991,7 +997,6 @@ impl Instance {
                     // Every VIP gets the new lifetime now: a shorter or removed lease must
                     // not leave addresses expiring on the old schedule.
                     self.install_vips(now);
-                    self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
                 }
                 if self.advert(self.priority) != old_advert {
                     // New priority, interval or address list: tell the backups at once (as a
@@ -1088,7 +1093,6 @@ impl Instance {
         let p = &self.p;
         self.garp_refresh_at =
             (!p.garp_master_refresh.is_zero()).then(|| now + p.garp_master_refresh);
-        self.lease_refresh_at = self.p.vip_lease.map(|l| now + l / 3);
         self.stats.became_master += 1;
         self.transition(now, State::Master, reason);
     }
@@ -1109,7 +1113,6 @@ impl Instance {
         self.timer = None;
         self.garp_delay = None;
         self.garp_refresh_at = None;
-        self.lease_refresh_at = None;
     }
 
     fn enter_backup(&mut self, now: Instant, wait: Duration, reason: Reason) {
@@ -1122,6 +1125,21 @@ impl Instance {
         self.stats.adverts_sent += 1;
         self.transmit(self.priority);
         self.timer = Some(now + self.p.advert_int);
+        self.refresh_lease(now);
+    }
+
+    /// The VIP lease refresh rides an advert (no wake-up of its own; masters whose adverts
+    /// coincide refresh together, in one netlink datagram): this one, if waiting for the
+    /// next would leave less than [`lease_margin`] of the lease when it is due.
+    fn refresh_lease(&mut self, now: Instant) {
+        let (Some(expire), Some(lease)) = (self.vips_expire, self.p.vip_lease) else {
+            return;
+        };
+        let left = expire.saturating_duration_since(now);
+        // `left == lease`: installed by this very event (becoming Master).
+        if left < lease && left < self.p.advert_int + lease_margin(self.p.advert_int) {
+            self.install_vips(now);
+        }
     }
 
     fn send_stop_advert(&mut self) {
@@ -1160,25 +1178,25 @@ impl Instance {
 
     fn install_vips(&mut self, now: Instant) {
         self.vips_expire = self.p.vip_lease.map(|l| now + l);
+        let addrs = self.all_vips();
         self.push(Action::InstallVips {
-            addrs: self.all_vips(),
+            addrs,
             lease: self.p.vip_lease,
         });
     }
 
     fn remove_vips(&mut self) {
         self.vips_expire = None;
-        self.push(Action::RemoveVips {
-            addrs: self.all_vips(),
-        });
+        // A Backup keeps no list.
+        let addrs = self.all_vips();
+        self.vip_list = None;
+        self.push(Action::RemoveVips { addrs });
     }
 
     fn garp(&mut self, count: u32) {
         if count > 0 {
-            self.push(Action::SendGarp {
-                addrs: self.all_vips(),
-                count,
-            });
+            let addrs = self.all_vips();
+            self.push(Action::SendGarp { addrs, count });
         }
     }
 

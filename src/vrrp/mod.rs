@@ -35,8 +35,9 @@
 //! peer), sent with TTL 255 (`unicast_ttl` toward unicast peers). [`Action::InstallVips`] adds or replaces the named addresses
 //! with the given valid/preferred lifetime (the **VIP lease**: a crashed master's addresses
 //! expire in the kernel instead of staying on the wire); refreshes are the same action,
-//! due every lease/3 while Master and done with the next advert (never with a GARP or
-//! notify), so masters that advert together refresh together. [`Action::SendGarp`] asks for
+//! done with an advert when waiting for the next one would leave less than a margin of
+//! the lease (¾ interval, at least 750 ms; never with a GARP or notify), so masters that
+//! advert together refresh together. [`Action::SendGarp`] asks for
 //! `count` gratuitous ARPs / unsolicited NAs per named address ([`crate::proto::arp`],
 //! [`crate::proto::ndisc`] build the frames). Whether VIPs are held and for how long is
 //! the core's to answer ([`Instance::holds_vips`], [`Instance::vip_lease_left`]).

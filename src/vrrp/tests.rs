@@ -341,7 +341,7 @@ fn lone_backup_takes_over_after_master_down_interval_v2() {
     assert_eq!(
         acts[3],
         Action::SendGarp {
-            addrs: vec![vip(1)],
+            addrs: vec![vip(1)].into(),
             count: 5
         }
     );
@@ -420,7 +420,7 @@ fn assert_goodbye(w: &Wire, r: usize, to: State, reason: Reason) {
     assert_eq!(
         acts[1],
         Action::RemoveVips {
-            addrs: vec![vip(1)]
+            addrs: vec![vip(1)].into()
         }
     );
     assert!(matches!(acts[2], Action::Notify(t) if t.to == to && t.reason == reason));
@@ -777,7 +777,7 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
     assert!(acts.contains(&(
         became,
         Action::InstallVips {
-            addrs: vec![vip(1)],
+            addrs: vec![vip(1)].into(),
             lease: Some(Duration::from_secs(4))
         }
     )));
@@ -786,9 +786,9 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
         .filter(|&&(at, ref a)| at > became && matches!(a, Action::InstallVips { lease, .. } if *lease == Some(Duration::from_secs(4))))
         .map(|(at, _)| *at)
         .collect();
-    // Due every lease/3 (1.33 s), done with the first advert from then on (every 1 s):
-    // every 2 s, 2 s before the lease runs out.
-    let period = Duration::from_secs(2);
+    // Put off while the next advert (1 s later) would still leave >= 750 ms of the 4 s:
+    // every third advert, 1 s before the lease runs out.
+    let period = Duration::from_secs(3);
     assert_eq!(refreshes[0], became + period);
     assert!(refreshes.windows(2).all(|p| p[1] - p[0] == period));
     assert_eq!(
@@ -809,6 +809,46 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
             matches!(act, Action::Transmit { .. } | Action::InstallVips { .. }),
             "unexpected {act:?} at {at:?}"
         );
+    }
+}
+
+/// However lease and interval compare, a refresh comes while at least the margin (three
+/// quarters of an interval, at least 750 ms) would be left after one more interval, and no
+/// sooner than needed: the advert before it could not have put it off.
+#[test]
+fn lease_refresh_keeps_its_margin_for_any_interval() {
+    for (advert, lease) in [
+        (100, 2),
+        (250, 2),
+        (1000, 4),
+        (1000, 3),
+        (3000, 12),
+        (300, 1),
+    ] {
+        let (advert, lease) = (ms(advert), secs(lease));
+        let mut p = v3(params(1, 1, 255), advert);
+        p.vip_lease = Some(lease);
+        let margin = (advert.max(secs(1))) * 3 / 4;
+        let mut w = Wire::new();
+        let a = w.add(vec![p], vec![]);
+        w.run_until(secs(40));
+        let acts = w.actions(a, 0);
+        let at = |f: fn(&Action) -> bool| -> Vec<Duration> {
+            acts.iter().filter(|(_, a)| f(a)).map(|(t, _)| *t).collect()
+        };
+        let installs = at(|a| matches!(a, Action::InstallVips { .. }));
+        let adverts = at(|a| matches!(a, Action::Transmit { .. }));
+        assert!(installs.len() > 2, "{advert:?} {lease:?}: {installs:?}");
+        for w in installs.windows(2) {
+            let left = w[0] + lease - w[1];
+            // With an advert, once the next would leave less than the margin ...
+            assert!(adverts.contains(&w[1]) && left < advert + margin, "{w:?}");
+            // ... and not before: the advert before it was the install, or would leave it.
+            assert!(
+                left >= margin || w[1] - w[0] == advert,
+                "{advert:?} {lease:?} {w:?}"
+            );
+        }
     }
 }
 
@@ -1285,13 +1325,13 @@ fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
     assert_eq!(
         acts[0],
         Action::RemoveVips {
-            addrs: vec![vip(2)]
+            addrs: vec![vip(2)].into()
         }
     );
     assert_eq!(
         acts[1],
         Action::InstallVips {
-            addrs: vec![vip(3), vip(9)],
+            addrs: vec![vip(3), vip(9)].into(),
             lease: Some(secs(4)),
         }
     );
@@ -1299,7 +1339,7 @@ fn reconfigured_vip_list_touches_only_added_and_removed_addresses() {
     assert_eq!(
         acts[3],
         Action::SendGarp {
-            addrs: vec![vip(3), vip(9)],
+            addrs: vec![vip(3), vip(9)].into(),
             count: 5,
         }
     );
@@ -1340,23 +1380,24 @@ fn reconfigured_lease_applies_at_once() {
         vec![(
             secs(10),
             Action::InstallVips {
-                addrs: vec![vip(1)],
+                addrs: vec![vip(1)].into(),
                 lease: Some(secs(30))
             }
         )]
     );
-    w.run_for(secs(11));
+    w.run_for(secs(30));
     let refreshes: Vec<Duration> = w
         .actions(a, 0)
         .into_iter()
         .filter(|(_, a)| matches!(a, Action::InstallVips { .. }))
         .map(|(at, _)| at)
         .collect();
-    // Due at 20 s, done with the first advert from then on (1 s interval).
+    // Done with the first advert (1 s interval) after which the next would find less than
+    // 1.75 s left: after 38.25 s.
     assert_eq!(refreshes.len(), 2);
     assert_eq!(refreshes[0], secs(10));
     assert!(
-        refreshes[1] >= secs(20) && refreshes[1] < secs(21),
+        refreshes[1] > ms(38_250) && refreshes[1] <= ms(39_250),
         "{refreshes:?}"
     );
     w.clear_logs();
@@ -1367,9 +1408,9 @@ fn reconfigured_lease_applies_at_once() {
     assert_eq!(
         acts[0],
         (
-            secs(21),
+            secs(40),
             Action::InstallVips {
-                addrs: vec![vip(1)],
+                addrs: vec![vip(1)].into(),
                 lease: None
             }
         )
