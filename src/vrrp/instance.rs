@@ -276,14 +276,15 @@ pub fn default_vip_lease(version: Version, advert_int: Duration, priority: u8) -
 /// How much of the VIP lease a refresh must still find left were it put off to the next
 /// advert: the adverts' Adver_Timer (RFC 5798 §6.4.3) is reset to Advertisement_Interval
 /// from each one sent, so the next one is due an interval later; this margin is what the
-/// loop may be late on top of that without the kernel expiring a live master's VIPs
-/// (measured worst under a receive flood at load 11-19 on 2 cores: 286 ms from wake-up to
-/// timers, 500 ms waiting for a CPU; bench/RESULTS.md, perfrx). Three quarters of an
-/// interval, at least 750 ms: the other quarter absorbs the adverts' own drift (each is
-/// timed from the last one sent), so with the default lease at 1 s adverts (4 s) a
-/// refresh comes every third advert, not every second.
-fn lease_margin(advert_int: Duration) -> Duration {
-    advert_int.max(Duration::from_secs(1)) * 3 / 4
+/// loop may be late on top of that without the kernel expiring a live master's VIPs.
+/// Two thirds of the lease less an interval (a refresh leaves at least about 2/3 of the
+/// lease after it: 2 s of the default 4 s at 1 s adverts, every second advert), never
+/// under three quarters of an interval or 750 ms: a host that starves the loop for a
+/// second (a loaded TCG guest, a receive flood at load 11-19 measured ~790 ms,
+/// bench/RESULTS.md perfrx) must not cost a live master its VIPs.
+fn lease_margin(advert_int: Duration, lease: Duration) -> Duration {
+    let floor = advert_int.max(Duration::from_secs(1)) * 3 / 4;
+    (lease * 2 / 3).saturating_sub(advert_int).max(floor)
 }
 
 /// Skew_Time: RFC 3768 §6.1 `(256 - Priority) / 256` s for v2; RFC 5798 §6.1
@@ -1137,7 +1138,7 @@ impl Instance {
         };
         let left = expire.saturating_duration_since(now);
         // `left == lease`: installed by this very event (becoming Master).
-        if left < lease && left < self.p.advert_int + lease_margin(self.p.advert_int) {
+        if left < lease && left < self.p.advert_int + lease_margin(self.p.advert_int, lease) {
             self.install_vips(now);
         }
     }

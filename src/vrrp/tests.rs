@@ -786,9 +786,9 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
         .filter(|&&(at, ref a)| at > became && matches!(a, Action::InstallVips { lease, .. } if *lease == Some(Duration::from_secs(4))))
         .map(|(at, _)| *at)
         .collect();
-    // Put off while the next advert (1 s later) would still leave >= 750 ms of the 4 s:
-    // every third advert, 1 s before the lease runs out.
-    let period = Duration::from_secs(3);
+    // Put off while the next advert (1 s later) would still leave 2/3 of the 4 s less an
+    // interval: every second advert, 2 s before the lease runs out.
+    let period = Duration::from_secs(2);
     assert_eq!(refreshes[0], became + period);
     assert!(refreshes.windows(2).all(|p| p[1] - p[0] == period));
     assert_eq!(
@@ -812,9 +812,10 @@ fn vip_lease_refresh_cadence_without_garp_or_notify() {
     }
 }
 
-/// However lease and interval compare, a refresh comes while at least the margin (three
-/// quarters of an interval, at least 750 ms) would be left after one more interval, and no
-/// sooner than needed: the advert before it could not have put it off.
+/// However lease and interval compare, a refresh comes while at least the margin (2/3 of
+/// the lease less an interval, at least 3/4 of an interval and 750 ms) would be left after
+/// one more interval, and no sooner than needed: the advert before it could not have put it
+/// off.
 #[test]
 fn lease_refresh_keeps_its_margin_for_any_interval() {
     for (advert, lease) in [
@@ -828,7 +829,9 @@ fn lease_refresh_keeps_its_margin_for_any_interval() {
         let (advert, lease) = (ms(advert), secs(lease));
         let mut p = v3(params(1, 1, 255), advert);
         p.vip_lease = Some(lease);
-        let margin = (advert.max(secs(1))) * 3 / 4;
+        let margin = (lease * 2 / 3)
+            .saturating_sub(advert)
+            .max(advert.max(secs(1)) * 3 / 4);
         let mut w = Wire::new();
         let a = w.add(vec![p], vec![]);
         w.run_until(secs(40));
@@ -1385,7 +1388,7 @@ fn reconfigured_lease_applies_at_once() {
             }
         )]
     );
-    w.run_for(secs(30));
+    w.run_for(secs(11));
     let refreshes: Vec<Duration> = w
         .actions(a, 0)
         .into_iter()
@@ -1393,11 +1396,11 @@ fn reconfigured_lease_applies_at_once() {
         .map(|(at, _)| at)
         .collect();
     // Done with the first advert (1 s interval) after which the next would find less than
-    // 1.75 s left: after 38.25 s.
+    // 2/3 of the 30 s left: from 20 s on.
     assert_eq!(refreshes.len(), 2);
     assert_eq!(refreshes[0], secs(10));
     assert!(
-        refreshes[1] > ms(38_250) && refreshes[1] <= ms(39_250),
+        refreshes[1] > secs(20) && refreshes[1] <= secs(21),
         "{refreshes:?}"
     );
     w.clear_logs();
@@ -1408,7 +1411,7 @@ fn reconfigured_lease_applies_at_once() {
     assert_eq!(
         acts[0],
         (
-            secs(40),
+            secs(21),
             Action::InstallVips {
                 addrs: vec![vip(1)].into(),
                 lease: None
