@@ -577,7 +577,14 @@ struct Daemon {
     tokens: Vec<(u64, Readiness)>,
     /// VIPs of the instances that hold theirs, for load balancing's `ha_suspend`.
     held: Vec<IpAddr>,
+    /// When to hand back the pages a load used (see [`TRIM_AFTER`]).
+    trim_due: Option<Instant>,
 }
+
+/// A load's pages go back to the kernel this long after it is applied, once the work that runs
+/// only at a load (the last-known-good copy, dropping the old configuration) is done too: code
+/// faulted back in after that is the code the loop keeps running.
+const TRIM_AFTER: Duration = Duration::from_secs(1);
 
 fn load(opts: &Options) -> Result<Config, Vec<String>> {
     let loaded = reload::load_at_startup(opts).map_err(|e| vec![format!("keeplite: {e}")])?;
@@ -798,6 +805,7 @@ impl Daemon {
             timers: timers::Timers::default(),
             tokens: Vec::new(),
             held: Vec::new(),
+            trim_due: None,
         };
         let delay = cfg.global.vrrp_startup_delay;
         if !delay.is_zero() {
@@ -935,8 +943,7 @@ impl Daemon {
         // most of the memory with many real servers (10,000: ~7.6 MB).
         let vss = std::mem::take(&mut self.cfg.virtual_servers);
         self.lb.apply(&self.cfg, vss, &mut self.shell, now);
-        crate::sys::trim_heap();
-        crate::sys::trim_text();
+        self.trim_due = Some(now + TRIM_AFTER);
     }
 
     /// Tries to start the waiting units; `report` logs why the others still wait.
@@ -1019,6 +1026,7 @@ impl Daemon {
                         self.shell.mail.poll_timeout(),
                     ])
                     .chain([self.control.poll_timeout(), self.reloads.poll_timeout()])
+                    .chain([self.trim_due])
                     .chain(self.shell.socks.iter().map(|s| s.paused))
                     .chain([self.watchdog.as_ref().map(Watchdog::next_pet)])
                     .chain(self.shell.scripts.iter().map(|s| s.poll_timeout())),
@@ -1224,6 +1232,11 @@ impl Daemon {
         self.flush_tx();
         if self.shell.files_due.is_some_and(|t| now >= t) {
             self.poll_files(now);
+        }
+        if self.trim_due.is_some_and(|t| now >= t) {
+            self.trim_due = None;
+            crate::sys::trim_heap();
+            crate::sys::trim_text();
         }
         self.shell.processes.handle_timeout(now);
         self.process_changes(now);

@@ -78,9 +78,10 @@ pub fn trim_heap() {
     }
 }
 
-/// Unmaps the executable's clean read-only file pages (text, rodata) once a configuration is
-/// applied. Fault-around maps nearly the whole binary at start (~1.7 MiB of RSS, all of it
-/// page cache); afterwards only the code that keeps running is faulted back in. Pages that
+/// Unmaps the executable's clean read-only file pages (text, rodata) once a load has settled.
+/// Fault-around maps nearly the whole binary at start (~1.7 MiB of RSS, all of it page cache);
+/// afterwards only the code that keeps running is faulted back in, in 64 KiB blocks (which is
+/// why src/steady-text.ld puts that code together). Pages that
 /// were ever written (RELRO after relocation: `Anonymous` > 0) are skipped, since dropping
 /// them would bring back the unrelocated file contents. With `vrrp_no_swap` (mlockall) the
 /// binary stays resident: the kernel refuses locked pages (EINVAL).
