@@ -124,7 +124,7 @@ struct Tx {
     bytes: Rc<[u8]>,
 }
 
-/// Adverts queued before they go out together (one `sendmmsg` per socket per ~32).
+/// Adverts queued before they go out together (one `sendmmsg` per socket per 64).
 const TX_BATCH: usize = 128;
 
 /// Notes the outcome of an advert of `m`: one line when sending starts failing, one when it
