@@ -1,6 +1,7 @@
 // The kernel's floor under bench/vrrp-bench's idle part: N VRRP v3 advert-sized frames (46
-// bytes to 01:00:5e:00:00:12, VRIDs 1..N, checksums left zero: nobody here reads them) once a second in one sendmmsg on a packet socket,
-// and nothing else: no timers but one, no lease refresh, no state. bench/idle-floor runs it.
+// bytes to 01:00:5e:00:00:12, VRIDs 1..N, checksums left zero: nobody here reads them) once
+// a second in one sendmmsg on a packet socket, and nothing else: one timer, no lease
+// refresh, no state. bench/idle-floor runs it.
 // Usage: idle_floor IFNAME N   (N <= 256)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
