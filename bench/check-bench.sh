@@ -12,9 +12,11 @@
 #         0.0.0.0:80, `ip route add local 10.1.0.0/16 dev lo`); RPS steers the server side's
 #         receive to CPU 1 and the checker side's to CPU 0; the checkers (CheckIo loop, both
 #         daemons, keepalived and its checker child) are pinned to CPU 0, the listener to CPU 1.
-# Each line gives the CPU billed to the checker process (utime + stime) per accepted check and
-# the whole machine's busy CPU per check (/proc/stat, all CPUs, user+nice+system+irq+softirq
-# over the same window: the listener, softirqs on either CPU, and anything else running).
+# Each line gives the CPU billed to the checker process per accepted check (utime + stime, which
+# the kernel scales to the scheduler's runtime; softirqs run in its context are its own, as this
+# kernel has no IRQ time accounting) and the whole machine's busy CPU per check (/proc/stat, all
+# CPUs, user+nice+system+irq+softirq over the same window: the listener, softirqs on either CPU,
+# and anything else running, so only meaningful on an otherwise quiet host).
 # keepalived's checker needs IPVS, which this kernel lacks: bench/check-ipvs-shim.c
 # (LD_PRELOAD) acknowledges its IPVS netlink requests without a kernel.
 set -eu
