@@ -23,8 +23,8 @@ cleanup() {
 	rm -rf "$tmp"
 }
 
-# rs_conf N prints one virtual server with N real servers 127.1.x.y:80 (TCP_CHECK,
-# delay_loop 1), the same for keeplite and keepalived.
+# rs_conf N [NET] prints one virtual server with N real servers NET.1.x.y:80 (NET 127 by
+# default; TCP_CHECK, delay_loop 1), the same for keeplite and keepalived.
 rs_conf() {
 	echo 'global_defs { router_id klbench }'
 	echo 'virtual_server 10.0.0.1 80 {'
@@ -34,7 +34,7 @@ rs_conf() {
 	echo '  protocol TCP'
 	i=0
 	while [ $i -lt "$1" ]; do
-		echo "  real_server 127.$((1 + i / 62500)).$((i / 250 % 250)).$((i % 250 + 1)) 80 { TCP_CHECK { connect_timeout 3 } }"
+		echo "  real_server ${2:-127}.$((1 + i / 62500)).$((i / 250 % 250)).$((i % 250 + 1)) 80 { TCP_CHECK { connect_timeout 3 } }"
 		i=$((i + 1))
 	done
 	echo '}'

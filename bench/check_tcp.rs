@@ -1,8 +1,9 @@
 //! TCP_CHECK load generator for bench/check-bench.sh (run inside its network namespace).
 //!
 //! `check_tcp listen PORT`  accepts and closes connections, printing the count every second.
-//! `check_tcp run N`        runs N TCP checks (delay_loop 1 s, spread over the first second)
-//!                          against 127.1.x.y:80 in an epoll loop, like the daemon will.
+//! `check_tcp run N [NET]`  runs N TCP checks (delay_loop 1 s, spread over the first second)
+//!                          against NET.1.x.y:80 (NET 127 by default) in an epoll loop, like
+//!                          the daemon.
 
 use keeplite::check::{CheckKind, CheckParams, ConnParams};
 use keeplite::sys::check_io::{CheckIo, Checkers, FdChange, Interest, Readiness};
@@ -15,9 +16,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("listen") => listen(args[2].parse().unwrap()),
-        Some("run") => run(args[2].parse().unwrap()),
+        Some("run") => run(
+            args[2].parse().unwrap(),
+            args.get(3).map_or(127, |a| a.parse().unwrap()),
+        ),
         // `cargo bench` without arguments: nothing to do, the script drives this binary.
-        _ => eprintln!("usage: check_tcp listen PORT | run N (see bench/check-bench.sh)"),
+        _ => eprintln!("usage: check_tcp listen PORT | run N [NET] (see bench/check-bench.sh)"),
     }
 }
 
@@ -52,10 +56,10 @@ fn listen(port: u16) {
     }
 }
 
-/// Real server address number `i`: 127.1.0.1, 127.1.0.2, ... (250 per /24).
-fn rs_addr(i: usize) -> SocketAddr {
+/// Real server address number `i`: NET.1.0.1, NET.1.0.2, ... (250 per /24).
+fn rs_addr(net: u8, i: usize) -> SocketAddr {
     let ip = Ipv4Addr::new(
-        127,
+        net,
         1 + (i / 250 / 250) as u8,
         (i / 250 % 250) as u8,
         (i % 250 + 1) as u8,
@@ -67,7 +71,7 @@ fn flags(i: Interest) -> EpollFlags {
     EpollFlags::from_bits_truncate(i.bits() as i32)
 }
 
-fn run(n: usize) {
+fn run(n: usize, net: u8) {
     let now = Instant::now();
     let mut io = CheckIo::new();
     let mut cs = Checkers::new();
@@ -75,8 +79,8 @@ fn run(n: usize) {
         cs.add(keeplite::check::Checker::new(
             CheckParams {
                 kind: CheckKind::Tcp(ConnParams {
-                    connect_ip: Some(rs_addr(i).ip()),
-                    connect_port: Some(rs_addr(i).port()),
+                    connect_ip: Some(rs_addr(net, i).ip()),
+                    connect_port: Some(rs_addr(net, i).port()),
                     bind: None,
                     connect_timeout: Duration::from_secs(3),
                 }),

@@ -11,7 +11,7 @@ use keeplite::check::{
     CheckKind, CheckParams, Checker, ConnParams, Event, HttpParams, MiscParams, Reason, UrlParams,
 };
 use keeplite::sys::check_io::{CheckId, CheckIo, Checkers, FdChange, Interest, Output, Readiness};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::HashMap;
@@ -111,16 +111,19 @@ impl Drop for TmpDir {
     }
 }
 
-/// Minimal poll(2) driver around [`Checkers`] and [`CheckIo`], with a misc spawner.
+/// Minimal epoll driver around [`Checkers`] and [`CheckIo`] (as the daemon's), with a misc
+/// spawner.
 struct Driver {
     cs: Checkers,
     io: CheckIo,
-    /// Armed registrations (a one-shot one leaves with the event it reports).
+    ep: Epoll,
+    /// Registrations in `ep`.
     fds: HashMap<RawFd, Interest>,
-    /// Registrations added, re-armed and removed so far.
+    /// Registrations added and removed so far.
     adds: usize,
-    rearms: usize,
     removes: usize,
+    /// Connects reported done (writable without error) on edge-triggered registrations.
+    connected: usize,
     children: HashMap<CheckId, Proc>,
     events: Vec<(Duration, CheckId, Event)>,
     start: Instant,
@@ -131,10 +134,11 @@ impl Driver {
         Driver {
             cs: Checkers::new(),
             io: CheckIo::new(),
+            ep: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap(),
             fds: HashMap::new(),
             adds: 0,
-            rearms: 0,
             removes: 0,
+            connected: 0,
             children: HashMap::new(),
             events: Vec::new(),
             start: Instant::now(),
@@ -156,19 +160,25 @@ impl Driver {
     }
 
     fn sync_fds(&mut self) {
+        let ev = |fd: RawFd, i: Interest| {
+            EpollEvent::new(EpollFlags::from_bits_truncate(i.bits() as i32), fd as u64)
+        };
         while let Some(c) = self.io.poll_fd_change() {
             match c {
                 FdChange::Add(fd, i) => {
                     self.adds += 1;
                     self.fds.insert(fd, i);
+                    self.ep.add(self.io.fd(fd).unwrap(), ev(fd, i)).unwrap();
                 }
                 FdChange::Modify(fd, i) => {
-                    self.rearms += usize::from(i.once());
                     self.fds.insert(fd, i);
+                    let mut e = ev(fd, i);
+                    self.ep.modify(self.io.fd(fd).unwrap(), &mut e).unwrap();
                 }
                 FdChange::Remove(fd) => {
                     self.removes += 1;
                     self.fds.remove(&fd.as_raw_fd());
+                    self.ep.delete(&fd).unwrap();
                 }
             }
         }
@@ -181,35 +191,18 @@ impl Driver {
             wake = wake.min(now + 20 * MS);
         }
         let ms = wake.saturating_duration_since(now).as_millis() as u16 + 1;
-        let ready: Vec<(RawFd, Readiness)> = {
-            let raws: Vec<(RawFd, Interest)> = self.fds.iter().map(|(f, i)| (*f, *i)).collect();
-            let mut pfds: Vec<PollFd> = raws
-                .iter()
-                .map(|(fd, i)| {
-                    let mut fl = PollFlags::empty();
-                    fl.set(PollFlags::POLLIN, i.readable());
-                    fl.set(PollFlags::POLLOUT, i.writable());
-                    PollFd::new(self.io.fd(*fd).expect("registered fd"), fl)
-                })
-                .collect();
-            nix::poll::poll(&mut pfds, PollTimeout::from(ms)).unwrap();
-            raws.iter()
-                .zip(&pfds)
-                .filter_map(|((fd, _), p)| {
-                    let r = p.revents()?;
-                    let ready = Readiness {
-                        readable: r.contains(PollFlags::POLLIN),
-                        writable: r.contains(PollFlags::POLLOUT),
-                        error: r.intersects(PollFlags::POLLERR | PollFlags::POLLHUP),
-                    };
-                    (ready != Readiness::default()).then_some((*fd, ready))
-                })
-                .collect()
-        };
+        let mut events = [EpollEvent::empty(); 64];
+        let n = self.ep.wait(&mut events, EpollTimeout::from(ms)).unwrap();
         let now = Instant::now();
-        for (fd, ready) in ready {
-            if self.fds.get(&fd).is_some_and(|i| i.once()) {
-                self.fds.remove(&fd);
+        for e in &events[..n] {
+            let (fd, f) = (e.data() as RawFd, e.events());
+            let ready = Readiness {
+                readable: f.contains(EpollFlags::EPOLLIN),
+                writable: f.contains(EpollFlags::EPOLLOUT),
+                error: f.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP),
+            };
+            if ready.writable && !ready.error && self.fds.get(&fd).is_some_and(|i| i.edge()) {
+                self.connected += 1;
             }
             self.io.handle_ready(&mut self.cs, fd, ready, now);
         }
@@ -388,9 +381,9 @@ fn a_closed_check_socket_keeps_its_fd_until_deregistered() {
 }
 
 /// A successful TCP check resets its connection but keeps the socket (`connect(AF_UNSPEC)`):
-/// the next one connects it again, re-arming its one-shot registration, without opening or
-/// closing a socket; the reset's pending ECONNRESET does not reach the next connection. A
-/// kept socket whose connect is refused reports it and is closed.
+/// the next one connects it again, its edge-triggered registration unchanged, without opening
+/// or closing a socket; neither the reset's pending ECONNRESET nor its hang-up event reaches
+/// the next connection. A kept socket whose connect is refused reports it and is closed.
 #[test]
 fn tcp_checks_reconnect_their_reset_socket() {
     in_netns(|| {
@@ -404,7 +397,7 @@ fn tcp_checks_reconnect_their_reset_socket() {
         };
         let a = d.add(params(CheckKind::Tcp(unbound), 1, true));
         let b = d.add(params(CheckKind::Tcp(conn(8001, 500 * MS)), 1, true));
-        d.run_until(Duration::from_secs(10), |d| d.rearms >= 6);
+        d.run_until(Duration::from_secs(10), |d| d.connected >= 6);
         assert_eq!(d.events_of(a), [Up(Connected)]);
         assert_eq!(d.events_of(b), [Up(Connected)]);
         // One socket each (bound and unbound ones are not mixed), none closed.
@@ -419,6 +412,60 @@ fn tcp_checks_reconnect_their_reset_socket() {
         assert!(d.removes >= 1);
         let _server = servers(&flag.join("none"), &[(8001, "ok")]);
         d.expect(&[(a, &[Up(Connected), Down(ConnectRefused), Up(Connected)])]);
+    });
+}
+
+/// The daemon runs its timers before the events of a wait: a pooled socket a check takes
+/// there may have the hang-up of its last reset among those events. That must not pass for
+/// the new connect's outcome (its SO_ERROR is 0 in SYN-SENT too).
+#[test]
+fn a_pooled_sockets_old_hang_up_is_not_the_next_connects_outcome() {
+    in_netns(|| {
+        // A veth pair within the namespace: 10.77.0.2 has no owner, a connect to it hangs.
+        sh(
+            "ip link add klv0 type veth peer name klv1 && ip link set klv0 up && \
+            ip link set klv1 up && ip addr add 10.77.0.1/24 dev klv0",
+        );
+        let flag = tmpdir("stale");
+        let _tmp = TmpDir(flag.clone());
+        let _server = servers(&flag.join("none"), &[(8001, "ok")]);
+        let tcp = |ip: &str| {
+            CheckKind::Tcp(ConnParams {
+                connect_ip: Some(ip.parse().unwrap()),
+                connect_port: Some(8001),
+                bind: None,
+                connect_timeout: 300 * MS,
+            })
+        };
+        let mut d = Driver::new();
+        let a = d.add(params(tcp("127.0.0.1"), 0, true));
+        d.expect(&[(a, &[Up(Connected)])]);
+        // Its socket is in the pool, and its reset's hang-up comes with the next wait.
+        d.io.remove(&mut d.cs, a);
+        d.events.clear();
+        d.sync_fds();
+        let mut events = [EpollEvent::empty(); 4];
+        let n = d.ep.wait(&mut events, EpollTimeout::from(1000u16)).unwrap();
+        assert_eq!(n, 1);
+        assert!(events[0].events().contains(EpollFlags::EPOLLHUP));
+        // A check due now takes that socket, then the event is handled.
+        let b = d.add(params(tcp("10.77.0.2"), 0, false));
+        d.io.handle_timeout(&mut d.cs, Instant::now());
+        d.sync_fds();
+        assert_eq!(d.adds, 1, "the pooled socket was not taken");
+        let hup = Readiness {
+            readable: false,
+            writable: true,
+            error: true,
+        };
+        d.io.handle_ready(&mut d.cs, events[0].data() as RawFd, hup, Instant::now());
+        assert_eq!(
+            d.io.open_sockets(),
+            1,
+            "the connect ended: {:?}",
+            d.cs.poll_output()
+        );
+        d.expect(&[(b, &[Down(ConnectTimeout(300 * MS))])]);
     });
 }
 

@@ -22,7 +22,7 @@ pub use super::event::{Interest, Readiness};
 #[derive(Debug)]
 pub enum FdChange {
     Add(RawFd, Interest),
-    /// A new interest, or a one-shot registration re-armed (a kept socket's next connect).
+    /// A new interest.
     Modify(RawFd, Interest),
     /// The socket, still open: it closes when the change is dropped, once the caller has
     /// forgotten it (closing takes it out of an epoll set). Closed earlier, its number could
@@ -91,7 +91,7 @@ pub fn shrink_idle<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
 /// ~4 KiB of kernel memory.
 const POOL: usize = 256;
 
-/// A disconnected TCP socket, still registered (disarmed, one-shot) in the caller's poll set.
+/// A disconnected TCP socket, still registered (edge-triggered) in the caller's poll set.
 struct Idle {
     fd: OwnedFd,
     v6: bool,
@@ -109,13 +109,12 @@ pub struct CheckIo {
     by_fd: HashMap<RawFd, CheckId>,
     changes: VecDeque<FdChange>,
     /// TCP_CHECK sockets reset by `connect(AF_UNSPEC)` instead of closed: the next check
-    /// connects one again and re-arms its registration, which saves a socket(2), close(2),
-    /// SO_LINGER and two epoll_ctl per check. Their registrations are one-shot
-    /// ([`Interest::ReadWriteOnce`]): a socket goes idle only after the event that disarmed
-    /// it, so no event of its last connection can reach the next one.
+    /// connects one again, which saves a socket(2), close(2), SO_LINGER and the epoll_ctl
+    /// ADD and DEL per check. Their registrations are edge-triggered
+    /// ([`Interest::ReadWriteEdge`]) and stay as they are: an event is the socket's state
+    /// when the caller's wait returns it, so one caused by the last connection (its reset)
+    /// shows the next one's state, or, idle, is ignored (the socket belongs to no check).
     pool: Vec<Idle>,
-    /// The one-shot socket whose event [`CheckIo::handle_ready`] is handling: disarmed.
-    disarmed: Option<RawFd>,
     buf: Box<[u8; READ_BUF]>,
     #[cfg(feature = "tls")]
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
@@ -134,7 +133,6 @@ impl CheckIo {
             by_fd: HashMap::new(),
             changes: VecDeque::new(),
             pool: Vec::new(),
-            disarmed: None,
             buf: Box::new([0; READ_BUF]),
             #[cfg(feature = "tls")]
             tls_config: None,
@@ -151,10 +149,18 @@ impl CheckIo {
         cs.remove(id);
     }
 
-    /// The socket behind a raw fd from [`FdChange`], for registering it (nix's epoll/poll).
+    /// The socket behind a raw fd from [`FdChange`], for registering it (nix's epoll/poll):
+    /// a check's, or an idle one (a connect that finished at once went back to the pool before
+    /// its registration was applied).
     pub fn fd(&self, raw: RawFd) -> Option<BorrowedFd<'_>> {
-        let id = *self.by_fd.get(&raw)?;
-        Some(self.conns[id].as_ref()?.fd.as_fd())
+        match self.by_fd.get(&raw) {
+            Some(&id) => Some(self.conns[id].as_ref()?.fd.as_fd()),
+            None => self
+                .pool
+                .iter()
+                .map(|i| i.fd.as_fd())
+                .find(|f| f.as_raw_fd() == raw),
+        }
     }
 
     /// Number of checks with an open socket right now.
@@ -172,17 +178,8 @@ impl CheckIo {
 
     /// Readiness on `fd`, as the poller reported it.
     pub fn handle_ready(&mut self, cs: &mut Checkers, fd: RawFd, ready: Readiness, now: Instant) {
-        let Some(&id) = self.by_fd.get(&fd) else {
-            return;
-        };
-        let once = self.conns[id].as_ref().is_some_and(|c| c.interest.once());
-        self.disarmed = once.then_some(fd);
-        self.ready(cs, id, fd, ready, now);
-        // Still open and not re-armed (nor pooled): listen again.
-        if self.disarmed.take().is_some() {
-            if let Some(c) = self.conns[id].as_ref().filter(|c| c.fd.as_raw_fd() == fd) {
-                self.changes.push_back(FdChange::Modify(fd, c.interest));
-            }
+        if let Some(&id) = self.by_fd.get(&fd) {
+            self.ready(cs, id, fd, ready, now);
         }
     }
 
@@ -197,18 +194,25 @@ impl CheckIo {
             if !(readable || writable) {
                 return;
             }
-            conn.connecting = false;
             // A failed connect always raises an error condition; a socket polls writable only
             // once established (not in SYN-SENT), even if the peer has already sent or closed:
             // that saves a getsockopt per check.
-            let err = if ready.writable && !ready.error {
-                0
+            if ready.writable && !ready.error {
+                conn.connecting = false;
+                self.established(cs.get_mut(id), id, now);
             } else {
-                socket_error(fd)
-            };
-            match err {
-                0 => self.established(cs.get_mut(id), id, now),
-                e => cs.get_mut(id).on_connect_failed(now, e),
+                let err = socket_error(fd);
+                // No error on a pooled socket: the hang-up of its last reset, taken by the
+                // caller's wait before this connect started (the daemon runs its timers before
+                // the events). What the connect does next is a change the next wait reports.
+                if err == 0 && conn.interest.edge() {
+                    return;
+                }
+                conn.connecting = false;
+                match err {
+                    0 => self.established(cs.get_mut(id), id, now),
+                    e => cs.get_mut(id).on_connect_failed(now, e),
+                }
             }
             return self.run_actions(cs, id, now);
         }
@@ -406,14 +410,14 @@ impl CheckIo {
             Some(Ok(s)) => Some(s),
             None => None,
         };
-        // TCP_CHECK sockets only connect: they can go back to the pool (a one-shot
+        // TCP_CHECK sockets only connect: they can go back to the pool (an edge-triggered
         // registration), the others exchange data over a level-triggered one.
-        let once = !tls && matches!(cs.get(id).params().kind, CheckKind::Tcp(_));
+        let edge = !tls && matches!(cs.get(id).params().kind, CheckKind::Tcp(_));
         let v6 = dst.is_ipv6();
         let idle = self
             .pool
             .iter()
-            .rposition(|i| once && i.v6 == v6 && i.bind == bind)
+            .rposition(|i| edge && i.v6 == v6 && i.bind == bind)
             .map(|i| self.pool.swap_remove(i).fd);
         let reused = idle.is_some();
         let started = match idle {
@@ -430,8 +434,8 @@ impl CheckIo {
             Ok((fd, done)) => {
                 let raw = fd.as_raw_fd();
                 // Connecting: writability (or an error) says it is done.
-                let interest = if once {
-                    Interest::ReadWriteOnce
+                let interest = if edge {
+                    Interest::ReadWriteEdge
                 } else {
                     Interest::ReadWrite
                 };
@@ -445,11 +449,9 @@ impl CheckIo {
                     tls: session,
                 });
                 self.by_fd.insert(raw, id);
-                self.changes.push_back(if reused {
-                    FdChange::Modify(raw, interest)
-                } else {
-                    FdChange::Add(raw, interest)
-                });
+                if !reused {
+                    self.changes.push_back(FdChange::Add(raw, interest));
+                }
                 if done {
                     self.established(cs.get_mut(id), id, now);
                 }
@@ -458,12 +460,11 @@ impl CheckIo {
         }
     }
 
-    /// Ends a TCP connection with a reset: back to the pool when its registration is disarmed
-    /// (by the event being handled) and the pool has room, else closed.
+    /// Ends a TCP connection with a reset: a TCP_CHECK socket goes back to the pool when it
+    /// has room, others close.
     fn reset(&mut self, conn: Conn, bind: Option<SocketAddr>) {
         let raw = conn.fd.as_raw_fd();
-        if self.disarmed == Some(raw) && self.pool.len() < POOL && disconnect(raw) {
-            self.disarmed = None;
+        if conn.interest.edge() && self.pool.len() < POOL && disconnect(raw) {
             let v6 = conn.dgram == Dgram::Tcp { v6: true };
             self.pool.push(Idle {
                 fd: conn.fd,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::cvt;
 
-/// An epoll instance. Registered fds are level-triggered (but [`Interest::ReadWriteOnce`])
+/// An epoll instance. Registered fds are level-triggered (but [`Interest::ReadWriteEdge`])
 /// and readable-interest only: every
 /// subsystem here reads until `EAGAIN`, and writes are small enough not to need EPOLLOUT except
 /// where a caller asks for it with [`Poller::modify`].
@@ -25,10 +25,10 @@ pub enum Interest {
     /// Writing only: a peer that does not take its answers is not read from meanwhile.
     Write,
     ReadWrite,
-    /// `ReadWrite` for one event, then nothing until [`Poller::modify`] re-arms it
-    /// (EPOLLONESHOT): a health check's socket kept idle between connections (its closed
-    /// state polls as a hang-up) wakes nobody.
-    ReadWriteOnce,
+    /// `ReadWrite`, reported when the readiness changes (EPOLLET): a health check's socket
+    /// stays registered for its life. Kept idle between connections (its closed state polls
+    /// as a hang-up), it wakes the loop once, and its next connect needs no re-arming.
+    ReadWriteEdge,
 }
 
 /// The kinds of readiness a wait reported for one fd.
@@ -49,9 +49,9 @@ impl Interest {
         self != Interest::Read
     }
 
-    /// Disarmed by the event it reports (see [`Interest::ReadWriteOnce`]).
-    pub fn once(self) -> bool {
-        self == Interest::ReadWriteOnce
+    /// Reported on changes only (see [`Interest::ReadWriteEdge`]).
+    pub fn edge(self) -> bool {
+        self == Interest::ReadWriteEdge
     }
 
     /// The epoll event mask.
@@ -60,7 +60,7 @@ impl Interest {
             Interest::Read => libc::EPOLLIN as u32,
             Interest::Write => libc::EPOLLOUT as u32,
             Interest::ReadWrite => (libc::EPOLLIN | libc::EPOLLOUT) as u32,
-            Interest::ReadWriteOnce => (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLONESHOT) as u32,
+            Interest::ReadWriteEdge => (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET) as u32,
         }
     }
 }
@@ -324,22 +324,24 @@ mod tests {
     }
 
     #[test]
-    fn a_one_shot_interest_reports_once_until_rearmed() {
+    fn an_edge_interest_reports_changes_only() {
         let mut p = Poller::new().unwrap();
         let (a, b) = socket_pair();
-        p.add(a.as_raw_fd(), Interest::ReadWriteOnce, 3).unwrap();
+        p.add(a.as_raw_fd(), Interest::ReadWriteEdge, 3).unwrap();
         let mut got = Vec::new();
         let now = Instant::now();
         p.wait_into(now, Some(now), &mut got).unwrap();
         assert_eq!(got.len(), 1);
-        // Still writable, and now a hang-up too: disarmed, nothing is reported.
-        drop(b);
+        // Still writable: nothing new to report.
         p.wait_into(now, Some(now), &mut got).unwrap();
         assert!(got.is_empty(), "{got:?}");
-        p.modify(a.as_raw_fd(), Interest::ReadWriteOnce, 3).unwrap();
+        // A hang-up is a change, reported once without re-arming.
+        drop(b);
         p.wait_into(now, Some(now), &mut got).unwrap();
         assert_eq!(got.len(), 1);
         assert!(got[0].1.error);
+        p.wait_into(now, Some(now), &mut got).unwrap();
+        assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
