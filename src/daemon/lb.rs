@@ -331,7 +331,7 @@ fn stop(
     now: Instant,
 ) {
     if let Some(id) = ck.id.take().map(|i| i as CheckId) {
-        let last = checks.get(id).last_result().cloned().map(Box::new);
+        let last = checks.get(id).last_result().map(Box::new);
         ck.last = last.or(ck.last.take());
         io.remove(checks, id);
         owner[id] = None;
@@ -1104,7 +1104,7 @@ impl Lb {
                                     let l = c
                                         .id()
                                         .and_then(|id| self.checks.get(id).last_result())
-                                        .or(c.last.as_deref())?;
+                                        .or_else(|| c.last.as_deref().cloned())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
