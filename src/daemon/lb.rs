@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -43,20 +44,44 @@ struct Check {
     /// With `initial_delay` zero, so equal params mean an unchanged check. Shared with the
     /// running checker.
     params: Rc<CheckParams>,
-    /// Its [`CheckId`] (as the timer heap keeps it: 8 B, not 16), `None` while suspended
-    /// (ha_suspend).
-    id: Option<u32>,
+    /// What a check holds only at times, boxed: 8 B, not 40.
+    rare: Option<Box<Rare>>,
+    /// Its [`CheckId`] + 1 (4 B, not 16), `None` while suspended (ha_suspend).
+    id: Option<NonZeroU32>,
     up: bool,
-    /// Last result kept while the checker is not running (boxed: the running checker has its
-    /// own, so this is nearly always `None`).
-    last: Option<Box<LastResult>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    /// Last result kept while the checker is not running (the running checker has its own).
+    last: Option<LastResult>,
     /// The running MISC_CHECK script.
     misc: Option<ProcId>,
 }
 
 impl Check {
     fn id(&self) -> Option<CheckId> {
-        self.id.map(|i| i as CheckId)
+        self.id.map(|i| i.get() as CheckId - 1)
+    }
+
+    fn set_id(&mut self, id: Option<CheckId>) {
+        self.id = id.and_then(|i| NonZeroU32::new(u32::try_from(i + 1).ok()?));
+    }
+
+    fn last(&self) -> Option<&LastResult> {
+        self.rare.as_ref()?.last.as_ref()
+    }
+
+    fn misc(&self) -> Option<ProcId> {
+        self.rare.as_ref()?.misc
+    }
+
+    fn take_misc(&mut self) -> Option<ProcId> {
+        self.rare.as_mut()?.misc.take()
+    }
+
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
     }
 }
 
@@ -66,10 +91,12 @@ struct Real {
     checks: Checks,
     /// notify_up and notify_down (boxed: most real servers have neither).
     notify: Option<Box<Notify>>,
+    /// keepalived's effective weight once a check moved it (`weight_moved`; an `Option` would
+    /// take 8 B): misc_dynamic sets it, each FILE_CHECK adds its share (IPVS gets it clamped
+    /// to 0..=65535).
+    weight: i32,
+    weight_moved: bool,
     up: bool,
-    /// keepalived's effective weight once a check moved it: misc_dynamic sets it, each
-    /// FILE_CHECK adds its share (IPVS gets it clamped to 0..=65535).
-    weight: Option<i32>,
     /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
     smtp: bool,
 }
@@ -158,12 +185,12 @@ impl Real {
                     up: !params.alpha,
                     params,
                     id: None,
-                    last: None,
-                    misc: None,
+                    rare: None,
                 })
                 .collect(),
             notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
-            weight: None,
+            weight: 0,
+            weight_moved: false,
             smtp: false,
         }
     }
@@ -172,7 +199,15 @@ impl Real {
 impl Real {
     /// The weight for IPVS (`None`: as configured).
     fn ipvs_weight(&self) -> Option<u32> {
-        self.weight.map(|w| w.clamp(0, 65535) as u32)
+        self.weight().map(|w| w.clamp(0, 65535) as u32)
+    }
+
+    fn weight(&self) -> Option<i32> {
+        self.weight_moved.then_some(self.weight)
+    }
+
+    fn set_weight(&mut self, w: Option<i32>) {
+        (self.weight, self.weight_moved) = (w.unwrap_or(0), w.is_some());
     }
 
     /// The effective weight after a check's weight news: misc_dynamic sets it (`None`: as
@@ -182,11 +217,11 @@ impl Real {
         match *ev {
             CheckEvent::Weight(w) => w.and_then(|w| clamp(w.into())),
             CheckEvent::WeightBy(by) => clamp(
-                self.weight
+                self.weight()
                     .map_or(configured.into(), i64::from)
                     .saturating_add(by),
             ),
-            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight,
+            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight(),
         }
     }
 }
@@ -330,13 +365,15 @@ fn stop(
     sh: &mut Shell,
     now: Instant,
 ) {
-    if let Some(id) = ck.id.take().map(|i| i as CheckId) {
-        let last = checks.get(id).last_result().map(Box::new);
-        ck.last = last.or(ck.last.take());
+    if let Some(id) = ck.id() {
+        ck.set_id(None);
+        if let Some(last) = checks.get(id).last_result() {
+            ck.rare().last = Some(last);
+        }
         io.remove(checks, id);
         owner[id] = None;
     }
-    if let Some(p) = ck.misc.take() {
+    if let Some(p) = ck.take_misc() {
         sh.procs.stop(p, now);
     }
 }
@@ -426,7 +463,7 @@ impl Lb {
         let ck = &vs.reals[r].checks[c];
         let addr = vs.policy.reals[r].dest.key.socket_addr();
         let (params, up) = (ck.params.clone(), ck.up);
-        let last = ck.last.as_deref().cloned();
+        let last = ck.last().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
         let checker = Checker::start(params, addr, up, delay, now).with_last(last);
@@ -435,7 +472,7 @@ impl Lb {
             self.owner.resize(id + 1, None);
         }
         self.owner[id] = pack((v, r, c));
-        self.vss[v].reals[r].checks[c].id = Some(id as u32);
+        self.vss[v].reals[r].checks[c].set_id(Some(id));
     }
 
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
@@ -722,10 +759,10 @@ impl Lb {
         for (v, vs) in self.vss.iter_mut().enumerate() {
             for (r, real) in vs.reals.iter_mut().enumerate() {
                 for (c, ck) in real.checks.iter_mut().enumerate() {
-                    if ck.misc != Some(f.id) {
+                    if ck.misc() != Some(f.id) {
                         continue;
                     }
-                    ck.misc = None;
+                    ck.take_misc();
                     let exit = match f.outcome {
                         Outcome::Exited(code) => MiscExit::Exited(code as u8),
                         Outcome::Signaled(s) => MiscExit::Signaled(s),
@@ -759,8 +796,9 @@ impl Lb {
                 }
                 Output::SpawnMisc { id, path } => {
                     if let Some((v, r, c)) = unpack(self.owner.get(id)) {
-                        self.vss[v].reals[r].checks[c].misc = spawn(sh, &path, None, now);
-                        if self.vss[v].reals[r].checks[c].misc.is_none() {
+                        let ck = &mut self.vss[v].reals[r].checks[c];
+                        ck.rare().misc = spawn(sh, &path, None, now);
+                        if ck.misc().is_none() {
                             self.io
                                 .misc_exited(&mut self.checks, id, MiscExit::Exited(127), now);
                         }
@@ -768,7 +806,7 @@ impl Lb {
                 }
                 Output::KillMisc { id, signal } => {
                     if let Some((v, r, c)) = unpack(self.owner.get(id)) {
-                        if let Some(p) = self.vss[v].reals[r].checks[c].misc {
+                        if let Some(p) = self.vss[v].reals[r].checks[c].misc() {
                             sh.procs.signal(p, signal, now);
                         }
                     }
@@ -835,7 +873,7 @@ impl Lb {
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
-                real.weight = real.moved(&ev, vs.policy.reals[r].dest.params.weight);
+                real.set_weight(real.moved(&ev, vs.policy.reals[r].dest.params.weight));
                 let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
@@ -1104,7 +1142,7 @@ impl Lb {
                                     let l = c
                                         .id()
                                         .and_then(|id| self.checks.get(id).last_result())
-                                        .or_else(|| c.last.as_deref().cloned())?;
+                                        .or_else(|| c.last().cloned())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
@@ -1149,7 +1187,7 @@ mod tests {
     #[test]
     fn a_real_server_record_stays_small() {
         let n = std::mem::size_of::<Real>();
-        assert!(n <= 72, "{n} B");
+        assert!(n <= 40, "{n} B");
     }
 
     #[test]
