@@ -233,7 +233,7 @@ impl Vs {
             .iter()
             .zip(&self.policy.reals)
             .map(|(r, p)| {
-                let addr = p.dest.key.socket_addr();
+                let addr = p.key.socket_addr();
                 (addr, r.checks.iter().map(|c| &*c.params).collect())
             })
             .collect();
@@ -461,7 +461,7 @@ impl Lb {
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
         let vs = &self.vss[v];
         let ck = &vs.reals[r].checks[c];
-        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let addr = vs.policy.reals[r].key.socket_addr();
         let (params, up) = (ck.params.clone(), ck.up);
         let last = ck.last().cloned();
         // A restarted checker (ha_suspend) starts from the state already reported.
@@ -827,7 +827,7 @@ impl Lb {
         now: Instant,
     ) {
         let vs = &mut self.vss[v];
-        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let addr = vs.policy.reals[r].key.socket_addr();
         let real = &mut vs.reals[r];
         let q = match ev {
             CheckEvent::Up(ref reason) | CheckEvent::Down(ref reason) => {
@@ -873,7 +873,7 @@ impl Lb {
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
-                real.set_weight(real.moved(&ev, vs.policy.reals[r].dest.params.weight));
+                real.set_weight(real.moved(&ev, vs.policy.reals[r].weight));
                 let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
@@ -922,7 +922,7 @@ impl Lb {
                 if let Some(cmd) = vs.reals[i].notify(false) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(vs.policy.reals[i].dest.key.socket_addr(), vs.proto);
+                let rs = fifo::trio(vs.policy.reals[i].key.socket_addr(), vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
@@ -1134,7 +1134,7 @@ impl Lb {
                         .iter()
                         .zip(&vs.policy.reals)
                         .map(|(r, p)| {
-                            let key = p.dest.key;
+                            let key = p.key;
                             let last = r
                                 .checks
                                 .iter()
