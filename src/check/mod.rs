@@ -390,7 +390,7 @@ enum HttpStep {
 
 /// An instant as nanoseconds since a process-wide origin: 8 B, not `Instant`'s 16 (twice
 /// per checker, and a daemon may run 10,000 checkers).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct At(u64);
 
 impl At {
