@@ -323,7 +323,7 @@ pub struct Lb {
     checks: Checkers,
     io: CheckIo,
     vss: Vec<Vs>,
-    /// CheckId -> (virtual server, real server, check).
+    /// CheckId -> (virtual server, real server).
     owner: Vec<Owner>,
     ipvs: Option<IpvsSocket>,
     ipvs_error: Option<String>,
@@ -349,16 +349,13 @@ pub struct Lb {
     trim: bool,
 }
 
-/// (virtual server, real server, check) of a checker slot, packed: 16 B a slot, not 32.
-type Owner = Option<[u32; 3]>;
+/// (virtual server, real server) of a checker slot, [`NO_OWNER`] for none: 8 B a slot. The
+/// check is found among the real server's few by its id.
+type Owner = [u32; 2];
+const NO_OWNER: Owner = [u32::MAX; 2];
 
-fn pack((v, r, c): (usize, usize, usize)) -> Owner {
-    Some([v as u32, r as u32, c as u32])
-}
-
-fn unpack(o: Option<&Owner>) -> Option<(usize, usize, usize)> {
-    let [v, r, c] = (*o?)?;
-    Some((v as usize, r as usize, c as usize))
+fn pack((v, r): (usize, usize)) -> Owner {
+    [v as u32, r as u32]
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
@@ -376,7 +373,7 @@ fn stop(
             ck.rare().last = Some(last);
         }
         io.remove(checks, id);
-        owner[id] = None;
+        owner[id] = NO_OWNER;
     }
     if let Some(p) = ck.take_misc() {
         sh.procs.stop(p, now);
@@ -453,6 +450,14 @@ impl Lb {
         }
     }
 
+    /// (virtual server, real server, check) of checker `id`.
+    fn owner(&self, id: CheckId) -> Option<(usize, usize, usize)> {
+        let [v, r] = *self.owner.get(id)?;
+        let real = self.vss.get(v as usize)?.reals.get(r as usize)?;
+        let c = real.checks.iter().position(|ck| ck.id() == Some(id))?;
+        Some((v as usize, r as usize, c))
+    }
+
     /// xorshift64: uniform enough to spread checks, no crate needed.
     fn random_delay(&mut self, max: Duration) -> Duration {
         self.rng ^= self.rng << 13;
@@ -475,9 +480,9 @@ impl Lb {
         let checker = Checker::start(params, addr, up, delay, now).with_last(last);
         let id = self.checks.add(checker);
         if self.owner.len() <= id {
-            self.owner.resize(id + 1, None);
+            self.owner.resize(id + 1, NO_OWNER);
         }
-        self.owner[id] = pack((v, r, c));
+        self.owner[id] = pack((v, r));
         self.vss[v].reals[r].checks[c].set_id(Some(id));
     }
 
@@ -518,12 +523,12 @@ impl Lb {
             self.stop_reals(&mut o.reals, sh, now);
         }
         // Indices moved: rebuild the checker -> owner map.
-        self.owner.iter_mut().for_each(|o| *o = None);
+        self.owner.iter_mut().for_each(|o| *o = NO_OWNER);
         for (v, vs) in self.vss.iter().enumerate() {
             for (r, real) in vs.reals.iter().enumerate() {
-                for (c, ck) in real.checks.iter().enumerate() {
+                for ck in real.checks.iter() {
                     if let Some(id) = ck.id() {
-                        self.owner[id] = pack((v, r, c));
+                        self.owner[id] = pack((v, r));
                     }
                 }
             }
@@ -772,7 +777,7 @@ impl Lb {
     pub fn reaped(&mut self, f: &Finished, now: Instant) {
         for (v, vs) in self.vss.iter_mut().enumerate() {
             for (r, real) in vs.reals.iter_mut().enumerate() {
-                for (c, ck) in real.checks.iter_mut().enumerate() {
+                for ck in real.checks.iter_mut() {
                     if ck.misc() != Some(f.id) {
                         continue;
                     }
@@ -783,7 +788,7 @@ impl Lb {
                         Outcome::TimedOut => MiscExit::Signaled(libc::SIGKILL),
                     };
                     if let Some(id) = ck.id() {
-                        debug_assert_eq!(unpack(self.owner.get(id)), Some((v, r, c)));
+                        debug_assert_eq!(self.owner.get(id), Some(&pack((v, r))));
                         self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
                     return;
@@ -804,12 +809,12 @@ impl Lb {
         while let Some(out) = self.checks.poll_output() {
             match out {
                 Output::Event(id, ev) => {
-                    if let Some(at) = unpack(self.owner.get(id)) {
+                    if let Some(at) = self.owner(id) {
                         self.check_event(at, ev, sh, now);
                     }
                 }
                 Output::SpawnMisc { id, path } => {
-                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
+                    if let Some((v, r, c)) = self.owner(id) {
                         let ck = &mut self.vss[v].reals[r].checks[c];
                         ck.rare().misc = spawn(sh, &path, None, now);
                         if ck.misc().is_none() {
@@ -819,7 +824,7 @@ impl Lb {
                     }
                 }
                 Output::KillMisc { id, signal } => {
-                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
+                    if let Some((v, r, c)) = self.owner(id) {
                         if let Some(p) = self.vss[v].reals[r].checks[c].misc() {
                             sh.procs.signal(p, signal, now);
                         }
