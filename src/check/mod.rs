@@ -155,7 +155,7 @@ pub struct CheckParams {
 }
 
 /// Why the last attempt ended the way it did (shown in status and logs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
     Connected,
     ConnectRefused,
@@ -339,7 +339,7 @@ impl CheckerMut<'_> {
 }
 
 /// Last attempt, for status output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LastResult {
     pub at: Instant,
     pub success: bool,
@@ -509,7 +509,7 @@ impl Checker {
         Some(LastResult {
             at: self.last_at.instant(),
             success: self.last_success,
-            reason: self.last_reason.clone()?,
+            reason: self.last_reason?,
         })
     }
 
@@ -754,7 +754,7 @@ impl Checker {
             MiscExit::Signaled(_) => None,
         };
         let success = matches!(verdict, MiscVerdict::Up { .. });
-        self.record(now, success, reason.clone());
+        self.record(now, success, reason);
         match verdict {
             MiscVerdict::Up { weight } => {
                 if let Some(c) = exit_code.filter(|c| dynamic && *c != self.misc_last_exit) {
@@ -919,7 +919,7 @@ impl Checker {
     }
 
     fn succeed(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
-        self.record(now, true, reason.clone());
+        self.record(now, true, reason);
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
@@ -931,7 +931,7 @@ impl Checker {
     }
 
     fn fail(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
-        self.record(now, false, reason.clone());
+        self.record(now, false, reason);
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {

@@ -474,7 +474,7 @@ impl Lb {
         let ck = &vs.reals[r].checks[c];
         let addr = vs.policy.reals[r].key.socket_addr();
         let (params, up) = (ck.params.clone(), ck.up);
-        let last = ck.last().cloned();
+        let last = ck.last().copied();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
         let checker = Checker::start(params, addr, up, delay, now).with_last(last);
@@ -1164,7 +1164,7 @@ impl Lb {
                                     let l = c
                                         .id()
                                         .and_then(|id| self.checks.get(id).last_result())
-                                        .or_else(|| c.last().cloned())?;
+                                        .or_else(|| c.last().copied())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
