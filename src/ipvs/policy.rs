@@ -60,10 +60,18 @@ pub enum Event {
 /// Runtime health of one virtual server's real servers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    up: Vec<bool>,
-    /// MISC_CHECK dynamic weight overriding the configured one.
-    weight: Vec<Option<u32>>,
+    reals: Vec<RealHealth>,
     quorum_up: bool,
+}
+
+/// One real server's health: 4 B, not the 9 of a `bool` and an `Option<u32>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RealHealth {
+    up: bool,
+    /// `weight` (MISC_CHECK dynamic weight, an IPVS weight: 0..=65535) overrides the
+    /// configured one.
+    moved: bool,
+    weight: u16,
 }
 
 impl Health {
@@ -71,8 +79,14 @@ impl Health {
     /// reports `QuorumDown` (keepalived runs quorum_down then too).
     pub fn new(vs: &VirtualServer) -> (Self, Option<Event>) {
         let mut h = Health {
-            up: vec![!vs.alpha; vs.reals.len()],
-            weight: vec![None; vs.reals.len()],
+            reals: vec![
+                RealHealth {
+                    up: !vs.alpha,
+                    moved: false,
+                    weight: 0,
+                };
+                vs.reals.len()
+            ],
             quorum_up: false,
         };
         h.quorum_up = h.live_weight(vs) >= vs.quorum.max(1);
@@ -85,13 +99,18 @@ impl Health {
     }
 
     fn effective_weight(&self, vs: &VirtualServer, i: usize) -> u32 {
-        self.weight[i].unwrap_or(vs.reals[i].weight)
+        let h = self.reals[i];
+        if h.moved {
+            h.weight.into()
+        } else {
+            vs.reals[i].weight
+        }
     }
 
     /// Sum of the effective weights of the live real servers.
     pub fn live_weight(&self, vs: &VirtualServer) -> u32 {
         (0..vs.reals.len())
-            .filter(|i| self.up[*i])
+            .filter(|i| self.reals[*i].up)
             .map(|i| self.effective_weight(vs, i))
             .fold(0, u32::saturating_add)
     }
@@ -112,18 +131,20 @@ impl Health {
 
     /// A checker's verdict for real server `i`; returns a quorum transition if any.
     pub fn set_up(&mut self, vs: &VirtualServer, i: usize, up: bool) -> Option<Event> {
-        self.up[i] = up;
+        self.reals[i].up = up;
         self.update_quorum(vs)
     }
 
-    /// MISC_CHECK dynamic weight for real server `i` (`None` = back to the configured one).
+    /// MISC_CHECK dynamic weight for real server `i` (`None` = back to the configured one;
+    /// IPVS takes at most 65535).
     pub fn set_weight(
         &mut self,
         vs: &VirtualServer,
         i: usize,
         weight: Option<u32>,
     ) -> Option<Event> {
-        self.weight[i] = weight;
+        let h = &mut self.reals[i];
+        (h.moved, h.weight) = (weight.is_some(), weight.map_or(0, |w| w.min(65535) as u16));
         self.update_quorum(vs)
     }
 
@@ -133,7 +154,7 @@ impl Health {
         let mut out = Vec::with_capacity(vs.reals.len() + 1);
         for (i, real) in vs.reals.iter().enumerate() {
             let mut d = real.dest();
-            if self.up[i] && sorry.is_none() {
+            if self.reals[i].up && sorry.is_none() {
                 d.params.weight = self.effective_weight(vs, i);
             } else if real.inhibit_on_failure {
                 d.params.weight = 0;
@@ -166,7 +187,7 @@ impl Health {
             return Vec::new();
         }
         let mut events: Vec<Event> = (0..vs.reals.len())
-            .filter(|i| self.up[*i])
+            .filter(|i| self.reals[*i].up)
             .map(Event::RealDown)
             .collect();
         if self.quorum_up {
