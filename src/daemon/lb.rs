@@ -21,7 +21,7 @@ use super::{fifo, log, Shell, NOTIFY_TIMEOUT};
 use crate::check::misc::MiscExit;
 use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
-use crate::config::{self, Config, Keyword, LbKind, Protocol, RealServer, VirtualServer, VsAddr};
+use crate::config::{self, Config, Keyword, LbKind, Protocol, VirtualServer, VsAddr};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
@@ -92,8 +92,6 @@ impl Check {
 /// (`Vs::policy.reals`, same index).
 struct Real {
     checks: Checks,
-    /// notify_up and notify_down (boxed: most real servers have neither).
-    notify: Option<Box<Notify>>,
     /// keepalived's effective weight once a check moved it (`weight_moved`; an `Option` would
     /// take 8 B): misc_dynamic sets it, each FILE_CHECK adds its share (IPVS gets it clamped
     /// to 0..=65535).
@@ -109,6 +107,9 @@ struct Vs {
     policy: policy::VirtualServer,
     health: Health,
     reals: Vec<Real>,
+    /// The notify_up and notify_down commands of the real servers that have any, by index:
+    /// most have none, so not a field of every real server's record.
+    notify: Vec<(u32, Notify)>,
     ha_suspend: Option<Vec<IpAddr>>,
     suspended: bool,
     method: LbKind,
@@ -166,20 +167,9 @@ struct Notify {
     down: Option<String>,
 }
 
-impl Notify {
-    fn new(up: Option<String>, down: Option<String>) -> Option<Box<Notify>> {
-        (up.is_some() || down.is_some()).then(|| Box::new(Notify { up, down }))
-    }
-}
-
 impl Real {
-    fn notify(&self, up: bool) -> Option<&str> {
-        let n = self.notify.as_deref()?;
-        if up { &n.up } else { &n.down }.as_deref()
-    }
-
     /// A real server seen for the first time: up unless alpha (and it has checks).
-    fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
+    fn new(alpha: bool, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
             up: !alpha || params.is_empty(),
             checks: params
@@ -191,7 +181,6 @@ impl Real {
                     rare: None,
                 })
                 .collect(),
-            notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
             weight: 0,
             weight_moved: false,
             smtp: false,
@@ -230,6 +219,15 @@ impl Real {
 }
 
 impl Vs {
+    fn notify(&self, r: usize, up: bool) -> Option<&str> {
+        let i = self
+            .notify
+            .binary_search_by_key(&r, |n| n.0 as usize)
+            .ok()?;
+        let n = &self.notify[i].1;
+        if up { &n.up } else { &n.down }.as_deref()
+    }
+
     fn shape(&self) -> policy::Shape<'_, CheckParams> {
         let reals = self
             .reals
@@ -597,19 +595,21 @@ impl Lb {
             None => (None, true),
         };
         // Each real server's configuration is dropped as its state is built.
+        let mut notify = Vec::new();
         let mut reals: Vec<Real> = real_servers
             .into_iter()
             .zip(p.checks)
             .zip(kept)
-            .map(|((rcfg, params), k)| {
+            .enumerate()
+            .map(|(i, ((rcfg, params), k))| {
                 let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
-                let mut r = match k.and_then(|j| old_reals[j].take()) {
-                    Some(mut r) => {
-                        r.notify = Notify::new(rcfg.notify_up, rcfg.notify_down);
-                        r
-                    }
-                    None => Real::new(alpha, rcfg, params),
-                };
+                let (up, down) = (rcfg.notify_up, rcfg.notify_down);
+                if up.is_some() || down.is_some() {
+                    notify.push((i as u32, Notify { up, down }));
+                }
+                let mut r = k
+                    .and_then(|j| old_reals[j].take())
+                    .unwrap_or_else(|| Real::new(alpha, params));
                 r.smtp = smtp;
                 r
             })
@@ -639,6 +639,7 @@ impl Lb {
             name: p.name,
             health,
             reals,
+            notify,
             ha_suspend: suspend_addrs,
             // Until `flush` looks at the addresses again: suspended if it was (or is new).
             suspended: ha_suspend && was_suspended,
@@ -887,7 +888,7 @@ impl Lb {
                     "{}: real server {} {state} ({why})",
                     vs.name, addr
                 ));
-                if let Some(cmd) = real.notify(up) {
+                if let Some(cmd) = vs.notify(r, up) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(addr, vs.proto);
@@ -941,7 +942,7 @@ impl Lb {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
             LbEvent::RealDown(i) => {
-                if let Some(cmd) = vs.reals[i].notify(false) {
+                if let Some(cmd) = vs.notify(i, false) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(vs.policy.reals[i].key.socket_addr(), vs.proto);
@@ -1209,7 +1210,7 @@ mod tests {
     #[test]
     fn a_real_server_record_stays_small() {
         let n = std::mem::size_of::<Real>();
-        assert!(n <= 40, "{n} B");
+        assert!(n <= 32, "{n} B");
     }
 
     #[test]
