@@ -734,9 +734,14 @@ fn vm_requests_match_ipvsadm() {
 #[ignore = "runs in the VM"]
 fn vm_health_changes_reach_the_kernel() {
     let mut s = vm();
-    let real = |addr: &str, inhibit| RealServer {
-        dest: dest(addr, Forward::Masq, 5),
-        inhibit_on_failure: inhibit,
+    let real = |addr: &str, inhibit| {
+        let d = dest(addr, Forward::Masq, 5);
+        RealServer {
+            key: d.key,
+            forward: d.params.forward,
+            weight: d.params.weight,
+            inhibit_on_failure: inhibit,
+        }
     };
     let vs = VirtualServer {
         services: vec![tcp("10.1.0.1:80"), tcp("10.1.0.2:80")],

@@ -35,7 +35,7 @@ use misc::{MiscExit, MiscVerdict};
 use std::collections::VecDeque;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use udp::UdpParams;
@@ -155,7 +155,7 @@ pub struct CheckParams {
 }
 
 /// Why the last attempt ended the way it did (shown in status and logs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
     Connected,
     ConnectRefused,
@@ -339,7 +339,7 @@ impl CheckerMut<'_> {
 }
 
 /// Last attempt, for status output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LastResult {
     pub at: Instant,
     pub success: bool,
@@ -388,23 +388,66 @@ enum HttpStep {
     Failed,
 }
 
+/// An instant as nanoseconds since a process-wide origin: 8 B, not `Instant`'s 16 (twice
+/// per checker, and a daemon may run 10,000 checkers).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct At(u64);
+
+impl At {
+    /// Far enough back that no instant a checker is handed comes before it.
+    fn origin() -> Instant {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(|| {
+            let now = Instant::now();
+            now.checked_sub(Duration::from_secs(1 << 20)).unwrap_or(now)
+        })
+    }
+
+    fn of(t: Instant) -> At {
+        let ns = t.saturating_duration_since(Self::origin()).as_nanos();
+        At(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
+    fn instant(self) -> Instant {
+        Self::origin() + Duration::from_nanos(self.0)
+    }
+}
+
+/// A checker's target: 16 B, not `SocketAddr`'s 32 (an IPv6 one is boxed).
+enum Dst {
+    V4(SocketAddrV4),
+    V6(Box<SocketAddrV6>),
+}
+
+impl From<SocketAddr> for Dst {
+    fn from(a: SocketAddr) -> Dst {
+        match a {
+            SocketAddr::V4(a) => Dst::V4(a),
+            SocketAddr::V6(a) => Dst::V6(Box::new(a)),
+        }
+    }
+}
+
 pub struct Checker {
     params: Rc<CheckParams>,
     /// Where the checks go: the settings' connect_ip/connect_port over the real server's.
-    dst: SocketAddr,
+    dst: Dst,
+    deadline: At,
+    /// The last attempt ([`LastResult`] unpacked: 8 B of time, no second `Option`).
+    last_reason: Option<Reason>,
+    last_at: At,
+    last_success: bool,
     up: bool,
     has_run: bool,
-    retry_it: u32,
-    url_it: u32,
     /// keepalived's failed_url is set: a url failed, recheck all from the first.
     url_failed: bool,
     /// keepalived starts this at 0, so a first exit 0 changes no weight.
     misc_last_exit: u8,
     /// PING_CHECK: echo sequence number; DNS_CHECK: id of the query in flight.
     seq: u16,
+    retry_it: u32,
+    url_it: u32,
     phase: Phase,
-    deadline: Instant,
-    last: Option<LastResult>,
 }
 
 impl Checker {
@@ -425,11 +468,10 @@ impl Checker {
         delay: Duration,
         now: Instant,
     ) -> Self {
-        let deadline = now + delay;
         let dst = params.kind.conn().map_or(real, |c| c.dst(real));
         Checker {
             up,
-            dst,
+            dst: dst.into(),
             params,
             has_run: false,
             retry_it: 0,
@@ -438,15 +480,19 @@ impl Checker {
             misc_last_exit: 0,
             seq: 0,
             phase: Phase::Idle,
-            deadline,
-            last: None,
+            deadline: At::of(now + delay),
+            last_reason: None,
+            last_at: At(0),
+            last_success: false,
         }
     }
 
     /// A checker restarted (ha_suspend) with the result it had: a FILE_CHECK then moves the
     /// weight only by what changed since (its share is in the real server's weight already).
     pub fn with_last(mut self, last: Option<LastResult>) -> Self {
-        self.last = last;
+        if let Some(l) = last {
+            self.record(l.at, l.success, l.reason);
+        }
         self
     }
 
@@ -459,18 +505,30 @@ impl Checker {
         self.up
     }
 
-    pub fn last_result(&self) -> Option<&LastResult> {
-        self.last.as_ref()
+    pub fn last_result(&self) -> Option<LastResult> {
+        Some(LastResult {
+            at: self.last_at.instant(),
+            success: self.last_success,
+            reason: self.last_reason?,
+        })
+    }
+
+    /// Where the checks go.
+    fn dst(&self) -> SocketAddr {
+        match &self.dst {
+            Dst::V4(a) => (*a).into(),
+            Dst::V6(a) => (**a).into(),
+        }
     }
 
     /// When [`Checker::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Instant {
-        self.deadline
+        self.deadline.instant()
     }
 
     /// Call when `now >= poll_timeout()`; does nothing earlier.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Actions) {
-        if now < self.deadline {
+        if now < self.deadline.instant() {
             return;
         }
         match &mut self.phase {
@@ -501,7 +559,7 @@ impl Checker {
                     MiscState::Killing => (libc::SIGKILL, MiscState::Killing, 5 * MISC_KILL_GRACE),
                 };
                 m.state = next;
-                self.deadline = now + grace;
+                self.deadline = At::of(now + grace);
                 out.push_back(Action::KillMisc { signal });
             }
             Phase::Datagram => {
@@ -535,18 +593,18 @@ impl Checker {
             CheckKind::Http(h) => {
                 let url = &h.urls[self.url_it as usize];
                 let vhost = url.virtualhost.as_deref().or(h.virtualhost.as_deref());
-                let req = http::build_request(&url.path, vhost, self.dst, h.protocol);
+                let req = http::build_request(&url.path, vhost, self.dst(), h.protocol);
                 out.push_back(Action::Send(req));
                 let idle = now + h.conn.connect_timeout;
                 // The hard limit counts from the start of the attempt (connect included).
-                let started = self.deadline - h.conn.connect_timeout;
+                let started = self.deadline.instant() - h.conn.connect_timeout;
                 let hard = started + h.exchange_timeout;
                 self.phase = Phase::Exchange(Box::new(Exchange {
                     parser: ResponseParser::default(),
                     idle,
                     hard,
                 }));
-                self.deadline = idle.min(hard);
+                self.deadline = At::of(idle.min(hard));
             }
             CheckKind::Misc(_)
             | CheckKind::Udp(_)
@@ -582,7 +640,7 @@ impl Checker {
         match x.parser.feed(data) {
             Progress::Partial => {
                 x.idle = now + to;
-                self.deadline = x.idle.min(x.hard);
+                self.deadline = At::of(x.idle.min(x.hard));
             }
             Progress::Complete(resp) => {
                 out.push_back(Action::Close);
@@ -604,7 +662,7 @@ impl Checker {
         let ok = match &self.params.kind {
             CheckKind::Udp(u) => u.reply_ok(data, len),
             CheckKind::Ping(_) => {
-                ping::classify(self.dst.is_ipv6(), data, None) == ping::Received::Reply
+                ping::classify(self.dst().is_ipv6(), data, None) == ping::Received::Reply
             }
             CheckKind::Dns(_) => match dns::rcode(data, self.seq) {
                 // Not the response to our query: keep waiting, as keepalived does.
@@ -651,11 +709,8 @@ impl Checker {
             return;
         };
         let Some(v) = value else { return };
-        let prev = match &self.last {
-            Some(LastResult {
-                reason: Reason::FileValue(p),
-                ..
-            }) => Some(*p),
+        let prev = match self.last_reason {
+            Some(Reason::FileValue(p)) => Some(p),
             _ => None,
         };
         if prev == Some(v) {
@@ -699,7 +754,7 @@ impl Checker {
             MiscExit::Signaled(_) => None,
         };
         let success = matches!(verdict, MiscVerdict::Up { .. });
-        self.record(now, success, reason.clone());
+        self.record(now, success, reason);
         match verdict {
             MiscVerdict::Up { weight } => {
                 if let Some(c) = exit_code.filter(|c| dynamic && *c != self.misc_last_exit) {
@@ -732,7 +787,7 @@ impl Checker {
         };
         self.has_run = true;
         self.phase = Phase::Idle;
-        self.deadline = (started + delay).max(now);
+        self.deadline = At::of((started + delay).max(now));
     }
 
     fn conn(&self) -> &ConnParams {
@@ -749,38 +804,38 @@ impl Checker {
                 let c = self.conn().clone();
                 let tls = matches!(&self.params.kind, CheckKind::Http(h) if h.tls);
                 out.push_back(Action::Connect {
-                    dst: self.dst,
+                    dst: self.dst(),
                     bind: c.bind,
                     tls,
                 });
                 self.phase = Phase::Connecting;
-                self.deadline = now + c.connect_timeout;
+                self.deadline = At::of(now + c.connect_timeout);
             }
             CheckKind::Udp(u) => {
                 out.push_back(Action::SendDatagram {
-                    dst: self.dst,
+                    dst: self.dst(),
                     bind: u.conn.bind,
                     payload: u.spec.payload.clone(),
                     icmp: false,
                 });
                 self.phase = Phase::Datagram;
-                self.deadline = now + u.conn.connect_timeout;
+                self.deadline = At::of(now + u.conn.connect_timeout);
             }
             CheckKind::Ping(c) => {
                 self.seq = self.seq.wrapping_add(1);
                 out.push_back(Action::SendDatagram {
-                    dst: self.dst,
+                    dst: self.dst(),
                     bind: c.bind,
-                    payload: ping::echo_request(self.dst.is_ipv6(), ping::ID, self.seq),
+                    payload: ping::echo_request(self.dst().is_ipv6(), ping::ID, self.seq),
                     icmp: true,
                 });
                 self.phase = Phase::Datagram;
-                self.deadline = now + c.connect_timeout;
+                self.deadline = At::of(now + c.connect_timeout);
             }
             CheckKind::Dns(d) => {
                 // An unpredictable id, so off-path replies are unlikely to pass.
                 self.seq = std::collections::hash_map::RandomState::new().hash_one(now) as u16;
-                let (dst, bind, to) = (self.dst, d.conn.bind, d.conn.connect_timeout);
+                let (dst, bind, to) = (self.dst(), d.conn.bind, d.conn.connect_timeout);
                 let Some(payload) = dns::query(self.seq, &d.name, d.qtype) else {
                     // The configuration checks names; nothing to send otherwise.
                     return self.fail(now, Reason::SocketError(libc::EINVAL), out);
@@ -792,7 +847,7 @@ impl Checker {
                     icmp: false,
                 });
                 self.phase = Phase::Datagram;
-                self.deadline = now + to;
+                self.deadline = At::of(now + to);
             }
             CheckKind::Misc(m) => {
                 let timeout = m.timeout.unwrap_or(self.params.delay_loop);
@@ -803,11 +858,11 @@ impl Checker {
                     state: MiscState::Running,
                     started: now,
                 }));
-                self.deadline = now + timeout;
+                self.deadline = At::of(now + timeout);
             }
             CheckKind::File(_) => {
                 out.push_back(Action::ReadFile);
-                self.deadline = now + self.params.delay_loop;
+                self.deadline = At::of(now + self.params.delay_loop);
             }
         }
     }
@@ -843,11 +898,8 @@ impl Checker {
     }
 
     fn record(&mut self, now: Instant, success: bool, reason: Reason) {
-        self.last = Some(LastResult {
-            at: now,
-            success,
-            reason,
-        });
+        (self.last_at, self.last_success) = (At::of(now), success);
+        self.last_reason = Some(reason);
     }
 
     fn report(&mut self, e: Event, out: &mut Actions) {
@@ -867,7 +919,7 @@ impl Checker {
     }
 
     fn succeed(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
-        self.record(now, true, reason.clone());
+        self.record(now, true, reason);
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
@@ -879,7 +931,7 @@ impl Checker {
     }
 
     fn fail(&mut self, now: Instant, reason: Reason, out: &mut Actions) {
-        self.record(now, false, reason.clone());
+        self.record(now, false, reason);
         self.phase = Phase::Idle;
         match self.params.kind {
             CheckKind::Tcp(_) | CheckKind::Udp(_) | CheckKind::Ping(_) | CheckKind::Dns(_) => {
@@ -919,7 +971,7 @@ impl Checker {
             p.delay_loop
         };
         self.has_run = true;
-        self.deadline = now + delay;
+        self.deadline = At::of(now + delay);
     }
 
     fn http_epilog(&mut self, now: Instant, step: HttpStep, reason: Reason, out: &mut Actions) {
@@ -966,7 +1018,7 @@ impl Checker {
         } else {
             p.delay_before_retry
         };
-        self.deadline = now + delay;
+        self.deadline = At::of(now + delay);
     }
 }
 

@@ -3,11 +3,10 @@
 //! [`Checkers::poll_output`]. Timers sit in a heap, so each step costs O(log n) with 10,000
 //! checkers.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::time::Instant;
 
-use super::{Actions, Checker, CheckerMut, Event};
+use super::{Actions, At, Checker, CheckerMut, Event};
 
 /// Index of a checker in its [`Checkers`].
 pub type CheckId = usize;
@@ -24,18 +23,21 @@ pub enum Output {
     KillMisc { id: CheckId, signal: i32 },
 }
 
-struct Slot {
-    checker: Checker,
-    /// Deadline currently queued in the heap, as a [`Checkers::tick`] (older heap entries
-    /// are stale).
-    armed: u64,
-}
+/// Out of the queue: lent by [`Checkers::get_mut`] or handed out by [`Checkers::next_due`]
+/// (its deadline may change), until [`Checkers::rearm`].
+const OUT: u32 = u32::MAX;
+/// Removed: [`Checkers::rearm`] leaves it out.
+const GONE: u32 = u32::MAX - 1;
 
 pub struct Checkers {
-    slots: Vec<Slot>,
-    /// (deadline tick, checker): 16-byte entries that compare as plain integers.
-    timers: BinaryHeap<Reverse<(u64, u32)>>,
-    epoch: Instant,
+    /// By [`CheckId`]; with `pos`, the same index: each checker's place in `queue`, or
+    /// [`OUT`] / [`GONE`] (a table of its own, as a `u32` next to a `Checker` would pad it
+    /// to 8 B).
+    slots: Vec<Checker>,
+    pos: Vec<u32>,
+    /// The queued checkers, a binary min-heap on their own deadline: 4 B per checker, no
+    /// stale entries (a checker whose deadline may change is out of it).
+    queue: Vec<u32>,
     outputs: VecDeque<Output>,
     /// The checkers' action queue, one for all: each call's actions are drained before the
     /// next checker's.
@@ -54,8 +56,8 @@ impl Checkers {
     pub fn new() -> Self {
         Checkers {
             slots: Vec::new(),
-            timers: BinaryHeap::new(),
-            epoch: Instant::now(),
+            pos: Vec::new(),
+            queue: Vec::new(),
             outputs: VecDeque::new(),
             actions: Actions::new(),
             free: Vec::new(),
@@ -63,26 +65,29 @@ impl Checkers {
     }
 
     pub fn add(&mut self, checker: Checker) -> CheckId {
-        let armed = self.tick(checker.poll_timeout());
-        let slot = Slot { checker, armed };
         let id = match self.free.pop() {
             Some(id) => {
-                self.slots[id] = slot;
+                self.slots[id] = checker;
                 id
             }
             None => {
-                self.slots.push(slot);
+                self.slots.push(checker);
+                self.pos.push(OUT);
                 self.slots.len() - 1
             }
         };
-        self.timers.push(Reverse((armed, id as u32)));
+        self.enqueue(id);
         id
     }
 
     /// Room for `n` more checkers, exactly: a doubled `Vec` of 10,000 slots would leave up to
-    /// half of its ~190 B per slot unused.
+    /// half of its ~100 B per slot unused.
     pub fn reserve(&mut self, n: usize) {
-        self.slots.reserve_exact(n.saturating_sub(self.free.len()));
+        let more = n.saturating_sub(self.free.len());
+        self.slots.reserve_exact(more);
+        self.pos.reserve_exact(more);
+        self.queue
+            .reserve_exact((self.len() + n).saturating_sub(self.queue.len()));
     }
 
     /// Slots allocated, live or free: every [`CheckId`] handed out is below this.
@@ -90,11 +95,11 @@ impl Checkers {
         self.slots.len()
     }
 
-    /// Forgets checker `id`: its timers and undelivered outputs are dropped and its id may be
+    /// Forgets checker `id`: its timer and undelivered outputs are dropped and its id may be
     /// handed out again by [`Checkers::add`]. Its socket is the driver's to close.
     pub fn remove(&mut self, id: CheckId) {
-        // No deadline is ever armed at this tick, so every heap entry of the slot is stale.
-        self.slots[id].armed = u64::MAX;
+        self.dequeue(id);
+        self.pos[id] = GONE;
         self.outputs.retain(|o| match o {
             Output::Event(i, _)
             | Output::SpawnMisc { id: i, .. }
@@ -113,69 +118,40 @@ impl Checkers {
     }
 
     pub fn get(&self, id: CheckId) -> &Checker {
-        &self.slots[id].checker
+        &self.slots[id]
     }
 
     /// Checker `id` with the set's action queue: drain it ([`CheckerMut::poll_action`])
-    /// after each call.
+    /// after each call, then [`Checkers::rearm`] it (it is out of the queue until then).
     pub fn get_mut(&mut self, id: CheckId) -> CheckerMut<'_> {
+        self.dequeue(id);
         CheckerMut {
-            checker: &mut self.slots[id].checker,
+            checker: &mut self.slots[id],
             out: &mut self.actions,
         }
     }
 
-    /// Earliest deadline of any checker.
+    /// Earliest deadline of any queued checker.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if self.slots[id as usize].armed == t {
-                return Some(self.epoch + Duration::from_nanos(t));
-            }
-            self.timers.pop();
-        }
-        None
+        let id = *self.queue.first()?;
+        Some(self.slots[id as usize].poll_timeout())
     }
 
-    /// The next checker whose deadline has come (call [`Checker::handle_timeout`] on it, then
-    /// [`Checkers::rearm`]).
+    /// The next checker whose deadline has come, out of the queue (call
+    /// [`Checker::handle_timeout`] on it, then [`Checkers::rearm`]).
     pub fn next_due(&mut self, now: Instant) -> Option<CheckId> {
-        let now_tick = self.tick(now);
-        while let Some(Reverse((t, id))) = self.timers.peek().copied() {
-            if t > now_tick {
-                return None;
-            }
-            self.timers.pop();
-            if self.slots[id as usize].armed == t {
-                return Some(id as usize);
-            }
+        let id = *self.queue.first()? as CheckId;
+        if self.key(0) > At::of(now) {
+            return None;
         }
-        None
+        self.dequeue(id);
+        Some(id)
     }
 
-    /// Queues checker `id`'s deadline again after it acted.
+    /// Queues checker `id` again at its deadline after it acted.
     pub fn rearm(&mut self, id: CheckId) {
-        let t = self.tick(self.slots[id].checker.poll_timeout());
-        let slot = &mut self.slots[id];
-        if t != slot.armed {
-            slot.armed = t;
-            self.timers.push(Reverse((t, id as u32)));
-            self.compact_timers();
-        }
-    }
-
-    /// Drops stale heap entries once they are a quarter of the checkers: each attempt leaves
-    /// one behind (a connect timeout that never fired) until its time comes, and only the
-    /// entries up to this bound are ever written (resident: 20 B per checker, not 32). The
-    /// heap keeps twice that room, so the steady state reallocates nothing (a check
-    /// allocates nothing); compacting costs ~5 entry visits per rearm.
-    fn compact_timers(&mut self) {
-        let live = self.slots.len();
-        let bound = live + live / 4 + 16;
-        if self.timers.len() > bound {
-            let slots = &self.slots;
-            self.timers
-                .retain(|Reverse((t, id))| slots[*id as usize].armed == *t);
-            self.timers.shrink_to(2 * bound);
+        if self.pos[id] == OUT {
+            self.enqueue(id);
         }
     }
 
@@ -187,9 +163,69 @@ impl Checkers {
         self.outputs.pop_front()
     }
 
-    /// Nanoseconds since this set was created (deadlines before that fire at once).
-    fn tick(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.epoch).as_nanos() as u64
+    /// Deadline of the checker at `queue[i]`.
+    fn key(&self, i: usize) -> At {
+        self.slots[self.queue[i] as usize].deadline
+    }
+
+    fn place(&mut self, i: usize, id: u32) {
+        self.queue[i] = id;
+        self.pos[id as usize] = i as u32;
+    }
+
+    fn enqueue(&mut self, id: CheckId) {
+        let i = self.queue.len();
+        self.queue.push(id as u32);
+        self.pos[id] = i as u32;
+        self.sift_up(i);
+    }
+
+    fn dequeue(&mut self, id: CheckId) {
+        let i = self.pos[id];
+        if i == OUT || i == GONE {
+            return;
+        }
+        self.pos[id] = OUT;
+        let last = self.queue.pop().expect("a queued checker");
+        let i = i as usize;
+        if i < self.queue.len() {
+            self.place(i, last);
+            self.sift_down(i);
+            self.sift_up(i);
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.key(i) >= self.key(parent) {
+                break;
+            }
+            let (a, b) = (self.queue[i], self.queue[parent]);
+            self.place(i, b);
+            self.place(parent, a);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut min = i;
+            if l < self.queue.len() && self.key(l) < self.key(min) {
+                min = l;
+            }
+            if r < self.queue.len() && self.key(r) < self.key(min) {
+                min = r;
+            }
+            if min == i {
+                return;
+            }
+            let (a, b) = (self.queue[i], self.queue[min]);
+            self.place(i, b);
+            self.place(min, a);
+            i = min;
+        }
     }
 }
 
@@ -198,6 +234,7 @@ mod tests {
     use super::*;
     use crate::check::misc::MiscExit;
     use crate::check::{CheckKind, CheckParams, MiscParams};
+    use std::time::Duration;
 
     fn misc(delay: Duration, now: Instant) -> Checker {
         Checker::new(
@@ -217,14 +254,21 @@ mod tests {
         )
     }
 
+    /// Each byte of a slot is ~10 KB of RSS with 10,000 real servers.
     #[test]
-    fn stale_timers_are_dropped_and_live_ones_kept() {
+    fn a_checker_slot_stays_small() {
+        let n = std::mem::size_of::<Checker>();
+        assert!(n <= 96, "{n} B");
+    }
+
+    #[test]
+    fn each_checker_is_queued_once_at_its_deadline() {
         let now = Instant::now();
         let mut cs = Checkers::new();
         let ids: Vec<_> = (0..10)
             .map(|i| cs.add(misc(Duration::from_secs(i + 1), now)))
             .collect();
-        // Every attempt moves the deadline: the old entry stays behind in the heap.
+        // Every attempt moves the deadline.
         let mut t = now;
         for _ in 0..50 {
             t += Duration::from_secs(1);
@@ -235,9 +279,7 @@ mod tests {
                 cs.rearm(id);
             }
         }
-        let bound = ids.len() + ids.len() / 4 + 16;
-        assert!(cs.timers.len() <= bound, "{}", cs.timers.len());
-        assert!(cs.timers.capacity() <= 2 * bound);
+        assert_eq!(cs.queue.len(), ids.len());
         // Each checker is still due exactly once at its deadline.
         let deadline = cs.poll_timeout().expect("armed");
         let mut due = Vec::new();
@@ -246,6 +288,40 @@ mod tests {
         }
         due.sort();
         assert_eq!(due, ids);
+    }
+
+    #[test]
+    fn due_checkers_come_in_deadline_order_after_removals() {
+        let now = Instant::now();
+        let mut cs = Checkers::new();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % 1000
+        };
+        let ids: Vec<_> = (0..200)
+            .map(|_| cs.add(misc(Duration::from_millis(next()), now)))
+            .collect();
+        // Removals and lent checkers from the middle of the heap.
+        for &id in ids.iter().step_by(7) {
+            cs.remove(id);
+        }
+        for &id in ids.iter().skip(3).step_by(5) {
+            let _ = cs.get_mut(id);
+            cs.rearm(id);
+        }
+        let mut due = Vec::new();
+        while let Some(id) = cs.next_due(now + Duration::from_secs(1)) {
+            due.push((cs.get(id).poll_timeout(), id));
+        }
+        assert!(due.windows(2).all(|w| w[0].0 <= w[1].0));
+        let mut got: Vec<_> = due.iter().map(|d| d.1).collect();
+        got.sort();
+        let live: Vec<_> = ids.iter().copied().filter(|i| i % 7 != 0).collect();
+        assert_eq!(got, live);
+        assert_eq!(cs.poll_timeout(), None);
     }
 
     #[test]

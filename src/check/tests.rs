@@ -693,7 +693,7 @@ fn file_check_follows_the_value_read_each_second() {
     assert_eq!(reports(&drain(&mut c)), vec![Event::WeightBy(8)]);
     // Restarted (ha_suspend) from its last result, it moves the weight only by what changed:
     // its share is already in the real server's weight.
-    let last = c.last_result().cloned();
+    let last = c.last_result();
     let mut r = tc(Checker::start(c.params.clone(), dst(), true, S, t).with_last(last));
     r.ev().on_file_value(t + S, Some(0));
     assert_eq!(reports(&drain(&mut r)), vec![]);

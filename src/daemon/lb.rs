@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ use super::{fifo, log, Shell, NOTIFY_TIMEOUT};
 use crate::check::misc::MiscExit;
 use crate::check::Checker;
 use crate::check::{settings, CheckParams, Event as CheckEvent, LastResult};
-use crate::config::{self, Config, Keyword, LbKind, Protocol, RealServer, VirtualServer, VsAddr};
+use crate::config::{self, Config, Keyword, LbKind, Protocol, VirtualServer, VsAddr};
 use crate::control::{CheckResult, RealServerStatus, VirtualServerStatus};
 use crate::ipvs::model::{ServiceKey, State};
 use crate::ipvs::plan::{plan, teardown, Op};
@@ -38,25 +39,52 @@ use crate::sys::process::{Finished, Outcome, ProcId, ScriptSpec};
 /// readiness is still in the batch being handled.
 pub const TOKEN_CHECK: u64 = 1 << 48;
 const FD_BITS: u32 = 24;
+/// Sockets in flight at once (capacity of the socket maps) that make a burst worth a
+/// `malloc_trim` once it is over.
+const TRIM_AFTER_SOCKETS: usize = 1024;
 
 struct Check {
     /// With `initial_delay` zero, so equal params mean an unchanged check. Shared with the
     /// running checker.
     params: Rc<CheckParams>,
-    /// Its [`CheckId`] (as the timer heap keeps it: 8 B, not 16), `None` while suspended
-    /// (ha_suspend).
-    id: Option<u32>,
+    /// What a check holds only at times, boxed: 8 B, not 40.
+    rare: Option<Box<Rare>>,
+    /// Its [`CheckId`] + 1 (4 B, not 16), `None` while suspended (ha_suspend).
+    id: Option<NonZeroU32>,
     up: bool,
-    /// Last result kept while the checker is not running (boxed: the running checker has its
-    /// own, so this is nearly always `None`).
-    last: Option<Box<LastResult>>,
+}
+
+#[derive(Default)]
+struct Rare {
+    /// Last result kept while the checker is not running (the running checker has its own).
+    last: Option<LastResult>,
     /// The running MISC_CHECK script.
     misc: Option<ProcId>,
 }
 
 impl Check {
     fn id(&self) -> Option<CheckId> {
-        self.id.map(|i| i as CheckId)
+        self.id.map(|i| i.get() as CheckId - 1)
+    }
+
+    fn set_id(&mut self, id: Option<CheckId>) {
+        self.id = id.and_then(|i| NonZeroU32::new(u32::try_from(i + 1).ok()?));
+    }
+
+    fn last(&self) -> Option<&LastResult> {
+        self.rare.as_ref()?.last.as_ref()
+    }
+
+    fn misc(&self) -> Option<ProcId> {
+        self.rare.as_ref()?.misc
+    }
+
+    fn take_misc(&mut self) -> Option<ProcId> {
+        self.rare.as_mut()?.misc.take()
+    }
+
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_default()
     }
 }
 
@@ -64,12 +92,12 @@ impl Check {
 /// (`Vs::policy.reals`, same index).
 struct Real {
     checks: Checks,
-    /// notify_up and notify_down (boxed: most real servers have neither).
-    notify: Option<Box<Notify>>,
+    /// keepalived's effective weight once a check moved it (`weight_moved`; an `Option` would
+    /// take 8 B): misc_dynamic sets it, each FILE_CHECK adds its share (IPVS gets it clamped
+    /// to 0..=65535).
+    weight: i32,
+    weight_moved: bool,
     up: bool,
-    /// keepalived's effective weight once a check moved it: misc_dynamic sets it, each
-    /// FILE_CHECK adds its share (IPVS gets it clamped to 0..=65535).
-    weight: Option<i32>,
     /// `smtp_alert` (its own, else the virtual server's): checker changes are mailed.
     smtp: bool,
 }
@@ -79,6 +107,9 @@ struct Vs {
     policy: policy::VirtualServer,
     health: Health,
     reals: Vec<Real>,
+    /// The notify_up and notify_down commands of the real servers that have any, by index:
+    /// most have none, so not a field of every real server's record.
+    notify: Vec<(u32, Notify)>,
     ha_suspend: Option<Vec<IpAddr>>,
     suspended: bool,
     method: LbKind,
@@ -136,20 +167,9 @@ struct Notify {
     down: Option<String>,
 }
 
-impl Notify {
-    fn new(up: Option<String>, down: Option<String>) -> Option<Box<Notify>> {
-        (up.is_some() || down.is_some()).then(|| Box::new(Notify { up, down }))
-    }
-}
-
 impl Real {
-    fn notify(&self, up: bool) -> Option<&str> {
-        let n = self.notify.as_deref()?;
-        if up { &n.up } else { &n.down }.as_deref()
-    }
-
     /// A real server seen for the first time: up unless alpha (and it has checks).
-    fn new(alpha: bool, rcfg: RealServer, params: Vec<Rc<CheckParams>>) -> Real {
+    fn new(alpha: bool, params: Vec<Rc<CheckParams>>) -> Real {
         Real {
             up: !alpha || params.is_empty(),
             checks: params
@@ -158,12 +178,11 @@ impl Real {
                     up: !params.alpha,
                     params,
                     id: None,
-                    last: None,
-                    misc: None,
+                    rare: None,
                 })
                 .collect(),
-            notify: Notify::new(rcfg.notify_up, rcfg.notify_down),
-            weight: None,
+            weight: 0,
+            weight_moved: false,
             smtp: false,
         }
     }
@@ -172,7 +191,15 @@ impl Real {
 impl Real {
     /// The weight for IPVS (`None`: as configured).
     fn ipvs_weight(&self) -> Option<u32> {
-        self.weight.map(|w| w.clamp(0, 65535) as u32)
+        self.weight().map(|w| w.clamp(0, 65535) as u32)
+    }
+
+    fn weight(&self) -> Option<i32> {
+        self.weight_moved.then_some(self.weight)
+    }
+
+    fn set_weight(&mut self, w: Option<i32>) {
+        (self.weight, self.weight_moved) = (w.unwrap_or(0), w.is_some());
     }
 
     /// The effective weight after a check's weight news: misc_dynamic sets it (`None`: as
@@ -182,23 +209,32 @@ impl Real {
         match *ev {
             CheckEvent::Weight(w) => w.and_then(|w| clamp(w.into())),
             CheckEvent::WeightBy(by) => clamp(
-                self.weight
+                self.weight()
                     .map_or(configured.into(), i64::from)
                     .saturating_add(by),
             ),
-            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight,
+            CheckEvent::Up(_) | CheckEvent::Down(_) => self.weight(),
         }
     }
 }
 
 impl Vs {
+    fn notify(&self, r: usize, up: bool) -> Option<&str> {
+        let i = self
+            .notify
+            .binary_search_by_key(&r, |n| n.0 as usize)
+            .ok()?;
+        let n = &self.notify[i].1;
+        if up { &n.up } else { &n.down }.as_deref()
+    }
+
     fn shape(&self) -> policy::Shape<'_, CheckParams> {
         let reals = self
             .reals
             .iter()
             .zip(&self.policy.reals)
             .map(|(r, p)| {
-                let addr = p.dest.key.socket_addr();
+                let addr = p.key.socket_addr();
                 (addr, r.checks.iter().map(|c| &*c.params).collect())
             })
             .collect();
@@ -285,7 +321,7 @@ pub struct Lb {
     checks: Checkers,
     io: CheckIo,
     vss: Vec<Vs>,
-    /// CheckId -> (virtual server, real server, check).
+    /// CheckId -> (virtual server, real server).
     owner: Vec<Owner>,
     ipvs: Option<IpvsSocket>,
     ipvs_error: Option<String>,
@@ -307,18 +343,17 @@ pub struct Lb {
     timeouts: config::LvsTimeouts,
     /// `lvs_flush_on_stop`.
     flush_on_stop: bool,
+    /// A load is done: give its freed heap back at the next [`Lb::flush`].
+    trim: bool,
 }
 
-/// (virtual server, real server, check) of a checker slot, packed: 16 B a slot, not 32.
-type Owner = Option<[u32; 3]>;
+/// (virtual server, real server) of a checker slot, [`NO_OWNER`] for none: 8 B a slot. The
+/// check is found among the real server's few by its id.
+type Owner = [u32; 2];
+const NO_OWNER: Owner = [u32::MAX; 2];
 
-fn pack((v, r, c): (usize, usize, usize)) -> Owner {
-    Some([v as u32, r as u32, c as u32])
-}
-
-fn unpack(o: Option<&Owner>) -> Option<(usize, usize, usize)> {
-    let [v, r, c] = (*o?)?;
-    Some((v as usize, r as usize, c as usize))
+fn pack((v, r): (usize, usize)) -> Owner {
+    [v as u32, r as u32]
 }
 
 /// Stops a running checker (and its misc script), keeping its last result for status.
@@ -330,13 +365,15 @@ fn stop(
     sh: &mut Shell,
     now: Instant,
 ) {
-    if let Some(id) = ck.id.take().map(|i| i as CheckId) {
-        let last = checks.get(id).last_result().cloned().map(Box::new);
-        ck.last = last.or(ck.last.take());
+    if let Some(id) = ck.id() {
+        ck.set_id(None);
+        if let Some(last) = checks.get(id).last_result() {
+            ck.rare().last = Some(last);
+        }
         io.remove(checks, id);
-        owner[id] = None;
+        owner[id] = NO_OWNER;
     }
-    if let Some(p) = ck.misc.take() {
+    if let Some(p) = ck.take_misc() {
         sh.procs.stop(p, now);
     }
 }
@@ -405,9 +442,18 @@ impl Lb {
             syncd: None,
             timeouts: config::LvsTimeouts::default(),
             flush_on_stop: false,
+            trim: false,
             // Only spreads first checks over delay_loop; any odd non-zero seed does.
             rng: (t.as_nanos() as u64 ^ (u64::from(std::process::id()) << 32)) | 1,
         }
+    }
+
+    /// (virtual server, real server, check) of checker `id`.
+    fn owner(&self, id: CheckId) -> Option<(usize, usize, usize)> {
+        let [v, r] = *self.owner.get(id)?;
+        let real = self.vss.get(v as usize)?.reals.get(r as usize)?;
+        let c = real.checks.iter().position(|ck| ck.id() == Some(id))?;
+        Some((v as usize, r as usize, c))
     }
 
     /// xorshift64: uniform enough to spread checks, no crate needed.
@@ -424,18 +470,18 @@ impl Lb {
     fn start(&mut self, (v, r, c): (usize, usize, usize), now: Instant) {
         let vs = &self.vss[v];
         let ck = &vs.reals[r].checks[c];
-        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let addr = vs.policy.reals[r].key.socket_addr();
         let (params, up) = (ck.params.clone(), ck.up);
-        let last = ck.last.as_deref().cloned();
+        let last = ck.last().copied();
         // A restarted checker (ha_suspend) starts from the state already reported.
         let delay = self.random_delay(params.delay_loop);
         let checker = Checker::start(params, addr, up, delay, now).with_last(last);
         let id = self.checks.add(checker);
         if self.owner.len() <= id {
-            self.owner.resize(id + 1, None);
+            self.owner.resize(id + 1, NO_OWNER);
         }
-        self.owner[id] = pack((v, r, c));
-        self.vss[v].reals[r].checks[c].id = Some(id as u32);
+        self.owner[id] = pack((v, r));
+        self.vss[v].reals[r].checks[c].set_id(Some(id));
     }
 
     /// Replaces the virtual servers by `cfg`'s, keeping the running checkers (and health) of
@@ -475,12 +521,12 @@ impl Lb {
             self.stop_reals(&mut o.reals, sh, now);
         }
         // Indices moved: rebuild the checker -> owner map.
-        self.owner.iter_mut().for_each(|o| *o = None);
+        self.owner.iter_mut().for_each(|o| *o = NO_OWNER);
         for (v, vs) in self.vss.iter().enumerate() {
             for (r, real) in vs.reals.iter().enumerate() {
-                for (c, ck) in real.checks.iter().enumerate() {
+                for ck in real.checks.iter() {
                     if let Some(id) = ck.id() {
-                        self.owner[id] = pack((v, r, c));
+                        self.owner[id] = pack((v, r));
                     }
                 }
             }
@@ -509,6 +555,7 @@ impl Lb {
         self.dirty = true;
         self.flush(sh, &[], now);
         self.owned = new;
+        self.trim = true;
     }
 
     /// One virtual server of a new configuration, taking over from `prev` (same services) the
@@ -548,19 +595,21 @@ impl Lb {
             None => (None, true),
         };
         // Each real server's configuration is dropped as its state is built.
+        let mut notify = Vec::new();
         let mut reals: Vec<Real> = real_servers
             .into_iter()
             .zip(p.checks)
             .zip(kept)
-            .map(|((rcfg, params), k)| {
+            .enumerate()
+            .map(|(i, ((rcfg, params), k))| {
                 let smtp = rcfg.smtp_alert.unwrap_or(vs_smtp);
-                let mut r = match k.and_then(|j| old_reals[j].take()) {
-                    Some(mut r) => {
-                        r.notify = Notify::new(rcfg.notify_up, rcfg.notify_down);
-                        r
-                    }
-                    None => Real::new(alpha, rcfg, params),
-                };
+                let (up, down) = (rcfg.notify_up, rcfg.notify_down);
+                if up.is_some() || down.is_some() {
+                    notify.push((i as u32, Notify { up, down }));
+                }
+                let mut r = k
+                    .and_then(|j| old_reals[j].take())
+                    .unwrap_or_else(|| Real::new(alpha, params));
                 r.smtp = smtp;
                 r
             })
@@ -590,6 +639,7 @@ impl Lb {
             name: p.name,
             health,
             reals,
+            notify,
             ha_suspend: suspend_addrs,
             // Until `flush` looks at the addresses again: suspended if it was (or is new).
             suspended: ha_suspend && was_suspended,
@@ -710,7 +760,14 @@ impl Lb {
                 log::warn(&format!("health check socket: epoll: {e}"));
             }
         }
+        let cap = self.fd_gen.capacity();
         check_io::shrink_idle(&mut self.fd_gen);
+        // A burst of ~1,000 checks or more in flight is over (the socket maps shrank): the
+        // pages its tables touched in the heap's free space (the hole a load leaves, ~700 KiB
+        // with 10,000 real servers) would stay resident. Steady bursts stay under this.
+        if cap >= TRIM_AFTER_SOCKETS && self.fd_gen.capacity() < cap {
+            self.trim = true;
+        }
     }
 
     fn token(&self, fd: i32) -> u64 {
@@ -721,18 +778,18 @@ impl Lb {
     pub fn reaped(&mut self, f: &Finished, now: Instant) {
         for (v, vs) in self.vss.iter_mut().enumerate() {
             for (r, real) in vs.reals.iter_mut().enumerate() {
-                for (c, ck) in real.checks.iter_mut().enumerate() {
-                    if ck.misc != Some(f.id) {
+                for ck in real.checks.iter_mut() {
+                    if ck.misc() != Some(f.id) {
                         continue;
                     }
-                    ck.misc = None;
+                    ck.take_misc();
                     let exit = match f.outcome {
                         Outcome::Exited(code) => MiscExit::Exited(code as u8),
                         Outcome::Signaled(s) => MiscExit::Signaled(s),
                         Outcome::TimedOut => MiscExit::Signaled(libc::SIGKILL),
                     };
                     if let Some(id) = ck.id() {
-                        debug_assert_eq!(unpack(self.owner.get(id)), Some((v, r, c)));
+                        debug_assert_eq!(self.owner.get(id), Some(&pack((v, r))));
                         self.io.misc_exited(&mut self.checks, id, exit, now);
                     }
                     return;
@@ -753,22 +810,23 @@ impl Lb {
         while let Some(out) = self.checks.poll_output() {
             match out {
                 Output::Event(id, ev) => {
-                    if let Some(at) = unpack(self.owner.get(id)) {
+                    if let Some(at) = self.owner(id) {
                         self.check_event(at, ev, sh, now);
                     }
                 }
                 Output::SpawnMisc { id, path } => {
-                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
-                        self.vss[v].reals[r].checks[c].misc = spawn(sh, &path, None, now);
-                        if self.vss[v].reals[r].checks[c].misc.is_none() {
+                    if let Some((v, r, c)) = self.owner(id) {
+                        let ck = &mut self.vss[v].reals[r].checks[c];
+                        ck.rare().misc = spawn(sh, &path, None, now);
+                        if ck.misc().is_none() {
                             self.io
                                 .misc_exited(&mut self.checks, id, MiscExit::Exited(127), now);
                         }
                     }
                 }
                 Output::KillMisc { id, signal } => {
-                    if let Some((v, r, c)) = unpack(self.owner.get(id)) {
-                        if let Some(p) = self.vss[v].reals[r].checks[c].misc {
+                    if let Some((v, r, c)) = self.owner(id) {
+                        if let Some(p) = self.vss[v].reals[r].checks[c].misc() {
                             sh.procs.signal(p, signal, now);
                         }
                     }
@@ -778,6 +836,9 @@ impl Lb {
         if self.dirty {
             self.dirty = false;
             self.sync();
+        }
+        if std::mem::take(&mut self.trim) {
+            crate::sys::trim_heap();
         }
     }
 
@@ -789,7 +850,7 @@ impl Lb {
         now: Instant,
     ) {
         let vs = &mut self.vss[v];
-        let addr = vs.policy.reals[r].dest.key.socket_addr();
+        let addr = vs.policy.reals[r].key.socket_addr();
         let real = &mut vs.reals[r];
         let q = match ev {
             CheckEvent::Up(ref reason) | CheckEvent::Down(ref reason) => {
@@ -827,7 +888,7 @@ impl Lb {
                     "{}: real server {} {state} ({why})",
                     vs.name, addr
                 ));
-                if let Some(cmd) = real.notify(up) {
+                if let Some(cmd) = vs.notify(r, up) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
                 let rs = fifo::trio(addr, vs.proto);
@@ -835,7 +896,7 @@ impl Lb {
                 vs.health.set_up(&vs.policy, r, up)
             }
             CheckEvent::Weight(_) | CheckEvent::WeightBy(_) => {
-                real.weight = real.moved(&ev, vs.policy.reals[r].dest.params.weight);
+                real.set_weight(real.moved(&ev, vs.policy.reals[r].weight));
                 let w = real.ipvs_weight();
                 log::info(&format!(
                     "{}: real server {} weight {} ({}_CHECK)",
@@ -881,10 +942,10 @@ impl Lb {
             LbEvent::QuorumUp => ("gained", &vs.quorum_up),
             LbEvent::QuorumDown => ("lost", &vs.quorum_down),
             LbEvent::RealDown(i) => {
-                if let Some(cmd) = vs.reals[i].notify(false) {
+                if let Some(cmd) = vs.notify(i, false) {
                     spawn(sh, cmd, Some(NOTIFY_TIMEOUT), now);
                 }
-                let rs = fifo::trio(vs.policy.reals[i].dest.key.socket_addr(), vs.proto);
+                let rs = fifo::trio(vs.policy.reals[i].key.socket_addr(), vs.proto);
                 sh.fifos.lvs(&fifo::rs_line(&rs, &vs.fifo_label, false));
                 return;
             }
@@ -1096,7 +1157,7 @@ impl Lb {
                         .iter()
                         .zip(&vs.policy.reals)
                         .map(|(r, p)| {
-                            let key = p.dest.key;
+                            let key = p.key;
                             let last = r
                                 .checks
                                 .iter()
@@ -1104,7 +1165,7 @@ impl Lb {
                                     let l = c
                                         .id()
                                         .and_then(|id| self.checks.get(id).last_result())
-                                        .or(c.last.as_deref())?;
+                                        .or_else(|| c.last().copied())?;
                                     Some((c.params.kind_name(), l))
                                 })
                                 .max_by_key(|(_, l)| l.at);
@@ -1149,7 +1210,7 @@ mod tests {
     #[test]
     fn a_real_server_record_stays_small() {
         let n = std::mem::size_of::<Real>();
-        assert!(n <= 72, "{n} B");
+        assert!(n <= 32, "{n} B");
     }
 
     #[test]

@@ -13,16 +13,25 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::model::{
-    Dest, DestKey, DestParams, Family, Forward, Persistence, Protocol, Scheduler, ServiceKey,
-    ServiceParams, State,
+    Dest, DestKey, Family, Forward, Persistence, Protocol, Scheduler, ServiceKey, ServiceParams,
+    State,
 };
 use crate::config::{self, Config, LbKind, VsAddr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RealServer {
-    /// Configured address, port, forwarding, weight and thresholds.
-    pub dest: Dest,
+    /// Configured address, port, forwarding and weight: a [`Dest`] without its thresholds,
+    /// which configurations never set (28 B, not 40; one per real server).
+    pub key: DestKey,
+    pub forward: Forward,
+    pub weight: u32,
     pub inhibit_on_failure: bool,
+}
+
+impl RealServer {
+    pub fn dest(&self) -> Dest {
+        Dest::new(self.key.socket_addr(), self.forward, self.weight)
+    }
 }
 
 /// A virtual server as configured (groups already expanded into `services`).
@@ -51,10 +60,18 @@ pub enum Event {
 /// Runtime health of one virtual server's real servers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    up: Vec<bool>,
-    /// MISC_CHECK dynamic weight overriding the configured one.
-    weight: Vec<Option<u32>>,
+    reals: Vec<RealHealth>,
     quorum_up: bool,
+}
+
+/// One real server's health: 4 B, not the 9 of a `bool` and an `Option<u32>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RealHealth {
+    up: bool,
+    /// `weight` (MISC_CHECK dynamic weight, an IPVS weight: 0..=65535) overrides the
+    /// configured one.
+    moved: bool,
+    weight: u16,
 }
 
 impl Health {
@@ -62,8 +79,14 @@ impl Health {
     /// reports `QuorumDown` (keepalived runs quorum_down then too).
     pub fn new(vs: &VirtualServer) -> (Self, Option<Event>) {
         let mut h = Health {
-            up: vec![!vs.alpha; vs.reals.len()],
-            weight: vec![None; vs.reals.len()],
+            reals: vec![
+                RealHealth {
+                    up: !vs.alpha,
+                    moved: false,
+                    weight: 0,
+                };
+                vs.reals.len()
+            ],
             quorum_up: false,
         };
         h.quorum_up = h.live_weight(vs) >= vs.quorum.max(1);
@@ -76,13 +99,18 @@ impl Health {
     }
 
     fn effective_weight(&self, vs: &VirtualServer, i: usize) -> u32 {
-        self.weight[i].unwrap_or(vs.reals[i].dest.params.weight)
+        let h = self.reals[i];
+        if h.moved {
+            h.weight.into()
+        } else {
+            vs.reals[i].weight
+        }
     }
 
     /// Sum of the effective weights of the live real servers.
     pub fn live_weight(&self, vs: &VirtualServer) -> u32 {
         (0..vs.reals.len())
-            .filter(|i| self.up[*i])
+            .filter(|i| self.reals[*i].up)
             .map(|i| self.effective_weight(vs, i))
             .fold(0, u32::saturating_add)
     }
@@ -103,18 +131,20 @@ impl Health {
 
     /// A checker's verdict for real server `i`; returns a quorum transition if any.
     pub fn set_up(&mut self, vs: &VirtualServer, i: usize, up: bool) -> Option<Event> {
-        self.up[i] = up;
+        self.reals[i].up = up;
         self.update_quorum(vs)
     }
 
-    /// MISC_CHECK dynamic weight for real server `i` (`None` = back to the configured one).
+    /// MISC_CHECK dynamic weight for real server `i` (`None` = back to the configured one;
+    /// IPVS takes at most 65535).
     pub fn set_weight(
         &mut self,
         vs: &VirtualServer,
         i: usize,
         weight: Option<u32>,
     ) -> Option<Event> {
-        self.weight[i] = weight;
+        let h = &mut self.reals[i];
+        (h.moved, h.weight) = (weight.is_some(), weight.map_or(0, |w| w.min(65535) as u16));
         self.update_quorum(vs)
     }
 
@@ -123,8 +153,8 @@ impl Health {
         let sorry = vs.sorry.filter(|_| !self.quorum_up);
         let mut out = Vec::with_capacity(vs.reals.len() + 1);
         for (i, real) in vs.reals.iter().enumerate() {
-            let mut d = real.dest;
-            if self.up[i] && sorry.is_none() {
+            let mut d = real.dest();
+            if self.reals[i].up && sorry.is_none() {
                 d.params.weight = self.effective_weight(vs, i);
             } else if real.inhibit_on_failure {
                 d.params.weight = 0;
@@ -157,7 +187,7 @@ impl Health {
             return Vec::new();
         }
         let mut events: Vec<Event> = (0..vs.reals.len())
-            .filter(|i| self.up[*i])
+            .filter(|i| self.reals[*i].up)
             .map(Event::RealDown)
             .collect();
         if self.quorum_up {
@@ -396,18 +426,12 @@ pub fn from_config(
         .real_servers
         .iter()
         .map(|r| RealServer {
-            dest: Dest {
-                key: DestKey {
-                    addr: r.addr,
-                    port: r.port,
-                },
-                params: DestParams {
-                    forward: fwd,
-                    weight: r.weight.max(0) as u32,
-                    upper_threshold: 0,
-                    lower_threshold: 0,
-                },
+            key: DestKey {
+                addr: r.addr,
+                port: r.port,
             },
+            forward: fwd,
+            weight: r.weight.max(0) as u32,
             inhibit_on_failure: r.inhibit_on_failure || vs.inhibit_on_failure,
         })
         .collect();
@@ -443,20 +467,21 @@ mod tests {
     use super::*;
     use crate::ipvs::model::*;
 
+    /// Each byte of a real server's entry is ~10 KB of RSS with 10,000 of them.
+    #[test]
+    fn a_real_server_entry_stays_small() {
+        let n = std::mem::size_of::<RealServer>();
+        assert!(n <= 28, "{n} B");
+    }
+
     fn real(last: u8, weight: u32, inhibit: bool) -> RealServer {
         RealServer {
-            dest: Dest {
-                key: DestKey {
-                    addr: format!("10.0.0.{last}").parse().unwrap(),
-                    port: 8080,
-                },
-                params: DestParams {
-                    forward: Forward::Masq,
-                    weight,
-                    upper_threshold: 0,
-                    lower_threshold: 0,
-                },
+            key: DestKey {
+                addr: format!("10.0.0.{last}").parse().unwrap(),
+                port: 8080,
             },
+            forward: Forward::Masq,
+            weight,
             inhibit_on_failure: inhibit,
         }
     }
@@ -511,7 +536,7 @@ mod tests {
     #[test]
     fn sorry_server_replaces_reals_while_none_is_up() {
         let mut v = vs(vec![real(1, 1, false), real(2, 1, false)]);
-        v.sorry = Some(real(99, 1, false).dest);
+        v.sorry = Some(real(99, 1, false).dest());
         let (mut h, _) = Health::new(&v);
         assert_eq!(h.set_up(&v, 0, false), None);
         assert_eq!(h.set_up(&v, 1, false), Some(Event::QuorumDown));
@@ -524,7 +549,7 @@ mod tests {
     fn alpha_with_sorry_server_starts_on_the_sorry_server() {
         // Quorum 3 of two weight-2 reals; one inhibited real stays in at weight 0 meanwhile.
         let mut v = vs(vec![real(1, 2, true), real(2, 2, false)]);
-        v.sorry = Some(real(99, 1, false).dest);
+        v.sorry = Some(real(99, 1, false).dest());
         v.quorum = 3;
         v.alpha = true;
         let (mut h, event) = Health::new(&v);
@@ -648,8 +673,8 @@ mod tests {
                 sip: false,
             })
         );
-        assert_eq!(p.reals[0].dest.params.forward, Forward::Direct);
-        assert_eq!(p.reals[0].dest.params.weight, 3);
+        assert_eq!(p.reals[0].forward, Forward::Direct);
+        assert_eq!(p.reals[0].weight, 3);
         assert!(p.reals[0].inhibit_on_failure);
         // Sorry server port 0: no port of its own (a group has none either).
         assert_eq!(p.sorry.unwrap().key.port, 0);
