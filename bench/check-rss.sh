@@ -4,7 +4,8 @@
 # TCP_CHECK, delay_loop 1), side by side in a private netns (loopback only: nothing listens,
 # so every check is refused at once and keeps retrying, the same for both).
 # Usage (root): bench/check-rss.sh            env: N WARM RUNS, KL (a keeplite binary to
-# measure instead of this tree's release build)
+# measure instead of this tree's static release build, the appliance's binary: its text layout,
+# src/steady-text.ld, is linked into that build only)
 # keepalived's checker needs IPVS, which this kernel lacks: bench/check-ipvs-shim.c
 # (LD_PRELOAD) acknowledges its IPVS netlink requests; keeplite runs its checks without IPVS.
 set -eu
@@ -13,8 +14,9 @@ N=${N:-10000}; RUNS=${RUNS:-3}
 WARM=${WARM:-60}
 cd "$(dirname "$0")/.."
 if [ -z "${KL:-}" ]; then
-	cargo build --release --locked -q
-	KL=$PWD/target/release/keeplite
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+		cargo build --release --locked -q --target x86_64-unknown-linux-gnu
+	KL=$PWD/target/x86_64-unknown-linux-gnu/release/keeplite
 fi
 . bench/check-common.sh
 bench_netns klrss
