@@ -421,11 +421,8 @@ fn tcp_checks_reconnect_their_reset_socket() {
 #[test]
 fn a_pooled_sockets_old_hang_up_is_not_the_next_connects_outcome() {
     in_netns(|| {
-        // A veth pair within the namespace: 10.77.0.2 has no owner, a connect to it hangs.
-        sh(
-            "ip link add klv0 type veth peer name klv1 && ip link set klv0 up && \
-            ip link set klv1 up && ip addr add 10.77.0.1/24 dev klv0",
-        );
+        // A connect to 10.77.0.2 hangs.
+        veth_with_unowned_peer();
         let flag = tmpdir("stale");
         let _tmp = TmpDir(flag.clone());
         let _server = servers(&flag.join("none"), &[(8001, "ok")]);
@@ -771,14 +768,18 @@ fn sh(cmd: &str) {
     assert!(st.success(), "{cmd}");
 }
 
+/// A veth pair within the namespace: 10.77.0.1 is local, 10.77.0.2 has no owner.
+fn veth_with_unowned_peer() {
+    sh(
+        "ip link add klv0 type veth peer name klv1 && ip link set klv0 up && \
+        ip link set klv1 up && ip addr add 10.77.0.1/24 dev klv0",
+    );
+}
+
 #[test]
 fn ping_check_raw_and_ping_sockets_v4_and_v6() {
     in_netns(|| {
-        // A veth pair within the namespace: 10.77.0.1 is local, 10.77.0.2 has no owner.
-        sh(
-            "ip link add klv0 type veth peer name klv1 && ip link set klv0 up && \
-            ip link set klv1 up && ip addr add 10.77.0.1/24 dev klv0",
-        );
+        veth_with_unowned_peer();
         let ping = |ip: &str| {
             let dst = SocketAddr::new(ip.parse().unwrap(), 80);
             params(
