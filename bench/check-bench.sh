@@ -12,7 +12,12 @@
 #         0.0.0.0:80, `ip route add local 10.1.0.0/16 dev lo`); RPS steers the server side's
 #         receive to CPU 1 and the checker side's to CPU 0; the checkers (CheckIo loop, both
 #         daemons, keepalived and its checker child) are pinned to CPU 0, the listener to CPU 1.
-# Each line gives the CPU billed to the checker process per accepted check (utime + stime, which
+# Checks are counted by the SYN-ACKs the real servers' kernel sends (an nft counter on the
+# listener namespace's output hook, one rule for every packet it sends, the same for every
+# checker): a TCP_CHECK's connect succeeds on it. keeplite's checks end inside the handshake
+# (they hold back the last ACK and reset after the SYN-ACK), so the listener accepts none of
+# them; the count of connections it accepted is printed too (keepalived's: one per check).
+# Each line gives the CPU billed to the checker process per successful check (utime + stime, which
 # the kernel scales to the scheduler's runtime; softirqs run in its context are its own, as this
 # kernel has no IRQ time accounting) and the whole machine's busy CPU per check (/proc/stat, all
 # CPUs, user+nice+system+irq+softirq over the same window: the listener, softirqs on either CPU,
@@ -63,21 +68,39 @@ rs_conf "$N" 10 >"$tmp/ka.veth.conf"
 
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# synack_counter NETNS: counts the SYN-ACKs sent from port 80 in NETNS.
+synack_counter() {
+	ip netns exec "$1" nft -f - <<-'EOF'
+	table ip klbench {
+		counter synack {}
+		chain out { type filter hook output priority 0; tcp sport 80 tcp flags & (syn | ack) == syn | ack counter name synack; }
+	}
+	EOF
+}
+synack_counter "$ns"
+synack_counter "$srv"
 accepts() { tail -n 1 "$tmp/accepts.$m"; }
+checks() {
+	case $m in lo) n=$ns ;; *) n=$srv ;; esac
+	ip netns exec "$n" nft list counter ip klbench synack | awk '/packets/ {print $2}'
+}
 # busy: the whole machine's busy CPU ticks (user nice system irq softirq), all CPUs
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
-# measure PID WARM: user and system CPU seconds over WINDOW, accepted checks/s, us/check of the
-# process and of the whole machine, RSS kB, open fds
+# measure PID WARM: user and system CPU seconds over WINDOW, checks/s (SYN-ACKs), connections
+# the listener accepted a second, us/check of the process and of the whole machine, RSS kB,
+# open fds
 measure() {
 	sleep "$2"
-	set -- "$1" $(ticks "$1") "$(accepts)" "$(busy)"
+	a0=$(accepts)
+	set -- "$1" $(ticks "$1") "$(checks)" "$(busy)"
 	sleep "$WINDOW"
-	set -- "$@" $(ticks "$1") "$(accepts)" "$(busy)"
+	set -- "$@" $(ticks "$1") "$(checks)" "$(busy)"
+	acc=$((($(accepts) - a0) / WINDOW))
 	rss=$(awk '/VmRSS/ {print $2}' "/proc/$1/status")
 	fds=$(ls "/proc/$1/fd" | wc -l)
-	printf "user %.2f sys %.2f total %.2f cpu_s, %d checks/s, %.1f us/check, machine %.1f us/check, rss %d kB, fds %d, load %s\n" \
+	printf "user %.2f sys %.2f total %.2f cpu_s, %d checks/s, %d accepted/s, %.1f us/check, machine %.1f us/check, rss %d kB, fds %d, load %s\n" \
 		"$(echo "($6 - $2) / $hz" | bc -l)" "$(echo "($7 - $3) / $hz" | bc -l)" \
-		"$(echo "($6 + $7 - $2 - $3) / $hz" | bc -l)" $((($8 - $4) / WINDOW)) \
+		"$(echo "($6 + $7 - $2 - $3) / $hz" | bc -l)" $((($8 - $4) / WINDOW)) "$acc" \
 		"$(echo "($6 + $7 - $2 - $3) / $hz / ($8 - $4) * 1000000" | bc -l)" \
 		"$(echo "($9 - $5) / $hz / ($8 - $4) * 1000000" | bc -l)" "$rss" "$fds" \
 		"$(cut -d' ' -f1 /proc/loadavg)"
@@ -86,8 +109,8 @@ measure() {
 ka_settle() {
 	t=$1
 	while [ "$t" -lt "$KA_MAX" ]; do
-		a=$(accepts); sleep 5; t=$((t + 5))
-		[ $(($(accepts) - a)) -ge $((rate * 4)) ] && return
+		a=$(checks); sleep 5; t=$((t + 5))
+		[ $(($(checks) - a)) -ge $((rate * 4)) ] && return
 	done
 	# KA_MAX reached: measure anyway (the rate is in the line), without failing the script.
 	true

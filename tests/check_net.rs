@@ -415,6 +415,23 @@ fn tcp_checks_reconnect_their_reset_socket() {
     });
 }
 
+/// A TCP_CHECK ends inside the handshake: its socket holds back the last ACK and resets after
+/// the SYN-ACK, so the real server's application never has a connection to accept, and the
+/// check is up all the same.
+#[test]
+fn tcp_checks_leave_the_real_servers_application_nothing_to_accept() {
+    in_netns(|| {
+        let l = std::net::TcpListener::bind("127.0.0.1:8002").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let mut d = Driver::new();
+        let a = d.add(params(CheckKind::Tcp(conn(8002, 500 * MS)), 1, true));
+        d.run_until(Duration::from_secs(10), |d| d.connected >= 3);
+        assert_eq!(d.events_of(a), [Up(Connected)]);
+        let e = l.accept().map(|(_, peer)| peer).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    });
+}
+
 /// The daemon runs its timers before the events of a wait: a pooled socket a check takes
 /// there may have the hang-up of its last reset among those events. That must not pass for
 /// the new connect's outcome (its SO_ERROR is 0 in SYN-SENT too).

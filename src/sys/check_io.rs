@@ -428,6 +428,7 @@ impl CheckIo {
                     Err(e)
                 }
             },
+            None if edge => open_connected(dst, bind, libc::SOCK_STREAM, 0, true),
             None => connect(dst, bind),
         };
         match started {
@@ -557,7 +558,8 @@ fn datagram_socket(
     icmp: bool,
 ) -> Result<(OwnedFd, Dgram), i32> {
     if !icmp {
-        return open_connected(dst, bind, libc::SOCK_DGRAM, 0).map(|(fd, _)| (fd, Dgram::Udp));
+        return open_connected(dst, bind, libc::SOCK_DGRAM, 0, false)
+            .map(|(fd, _)| (fd, Dgram::Udp));
     }
     // Ports mean nothing to ICMP (a raw IPv6 socket even takes one for a protocol).
     dst.set_port(0);
@@ -569,25 +571,36 @@ fn datagram_socket(
     } else {
         libc::IPPROTO_ICMPV6
     };
-    match open_connected(dst, bind, libc::SOCK_DGRAM, proto) {
-        Err(libc::EACCES) | Err(libc::EPERM) => open_connected(dst, bind, libc::SOCK_RAW, proto)
-            .map(|(fd, _)| (fd, Dgram::Raw { v4: dst.is_ipv4() })),
+    match open_connected(dst, bind, libc::SOCK_DGRAM, proto, false) {
+        Err(libc::EACCES) | Err(libc::EPERM) => {
+            open_connected(dst, bind, libc::SOCK_RAW, proto, false)
+                .map(|(fd, _)| (fd, Dgram::Raw { v4: dst.is_ipv4() }))
+        }
         r => r.map(|(fd, _)| (fd, Dgram::Ping)),
     }
 }
 
 /// Non-blocking TCP connect; returns the socket and whether it is already connected.
 pub(crate) fn connect(dst: SocketAddr, bind: Option<SocketAddr>) -> Result<(OwnedFd, bool), i32> {
-    open_connected(dst, bind, libc::SOCK_STREAM, 0)
+    open_connected(dst, bind, libc::SOCK_STREAM, 0, false)
 }
 
 /// Non-blocking connect of a `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_RAW` socket of protocol
 /// `proto` (0: the default); returns the socket and whether it is already connected.
+///
+/// `hold_ack` (TCP_CHECK sockets, which only connect) sets `TCP_DEFER_ACCEPT` on the
+/// connecting side, which makes the kernel delay the handshake's last ACK
+/// (tcp_rcv_synsent_state_process): the connect still completes on the server's SYN-ACK, all
+/// a TCP_CHECK learns from it, and the reset that ends the check follows at once. The real
+/// server's kernel then drops a half-open request instead of building a connection, queueing
+/// it for its application and tearing it down: three packets a check instead of four, and
+/// no accept in the real server's application. The option stays set on a pooled socket.
 fn open_connected(
     dst: SocketAddr,
     bind: Option<SocketAddr>,
     kind: i32,
     proto: i32,
+    hold_ack: bool,
 ) -> Result<(OwnedFd, bool), i32> {
     let family = if dst.is_ipv4() {
         libc::AF_INET
@@ -613,6 +626,10 @@ fn open_connected(
         if unsafe { libc::bind(raw, std::ptr::addr_of!(ss).cast(), len) } < 0 {
             return Err(errno());
         }
+    }
+    if hold_ack {
+        // Best effort: without it the check completes the handshake, as before.
+        let _ = super::setsockopt(raw, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, &1);
     }
     start_connect(raw, dst).map(|done| (fd, done))
 }
@@ -650,16 +667,7 @@ fn set_linger_zero(fd: RawFd) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: `l` is a valid linger struct for the duration of the call.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            std::ptr::addr_of!(l).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
+    let _ = super::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l);
 }
 
 /// Pending error of a socket after a non-blocking connect (0 = connected).

@@ -33,6 +33,26 @@ pub(crate) fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// Sets socket option `level`/`name` of `fd` to `val`.
+pub(crate) fn setsockopt<T>(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    val: &T,
+) -> io::Result<()> {
+    // SAFETY: `val` points to a live `T` of the size passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (val as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
+}
+
 /// Same as [`cvt`] for calls returning `ssize_t`.
 pub(crate) fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
     if ret < 0 {

@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::garp::FrameSocket;
-use super::{cvt, cvt_size};
+use super::{cvt, cvt_size, setsockopt};
 use crate::proto::frame;
 use crate::proto::vrrp::{Datagram, IP_PROTO};
 
@@ -61,20 +61,6 @@ struct Link {
     mac: [u8; 6],
     /// IPv4 identification of the next frame (the raw path gives each packet its own).
     ident: Cell<u16>,
-}
-
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
-    // SAFETY: `val` points to a live `T` of the size passed.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (val as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    })?;
-    Ok(())
 }
 
 impl VrrpSocket {
