@@ -343,7 +343,8 @@ pub struct Lb {
     timeouts: config::LvsTimeouts,
     /// `lvs_flush_on_stop`.
     flush_on_stop: bool,
-    /// A load is done: give its freed heap back at the next [`Lb::flush`].
+    /// A burst of check sockets is over: give its freed heap back at the next [`Lb::flush`]
+    /// (a load's is the daemon's to trim, [`super::TRIM_AFTER`] after it).
     trim: bool,
 }
 
@@ -555,7 +556,6 @@ impl Lb {
         self.dirty = true;
         self.flush(sh, &[], now);
         self.owned = new;
-        self.trim = true;
     }
 
     /// One virtual server of a new configuration, taking over from `prev` (same services) the
