@@ -476,7 +476,7 @@ pub(super) const RS: &[Kw<RealServer>] = &[
     Kw {
         name: "TCP_CHECK",
         arity: Block(0, 0),
-        doc: "`TCP_CHECK { ... }`: TCP connect check",
+        doc: "`TCP_CHECK { ... }`: TCP connect check, up on the SYN-ACK; keeplite then resets without the last ACK, so the server's application accepts nothing (keepalived completes and closes a connection)",
         set: checker,
     },
     Kw {
