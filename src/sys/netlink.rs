@@ -307,17 +307,7 @@ impl Socket {
 
     /// An integer socket option.
     pub fn set_option(&self, level: libc::c_int, name: libc::c_int, value: i32) -> io::Result<()> {
-        // SAFETY: `value` is a readable c_int of the size passed.
-        cvt(unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                name,
-                (&value as *const i32).cast(),
-                size_of::<i32>() as libc::socklen_t,
-            )
-        })?;
-        Ok(())
+        super::setsockopt(self.fd.as_raw_fd(), level, name, &value)
     }
 
     pub fn fd(&self) -> RawFd {
